@@ -1,0 +1,67 @@
+# syntax=docker/dockerfile:1
+# yixiang (仪享): one image, two process roles.
+#   API:        docker run IMAGE                      (= yixiang serve --host 0.0.0.0 --port 8000)
+#   Worker:     docker run IMAGE worker
+#   Migrations: docker run IMAGE db upgrade
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# ---------------------------------------------------------------------------------------
+# Builder: install the pinned dependencies (pyproject.toml pins every version; uv.lock is
+# not committed because it records download addresses) and the project into /opt/venv.
+# ---------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv
+
+RUN pip install "uv==0.13.9"
+
+WORKDIR /src
+
+RUN uv venv /opt/venv
+ENV VIRTUAL_ENV=/opt/venv
+COPY pyproject.toml README.md ./
+
+# ... then the project itself, installed as a regular (non-editable) wheel.
+COPY yixiang ./yixiang
+COPY booking ./booking
+COPY vouchers ./vouchers
+COPY search ./search
+COPY bot ./bot
+RUN uv pip install --no-cache . \
+ && /opt/venv/bin/python -c "import yixiang, booking, vouchers, search, bot"
+
+# ---------------------------------------------------------------------------------------
+# Runtime: no compilers, no uv, no source tree; only the virtualenv and a non-root user.
+# ---------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+
+ENV PATH=/opt/venv/bin:$PATH \
+    VIRTUAL_ENV=/opt/venv \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    YIXIANG_DATA_DIR=/var/lib/yixiang
+
+RUN groupadd --system --gid 10001 yixiang \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home \
+        --home-dir /var/lib/yixiang --shell /usr/sbin/nologin yixiang \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/yixiang
+
+COPY --from=builder /opt/venv /opt/venv
+
+WORKDIR /var/lib/yixiang
+USER 10001:10001
+
+EXPOSE 8000
+
+# No HEALTHCHECK: the same image also runs the worker and the migration, which serve no
+# HTTP. Kubernetes uses the /health and /ready probes in k8s/base/api-deployment.yaml.
+ENTRYPOINT ["yixiang"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

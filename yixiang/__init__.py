@@ -1,0 +1,3 @@
+"""仪享 yixiang: the application shell."""
+
+__version__ = "0.1.0"

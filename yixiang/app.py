@@ -1,0 +1,91 @@
+"""The application factory: one Litestar app wired from settings, the shell and every domain."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from yixiang import __version__
+from yixiang.auth import JWTAuthMiddleware, provide_optional_principal, provide_principal
+from yixiang.auth_api import AuthController, me
+from yixiang.errors import EXCEPTION_HANDLERS
+from yixiang.health import health, ready
+from yixiang.idempotency import IdempotencyMiddleware
+from yixiang.logs import RequestIdMiddleware, configure_logging
+from yixiang.runtime import Runtime
+from yixiang.security import SecurityHeadersMiddleware
+from yixiang.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
+    settings = settings or load_settings()
+    configure_logging(settings.effective_log_format, settings.log_level)
+    runtime = runtime or Runtime.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    db_config = SQLAlchemyAsyncConfig(
+        engine_instance=runtime.engine,
+        session_config=AsyncSessionConfig(expire_on_commit=False, autoflush=False),
+        session_dependency_key="db_session",
+        set_default_exception_handler=False,
+        create_all=False,
+    )
+    route_handlers: list[Any] = [health, ready, AuthController, me]
+    for domain in runtime.domains:
+        route_handlers.extend(domain.route_handlers)
+
+    app = Litestar(
+        route_handlers=route_handlers,
+        lifespan=[lifespan],
+        plugins=[SQLAlchemyPlugin(config=db_config)],
+        dependencies={
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "maybe_principal": Provide(provide_optional_principal, sync_to_thread=False),
+        },
+        middleware=[
+            RequestIdMiddleware,
+            SecurityHeadersMiddleware,
+            DefineMiddleware(JWTAuthMiddleware, exclude=["^/health$", "^/ready$", "^/schema"]),
+            IdempotencyMiddleware,
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
+        cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
+        openapi_config=OpenAPIConfig(
+            title="仪享 yixiang API",
+            version=__version__,
+            description="大型科研仪器开放共享平台：搜索、预约、创新券抵扣、结果反馈与评价。",
+            path="/schema",
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+            security=[{"BearerToken": []}],
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+        logging_config=None,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.session_maker = runtime.session_maker
+    app.state.store = runtime.store
+    app.state.token_issuer = runtime.token_issuer
+    app.state.services = runtime.services
+    return app

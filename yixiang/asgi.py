@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn: ``yixiang.asgi:app``."""
+
+from yixiang.app import create_app
+
+app = create_app()

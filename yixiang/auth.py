@@ -1,0 +1,235 @@
+"""Authentication (bearer JWTs, password hashes) and authorisation (role and ownership guards).
+
+Access tokens are short-lived JWTs carrying the user id and the user's token version; a refresh
+token (also a JWT, its id stored server-side) rotates on use. Bumping ``User.token_version``
+revokes every token of the user at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+import jwt
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from yixiang.db import transaction, utcnow
+from yixiang.errors import Forbidden, Unauthenticated
+from yixiang.identity import Membership, OrgKind, RefreshToken, Role, User
+
+_hasher = PasswordHasher()
+ALGORITHM = "HS256"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class MembershipView(msgspec.Struct, frozen=True):
+    organization_id: uuid.UUID
+    organization_kind: OrgKind
+    organization_name: str
+    role: Role
+    region_code: str
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """The signed-in user as the rules see it."""
+
+    user_id: uuid.UUID
+    username: str
+    display_name: str
+    memberships: tuple[MembershipView, ...]
+
+    def has_role(self, *roles: Role) -> bool:
+        return any(m.role in roles for m in self.memberships)
+
+    def orgs_where(self, *roles: Role) -> set[uuid.UUID]:
+        return {m.organization_id for m in self.memberships if m.role in roles}
+
+    def regions_where(self, *roles: Role) -> set[str]:
+        return {m.region_code for m in self.memberships if m.role in roles}
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.has_role(Role.platform_admin)
+
+    @property
+    def enterprise_ids(self) -> set[uuid.UUID]:
+        """Organisations on whose behalf this user books and pays."""
+        return self.orgs_where(Role.researcher, Role.enterprise_admin)
+
+    @property
+    def unit_ids(self) -> set[uuid.UUID]:
+        """Holding units whose instruments this user manages."""
+        return self.orgs_where(Role.provider_staff, Role.unit_admin)
+
+    def require(self, *roles: Role) -> None:
+        if not self.has_role(*roles):
+            raise Forbidden(required_roles=[r.value for r in roles])
+
+    def require_member(self, organization_id: uuid.UUID, *roles: Role) -> None:
+        """Ownership guard: the user must hold one of ``roles`` in that very organisation."""
+        if organization_id not in self.orgs_where(*roles):
+            raise Forbidden()
+
+
+def principal_from_user(user: User) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        memberships=tuple(
+            MembershipView(
+                organization_id=m.organization_id,
+                organization_kind=m.organization.kind,
+                organization_name=m.organization.name,
+                role=m.role,
+                region_code=m.organization.region_code,
+            )
+            for m in user.memberships
+        ),
+    )
+
+
+class TokenPair(msgspec.Struct):
+    token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+
+
+class TokenIssuer:
+    def __init__(self, secret: str, access_minutes: int, refresh_days: int) -> None:
+        self._secret = secret
+        self.access_ttl = timedelta(minutes=access_minutes)
+        self.refresh_ttl = timedelta(days=refresh_days)
+
+    def encode(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def decode(self, token: str, expected_type: str) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "typ"]}
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("登录已过期，请重新登录", reason="token_expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("登录凭证无效", reason="token_invalid") from exc
+        if claims.get("typ") != expected_type:
+            raise Unauthenticated("登录凭证无效", reason="token_invalid")
+        return claims
+
+    async def issue(self, session: AsyncSession, user: User) -> TokenPair:
+        """Issue an access token and a stored refresh token; the caller commits."""
+        now = utcnow()
+        access = self.encode(
+            {
+                "sub": str(user.id),
+                "typ": "access",
+                "ver": user.token_version,
+                "iat": now,
+                "exp": now + self.access_ttl,
+            }
+        )
+        jti = secrets.token_urlsafe(24)
+        refresh = self.encode(
+            {"sub": str(user.id), "typ": "refresh", "jti": jti, "iat": now, "exp": now + self.refresh_ttl}
+        )
+        session.add(RefreshToken(jti=jti, user_id=user.id, expires_at=now + self.refresh_ttl))
+        return TokenPair(
+            token=access,
+            refresh_token=refresh,
+            token_type="Bearer",
+            expires_in=int(self.access_ttl.total_seconds()),
+        )
+
+
+async def load_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.scalar(select(User).where(User.id == user_id))
+
+
+class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Resolves ``Authorization: Bearer`` to a :class:`Principal`; anonymous requests pass through.
+
+    Routes that need a user say so with a guard; search and the WeChat webhook are public.
+    """
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        if not header:
+            return AuthenticationResult(user=None, auth=None)
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("登录凭证无效", reason="token_invalid")
+        issuer: TokenIssuer = connection.app.state.token_issuer
+        claims = issuer.decode(token.strip(), "access")
+        session_maker: async_sessionmaker[AsyncSession] = connection.app.state.session_maker
+        try:
+            user_id = uuid.UUID(claims["sub"])
+        except ValueError as exc:
+            raise Unauthenticated("登录凭证无效", reason="token_invalid") from exc
+        async with session_maker() as session, transaction(session):
+            user = await load_user(session, user_id)
+        if user is None or not user.is_active or user.token_version != claims.get("ver"):
+            raise Unauthenticated("登录已失效，请重新登录", reason="token_revoked")
+        return AuthenticationResult(user=principal_from_user(user), auth=claims)
+
+
+def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    user = connection.scope.get("user")
+    return user if isinstance(user, Principal) else None
+
+
+def requires_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    if current_principal(connection) is None:
+        raise Unauthenticated()
+
+
+def requires_role(*roles: Role) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+    """Guard: the user holds at least one of ``roles`` somewhere (ownership is checked by services)."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = current_principal(connection)
+        if principal is None:
+            raise Unauthenticated()
+        principal.require(*roles)
+
+    guard.__name__ = "requires_" + "_or_".join(r.value for r in roles)
+    return guard
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    principal = current_principal(request)
+    if principal is None:
+        raise Unauthenticated()
+    return principal
+
+
+def provide_optional_principal(request: Request[Any, Any, Any]) -> Principal | None:
+    return current_principal(request)
+
+
+def membership_roles(memberships: Iterable[Membership]) -> list[str]:
+    return sorted({m.role.value for m in memberships})

@@ -1,0 +1,75 @@
+"""How domain packages plug into the shell without the shell importing them by name in code.
+
+Each domain package exposes ``<package>.plugin.DOMAIN``, a :class:`Domain` listing its routes,
+outbox consumers, periodic jobs and demo-data loaders. The shell loads them by module path, so
+dependencies still point one way (domains import ``yixiang``, never the reverse).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yixiang.outbox import Event
+
+# The order matters for demo data: later domains build on earlier ones.
+DOMAIN_MODULES = ("booking.plugin", "vouchers.plugin", "search.plugin", "bot.plugin")
+
+
+
+@dataclass
+class JobContext:
+    """What an outbox consumer gets: its own transaction's session and the app's services."""
+
+    session: AsyncSession
+    settings: Any
+    store: Any
+    services: dict[str, Any]
+
+
+Consumer = Callable[[JobContext, Event], Awaitable[None]]
+DemoLoader = Callable[[AsyncSession], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    every_seconds: float
+    topic: str  # the outbox topic emitted at each run; a consumer of that topic does the work
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    route_handlers: Sequence[Any] = ()
+    # topic -> consumers; each consumer is identified by its qualified name for idempotency
+    consumers: dict[str, Sequence[Consumer]] = field(default_factory=dict)
+    periodic_jobs: Sequence[PeriodicJob] = ()
+    demo_loaders: Sequence[DemoLoader] = ()
+    # Called with the Runtime at start and stop; may put services (e.g. the search backend)
+    # into ``runtime.services`` for controllers and consumers.
+    on_startup: Sequence[Callable[[Any], Awaitable[None]]] = ()
+    on_shutdown: Sequence[Callable[[Any], Awaitable[None]]] = ()
+    # click commands added to the ``yixiang`` CLI (e.g. ``search reindex``)
+    cli_commands: Sequence[Any] = ()
+
+
+def load_domains(modules: Sequence[str] = DOMAIN_MODULES) -> list[Domain]:
+    domains = []
+    for module_path in modules:
+        try:
+            module = importlib.import_module(module_path)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_path:
+                continue  # a domain without a plugin yet contributes nothing
+            raise
+        domains.append(module.DOMAIN)
+    return domains
+
+
+def consumer_name(consumer: Consumer) -> str:
+    return f"{consumer.__module__}.{consumer.__qualname__}"

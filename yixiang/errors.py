@@ -1,0 +1,181 @@
+"""Domain errors and their single mapping to HTTP.
+
+Every failure a user can cause is a :class:`DomainError` subclass with a stable ``code``, an
+HTTP ``status`` and a Chinese ``message``. The shell renders all of them, and Litestar's own
+exceptions, into one body: ``{"error": {"code", "message", "details"}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, ClassVar
+
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+log = logging.getLogger("yixiang.errors")
+
+
+class DomainError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    message: ClassVar[str] = "请求有误"
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or type(self).message
+        self.details = details
+        super().__init__(self.message)
+
+
+class InvalidInput(DomainError):
+    status = 400
+    code = "validation_error"
+    message = "输入有误"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    message = "未找到"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "unauthenticated"
+    message = "请先登录"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+    message = "没有权限执行此操作"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+    message = "操作冲突，请刷新后重试"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    code = "service_unavailable"
+    message = "服务暂时不可用，请稍后再试"
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    headers = {"Retry-After": "1"} if exc.status in (409, 429, 503) and exc.details.get("retry") else None
+    return Response(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
+
+
+def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    fields = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            reason = str(item.get("message", ""))
+            field = str(item.get("key") or "").removeprefix("$.") or None
+            unknown = _UNKNOWN_FIELD.search(reason)
+            if unknown:  # msgspec reports unknown fields against the parent object
+                field = unknown.group(1) if field in (None, "data") else f"{field}.{unknown.group(1)}"
+            elif field == "data":
+                field = None
+            fields.append({"field": field, "source": item.get("source"), "reason": reason})
+    detail = str(exc.detail or "")
+    if not fields and detail:
+        fields.append({"field": None, "source": "body", "reason": detail})
+    names = [f["field"] for f in fields if f["field"]]
+    message = "输入有误：" + "、".join(names) if names else "输入有误：" + _zh_reason(detail)
+    return Response(
+        error_body("validation_error", message, {"fields": fields}),
+        status_code=400,
+    )
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+
+
+def _zh_reason(detail: str) -> str:
+    lowered = detail.lower()
+    if "json" in lowered or "malformed" in lowered:
+        return "请求体不是合法的 JSON"
+    return "请检查请求内容"
+
+
+_HTTP_CODES = {
+    401: ("unauthenticated", "请先登录"),
+    403: ("forbidden", "没有权限执行此操作"),
+    404: ("not_found", "未找到"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    413: ("payload_too_large", "请求内容过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+    429: ("rate_limited", "请求过于频繁，请稍后再试"),
+}
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ValidationException):
+        return validation_error_handler(request, exc)
+    status = exc.status_code
+    if isinstance(exc, NotAuthorizedException):
+        status = 401
+    elif isinstance(exc, PermissionDeniedException):
+        status = 403
+    elif isinstance(exc, NotFoundException):
+        status = 404
+    elif isinstance(exc, MethodNotAllowedException):
+        status = 405
+    if status >= 500:
+        return internal_error_handler(request, exc)
+    code, message = _HTTP_CODES.get(status, ("bad_request", "请求有误"))
+    details: dict[str, Any] = {}
+    if status == 400 and "json" in str(exc.detail).lower():
+        code, message = "invalid_json", "请求体不是合法的 JSON"
+        details = {"reason": str(exc.detail)}
+    return Response(error_body(code, message, details), status_code=status, headers=exc.headers)
+
+
+def database_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.warning("database unavailable (request %s): %s", _request_id(request), type(exc).__name__)
+    return Response(
+        error_body("database_unavailable", "服务暂时不可用，请稍后再试"),
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    request_id = _request_id(request)
+    if isinstance(exc, (OperationalError, PoolTimeoutError, ConnectionError, OSError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        return database_unavailable_handler(request, exc)
+    log.exception("unhandled error (request %s)", request_id, exc_info=exc)
+    return Response(
+        error_body("internal_error", "服务器内部错误，请稍后再试", {"request_id": request_id}),
+        status_code=500,
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

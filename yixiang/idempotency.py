@@ -1,0 +1,206 @@
+"""``Idempotency-Key`` support for every unsafe request, in every domain.
+
+The first request with a key runs and its response is stored; a retry with the same key and the
+same body gets the stored response replayed; the same key with a different body is a 409
+``idempotency_key_reused``. A *concurrent* duplicate (the first is still running) gets 409 with
+``Retry-After``. Answers that invite a retry (409, 429, 503, any 5xx) are not stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy import LargeBinary, String, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from yixiang.db import Base, insert_ignoring_conflict, utcnow
+from yixiang.errors import error_body
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-:.]{1,200}$")
+NOT_STORED_STATUSES = {409, 429, 503}
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+
+    scope_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    completed: Mapped[bool] = mapped_column(default=False)
+    response_status: Mapped[int | None]
+    response_headers: Mapped[dict[str, Any] | None]
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+def _json_response(status: int, body: dict[str, Any], extra_headers: list[tuple[bytes, bytes]] | None = None):
+    payload = msgspec.json.encode(body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    return status, headers + (extra_headers or []), payload
+
+
+async def _send_response(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in UNSAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        raw_key = headers.get(b"idempotency-key")
+        if raw_key is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.decode("latin-1").strip()
+        if not KEY_PATTERN.match(key):
+            await _send_response(
+                send,
+                *_json_response(
+                    400,
+                    error_body(
+                        "idempotency_key_invalid",
+                        "Idempotency-Key 格式有误：1–200 个字母、数字或 -_:. 字符",
+                        {"field": "Idempotency-Key"},
+                    ),
+                ),
+            )
+            return
+
+        body = await _read_body(receive)
+        user = scope.get("user")
+        who = str(getattr(user, "user_id", "anonymous"))
+        path = scope["path"] + "?" + scope.get("query_string", b"").decode("latin-1")
+        scope_key = hashlib.sha256(f"{who}\0{scope['method']}\0{scope['path']}\0{key}".encode()).hexdigest()
+        request_hash = hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
+
+        app = scope["app"]
+        session_maker: async_sessionmaker[AsyncSession] = app.state.session_maker
+        ttl = timedelta(hours=app.state.settings.idempotency_ttl_hours)
+
+        decision = await _claim(session_maker, scope_key, request_hash, ttl)
+        if decision is not None:
+            await _send_response(send, *decision)
+            return
+
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": bytearray()}
+
+        async def replay_receive() -> Message:
+            nonlocal body
+            chunk, body = body, b""
+            return {"type": "http.request", "body": chunk, "more_body": False}
+
+        async def capturing_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                captured["body"].extend(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capturing_send)
+        except BaseException:
+            await _forget(session_maker, scope_key)
+            raise
+        status = int(captured["status"])
+        if status in NOT_STORED_STATUSES or status >= 500:
+            await _forget(session_maker, scope_key)
+            return
+        stored_headers = [
+            [k.decode("latin-1"), v.decode("latin-1")]
+            for k, v in captured["headers"]
+            if k.lower() not in (b"date", b"content-length", b"set-cookie")
+        ]
+        async with session_maker() as session, session.begin():
+            await session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.scope_key == scope_key)
+                .values(
+                    completed=True,
+                    response_status=status,
+                    response_headers={"items": stored_headers},
+                    response_body=bytes(captured["body"]),
+                )
+            )
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _claim(
+    session_maker: async_sessionmaker[AsyncSession], scope_key: str, request_hash: str, ttl: timedelta
+) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """Take the key for this request, or say what to answer instead (a replay or a 409)."""
+    now = utcnow()
+    async with session_maker() as session, session.begin():
+        await session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.scope_key == scope_key, IdempotencyRecord.expires_at < now
+            )
+        )
+        inserted = await insert_ignoring_conflict(
+            session,
+            IdempotencyRecord,
+            {
+                "scope_key": scope_key,
+                "request_hash": request_hash,
+                "completed": False,
+                "created_at": now,
+                "expires_at": now + ttl,
+            },
+            ["scope_key"],
+        )
+        if inserted:
+            return None
+        record = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope_key == scope_key))
+    if record is None:  # vanished between the two statements: let the client retry
+        return _json_response(
+            409,
+            error_body("idempotency_request_in_progress", "相同的请求正在处理，请稍后重试"),
+            [(b"retry-after", b"1")],
+        )
+    if record.request_hash != request_hash:
+        return _json_response(
+            409,
+            error_body(
+                "idempotency_key_reused",
+                "该 Idempotency-Key 已用于另一个不同的请求",
+                {"field": "Idempotency-Key"},
+            ),
+        )
+    if not record.completed:
+        return _json_response(
+            409,
+            error_body("idempotency_request_in_progress", "相同的请求正在处理，请稍后重试"),
+            [(b"retry-after", b"1")],
+        )
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (record.response_headers or {})["items"]]
+    body = record.response_body or b""
+    headers.append((b"content-length", str(len(body)).encode()))
+    headers.append((b"idempotent-replayed", b"true"))
+    return int(record.response_status or 200), headers, body
+
+
+async def _forget(session_maker: async_sessionmaker[AsyncSession], scope_key: str) -> None:
+    async with session_maker() as session, session.begin():
+        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope_key == scope_key))

@@ -1,0 +1,111 @@
+"""The transactional outbox: events written in the same transaction as the change they announce.
+
+The worker (``yixiang.worker``) drains them. A consumer's effect and its delivery mark commit
+together, so an event is handled once per consumer even when a worker dies mid-job.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import BigInteger, Enum, Integer, String, Text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from yixiang.db import Base, insert_ignoring_conflict, utcnow
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class EventStatus(enum.StrEnum):
+    pending = "pending"
+    done = "done"
+    dead = "dead"  # gave up after the configured attempts; kept for inspection and replay
+
+
+class OutboxEvent(Base):
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(100), index=True)
+    payload: Mapped[dict[str, Any]]
+    # Optional de-duplication key: a second event with the same key is dropped at insert.
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    status: Mapped[EventStatus] = mapped_column(
+        Enum(EventStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=EventStatus.pending,
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    run_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+
+
+class OutboxDelivery(Base):
+    """One row per (event, consumer) that completed: the consumer's idempotency record."""
+
+    __tablename__ = "outbox_deliveries"
+
+    event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    delivered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PeriodicJobRun(Base):
+    """When each periodic job runs next; claimed by a conditional update so one replica wins."""
+
+    __tablename__ = "periodic_jobs"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    next_run_at: Mapped[datetime]
+    last_run_at: Mapped[datetime | None]
+    last_run_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class Event(msgspec.Struct, frozen=True):
+    id: int
+    topic: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
+    """Payloads may carry UUIDs and datetimes; store them as JSON-native values."""
+    result: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(payload))
+    return result
+
+
+async def emit(
+    session: AsyncSession,
+    topic: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    run_at: datetime | None = None,
+    key: str | None = None,
+) -> None:
+    """Add an event to the caller's open transaction. With ``key``, a duplicate is ignored."""
+    values = {
+        "topic": topic,
+        "payload": _jsonable(payload or {}),
+        "key": key,
+        "status": EventStatus.pending,
+        "attempts": 0,
+        "run_at": run_at or utcnow(),
+        "created_at": utcnow(),
+    }
+    if key is None:
+        session.add(OutboxEvent(**values))
+        return
+    await insert_ignoring_conflict(session, OutboxEvent, values, ["key"])
+
+
+def new_event_key(*parts: object) -> str:
+    return ":".join(str(p) for p in parts) if parts else uuid.uuid4().hex

@@ -1,0 +1,89 @@
+"""The process's shared resources, built once from settings: engine, sessions, store, domains.
+
+Both the HTTP app and the standalone worker start from a :class:`Runtime`, so they see the same
+services (a domain's ``on_startup`` may add its own, e.g. the search backend).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from yixiang.auth import TokenIssuer
+from yixiang.db import create_engine, create_session_maker
+from yixiang.demo import load_demo
+from yixiang.domains import Domain, load_domains
+from yixiang.identity import User
+from yixiang.migrate import upgrade
+from yixiang.settings import Settings
+from yixiang.store import Store, create_store
+from yixiang.worker import Worker
+
+log = logging.getLogger("yixiang")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    session_maker: async_sessionmaker[AsyncSession]
+    store: Store
+    token_issuer: TokenIssuer
+    domains: list[Domain]
+    services: dict[str, Any] = field(default_factory=dict)
+    _worker_task: asyncio.Task[None] | None = None
+    _worker_stop: asyncio.Event | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, domains: list[Domain] | None = None) -> Runtime:
+        engine = create_engine(settings.effective_database_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            session_maker=create_session_maker(engine),
+            store=create_store(settings.redis_url),
+            token_issuer=TokenIssuer(
+                settings.secret_key, settings.access_token_minutes, settings.refresh_token_days
+            ),
+            domains=load_domains() if domains is None else domains,
+        )
+
+    def worker(self, name: str | None = None) -> Worker:
+        return Worker(
+            self.session_maker, self.domains, settings=self.settings, store=self.store, services=self.services,
+            name=name,
+        )
+
+    async def start(self, *, run_worker: bool | None = None) -> None:
+        if self.settings.migrate_on_start:
+            await upgrade(self.engine)
+        for domain in self.domains:
+            for hook in domain.on_startup:
+                await hook(self)
+        if self.settings.demo_data_enabled and not await self._has_users():
+            log.info("first start: loading demo data")
+            await load_demo(self.session_maker, self.domains)
+        if self.settings.run_worker_in_process if run_worker is None else run_worker:
+            self._worker_stop = asyncio.Event()
+            self._worker_task = asyncio.create_task(self.worker().run(self._worker_stop))
+
+    async def stop(self) -> None:
+        if self._worker_task is not None and self._worker_stop is not None:
+            self._worker_stop.set()
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._worker_task, timeout=5)
+        for domain in reversed(self.domains):
+            for hook in domain.on_shutdown:
+                await hook(self)
+        await self.store.close()
+        await self.engine.dispose()
+
+    async def _has_users(self) -> bool:
+        async with self.session_maker() as session:
+            return bool(await session.scalar(select(func.count()).select_from(User)))

@@ -1,0 +1,203 @@
+"""The worker: drains the outbox with retries, backoff and a dead-letter state, and runs periodic jobs.
+
+Claiming takes a lease (``locked_until``): on PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so replicas
+never take the same event; on SQLite under the database write lock. A worker that dies mid-job
+simply lets its lease run out and another worker takes the event again; consumers are idempotent
+because each one's effect commits together with its delivery mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from yixiang.db import insert_ignoring_conflict, utcnow
+from yixiang.domains import Consumer, Domain, JobContext, PeriodicJob, consumer_name
+from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, PeriodicJobRun, emit
+
+log = logging.getLogger("yixiang.worker")
+
+MAX_BACKOFF_SECONDS = 600
+
+
+def backoff_seconds(attempts: int) -> float:
+    return float(min(2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+
+
+class Worker:
+    def __init__(
+        self,
+        session_maker: async_sessionmaker[AsyncSession],
+        domains: Sequence[Domain],
+        *,
+        settings: Any,
+        store: Any = None,
+        services: dict[str, Any] | None = None,
+        name: str | None = None,
+        batch_size: int = 20,
+    ) -> None:
+        self.session_maker = session_maker
+        self.settings = settings
+        self.store = store
+        self.services = services if services is not None else {}
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.batch_size = batch_size
+        self.lease = timedelta(seconds=settings.worker_lease_seconds)
+        self.max_attempts = settings.worker_max_attempts
+        self.consumers: dict[str, list[Consumer]] = {}
+        self.periodic_jobs: list[PeriodicJob] = []
+        for domain in domains:
+            for topic, consumers in domain.consumers.items():
+                self.consumers.setdefault(topic, []).extend(consumers)
+            self.periodic_jobs.extend(domain.periodic_jobs)
+
+    # --- claiming -------------------------------------------------------------------------
+    async def claim(self) -> list[Event]:
+        now = utcnow()
+        async with self.session_maker() as session, session.begin():
+            query = (
+                select(OutboxEvent.id)
+                .where(
+                    OutboxEvent.status == EventStatus.pending,
+                    OutboxEvent.run_at <= now,
+                    or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now),
+                )
+                .order_by(OutboxEvent.run_at, OutboxEvent.id)
+                .limit(self.batch_size)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list((await session.scalars(query)).all())
+            if not ids:
+                return []
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_(ids))
+                .values(
+                    locked_until=now + self.lease,
+                    locked_by=self.name,
+                    attempts=OutboxEvent.attempts + 1,
+                )
+            )
+            rows = (await session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))).all()
+            return [
+                Event(id=r.id, topic=r.topic, payload=r.payload, attempts=r.attempts, created_at=r.created_at)
+                for r in sorted(rows, key=lambda r: (r.run_at, r.id))
+            ]
+
+    # --- processing -----------------------------------------------------------------------
+    async def process(self, event: Event) -> bool:
+        """Run every consumer of the event; True when all succeeded."""
+        try:
+            for consumer in self.consumers.get(event.topic, []):
+                await self._deliver(consumer, event)
+        except Exception as exc:
+            await self._failed(event, exc)
+            return False
+        await self._finish(event, EventStatus.done)
+        return True
+
+    async def _deliver(self, consumer: Consumer, event: Event) -> None:
+        name = consumer_name(consumer)
+        async with self.session_maker() as session, session.begin():
+            if await session.get(OutboxDelivery, (event.id, name)) is not None:
+                return  # delivered before a crash: the effect already committed
+            ctx = JobContext(session=session, settings=self.settings, store=self.store, services=self.services)
+            await consumer(ctx, event)
+            session.add(OutboxDelivery(event_id=event.id, consumer=name))
+
+    async def _finish(self, event: Event, status: EventStatus, error: str | None = None) -> None:
+        async with self.session_maker() as session, session.begin():
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id == event.id, OutboxEvent.locked_by == self.name)
+                .values(status=status, locked_until=None, done_at=utcnow(), last_error=error)
+            )
+
+    async def _failed(self, event: Event, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if event.attempts >= self.max_attempts:
+            log.error("event %s (%s) dead after %d attempts: %s", event.id, event.topic, event.attempts, error)
+            await self._finish(event, EventStatus.dead, error)
+            return
+        delay = backoff_seconds(event.attempts)
+        log.warning("event %s (%s) failed, retry in %ss: %s", event.id, event.topic, delay, error)
+        async with self.session_maker() as session, session.begin():
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id == event.id, OutboxEvent.locked_by == self.name)
+                .values(locked_until=None, run_at=utcnow() + timedelta(seconds=delay), last_error=error)
+            )
+
+    async def run_once(self) -> int:
+        """Claim and process one batch; returns how many events were handled successfully."""
+        events = await self.claim()
+        done = 0
+        for event in events:
+            done += await self.process(event)
+        return done
+
+    async def drain(self, max_rounds: int = 100) -> int:
+        """Process until nothing is due (tests and the CLI use this)."""
+        total = 0
+        for _ in range(max_rounds):
+            await self.tick_periodic()
+            events = await self.claim()
+            if not events:
+                break
+            for event in events:
+                total += await self.process(event)
+        return total
+
+    # --- periodic jobs --------------------------------------------------------------------
+    async def tick_periodic(self, now: datetime | None = None) -> list[str]:
+        """Emit the run event of every due periodic job this worker wins; returns their names."""
+        now = now or utcnow()
+        won: list[str] = []
+        for job in self.periodic_jobs:
+            async with self.session_maker() as session, session.begin():
+                await insert_ignoring_conflict(
+                    session, PeriodicJobRun, {"name": job.name, "next_run_at": now}, ["name"]
+                )
+            async with self.session_maker() as session, session.begin():
+                # The conditional update is the claim: of two replicas, one sees a row count of 1.
+                result = await session.execute(
+                    update(PeriodicJobRun)
+                    .where(PeriodicJobRun.name == job.name, PeriodicJobRun.next_run_at <= now)
+                    .values(
+                        next_run_at=now + timedelta(seconds=job.every_seconds),
+                        last_run_at=now,
+                        last_run_by=self.name,
+                    )
+                )
+                if getattr(result, "rowcount", 0) == 1:
+                    await emit(session, job.topic, {"job": job.name, "scheduled_for": now.isoformat()})
+                    won.append(job.name)
+        return won
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("worker %s started", self.name)
+        poll = self.settings.worker_poll_seconds
+        while not stop.is_set():
+            try:
+                await self.tick_periodic()
+                handled = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # database down: keep the loop alive and retry
+                log.warning("worker %s: cycle failed, retrying", self.name, exc_info=True)
+                handled = 0
+            if handled == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=poll)
+                except TimeoutError:
+                    pass
+        log.info("worker %s stopped", self.name)
