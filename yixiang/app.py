@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             description="大型科研仪器开放共享平台：搜索、预约、创新券抵扣、结果反馈与评价。",
             path="/schema",
             components=Components(
-                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
             ),
             security=[{"BearerToken": []}],
         ),

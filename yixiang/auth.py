@@ -176,7 +176,9 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
     Routes that need a user say so with a guard; search and the WeChat webhook are public.
     """
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         if not header:
             return AuthenticationResult(user=None, auth=None)

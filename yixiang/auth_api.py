@@ -52,7 +52,7 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
 
-    @post("/login", summary="Sign in with username and password (desk users)")
+    @post("/login", status_code=200, summary="Sign in with username and password (desk users)")
     async def login(self, data: PasswordLogin, db_session: AsyncSession, request: Request) -> TokenPair:
         issuer: TokenIssuer = request.app.state.token_issuer
         async with transaction(db_session):
@@ -61,7 +61,9 @@ class AuthController(Controller):
                 raise Unauthenticated("用户名或密码错误", reason="bad_credentials")
             return await issuer.issue(db_session, user)
 
-    @post("/dev-login", summary="Embedded/dev mode only: sign in as a demo account by username")
+    @post(
+        "/dev-login", status_code=200, summary="Embedded/dev mode only: sign in as a demo account by username"
+    )
     async def dev_login(self, data: DevLogin, db_session: AsyncSession, request: Request) -> TokenPair:
         settings: Settings = request.app.state.settings
         if not settings.dev_login_enabled:
@@ -73,7 +75,7 @@ class AuthController(Controller):
                 raise NotFound("没有这个演示账号", username=data.username)
             return await issuer.issue(db_session, user)
 
-    @post("/refresh", summary="Exchange a refresh token for a new token pair (rotates)")
+    @post("/refresh", status_code=200, summary="Exchange a refresh token for a new token pair (rotates)")
     async def refresh(self, data: RefreshRequest, db_session: AsyncSession, request: Request) -> TokenPair:
         issuer: TokenIssuer = request.app.state.token_issuer
         claims = issuer.decode(data.refresh_token, "refresh")

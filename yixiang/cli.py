@@ -154,7 +154,9 @@ def check() -> None:
         try:
             current = await current_revisions(runtime.engine)
             heads = head_revisions()
-            state = "up to date" if current == heads else f"needs upgrade ({sorted(current)} -> {sorted(heads)})"
+            state = (
+                "up to date" if current == heads else f"needs upgrade ({sorted(current)} -> {sorted(heads)})"
+            )
             click.echo(f"database:       reachable, schema {state}")
         except Exception as exc:
             ok = False

@@ -29,7 +29,9 @@ def demo_id(name: str) -> uuid.UUID:
 
 
 def regions() -> list[dict[str, str | None]]:
-    rows: list[dict[str, str | None]] = json.loads((Path(__file__).parent / "data" / "regions.json").read_text())
+    rows: list[dict[str, str | None]] = json.loads(
+        (Path(__file__).parent / "data" / "regions.json").read_text()
+    )
     return rows
 
 
@@ -41,13 +43,47 @@ ORGANIZATIONS: list[tuple[str, OrgKind, str, str | None, str, dict[str, object]]
     ("unit-nbhy", OrgKind.unit, "宁波海洋与生命科学研究所", "12330200MB0000003Q", "330200", {}),
     ("unit-sxfz", OrgKind.unit, "绍兴纺织材料检测中心", "12330600MB0000004K", "330600", {}),
     ("unit-wzyk", OrgKind.unit, "温州医药技术研究院", "12330300MB0000005D", "330300", {}),
-    ("firm-qinghe", OrgKind.enterprise, "杭州青禾生物科技有限公司", "91330106MA2AAAAA1B", "330100", {"is_tech_sme": True}),
-    ("firm-lanwan", OrgKind.enterprise, "宁波蓝湾新材料有限公司", "91330212MA2BBBBB2C", "330200", {"is_tech_sme": True}),
-    ("firm-zjlg-lab", OrgKind.enterprise, "之江理工科技园孵化企业（联合实验室）", "91330106MA2CCCCC3D", "330100",
-     {"is_tech_sme": True, "parent": "unit-zjlg"}),
-    ("bureau-hz-sci", OrgKind.bureau, "杭州市科学技术局", None, "330100", {"bureau_kind": BureauKind.science}),
+    (
+        "firm-qinghe",
+        OrgKind.enterprise,
+        "杭州青禾生物科技有限公司",
+        "91330106MA2AAAAA1B",
+        "330100",
+        {"is_tech_sme": True},
+    ),
+    (
+        "firm-lanwan",
+        OrgKind.enterprise,
+        "宁波蓝湾新材料有限公司",
+        "91330212MA2BBBBB2C",
+        "330200",
+        {"is_tech_sme": True},
+    ),
+    (
+        "firm-zjlg-lab",
+        OrgKind.enterprise,
+        "之江理工科技园孵化企业（联合实验室）",
+        "91330106MA2CCCCC3D",
+        "330100",
+        {"is_tech_sme": True, "parent": "unit-zjlg"},
+    ),
+    (
+        "bureau-hz-sci",
+        OrgKind.bureau,
+        "杭州市科学技术局",
+        None,
+        "330100",
+        {"bureau_kind": BureauKind.science},
+    ),
     ("bureau-hz-fin", OrgKind.bureau, "杭州市财政局", None, "330100", {"bureau_kind": BureauKind.finance}),
-    ("bureau-nb-sci", OrgKind.bureau, "宁波市科学技术局", None, "330200", {"bureau_kind": BureauKind.science}),
+    (
+        "bureau-nb-sci",
+        OrgKind.bureau,
+        "宁波市科学技术局",
+        None,
+        "330200",
+        {"bureau_kind": BureauKind.science},
+    ),
 ]
 
 # (username, display name, organisation key, role)
@@ -93,7 +129,9 @@ async def load_identity(session: AsyncSession) -> None:
         if await session.get(User, user_id) is not None:
             continue
         password_hash = password_hash or hash_password(DEMO_PASSWORD)
-        session.add(User(id=user_id, username=username, display_name=display_name, password_hash=password_hash))
+        session.add(
+            User(id=user_id, username=username, display_name=display_name, password_hash=password_hash)
+        )
         await session.flush()
         session.add(Membership(user_id=user_id, organization_id=demo_id(org_key), role=role))
     await session.flush()

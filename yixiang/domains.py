@@ -20,7 +20,6 @@ from yixiang.outbox import Event
 DOMAIN_MODULES = ("booking.plugin", "vouchers.plugin", "search.plugin", "bot.plugin")
 
 
-
 @dataclass
 class JobContext:
     """What an outbox consumer gets: its own transaction's session and the app's services."""

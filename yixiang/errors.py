@@ -32,7 +32,7 @@ class DomainError(Exception):
     message: ClassVar[str] = "请求有误"
 
     def __init__(self, message: str | None = None, **details: Any) -> None:
-        self.message = message or type(self).message
+        self.message = message or type(self).message  # type: ignore[misc]
         self.details = details
         super().__init__(self.message)
 
@@ -93,7 +93,7 @@ def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationExc
             reason = str(item.get("message", ""))
             field = str(item.get("key") or "").removeprefix("$.") or None
             unknown = _UNKNOWN_FIELD.search(reason)
-            if unknown:  # msgspec reports unknown fields against the parent object
+            if unknown:  # msgspec reports these against the parent object
                 field = unknown.group(1) if field in (None, "data") else f"{field}.{unknown.group(1)}"
             elif field == "data":
                 field = None
@@ -109,7 +109,7 @@ def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationExc
     )
 
 
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_UNKNOWN_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 
 
 def _zh_reason(detail: str) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Send
 from sqlalchemy import LargeBinary, String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -52,10 +52,10 @@ async def _send_response(send: Send, status: int, headers: list[tuple[bytes, byt
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] not in UNSAFE_METHODS:
             await self.app(scope, receive, send)
             return
@@ -97,7 +97,7 @@ class IdempotencyMiddleware:
 
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": bytearray()}
 
-        async def replay_receive() -> Message:
+        async def replay_receive() -> dict[str, Any]:
             nonlocal body
             chunk, body = body, b""
             return {"type": "http.request", "body": chunk, "more_body": False}
@@ -137,13 +137,13 @@ class IdempotencyMiddleware:
             )
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
+async def _read_body(receive: Any) -> bytes:
+    chunks: list[bytes] = []
     more = True
     while more:
         message = await receive()
         chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
+        more = bool(message.get("more_body", False))
     return b"".join(chunks)
 
 
@@ -172,7 +172,9 @@ async def _claim(
         )
         if inserted:
             return None
-        record = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope_key == scope_key))
+        record = await session.scalar(
+            select(IdempotencyRecord).where(IdempotencyRecord.scope_key == scope_key)
+        )
     if record is None:  # vanished between the two statements: let the client retry
         return _json_response(
             409,
@@ -194,7 +196,9 @@ async def _claim(
             error_body("idempotency_request_in_progress", "相同的请求正在处理，请稍后重试"),
             [(b"retry-after", b"1")],
         )
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (record.response_headers or {})["items"]]
+    headers = [
+        (k.encode("latin-1"), v.encode("latin-1")) for k, v in (record.response_headers or {})["items"]
+    ]
     body = record.response_body or b""
     headers.append((b"content-length", str(len(body)).encode()))
     headers.append((b"idempotent-replayed", b"true"))

@@ -22,7 +22,9 @@ _REDACTIONS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"), "[jwt]"),
     (
-        re.compile(r"(?i)((?:password|secret|token|access_token|app_secret|aes_key|sig)[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,}]+"),
+        re.compile(
+            r"(?i)((?:password|secret|token|access_token|app_secret|aes_key|sig)[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,}]+"
+        ),
         r"\1[redacted]",
     ),
 ]

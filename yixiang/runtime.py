@@ -47,7 +47,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             session_maker=create_session_maker(engine),
-            store=create_store(settings.redis_url),
+            store=create_store(settings.redis_url, settings.redis_prefix),
             token_issuer=TokenIssuer(
                 settings.secret_key, settings.access_token_minutes, settings.refresh_token_days
             ),
@@ -56,7 +56,11 @@ class Runtime:
 
     def worker(self, name: str | None = None) -> Worker:
         return Worker(
-            self.session_maker, self.domains, settings=self.settings, store=self.store, services=self.services,
+            self.session_maker,
+            self.domains,
+            settings=self.settings,
+            store=self.store,
+            services=self.services,
             name=name,
         )
 

@@ -30,6 +30,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "var"
     database_url: str = ""
     redis_url: str = ""
+    redis_prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "yixiang:"
     search_backend: SearchBackend | None = None
     meili_url: str = ""
     meili_key: str = ""

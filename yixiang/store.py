@@ -103,7 +103,7 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         value = await self._redis.get(self._k(key))
-        return bytes(value) if value is not None else None
+        return _b(value) if value is not None else None
 
     async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
         await self._redis.set(self._k(key), _b(value), px=self._ms(ttl))
@@ -127,6 +127,11 @@ class RedisStore:
     async def close(self) -> None:
         await self._redis.aclose()
 
+    async def delete_prefix(self) -> None:
+        """Remove every key under this store's prefix (tests clean up after themselves)."""
+        async for key in self._redis.scan_iter(match=self._prefix + "*", count=500):
+            await self._redis.delete(key)
 
-def create_store(redis_url: str) -> Store:
-    return RedisStore(redis_url) if redis_url else MemoryStore()
+
+def create_store(redis_url: str, prefix: str = "yixiang:") -> Store:
+    return RedisStore(redis_url, prefix=prefix) if redis_url else MemoryStore()

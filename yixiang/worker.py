@@ -110,7 +110,9 @@ class Worker:
         async with self.session_maker() as session, session.begin():
             if await session.get(OutboxDelivery, (event.id, name)) is not None:
                 return  # delivered before a crash: the effect already committed
-            ctx = JobContext(session=session, settings=self.settings, store=self.store, services=self.services)
+            ctx = JobContext(
+                session=session, settings=self.settings, store=self.store, services=self.services
+            )
             await consumer(ctx, event)
             session.add(OutboxDelivery(event_id=event.id, consumer=name))
 
@@ -125,7 +127,9 @@ class Worker:
     async def _failed(self, event: Event, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if event.attempts >= self.max_attempts:
-            log.error("event %s (%s) dead after %d attempts: %s", event.id, event.topic, event.attempts, error)
+            log.error(
+                "event %s (%s) dead after %d attempts: %s", event.id, event.topic, event.attempts, error
+            )
             await self._finish(event, EventStatus.dead, error)
             return
         delay = backoff_seconds(event.attempts)
