@@ -7,3 +7,4 @@ from booking.catalogue.models import (  # noqa: F401  (registered with the metad
     Instrument,
     ServiceItem,
 )
+from booking.workdays import WorkingDayOverride  # noqa: F401
