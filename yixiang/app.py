@@ -22,6 +22,7 @@ from yixiang.errors import EXCEPTION_HANDLERS
 from yixiang.health import health, ready
 from yixiang.idempotency import IdempotencyMiddleware
 from yixiang.logs import RequestIdMiddleware, configure_logging
+from yixiang.organizations import OrganizationController
 from yixiang.runtime import Runtime
 from yixiang.security import SecurityHeadersMiddleware
 from yixiang.settings import Settings, load_settings
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         set_default_exception_handler=False,
         create_all=False,
     )
-    route_handlers: list[Any] = [health, ready, AuthController, me]
+    route_handlers: list[Any] = [health, ready, AuthController, me, OrganizationController]
     for domain in runtime.domains:
         route_handlers.extend(domain.route_handlers)
 

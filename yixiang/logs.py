@@ -61,8 +61,10 @@ def configure_logging(fmt: str, level: str) -> None:
         handler.setFormatter(JSONFormatter())
     else:
         handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.set_name("yixiang")
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace only our own handler: a host (a test runner, a log shipper) may have added others.
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != "yixiang"] + [handler]
     root.setLevel(level)
     for noisy in ("jieba", "httpx", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -54,7 +54,7 @@ class OutboxDelivery(Base):
     __tablename__ = "outbox_deliveries"
 
     event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(255), primary_key=True)
     delivered_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -43,6 +43,7 @@ class Worker:
         services: dict[str, Any] | None = None,
         name: str | None = None,
         batch_size: int = 20,
+        only_topics: set[str] | None = None,
     ) -> None:
         self.session_maker = session_maker
         self.settings = settings
@@ -50,6 +51,8 @@ class Worker:
         self.services = services if services is not None else {}
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.batch_size = batch_size
+        # A worker dedicated to some topics (tests, or a replica for slow sends) claims only those.
+        self.only_topics = only_topics
         self.lease = timedelta(seconds=settings.worker_lease_seconds)
         self.max_attempts = settings.worker_max_attempts
         self.consumers: dict[str, list[Consumer]] = {}
@@ -73,6 +76,8 @@ class Worker:
                 .order_by(OutboxEvent.run_at, OutboxEvent.id)
                 .limit(self.batch_size)
             )
+            if self.only_topics is not None:
+                query = query.where(OutboxEvent.topic.in_(self.only_topics))
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             ids = list((await session.scalars(query)).all())

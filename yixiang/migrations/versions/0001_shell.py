@@ -46,7 +46,7 @@ def upgrade() -> None:
     op.create_table(
         "outbox_deliveries",
         sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("consumer", sa.String(length=100), nullable=False),
+        sa.Column("consumer", sa.String(length=255), nullable=False),
         sa.Column("delivered_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("event_id", "consumer", name=op.f("pk_outbox_deliveries")),
     )

@@ -1,0 +1,198 @@
+"""The outbox and the worker: events survive a dead worker, reach each consumer once, retry with
+backoff, end in the dead-letter state, and periodic jobs run once across replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import msgspec
+import pytest
+from sqlalchemy import select, text
+
+from yixiang.db import utcnow
+from yixiang.domains import Domain, JobContext, PeriodicJob
+from yixiang.outbox import Event, EventStatus, OutboxEvent, emit
+from yixiang.worker import Worker
+
+
+@pytest.fixture
+async def effects(backend):
+    """A real table where a test consumer records its committed effects."""
+    async with backend.runtime.session_maker() as session, session.begin():
+        await session.execute(
+            text("CREATE TABLE IF NOT EXISTS test_effects (event_id BIGINT, topic VARCHAR(100))")
+        )
+    return backend
+
+
+def make_worker(
+    backend, domain: Domain, *, lease: float = 30.0, max_attempts: int = 8, topics=None
+) -> Worker:
+    settings = msgspec.structs.replace(
+        backend.settings, worker_lease_seconds=lease, worker_max_attempts=max_attempts
+    )
+    return Worker(
+        backend.runtime.session_maker,
+        [domain],
+        settings=settings,
+        only_topics=topics if topics is not None else set(domain.consumers),
+    )
+
+
+async def record_effect(ctx: JobContext, event: Event) -> None:
+    await ctx.session.execute(
+        text("INSERT INTO test_effects (event_id, topic) VALUES (:id, :topic)"),
+        {"id": event.id, "topic": event.topic},
+    )
+
+
+async def effect_count(backend, topic: str) -> int:
+    async with backend.runtime.session_maker() as session:
+        return int(
+            await session.scalar(text("SELECT count(*) FROM test_effects WHERE topic = :t"), {"t": topic})
+        )
+
+
+async def event_row(backend, topic: str) -> OutboxEvent:
+    async with backend.runtime.session_maker() as session:
+        row = await session.scalar(select(OutboxEvent).where(OutboxEvent.topic == topic))
+        assert row is not None
+        return row
+
+
+async def emit_one(backend, topic: str, **kw) -> None:
+    async with backend.runtime.session_maker() as session, session.begin():
+        await emit(session, topic, {"hello": "世界", "id": uuid.uuid4()}, **kw)
+
+
+async def test_an_event_is_not_written_when_its_transaction_rolls_back(effects):
+    topic = f"test.rollback.{uuid.uuid4().hex}"
+    with pytest.raises(RuntimeError):
+        async with effects.runtime.session_maker() as session, session.begin():
+            await emit(session, topic, {})
+            raise RuntimeError("the change failed")
+    async with effects.runtime.session_maker() as session:
+        assert await session.scalar(select(OutboxEvent).where(OutboxEvent.topic == topic)) is None
+
+
+async def test_event_survives_a_worker_killed_mid_job_and_is_delivered_once(effects):
+    topic = f"test.kill.{uuid.uuid4().hex}"
+    entered = asyncio.Event()
+    calls = 0
+
+    async def consumer(ctx: JobContext, event: Event) -> None:
+        nonlocal calls
+        calls += 1
+        await record_effect(ctx, event)
+        if calls == 1:
+            entered.set()
+            await asyncio.sleep(3600)  # the first worker dies here, effect not yet committed
+
+    domain = Domain(name="test", consumers={topic: [consumer]})
+    await emit_one(effects, topic)
+
+    doomed = make_worker(effects, domain, lease=0.5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(doomed.run(stop))
+    await asyncio.wait_for(entered.wait(), timeout=10)
+    task.cancel()  # the process dies: no commit, no "done"
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    row = await event_row(effects, topic)
+    assert row.status == EventStatus.pending
+    assert await effect_count(effects, topic) == 0
+
+    survivor = make_worker(effects, domain, lease=0.5)
+    assert await survivor.run_once() == 0  # the dead worker's lease still holds
+    await asyncio.sleep(0.6)
+    assert await survivor.run_once() == 1
+    assert calls == 2
+    assert await effect_count(effects, topic) == 1
+    row = await event_row(effects, topic)
+    assert row.status == EventStatus.done
+    assert row.attempts == 2
+
+    # a late duplicate delivery (e.g. the lease expired while the first worker was merely slow)
+    # is recognised by the delivery record and changes nothing
+    await survivor.process(Event(id=row.id, topic=topic, payload={}, attempts=3, created_at=row.created_at))
+    assert await effect_count(effects, topic) == 1
+
+
+async def test_failures_retry_with_backoff_then_go_to_the_dead_letter_state(effects):
+    topic = f"test.fail.{uuid.uuid4().hex}"
+
+    async def always_fails(ctx: JobContext, event: Event) -> None:
+        raise ValueError("WeChat said no")
+
+    worker = make_worker(effects, Domain(name="test", consumers={topic: [always_fails]}), max_attempts=2)
+    await emit_one(effects, topic)
+    assert await worker.run_once() == 0
+    row = await event_row(effects, topic)
+    assert row.status == EventStatus.pending
+    assert row.attempts == 1
+    assert "WeChat said no" in (row.last_error or "")
+    assert row.run_at > utcnow()  # backed off
+    assert await worker.run_once() == 0  # not due yet
+
+    async with effects.runtime.session_maker() as session, session.begin():
+        db_row = await session.get(OutboxEvent, row.id)
+        assert db_row is not None
+        db_row.run_at = utcnow() - timedelta(seconds=1)
+    await worker.run_once()
+    row = await event_row(effects, topic)
+    assert row.status == EventStatus.dead
+    assert row.attempts == 2
+
+
+async def test_events_with_the_same_key_are_emitted_once(effects):
+    topic = f"test.key.{uuid.uuid4().hex}"
+    key = f"reminder:{uuid.uuid4()}"
+    await emit_one(effects, topic, key=key)
+    await emit_one(effects, topic, key=key)
+    worker = make_worker(effects, Domain(name="test", consumers={topic: [record_effect]}))
+    assert await worker.drain() == 1
+    assert await effect_count(effects, topic) == 1
+
+
+async def test_delayed_events_wait_for_their_time(effects):
+    topic = f"test.delay.{uuid.uuid4().hex}"
+    await emit_one(effects, topic, run_at=utcnow() + timedelta(seconds=0.5))
+    worker = make_worker(effects, Domain(name="test", consumers={topic: [record_effect]}))
+    assert await worker.run_once() == 0
+    await asyncio.sleep(0.6)
+    assert await worker.run_once() == 1
+
+
+async def test_a_periodic_job_runs_once_across_two_workers(effects):
+    name = f"test-job-{uuid.uuid4().hex[:8]}"
+    topic = f"test.periodic.{name}"
+    domain = Domain(
+        name="test",
+        consumers={topic: [record_effect]},
+        periodic_jobs=[PeriodicJob(name=name, every_seconds=3600, topic=topic)],
+    )
+    first, second = make_worker(effects, domain), make_worker(effects, domain)
+    now = utcnow()
+    # both replicas wake at the same moment, several times over
+    results = await asyncio.gather(*[w.tick_periodic(now) for w in (first, second) for _ in range(5)])
+    assert sum(len(r) for r in results) == 1
+    await asyncio.gather(first.drain(), second.drain())
+    assert await effect_count(effects, topic) == 1
+    # an hour later it is due again, and again exactly one replica runs it
+    later = now + timedelta(seconds=3601)
+    results = await asyncio.gather(first.tick_periodic(later), second.tick_periodic(later))
+    assert sum(len(r) for r in results) == 1
+
+
+async def test_two_workers_draining_together_deliver_each_event_once(effects):
+    topic = f"test.parallel.{uuid.uuid4().hex}"
+    async with effects.runtime.session_maker() as session, session.begin():
+        for _ in range(40):
+            await emit(session, topic, {})
+    domain = Domain(name="test", consumers={topic: [record_effect]})
+    workers = [make_worker(effects, domain) for _ in range(3)]
+    await asyncio.gather(*[w.drain() for w in workers])
+    assert await effect_count(effects, topic) == 40

@@ -1,0 +1,109 @@
+"""Start-up settings: every wrong value is named; production refuses unsafe configurations."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from yixiang.cli import main
+from yixiang.settings import DEFAULT_SECRET, SettingsError, load_settings
+
+PRODUCTION = {
+    "YIXIANG_PROFILE": "production",
+    "YIXIANG_DATABASE_URL": "postgresql+asyncpg://yixiang@db/yixiang",
+    "YIXIANG_REDIS_URL": "redis://cache:6379/0",
+    "YIXIANG_MEILI_URL": "http://search:7700",
+    "YIXIANG_MEILI_KEY": "meili-master-key",
+    "YIXIANG_SECRET_KEY": "x" * 48,
+}
+
+
+def test_embedded_default_needs_nothing():
+    s = load_settings({})
+    assert s.profile == "embedded"
+    assert s.effective_database_url.startswith("sqlite+aiosqlite:///")
+    assert s.effective_search_backend == "database"
+    assert s.dev_login_enabled and s.demo_data_enabled and s.run_worker_in_process and s.migrate_on_start
+    assert not s.redis_url
+
+
+def test_every_wrong_value_is_reported_with_its_variable():
+    with pytest.raises(SettingsError) as exc:
+        load_settings(
+            {"YIXIANG_PORT": "eighty", "YIXIANG_PROFILE": "staging", "YIXIANG_ACCESS_TOKEN_MINUTES": "0"}
+        )
+    message = str(exc.value)
+    assert "YIXIANG_PORT='eighty'" in message
+    assert "YIXIANG_PROFILE='staging'" in message
+    assert "YIXIANG_ACCESS_TOKEN_MINUTES='0'" in message
+
+
+def test_production_with_everything_set_starts():
+    s = load_settings(PRODUCTION)
+    assert not s.dev_login_enabled and not s.demo_data_enabled and not s.run_worker_in_process
+    assert s.effective_search_backend == "meilisearch"
+    assert s.effective_log_format == "json"
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"YIXIANG_DATABASE_URL": ""}, "YIXIANG_DATABASE_URL"),
+        ({"YIXIANG_REDIS_URL": ""}, "YIXIANG_REDIS_URL"),
+        ({"YIXIANG_MEILI_KEY": ""}, "YIXIANG_MEILI_KEY"),
+        ({"YIXIANG_SECRET_KEY": DEFAULT_SECRET}, "YIXIANG_SECRET_KEY"),
+        ({"YIXIANG_SECRET_KEY": "short"}, "YIXIANG_SECRET_KEY"),
+        ({"YIXIANG_DEV_LOGIN": "true"}, "YIXIANG_DEV_LOGIN"),
+        ({"YIXIANG_DEMO_DATA": "1"}, "YIXIANG_DEMO_DATA"),
+    ],
+)
+def test_production_refuses_unsafe_or_missing_settings(change, named):
+    env = {k: v for k, v in (PRODUCTION | change).items() if v != ""}
+    with pytest.raises(SettingsError) as exc:
+        load_settings(env)
+    assert named in str(exc.value)
+    assert "production profile refuses to start" in str(exc.value)
+
+
+def test_production_without_meilisearch_when_database_search_is_chosen():
+    env = {k: v for k, v in PRODUCTION.items() if not k.startswith("YIXIANG_MEILI")}
+    s = load_settings(env | {"YIXIANG_SEARCH_BACKEND": "database"})
+    assert s.effective_search_backend == "database"
+
+
+def test_settings_file_and_environment(tmp_path):
+    config = tmp_path / "yixiang.toml"
+    config.write_text('port = 9001\ncors_origins = ["https://mp.example.cn"]\n', encoding="utf-8")
+    s = load_settings({"YIXIANG_CONFIG_FILE": str(config), "YIXIANG_HOST": "0.0.0.0"})
+    assert (s.port, s.host, s.cors_origins) == (9001, "0.0.0.0", ["https://mp.example.cn"])
+    assert load_settings({"YIXIANG_CONFIG_FILE": str(config), "YIXIANG_PORT": "9002"}).port == 9002
+    config.write_text("prot = 9001\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="unknown settings prot"):
+        load_settings({"YIXIANG_CONFIG_FILE": str(config)})
+
+
+def test_serve_refuses_to_start_and_names_the_variable():
+    result = CliRunner().invoke(main, ["serve"], env={"YIXIANG_PROFILE": "production"})
+    assert result.exit_code == 2
+    assert "YIXIANG_SECRET_KEY" in result.output
+    assert "YIXIANG_DATABASE_URL" in result.output
+
+
+def test_check_reports_an_unreachable_database(tmp_path):
+    env = {
+        "YIXIANG_DATA_DIR": str(tmp_path),
+        "YIXIANG_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+        "YIXIANG_LOG_LEVEL": "ERROR",
+    }
+    result = CliRunner().invoke(main, ["check"], env=env)
+    assert result.exit_code == 1
+    assert "UNREACHABLE" in result.output
+    assert "nobody@127.0.0.1:1/none" in result.output
+
+
+def test_check_reports_a_healthy_embedded_setup(tmp_path):
+    env = {"YIXIANG_DATA_DIR": str(tmp_path), "YIXIANG_LOG_LEVEL": "ERROR"}
+    assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    result = CliRunner().invoke(main, ["check"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "schema up to date" in result.output
