@@ -196,3 +196,26 @@ async def test_two_workers_draining_together_deliver_each_event_once(effects):
     workers = [make_worker(effects, domain) for _ in range(3)]
     await asyncio.gather(*[w.drain() for w in workers])
     assert await effect_count(effects, topic) == 40
+
+
+async def test_housekeeping_forgets_expired_idempotency_records(backend, client, login):
+    from yixiang.housekeeping import HOUSEKEEPING_TOPIC
+    from yixiang.idempotency import IdempotencyRecord
+
+    async with backend.runtime.session_maker() as session, session.begin():
+        session.add(
+            IdempotencyRecord(
+                scope_key=uuid.uuid4().hex,
+                request_hash="x",
+                completed=True,
+                expires_at=utcnow() - timedelta(seconds=1),
+            )
+        )
+    async with backend.runtime.session_maker() as session, session.begin():
+        await emit(session, HOUSEKEEPING_TOPIC, {})
+    await backend.runtime.worker().drain()
+    async with backend.runtime.session_maker() as session:
+        expired = await session.scalar(
+            select(IdempotencyRecord).where(IdempotencyRecord.expires_at < utcnow())
+        )
+    assert expired is None

@@ -23,6 +23,7 @@ from yixiang.health import health, ready
 from yixiang.idempotency import IdempotencyMiddleware
 from yixiang.logs import RequestIdMiddleware, configure_logging
 from yixiang.organizations import OrganizationController
+from yixiang.ratelimit import RateLimiter
 from yixiang.runtime import Runtime
 from yixiang.security import SecurityHeadersMiddleware
 from yixiang.settings import Settings, load_settings
@@ -91,4 +92,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.store = runtime.store
     app.state.token_issuer = runtime.token_issuer
     app.state.services = runtime.services
+    app.state.rate_limiter = RateLimiter(runtime.store)
     return app

@@ -22,6 +22,7 @@ from yixiang.auth import (
 from yixiang.db import transaction, utcnow
 from yixiang.errors import NotFound, Unauthenticated
 from yixiang.identity import RefreshToken, User
+from yixiang.ratelimit import rate_limit
 from yixiang.schemas import Input, Output
 from yixiang.settings import Settings
 
@@ -51,6 +52,7 @@ class Me(Output):
 class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
+    guards = [rate_limit("sign_in")]
 
     @post("/login", status_code=200, summary="Sign in with username and password (desk users)")
     async def login(self, data: PasswordLogin, db_session: AsyncSession, request: Request) -> TokenPair:

@@ -82,7 +82,7 @@ def _request_id(request: Request[Any, Any, Any]) -> str:
 
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    headers = {"Retry-After": "1"} if exc.status in (409, 429, 503) and exc.details.get("retry") else None
+    headers = getattr(exc, "headers", None)
     return Response(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
 
 

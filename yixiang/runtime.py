@@ -19,6 +19,7 @@ from yixiang.auth import TokenIssuer
 from yixiang.db import create_engine, create_session_maker
 from yixiang.demo import load_demo
 from yixiang.domains import Domain, load_domains
+from yixiang.housekeeping import SHELL_DOMAIN
 from yixiang.identity import User
 from yixiang.migrate import upgrade
 from yixiang.settings import Settings
@@ -51,7 +52,7 @@ class Runtime:
             token_issuer=TokenIssuer(
                 settings.secret_key, settings.access_token_minutes, settings.refresh_token_days
             ),
-            domains=load_domains() if domains is None else domains,
+            domains=[SHELL_DOMAIN, *(load_domains() if domains is None else domains)],
         )
 
     def worker(self, name: str | None = None) -> Worker:

@@ -51,6 +51,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     worker_lease_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
     worker_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 8
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
+    rate_limit_sign_in_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 20
+    rate_limit_search_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 240
+    rate_limit_booking_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
     listing_value_threshold_fen: Annotated[int, msgspec.Meta(ge=0)] = 50_000_000
     wechat_app_id: str = ""
     wechat_app_secret: str = ""

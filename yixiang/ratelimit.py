@@ -1,0 +1,85 @@
+"""Abuse limits: fixed-window counters per user and per client address, kept in the store.
+
+When the store (Redis) is unreachable, counting falls back to this process's memory: limits get
+looser across replicas but requests keep being served — a cache outage must not stop bookings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+
+from yixiang.auth import current_principal
+from yixiang.errors import DomainError
+from yixiang.store import MemoryStore, Store
+
+log = logging.getLogger("yixiang.ratelimit")
+
+# name -> settings field giving the limit per minute
+LIMITS = {
+    "sign_in": "rate_limit_sign_in_per_minute",
+    "search": "rate_limit_search_per_minute",
+    "booking": "rate_limit_booking_per_minute",
+}
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "rate_limited"
+    message = "请求过于频繁，请稍后再试"
+
+    def __init__(self, retry_after: int, **details: Any) -> None:
+        super().__init__(retry_after=retry_after, **details)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class RateLimiter:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.fallback = MemoryStore()
+
+    async def hit(self, bucket: str, limit: int, window_seconds: int = 60) -> tuple[bool, int]:
+        """Count one request in ``bucket``; returns (allowed, seconds until the window resets)."""
+        now = time.time()
+        window = int(now // window_seconds)
+        key = f"rl:{bucket}:{window}"
+        try:
+            count = await self.store.incr(key, window_seconds)
+        except Exception as exc:  # store down: degrade to per-process counting
+            log.warning("rate limit store unavailable (%s); counting per process", type(exc).__name__)
+            count = await self.fallback.incr(key, window_seconds)
+        retry_after = max(1, int((window + 1) * window_seconds - now))
+        return count <= limit, retry_after
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    client = connection.scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def rate_limit(
+    name: str,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
+    """Guard: at most N requests a minute of this kind per signed-in user, and per address."""
+    field = LIMITS[name]
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        state = connection.app.state
+        limit = int(getattr(state.settings, field))
+        limiter: RateLimiter = state.rate_limiter
+        principal = current_principal(connection)
+        buckets = [f"{name}:ip:{client_address(connection)}"]
+        if principal is not None:
+            buckets.append(f"{name}:user:{principal.user_id}")
+        for bucket in buckets:
+            allowed, retry_after = await limiter.hit(bucket, limit)
+            if not allowed:
+                raise RateLimited(retry_after, limit_per_minute=limit)
+
+    guard.__name__ = f"rate_limit_{name}"
+    return guard
