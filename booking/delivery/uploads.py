@@ -159,7 +159,7 @@ async def receive_upload(
     if ctype != b"multipart/form-data" or not boundary:
         raise BadUpload("请以 multipart/form-data 上传文件")
     collector = _Collector()
-    parser = MultipartParser(boundary, collector.callbacks())
+    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     files: list[ReceivedFile] = []
     open_writers: list[ObjectWriter] = []
     description = ""
