@@ -19,6 +19,7 @@ from booking.delivery.storage import ObjectWriter, ResultStorage, StoredObject, 
 
 MAX_DESCRIPTION = 2000
 MAX_NAME = 200
+MAX_FILES = 20
 SNIFF_BYTES = 512
 
 # Programs, scripts and active web content: a results archive has no business carrying them,
@@ -171,6 +172,8 @@ async def receive_upload(
             for kind, payload in events:
                 if kind == "part":
                     part = _start_part(payload)
+                    if part.filename is not None and len(files) >= MAX_FILES:
+                        raise BadUpload(f"一次最多上传 {MAX_FILES} 个文件", field="file")
                 elif kind == "data" and part is not None:
                     await _part_data(part, payload, storage, open_writers, max_file_bytes)
                 elif kind == "end" and part is not None:
