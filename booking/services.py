@@ -495,6 +495,7 @@ async def complete_booking(
     now = now or utcnow()
     async with transaction(session):
         booking = await _load_for(session, principal, booking_id, "complete")
+        await _apply(session, booking, "complete", principal.user_id, data.reason, now)
         if booking.mode == ServiceMode.machine_time:
             if data.samples is not None or (data.actual_start is None) != (data.actual_end is None):
                 raise UsageInvalid(required=["actual_start", "actual_end"])
@@ -517,7 +518,6 @@ async def complete_booking(
             samples = data.samples if data.samples is not None else booking.samples
             booking.actual_samples = samples
             minutes = None
-        await _apply(session, booking, "complete", principal.user_id, data.reason, now)
         item = await session.get(ServiceItem, booking.service_item_id) if booking.service_item_id else None
         if item is not None:
             booking.final_fee_fen = quote_fee(
