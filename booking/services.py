@@ -44,6 +44,7 @@ from booking.errors import (
     QualificationRequired,
     ServiceItemInvalid,
     SlotTaken,
+    TimezoneRequired,
 )
 from booking.events import emit_reminder, emit_transition
 from booking.models import (
@@ -198,6 +199,8 @@ def _check_mode(instrument: Instrument, data: BookingIn) -> None:
             raise FieldsForMode(
                 mode=data.mode.value, required=["operation", "start", "end"], forbidden=["samples"]
             )
+        if data.start.tzinfo is None or data.end.tzinfo is None:
+            raise TimezoneRequired()
         offered = instrument.self_operation if data.operation == Operation.self else instrument.operator_run
     else:
         if data.samples is None or data.service_item_id is None or data.start or data.end or data.operation:
