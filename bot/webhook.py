@@ -127,7 +127,9 @@ def _decrypt(settings: Settings, body: bytes, msg_signature: str, timestamp: str
 def dedup_key(message: BaseMessage) -> str:
     if message.type == "event":
         # Events have no MsgId: WeChat documents FromUserName + CreateTime as their identity.
-        return f"evt:{message.source}:{message.time}:{getattr(message, 'event', '')}"
+        # The event and its key are added so two menu clicks in one second stay two events.
+        event = getattr(message, "event", "")
+        return f"evt:{message.source}:{message.time}:{event}:{getattr(message, 'key', '') or ''}"
     return f"msg:{message.id}" if message.id else f"msg:{message.source}:{message.time}"
 
 
