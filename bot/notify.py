@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from bot.config import NOTIFICATION_TOPICS
-from bot.conversation.base import save_state, when_text, yuan
+from bot.conversation.base import save_state, yuan
 from bot.conversation.rate import prompt_for
+from bot.dates import SHANGHAI
 from bot.identity import bind_by_unionid
 from bot.models import Follower, SentNotification
 from bot.wechat import WeChatError, WeChatGateway
@@ -57,11 +58,14 @@ def _cut(text: Any, limit: int) -> str:
 
 
 def _time(payload: dict[str, Any]) -> str:
+    """'11月25日 14:00-16:00' in Asia/Shanghai (WeChat's time keyword has no room for the weekday)."""
     if not payload.get("start"):
         return f"送样 {payload.get('samples') or ''} 个".strip()
-    start = datetime.fromisoformat(payload["start"])
-    end = datetime.fromisoformat(payload["end"]) if payload.get("end") else None
-    return when_text(start, end)
+    start = datetime.fromisoformat(payload["start"]).astimezone(SHANGHAI)
+    text = f"{start.month}月{start.day}日 {start:%H:%M}"
+    if payload.get("end"):
+        text += f"-{datetime.fromisoformat(payload['end']).astimezone(SHANGHAI):%H:%M}"
+    return text
 
 
 def fields(topic: str, payload: dict[str, Any]) -> dict[str, str]:

@@ -204,6 +204,6 @@ class WeChatGateway:
             result: dict[str, Any] = await anyio.to_thread.run_sync(oauth.fetch_access_token, code)
         except WeChatOAuthException as exc:
             raise WeChatError(exc.errcode, str(exc.errmsg)) from exc
-        except OSError as exc:
+        except (OSError, KeyError, ValueError) as exc:  # no answer, or not the documented one
             raise WeChatError(None, type(exc).__name__) from exc
         return result

@@ -24,6 +24,7 @@ class Call:
     path: str
     query: dict[str, str]
     body: dict[str, Any] | None
+    errcode: int = 0  # what the fake answered (0: success)
 
 
 @dataclass
@@ -45,6 +46,8 @@ class FakeWeChat:
     unionids: dict[str, str] = field(default_factory=dict)
     # answer the next N authenticated calls with this errcode (e.g. 45015: out of the 48-hour window)
     fail_next: list[int] = field(default_factory=list)
+    # answer the next messages to this openid with these errcodes
+    fail_touser: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._tokens: set[str] = set()
@@ -99,20 +102,30 @@ class FakeWeChat:
         with self._lock:
             self._tokens.clear()
 
-    def calls_to(self, path: str, **match: str) -> list[Call]:
-        """Calls to ``path`` whose JSON body has the given top-level values (e.g. touser=...)."""
+    def calls_to(self, path: str, *, failed: bool = False, **match: str) -> list[Call]:
+        """Successful calls to ``path`` (or failed ones) whose JSON body has the given values."""
         return [
             c
             for c in list(self.calls)
-            if c.path == path and all((c.body or {}).get(k) == v for k, v in match.items())
+            if c.path == path
+            and bool(c.errcode) == failed
+            and all((c.body or {}).get(k) == v for k, v in match.items())
         ]
 
     # --- the API -------------------------------------------------------------------------------
     def handle(
         self, method: str, path: str, query: dict[str, str], body: dict[str, Any] | None
     ) -> tuple[int, dict[str, Any]]:
+        call = Call(method, path, query, body)
         with self._lock:
-            self.calls.append(Call(method, path, query, body))
+            self.calls.append(call)
+        status, answer = self._answer(method, path, query, body)
+        call.errcode = int(answer.get("errcode", 0))
+        return status, answer
+
+    def _answer(
+        self, method: str, path: str, query: dict[str, str], body: dict[str, Any] | None
+    ) -> tuple[int, dict[str, Any]]:
         if path == "/cgi-bin/token":
             if self.apps.get(query.get("appid", "")) != query.get("secret") or not query.get("secret"):
                 return 200, {"errcode": 40125, "errmsg": "invalid appsecret"}
@@ -130,6 +143,9 @@ class FakeWeChat:
         with self._lock:
             if self.fail_next:
                 return 200, {"errcode": self.fail_next.pop(0), "errmsg": "fake failure"}
+            failures = self.fail_touser.get(str((body or {}).get("touser")))
+            if failures:
+                return 200, {"errcode": failures.pop(0), "errmsg": "fake failure"}
         return 200, self._authenticated(path, query, body or {})
 
     def _code_exchange(self, path: str, query: dict[str, str]) -> dict[str, Any]:
@@ -145,7 +161,12 @@ class FakeWeChat:
         if path == "/sns/jscode2session":
             answer["session_key"] = "fake-session-key=="
         else:
-            answer |= {"access_token": "oauth-token", "expires_in": 7200, "scope": "snsapi_userinfo"}
+            answer |= {
+                "access_token": "oauth-token",
+                "refresh_token": "oauth-refresh-token",
+                "expires_in": 7200,
+                "scope": "snsapi_userinfo",
+            }
         if who.unionid:
             answer["unionid"] = who.unionid
         return answer
