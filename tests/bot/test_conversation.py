@@ -183,3 +183,18 @@ async def test_results_link_and_rating_by_digit(world: World) -> None:
     assert "1-5" in prompt.content
     thanks = await sender.text(openid, "5 数据很专业")
     assert "5 分" in thanks.content and booking.rating == 5 and booking.comment == "数据很专业"
+
+
+async def test_details_link_to_the_h5_page_as_one_article_when_configured(world: World) -> None:
+    settings = world.backend.settings
+    settings.wechat_h5_base_url = "https://h5.yixiang.example"
+    try:
+        sender, openid = world.sender(), new_openid()
+        await sender.text(openid, "找衍射")
+        reply = await sender.text(openid, "1")
+        assert (
+            reply.msg_type == "news" and reply.url == f"https://h5.yixiang.example/instruments/{world.xrd_id}"
+        )
+        assert reply.body.count("<item>") <= 1  # encrypted, but the decrypted reply holds one article
+    finally:
+        settings.wechat_h5_base_url = ""

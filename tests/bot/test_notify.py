@@ -133,3 +133,30 @@ async def test_unfollowed_users_get_no_template_message(world: World) -> None:
     await _emit(world, "booking.rejected", _payload(uuid.uuid4(), "demo-firm-admin", reason="样品不符合要求"))
     await world.drain()
     assert not world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
+
+
+async def test_voucher_capture_tells_the_amounts(world: World) -> None:
+    openid = await bind_openid(world, "demo-researcher")
+    payload = {
+        "booking_id": str(uuid.uuid4()),
+        "user_id": str(demo_id("demo-researcher")),
+        "booking_code": "YX20261125-0009",
+        "program_name": "2026年杭州市科技创新券",
+        "amount_fen": 30_000,
+        "balance_fen": 970_000,
+        "payable_fen": 30_000,
+    }
+    await _emit(world, "voucher.captured", payload)
+    await world.drain()
+    [sent] = [
+        c
+        for c in world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
+        if c.body and c.body["template_id"] == "demo-tpl-voucher.captured"
+    ]
+    assert sent.body is not None
+    assert {k: v["value"] for k, v in sent.body["data"].items()} == {
+        "thing1": "2026年杭州市科技创新券",
+        "amount2": "300.00 元",
+        "amount3": "9,700.00 元",
+        "character_string4": "YX20261125-0009",
+    }
