@@ -46,12 +46,21 @@ async def test_confirmation_goes_to_the_official_account_and_the_mini_program(wo
     booking_id = uuid.uuid4()
     await _emit(world, "booking.confirmed", _payload(booking_id, voucher_share_fen=30_000))
     await world.drain()
-    [template] = world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
+    # other tests' real bookings notify the same demo account: pick this booking's messages
+    [template] = [
+        c
+        for c in world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
+        if str(booking_id) in str(c.body)
+    ]
     assert template.body is not None and template.body["template_id"] == "demo-tpl-booking.confirmed"
     data = template.body["data"]
     assert data["thing1"]["value"] == "核磁共振波谱仪" and data["amount5"]["value"] == "300.00 元"
     assert data["time3"]["value"] == "11月25日 14:00-16:00"
-    [subscribe] = world.fake.calls_to("/cgi-bin/message/subscribe/send", touser=mp_openid)
+    [subscribe] = [
+        c
+        for c in world.fake.calls_to("/cgi-bin/message/subscribe/send", touser=mp_openid)
+        if str(booking_id) in str(c.body)
+    ]
     assert subscribe.body is not None and subscribe.body["page"] == f"pages/booking/detail?id={booking_id}"
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "0006_results_ratings"
-down_revision: str | Sequence[str] | None = "0003_bookings"
+down_revision: str | Sequence[str] | None = "0005_bot"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
