@@ -12,21 +12,38 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from booking.catalogue.models import Instrument, ServiceItem
 from booking.models import Booking, BookingStatus
+from booking.workdays import SHANGHAI
 from yixiang.outbox import emit
 
 EXPIRY_DUE = "booking.expiry_due"  # periodic: expire requests past their approval deadline
 REMINDERS_DUE = "booking.reminders_due"  # periodic: schedule reminders
 REMINDER = "booking.reminder"
+RATING_REQUESTED = "booking.rating_requested"
 
 
 def transition_topic(status: BookingStatus) -> str:
     return f"booking.{status.value}"
 
 
-def booking_payload(booking: Booking) -> dict[str, Any]:
+def booking_code(booking: Booking) -> str:
+    """The short reference a researcher reads and quotes on the phone."""
+    return f"YX{booking.created_at.astimezone(SHANGHAI):%Y%m%d}-{booking.id.hex[:6].upper()}"
+
+
+async def booking_payload(session: AsyncSession, booking: Booking) -> dict[str, Any]:
+    """What consumers (notifications: see bot/EVENTS.md) need without reading our tables."""
+    instrument = await session.get(Instrument, booking.instrument_id)
+    item = await session.get(ServiceItem, booking.service_item_id) if booking.service_item_id else None
     return {
         "booking_id": booking.id,
+        "booking_code": booking_code(booking),
+        "instrument_name": instrument.name if instrument else "",
+        "item_name": item.name if item else ("机时" if booking.mode.value == "machine_time" else ""),
+        "address": (instrument.address or instrument.lab) if instrument else "",
+        "samples": booking.samples,
+        "fee_fen": booking.final_fee_fen if booking.final_fee_fen is not None else booking.quoted_fee_fen,
         "enterprise_id": booking.enterprise_id,
         "unit_id": booking.unit_id,
         "instrument_id": booking.instrument_id,
@@ -49,7 +66,7 @@ async def emit_transition(
         session,
         transition_topic(booking.status),
         {
-            **booking_payload(booking),
+            **await booking_payload(session, booking),
             "action": action,
             "from": from_status.value if from_status else None,
             "to": booking.status.value,
@@ -57,6 +74,9 @@ async def emit_transition(
             "reason": reason,
         },
     )
+    if booking.status == BookingStatus.delivered:
+        # The results are in: ask the researcher for a rating (the bot turns it into a prompt).
+        await emit(session, RATING_REQUESTED, await booking_payload(session, booking))
 
 
 async def emit_reminder(session: AsyncSession, booking: Booking, kind: str) -> None:
@@ -64,6 +84,6 @@ async def emit_reminder(session: AsyncSession, booking: Booking, kind: str) -> N
     await emit(
         session,
         REMINDER,
-        {**booking_payload(booking), "kind": kind},
+        {**await booking_payload(session, booking), "kind": kind},
         key=f"booking-reminder:{booking.id}:{kind}",
     )
