@@ -60,7 +60,7 @@ class BookingController(Controller):
         status: BookingStatus | None = None,
         instrument_id: uuid.UUID | None = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
     ) -> BookingPage:
         rows, total = await services.list_bookings(
             db_session,

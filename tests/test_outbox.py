@@ -219,3 +219,16 @@ async def test_housekeeping_forgets_expired_idempotency_records(backend, client,
             select(IdempotencyRecord).where(IdempotencyRecord.expires_at < utcnow())
         )
     assert expired is None
+
+
+async def test_nested_transactions_commit_once_at_the_outermost_block(backend):
+    from yixiang.db import transaction
+
+    topic = f"test.nested.{uuid.uuid4().hex}"
+    with pytest.raises(RuntimeError):
+        async with backend.runtime.session_maker() as session, transaction(session):
+            async with transaction(session):
+                await emit(session, topic, {})  # an inner service's change...
+            raise RuntimeError("...and the outer one fails afterwards")
+    async with backend.runtime.session_maker() as session:
+        assert await session.scalar(select(OutboxEvent).where(OutboxEvent.topic == topic)) is None

@@ -22,6 +22,7 @@ from yixiang.errors import EXCEPTION_HANDLERS
 from yixiang.health import health, ready
 from yixiang.idempotency import IdempotencyMiddleware
 from yixiang.logs import RequestIdMiddleware, configure_logging
+from yixiang.openapi import document_errors
 from yixiang.organizations import OrganizationController
 from yixiang.ratelimit import RateLimiter
 from yixiang.runtime import Runtime
@@ -93,4 +94,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.token_issuer = runtime.token_issuer
     app.state.services = runtime.services
     app.state.rate_limiter = RateLimiter(runtime.store)
+    document_errors(app)
     return app

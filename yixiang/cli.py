@@ -192,3 +192,7 @@ def _add_domain_commands() -> None:
 
 
 _add_domain_commands()
+
+
+if __name__ == "__main__":
+    main()

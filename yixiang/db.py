@@ -88,21 +88,29 @@ def create_session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 
 @asynccontextmanager
 async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
-    """Run a block in one transaction on ``session``, committing at the end.
+    """Run a block in one transaction on ``session``, committing at the end of the outermost block.
 
-    A session that already began implicitly (a read before the write) is committed as a whole,
-    so callers never see "a transaction is already begun".
+    Blocks nest: a service that opens a transaction may call another that opens one too, and the
+    whole runs as one transaction (one commit, or one rollback). A session that already began
+    implicitly (a read before the write) is committed as a whole.
     """
-    if session.in_transaction():
-        try:
+    depth = session.info.get("transaction_depth", 0)
+    session.info["transaction_depth"] = depth + 1
+    try:
+        if depth:
             yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        await session.commit()
-    else:
-        async with session.begin():
-            yield session
+        elif session.in_transaction():
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+        else:
+            async with session.begin():
+                yield session
+    finally:
+        session.info["transaction_depth"] = depth
 
 
 def is_postgres(session: AsyncSession) -> bool:

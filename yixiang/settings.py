@@ -55,6 +55,16 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rate_limit_search_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 240
     rate_limit_booking_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
     listing_value_threshold_fen: Annotated[int, msgspec.Meta(ge=0)] = 50_000_000
+    results_storage: Literal["local", "s3"] = "local"
+    results_max_file_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 200 * 1024 * 1024
+    results_link_ttl_seconds: Annotated[int, msgspec.Meta(ge=10, le=86400)] = 300
+    results_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 5 * 365
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "cn-north-1"
+    rating_window_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 30
     wechat_app_id: str = ""
     wechat_app_secret: str = ""
     wechat_token: str = ""
@@ -168,6 +178,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
 def _profile_errors(s: Settings) -> list[str]:
     errors: list[str] = []
+    if s.results_storage == "s3" and not (s.s3_bucket and s.s3_access_key and s.s3_secret_key):
+        errors.append(
+            f"{env_name('s3_bucket')}, {env_name('s3_access_key')} and {env_name('s3_secret_key')} "
+            "are required when results are stored in S3"
+        )
     if s.profile != "production":
         return errors
     if not s.database_url.startswith("postgresql"):
@@ -185,4 +200,5 @@ def _profile_errors(s: Settings) -> list[str]:
         errors.append(f"{env_name('dev_login')} cannot be enabled in production")
     if s.demo_data:
         errors.append(f"{env_name('demo_data')} cannot be enabled in production")
+
     return errors

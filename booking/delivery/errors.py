@@ -1,0 +1,28 @@
+"""What can go wrong delivering results, each with its stable code."""
+
+from __future__ import annotations
+
+from yixiang.errors import DomainError, InvalidInput
+
+
+class BadUpload(InvalidInput):
+    code = "invalid_upload"
+    message = "上传内容有误"
+
+
+class FileTooLarge(DomainError):
+    status = 413
+    code = "file_too_large"
+    message = "文件超过大小上限"
+
+
+class DangerousFileType(DomainError):
+    status = 415
+    code = "file_type_refused"
+    message = "不允许上传此类文件（可执行程序、脚本或网页）"
+
+
+class LinkInvalid(DomainError):
+    status = 403
+    code = "link_invalid"
+    message = "下载链接无效或已过期，请重新获取"
