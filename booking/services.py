@@ -75,6 +75,7 @@ from yixiang.identity import Organization
 
 EXCLUSION_CONSTRAINT = "ex_bookings_no_overlap"
 ALTERNATIVES_HORIZON = timedelta(days=7)
+MAX_USAGE = timedelta(days=7)
 
 STATUS_LABELS = {
     BookingStatus.requested: "待审批",
@@ -268,6 +269,8 @@ async def _insert_booking(
     days = await load_working_day_calendar(session)
     start, end, block_end, minutes = data.start, data.end, None, None
     if start is not None and end is not None:
+        # The rules first: they also keep absurd moments (year 1, year 9999) away from the database.
+        check_machine_time(rules, days, [], start, end, now)
         closures = await load_closures(session, instrument.id, start, end)
         check_machine_time(rules, days, closures, start, end, now)
         if data.operation == Operation.self and not await has_valid_qualification(
@@ -505,13 +508,11 @@ async def complete_booking(
             start = data.actual_start or booking.start_at
             end = data.actual_end or booking.end_at
             assert start is not None and end is not None
-            if (
-                start.tzinfo is None
-                or end.tzinfo is None
-                or end <= start
-                or end > now + timedelta(minutes=10)
-            ):
-                raise UsageInvalid(actual_start=str(start), actual_end=str(end))
+            if start.tzinfo is None or end.tzinfo is None:
+                raise TimezoneRequired()
+            # Use is recorded after the fact and is never longer than a week.
+            if end <= start or end > now + timedelta(minutes=10) or end - start > MAX_USAGE:
+                raise UsageInvalid(actual_start=start.isoformat(), actual_end=end.isoformat())
             rules = await load_calendar(session, booking.instrument_id)
             booking.actual_start, booking.actual_end = start, end
             minutes, samples = _billed_minutes(rules, start, end), None
