@@ -16,7 +16,6 @@ from booking.calendars import (
     CalendarRules,
     Interval,
     booking_window,
-    clip,
     free_intervals,
     load_calendar,
     load_closures,
@@ -106,6 +105,8 @@ async def add_closure(
         raise TimezoneRequired()
     if data.end <= data.start:
         raise InvalidRange()
+    if data.start.year < 2000 or data.end.year > 2200:
+        raise InvalidRange("停用时段超出合理范围", field="start")
     async with transaction(session):
         await managed_instrument(session, principal, instrument_id)
         row = Closure(
@@ -191,7 +192,10 @@ async def availability(
     bookings and requests holding their slot, clipped to the booking window (notice, advance)."""
     now = now or utcnow()
     start = start or now
-    end = end or start + timedelta(days=7)
+    try:
+        end = end or start + timedelta(days=7)
+    except OverflowError as exc:
+        raise InvalidRange() from exc
     if end <= start:
         raise InvalidRange()
     if end - start > timedelta(days=MAX_AVAILABILITY_DAYS):
@@ -199,11 +203,14 @@ async def availability(
     async with transaction(session):
         await visible_instrument(session, principal, instrument_id)
         rules = await load_calendar(session, instrument_id)
+        # Only the bookable window matters (notice, advance limit): far past or future is empty.
+        earliest, latest = booking_window(rules, now)
+        lo, hi = max(start, earliest), min(end, latest + timedelta(minutes=rules.max_duration_minutes))
+        if hi <= lo:
+            return rules, start, end, [], []
         days = await load_working_day_calendar(session)
-        closures = await load_closures(session, instrument_id, start, end)
-        taken = await load_taken(session, instrument_id, start, end, rules.buffer_minutes)
-    earliest, latest = booking_window(rules, now)
-    free = free_intervals(rules, days, closures, taken, start, end)
-    free = clip(free, max(start, earliest), min(end, latest + timedelta(minutes=rules.max_duration_minutes)))
+        closures = await load_closures(session, instrument_id, lo, hi)
+        taken = await load_taken(session, instrument_id, lo, hi, rules.buffer_minutes)
+    free = free_intervals(rules, days, closures, taken, lo, hi)
     slots = [(s, e) for s, e in slot_grid(free, rules.slot_minutes) if s <= latest]
     return rules, start, end, free, slots

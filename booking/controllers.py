@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, delete, get, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -161,12 +161,18 @@ class AvailabilityController(Controller):
     async def availability(
         self,
         instrument_id: uuid.UUID,
-        request: Request,  # type: ignore[type-arg]
         maybe_principal: Principal | None,
         db_session: AsyncSession,
+        from_: Annotated[
+            str | None,
+            Parameter(query="from", description="ISO 8601 with offset, or a date (Shanghai midnight)"),
+        ] = None,
+        to: Annotated[
+            str | None, Parameter(description="ISO 8601 with offset, or a date; default from + 7 days")
+        ] = None,
     ) -> AvailabilityOut:
-        start = calendar_services.parse_moment(request.query_params.get("from"), field="from")
-        end = calendar_services.parse_moment(request.query_params.get("to"), field="to")
+        start = calendar_services.parse_moment(from_, field="from")
+        end = calendar_services.parse_moment(to, field="to")
         rules, start, end, free, slots = await calendar_services.availability(
             db_session, maybe_principal, instrument_id, start, end
         )

@@ -149,12 +149,13 @@ class Booking(UUIDPrimaryKey, Timestamps, Base):
     expected_completion_on: Mapped[date | None]  # sample testing: in working days
     note: Mapped[str] = mapped_column(Text, default="")
     rate: Mapped[str] = mapped_column(String(16))  # internal | external
-    quoted_fee_fen: Mapped[int]
+    # Fees are BigInteger: 10,000 samples at a few thousand yuan each overflow a 32-bit int.
+    quoted_fee_fen: Mapped[int] = mapped_column(BigInteger)
     fee_breakdown: Mapped[dict[str, Any]]
-    final_fee_fen: Mapped[int | None]
-    cancellation_fee_fen: Mapped[int | None]
-    voucher_fen: Mapped[int | None]  # filled by the voucher capture at completion
-    due_fen: Mapped[int | None]
+    final_fee_fen: Mapped[int | None] = mapped_column(BigInteger)
+    cancellation_fee_fen: Mapped[int | None] = mapped_column(BigInteger)
+    voucher_fen: Mapped[int | None] = mapped_column(BigInteger)  # filled by the voucher capture at completion
+    due_fen: Mapped[int | None] = mapped_column(BigInteger)
     actual_start: Mapped[datetime | None]
     actual_end: Mapped[datetime | None]
     actual_samples: Mapped[int | None]

@@ -6,8 +6,10 @@ import asyncio
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
+from booking.errors import InvalidTransition, NotBooker, NotProviderStaff
 from booking.models import Booking, BookingStatus
 from booking.states import replay
 from tests.booking.world import (
@@ -349,3 +351,83 @@ async def test_a_researcher_in_two_firms_says_which_one_books(client, login, bac
     )
     assert chosen.status_code == 201
     assert chosen.json()["enterprise_id"] == str(LANWAN)
+
+
+async def test_a_no_show_can_be_marked_only_once_the_booking_has_started(client, login, backend):
+    world = await make_instrument(backend)
+    provider = await login("demo-provider")
+    await set_calendar(client, provider, world.instrument_id)
+    researcher = await login("demo-researcher")
+    start = day_at(2, 9)
+    booking_id = (
+        await client.post(
+            "/api/v1/bookings",
+            json=machine_time(world, start, start + timedelta(hours=1)),
+            headers=researcher,
+        )
+    ).json()["id"]
+    early = await client.post(f"/api/v1/bookings/{booking_id}/no-show", headers=provider)
+    assert early.status_code == 409
+    assert error_code(early) == "no_show_too_early"
+    assert (
+        await client.post(f"/api/v1/bookings/{booking_id}/no-show", headers=researcher)
+    ).status_code == 403
+    # the day comes and nobody turns up
+    async with backend.runtime.session_maker() as session, session.begin():
+        await session.execute(
+            update(Booking)
+            .where(Booking.id == uuid.UUID(booking_id))
+            .values(start_at=utcnow() - timedelta(minutes=30), end_at=utcnow() + timedelta(minutes=30))
+        )
+    marked = await client.post(
+        f"/api/v1/bookings/{booking_id}/no-show", json={"reason": "未到场"}, headers=provider
+    )
+    assert marked.status_code == 200, marked.text
+    assert marked.json()["status"] == "no_show"
+    check_in = await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=provider)
+    assert check_in.status_code == 409
+    assert check_in.json()["error"]["details"]["current_status"] == "no_show"
+
+
+async def test_delivery_and_rating_follow_completion_for_the_issues_that_call_them(client, login, backend):
+    from booking import services
+    from yixiang.auth import load_user, principal_from_user
+    from yixiang.demo import demo_id
+
+    world = await make_instrument(backend)
+    provider_headers = await login("demo-provider")
+    await set_calendar(client, provider_headers, world.instrument_id)
+    researcher_headers = await login("demo-researcher")
+    body = {
+        "instrument_id": str(world.instrument_id),
+        "mode": "sample_testing",
+        "service_item_id": str(world.sample_item_id),
+        "samples": 2,
+    }
+    booking_id = uuid.UUID(
+        (await client.post("/api/v1/bookings", json=body, headers=researcher_headers)).json()["id"]
+    )
+
+    async with backend.runtime.session_maker() as session:
+        provider = principal_from_user(await load_user(session, demo_id("demo-provider")))
+        researcher = principal_from_user(await load_user(session, demo_id("demo-researcher")))
+    async with backend.runtime.session_maker() as session:
+        with pytest.raises(InvalidTransition):
+            await services.mark_delivered(session, provider, booking_id)
+    await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=provider_headers)
+    await client.post(f"/api/v1/bookings/{booking_id}/complete", json={}, headers=provider_headers)
+    async with backend.runtime.session_maker() as session:
+        with pytest.raises(NotProviderStaff):
+            await services.mark_delivered(session, researcher, booking_id)
+    async with backend.runtime.session_maker() as session:
+        assert (
+            await services.mark_delivered(session, provider, booking_id, "报告已上传")
+        ).status == "delivered"
+    async with backend.runtime.session_maker() as session:
+        with pytest.raises(NotBooker):
+            await services.mark_rated(session, provider, booking_id)
+    async with backend.runtime.session_maker() as session:
+        assert (await services.mark_rated(session, researcher, booking_id)).status == "rated"
+    shown = (await client.get(f"/api/v1/bookings/{booking_id}", headers=researcher_headers)).json()
+    assert [h["action"] for h in shown["history"]] == ["book", "check_in", "complete", "deliver", "rate"]
+    assert shown["final_fee_fen"] == 2 * 5_000

@@ -259,3 +259,71 @@ def test_a_history_replays_only_along_the_transition_table():
         replay([(None, S.confirmed), (S.requested, S.confirmed)])
     with pytest.raises(ValueError):
         replay([(None, S.confirmed), (S.confirmed, S.completed)])
+
+
+async def test_extreme_inputs_answer_4xx_never_500(client, login, backend):
+    from sqlalchemy import update
+
+    from booking.catalogue.models import ServiceItem
+
+    world = await make_instrument(backend)
+    provider = await login("demo-provider")
+    await set_calendar(client, provider, world.instrument_id)
+    researcher = await login("demo-researcher")
+    far = await client.get(
+        f"/api/v1/instruments/{world.instrument_id}/availability",
+        params={"from": "9999-12-25T00:00:00+08:00", "to": "9999-12-31T00:00:00+08:00"},
+    )
+    assert far.status_code == 200, far.text
+    assert far.json()["slots"] == [] and far.json()["free"] == []
+    open_ended = await client.get(
+        f"/api/v1/instruments/{world.instrument_id}/availability",
+        params={"from": "9999-12-31T00:00:00+08:00"},
+    )
+    assert open_ended.status_code == 400
+    ancient = machine_time(world, day_at(2, 9), day_at(2, 10)) | {"start": "0001-01-01T00:00:00+08:00"}
+    assert (
+        error_code(await client.post("/api/v1/bookings", json=ancient, headers=researcher)) == "start_in_past"
+    )
+    # a costly sample service: 10,000 samples at 5,000 元 is 5e9 fen, beyond a 32-bit integer
+    async with backend.runtime.session_maker() as session, session.begin():
+        await session.execute(
+            update(ServiceItem)
+            .where(ServiceItem.id == world.sample_item_id)
+            .values(external_price_fen=500_000)
+        )
+    costly = await client.post(
+        "/api/v1/bookings",
+        json={
+            "instrument_id": str(world.instrument_id),
+            "mode": "sample_testing",
+            "service_item_id": str(world.sample_item_id),
+            "samples": 10_000,
+        },
+        headers=researcher,
+    )
+    assert costly.status_code == 201, costly.text
+    assert costly.json()["quote"]["fee_fen"] == 5_000_000_000
+    # actual use is bounded: not months long, not long before the booked time
+    start = (utcnow() + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    booking_id = (
+        await client.post(
+            "/api/v1/bookings",
+            json=machine_time(world, start, start + timedelta(hours=1)),
+            headers=researcher,
+        )
+    ).json()["id"]
+    await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=provider)
+    months = await client.post(
+        f"/api/v1/bookings/{booking_id}/complete",
+        json={"actual_start": "2000-01-01T00:00:00+08:00", "actual_end": iso(utcnow())},
+        headers=provider,
+    )
+    assert months.status_code == 400
+    assert error_code(months) == "usage_invalid"
+    far_closure = await client.post(
+        f"/api/v1/provider/instruments/{world.instrument_id}/closures",
+        json={"start": "0001-01-01T00:00:00+08:00", "end": "9999-12-31T23:00:00-08:00"},
+        headers=provider,
+    )
+    assert error_code(far_closure) == "invalid_range"
