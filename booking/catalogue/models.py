@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from yixiang.db import Base, Timestamps, UUIDPrimaryKey
@@ -59,8 +59,13 @@ class Category(Base):
 
 class Instrument(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "instruments"
-    __table_args__ = (Index("ix_instruments_unit_publication", "unit_id", "publication"),)
+    __table_args__ = (
+        Index("ix_instruments_unit_publication", "unit_id", "publication"),
+        # The unit's own asset number (资产编号): the key of the monthly push (import/export).
+        UniqueConstraint("unit_id", "asset_number", name="uq_instruments_unit_asset_number"),
+    )
 
+    asset_number: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str] = mapped_column(String(200), default="")
     aliases: Mapped[list[str]] = mapped_column(default=list)
@@ -102,6 +107,11 @@ class Instrument(UUIDPrimaryKey, Timestamps, Base):
     # Denormalised from ratings (booking results/ratings issue) for search ranking and display.
     rating_count: Mapped[int] = mapped_column(default=0)
     rating_mean: Mapped[float | None]
+    # Who last changed the record (provider staff, unit admin or an import).
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[datetime | None]
+    reviewed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    review_note: Mapped[str] = mapped_column(String(500), default="")
 
     service_items: Mapped[list[ServiceItem]] = relationship(
         back_populates="instrument",
