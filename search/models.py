@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yixiang.db import Base, utcnow
@@ -29,6 +29,8 @@ class SearchDocumentRow(Base):
     )
 
     instrument_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # The FTS5 row of this document on SQLite (rowid of ``search_fts``); unused on PostgreSQL.
+    doc_number: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), unique=True)
     unit_id: Mapped[uuid.UUID] = mapped_column(index=True)
     province_code: Mapped[str] = mapped_column(String(6), index=True)
     city_code: Mapped[str] = mapped_column(String(6))
