@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from yixiang.db import Base, Timestamps, UUIDPrimaryKey
@@ -73,7 +73,7 @@ class Instrument(UUIDPrimaryKey, Timestamps, Base):
     manufacturer: Mapped[str] = mapped_column(String(200), default="")
     origin: Mapped[Origin] = mapped_column(_enum(Origin), default=Origin.imported)
     category_code: Mapped[str] = mapped_column(ForeignKey("instrument_categories.code"), index=True)
-    original_value_fen: Mapped[int]
+    original_value_fen: Mapped[int] = mapped_column(BigInteger)  # fen: a cryo-EM is > 2^31 fen
     purchase_date: Mapped[date | None]
     acceptance_date: Mapped[date | None]
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 
 def instrument_body(**changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
+        "asset_number": f"T-{uuid.uuid4().hex[:12]}",
         "name": "场发射扫描电子显微镜",
         "name_en": "Field-emission SEM",
         "model": "Sigma 300",

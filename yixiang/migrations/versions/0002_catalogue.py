@@ -63,7 +63,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("category_code", sa.String(length=8), nullable=False),
-        sa.Column("original_value_fen", sa.Integer(), nullable=False),
+        sa.Column("original_value_fen", sa.BigInteger(), nullable=False),
         sa.Column("purchase_date", sa.Date(), nullable=True),
         sa.Column("acceptance_date", sa.Date(), nullable=True),
         sa.Column("unit_id", sa.Uuid(), nullable=False),
@@ -197,6 +197,7 @@ def _create_search_index() -> None:
     op.create_table(
         "search_documents",
         sa.Column("instrument_id", sa.Uuid(), nullable=False),
+        sa.Column("doc_number", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("unit_id", sa.Uuid(), nullable=False),
         sa.Column("province_code", sa.String(length=6), nullable=False),
         sa.Column("city_code", sa.String(length=6), nullable=False),
@@ -222,15 +223,22 @@ def _create_search_index() -> None:
         ),
         sa.Column("indexed_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("instrument_id", name=op.f("pk_search_documents")),
+        sa.UniqueConstraint("doc_number", name=op.f("uq_search_documents_doc_number")),
     )
     with op.batch_alter_table("search_documents", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_search_documents_category_code"), ["category_code"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_search_documents_category_code"), ["category_code"], unique=False
+        )
         batch_op.create_index(
             batch_op.f("ix_search_documents_category_parent"), ["category_parent"], unique=False
         )
-        batch_op.create_index("ix_search_documents_city_category", ["city_code", "category_code"], unique=False)
+        batch_op.create_index(
+            "ix_search_documents_city_category", ["city_code", "category_code"], unique=False
+        )
         batch_op.create_index("ix_search_documents_price", ["min_price_fen"], unique=False)
-        batch_op.create_index(batch_op.f("ix_search_documents_province_code"), ["province_code"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_search_documents_province_code"), ["province_code"], unique=False
+        )
         batch_op.create_index("ix_search_documents_rating", ["rating_sort"], unique=False)
         batch_op.create_index(batch_op.f("ix_search_documents_region_code"), ["region_code"], unique=False)
         batch_op.create_index(batch_op.f("ix_search_documents_unit_id"), ["unit_id"], unique=False)
@@ -240,20 +248,21 @@ def _create_search_index() -> None:
         sa.PrimaryKeyConstraint("term", name=op.f("pk_search_terms")),
     )
     if op.get_bind().dialect.name == "postgresql":
-        # Tokens are pre-segmented (jieba) and space-separated, so the 'simple' configuration only
-        # lower-cases and splits; the weights rank a name match above a bigram match.
+        # Tokens are pre-segmented (jieba) and space-separated; array_to_tsvector takes them as
+        # lexemes verbatim (the text-search parser would drop Chinese under a C locale). The
+        # weights rank a name or synonym match above a match elsewhere, and bigrams lowest.
         op.execute(
             "ALTER TABLE search_documents ADD COLUMN tsv tsvector GENERATED ALWAYS AS ("
-            "setweight(to_tsvector('simple', name_tokens), 'A') || "
-            "setweight(to_tsvector('simple', keyword_tokens), 'A') || "
-            "setweight(to_tsvector('simple', body_tokens), 'C') || "
-            "setweight(to_tsvector('simple', grams), 'D')) STORED"
+            "setweight(array_to_tsvector(string_to_array(name_tokens, ' ')), 'A') || "
+            "setweight(array_to_tsvector(string_to_array(keyword_tokens, ' ')), 'A') || "
+            "setweight(array_to_tsvector(string_to_array(body_tokens, ' ')), 'C') || "
+            "setweight(array_to_tsvector(string_to_array(grams, ' ')), 'D')) STORED"
         )
         op.execute("CREATE INDEX ix_search_documents_tsv ON search_documents USING gin (tsv)")
     else:
         # Kept in step with search_documents by search/database.py (same transaction).
         op.execute(
-            "CREATE VIRTUAL TABLE search_fts USING fts5(instrument_id UNINDEXED, name_tokens, "
+            "CREATE VIRTUAL TABLE search_fts USING fts5(name_tokens, "
             "keyword_tokens, body_tokens, grams, prefix='1 2 3', tokenize='unicode61 remove_diacritics 2')"
         )
 
