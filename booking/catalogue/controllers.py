@@ -183,14 +183,17 @@ class ProviderInstrumentController(Controller):
     @post("/import", status_code=200, summary="Import a monthly push file (CSV or XLSX); all rows or none")
     async def import_file(
         self,
-        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
         principal: Principal,
         db_session: AsyncSession,
         unit: uuid.UUID | None = None,
     ) -> ImportReport:
-        content = await data.read()
+        upload = data.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("请上传文件（表单字段 file）", field="file")
+        content = await upload.read()
         created, updated, ids = await transfer.import_instruments(
-            db_session, principal, content, data.filename or "", unit
+            db_session, principal, content, upload.filename or "", unit
         )
         return ImportReport(rows=created + updated, created=created, updated=updated, instrument_ids=ids)
 

@@ -148,7 +148,8 @@ def _instrument(
     value_fen = rng.randint(*model.value_wan) * 1_000_000
     customs_until = None
     if model.imported and acceptance.year >= 2022 and rng.random() < 0.4:
-        customs_until = acceptance.replace(year=acceptance.year + 3)  # 科教用品免税进口：监管期 3 年
+        day = min(acceptance.day, 28) if acceptance.month == 2 else acceptance.day
+        customs_until = acceptance.replace(year=acceptance.year + 3, day=day)  # 科教用品免税进口：监管期 3 年
     rating_count = rng.choice((0, 0, 3, 8, 15, 27, 42, 66))
     return {
         "id": instrument_id,
