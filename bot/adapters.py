@@ -29,6 +29,7 @@ from bot.ports import (
     ServiceItemView,
     Slot,
 )
+from search.backend import SearchBackend, SearchQuery
 from yixiang.auth import Principal
 from yixiang.db import transaction
 from yixiang.errors import NotFound
@@ -63,11 +64,25 @@ class CatalogAdapter:
         self.services = services
 
     async def search(self, text: str, *, limit: int, principal: Principal | None) -> list[InstrumentSummary]:
-        from bot.search_adapter import search_instruments
+        backend: SearchBackend = self.services["search"]
+        async with self.session_maker() as session, transaction(session):
+            result = await backend.search(session, SearchQuery(q=text, limit=limit, with_facets=False))
+        return [
+            InstrumentSummary(
+                id=uuid.UUID(hit.document.id),
+                name=hit.document.name,
+                unit_name=hit.document.unit_name,
+                region_name=hit.document.city_name,
+                model=hit.document.model,
+                price_from_fen=hit.document.min_price_fen,
+                rating_mean=hit.document.rating_mean,
+            )
+            for hit in result.hits
+        ]
 
-        return await search_instruments(self.session_maker, self.services, text, limit=limit)
-
-    async def details(self, instrument_id: uuid.UUID, principal: Principal | None) -> InstrumentDetails | None:
+    async def details(
+        self, instrument_id: uuid.UUID, principal: Principal | None
+    ) -> InstrumentDetails | None:
         async with self.session_maker() as session, transaction(session):
             instrument = await session.get(Instrument, instrument_id)
             if instrument is None or instrument.publication != PublicationStatus.published:
@@ -182,7 +197,9 @@ class BookingAdapter:
             data = BookingIn(
                 instrument_id=instrument.id,
                 mode=item.mode,
-                operation=(Operation.operator if instrument.operator_run else Operation.self) if machine_time else None,
+                operation=(Operation.operator if instrument.operator_run else Operation.self)
+                if machine_time
+                else None,
                 start=start if machine_time else None,
                 end=end if machine_time else None,
                 service_item_id=item.id,
