@@ -65,7 +65,7 @@ class CatalogAdapter:
 
     async def search(self, text: str, *, limit: int, principal: Principal | None) -> list[InstrumentSummary]:
         backend: SearchBackend = self.services["search"]
-        async with self.session_maker() as session, transaction(session):
+        async with self.session_maker() as session, transaction(session, read_only=True):
             result = await backend.search(session, SearchQuery(q=text, limit=limit, with_facets=False))
         return [
             InstrumentSummary(

@@ -63,7 +63,7 @@ class SearchController(Controller):
             price_max=price_max, unit=unit, sort=sort, lat=lat, lng=lng, available_from=available_from,
             available_to=available_to, cursor=cursor, limit=limit,
         )  # fmt: skip
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             return await service.search(db_session, backend_of(request), req)
 
 

@@ -85,7 +85,7 @@ class InstrumentController(Controller):
         maybe_principal: Principal | None,
         db_session: AsyncSession,
     ) -> InstrumentOut:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             instrument = await services.public_instrument(db_session, maybe_principal, instrument_id)
             staff = maybe_principal is not None and instrument.unit_id in maybe_principal.unit_ids
             return await _describe(
