@@ -64,7 +64,7 @@ async def my_vouchers(
                 .order_by(VoucherGrant.expires_on, VoucherGrant.created_at)
             )
         )
-        .tuples()
+        
         .all()
     )
     grants = await grant_outs(session, rows)
@@ -167,7 +167,7 @@ async def program_grants(
                 .order_by(VoucherGrant.created_at)
             )
         )
-        .tuples()
+        
         .all()
     )
     return await grant_outs(session, rows)
