@@ -5,6 +5,10 @@ Money moves only by :func:`post_entry`: one entry, lines summing to zero, linked
 Each line also moves the account's cached ``balance_fen`` with a conditional update that refuses
 to overdraw an account that may not go negative; :func:`check_ledger` proves cache = SUM(lines).
 
+Only the accounts a rule must read before it moves money carry a cached balance (budget, grant,
+hold); the shared ones (funding, receivable, settled) are plain sums of their lines: every
+provider's captures would otherwise queue on one receivable row until each commit's fsync.
+
 Locking: services lock the firm's grant rows first (``FOR UPDATE`` on PostgreSQL; SQLite runs one
 write transaction at a time), then post; balance updates run in account-code order so two
 entries never wait on each other's accounts in opposite orders.
@@ -16,9 +20,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import BigInteger, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vouchers.errors import InsufficientVoucherBalance
@@ -26,12 +32,20 @@ from vouchers.models import (
     AccountKind,
     CheckoutState,
     EntryKind,
+    GrantStatus,
     JournalEntry,
     JournalLine,
     LedgerAccount,
     VoucherCheckout,
+    VoucherGrant,
 )
-from yixiang.db import insert_ignoring_conflict, utcnow
+from yixiang.db import utcnow
+
+CACHED_KINDS = frozenset({AccountKind.budget, AccountKind.grant, AccountKind.hold})
+
+
+def is_cached(code: str) -> bool:
+    return code.split(":", 1)[0] in CACHED_KINDS
 
 
 def funding_account(program_id: uuid.UUID) -> str:
@@ -58,6 +72,17 @@ def settled_account(program_id: uuid.UUID, unit_id: uuid.UUID) -> str:
     return f"settled:{program_id}:{unit_id}"
 
 
+def _insert_ignoring(model: type[Any], key: str) -> dict[str, Any]:
+    """INSERT ... ON CONFLICT DO NOTHING, built once per dialect (hot path: no rebuild per call)."""
+    return {
+        "postgresql": postgresql.insert(model).on_conflict_do_nothing(index_elements=[key]),
+        "sqlite": sqlite.insert(model).on_conflict_do_nothing(index_elements=[key]),
+    }
+
+
+_ACCOUNT_INSERT = _insert_ignoring(LedgerAccount, "code")
+
+
 async def open_account(
     session: AsyncSession,
     code: str,
@@ -70,9 +95,9 @@ async def open_account(
     may_go_negative: bool = False,
 ) -> None:
     """Create the account if it does not exist yet (safe to call again, and concurrently)."""
-    await insert_ignoring_conflict(
-        session,
-        LedgerAccount,
+    conn = await session.connection()
+    await conn.execute(
+        _ACCOUNT_INSERT[conn.dialect.name],
         {
             "code": code,
             "kind": kind,
@@ -84,16 +109,19 @@ async def open_account(
             "balance_fen": 0,
             "created_at": utcnow(),
         },
-        ["code"],
     )
 
 
-async def open_provider_accounts(session: AsyncSession, program_id: uuid.UUID, unit_id: uuid.UUID) -> None:
-    for code, kind in (
-        (receivable_account(program_id, unit_id), AccountKind.receivable),
-        (settled_account(program_id, unit_id), AccountKind.settled),
-    ):
-        await open_account(session, code, kind, program_id, unit_id=unit_id)
+async def open_receivable_account(session: AsyncSession, program_id: uuid.UUID, unit_id: uuid.UUID) -> None:
+    await open_account(
+        session, receivable_account(program_id, unit_id), AccountKind.receivable, program_id, unit_id=unit_id
+    )
+
+
+async def open_settled_account(session: AsyncSession, program_id: uuid.UUID, unit_id: uuid.UUID) -> None:
+    await open_account(
+        session, settled_account(program_id, unit_id), AccountKind.settled, program_id, unit_id=unit_id
+    )
 
 
 def net_lines(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
@@ -118,6 +146,20 @@ class Posting:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+_ENTRY_INSERT = _insert_ignoring(JournalEntry, "key")
+_LINES_INSERT = insert(JournalLine)
+_DELTA = bindparam("p_delta", type_=BigInteger())
+# Moves a cached balance unless that would overdraw an account that may not go negative.
+_BALANCE_UPDATE = (
+    update(LedgerAccount)
+    .where(
+        LedgerAccount.code == bindparam("p_code"),
+        or_(LedgerAccount.may_go_negative, LedgerAccount.balance_fen + _DELTA >= 0),
+    )
+    .values(balance_fen=LedgerAccount.balance_fen + _DELTA)
+)
+
+
 async def post_entry(session: AsyncSession, posting: Posting) -> uuid.UUID | None:
     """Post one balanced entry in the caller's transaction; None when nothing moved or the key
     was posted before (a replay changes nothing)."""
@@ -126,10 +168,10 @@ async def post_entry(session: AsyncSession, posting: Posting) -> uuid.UUID | Non
         raise ValueError(f"unbalanced entry {posting.key}: {lines}")
     if not lines:
         return None
+    conn = await session.connection()
     entry_id = uuid.uuid4()
-    inserted = await insert_ignoring_conflict(
-        session,
-        JournalEntry,
+    inserted = await conn.execute(
+        _ENTRY_INSERT[conn.dialect.name],
         {
             "id": entry_id,
             "key": posting.key,
@@ -142,43 +184,48 @@ async def post_entry(session: AsyncSession, posting: Posting) -> uuid.UUID | Non
             "reason": posting.reason,
             "created_at": utcnow(),
         },
-        ["key"],
     )
-    if not inserted:
+    if inserted.rowcount != 1:
         return None
-    await session.execute(
-        insert(JournalLine),
+    await conn.execute(
+        _LINES_INSERT,
         [
             {"entry_id": entry_id, "account_code": code, "amount_fen": amount}
             for code, amount in lines.items()
         ],
     )
-    for code, amount in lines.items():  # sorted by code: a fixed lock order
-        result = await session.execute(
-            update(LedgerAccount)
-            .where(
-                LedgerAccount.code == code,
-                (LedgerAccount.may_go_negative) | (LedgerAccount.balance_fen + amount >= 0),
-            )
-            .values(balance_fen=LedgerAccount.balance_fen + amount)
-        )
-        if getattr(result, "rowcount", 0) != 1:
-            if await session.get(LedgerAccount, code) is None:
+    for code, amount in lines.items():  # sorted by code: one lock order for every entry
+        if not is_cached(code):
+            continue
+        result = await conn.execute(_BALANCE_UPDATE, {"p_code": code, "p_delta": amount})
+        if result.rowcount != 1:
+            if code not in await balances(session, [code]):
                 raise LookupError(f"ledger account {code} does not exist")
             raise InsufficientVoucherBalance(account=code.split(":", 1)[0])
     return entry_id
 
 
 async def balances(session: AsyncSession, codes: Iterable[str]) -> dict[str, int]:
-    """Cached balances (read after the caller's locks; proven equal to the lines by check_ledger)."""
+    """Balances of existing accounts (absent codes are left out): cached ones as cached (read
+    after the caller's locks; proven equal to the lines by check_ledger), the others summed."""
     codes = list(codes)
-    if not codes:
-        return {}
-    rows = await session.execute(
-        select(LedgerAccount.code, LedgerAccount.balance_fen).where(LedgerAccount.code.in_(codes))
-    )
-    found = {code: int(balance) for code, balance in rows.all()}
-    return {code: found.get(code, 0) for code in codes}
+    cached = [c for c in codes if is_cached(c)]
+    summed = [c for c in codes if not is_cached(c)]
+    found: dict[str, int] = {}
+    if cached:
+        rows = await session.execute(
+            select(LedgerAccount.code, LedgerAccount.balance_fen).where(LedgerAccount.code.in_(cached))
+        )
+        found.update({code: int(balance) for code, balance in rows.all()})
+    if summed:
+        rows = await session.execute(
+            select(LedgerAccount.code, func.coalesce(func.sum(JournalLine.amount_fen), 0))
+            .outerjoin(JournalLine, JournalLine.account_code == LedgerAccount.code)
+            .where(LedgerAccount.code.in_(summed))
+            .group_by(LedgerAccount.code)
+        )
+        found.update({code: int(balance) for code, balance in rows.all()})
+    return found
 
 
 async def derived_balance(session: AsyncSession, code: str) -> int:
@@ -188,16 +235,33 @@ async def derived_balance(session: AsyncSession, code: str) -> int:
     return int(total or 0)
 
 
-async def hold_parts(session: AsyncSession, booking_id: uuid.UUID) -> dict[uuid.UUID, int]:
-    """What a booking still holds, per grant, derived from its journal entries."""
-    rows = await session.execute(
-        select(LedgerAccount.grant_id, func.sum(JournalLine.amount_fen))
-        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-        .join(LedgerAccount, LedgerAccount.code == JournalLine.account_code)
-        .where(JournalEntry.booking_id == booking_id, LedgerAccount.kind == AccountKind.hold)
-        .group_by(LedgerAccount.grant_id)
-    )
-    return {grant_id: int(total) for grant_id, total in rows.all() if grant_id is not None and total}
+@dataclass(frozen=True)
+class HeldPart:
+    amount_fen: int
+    grant_active: bool
+    expires_on: date
+
+
+_HOLD_PARTS = (
+    select(VoucherGrant.id, VoucherGrant.status, VoucherGrant.expires_on, func.sum(JournalLine.amount_fen))
+    .select_from(JournalLine)
+    .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+    .join(LedgerAccount, LedgerAccount.code == JournalLine.account_code)
+    .join(VoucherGrant, VoucherGrant.id == LedgerAccount.grant_id)
+    .where(JournalEntry.booking_id == bindparam("p_booking"), LedgerAccount.kind == AccountKind.hold)
+    .group_by(VoucherGrant.id, VoucherGrant.status, VoucherGrant.expires_on)
+)
+
+
+async def hold_parts(session: AsyncSession, booking_id: uuid.UUID) -> dict[uuid.UUID, HeldPart]:
+    """What a booking still holds, per grant (with the grant's state), derived from its entries."""
+    conn = await session.connection()
+    rows = await conn.execute(_HOLD_PARTS, {"p_booking": booking_id})
+    return {
+        grant_id: HeldPart(int(total), status == GrantStatus.active, expires_on)
+        for grant_id, status, expires_on, total in rows.all()
+        if total
+    }
 
 
 async def check_ledger(session: AsyncSession) -> dict[str, Any]:
@@ -218,7 +282,7 @@ async def check_ledger(session: AsyncSession) -> dict[str, Any]:
     for code, cached, may_go_negative, total in rows.all():
         accounts += 1
         derived = int(total or 0)
-        if int(cached) != derived:
+        if is_cached(code) and int(cached) != derived:
             differences.append({"account": code, "cached_fen": int(cached), "derived_fen": derived})
         if not may_go_negative and derived < 0:
             overdrafts.append({"account": code, "derived_fen": derived})

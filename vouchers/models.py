@@ -140,7 +140,8 @@ class LedgerAccount(Base):
     enterprise_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     unit_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     may_go_negative: Mapped[bool] = mapped_column(default=False)
-    balance_fen: Mapped[int] = mapped_column(Fen, default=0)  # cache of SUM(lines); checked
+    # Cache of SUM(lines) for budget, grant and hold accounts (checked); unused (0) for the others.
+    balance_fen: Mapped[int] = mapped_column(Fen, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -40,7 +40,7 @@ async def refund_voucher_share(
             raise NotCaptured()
         require_program_officer(principal, program)
         assert head is not None
-        grants = await lock_firm_grants(session, head.enterprise_id)
+        grants = (await lock_firm_grants(session, head.enterprise_id)).grants
         checkout = await lock_checkout(session, booking_id)
         assert checkout is not None
         entry_key = f"refund:{booking_id}:{key}"
@@ -59,8 +59,8 @@ async def refund_voucher_share(
         # Back to the firm's earliest-expiring active grant of the programme, else to the budget.
         target = next(
             (
-                grant_account(g.grant.id)
-                for g in sorted(grants, key=lambda g: (g.grant.expires_on, g.grant.id))
+                grant_account(g.id)
+                for g in sorted(grants, key=lambda g: (g.expires_on, g.id))
                 if g.program.id == program.id and g.usable
             ),
             budget_account(program.id),

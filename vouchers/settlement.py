@@ -30,7 +30,7 @@ from vouchers.errors import (
     SameOfficerApproval,
     SettlementNotFound,
 )
-from vouchers.ledger import Posting, post_entry, receivable_account, settled_account
+from vouchers.ledger import Posting, open_settled_account, post_entry, receivable_account, settled_account
 from vouchers.models import (
     AccountKind,
     CheckoutEvidence,
@@ -249,6 +249,7 @@ async def _post_settlement(session: AsyncSession, batch: SettlementBatch, actor_
             per_account[(line.program_id, line.unit_id)] += line.voucher_fen
     lines: list[tuple[str, int]] = []
     for (program_id, unit_id), amount in per_account.items():
+        await open_settled_account(session, program_id, unit_id)
         lines += [
             (receivable_account(program_id, unit_id), -amount),
             (settled_account(program_id, unit_id), amount),

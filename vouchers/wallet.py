@@ -56,17 +56,13 @@ async def my_vouchers(
 ) -> MyVouchersOut:
     firms = sorted(firm_for(principal, enterprise_id))
     rows = (
-        (
-            await session.execute(
-                select(VoucherGrant, VoucherProgram)
-                .join(VoucherProgram, VoucherProgram.id == VoucherGrant.program_id)
-                .where(VoucherGrant.enterprise_id.in_(firms))
-                .order_by(VoucherGrant.expires_on, VoucherGrant.created_at)
-            )
+        await session.execute(
+            select(VoucherGrant, VoucherProgram)
+            .join(VoucherProgram, VoucherProgram.id == VoucherGrant.program_id)
+            .where(VoucherGrant.enterprise_id.in_(firms))
+            .order_by(VoucherGrant.expires_on, VoucherGrant.created_at)
         )
-        
-        .all()
-    )
+    ).all()
     grants = await grant_outs(session, rows)
     holds = (
         await session.scalars(
@@ -159,15 +155,11 @@ async def program_grants(
 ) -> list[GrantOut]:
     program = require_program_visible(principal, await session.get(VoucherProgram, program_id))
     rows = (
-        (
-            await session.execute(
-                select(VoucherGrant, VoucherProgram)
-                .join(VoucherProgram, VoucherProgram.id == VoucherGrant.program_id)
-                .where(VoucherGrant.program_id == program.id)
-                .order_by(VoucherGrant.created_at)
-            )
+        await session.execute(
+            select(VoucherGrant, VoucherProgram)
+            .join(VoucherProgram, VoucherProgram.id == VoucherGrant.program_id)
+            .where(VoucherGrant.program_id == program.id)
+            .order_by(VoucherGrant.created_at)
         )
-        
-        .all()
-    )
+    ).all()
     return await grant_outs(session, rows)
