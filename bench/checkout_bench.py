@@ -141,15 +141,15 @@ async def main(args: argparse.Namespace) -> None:
             report = await check_ledger(session)
         latencies.sort()
         rate = args.checkouts / elapsed
-        print(
-            f"checkouts={args.checkouts} firms={args.firms} concurrency={args.concurrency} elapsed={elapsed:.2f}s"
-        )
+        print(f"checkouts={args.checkouts} firms={args.firms} concurrency={args.concurrency}")
+        print(f"elapsed={elapsed:.2f}s")
         print(f"checkouts/s={rate:.0f} (hold+capture = {2 * rate:.0f} voucher operations/s)")
         print(
             f"latency per checkout: p50={statistics.median(latencies) * 1000:.1f}ms "
             f"p95={latencies[int(0.95 * len(latencies)) - 1] * 1000:.1f}ms max={latencies[-1] * 1000:.1f}ms"
         )
-        print(f"client CPU per checkout={cpu / args.checkouts * 1000:.2f}ms (of {elapsed / args.checkouts * 1000:.2f}ms wall)")
+        per = 1000 / args.checkouts
+        print(f"client CPU per checkout={cpu * per:.2f}ms (of {elapsed * per:.2f}ms wall)")
         print(f"ledger check ok={report['ok']} entries={report['entries_checked']}")
         if not report["ok"]:
             raise SystemExit(f"ledger check failed: {report}")

@@ -48,4 +48,5 @@ async def load_vouchers(session: AsyncSession) -> None:
             "演示：青禾生物 2026 年度创新券",
             f"demo:{DEMO_GRANT}",
             demo_id("demo-science-bureau"),
+            grant_id=demo_id(DEMO_GRANT),
         )

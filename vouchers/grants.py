@@ -57,8 +57,11 @@ async def add_grant(
     note: str,
     key: str,
     actor_id: uuid.UUID,
+    *,
+    grant_id: uuid.UUID | None = None,
 ) -> VoucherGrant:
     grant = VoucherGrant(
+        id=grant_id or uuid.uuid4(),
         program_id=program.id,
         enterprise_id=enterprise_id,
         amount_fen=amount_fen,
