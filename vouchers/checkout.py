@@ -75,6 +75,11 @@ class CheckoutOrder:
     actor_id: uuid.UUID | None  # who caused it (None = system)
 
 
+def _require_valid(order: CheckoutOrder) -> None:
+    if order.fee_fen < 0:
+        raise InvalidInput("费用不能为负数", field="fee_fen", fee_fen=order.fee_fen)
+
+
 @dataclass(frozen=True)
 class CaptureResult:
     fee_fen: int
@@ -384,6 +389,7 @@ async def hold_voucher_share(session: AsyncSession, order: CheckoutOrder) -> int
 
     Idempotent per booking: a second call returns the existing hold (0 once captured/released).
     """
+    _require_valid(order)
     async with within_caller_transaction(session):
         firm = await lock_firm_grants(session, order.enterprise_id)
         conn = await session.connection()
@@ -455,6 +461,7 @@ async def _program_terms(conn: AsyncConnection, program_id: uuid.UUID) -> Progra
 async def capture_voucher_share(session: AsyncSession, order: CheckoutOrder) -> CaptureResult:
     """At completion, with the final fee: capture the share, release what the hold held beyond
     it, and owe the provider the share (its receivable). Idempotent per booking."""
+    _require_valid(order)
     async with within_caller_transaction(session):
         firm = await lock_firm_grants(session, order.enterprise_id)
         conn = await session.connection()

@@ -175,3 +175,12 @@ async def test_evidence_is_recorded_once_per_kind_and_unknown_kinds_are_refused(
             await session.scalars(select(CheckoutEvidence).where(CheckoutEvidence.booking_id == booking_id))
         ).all()
     assert [(r.kind, r.detail["hours"]) for r in rows] == [("usage", 2)]
+
+
+async def test_a_negative_fee_is_refused(world: World) -> None:
+    from yixiang.errors import InvalidInput
+
+    firm, _ = await world.firm_with_grant(100_000)
+    for fn in (hold_voucher_share, capture_voucher_share):
+        with pytest.raises(InvalidInput):
+            await world.run(fn, order(firm, -1))
