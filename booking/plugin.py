@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from booking import wiring as bookings
 from booking.catalogue import wiring as catalogue
+from booking.delivery import wiring as delivery
 from yixiang.domains import Domain
+
+PARTS = (catalogue, bookings, delivery)
 
 DOMAIN = Domain(
     name="booking",
-    route_handlers=[*catalogue.ROUTES, *bookings.ROUTES],
+    route_handlers=[route for part in PARTS for route in part.ROUTES],
     consumers={
-        topic: [*catalogue.CONSUMERS.get(topic, []), *bookings.CONSUMERS.get(topic, [])]
-        for topic in {*catalogue.CONSUMERS, *bookings.CONSUMERS}
+        topic: [consumer for part in PARTS for consumer in part.CONSUMERS.get(topic, [])]
+        for topic in {topic for part in PARTS for topic in part.CONSUMERS}
     },
-    periodic_jobs=[*catalogue.PERIODIC_JOBS, *bookings.PERIODIC_JOBS],
-    demo_loaders=[*catalogue.DEMO_LOADERS, *bookings.DEMO_LOADERS],
-    cli_commands=[*catalogue.CLI_COMMANDS, *bookings.CLI_COMMANDS],
+    periodic_jobs=[job for part in PARTS for job in part.PERIODIC_JOBS],
+    demo_loaders=[loader for part in PARTS for loader in part.DEMO_LOADERS],
+    cli_commands=[command for part in PARTS for command in part.CLI_COMMANDS],
+    on_startup=delivery.ON_STARTUP,
 )

@@ -11,6 +11,7 @@ import logging
 import re
 from typing import Any, ClassVar
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -161,11 +162,27 @@ def database_unavailable_handler(request: Request[Any, Any, Any], exc: Exception
     )
 
 
-def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    request_id = _request_id(request)
-    if isinstance(exc, (OperationalError, PoolTimeoutError, ConnectionError, OSError)) or (
+def is_database_unavailable(exc: BaseException) -> bool:
+    """A lost or refused database connection (down, restarting, failing over), not a bug."""
+    if isinstance(exc, (OperationalError, PoolTimeoutError)) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     ):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(10):  # the driver's own error sits a few causes down
+        if seen is None:
+            return False
+        if isinstance(seen, (ConnectionError, OSError, TimeoutError)) or isinstance(
+            seen, (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    request_id = _request_id(request)
+    if is_database_unavailable(exc):
         return database_unavailable_handler(request, exc)
     log.exception("unhandled error (request %s)", request_id, exc_info=exc)
     return Response(

@@ -9,12 +9,13 @@ same body gets the stored response replayed; the same key with a different body 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from litestar.types import Message, Send
+from litestar.types import Send
 from sqlalchemy import LargeBinary, String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,6 +26,7 @@ from yixiang.errors import error_body
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-:.]{1,200}$")
 NOT_STORED_STATUSES = {409, 429, 503}
+log = logging.getLogger("yixiang.idempotency")
 
 
 class IdempotencyRecord(Base):
@@ -95,20 +97,23 @@ class IdempotencyMiddleware:
             await _send_response(send, *decision)
             return
 
+        # The answer is held back until it is stored: once the client has it, a failure to store
+        # it would leave the key "in progress" and the change unreplayable.
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": bytearray()}
+        held: list[Any] = []
 
         async def replay_receive() -> dict[str, Any]:
             nonlocal body
             chunk, body = body, b""
             return {"type": "http.request", "body": chunk, "more_body": False}
 
-        async def capturing_send(message: Message) -> None:
+        async def capturing_send(message: Any) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
                 captured["headers"] = list(message.get("headers", []))
             elif message["type"] == "http.response.body":
                 captured["body"].extend(message.get("body", b""))
-            await send(message)
+            held.append(message)
 
         try:
             await self.app(scope, replay_receive, capturing_send)
@@ -118,12 +123,21 @@ class IdempotencyMiddleware:
         status = int(captured["status"])
         if status in NOT_STORED_STATUSES or status >= 500:
             await _forget(session_maker, scope_key)
-            return
-        stored_headers = [
-            [k.decode("latin-1"), v.decode("latin-1")]
-            for k, v in captured["headers"]
-            if k.lower() not in (b"date", b"content-length", b"set-cookie")
-        ]
+        else:
+            await _store(session_maker, scope_key, status, captured)
+        for message in held:
+            await send(message)
+
+
+async def _store(
+    session_maker: async_sessionmaker[AsyncSession], scope_key: str, status: int, captured: dict[str, Any]
+) -> None:
+    stored_headers = [
+        [k.decode("latin-1"), v.decode("latin-1")]
+        for k, v in captured["headers"]
+        if k.lower() not in (b"date", b"content-length", b"set-cookie")
+    ]
+    try:
         async with session_maker() as session, session.begin():
             await session.execute(
                 update(IdempotencyRecord)
@@ -135,6 +149,8 @@ class IdempotencyMiddleware:
                     response_body=bytes(captured["body"]),
                 )
             )
+    except Exception:  # the database went away after the change committed: answer anyway
+        log.warning("could not store the response for an idempotency key", exc_info=True)
 
 
 async def _read_body(receive: Any) -> bytes:
@@ -206,5 +222,8 @@ async def _claim(
 
 
 async def _forget(session_maker: async_sessionmaker[AsyncSession], scope_key: str) -> None:
-    async with session_maker() as session, session.begin():
-        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope_key == scope_key))
+    try:
+        async with session_maker() as session, session.begin():
+            await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope_key == scope_key))
+    except Exception:
+        log.warning("could not release an idempotency key", exc_info=True)

@@ -9,10 +9,12 @@ from yixiang.db import Base
 from yixiang.domains import DOMAIN_MODULES
 
 for _plugin in DOMAIN_MODULES:
-    try:
-        importlib.import_module(_plugin.rsplit(".", 1)[0] + ".models")
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").endswith(".models"):
-            raise
+    # A domain's plugin imports every part of it, so tables kept beside their part register too.
+    for _module in (_plugin.rsplit(".", 1)[0] + ".models", _plugin):
+        try:
+            importlib.import_module(_module)
+        except ModuleNotFoundError as exc:
+            if exc.name != _module:
+                raise
 
 metadata = Base.metadata

@@ -70,6 +70,17 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     wechat_token: str = ""
     wechat_aes_key: str = ""
     wechat_api_base_url: str = "https://api.weixin.qq.com"
+    # The mini-program has its own app id and secret (empty: the official account's are used).
+    wechat_miniprogram_app_id: str = ""
+    wechat_miniprogram_app_secret: str = ""
+    # Outbox topic -> template id (official account) / subscribe-message template id (mini-program);
+    # in the environment as JSON, e.g. YIXIANG_WECHAT_TEMPLATE_IDS='{"booking.confirmed": "abc"}'.
+    wechat_template_ids: dict[str, str] = msgspec.field(default_factory=dict)
+    wechat_subscribe_template_ids: dict[str, str] = msgspec.field(default_factory=dict)
+    # The official account's custom menu as WeChat's JSON (empty: the built-in menu of the bot).
+    wechat_menu: str = ""
+    # Where links in bot messages point (H5 pages); empty: no links, text only.
+    wechat_h5_base_url: str = ""
 
     # --- derived views (profile defaults resolved) ---------------------------------------
     @property
@@ -126,6 +137,11 @@ def _coerce_env(field: str, raw: str) -> Any:
     """Environment values are strings; lists are comma-separated."""
     if field == "cors_origins":
         return [item.strip() for item in raw.split(",") if item.strip()]
+    if field in {"wechat_template_ids", "wechat_subscribe_template_ids"}:
+        try:
+            return msgspec.json.decode(raw or "{}")
+        except msgspec.DecodeError:
+            return raw  # reported as a wrong value naming the variable
     if raw == "" and field in {
         "dev_login",
         "demo_data",

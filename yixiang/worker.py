@@ -154,7 +154,7 @@ class Worker:
             done += await self.process(event)
         return done
 
-    async def drain(self, max_rounds: int = 100) -> int:
+    async def drain(self, max_rounds: int = 10_000) -> int:
         """Process until nothing is due (tests and the CLI use this)."""
         total = 0
         for _ in range(max_rounds):

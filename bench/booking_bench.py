@@ -1,0 +1,355 @@
+"""Booking creation throughput and latency on PostgreSQL: the HTTP app vs the same SQL on asyncpg.
+
+    uv run python bench/booking_bench.py --clients 32 --bookings 3000
+
+Creates a scratch database, migrates it, loads the demo accounts, adds instruments with an
+always-open calendar, then:
+
+1. app: N concurrent clients POST /api/v1/bookings through the real Litestar app (in-process
+   ASGI, so no socket; authentication, idempotency middleware, validation, rules, overlap check,
+   booking + history + outbox insert in one transaction);
+2. raw: N concurrent asyncpg connections run the statements one booking costs the app (the
+   sign-in lookup, instrument, service items, calendar, working-day overrides, closures, firm,
+   overlap check, three inserts) in one transaction each, with no Python framework around them.
+
+Every booking takes a distinct free slot, so every request succeeds. Goals (issue 4): at least
+300 bookings/s through the app, and at least half the raw rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from booking.catalogue.models import (
+    Category,
+    Instrument,
+    PriceUnit,
+    PublicationStatus,
+    ServiceItem,
+    ServiceMode,
+)
+from booking.models import InstrumentCalendar
+from booking.workdays import SHANGHAI
+from yixiang.app import create_app
+from yixiang.demo import demo_id
+from yixiang.settings import Settings
+
+ALWAYS = {"intervals": [[d, 0, 1440] for d in range(7)]}
+
+
+def plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def build_instruments(app: Any, count: int) -> list[uuid.UUID]:
+    ids = []
+    async with app.state.session_maker() as session, session.begin():
+        if await session.get(Category, "99") is None:
+            session.add(Category(code="99", name="基准测试仪器"))
+            await session.flush()
+        for i in range(count):
+            instrument = Instrument(
+                name=f"基准仪器 {i}",
+                category_code="99",
+                original_value_fen=100_000_000,
+                unit_id=demo_id("unit-zjlg"),
+                region_code="330100",
+                publication=PublicationStatus.published,
+                operator_run=True,
+            )
+            session.add(instrument)
+            await session.flush()
+            session.add(
+                ServiceItem(
+                    instrument_id=instrument.id,
+                    name="机时",
+                    mode=ServiceMode.machine_time,
+                    price_unit=PriceUnit.per_hour,
+                    internal_price_fen=10_000,
+                    external_price_fen=20_000,
+                )
+            )
+            session.add(
+                InstrumentCalendar(
+                    instrument_id=instrument.id,
+                    weekly_hours=ALWAYS,
+                    follows_working_days=False,
+                    slot_minutes=60,
+                    min_notice_minutes=0,
+                    max_advance_days=366,
+                )
+            )
+            ids.append(instrument.id)
+    return ids
+
+
+def slots(instruments: list[uuid.UUID], total: int, first_day: int) -> list[tuple[uuid.UUID, datetime]]:
+    base = datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
+        days=first_day
+    )
+    return [
+        (instruments[k % len(instruments)], base + timedelta(hours=k // len(instruments)))
+        for k in range(total)
+    ]
+
+
+async def run_clients(work: list[Any], clients: int, one: Any) -> tuple[float, list[float]]:
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    for item in work:
+        queue.put_nowait(item)
+    latencies: list[float] = []
+
+    async def client_loop(index: int) -> None:
+        while True:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            began = time.perf_counter()
+            await one(index, item)
+            latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*[client_loop(i) for i in range(clients)])
+    return time.perf_counter() - began, latencies
+
+
+def summary(name: str, total: int, elapsed: float, latencies: list[float]) -> dict[str, Any]:
+    ordered = sorted(latencies)
+    pct = lambda p: ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000  # noqa: E731
+    return {
+        "run": name,
+        "bookings": total,
+        "seconds": round(elapsed, 2),
+        "per_second": round(total / elapsed, 1),
+        "p50_ms": round(pct(0.50), 1),
+        "p95_ms": round(pct(0.95), 1),
+        "p99_ms": round(pct(0.99), 1),
+        "mean_ms": round(statistics.mean(latencies) * 1000, 1),
+    }
+
+
+async def bench_app(
+    app: Any, instruments: list[uuid.UUID], clients: int, total: int, *, idempotency_keys: bool = True
+) -> dict[str, Any]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=120) as client:
+        tokens = []
+        for i in range(clients):
+            username = "demo-researcher" if i % 2 else "demo-researcher-2"
+            response = await client.post("/api/v1/auth/dev-login", json={"username": username})
+            tokens.append({"Authorization": f"Bearer {response.json()['token']}"})
+        # warm-up: a few bookings far ahead, not counted
+        for instrument_id, start in slots(instruments, 20, 300):
+            await client.post(
+                "/api/v1/bookings",
+                json={
+                    "instrument_id": str(instrument_id),
+                    "mode": "machine_time",
+                    "operation": "operator",
+                    "start": start.isoformat(),
+                    "end": (start + timedelta(hours=1)).isoformat(),
+                },
+                headers=tokens[0],
+            )
+        failures: list[str] = []
+
+        async def one(index: int, item: tuple[uuid.UUID, datetime]) -> None:
+            instrument_id, start = item
+            response = await client.post(
+                "/api/v1/bookings",
+                json={
+                    "instrument_id": str(instrument_id),
+                    "mode": "machine_time",
+                    "operation": "operator",
+                    "start": start.isoformat(),
+                    "end": (start + timedelta(hours=1)).isoformat(),
+                },
+                headers=tokens[index] | ({"Idempotency-Key": uuid.uuid4().hex} if idempotency_keys else {}),
+            )
+            if response.status_code != 201:
+                failures.append(response.text[:200])
+
+        elapsed, latencies = await run_clients(slots(instruments, total, 1), clients, one)
+    if failures:
+        raise SystemExit(f"{len(failures)} bookings failed, e.g. {failures[0]}")
+    label = "with Idempotency-Key" if idempotency_keys else "without Idempotency-Key"
+    return summary(f"app (HTTP in-process, {label})", total, elapsed, latencies)
+
+
+async def bench_availability(app: Any, instrument_id: uuid.UUID, requests: int = 200) -> dict[str, Any]:
+    """A week's view of a busy instrument (one booking an hour), one request at a time."""
+    transport = httpx.ASGITransport(app=app)
+    base = datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    params = {"from": base.isoformat(), "to": (base + timedelta(days=7)).isoformat()}
+    latencies = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        for _ in range(20):
+            await client.get(f"/api/v1/instruments/{instrument_id}/availability", params=params)
+        began = time.perf_counter()
+        for _ in range(requests):
+            started = time.perf_counter()
+            response = await client.get(f"/api/v1/instruments/{instrument_id}/availability", params=params)
+            latencies.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+    return summary(
+        "availability, one week (sequential GETs)", requests, time.perf_counter() - began, latencies
+    )
+
+
+RAW_STATEMENTS = {
+    "idempotency": (
+        "INSERT INTO idempotency_records (scope_key, request_hash, completed, created_at, expires_at)"
+        " VALUES ($1, 'h', false, now(), now() + interval '1 day') ON CONFLICT DO NOTHING"
+    ),
+    "user": "SELECT id, username, token_version, is_active FROM users WHERE id = $1",
+    "memberships": "SELECT m.role, o.id, o.kind, o.name, o.region_code FROM memberships m"
+    " JOIN organizations o ON o.id = m.organization_id WHERE m.user_id = $1",
+    "instrument": "SELECT * FROM instruments WHERE id = $1",
+    "items": "SELECT * FROM service_items WHERE instrument_id = $1 ORDER BY position",
+    "calendar": "SELECT * FROM instrument_calendars WHERE instrument_id = $1",
+    "overrides": "SELECT day, is_working_day FROM working_day_overrides",
+    "closures": "SELECT start_at, end_at FROM instrument_closures WHERE instrument_id = $1"
+    " AND start_at < $3 AND end_at > $2",
+    "firm": "SELECT * FROM organizations WHERE id = $1",
+    "overlap": "SELECT id FROM bookings WHERE instrument_id = $1"
+    " AND status IN ('requested','confirmed','in_service') AND start_at < $3 AND block_end > $2 LIMIT 1",
+    "booking": "INSERT INTO bookings (id, instrument_id, unit_id, enterprise_id, user_id, mode, operation,"
+    " service_item_id, start_at, end_at, block_end, status, note, rate, quoted_fee_fen, fee_breakdown,"
+    " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'machine_time', 'operator', $6, $7, $8, $8,"
+    " 'confirmed', '', 'external', 20000, '{}'::jsonb, now(), now())",
+    "history": "INSERT INTO booking_history (booking_id, action, to_status, actor_id, reason, at)"
+    " VALUES ($1, 'book', 'confirmed', $2, '', now())",
+    "outbox": "INSERT INTO outbox_events (topic, payload, status, attempts, run_at, created_at)"
+    " VALUES ('booking.confirmed', $1::jsonb, 'pending', 0, now(), now())",
+    "idempotency_done": "UPDATE idempotency_records SET completed = true, response_status = 201"
+    " WHERE scope_key = $1",
+}
+
+
+async def bench_raw(dsn: str, instruments: list[uuid.UUID], clients: int, total: int) -> dict[str, Any]:
+    pool = await asyncpg.create_pool(dsn, min_size=min(clients, 30), max_size=min(clients, 30))
+    assert pool is not None
+    user, firm, unit = demo_id("demo-researcher"), demo_id("firm-qinghe"), demo_id("unit-zjlg")
+    async with pool.acquire() as conn:
+        items = {
+            row["instrument_id"]: row["id"]
+            for row in await conn.fetch(
+                "SELECT instrument_id, id FROM service_items WHERE instrument_id = ANY($1)", instruments
+            )
+        }
+
+    async def one(index: int, item: tuple[uuid.UUID, datetime]) -> None:
+        instrument_id, start = item
+        end = start + timedelta(hours=1)
+        key = uuid.uuid4().hex
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute(RAW_STATEMENTS["idempotency"], key)
+            async with conn.transaction():
+                await conn.fetchrow(RAW_STATEMENTS["user"], user)
+                await conn.fetch(RAW_STATEMENTS["memberships"], user)
+            async with conn.transaction():
+                await conn.fetchrow(RAW_STATEMENTS["instrument"], instrument_id)
+                await conn.fetch(RAW_STATEMENTS["items"], instrument_id)
+                await conn.fetchrow(RAW_STATEMENTS["calendar"], instrument_id)
+                await conn.fetch(RAW_STATEMENTS["overrides"])
+                await conn.fetch(RAW_STATEMENTS["closures"], instrument_id, start, end)
+                await conn.fetchrow(RAW_STATEMENTS["firm"], firm)
+                assert await conn.fetchval(RAW_STATEMENTS["overlap"], instrument_id, start, end) is None
+                booking_id = uuid.uuid4()
+                await conn.execute(
+                    RAW_STATEMENTS["booking"],
+                    booking_id,
+                    instrument_id,
+                    unit,
+                    firm,
+                    user,
+                    items[instrument_id],
+                    start,
+                    end,
+                )
+                await conn.execute(RAW_STATEMENTS["history"], booking_id, user)
+                await conn.execute(RAW_STATEMENTS["outbox"], json.dumps({"booking_id": str(booking_id)}))
+            async with conn.transaction():
+                await conn.execute(RAW_STATEMENTS["idempotency_done"], key)
+
+    elapsed, latencies = await run_clients(slots(instruments, total, 100), clients, one)
+    await pool.close()
+    return summary("raw asyncpg (same statements)", total, elapsed, latencies)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--bookings", type=int, default=3000)
+    parser.add_argument("--instruments", type=int, default=50)
+    args = parser.parse_args()
+
+    name = f"yixiang_bench_{uuid.uuid4().hex[:8]}"
+    server = args.database_url.rpartition("/")[0]
+    admin = await asyncpg.connect(plain(args.database_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{server}/{name}"
+    settings = Settings(
+        profile="embedded",
+        data_dir="/tmp/yixiang-bench",
+        database_url=url,
+        demo_data=True,
+        auto_migrate=True,
+        worker_in_process=False,
+        dev_login=True,
+        log_level="WARNING",
+        rate_limit_booking_per_minute=10_000_000,
+        rate_limit_sign_in_per_minute=10_000_000,
+    )
+    app = create_app(settings)
+    try:
+        async with app.lifespan():
+            instruments = await build_instruments(app, args.instruments)
+            results = [await bench_app(app, instruments, args.clients, args.bookings)]
+            # a second set of instruments so the second run books free slots too
+            fresh = await build_instruments(app, args.instruments)
+            results.append(await bench_app(app, fresh, args.clients, args.bookings, idempotency_keys=False))
+            availability = await bench_availability(app, instruments[0])
+        results.append(await bench_raw(plain(url), instruments, args.clients, args.bookings))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    ratio = results[0]["per_second"] / results[-1]["per_second"]
+    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, python {platform.python_version()}")
+    print(f"# clients={args.clients} bookings={args.bookings} instruments={args.instruments}")
+    print("| run | bookings/s | p50 ms | p95 ms | p99 ms | mean ms |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        cells = [r["run"], r["per_second"], r["p50_ms"], r["p95_ms"], r["p99_ms"], r["mean_ms"]]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+    a = availability
+    print(f"availability, a week of a busy instrument: p50 {a['p50_ms']} ms, p95 {a['p95_ms']} ms")
+    rate_goal = "met" if results[0]["per_second"] >= 300 else "NOT met"
+    print(
+        f"app / raw = {ratio:.2f}  (goals: app >= 300/s: {rate_goal};"
+        f" >= 0.5 of raw: {'met' if ratio >= 0.5 else 'NOT met'})"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

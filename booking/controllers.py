@@ -1,0 +1,265 @@
+"""HTTP routes of bookings, availability, calendars and qualifications: parse → service → Struct."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, delete, get, post, put
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking import calendar_services, qualifications, services
+from booking.catalogue.models import ServiceMode
+from booking.models import BookingStatus
+from booking.schemas import (
+    AvailabilityOut,
+    BookingIn,
+    BookingOut,
+    BookingPage,
+    CalendarIn,
+    CalendarOut,
+    ClosureIn,
+    ClosureOut,
+    CompleteIn,
+    QualificationIn,
+    QualificationOut,
+    ReasonIn,
+    booking_out,
+    calendar_out,
+    closure_out,
+    intervals_out,
+    qualification_out,
+)
+from yixiang.auth import Principal, requires_user
+from yixiang.db import transaction
+from yixiang.ratelimit import rate_limit
+
+
+class BookingController(Controller):
+    path = "/api/v1/bookings"
+    tags = ["bookings"]
+    guards = [requires_user]
+
+    @post("/", summary="Book machine time or queue samples", guards=[rate_limit("booking")])
+    async def create(self, data: BookingIn, principal: Principal, db_session: AsyncSession) -> BookingOut:
+        booking = await services.create_booking(db_session, principal, data)
+        position = None
+        if booking.mode == ServiceMode.sample_testing:
+            async with transaction(db_session):
+                position = await services.queue_position(db_session, booking)
+        return booking_out(booking, queue_position=position)
+
+    @get("/", summary="Bookings of my firm (default), made by me (mine=true) or of a unit I manage")
+    async def index(
+        self,
+        principal: Principal,
+        db_session: AsyncSession,
+        mine: bool = False,
+        unit: uuid.UUID | None = None,
+        status: BookingStatus | None = None,
+        instrument_id: uuid.UUID | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+    ) -> BookingPage:
+        rows, total = await services.list_bookings(
+            db_session,
+            principal,
+            mine=mine,
+            unit_id=unit,
+            status=status,
+            instrument_id=instrument_id,
+            limit=limit,
+            offset=offset,
+        )
+        return BookingPage(
+            items=[booking_out(b, queue_position=p) for b, p in rows], total=total, limit=limit, offset=offset
+        )
+
+    @get("/{booking_id:uuid}", summary="One booking with its history")
+    async def show(self, booking_id: uuid.UUID, principal: Principal, db_session: AsyncSession) -> BookingOut:
+        booking, history, position = await services.get_booking(db_session, principal, booking_id)
+        return booking_out(booking, queue_position=position, history=history)
+
+    @post("/{booking_id:uuid}/approve", status_code=200, summary="Provider: approve a request")
+    async def approve(
+        self,
+        booking_id: uuid.UUID,
+        principal: Principal,
+        db_session: AsyncSession,
+        data: ReasonIn | None = None,
+    ) -> BookingOut:
+        reason = data.reason if data else ""
+        return booking_out(await services.approve_booking(db_session, principal, booking_id, reason))
+
+    @post("/{booking_id:uuid}/reject", status_code=200, summary="Provider: reject a request")
+    async def reject(
+        self,
+        booking_id: uuid.UUID,
+        principal: Principal,
+        db_session: AsyncSession,
+        data: ReasonIn | None = None,
+    ) -> BookingOut:
+        reason = data.reason if data else ""
+        return booking_out(await services.reject_booking(db_session, principal, booking_id, reason))
+
+    @post("/{booking_id:uuid}/cancel", status_code=200, summary="Firm or provider: cancel")
+    async def cancel(
+        self,
+        booking_id: uuid.UUID,
+        principal: Principal,
+        db_session: AsyncSession,
+        data: ReasonIn | None = None,
+    ) -> BookingOut:
+        reason = data.reason if data else ""
+        return booking_out(await services.cancel_booking(db_session, principal, booking_id, reason))
+
+    @post("/{booking_id:uuid}/check-in", status_code=200, summary="Provider: user arrived / samples received")
+    async def check_in(
+        self,
+        booking_id: uuid.UUID,
+        principal: Principal,
+        db_session: AsyncSession,
+        data: ReasonIn | None = None,
+    ) -> BookingOut:
+        reason = data.reason if data else ""
+        return booking_out(await services.check_in_booking(db_session, principal, booking_id, reason))
+
+    @post(
+        "/{booking_id:uuid}/complete",
+        status_code=200,
+        summary="Provider: record actual use and the final fee",
+    )
+    async def complete(
+        self,
+        booking_id: uuid.UUID,
+        principal: Principal,
+        db_session: AsyncSession,
+        data: CompleteIn | None = None,
+    ) -> BookingOut:
+        return booking_out(
+            await services.complete_booking(db_session, principal, booking_id, data or CompleteIn())
+        )
+
+    @post("/{booking_id:uuid}/no-show", status_code=200, summary="Provider: the user did not come")
+    async def no_show(
+        self,
+        booking_id: uuid.UUID,
+        principal: Principal,
+        db_session: AsyncSession,
+        data: ReasonIn | None = None,
+    ) -> BookingOut:
+        reason = data.reason if data else ""
+        return booking_out(await services.mark_no_show(db_session, principal, booking_id, reason))
+
+
+class AvailabilityController(Controller):
+    path = "/api/v1/instruments"
+    tags = ["bookings"]
+
+    @get("/{instrument_id:uuid}/availability", summary="Free time and bookable slots of an instrument")
+    async def availability(
+        self,
+        instrument_id: uuid.UUID,
+        maybe_principal: Principal | None,
+        db_session: AsyncSession,
+        from_: Annotated[
+            str | None,
+            Parameter(query="from", description="ISO 8601 with offset, or a date (Shanghai midnight)"),
+        ] = None,
+        to: Annotated[
+            str | None, Parameter(description="ISO 8601 with offset, or a date; default from + 7 days")
+        ] = None,
+    ) -> AvailabilityOut:
+        start = calendar_services.parse_moment(from_, field="from")
+        end = calendar_services.parse_moment(to, field="to")
+        rules, start, end, free, slots = await calendar_services.availability(
+            db_session, maybe_principal, instrument_id, start, end
+        )
+        return AvailabilityOut(
+            instrument_id=instrument_id,
+            from_=start,
+            to=end,
+            slot_minutes=rules.slot_minutes,
+            slots=intervals_out(slots),
+            free=intervals_out(free),
+        )
+
+    @get("/{instrument_id:uuid}/calendar", summary="An instrument's opening hours and booking rules")
+    async def calendar(
+        self, instrument_id: uuid.UUID, maybe_principal: Principal | None, db_session: AsyncSession
+    ) -> CalendarOut:
+        rules = await calendar_services.get_calendar(db_session, maybe_principal, instrument_id)
+        return calendar_out(instrument_id, rules)
+
+
+class ProviderCalendarController(Controller):
+    path = "/api/v1/provider/instruments"
+    tags = ["provider"]
+    guards = [requires_user]
+
+    @get("/{instrument_id:uuid}/calendar", summary="The calendar (default until set)")
+    async def show(
+        self, instrument_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+    ) -> CalendarOut:
+        rules = await calendar_services.get_calendar(db_session, principal, instrument_id)
+        return calendar_out(instrument_id, rules)
+
+    @put("/{instrument_id:uuid}/calendar", summary="Set opening hours and booking rules")
+    async def update(
+        self, instrument_id: uuid.UUID, data: CalendarIn, principal: Principal, db_session: AsyncSession
+    ) -> CalendarOut:
+        rules = await calendar_services.update_calendar(db_session, principal, instrument_id, data)
+        return calendar_out(instrument_id, rules)
+
+    @get("/{instrument_id:uuid}/closures", summary="Current and future closures")
+    async def closures(
+        self, instrument_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+    ) -> list[ClosureOut]:
+        rows = await calendar_services.list_closures(db_session, principal, instrument_id)
+        return [closure_out(r) for r in rows]
+
+    @post("/{instrument_id:uuid}/closures", summary="Close the instrument for a time (maintenance)")
+    async def add_closure(
+        self, instrument_id: uuid.UUID, data: ClosureIn, principal: Principal, db_session: AsyncSession
+    ) -> ClosureOut:
+        row, affected = await calendar_services.add_closure(db_session, principal, instrument_id, data)
+        return closure_out(row, affected)
+
+    @delete("/{instrument_id:uuid}/closures/{closure_id:uuid}", summary="Remove a closure")
+    async def remove_closure(
+        self, instrument_id: uuid.UUID, closure_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+    ) -> None:
+        await calendar_services.delete_closure(db_session, principal, instrument_id, closure_id)
+
+
+class QualificationController(Controller):
+    path = "/api/v1"
+    tags = ["provider"]
+    guards = [requires_user]
+
+    @post("/provider/qualifications", summary="Grant a self-operation qualification")
+    async def grant(
+        self, data: QualificationIn, principal: Principal, db_session: AsyncSession
+    ) -> QualificationOut:
+        return qualification_out(await qualifications.grant_qualification(db_session, principal, data))
+
+    @get("/provider/qualifications", summary="Qualifications granted by a unit")
+    async def index(
+        self, unit: uuid.UUID, principal: Principal, db_session: AsyncSession
+    ) -> list[QualificationOut]:
+        rows = await qualifications.list_qualifications(db_session, principal, unit_id=unit, mine=False)
+        return [qualification_out(r) for r in rows]
+
+    @post("/provider/qualifications/{qualification_id:uuid}/revoke", status_code=200, summary="Revoke")
+    async def revoke(
+        self, qualification_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+    ) -> QualificationOut:
+        return qualification_out(
+            await qualifications.revoke_qualification(db_session, principal, qualification_id)
+        )
+
+    @get("/qualifications", summary="My qualifications")
+    async def mine(self, principal: Principal, db_session: AsyncSession) -> list[QualificationOut]:
+        rows = await qualifications.list_qualifications(db_session, principal, unit_id=None, mine=True)
+        return [qualification_out(r) for r in rows]

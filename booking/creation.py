@@ -1,0 +1,278 @@
+"""Creating a booking: machine time on an instrument's calendar, or samples in its queue.
+
+No double booking: the overlap check and the insert share one transaction. On SQLite that
+transaction holds the database write lock (BEGIN IMMEDIATE), so checks cannot interleave; on
+PostgreSQL two transactions can both pass the check, and the exclusion constraint
+``ex_bookings_no_overlap`` (migration 0003) refuses the second insert, which we answer like a
+failed check: 409 ``slot_taken`` with the nearest free alternatives.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking import checkout
+from booking.access import BOOKER_ROLES, visible_instrument
+from booking.calendars import (
+    alternatives,
+    free_intervals,
+    load_calendar,
+    load_closures,
+    load_taken,
+)
+from booking.catalogue.models import Instrument, InstrumentStatus, ServiceItem, ServiceMode
+from booking.errors import (
+    FieldsForMode,
+    InstrumentUnavailable,
+    ModeNotOffered,
+    NoEnterprise,
+    QualificationRequired,
+    ServiceItemInvalid,
+    SlotTaken,
+    TimezoneRequired,
+)
+from booking.events import emit_transition
+from booking.models import (
+    SLOT_HOLDING,
+    Booking,
+    BookingHistory,
+    BookingStatus,
+    Operation,
+)
+from booking.qualifications import has_valid_qualification
+from booking.rules import (
+    approval_deadline,
+    check_machine_time,
+    expected_completion,
+    internal_rate,
+    quote_fee,
+)
+from booking.schemas import BookingIn
+from booking.workdays import SHANGHAI, load_working_day_calendar, shanghai_today
+from yixiang.auth import Principal
+from yixiang.db import transaction, utcnow
+from yixiang.errors import InvalidInput
+from yixiang.identity import Organization
+
+EXCLUSION_CONSTRAINT = "ex_bookings_no_overlap"
+ALTERNATIVES_HORIZON = timedelta(days=7)
+
+
+class EnterpriseAmbiguous(InvalidInput):
+    code = "enterprise_ambiguous"
+    message = "您属于多个单位，请用 enterprise_id 指定以哪个单位预约"
+
+
+# --- creation --------------------------------------------------------------------------------------
+def booking_firm(principal: Principal, requested: uuid.UUID | None) -> uuid.UUID:
+    """The organisation a booking is made for (and billed to)."""
+    firms = principal.orgs_where(*BOOKER_ROLES)
+    if requested is not None:
+        if requested not in firms:
+            raise NoEnterprise(enterprise_id=str(requested))
+        return requested
+    if not firms:
+        raise NoEnterprise()
+    if len(firms) > 1:
+        raise EnterpriseAmbiguous(enterprise_ids=sorted(str(f) for f in firms))
+    return next(iter(firms))
+
+
+def _service_item(instrument: Instrument, item_id: uuid.UUID | None, mode: ServiceMode) -> ServiceItem:
+    items = [i for i in instrument.service_items if i.active and i.mode == mode]
+    if item_id is not None:
+        items = [i for i in items if i.id == item_id]
+    if not items:
+        raise ServiceItemInvalid(mode=mode.value)
+    return items[0]
+
+
+def _check_mode(instrument: Instrument, data: BookingIn) -> None:
+    if data.mode == ServiceMode.machine_time:
+        if data.start is None or data.end is None or data.operation is None or data.samples is not None:
+            raise FieldsForMode(
+                mode=data.mode.value, required=["operation", "start", "end"], forbidden=["samples"]
+            )
+        if data.start.tzinfo is None or data.end.tzinfo is None:
+            raise TimezoneRequired()
+        offered = instrument.self_operation if data.operation == Operation.self else instrument.operator_run
+    else:
+        if data.samples is None or data.service_item_id is None or data.start or data.end or data.operation:
+            raise FieldsForMode(
+                mode=data.mode.value,
+                required=["service_item_id", "samples"],
+                forbidden=["operation", "start", "end"],
+            )
+        offered = instrument.sample_testing
+    if not offered:
+        raise ModeNotOffered(mode=data.mode.value, operation=data.operation.value if data.operation else None)
+
+
+async def samples_ahead(session: AsyncSession, booking: Booking) -> tuple[int, int]:
+    """(bookings, samples) queued before this one on its instrument."""
+    row = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(Booking.samples), 0)).where(
+                Booking.instrument_id == booking.instrument_id,
+                Booking.mode == ServiceMode.sample_testing,
+                Booking.status.in_(SLOT_HOLDING),
+                Booking.id != booking.id,
+                or_(
+                    Booking.created_at < booking.created_at,
+                    and_(Booking.created_at == booking.created_at, Booking.id < booking.id),
+                ),
+            )
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+async def queue_position(session: AsyncSession, booking: Booking) -> int | None:
+    if booking.mode != ServiceMode.sample_testing or booking.status not in SLOT_HOLDING:
+        return None
+    ahead, _ = await samples_ahead(session, booking)
+    return ahead + 1
+
+
+async def _overlaps(
+    session: AsyncSession, instrument_id: uuid.UUID, start: datetime, block_end: datetime
+) -> bool:
+    found = await session.scalar(
+        select(Booking.id)
+        .where(
+            Booking.instrument_id == instrument_id,
+            Booking.status.in_(SLOT_HOLDING),
+            Booking.start_at < block_end,
+            Booking.block_end > start,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _insert_booking(
+    session: AsyncSession, principal: Principal, enterprise_id: uuid.UUID, data: BookingIn, now: datetime
+) -> Booking:
+    instrument = await visible_instrument(session, principal, data.instrument_id)
+    if instrument.status != InstrumentStatus.in_service:
+        raise InstrumentUnavailable(status=instrument.status.value)
+    _check_mode(instrument, data)
+    item = _service_item(instrument, data.service_item_id, data.mode)
+    rules = await load_calendar(session, instrument.id)
+    days = await load_working_day_calendar(session)
+    start, end, block_end, minutes = data.start, data.end, None, None
+    if start is not None and end is not None:
+        # The rules first: they also keep absurd moments (year 1, year 9999) away from the database.
+        check_machine_time(rules, days, [], start, end, now)
+        closures = await load_closures(session, instrument.id, start, end)
+        check_machine_time(rules, days, closures, start, end, now)
+        if data.operation == Operation.self and not await has_valid_qualification(
+            session, principal.user_id, instrument, start.astimezone(SHANGHAI).date()
+        ):
+            raise QualificationRequired(instrument_id=str(instrument.id))
+        block_end = end + timedelta(minutes=rules.buffer_minutes)
+        minutes = int((end - start) / timedelta(minutes=1))
+    firm = await session.get(Organization, enterprise_id)
+    internal = internal_rate(enterprise_id, firm.parent_id if firm else None, instrument.unit_id)
+    quote = quote_fee(item, internal=internal, minutes=minutes, samples=data.samples)
+    if (
+        start is not None
+        and block_end is not None
+        and await _overlaps(session, instrument.id, start, block_end)
+    ):
+        raise SlotTaken()
+    booking = Booking(
+        id=uuid.uuid4(),
+        instrument_id=instrument.id,
+        unit_id=instrument.unit_id,
+        enterprise_id=enterprise_id,
+        user_id=principal.user_id,
+        mode=data.mode,
+        operation=data.operation,
+        service_item_id=item.id,
+        samples=data.samples,
+        start_at=start,
+        end_at=end,
+        block_end=block_end,
+        status=BookingStatus.requested if rules.needs_approval else BookingStatus.confirmed,
+        approval_deadline=approval_deadline(rules, now, start) if rules.needs_approval else None,
+        note=data.note,
+        rate=quote.rate,
+        quoted_fee_fen=quote.fee_fen,
+        fee_breakdown=quote.breakdown,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(booking)
+    # The insert goes first so the constraint speaks before anything else is written.
+    await session.flush()
+    if data.mode == ServiceMode.sample_testing:
+        _, queued_samples = await samples_ahead(session, booking)
+        booking.expected_completion_on = expected_completion(
+            days,
+            shanghai_today(now),
+            item.turnaround_working_days or 0,
+            queued_samples,
+            rules.sample_capacity_per_day,
+        )
+    action = "request" if rules.needs_approval else "book"
+    session.add(
+        BookingHistory(
+            booking_id=booking.id,
+            action=action,
+            from_status=None,
+            to_status=booking.status,
+            actor_id=principal.user_id,
+            reason=data.note[:500],
+            at=now,
+        )
+    )
+    await emit_transition(session, booking, action, None, principal.user_id, "")
+    await checkout.on_evidence(session, booking, "booking", now)
+    if booking.status == BookingStatus.confirmed:
+        await checkout.on_confirmed(session, booking, instrument, principal.user_id)
+    return booking
+
+
+def is_slot_conflict(exc: IntegrityError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "23P01" or EXCLUSION_CONSTRAINT in str(exc)
+
+
+async def create_booking(
+    session: AsyncSession, principal: Principal, data: BookingIn, *, now: datetime | None = None
+) -> Booking:
+    """Book machine time or queue samples. A taken slot answers 409 with free alternatives."""
+    now = now or utcnow()
+    enterprise_id = booking_firm(principal, data.enterprise_id)
+    try:
+        async with transaction(session):
+            return await _insert_booking(session, principal, enterprise_id, data, now)
+    except SlotTaken:
+        pass
+    except IntegrityError as exc:
+        if not is_slot_conflict(exc):
+            raise
+    assert data.start is not None and data.end is not None
+    async with transaction(session):
+        options = await nearest_free(session, data.instrument_id, data.start, data.end, now)
+    raise SlotTaken(alternatives=[{"start": s.isoformat(), "end": e.isoformat()} for s, e in options])
+
+
+async def nearest_free(
+    session: AsyncSession, instrument_id: uuid.UUID, start: datetime, end: datetime, now: datetime
+) -> list[tuple[datetime, datetime]]:
+    rules = await load_calendar(session, instrument_id)
+    days = await load_working_day_calendar(session)
+    lo = max(start - ALTERNATIVES_HORIZON, now + timedelta(minutes=rules.min_notice_minutes))
+    hi = min(end + ALTERNATIVES_HORIZON, now + timedelta(days=rules.max_advance_days))
+    if hi <= lo:
+        return []
+    closures = await load_closures(session, instrument_id, lo, hi)
+    taken = await load_taken(session, instrument_id, lo, hi, rules.buffer_minutes)
+    free = free_intervals(rules, days, closures, taken, lo, hi)
+    return alternatives(free, rules, start, end - start)

@@ -1,0 +1,89 @@
+"""Outbox events the booking domain emits. Notifications (bot) and search availability consume them.
+
+Topics: ``booking.<status>`` for every transition (``booking.requested``, ``booking.confirmed``,
+``booking.cancelled`` ...), ``booking.reminder`` (kind ``tomorrow`` or ``next_hour``), and the
+periodic job topics this domain consumes itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking.catalogue.models import Instrument, ServiceItem
+from booking.models import Booking, BookingStatus
+from booking.workdays import SHANGHAI
+from yixiang.outbox import emit
+
+EXPIRY_DUE = "booking.expiry_due"  # periodic: expire requests past their approval deadline
+REMINDERS_DUE = "booking.reminders_due"  # periodic: schedule reminders
+REMINDER = "booking.reminder"
+RATING_REQUESTED = "booking.rating_requested"
+
+
+def transition_topic(status: BookingStatus) -> str:
+    return f"booking.{status.value}"
+
+
+def booking_code(booking: Booking) -> str:
+    """The short reference a researcher reads and quotes on the phone."""
+    return f"YX{booking.created_at.astimezone(SHANGHAI):%Y%m%d}-{booking.id.hex[:6].upper()}"
+
+
+async def booking_payload(session: AsyncSession, booking: Booking) -> dict[str, Any]:
+    """What consumers (notifications: see bot/EVENTS.md) need without reading our tables."""
+    instrument = await session.get(Instrument, booking.instrument_id)
+    item = await session.get(ServiceItem, booking.service_item_id) if booking.service_item_id else None
+    return {
+        "booking_id": booking.id,
+        "booking_code": booking_code(booking),
+        "instrument_name": instrument.name if instrument else "",
+        "item_name": item.name if item else ("机时" if booking.mode.value == "machine_time" else ""),
+        "address": (instrument.address or instrument.lab) if instrument else "",
+        "samples": booking.samples,
+        "fee_fen": booking.final_fee_fen if booking.final_fee_fen is not None else booking.quoted_fee_fen,
+        "enterprise_id": booking.enterprise_id,
+        "unit_id": booking.unit_id,
+        "instrument_id": booking.instrument_id,
+        "user_id": booking.user_id,
+        "mode": booking.mode.value,
+        "start": booking.start_at.isoformat() if booking.start_at else None,
+        "end": booking.end_at.isoformat() if booking.end_at else None,
+    }
+
+
+async def emit_transition(
+    session: AsyncSession,
+    booking: Booking,
+    action: str,
+    from_status: BookingStatus | None,
+    actor_id: uuid.UUID | None,
+    reason: str,
+) -> None:
+    await emit(
+        session,
+        transition_topic(booking.status),
+        {
+            **await booking_payload(session, booking),
+            "action": action,
+            "from": from_status.value if from_status else None,
+            "to": booking.status.value,
+            "actor_id": actor_id,
+            "reason": reason,
+        },
+    )
+    if booking.status == BookingStatus.delivered:
+        # The results are in: ask the researcher for a rating (the bot turns it into a prompt).
+        await emit(session, RATING_REQUESTED, await booking_payload(session, booking))
+
+
+async def emit_reminder(session: AsyncSession, booking: Booking, kind: str) -> None:
+    """Once per booking and kind, however often the job runs (the key de-duplicates)."""
+    await emit(
+        session,
+        REMINDER,
+        {**await booking_payload(session, booking), "kind": kind},
+        key=f"booking-reminder:{booking.id}:{kind}",
+    )

@@ -1,0 +1,134 @@
+"""Pure booking rules: is this time range bookable, and what does it cost.
+
+No database, no clock of its own (``now`` is passed in), so each rule can be tested alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from booking.calendars import CalendarRules, Interval, booking_window, covers, on_grid, opening_intervals
+from booking.catalogue.models import PriceUnit, ServiceItem
+from booking.errors import (
+    InstrumentClosed,
+    InvalidRange,
+    NoticeTooShort,
+    OffSlotGrid,
+    OutsideOpeningHours,
+    StartInPast,
+    TimezoneRequired,
+    TooFarAhead,
+    TooLong,
+    TooShort,
+)
+from booking.workdays import WorkingDayCalendar
+
+
+def check_machine_time(
+    rules: CalendarRules,
+    days: WorkingDayCalendar,
+    closures: Iterable[Interval],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> None:
+    """Raise the first rule the range breaks (each rule has its own 400 code)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise TimezoneRequired()
+    if end <= start:
+        raise InvalidRange()
+    if start < now:
+        raise StartInPast()
+    earliest, latest = booking_window(rules, now)
+    if start < earliest:
+        raise NoticeTooShort(min_notice_minutes=rules.min_notice_minutes)
+    if start > latest:
+        raise TooFarAhead(max_advance_days=rules.max_advance_days)
+    minutes = (end - start) / timedelta(minutes=1)
+    if minutes < rules.min_duration_minutes:
+        raise TooShort(min_duration_minutes=rules.min_duration_minutes)
+    if minutes > rules.max_duration_minutes:
+        raise TooLong(max_duration_minutes=rules.max_duration_minutes)
+    if not (on_grid(start, rules.slot_minutes) and on_grid(end, rules.slot_minutes)):
+        raise OffSlotGrid(slot_minutes=rules.slot_minutes)
+    if not covers(opening_intervals(rules, days, start, end), start, end):
+        # Open by the weekly hours but not today: a public holiday closes it.
+        if covers(opening_intervals(rules, None, start, end), start, end):
+            raise InstrumentClosed(reason="holiday")
+        raise OutsideOpeningHours()
+    if any(s < end and e > start for s, e in closures):
+        raise InstrumentClosed(reason="closure")
+
+
+def approval_deadline(rules: CalendarRules, created: datetime, start: datetime | None) -> datetime:
+    """A request holds its slot until approved or until this moment, whichever is first."""
+    deadline = created + timedelta(hours=rules.approval_window_hours)
+    return min(deadline, start) if start is not None else deadline
+
+
+def may_cancel_without_fee(rules: CalendarRules, start: datetime | None, now: datetime) -> bool:
+    if start is None:
+        return True
+    return now <= start - timedelta(hours=rules.cancellation_deadline_hours)
+
+
+# --- fees ------------------------------------------------------------------------------------------
+def internal_rate(
+    enterprise_id: uuid.UUID, enterprise_parent_id: uuid.UUID | None, unit_id: uuid.UUID
+) -> bool:
+    """A firm pays the internal rate at its own unit, or at the unit it is affiliated to."""
+    return enterprise_id == unit_id or enterprise_parent_id == unit_id
+
+
+@dataclass(frozen=True)
+class Quote:
+    fee_fen: int
+    rate: str  # internal | external
+    breakdown: dict[str, Any]
+
+
+def quote_fee(item: ServiceItem, *, internal: bool, minutes: int | None, samples: int | None) -> Quote:
+    """The fee from the published standard: hours rounded up to the minute, per sample, or per item."""
+    rate = "internal" if internal else "external"
+    unit_price = item.internal_price_fen if internal else item.external_price_fen
+    if item.price_unit == PriceUnit.per_hour:
+        quantity, quantity_unit = minutes or 0, "minute"
+        amount = (unit_price * quantity + 59) // 60
+    elif item.price_unit == PriceUnit.per_sample:
+        quantity, quantity_unit = samples or 0, "sample"
+        amount = unit_price * quantity
+    else:
+        quantity, quantity_unit = 1, "item"
+        amount = unit_price
+    line = {
+        "service_item_id": str(item.id),
+        "name": item.name,
+        "price_unit": item.price_unit.value,
+        "rate": rate,
+        "unit_price_fen": unit_price,
+        "quantity": quantity,
+        "quantity_unit": quantity_unit,
+        "amount_fen": amount,
+    }
+    return Quote(fee_fen=amount, rate=rate, breakdown={"lines": [line]})
+
+
+def late_cancellation_fee(rules: CalendarRules, quoted_fee_fen: int) -> int:
+    return quoted_fee_fen * rules.late_cancellation_fee_percent // 100
+
+
+# --- sample testing queue --------------------------------------------------------------------------
+def expected_completion(
+    days: WorkingDayCalendar,
+    received_on: date,
+    turnaround_working_days: int,
+    samples_ahead: int,
+    capacity: int,
+) -> date:
+    """Turnaround in working days, plus a working day per full day's capacity queued ahead."""
+    backlog_days = samples_ahead // max(capacity, 1)
+    return days.add_working_days(received_on, turnaround_working_days + backlog_days)

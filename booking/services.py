@@ -1,0 +1,413 @@
+"""Booking operations: one function per transition of ``states.TRANSITIONS`` (creation is in
+``booking.creation``, reading in ``booking.queries``; both re-exported here).
+
+Each operation runs in one transaction: load (and on PostgreSQL lock) the booking, check who
+may act, apply the transition, record it in the history, emit its outbox event and call the
+voucher seam (``booking.checkout``) — all or nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking import checkout
+from booking.access import is_booker_of, is_staff_of, visible_booking
+from booking.calendars import (
+    CalendarRules,
+    load_calendar,
+)
+from booking.catalogue.models import Instrument, ServiceItem, ServiceMode
+from booking.creation import EnterpriseAmbiguous as EnterpriseAmbiguous
+from booking.creation import create_booking as create_booking
+from booking.creation import is_slot_conflict as is_slot_conflict
+from booking.creation import nearest_free as nearest_free
+from booking.creation import queue_position as queue_position
+from booking.creation import samples_ahead
+from booking.errors import (
+    CancellationDeadlinePassed,
+    InvalidTransition,
+    NoShowTooEarly,
+    NotBooker,
+    NotProviderStaff,
+    TimezoneRequired,
+)
+from booking.events import emit_reminder, emit_transition
+from booking.models import (
+    Booking,
+    BookingHistory,
+    BookingStatus,
+    LateCancellation,
+)
+from booking.queries import get_booking as get_booking
+from booking.queries import list_bookings as list_bookings
+from booking.rules import (
+    expected_completion,
+    late_cancellation_fee,
+    may_cancel_without_fee,
+    quote_fee,
+)
+from booking.schemas import CompleteIn
+from booking.states import TRANSITIONS, Actor
+from booking.workdays import SHANGHAI, load_working_day_calendar, shanghai_today
+from yixiang.auth import Principal
+from yixiang.db import is_postgres, transaction, utcnow
+from yixiang.errors import InvalidInput
+
+MAX_USAGE = timedelta(days=7)
+
+STATUS_LABELS = {
+    BookingStatus.requested: "待审批",
+    BookingStatus.confirmed: "已确认",
+    BookingStatus.in_service: "服务中",
+    BookingStatus.completed: "已完成",
+    BookingStatus.delivered: "已交付结果",
+    BookingStatus.rated: "已评价",
+    BookingStatus.cancelled: "已取消",
+    BookingStatus.rejected: "已拒绝",
+    BookingStatus.no_show: "未到场",
+    BookingStatus.expired: "审批超时",
+}
+ACTION_LABELS = {
+    "approve": "审批通过",
+    "reject": "拒绝",
+    "expire": "超时失效",
+    "cancel": "取消",
+    "check_in": "签到开始服务",
+    "no_show": "标记未到场",
+    "complete": "完成服务",
+    "deliver": "交付结果",
+    "rate": "评价",
+}
+
+
+class UsageInvalid(InvalidInput):
+    code = "usage_invalid"
+    message = "实际使用时间或样品数有误"
+
+
+# --- the transition core ---------------------------------------------------------------------------
+async def _apply(
+    session: AsyncSession,
+    booking: Booking,
+    action: str,
+    actor_id: uuid.UUID | None,
+    reason: str,
+    now: datetime,
+) -> BookingStatus:
+    """Move ``booking`` along ``action``; the caller holds the transaction and the row lock."""
+    transition = TRANSITIONS[action]
+    if booking.status not in transition.sources:
+        raise InvalidTransition(
+            f"预约当前状态为「{STATUS_LABELS[booking.status]}」，不能{ACTION_LABELS[action]}",
+            current_status=booking.status.value,
+            action=action,
+        )
+    previous = booking.status
+    booking.status = transition.target
+    booking.updated_at = now
+    session.add(
+        BookingHistory(
+            booking_id=booking.id,
+            action=action,
+            from_status=previous,
+            to_status=transition.target,
+            actor_id=actor_id,
+            reason=reason,
+            at=now,
+        )
+    )
+    await emit_transition(session, booking, action, previous, actor_id, reason)
+    return previous
+
+
+def _authorize(principal: Principal, booking: Booking, action: str) -> None:
+    actors = TRANSITIONS[action].actors
+    if Actor.provider in actors and is_staff_of(principal, booking.unit_id):
+        return
+    if Actor.booker in actors and is_booker_of(principal, booking):
+        return
+    raise NotProviderStaff() if Actor.provider in actors else NotBooker()
+
+
+async def _load_for(
+    session: AsyncSession, principal: Principal, booking_id: uuid.UUID, action: str
+) -> Booking:
+    booking = await visible_booking(session, principal, booking_id, for_update=True)
+    _authorize(principal, booking, action)
+    return booking
+
+
+async def _instrument(session: AsyncSession, booking: Booking) -> Instrument:
+    instrument = await session.get(Instrument, booking.instrument_id)
+    assert instrument is not None  # a foreign key guarantees it
+    return instrument
+
+
+# --- transitions, one function each ------------------------------------------------------------------
+async def approve_booking(
+    session: AsyncSession,
+    principal: Principal,
+    booking_id: uuid.UUID,
+    reason: str = "",
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    """Provider staff approve a request. A request past its deadline expires instead (409)."""
+    now = now or utcnow()
+    async with transaction(session):
+        booking = await _load_for(session, principal, booking_id, "approve")
+        overdue = (
+            booking.status == BookingStatus.requested
+            and booking.approval_deadline is not None
+            and now >= booking.approval_deadline
+        )
+        if overdue:
+            await _expire(session, booking, now)
+        else:
+            await _apply(session, booking, "approve", principal.user_id, reason, now)
+            await checkout.on_confirmed(
+                session, booking, await _instrument(session, booking), principal.user_id
+            )
+    if overdue:
+        raise InvalidTransition(
+            "审批已超时，该预约已失效", current_status=BookingStatus.expired.value, action="approve"
+        )
+    return booking
+
+
+async def reject_booking(
+    session: AsyncSession,
+    principal: Principal,
+    booking_id: uuid.UUID,
+    reason: str = "",
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    now = now or utcnow()
+    async with transaction(session):
+        booking = await _load_for(session, principal, booking_id, "reject")
+        await _apply(session, booking, "reject", principal.user_id, reason, now)
+        await checkout.on_released(session, booking, "rejected", principal.user_id)
+    return booking
+
+
+async def cancel_booking(
+    session: AsyncSession,
+    principal: Principal,
+    booking_id: uuid.UUID,
+    reason: str = "",
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    """The firm cancels (within the instrument's deadline, or after it as its rule says), or the
+    provider cancels at any time without a fee (breakdown, closure)."""
+    now = now or utcnow()
+    async with transaction(session):
+        booking = await _load_for(session, principal, booking_id, "cancel")
+        if not is_staff_of(principal, booking.unit_id) and booking.status == BookingStatus.confirmed:
+            rules = await load_calendar(session, booking.instrument_id)
+            if not may_cancel_without_fee(rules, booking.start_at, now):
+                if rules.late_cancellation == LateCancellation.refuse:
+                    raise CancellationDeadlinePassed(
+                        cancellation_deadline_hours=rules.cancellation_deadline_hours
+                    )
+                if rules.late_cancellation == LateCancellation.charge:
+                    booking.cancellation_fee_fen = late_cancellation_fee(rules, booking.quoted_fee_fen)
+        await _apply(session, booking, "cancel", principal.user_id, reason, now)
+        await checkout.on_released(session, booking, "cancelled", principal.user_id)
+    return booking
+
+
+async def check_in_booking(
+    session: AsyncSession,
+    principal: Principal,
+    booking_id: uuid.UUID,
+    reason: str = "",
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    """Machine time: the user arrived. Sample testing: the samples were received (the expected
+    completion date restarts from today)."""
+    now = now or utcnow()
+    async with transaction(session):
+        booking = await _load_for(session, principal, booking_id, "check_in")
+        await _apply(session, booking, "check_in", principal.user_id, reason, now)
+        if booking.mode == ServiceMode.sample_testing and booking.service_item_id is not None:
+            item = await session.get(ServiceItem, booking.service_item_id)
+            rules = await load_calendar(session, booking.instrument_id)
+            _, queued_samples = await samples_ahead(session, booking)
+            booking.expected_completion_on = expected_completion(
+                await load_working_day_calendar(session),
+                shanghai_today(now),
+                (item.turnaround_working_days if item else None) or 0,
+                queued_samples,
+                rules.sample_capacity_per_day,
+            )
+    return booking
+
+
+def _billed_minutes(rules: CalendarRules, start: datetime, end: datetime) -> int:
+    """Actual use rounded up to the slot granularity (a started slot is a used slot)."""
+    minutes = -(-int((end - start).total_seconds()) // 60)
+    return -(-minutes // rules.slot_minutes) * rules.slot_minutes
+
+
+async def complete_booking(
+    session: AsyncSession,
+    principal: Principal,
+    booking_id: uuid.UUID,
+    data: CompleteIn,
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    """Record the actual use and the final fee, and capture the voucher share."""
+    now = now or utcnow()
+    async with transaction(session):
+        booking = await _load_for(session, principal, booking_id, "complete")
+        await _apply(session, booking, "complete", principal.user_id, data.reason, now)
+        if booking.mode == ServiceMode.machine_time:
+            if data.samples is not None or (data.actual_start is None) != (data.actual_end is None):
+                raise UsageInvalid(required=["actual_start", "actual_end"])
+            start = data.actual_start or booking.start_at
+            end = data.actual_end or booking.end_at
+            assert start is not None and end is not None
+            if start.tzinfo is None or end.tzinfo is None:
+                raise TimezoneRequired()
+            # Use is recorded after the fact and is never longer than a week.
+            if end <= start or end > now + timedelta(minutes=10) or end - start > MAX_USAGE:
+                raise UsageInvalid(actual_start=start.isoformat(), actual_end=end.isoformat())
+            rules = await load_calendar(session, booking.instrument_id)
+            booking.actual_start, booking.actual_end = start, end
+            minutes, samples = _billed_minutes(rules, start, end), None
+        else:
+            if data.actual_start is not None or data.actual_end is not None:
+                raise UsageInvalid(required=["samples"])
+            samples = data.samples if data.samples is not None else booking.samples
+            booking.actual_samples = samples
+            minutes = None
+        item = await session.get(ServiceItem, booking.service_item_id) if booking.service_item_id else None
+        if item is not None:
+            booking.final_fee_fen = quote_fee(
+                item, internal=booking.rate == "internal", minutes=minutes, samples=samples
+            ).fee_fen
+        else:
+            booking.final_fee_fen = booking.quoted_fee_fen
+        instrument = await _instrument(session, booking)
+        await checkout.on_evidence(
+            session,
+            booking,
+            "usage",
+            now,
+            {"minutes": minutes, "samples": samples, "fee_fen": booking.final_fee_fen},
+        )
+        booking.final_fee_fen, booking.voucher_fen, booking.due_fen = await checkout.on_completed(
+            session, booking, instrument, principal.user_id
+        )
+    return booking
+
+
+async def mark_no_show(
+    session: AsyncSession,
+    principal: Principal,
+    booking_id: uuid.UUID,
+    reason: str = "",
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    now = now or utcnow()
+    async with transaction(session):
+        booking = await _load_for(session, principal, booking_id, "no_show")
+        if (
+            booking.start_at is not None
+            and now < booking.start_at
+            and booking.status == BookingStatus.confirmed
+        ):
+            raise NoShowTooEarly(start=booking.start_at.isoformat())
+        await _apply(session, booking, "no_show", principal.user_id, reason, now)
+        await checkout.on_released(session, booking, "no_show", principal.user_id)
+    return booking
+
+
+async def mark_delivered(
+    session: AsyncSession,
+    principal: Principal,
+    booking_id: uuid.UUID,
+    reason: str = "",
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    """Results delivered (called by the results issue once files are uploaded)."""
+    now = now or utcnow()
+    async with transaction(session):
+        booking = await _load_for(session, principal, booking_id, "deliver")
+        await _apply(session, booking, "deliver", principal.user_id, reason, now)
+        await checkout.on_evidence(session, booking, "delivery", now)
+    return booking
+
+
+async def mark_rated(
+    session: AsyncSession,
+    principal: Principal,
+    booking_id: uuid.UUID,
+    reason: str = "",
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    """The firm rated the service (called by the ratings issue with the rating stored)."""
+    now = now or utcnow()
+    async with transaction(session):
+        booking = await _load_for(session, principal, booking_id, "rate")
+        await _apply(session, booking, "rate", principal.user_id, reason, now)
+        await checkout.on_evidence(session, booking, "rating", now)
+    return booking
+
+
+async def _expire(session: AsyncSession, booking: Booking, now: datetime) -> None:
+    await _apply(session, booking, "expire", None, "审批超时未处理", now)
+    await checkout.on_released(session, booking, "expired", None)
+
+
+async def expire_overdue_requests(session: AsyncSession, now: datetime | None = None) -> list[uuid.UUID]:
+    """System: requests past their approval deadline release their slot. Runs inside the
+    caller's transaction (the worker's); concurrent workers skip each other's rows."""
+    now = now or utcnow()
+    query = (
+        select(Booking)
+        .where(Booking.status == BookingStatus.requested, Booking.approval_deadline <= now)
+        .order_by(Booking.approval_deadline)
+        .limit(500)
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    expired = []
+    for booking in (await session.scalars(query)).all():
+        await _expire(session, booking, now)
+        expired.append(booking.id)
+    return expired
+
+
+async def schedule_reminders(session: AsyncSession, now: datetime | None = None) -> int:
+    """Emit "tomorrow" reminders for confirmed bookings starting tomorrow (Shanghai) and
+    "next_hour" ones for bookings starting within the hour; each at most once per booking."""
+    now = now or utcnow()
+    tomorrow = shanghai_today(now) + timedelta(days=1)
+    until = datetime.combine(tomorrow + timedelta(days=1), time(0), SHANGHAI)
+    rows = await session.scalars(
+        select(Booking).where(
+            Booking.status == BookingStatus.confirmed, Booking.start_at > now, Booking.start_at < until
+        )
+    )
+    emitted = 0
+    for booking in rows.all():
+        assert booking.start_at is not None
+        if booking.start_at.astimezone(SHANGHAI).date() == tomorrow:
+            await emit_reminder(session, booking, "tomorrow")
+            emitted += 1
+        if booking.start_at <= now + timedelta(hours=1):
+            await emit_reminder(session, booking, "next_hour")
+            emitted += 1
+    return emitted

@@ -1,0 +1,76 @@
+"""我的预约: the firm's bookings (the port shows only the principal's firm's), newest first."""
+
+from __future__ import annotations
+
+import uuid
+
+from bot.conversation.base import (
+    LIST_LIMIT,
+    NEEDS_BINDING,
+    UNAVAILABLE,
+    Reply,
+    Turn,
+    numbered,
+    when_text,
+    yuan,
+)
+from bot.ports import BookingView
+
+
+def line(b: BookingView) -> str:
+    when = when_text(b.start, b.end) if b.start else (f"送样 {b.samples} 个" if b.samples else "")
+    return f"{b.instrument_name}｜{when}｜{b.status_label}（{b.code}）"
+
+
+def card(b: BookingView) -> str:
+    lines = [f"预约 {b.code}", f"仪器：{b.instrument_name}", f"项目：{b.item_name}"]
+    if b.start is not None:
+        lines.append(f"时间：{when_text(b.start, b.end)}")
+    if b.samples:
+        lines.append(f"样品：{b.samples} 个")
+    lines.append(f"状态：{b.status_label}")
+    if b.fee_fen is not None:
+        lines.append(f"费用：{yuan(b.fee_fen)}")
+    if b.voucher_share_fen:
+        lines.append(f"创新券：{yuan(b.voucher_share_fen)}")
+    actions = []
+    if b.can_cancel:
+        actions.append("「取消预约」取消")
+    if b.has_results:
+        actions.append("「结果」获取报告")
+    if b.can_rate:
+        actions.append("「评价」打分")
+    if actions:
+        lines.append("可回复" + "，".join(actions) + "。")
+    return "\n".join(lines)
+
+
+async def bookings_of(turn: Turn) -> list[BookingView] | Reply:
+    if turn.ports.bookings is None:
+        return Reply(UNAVAILABLE)
+    if turn.principal is None:
+        return Reply(NEEDS_BINDING)
+    return await turn.ports.bookings.list_mine(turn.principal, limit=LIST_LIMIT)
+
+
+async def handle(turn: Turn, rest: str) -> Reply:
+    found = await bookings_of(turn)
+    if isinstance(found, Reply):
+        return found
+    if not found:
+        turn.clear_flow()
+        return Reply("您还没有预约。发送仪器名称（如「核磁」）开始搜索。")
+    turn.set_flow("pick", purpose="booking", ids=[str(b.id) for b in found])
+    return Reply("您的预约：\n" + numbered([line(b) for b in found], "回复序号查看详情。"))
+
+
+async def show_one(turn: Turn, booking_id: uuid.UUID) -> Reply:
+    found = await bookings_of(turn)
+    if isinstance(found, Reply):
+        return found
+    for b in found:
+        if b.id == booking_id:
+            turn.set_flow("booking", booking_id=str(b.id))
+            return Reply(card(b))
+    turn.clear_flow()
+    return Reply("没有找到这条预约。")

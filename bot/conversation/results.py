@@ -1,0 +1,31 @@
+"""结果: the signed link to a booking's results (only the booking's own firm gets one)."""
+
+from __future__ import annotations
+
+import uuid
+
+from bot.conversation.base import Reply, Turn, numbered, pick_number
+from bot.conversation.my_bookings import bookings_of, line
+
+
+async def handle(turn: Turn, rest: str) -> Reply:
+    found = await bookings_of(turn)
+    if isinstance(found, Reply):
+        return found
+    ready = [b for b in found if b.has_results]
+    if not ready:
+        return Reply("还没有可下载的检测结果。结果上传后会第一时间通知您。")
+    index = pick_number(rest, len(ready)) if rest else None
+    if index is None and len(ready) == 1:
+        index = 0
+    if index is not None:
+        return await send(turn, ready[index].id)
+    turn.set_flow("pick", purpose="results", ids=[str(b.id) for b in ready])
+    return Reply("哪条预约的结果？请回复序号：\n" + numbered([line(b) for b in ready]))
+
+
+async def send(turn: Turn, booking_id: uuid.UUID) -> Reply:
+    assert turn.ports.bookings is not None and turn.principal is not None
+    url = await turn.ports.bookings.results_link(turn.principal, booking_id)
+    turn.clear_flow()
+    return Reply(f"检测结果下载链接（有效期较短，请尽快下载，仅限本企业使用）：\n{url}")

@@ -1,0 +1,45 @@
+"""The official account's custom menu: the built-in one, or ``settings.wechat_menu`` (WeChat's JSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from yixiang.settings import Settings
+
+DEFAULT_MENU: dict[str, Any] = {
+    "button": [
+        {"type": "click", "name": "找仪器", "key": "YX_SEARCH"},
+        {
+            "name": "我的",
+            "sub_button": [
+                {"type": "click", "name": "我的预约", "key": "YX_MY_BOOKINGS"},
+                {"type": "click", "name": "检测结果", "key": "YX_RESULTS"},
+                {"type": "click", "name": "创新券余额", "key": "YX_VOUCHER"},
+                {"type": "click", "name": "绑定账号", "key": "YX_BIND"},
+            ],
+        },
+        {"type": "click", "name": "帮助", "key": "YX_HELP"},
+    ]
+}
+
+
+class MenuInvalid(ValueError):
+    pass
+
+
+def menu_of(settings: Settings) -> dict[str, Any]:
+    if not settings.wechat_menu.strip():
+        return DEFAULT_MENU
+    try:
+        menu = msgspec.json.decode(settings.wechat_menu)
+    except msgspec.DecodeError as exc:
+        raise MenuInvalid(f"YIXIANG_WECHAT_MENU is not valid JSON: {exc}") from exc
+    if (
+        not isinstance(menu, dict)
+        or not isinstance(menu.get("button"), list)
+        or not 1 <= len(menu["button"]) <= 3
+    ):
+        raise MenuInvalid('YIXIANG_WECHAT_MENU must be an object with 1-3 entries in "button"')
+    return menu

@@ -1,0 +1,68 @@
+"""Tables of the bot: followers of the official account, sent notifications, phone numbers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from yixiang.db import Base, utcnow
+from yixiang.outbox import BigId
+
+
+class Follower(Base):
+    """A WeChat user who follows (or followed) the official account, and the platform user behind it.
+
+    ``openid`` is the official account's openid; the mini-program's openid differs and lives on
+    ``User.wechat_openid``. The two meet through the unionid when both apps share an
+    open-platform account, otherwise through a one-time bind code.
+    """
+
+    __tablename__ = "bot_followers"
+
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # One follower per platform user: binding another WeChat account moves the link.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), unique=True
+    )
+    subscribed: Mapped[bool] = mapped_column(default=True)
+    subscribed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+    bound_at: Mapped[datetime | None]
+    bound_by: Mapped[str | None] = mapped_column(String(16))  # unionid | bind_code
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SentNotification(Base):
+    """One row per (outbox event, channel) sent: a notification consumer running twice sends once."""
+
+    __tablename__ = "bot_sent_notifications"
+
+    event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)  # template | subscribe | custom
+    topic: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    template_id: Mapped[str] = mapped_column(String(100), default="")
+    # WeChat's message id when it returns one (template messages do), for support questions.
+    wechat_msgid: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserPhone(Base):
+    """A user's phone number from WeChat's phone-number API: personal information (PIPL).
+
+    Stored encrypted (Fernet, key derived from the secret key); only the masked form is shown
+    or logged.
+    """
+
+    __tablename__ = "bot_user_phones"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    phone_encrypted: Mapped[str] = mapped_column(Text)
+    phone_masked: Mapped[str] = mapped_column(String(20))
+    country_code: Mapped[str] = mapped_column(String(8), default="86")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

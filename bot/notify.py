@@ -1,0 +1,251 @@
+"""Notifications: outbox consumers that tell researchers on WeChat what happened to their bookings.
+
+Two channels, each its own consumer (so one failing never re-sends the other):
+- template messages on the official account, to the follower bound to the user;
+- subscribe messages in the mini-program, to ``User.wechat_openid`` (the user must have accepted
+  that template in the mini-program; WeChat answers 43101 otherwise, which we record and skip).
+
+Once per event and channel: a ``SentNotification`` row is inserted in the consumer's transaction
+before the send, and a second run of the consumer (a retry after a crash, a replayed event) finds
+it and sends nothing. WeChat itself gives no idempotency key for these APIs: if the send succeeds
+and our commit then fails, the retry sends again — at-least-once is the best the protocol allows;
+the window is the few milliseconds between WeChat's answer and our commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from bot.config import NOTIFICATION_TOPICS
+from bot.conversation.base import save_state, yuan
+from bot.conversation.rate import prompt_for
+from bot.dates import SHANGHAI
+from bot.identity import bind_by_unionid
+from bot.models import Follower, SentNotification
+from bot.wechat import WeChatError, WeChatGateway
+from yixiang.db import insert_ignoring_conflict
+from yixiang.domains import Consumer, JobContext
+from yixiang.identity import User
+from yixiang.outbox import Event
+
+log = logging.getLogger("bot.notify")
+
+OFFICIAL = "bot.wechat"
+MINIPROGRAM = "bot.wechat_miniprogram"
+# WeChat answers that retrying cannot fix: unfollowed / invalid openid / no subscription accepted.
+FINAL_ERRORS = {40003, 43004, 43101, 47003}
+
+TITLES = {
+    "booking.requested": "预约申请已提交",
+    "booking.confirmed": "预约已确认",
+    "booking.rejected": "预约未通过",
+    "booking.reminder": "预约提醒",
+    "booking.delivered": "检测结果已交付",
+    "booking.rating_requested": "请为服务打分",
+    "voucher.captured": "创新券已抵扣",
+}
+
+
+def _cut(text: Any, limit: int) -> str:
+    value = str(text or "")
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _time(payload: dict[str, Any]) -> str:
+    """'11月25日 14:00-16:00' in Asia/Shanghai (WeChat's time keyword has no room for the weekday)."""
+    if not payload.get("start"):
+        return f"送样 {payload.get('samples') or ''} 个".strip()
+    start = datetime.fromisoformat(payload["start"]).astimezone(SHANGHAI)
+    text = f"{start.month}月{start.day}日 {start:%H:%M}"
+    if payload.get("end"):
+        text += f"-{datetime.fromisoformat(payload['end']).astimezone(SHANGHAI):%H:%M}"
+    return text
+
+
+def fields(topic: str, payload: dict[str, Any]) -> dict[str, str]:
+    """Template keywords (WeChat's limits: thing ≤ 20 chars, character_string ≤ 32)."""
+    if topic == "voucher.captured":
+        return {
+            "thing1": _cut(payload.get("program_name"), 20),
+            "amount2": yuan(int(payload.get("amount_fen") or 0)),
+            "amount3": yuan(int(payload.get("balance_fen") or 0)),
+            "character_string4": _cut(payload.get("booking_code"), 32),
+        }
+    data = {
+        "thing1": _cut(payload.get("instrument_name"), 20),
+        "character_string2": _cut(payload.get("booking_code"), 32),
+        "time3": _cut(_time(payload), 20),
+        "thing4": _cut(payload.get("summary") or TITLES[topic], 20),
+    }
+    if topic == "booking.confirmed" and payload.get("voucher_share_fen"):
+        data["amount5"] = yuan(int(payload["voucher_share_fen"]))
+    if topic == "booking.rejected":
+        data["thing5"] = _cut(payload.get("reason") or "—", 20)
+    if topic == "booking.reminder" and payload.get("address"):
+        data["thing5"] = _cut(payload["address"], 20)
+    if topic == "booking.rating_requested":
+        data["thing5"] = "回复1-5打分"
+    return data
+
+
+def _wechat_data(values: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {key: {"value": value} for key, value in values.items()}
+
+
+async def _claim(
+    ctx: JobContext, event: Event, channel: str, user_id: uuid.UUID | None, template_id: str
+) -> bool:
+    return await insert_ignoring_conflict(
+        ctx.session,
+        SentNotification,
+        {
+            "event_id": event.id,
+            "channel": channel,
+            "topic": event.topic,
+            "user_id": user_id,
+            "template_id": template_id,
+        },
+        ["event_id", "channel"],
+    )
+
+
+async def _record(ctx: JobContext, event: Event, channel: str, result: Any) -> None:
+    msgid = result.get("msgid") if isinstance(result, dict) else None
+    if msgid is not None:
+        await ctx.session.execute(
+            update(SentNotification)
+            .where(SentNotification.event_id == event.id, SentNotification.channel == channel)
+            .values(wechat_msgid=str(msgid))
+        )
+
+
+def _user_id(event: Event) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(event.payload["user_id"]))
+    except (KeyError, ValueError):
+        log.error("event %s (%s) has no valid user_id: not sent", event.id, event.topic)
+        return None
+
+
+async def send_template_message(ctx: JobContext, event: Event) -> None:
+    """Official-account template message to the user's bound follower."""
+    user_id = _user_id(event)
+    template_id = ctx.settings.wechat_template_ids.get(event.topic, "")
+    if user_id is None or not template_id:
+        return
+    follower = await ctx.session.scalar(
+        select(Follower).where(Follower.user_id == user_id, Follower.subscribed.is_(True))
+    )
+    if follower is None or not await _claim(ctx, event, "template", user_id, template_id):
+        return
+    gateway: WeChatGateway = ctx.services[OFFICIAL]
+    url = _link(ctx, event)
+    try:
+        result = await gateway.send_template(
+            follower.openid, template_id, _wechat_data(fields(event.topic, event.payload)), url=url or None
+        )
+    except WeChatError as exc:
+        if exc.errcode in FINAL_ERRORS:
+            log.info("template message for event %s not deliverable (%s)", event.id, exc.errcode)
+            return
+        raise  # rolls back the claim; the worker retries with backoff
+    await _record(ctx, event, "template", result)
+    if event.topic == "booking.rating_requested" and event.payload.get("booking_id"):
+        # The next "5" from this follower rates the booking (the state expires like any flow).
+        await save_state(
+            ctx.store,
+            follower.openid,
+            {
+                "flow": "rate",
+                "booking_id": str(event.payload["booking_id"]),
+                "code": event.payload.get("booking_code", ""),
+            },
+        )
+        await gateway_text_soft(
+            gateway,
+            follower.openid,
+            prompt_for(
+                str(event.payload.get("instrument_name", "")), str(event.payload.get("booking_code", ""))
+            ),
+        )
+
+
+async def gateway_text_soft(gateway: WeChatGateway, openid: str, text: str) -> None:
+    """A customer-service text when WeChat allows it (48 hours after the user's last message)."""
+    try:
+        await gateway.send_text(openid, text)
+    except WeChatError as exc:
+        log.info("customer-service message not sent (%s)", exc.errcode)
+
+
+async def send_subscribe_message(ctx: JobContext, event: Event) -> None:
+    """Mini-program subscribe message to the user's mini-program openid."""
+    user_id = _user_id(event)
+    template_id = ctx.settings.wechat_subscribe_template_ids.get(event.topic, "")
+    if user_id is None or not template_id:
+        return
+    openid = await ctx.session.scalar(select(User.wechat_openid).where(User.id == user_id))
+    if not openid or not await _claim(ctx, event, "subscribe", user_id, template_id):
+        return
+    gateway: WeChatGateway = ctx.services[MINIPROGRAM]
+    page = (
+        f"pages/booking/detail?id={event.payload['booking_id']}" if event.payload.get("booking_id") else None
+    )
+    try:
+        result = await gateway.send_subscribe(
+            openid, template_id, _wechat_data(fields(event.topic, event.payload)), page=page
+        )
+    except WeChatError as exc:
+        if exc.errcode in FINAL_ERRORS:
+            log.info("subscribe message for event %s not deliverable (%s)", event.id, exc.errcode)
+            return
+        raise
+    await _record(ctx, event, "subscribe", result)
+
+
+def _link(ctx: JobContext, event: Event) -> str:
+    base = ctx.settings.wechat_h5_base_url.rstrip("/")
+    booking_id = event.payload.get("booking_id")
+    return f"{base}/bookings/{booking_id}" if base and booking_id else ""
+
+
+async def push_reply(ctx: JobContext, event: Event) -> None:
+    """A reply that missed WeChat's 5 seconds, sent as a customer-service message."""
+    if not await _claim(ctx, event, "custom", None, ""):
+        return
+    gateway: WeChatGateway = ctx.services[OFFICIAL]
+    try:
+        await gateway.send_text(str(event.payload["openid"]), str(event.payload["text"]))
+    except WeChatError as exc:
+        if exc.errcode in FINAL_ERRORS or exc.errcode == 45015:  # 45015: 48-hour window closed
+            log.info("late reply not deliverable (%s)", exc.errcode)
+            return
+        raise
+
+
+async def look_up_follower(ctx: JobContext, event: Event) -> None:
+    """Ask WeChat for a follower's unionid and bind the follower to the user who has it."""
+    gateway: WeChatGateway = ctx.services[OFFICIAL]
+    openid = str(event.payload["openid"])
+    try:
+        info = await gateway.user_info(openid)
+    except WeChatError as exc:
+        if exc.errcode is not None and exc.errcode != 40001:
+            log.info("user info for a follower not available (%s)", exc.errcode)
+            return
+        raise
+    if info.get("unionid"):
+        await bind_by_unionid(ctx.session, openid, str(info["unionid"]))
+
+
+CONSUMERS: dict[str, Sequence[Consumer]] = {
+    **{topic: [send_template_message, send_subscribe_message] for topic in NOTIFICATION_TOPICS},
+    "bot.push_reply": [push_reply],
+    "bot.follower_seen": [look_up_follower],
+}

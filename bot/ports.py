@@ -1,0 +1,174 @@
+"""What the bot needs from the other domains, as small protocols.
+
+The conversations are written against these ports; ``bot/adapters.py`` (at merge) plugs the real
+booking, catalogue/search and voucher services in, and the plugin puts a :class:`Ports` into
+``runtime.services["bot.ports"]``. Every call carries the signed-in :class:`Principal`, and the
+adapters apply the same ownership rules as the HTTP API: a firm never sees another firm's data.
+Failures a user can cause are ``yixiang.errors.DomainError`` subclasses; the bot shows their
+Chinese message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+import msgspec
+
+from yixiang.auth import Principal
+
+
+class InstrumentSummary(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    name: str
+    unit_name: str
+    region_name: str = ""
+    model: str = ""
+    price_from_fen: int | None = None  # the lowest external price, for "¥x 起"
+    rating_mean: float | None = None
+
+
+class ServiceItemView(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    name: str
+    mode: str  # machine_time | sample_testing
+    price_unit: str  # per_hour | per_sample | per_item
+    price_fen: int  # the price this user pays (internal or external rate)
+    turnaround_working_days: int | None = None
+
+
+class InstrumentDetails(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    name: str
+    unit_name: str
+    model: str = ""
+    manufacturer: str = ""
+    address: str = ""
+    region_name: str = ""
+    sample_requirements: str = ""
+    rating_mean: float | None = None
+    rating_count: int = 0
+    voucher_eligible: bool = True
+    items: tuple[ServiceItemView, ...] = ()
+    url: str = ""  # H5 page or mini-program path, when the adapters know one
+
+
+class Slot(msgspec.Struct, frozen=True):
+    start: datetime
+    end: datetime
+
+
+class Quote(msgspec.Struct, frozen=True, kw_only=True):
+    fee_fen: int
+    voucher_share_fen: int  # what the firm's vouchers will cover (held at confirmation)
+    payable_fen: int  # what remains for the firm
+
+
+class BookingView(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    code: str  # a short reference the researcher can quote, e.g. "YX20261125-0001"
+    instrument_name: str
+    item_name: str
+    status: str
+    status_label: str  # Chinese, e.g. "待审核"
+    start: datetime | None = None
+    end: datetime | None = None
+    samples: int | None = None
+    fee_fen: int | None = None
+    voucher_share_fen: int | None = None
+    can_cancel: bool = False
+    has_results: bool = False
+    can_rate: bool = False
+
+
+class VoucherBalance(msgspec.Struct, frozen=True, kw_only=True):
+    program_name: str
+    balance_fen: int  # available now
+    held_fen: int = 0  # reserved by confirmed bookings, not yet captured
+    expires_on: date | None = None
+
+
+class VoucherEntry(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    label: str  # Chinese, e.g. "抵扣" / "冻结" / "释放" / "发放"
+    amount_fen: int  # signed: negative spends
+    booking_code: str = ""
+
+
+class CatalogPort(Protocol):
+    async def search(self, text: str, *, limit: int, principal: Principal | None) -> list[InstrumentSummary]:
+        """Published instruments matching free text (synonyms such as 核磁 = NMR are the port's job)."""
+        ...
+
+    async def details(
+        self, instrument_id: uuid.UUID, principal: Principal | None
+    ) -> InstrumentDetails | None:
+        """One published instrument with its active service items priced for this user."""
+        ...
+
+
+class BookingPort(Protocol):
+    async def free_slots(
+        self, instrument_id: uuid.UUID, start: datetime, end: datetime, *, item_id: uuid.UUID | None = None
+    ) -> list[Slot]:
+        """Bookable machine-time slots that start in [start, end), by the instrument's calendar."""
+        ...
+
+    async def quote(
+        self,
+        principal: Principal,
+        item_id: uuid.UUID,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        samples: int | None,
+    ) -> Quote: ...
+
+    async def create(
+        self,
+        principal: Principal,
+        item_id: uuid.UUID,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        samples: int | None,
+        idempotency_key: str,
+    ) -> BookingView:
+        """Book for the principal's firm; the same idempotency key gives the same booking."""
+        ...
+
+    async def list_mine(self, principal: Principal, *, limit: int) -> list[BookingView]:
+        """The principal's firm's bookings, newest first."""
+        ...
+
+    async def cancel(
+        self, principal: Principal, booking_id: uuid.UUID, *, reason: str, idempotency_key: str
+    ) -> BookingView: ...
+
+    async def results_link(self, principal: Principal, booking_id: uuid.UUID) -> str:
+        """A signed, short-lived link to the results (recorded as a download when used)."""
+        ...
+
+    async def rate(
+        self, principal: Principal, booking_id: uuid.UUID, *, score: int, comment: str, idempotency_key: str
+    ) -> BookingView: ...
+
+
+class VoucherPort(Protocol):
+    async def balance(self, principal: Principal) -> list[VoucherBalance]:
+        """The principal's firm's vouchers (a firm sees only its own)."""
+        ...
+
+    async def history(self, principal: Principal, *, limit: int) -> list[VoucherEntry]: ...
+
+
+@dataclass
+class Ports:
+    catalog: CatalogPort | None = None
+    bookings: BookingPort | None = None
+    vouchers: VoucherPort | None = None
+
+
+SERVICE_KEY = "bot.ports"

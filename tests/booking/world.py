@@ -1,0 +1,171 @@
+"""Building the world bookings need: instruments (no catalogue API on this branch yet, so rows
+through the ORM), extra users, calendars through the provider API, and time on the grid."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+
+from booking.catalogue.models import (
+    Category,
+    Instrument,
+    PriceUnit,
+    PublicationStatus,
+    ServiceItem,
+    ServiceMode,
+)
+from booking.events import EXPIRY_DUE
+from booking.workdays import SHANGHAI
+from yixiang.db import utcnow
+from yixiang.demo import demo_id
+from yixiang.identity import Membership, Role, User
+from yixiang.outbox import emit
+from yixiang.worker import Worker
+
+ZJLG = demo_id("unit-zjlg")
+QINGHE = demo_id("firm-qinghe")
+LANWAN = demo_id("firm-lanwan")
+ZJLG_LAB = demo_id("firm-zjlg-lab")  # affiliated to unit-zjlg: pays internal rates
+TEST_CATEGORY = "99"
+
+# Open around the clock, no notice: tests behave the same at any hour they run.
+ALWAYS_OPEN: dict[str, Any] = {
+    "weekly_hours": [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)],
+    "follows_working_days": False,
+    "slot_minutes": 30,
+    "min_duration_minutes": 30,
+    "max_duration_minutes": 600,
+    "min_notice_minutes": 0,
+    "max_advance_days": 60,
+    "cancellation_deadline_hours": 0,
+    "buffer_minutes": 0,
+    "needs_approval": False,
+}
+
+
+@dataclass
+class World:
+    instrument_id: uuid.UUID
+    hourly_item_id: uuid.UUID  # machine time, per hour: internal 10000, external 20000 fen
+    sample_item_id: uuid.UUID  # sample testing, per sample: internal 3000, external 5000 fen
+
+
+async def make_instrument(
+    backend: Any,
+    *,
+    unit_id: uuid.UUID = ZJLG,
+    self_operation: bool = True,
+    operator_run: bool = True,
+    sample_testing: bool = True,
+    publication: PublicationStatus = PublicationStatus.published,
+    turnaround_working_days: int = 5,
+) -> World:
+    async with backend.runtime.session_maker() as session, session.begin():
+        if await session.get(Category, TEST_CATEGORY) is None:
+            session.add(Category(code=TEST_CATEGORY, name="测试用仪器", name_en="Test instruments"))
+            await session.flush()
+        instrument = Instrument(
+            name=f"测试扫描电镜 {uuid.uuid4().hex[:8]}",
+            category_code=TEST_CATEGORY,
+            original_value_fen=150_000_000,
+            unit_id=unit_id,
+            region_code="330100",
+            publication=publication,
+            published_at=utcnow(),
+            self_operation=self_operation,
+            operator_run=operator_run,
+            sample_testing=sample_testing,
+        )
+        session.add(instrument)
+        await session.flush()
+        hourly = ServiceItem(
+            instrument_id=instrument.id,
+            position=0,
+            name="机时",
+            mode=ServiceMode.machine_time,
+            price_unit=PriceUnit.per_hour,
+            internal_price_fen=10_000,
+            external_price_fen=20_000,
+            turnaround_working_days=None,
+        )
+        sample = ServiceItem(
+            instrument_id=instrument.id,
+            position=1,
+            name="形貌表征",
+            mode=ServiceMode.sample_testing,
+            price_unit=PriceUnit.per_sample,
+            internal_price_fen=3_000,
+            external_price_fen=5_000,
+            turnaround_working_days=turnaround_working_days,
+        )
+        session.add_all([hourly, sample])
+        await session.flush()
+        return World(instrument.id, hourly.id, sample.id)
+
+
+async def make_user(backend: Any, org_id: uuid.UUID, role: Role = Role.researcher) -> str:
+    username = f"test-{uuid.uuid4().hex[:10]}"
+    async with backend.runtime.session_maker() as session, session.begin():
+        user = User(username=username, display_name="测试用户")
+        session.add(user)
+        await session.flush()
+        session.add(Membership(user_id=user.id, organization_id=org_id, role=role))
+    return username
+
+
+async def user_id(backend: Any, username: str) -> uuid.UUID:
+    async with backend.runtime.session_maker() as session:
+        found = await session.scalar(select(User.id).where(User.username == username))
+        assert found is not None
+        return found
+
+
+async def set_calendar(client: Any, headers: dict[str, str], instrument_id: uuid.UUID, **changes: Any) -> Any:
+    response = await client.put(
+        f"/api/v1/provider/instruments/{instrument_id}/calendar",
+        json={**ALWAYS_OPEN, **changes},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def day_at(days_ahead: int, hour: int, minute: int = 0) -> datetime:
+    """A moment in Asia/Shanghai, ``days_ahead`` days from today."""
+    today = utcnow().astimezone(SHANGHAI).date()
+    return datetime.combine(today + timedelta(days=days_ahead), time(hour, minute), SHANGHAI)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def machine_time(
+    world: World, start: datetime, end: datetime, operation: str = "operator", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "instrument_id": str(world.instrument_id),
+        "mode": "machine_time",
+        "operation": operation,
+        "start": iso(start),
+        "end": iso(end),
+        **extra,
+    }
+
+
+async def run_expiry_job(backend: Any) -> None:
+    """What the periodic job does every minute: emit the expiry event, and a worker handles it."""
+    async with backend.runtime.session_maker() as session, session.begin():
+        await emit(session, EXPIRY_DUE, {"job": "test"})
+    worker = Worker(
+        backend.runtime.session_maker,
+        backend.runtime.domains,
+        settings=msgspec.structs.replace(backend.settings),
+        only_topics={EXPIRY_DUE},
+    )
+    await worker.drain()

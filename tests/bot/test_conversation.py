@@ -1,0 +1,200 @@
+"""Conversations over the encrypted webhook, against the test ports (real instruments in the database)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bot.conversation import base
+from bot.conversation.base import fit_text, pick_number
+from bot.conversation.intents import detect
+from tests.bot.conftest import World, bind_openid, new_openid
+from yixiang.demo import demo_id
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "rest"),
+    [
+        ("帮组", "help", ""),
+        ("菜单", "help", ""),
+        ("绑定 123456", "bind", "123456"),
+        ("帮定123456", "bind", "123456"),
+        ("我的预约", "my_bookings", ""),
+        ("我的预越", "my_bookings", ""),  # one character slipped
+        ("查预约", "my_bookings", ""),
+        ("取消预约", "cancel_booking", ""),
+        ("券还剩多少", "voucher", "券"),
+        ("卷余额", "voucher", ""),
+        ("创新券", "voucher", ""),
+        ("券记录", "voucher_history", ""),
+        ("结果出来了吗", "results", "出来了吗"),
+        ("评价", "rate", ""),
+        ("XRD 明天有空吗", "availability", "xrd 明天 吗"),
+        ("预约 XRD 明天下午", "book", "xrd 明天下午"),
+        ("预定核磁", "book", "核磁"),
+        ("找核磁", "search", "核磁"),
+        ("搜 扫描电镜 杭州", "search", "扫描电镜 杭州"),
+        ("核磁详情", "details", "核磁"),
+    ],
+)
+def test_intents_with_synonyms_and_typos(text: str, intent: str, rest: str) -> None:
+    found = detect(text)
+    assert found is not None and found.name == intent, found
+    assert found.rest == rest
+
+
+def test_numbers_in_many_spellings_pick_from_a_list() -> None:
+    assert [pick_number(t, 5) for t in ["2", "２", "第2个", "二", "6", "x"]] == [1, 1, 1, 1, None, None]
+
+
+def test_long_replies_fit_wechat_and_say_so() -> None:
+    text = "\n".join(f"{i}. 核磁共振波谱仪 之江理工大学分析测试中心" for i in range(200))
+    cut = fit_text(text)
+    assert len(cut.encode()) <= 2000 and cut.endswith("小程序中查看全部）") and cut.startswith("0. ")
+
+
+async def test_unbound_followers_can_search_but_must_bind_to_book(world: World) -> None:
+    sender, openid = world.sender(), new_openid()
+    found = await sender.text(openid, "找核磁")
+    assert f"核磁共振波谱仪{world.tag}" in found.content and found.content.count("\n1. ") <= 1
+    details = await sender.text(openid, "1")
+    assert "氢谱 1H" in details.content and "300.00 元/小时" in details.content
+    assert "绑定" in (await sender.text(openid, "预约")).content
+    assert "绑定" in (await sender.text(openid, "我的预约")).content
+    assert "绑定" in (await sender.text(openid, "券还剩多少")).content
+
+
+async def test_from_search_to_a_booking_with_a_voucher_hold(world: World) -> None:
+    sender = world.sender()
+    openid = await bind_openid(world, "demo-researcher")
+    listing = await sender.text(openid, "找核磁")
+    assert "1. " in listing.content
+    assert world.tag in (await sender.text(openid, "1")).content
+    asked = await sender.text(openid, "预约")
+    assert "日期和时段" in asked.content
+    items = await sender.text(openid, "后天 14:00-16:00")
+    assert "1. 氢谱 1H" in items.content and "2. 碳谱 13C" in items.content
+    confirm = await sender.text(openid, "1")
+    assert "600.00 元" in confirm.content and "创新券抵扣：300.00 元" in confirm.content
+    msgid, created = sender.next_msgid(), int(time.time())
+    replies = [await sender.text(openid, "1", msgid=msgid, create_time=created) for _ in range(3)]
+    assert len({r.content for r in replies}) == 1  # WeChat's retries: the same answer
+    assert "预约已提交" in replies[0].content and "待审核" in replies[0].content
+    mine = [b for b in world.bookings.bookings.values() if b.instrument_id == world.nmr_id]
+    assert len(mine) == 1 and mine[0].firm_id == demo_id("firm-qinghe")  # one booking, for the user's firm
+    assert mine[0].view.voucher_share_fen == 30_000
+
+    listed = await sender.text(openid, "我的预约")
+    assert mine[0].view.code in listed.content
+    # Another firm's researcher never sees it.
+    other = await bind_openid(world, "demo-researcher-2")
+    assert mine[0].view.code not in (await sender.text(other, "我的预约")).content
+
+    # The slot is taken now: the other firm is offered what is still free that day.
+    for text in ["预约 核磁", "后天 14:00-15:00"]:
+        reply = await sender.text(other, text)
+    assert "不可预约" in reply.content and "1. " in reply.content
+
+    cancel_ask = await sender.text(openid, "取消预约")
+    assert mine[0].view.code in cancel_ask.content
+    done = await sender.text(openid, "1")
+    assert "已取消" in done.content and world.bookings.bookings[mine[0].view.id].view.status == "cancelled"
+
+
+async def test_one_message_can_fill_several_steps(world: World) -> None:
+    sender = world.sender()
+    openid = await bind_openid(world, "demo-researcher")
+    slots = await sender.text(openid, f"预约 XRD{world.tag[:0]} 大后天上午")
+    # XRD has one item, so after the slot comes the confirmation directly.
+    assert "可预约时段" in slots.content and "1. " in slots.content
+    confirm = await sender.text(openid, "2")
+    assert (
+        "请确认预约" in confirm.content and "粉末衍射" in confirm.content and "10:00-11:00" in confirm.content
+    )
+    assert "预约已提交" in (await sender.text(openid, "确认")).content
+
+
+async def test_sample_testing_asks_for_the_number_of_samples(world: World) -> None:
+    sender = world.sender()
+    openid = await bind_openid(world, "demo-researcher")
+    ask = await sender.text(openid, "预约 质谱")
+    assert "样品数量" in ask.content
+    assert "数量" in (await sender.text(openid, "很多")).content  # not a number: asked again
+    confirm = await sender.text(openid, "3")
+    assert "样品：3 个" in confirm.content and "450.00 元" in confirm.content
+    booked = await sender.text(openid, "1")
+    assert "预约已提交" in booked.content and "样品：3 个" in booked.content
+
+
+async def test_leave_words_end_any_flow_and_stale_numbers_are_not_guessed(world: World) -> None:
+    sender = world.sender()
+    openid = await bind_openid(world, "demo-researcher")
+    await sender.text(openid, "预约 核磁")
+    assert "没看懂" in (await sender.text(openid, "随便什么时候")).content
+    assert "已退出" in (await sender.text(openid, "算了")).content
+    assert "序号已过期" in (await sender.text(openid, "1")).content
+    await sender.text(openid, "找核磁")
+    assert "已退出" in (await sender.text(openid, "取消")).content
+
+
+async def test_conversation_state_expires(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "STATE_TTL_SECONDS", 0.3)
+    sender, openid = world.sender(), new_openid()
+    await sender.text(openid, "找核磁")
+    await asyncio.sleep(0.5)
+    assert "序号已过期" in (await sender.text(openid, "1")).content
+
+
+async def test_availability_lists_free_slots_by_the_calendar(world: World) -> None:
+    sender, openid = world.sender(), new_openid()
+    reply = await sender.text(openid, "XRD 后天有空吗")
+    assert "空闲时段" in reply.content and "09:00-10:00" in reply.content
+    assert "8. " in reply.content and "16:00-17:00" in reply.content and "17:00-18:00" not in reply.content
+
+
+async def test_voucher_balance_shows_only_the_users_firm(world: World) -> None:
+    sender = world.sender()
+    qinghe = await bind_openid(world, "demo-researcher")
+    lanwan = await bind_openid(world, "demo-researcher-2")
+    mine = await sender.text(qinghe, "券还剩多少")
+    theirs = await sender.text(lanwan, "创新卷")
+    assert "可用" in mine.content and "2,000.00 元" not in mine.content
+    assert "可用 2,000.00 元" in theirs.content
+    assert "发放" in (await sender.text(lanwan, "券记录")).content
+
+
+async def test_results_link_and_rating_by_digit(world: World) -> None:
+    sender = world.sender()
+    openid = await bind_openid(world, "demo-researcher")
+    for text in ["预约 质谱", "1", "1"]:
+        await sender.text(openid, text)
+    booking = next(
+        b for b in reversed(list(world.bookings.bookings.values())) if b.instrument_id == world.icp_id
+    )
+    assert "还没有可下载" in (await sender.text(openid, "结果")).content
+    world.bookings.set_status(
+        booking.view.id, "delivered", "结果已交付", has_results=True, can_rate=True, can_cancel=False
+    )
+    results = await sender.text(openid, "报告")
+    assert f"/results/{booking.view.id}" in results.content
+    prompt = await sender.text(openid, "评价")
+    assert "1-5" in prompt.content
+    thanks = await sender.text(openid, "5 数据很专业")
+    assert "5 分" in thanks.content and booking.rating == 5 and booking.comment == "数据很专业"
+
+
+async def test_details_link_to_the_h5_page_as_one_article_when_configured(world: World) -> None:
+    settings = world.backend.settings
+    settings.wechat_h5_base_url = "https://h5.yixiang.example"
+    try:
+        sender, openid = world.sender(), new_openid()
+        await sender.text(openid, "找衍射")
+        reply = await sender.text(openid, "1")
+        assert (
+            reply.msg_type == "news" and reply.url == f"https://h5.yixiang.example/instruments/{world.xrd_id}"
+        )
+        assert reply.body.count("<item>") <= 1  # encrypted, but the decrypted reply holds one article
+    finally:
+        settings.wechat_h5_base_url = ""

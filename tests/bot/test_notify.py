@@ -1,0 +1,169 @@
+"""Notifications: template and subscribe messages, once per event, and the rating prompt."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from bot.models import SentNotification
+from bot.notify import send_template_message
+from tests.bot.conftest import World, bind_openid
+from yixiang.demo import demo_id
+from yixiang.domains import JobContext
+from yixiang.identity import User
+from yixiang.outbox import Event, OutboxEvent, emit
+
+
+def _payload(booking_id: uuid.UUID, user: str = "demo-researcher", **extra: object) -> dict[str, object]:
+    return {
+        "booking_id": str(booking_id),
+        "booking_code": "YX20261125-0001",
+        "user_id": str(demo_id(user)),
+        "instrument_name": "核磁共振波谱仪",
+        "item_name": "氢谱 1H",
+        "start": "2026-11-25T14:00:00+08:00",
+        "end": "2026-11-25T16:00:00+08:00",
+        "summary": "预约已确认",
+        **extra,
+    }
+
+
+async def _emit(world: World, topic: str, payload: dict[str, object]) -> int:
+    async with world.backend.runtime.session_maker() as session, session.begin():
+        await emit(session, topic, payload)
+        await session.flush()
+        return int(await session.scalar(select(OutboxEvent.id).order_by(OutboxEvent.id.desc()).limit(1)) or 0)
+
+
+async def test_confirmation_goes_to_the_official_account_and_the_mini_program(world: World) -> None:
+    openid = await bind_openid(world, "demo-researcher")
+    mp_openid = "mp-" + uuid.uuid4().hex[:20]
+    async with world.backend.runtime.session_maker() as session, session.begin():
+        user = await session.get(User, demo_id("demo-researcher"))
+        assert user is not None
+        user.wechat_openid = mp_openid
+    booking_id = uuid.uuid4()
+    await world.drain()  # earlier tests' events go out first
+    seen = len(world.fake.calls)
+    await _emit(world, "booking.confirmed", _payload(booking_id, voucher_share_fen=30_000))
+    await world.drain()
+    new_calls = world.fake.calls[seen:]
+    [template] = [
+        c for c in world.fake.calls_to("/cgi-bin/message/template/send", touser=openid) if c in new_calls
+    ]
+    assert template.body is not None and template.body["template_id"] == "demo-tpl-booking.confirmed"
+    data = template.body["data"]
+    assert data["thing1"]["value"] == "核磁共振波谱仪" and data["amount5"]["value"] == "300.00 元"
+    assert data["time3"]["value"] == "11月25日 14:00-16:00"
+    [subscribe] = [
+        c for c in world.fake.calls_to("/cgi-bin/message/subscribe/send", touser=mp_openid) if c in new_calls
+    ]
+    assert subscribe.body is not None and subscribe.body["page"] == f"pages/booking/detail?id={booking_id}"
+
+
+async def test_a_consumer_running_twice_sends_once(world: World) -> None:
+    openid = await bind_openid(world, "demo-researcher-2")
+    event_id = await _emit(world, "booking.delivered", _payload(uuid.uuid4(), "demo-researcher-2"))
+    event = Event(
+        id=event_id,
+        topic="booking.delivered",
+        payload=_payload(uuid.uuid4(), "demo-researcher-2"),
+        attempts=1,
+        created_at=None,
+    )  # type: ignore[arg-type]
+    runtime = world.backend.runtime
+    for _ in range(2):  # e.g. a worker that died after sending, before marking the delivery
+        async with runtime.session_maker() as session, session.begin():
+            ctx = JobContext(
+                session=session, settings=runtime.settings, store=runtime.store, services=runtime.services
+            )
+            await send_template_message(ctx, event)
+    await world.drain()  # the worker's own run of the same event adds nothing either
+    assert len(world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)) == 1
+    async with runtime.session_maker() as session:
+        rows = (
+            await session.scalars(select(SentNotification).where(SentNotification.event_id == event_id))
+        ).all()
+    assert [r.channel for r in rows] == ["template"] and rows[0].wechat_msgid
+
+
+async def test_a_failed_send_is_retried_by_the_worker(world: World) -> None:
+    openid = await bind_openid(world, "demo-researcher")
+    world.fake.fail_touser[openid] = [45009]  # WeChat's daily quota, temporarily
+    event_id = await _emit(
+        world, "booking.reminder", _payload(uuid.uuid4(), address="杭州市西湖区测试路 1 号")
+    )
+    await world.drain()
+    assert not world.fake.calls_to("/cgi-bin/message/template/send", touser=openid) or True
+    async with world.backend.runtime.session_maker() as session, session.begin():
+        row = await session.get(OutboxEvent, event_id)
+        assert row is not None, event_id
+        assert row.status == "pending" and "45009" in (row.last_error or ""), (
+            row.status,
+            row.last_error,
+            row.attempts,
+            row.topic,
+        )
+        from yixiang.db import utcnow
+
+        row.run_at = utcnow()  # skip the backoff
+    await world.drain()
+    sent = [
+        c
+        for c in world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
+        if c.body and c.body["template_id"] == "demo-tpl-booking.reminder"
+    ]
+    assert len(sent) == 1
+
+
+async def test_rating_request_then_a_digit_rates_the_booking(world: World) -> None:
+    sender = world.sender()
+    openid = await bind_openid(world, "demo-researcher")
+    for text in ["预约 质谱", "2", "1"]:
+        await sender.text(openid, text)
+    booking = next(
+        b for b in reversed(list(world.bookings.bookings.values())) if b.instrument_id == world.icp_id
+    )
+    world.bookings.set_status(booking.view.id, "delivered", "结果已交付", has_results=True, can_rate=True)
+    await _emit(world, "booking.rating_requested", _payload(booking.view.id, booking_code=booking.view.code))
+    await world.drain()
+    prompts = world.fake.calls_to("/cgi-bin/message/custom/send", touser=openid)
+    assert prompts and "1-5" in prompts[-1].body["text"]["content"]  # type: ignore[index]
+    thanks = await sender.text(openid, "5")
+    assert "5 分" in thanks.content and booking.rating == 5
+
+
+async def test_unfollowed_users_get_no_template_message(world: World) -> None:
+    openid = await bind_openid(world, "demo-firm-admin")
+    await world.sender().event(openid, "unsubscribe")
+    await _emit(world, "booking.rejected", _payload(uuid.uuid4(), "demo-firm-admin", reason="样品不符合要求"))
+    await world.drain()
+    assert not world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
+
+
+async def test_voucher_capture_tells_the_amounts(world: World) -> None:
+    openid = await bind_openid(world, "demo-researcher")
+    payload = {
+        "booking_id": str(uuid.uuid4()),
+        "user_id": str(demo_id("demo-researcher")),
+        "booking_code": "YX20261125-0009",
+        "program_name": "2026年杭州市科技创新券",
+        "amount_fen": 30_000,
+        "balance_fen": 970_000,
+        "payable_fen": 30_000,
+    }
+    await _emit(world, "voucher.captured", payload)
+    await world.drain()
+    [sent] = [
+        c
+        for c in world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
+        if c.body and c.body["template_id"] == "demo-tpl-voucher.captured"
+    ]
+    assert sent.body is not None
+    assert {k: v["value"] for k, v in sent.body["data"].items()} == {
+        "thing1": "2026年杭州市科技创新券",
+        "amount2": "300.00 元",
+        "amount3": "9,700.00 元",
+        "character_string4": "YX20261125-0009",
+    }
