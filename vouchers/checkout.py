@@ -25,10 +25,21 @@ from datetime import date, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from vouchers.checkout_store import (
+    CHECKOUT_CAPTURED,
+    CHECKOUT_FIRM,
+    CHECKOUT_INSERT,
+    CHECKOUT_RELEASED,
+    Grant,
+    ProgramTerms,
+    firm_usage_fen,
+    lock_firm_grants,
+    program_terms,
+    read_checkout,
+    store_evidence,
+)
 from vouchers.ledger import (
     HeldPart,
     Posting,
@@ -41,21 +52,12 @@ from vouchers.ledger import (
     receivable_account,
 )
 from vouchers.models import (
-    AccountKind,
-    CheckoutEvidence,
     CheckoutState,
     EntryKind,
-    GrantStatus,
-    LedgerAccount,
-    ProgramStatus,
-    VoucherCheckout,
-    VoucherGrant,
-    VoucherProgram,
 )
-from vouchers.rules import ProgramRules, allocate, order_accepted, shanghai_date, voucher_share
-from yixiang.db import is_postgres, transaction, utcnow
+from vouchers.rules import allocate, order_accepted, shanghai_date, voucher_share
+from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput
-from yixiang.identity import Organization
 
 EVIDENCE_KINDS = ("booking", "usage", "payment", "delivery", "rating")
 
@@ -97,202 +99,7 @@ async def within_caller_transaction(session: AsyncSession) -> AsyncIterator[None
             yield
 
 
-# The checkout runs on every confirmation and completion, so its statements are plain Core,
-# built once here (SQLAlchemy then only binds parameters), on the session's own connection.
-
-
-@dataclass(frozen=True)
-class ProgramTerms:
-    """The columns of a programme the checkout needs."""
-
-    id: uuid.UUID
-    status: ProgramStatus
-    coverage_bp: int
-    per_order_cap_fen: int
-    per_firm_year_cap_fen: int
-    rules: ProgramRules
-
-
-_PROGRAM_COLUMNS = (
-    VoucherProgram.id,
-    VoucherProgram.status,
-    VoucherProgram.coverage_bp,
-    VoucherProgram.per_order_cap_fen,
-    VoucherProgram.per_firm_year_cap_fen,
-    VoucherProgram.region_code,
-    VoucherProgram.valid_from,
-    VoucherProgram.valid_until,
-    VoucherProgram.requires_tech_sme,
-    VoucherProgram.accepted_region_codes,
-    VoucherProgram.cross_region,
-    VoucherProgram.accepted_unit_ids,
-    VoucherProgram.accepted_category_codes,
-)
-_PROGRAM_SELECT = select(*_PROGRAM_COLUMNS).where(VoucherProgram.id == bindparam("p_program"))
-
-
-def _terms(row: Any, offset: int = 0) -> ProgramTerms:
-    (
-        pid,
-        status,
-        coverage,
-        order_cap,
-        firm_cap,
-        region,
-        start,
-        end,
-        sme,
-        regions,
-        cross,
-        units,
-        categories,
-    ) = row[offset : offset + len(_PROGRAM_COLUMNS)]
-    return ProgramTerms(
-        id=pid,
-        status=status,
-        coverage_bp=coverage,
-        per_order_cap_fen=order_cap,
-        per_firm_year_cap_fen=firm_cap,
-        rules=ProgramRules(
-            region_code=region,
-            valid_from=start,
-            valid_until=end,
-            requires_tech_sme=sme,
-            accepted_region_codes=regions,
-            cross_region=cross,
-            accepted_unit_ids=units,
-            accepted_category_codes=categories,
-        ),
-    )
-
-
-@dataclass
-class _Grant:
-    id: uuid.UUID
-    status: GrantStatus
-    expires_on: date
-    created_at: datetime
-    balance_fen: int
-    program: ProgramTerms
-
-    @property
-    def usable(self) -> bool:
-        return self.status == GrantStatus.active and self.program.status == ProgramStatus.active
-
-
-@dataclass
-class FirmGrants:
-    grants: list[_Grant]
-    is_tech_sme: bool
-
-    def program(self, program_id: uuid.UUID) -> ProgramTerms | None:
-        return next((g.program for g in self.grants if g.program.id == program_id), None)
-
-
-_FIRM_GRANTS = (
-    select(
-        VoucherGrant.id,
-        VoucherGrant.status,
-        VoucherGrant.expires_on,
-        VoucherGrant.created_at,
-        LedgerAccount.balance_fen,
-        Organization.is_tech_sme,
-        *_PROGRAM_COLUMNS,
-    )
-    .join(VoucherProgram, VoucherProgram.id == VoucherGrant.program_id)
-    .join(
-        LedgerAccount, (LedgerAccount.grant_id == VoucherGrant.id) & (LedgerAccount.kind == AccountKind.grant)
-    )
-    .join(Organization, Organization.id == VoucherGrant.enterprise_id)
-    .where(VoucherGrant.enterprise_id == bindparam("p_firm"), VoucherGrant.status == GrantStatus.active)
-    .order_by(VoucherGrant.id)
-)
-# Lock the balance rows too: READ COMMITTED hands back the newest version of a row it locked,
-# while an unlocked joined row would be read as of the statement's start, i.e. from before the
-# wait for the lock (a stale balance). SQLite needs no lock: its writers are serialised.
-_FIRM_GRANTS_LOCKED = _FIRM_GRANTS.with_for_update(of=[VoucherGrant, LedgerAccount])
-
-
-async def lock_firm_grants(session: AsyncSession, enterprise_id: uuid.UUID) -> FirmGrants:
-    """Every active grant of the firm with its programme and balance, locked in id order."""
-    conn = await session.connection()
-    query = _FIRM_GRANTS_LOCKED if conn.dialect.name == "postgresql" else _FIRM_GRANTS
-    rows = (await conn.execute(query, {"p_firm": enterprise_id})).all()
-    return FirmGrants(
-        grants=[_Grant(r[0], r[1], r[2], r[3], int(r[4]), _terms(r, 6)) for r in rows],
-        is_tech_sme=bool(rows[0][5]) if rows else False,
-    )
-
-
-@dataclass(frozen=True)
-class _Checkout:
-    state: CheckoutState
-    program_id: uuid.UUID | None
-    usage_year: int
-    held_fen: int
-    fee_fen: int
-    voucher_fen: int
-    due_fen: int
-
-
-_CHECKOUT_SELECT = select(
-    VoucherCheckout.state,
-    VoucherCheckout.program_id,
-    VoucherCheckout.usage_year,
-    VoucherCheckout.held_fen,
-    VoucherCheckout.fee_fen,
-    VoucherCheckout.voucher_fen,
-    VoucherCheckout.due_fen,
-).where(VoucherCheckout.booking_id == bindparam("p_booking"))
-_CHECKOUT_SELECT_LOCKED = _CHECKOUT_SELECT.with_for_update()
-_CHECKOUT_FIRM = select(VoucherCheckout.enterprise_id).where(
-    VoucherCheckout.booking_id == bindparam("p_booking")
-)
-_CHECKOUT_INSERT = insert(VoucherCheckout)
-_CHECKOUT_CAPTURED = (
-    update(VoucherCheckout)
-    .where(VoucherCheckout.booking_id == bindparam("p_booking"))
-    .values(
-        program_id=bindparam("p_program"),
-        state=CheckoutState.captured,
-        fee_fen=bindparam("p_fee"),
-        voucher_fen=bindparam("p_voucher"),
-        due_fen=bindparam("p_due"),
-        captured_at=bindparam("p_now"),
-        updated_at=bindparam("p_now"),
-    )
-)
-_CHECKOUT_RELEASED = (
-    update(VoucherCheckout)
-    .where(VoucherCheckout.booking_id == bindparam("p_booking"))
-    .values(
-        state=CheckoutState.released,
-        released_at=bindparam("p_now"),
-        release_reason=bindparam("p_reason"),
-        updated_at=bindparam("p_now"),
-    )
-)
-
-
-async def _checkout(conn: AsyncConnection, booking_id: uuid.UUID) -> _Checkout | None:
-    query = _CHECKOUT_SELECT_LOCKED if conn.dialect.name == "postgresql" else _CHECKOUT_SELECT
-    row = (await conn.execute(query, {"p_booking": booking_id})).first()
-    return _Checkout(*row) if row is not None else None
-
-
-async def lock_checkout(session: AsyncSession, booking_id: uuid.UUID) -> VoucherCheckout | None:
-    """The checkout as an ORM object, locked (for the rarer paths that edit it: refunds)."""
-    query = (
-        select(VoucherCheckout)
-        .where(VoucherCheckout.booking_id == booking_id)
-        .execution_options(populate_existing=True)
-    )
-    if is_postgres(session):
-        query = query.with_for_update()
-    return await session.scalar(query)
-
-
-def _accepting(grants: list[_Grant], order: CheckoutOrder, on: date, tech_sme: bool) -> list[_Grant]:
+def _accepting(grants: list[Grant], order: CheckoutOrder, on: date, tech_sme: bool) -> list[Grant]:
     return sorted(
         (
             g
@@ -312,45 +119,10 @@ def _accepting(grants: list[_Grant], order: CheckoutOrder, on: date, tech_sme: b
     )
 
 
-_FIRM_USAGE = select(
-    func.coalesce(
-        func.sum(
-            case(
-                (VoucherCheckout.state == CheckoutState.held, VoucherCheckout.held_fen),
-                else_=VoucherCheckout.voucher_fen,
-            )
-        ),
-        0,
-    )
-).where(
-    VoucherCheckout.enterprise_id == bindparam("p_firm"),
-    VoucherCheckout.program_id == bindparam("p_program"),
-    VoucherCheckout.usage_year == bindparam("p_year"),
-    VoucherCheckout.state.in_([CheckoutState.held, CheckoutState.captured]),
-    VoucherCheckout.booking_id != bindparam("p_booking"),
-)
-
-
-async def _firm_usage_fen(
-    conn: AsyncConnection, order: CheckoutOrder, program_id: uuid.UUID, year: int
-) -> int:
-    """What the firm already holds or captured under the programme this year (other bookings)."""
-    total = await conn.scalar(
-        _FIRM_USAGE,
-        {
-            "p_firm": order.enterprise_id,
-            "p_program": program_id,
-            "p_year": year,
-            "p_booking": order.booking_id,
-        },
-    )
-    return int(total or 0)
-
-
 async def _share(
     conn: AsyncConnection, order: CheckoutOrder, program: ProgramTerms, available_fen: int, year: int
 ) -> int:
-    used = await _firm_usage_fen(conn, order, program.id, year)
+    used = await firm_usage_fen(conn, order.enterprise_id, program.id, year, order.booking_id)
     return voucher_share(
         order.fee_fen,
         program.coverage_bp,
@@ -364,14 +136,14 @@ async def _share(
 class _Choice:
     program: ProgramTerms | None
     share_fen: int
-    grants: list[_Grant]  # the programme's usable grants, earliest-expiring first
+    grants: list[Grant]  # the programme's usable grants, earliest-expiring first
 
 
 async def _choose_program(
-    conn: AsyncConnection, order: CheckoutOrder, grants: list[_Grant], year: int
+    conn: AsyncConnection, order: CheckoutOrder, grants: list[Grant], year: int
 ) -> _Choice:
     """The first programme (by earliest-expiring grant) that pays a positive share of the fee."""
-    by_program: dict[uuid.UUID, list[_Grant]] = {}
+    by_program: dict[uuid.UUID, list[Grant]] = {}
     for g in grants:
         by_program.setdefault(g.program.id, []).append(g)
     for program_grants in by_program.values():
@@ -393,7 +165,7 @@ async def hold_voucher_share(session: AsyncSession, order: CheckoutOrder) -> int
     async with within_caller_transaction(session):
         firm = await lock_firm_grants(session, order.enterprise_id)
         conn = await session.connection()
-        existing = await _checkout(conn, order.booking_id)
+        existing = await read_checkout(conn, order.booking_id)
         if existing is not None:
             return existing.held_fen if existing.state == CheckoutState.held else 0
         now = utcnow()
@@ -419,7 +191,7 @@ async def hold_voucher_share(session: AsyncSession, order: CheckoutOrder) -> int
                 ),
             )
         await conn.execute(
-            _CHECKOUT_INSERT,
+            CHECKOUT_INSERT,
             {
                 **_order_columns(order),
                 "program_id": choice.program.id if choice.program else None,
@@ -453,11 +225,6 @@ def _return_account(part: HeldPart, grant_id: uuid.UUID, program_id: uuid.UUID) 
     return grant_account(grant_id) if part.grant_active else budget_account(program_id)
 
 
-async def _program_terms(conn: AsyncConnection, program_id: uuid.UUID) -> ProgramTerms:
-    row = (await conn.execute(_PROGRAM_SELECT, {"p_program": program_id})).one()
-    return _terms(row)
-
-
 async def capture_voucher_share(session: AsyncSession, order: CheckoutOrder) -> CaptureResult:
     """At completion, with the final fee: capture the share, release what the hold held beyond
     it, and owe the provider the share (its receivable). Idempotent per booking."""
@@ -465,7 +232,7 @@ async def capture_voucher_share(session: AsyncSession, order: CheckoutOrder) -> 
     async with within_caller_transaction(session):
         firm = await lock_firm_grants(session, order.enterprise_id)
         conn = await session.connection()
-        checkout = await _checkout(conn, order.booking_id)
+        checkout = await read_checkout(conn, order.booking_id)
         if checkout is not None and checkout.state == CheckoutState.captured:
             return CaptureResult(checkout.fee_fen, checkout.voucher_fen, checkout.due_fen)
         now = utcnow()
@@ -476,11 +243,11 @@ async def capture_voucher_share(session: AsyncSession, order: CheckoutOrder) -> 
 
         program: ProgramTerms | None = None
         share = 0
-        extra_sources: list[_Grant] = []
+        extra_sources: list[Grant] = []
         if held and checkout is not None and checkout.program_id is not None:
             # The hold reserved this programme at confirmation; it pays even if its window has
             # since closed. More than the hold comes only from grants still usable today.
-            program = firm.program(checkout.program_id) or await _program_terms(conn, checkout.program_id)
+            program = firm.program(checkout.program_id) or await program_terms(conn, checkout.program_id)
             extra_sources = [g for g in accepting if g.program.id == program.id]
             available = sum(p.amount_fen for p in held.values()) + sum(g.balance_fen for g in extra_sources)
             share = await _share(conn, order, program, available, year)
@@ -523,7 +290,7 @@ async def capture_voucher_share(session: AsyncSession, order: CheckoutOrder) -> 
         program_id = program.id if (program is not None and share) else None
         if checkout is None:
             await conn.execute(
-                _CHECKOUT_INSERT,
+                CHECKOUT_INSERT,
                 {
                     **_order_columns(order),
                     "program_id": program_id,
@@ -541,7 +308,7 @@ async def capture_voucher_share(session: AsyncSession, order: CheckoutOrder) -> 
             )
         else:
             await conn.execute(
-                _CHECKOUT_CAPTURED,
+                CHECKOUT_CAPTURED,
                 {
                     "p_booking": order.booking_id,
                     "p_program": program_id,
@@ -564,11 +331,11 @@ async def release_voucher_hold(
     """Cancel / reject / expire / no-show: give the held share back; idempotent (0 if none)."""
     async with within_caller_transaction(session):
         conn = await session.connection()
-        enterprise_id = await conn.scalar(_CHECKOUT_FIRM, {"p_booking": booking_id})
+        enterprise_id = await conn.scalar(CHECKOUT_FIRM, {"p_booking": booking_id})
         if enterprise_id is None:
             return 0
         await lock_firm_grants(session, enterprise_id)  # same lock order as hold and capture
-        checkout = await _checkout(conn, booking_id)
+        checkout = await read_checkout(conn, booking_id)
         if checkout is None or checkout.state != CheckoutState.held:
             return 0
         held = await hold_parts(session, booking_id)
@@ -592,27 +359,9 @@ async def release_voucher_hold(
                 ),
             )
         await conn.execute(
-            _CHECKOUT_RELEASED, {"p_booking": booking_id, "p_now": utcnow(), "p_reason": reason[:200]}
+            CHECKOUT_RELEASED, {"p_booking": booking_id, "p_now": utcnow(), "p_reason": reason[:200]}
         )
         return checkout.held_fen
-
-
-_EVIDENCE_INSERT = {
-    "postgresql": postgresql.insert(CheckoutEvidence).on_conflict_do_nothing(
-        index_elements=["booking_id", "kind"]
-    ),
-    "sqlite": sqlite.insert(CheckoutEvidence).on_conflict_do_nothing(index_elements=["booking_id", "kind"]),
-}
-
-
-async def store_evidence(
-    session: AsyncSession, booking_id: uuid.UUID, kind: str, at: datetime, detail: dict[str, Any]
-) -> None:
-    conn = await session.connection()
-    await conn.execute(
-        _EVIDENCE_INSERT[conn.dialect.name],
-        {"booking_id": booking_id, "kind": kind, "at": at, "detail": detail, "recorded_at": utcnow()},
-    )
 
 
 async def record_evidence(

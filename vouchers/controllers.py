@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vouchers import grants as grant_service
 from vouchers import programs as program_service
 from vouchers import settlement as settlement_service
+from vouchers import settlement_export, wallet
 from vouchers import statements as statement_service
-from vouchers import wallet
 from vouchers.ledger import check_ledger
 from vouchers.refunds import refund_voucher_share
 from vouchers.schemas import (
@@ -262,10 +262,10 @@ class SettlementController(Controller):
             batch = await settlement_service.get_batch(db_session, principal, batch_id)
             out = await settlement_service.batch_out(db_session, batch)
         if format == "xlsx":
-            content = settlement_service.export_xlsx(out)
+            content = settlement_export.export_xlsx(out)
             media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         else:
-            content = settlement_service.export_csv(out)
+            content = settlement_export.export_csv(out)
             media = "text/csv; charset=utf-8"
         return Response(
             content,

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vouchers.access import require_checkout_visible, require_program_officer
-from vouchers.checkout import lock_checkout, lock_firm_grants, within_caller_transaction
+from vouchers.checkout import within_caller_transaction
+from vouchers.checkout_store import lock_checkout, lock_firm_grants
 from vouchers.errors import AlreadyInSettlement, NotCaptured, RefundTooLarge
 from vouchers.ledger import Posting, budget_account, grant_account, post_entry, receivable_account
 from vouchers.models import (

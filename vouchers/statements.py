@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vouchers.access import require_checkout_visible
-from vouchers.checkout import EVIDENCE_KINDS, store_evidence, within_caller_transaction
+from vouchers.checkout import EVIDENCE_KINDS, within_caller_transaction
+from vouchers.checkout_store import store_evidence
 from vouchers.errors import NotCaptured, NothingDue, ProviderRequired
 from vouchers.models import CheckoutEvidence, CheckoutState, PaymentMethod, VoucherCheckout, VoucherProgram
 from vouchers.rules import fen_to_yuan
