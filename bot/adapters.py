@@ -28,8 +28,12 @@ from bot.ports import (
     Quote,
     ServiceItemView,
     Slot,
+    VoucherBalance,
+    VoucherEntry,
 )
 from search.backend import SearchBackend, SearchQuery
+from vouchers.checkout import CheckoutOrder, hold_voucher_share
+from vouchers.wallet import my_vouchers
 from yixiang.auth import Principal
 from yixiang.db import transaction
 from yixiang.errors import NotFound
@@ -172,7 +176,7 @@ class BookingAdapter:
             internal = await _is_internal(session, principal, instrument.unit_id)
             minutes = int((end - start).total_seconds() // 60) if start and end else None
             fee = quote_fee(item, internal=internal, minutes=minutes, samples=samples).fee_fen
-            share = await estimate_voucher_share(session, principal, instrument, fee)
+        share = await estimate_voucher_share(self.session_maker, principal, instrument, fee)
         return Quote(fee_fen=fee, voucher_share_fen=share, payable_fen=fee - share)
 
     async def create(
@@ -251,15 +255,80 @@ class BookingAdapter:
 
 
 async def estimate_voucher_share(
-    session: AsyncSession, principal: Principal, instrument: Instrument, fee_fen: int
+    session_maker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    instrument: Instrument,
+    fee_fen: int,
 ) -> int:
-    """What the firm's vouchers would cover (held at confirmation); 0 when none applies."""
-    return 0
+    """What the firm's vouchers would cover if confirmed now, by the real rules: a hold taken in a
+    transaction that is rolled back (nothing is held, nothing is recorded)."""
+    if not principal.enterprise_ids:
+        return 0
+    order = CheckoutOrder(
+        booking_id=uuid.uuid4(),
+        enterprise_id=booking_firm(principal, None),
+        unit_id=instrument.unit_id,
+        instrument_id=instrument.id,
+        region_code=instrument.region_code,
+        category_code=instrument.category_code,
+        voucher_eligible=instrument.voucher_eligible,
+        fee_fen=fee_fen,
+        actor_id=principal.user_id,
+    )
+    async with session_maker() as session:
+        await session.begin()
+        try:
+            return await hold_voucher_share(session, order)
+        finally:
+            await session.rollback()
+
+
+HISTORY_LABELS = {
+    "grant": "发放",
+    "hold": "冻结",
+    "capture": "抵扣",
+    "release": "释放",
+    "expiry": "到期收回",
+    "refund": "退回",
+    "adjustment": "调整",
+}
+
+
+class VoucherAdapter:
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+        self.session_maker = session_maker
+
+    async def balance(self, principal: Principal) -> list[VoucherBalance]:
+        if not principal.enterprise_ids:
+            return []
+        async with self.session_maker() as session, transaction(session, read_only=True):
+            mine = await my_vouchers(session, principal, None)
+        return [
+            VoucherBalance(
+                program_name=g.program_name,
+                balance_fen=g.balance_fen,
+                held_fen=g.held_fen,
+                expires_on=g.expires_on,
+            )
+            for g in mine.grants
+            if g.status == "active"
+        ]
+
+    async def history(self, principal: Principal, *, limit: int) -> list[VoucherEntry]:
+        if not principal.enterprise_ids:
+            return []
+        async with self.session_maker() as session, transaction(session, read_only=True):
+            mine = await my_vouchers(session, principal, None)
+        return [
+            VoucherEntry(at=h.at, label=HISTORY_LABELS.get(h.kind, h.kind), amount_fen=h.amount_fen)
+            for h in mine.history
+            if ":" not in h.kind  # the firm's balance lines, not the hold account's mirror
+        ][:limit]
 
 
 def build_ports(runtime: Any) -> Ports:
     return Ports(
         catalog=CatalogAdapter(runtime.session_maker, runtime.services),
         bookings=BookingAdapter(runtime.session_maker, runtime.settings, runtime.store),
-        vouchers=None,
+        vouchers=VoucherAdapter(runtime.session_maker),
     )

@@ -68,6 +68,14 @@ async def _flow(world: World, backend, client) -> None:
         booking = await session.scalar(select(Booking).where(Booking.instrument_id == nmr.instrument_id))
     assert booking is not None and booking.status == BookingStatus.confirmed
     assert booking.enterprise_id == demo_id("firm-qinghe")
+    researcher = await client.post("/api/v1/auth/dev-login", json={"username": "demo-researcher"})
+    wallet = await client.get(
+        "/api/v1/me/vouchers", headers={"Authorization": f"Bearer {researcher.json()['token']}"}
+    )
+    [hold] = [h for h in wallet.json()["holds"] if h["booking_id"] == str(booking.id)]
+    assert hold["held_fen"] > 0  # confirmed with its voucher hold
+    balance = await sender.text(openid, "券还剩多少")
+    assert "元" in balance.content, balance.content
 
     # The provider runs the session and delivers the report.
     assert (await client.post(f"/api/v1/bookings/{booking.id}/check-in", headers=provider_headers)).is_success
@@ -93,3 +101,4 @@ async def _flow(world: World, backend, client) -> None:
     async with backend.runtime.session_maker() as session:
         rated = await session.get(Booking, booking.id)
     assert rated is not None and rated.status == BookingStatus.rated
+    assert rated.voucher_fen is not None and rated.voucher_fen > 0  # captured at checkout, no paperwork
