@@ -200,7 +200,7 @@ async def availability(
         raise InvalidRange()
     if end - start > timedelta(days=MAX_AVAILABILITY_DAYS):
         raise RangeTooWide(max_days=MAX_AVAILABILITY_DAYS)
-    async with transaction(session):
+    async with transaction(session, read_only=True):
         await visible_instrument(session, principal, instrument_id)
         rules = await load_calendar(session, instrument_id)
         # Only the bookable window matters (notice, advance limit): far past or future is empty.

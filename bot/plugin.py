@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot import cli, notify, signin, webhook
+from bot.adapters import build_ports
 from bot.config import apply_demo_wechat_settings, miniprogram_credentials
-from bot.ports import SERVICE_KEY, Ports
+from bot.ports import SERVICE_KEY
 from bot.wechat import WeChatGateway
 from yixiang.domains import Domain
 
@@ -21,8 +22,8 @@ async def start(runtime: Any) -> None:
     runtime.services[notify.MINIPROGRAM] = WeChatGateway(
         settings, runtime.store, app_id=mp_id, app_secret=mp_secret
     )
-    # The lead's adapters (bot/adapters.py) replace this with the real domain services.
-    runtime.services.setdefault(SERVICE_KEY, Ports())
+    # The real domains behind the conversation's ports (tests may have put their own first).
+    runtime.services.setdefault(SERVICE_KEY, build_ports(runtime))
 
 
 DOMAIN = Domain(

@@ -77,7 +77,10 @@ def _create_sqlite_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads (search, details, availability) must not queue behind writers for the write
+        # lock: in WAL mode a deferred transaction reads a consistent snapshot without it.
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -86,15 +89,21 @@ def create_session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+READ_ONLY_OPTION = "yixiang_read_only"
+
+
 @asynccontextmanager
-async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+async def transaction(session: AsyncSession, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
     """Run a block in one transaction on ``session``, committing at the end of the outermost block.
 
     Blocks nest: a service that opens a transaction may call another that opens one too, and the
     whole runs as one transaction (one commit, or one rollback). A session that already began
-    implicitly (a read before the write) is committed as a whole.
+    implicitly (a read before the write) is committed as a whole. ``read_only`` (for an
+    outermost block that only reads) lets SQLite read without taking the write lock.
     """
     depth = session.info.get("transaction_depth", 0)
+    if read_only and not depth and not session.in_transaction():
+        await session.connection(execution_options={READ_ONLY_OPTION: True})
     session.info["transaction_depth"] = depth + 1
     try:
         if depth:

@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from yixiang.db import Base, Timestamps, UUIDPrimaryKey
@@ -59,8 +59,13 @@ class Category(Base):
 
 class Instrument(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "instruments"
-    __table_args__ = (Index("ix_instruments_unit_publication", "unit_id", "publication"),)
+    __table_args__ = (
+        Index("ix_instruments_unit_publication", "unit_id", "publication"),
+        # The unit's own asset number (资产编号): the key of the monthly push (import/export).
+        UniqueConstraint("unit_id", "asset_number", name="uq_instruments_unit_asset_number"),
+    )
 
+    asset_number: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str] = mapped_column(String(200), default="")
     aliases: Mapped[list[str]] = mapped_column(default=list)
@@ -68,7 +73,7 @@ class Instrument(UUIDPrimaryKey, Timestamps, Base):
     manufacturer: Mapped[str] = mapped_column(String(200), default="")
     origin: Mapped[Origin] = mapped_column(_enum(Origin), default=Origin.imported)
     category_code: Mapped[str] = mapped_column(ForeignKey("instrument_categories.code"), index=True)
-    original_value_fen: Mapped[int]
+    original_value_fen: Mapped[int] = mapped_column(BigInteger)  # fen: a cryo-EM is > 2^31 fen
     purchase_date: Mapped[date | None]
     acceptance_date: Mapped[date | None]
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -102,6 +107,11 @@ class Instrument(UUIDPrimaryKey, Timestamps, Base):
     # Denormalised from ratings (booking results/ratings issue) for search ranking and display.
     rating_count: Mapped[int] = mapped_column(default=0)
     rating_mean: Mapped[float | None]
+    # Who last changed the record (provider staff, unit admin or an import).
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[datetime | None]
+    reviewed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    review_note: Mapped[str] = mapped_column(String(500), default="")
 
     service_items: Mapped[list[ServiceItem]] = relationship(
         back_populates="instrument",

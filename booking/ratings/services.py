@@ -210,5 +210,5 @@ async def recompute_aggregates(session: AsyncSession, instrument_id: uuid.UUID, 
                 instrument.rating_count = len(ratings)
                 instrument.rating_mean = round(values["overall_sum"] / len(ratings), 2) if ratings else None
                 await emit(
-                    session, "catalogue.instrument_changed", {"instrument_id": subject, "reason": "rating"}
+                    session, "catalogue.instrument_changed", {"instrument_ids": [subject], "reason": "rating"}
                 )

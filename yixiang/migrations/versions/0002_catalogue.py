@@ -1,4 +1,7 @@
-"""catalogue: instruments, service items, categories
+"""catalogue: instruments, service items, categories; the database-backed search index
+
+The full-text part of the search index is engine specific: an FTS5 table on SQLite, a weighted
+tsvector column with a GIN index on PostgreSQL (see search/models.py).
 
 Revision ID: 0002_catalogue
 Revises: 0001_shell
@@ -44,6 +47,7 @@ def upgrade() -> None:
 
     op.create_table(
         "instruments",
+        sa.Column("asset_number", sa.String(length=64), nullable=True),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("name_en", sa.String(length=200), nullable=False),
         sa.Column(
@@ -59,7 +63,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("category_code", sa.String(length=8), nullable=False),
-        sa.Column("original_value_fen", sa.Integer(), nullable=False),
+        sa.Column("original_value_fen", sa.BigInteger(), nullable=False),
         sa.Column("purchase_date", sa.Date(), nullable=True),
         sa.Column("acceptance_date", sa.Date(), nullable=True),
         sa.Column("unit_id", sa.Uuid(), nullable=False),
@@ -112,6 +116,10 @@ def upgrade() -> None:
         sa.Column("fee_basis", sa.Text(), nullable=False),
         sa.Column("rating_count", sa.Integer(), nullable=False),
         sa.Column("rating_mean", sa.Double(), nullable=True),
+        sa.Column("updated_by", sa.Uuid(), nullable=True),
+        sa.Column("submitted_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
+        sa.Column("reviewed_by", sa.Uuid(), nullable=True),
+        sa.Column("review_note", sa.String(length=500), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.Column("updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
@@ -126,7 +134,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["unit_id"], ["organizations.id"], name=op.f("fk_instruments_unit_id_organizations")
         ),
+        sa.ForeignKeyConstraint(["updated_by"], ["users.id"], name=op.f("fk_instruments_updated_by_users")),
+        sa.ForeignKeyConstraint(["reviewed_by"], ["users.id"], name=op.f("fk_instruments_reviewed_by_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_instruments")),
+        sa.UniqueConstraint("unit_id", "asset_number", name="uq_instruments_unit_asset_number"),
     )
     with op.batch_alter_table("instruments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_instruments_category_code"), ["category_code"], unique=False)
@@ -178,12 +189,91 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("day", name=op.f("pk_working_day_overrides")),
     )
+    _create_search_index()
     # ### end Alembic commands ###
+
+
+def _create_search_index() -> None:
+    op.create_table(
+        "search_documents",
+        sa.Column("instrument_id", sa.Uuid(), nullable=False),
+        sa.Column("doc_number", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("unit_id", sa.Uuid(), nullable=False),
+        sa.Column("province_code", sa.String(length=6), nullable=False),
+        sa.Column("city_code", sa.String(length=6), nullable=False),
+        sa.Column("region_code", sa.String(length=6), nullable=False),
+        sa.Column("category_code", sa.String(length=8), nullable=False),
+        sa.Column("category_parent", sa.String(length=8), nullable=False),
+        sa.Column("machine_time", sa.Boolean(), nullable=False),
+        sa.Column("self_operation", sa.Boolean(), nullable=False),
+        sa.Column("sample_testing", sa.Boolean(), nullable=False),
+        sa.Column("voucher_eligible", sa.Boolean(), nullable=False),
+        sa.Column("min_price_fen", sa.Integer(), nullable=True),
+        sa.Column("rating_sort", sa.Double(), nullable=False),
+        sa.Column("latitude", sa.Double(), nullable=True),
+        sa.Column("longitude", sa.Double(), nullable=True),
+        sa.Column("name_tokens", sa.Text(), nullable=False),
+        sa.Column("keyword_tokens", sa.Text(), nullable=False),
+        sa.Column("body_tokens", sa.Text(), nullable=False),
+        sa.Column("grams", sa.Text(), nullable=False),
+        sa.Column(
+            "document",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("indexed_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("instrument_id", name=op.f("pk_search_documents")),
+        sa.UniqueConstraint("doc_number", name=op.f("uq_search_documents_doc_number")),
+    )
+    with op.batch_alter_table("search_documents", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_search_documents_category_code"), ["category_code"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_search_documents_category_parent"), ["category_parent"], unique=False
+        )
+        batch_op.create_index(
+            "ix_search_documents_city_category", ["city_code", "category_code"], unique=False
+        )
+        batch_op.create_index("ix_search_documents_price", ["min_price_fen"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_search_documents_province_code"), ["province_code"], unique=False
+        )
+        batch_op.create_index("ix_search_documents_rating", ["rating_sort"], unique=False)
+        batch_op.create_index(batch_op.f("ix_search_documents_region_code"), ["region_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_search_documents_unit_id"), ["unit_id"], unique=False)
+    op.create_table(
+        "search_terms",
+        sa.Column("term", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("term", name=op.f("pk_search_terms")),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        # Tokens are pre-segmented (jieba) and space-separated; array_to_tsvector takes them as
+        # lexemes verbatim (the text-search parser would drop Chinese under a C locale). The
+        # weights rank a name or synonym match above a match elsewhere, and bigrams lowest.
+        op.execute(
+            "ALTER TABLE search_documents ADD COLUMN tsv tsvector GENERATED ALWAYS AS ("
+            "setweight(array_to_tsvector(string_to_array(name_tokens, ' ')), 'A') || "
+            "setweight(array_to_tsvector(string_to_array(keyword_tokens, ' ')), 'A') || "
+            "setweight(array_to_tsvector(string_to_array(body_tokens, ' ')), 'C') || "
+            "setweight(array_to_tsvector(string_to_array(grams, ' ')), 'D')) STORED"
+        )
+        op.execute("CREATE INDEX ix_search_documents_tsv ON search_documents USING gin (tsv)")
+    else:
+        # Kept in step with search_documents by search/database.py (same transaction).
+        op.execute(
+            "CREATE VIRTUAL TABLE search_fts USING fts5(name_tokens, "
+            "keyword_tokens, body_tokens, grams, prefix='1 2 3', tokenize='unicode61 remove_diacritics 2')"
+        )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     # ### commands auto generated by Alembic - please adjust! ###
+    if op.get_bind().dialect.name != "postgresql":
+        op.execute("DROP TABLE IF EXISTS search_fts")
+    op.drop_table("search_terms")
+    op.drop_table("search_documents")
     op.drop_table("working_day_overrides")
     with op.batch_alter_table("service_items", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_service_items_instrument_id"))

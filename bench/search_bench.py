@@ -1,0 +1,128 @@
+"""Search latency and throughput of the database backend over the generated catalogue.
+
+    uv run python -m bench.search_bench --rate 200 --seconds 20            # SQLite (YIXIANG_DATA_DIR)
+    YIXIANG_DATABASE_URL=postgresql+asyncpg://... uv run python -m bench.search_bench
+
+Two measurements, in one process, through the same service the HTTP handler calls
+(``search.service.search``: validation, backend query, facets, presentation):
+
+- open loop: requests start on a fixed schedule (``--rate`` per second) whatever the latency,
+  so queueing shows in p50/p99 as it would for users;
+- closed loop: ``--concurrency`` workers back to back, for the maximum throughput.
+
+The query mix is what researchers type: two-character Chinese words, abbreviations, model
+numbers, a typo, city and voucher filters, browsing without text, sorting by price and distance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import time
+
+from search.database import DatabaseSearch
+from search.service import SearchRequest, search
+from yixiang.db import create_engine, create_session_maker
+from yixiang.settings import load_settings
+
+QUERIES = [
+    SearchRequest(q="核磁"),
+    SearchRequest(q="NMR"),
+    SearchRequest(q="nmr 600"),
+    SearchRequest(q="电镜", region="330100"),
+    SearchRequest(q="扫描电镜", voucher=True),
+    SearchRequest(q="质谱"),
+    SearchRequest(q="ICP-MS"),
+    SearchRequest(q="XRD", sort=None, region="330200"),
+    SearchRequest(q="SmartLav"),
+    SearchRequest(q="GeminiSEM"),
+    SearchRequest(q="流式细胞仪"),
+    SearchRequest(q="拉曼", sort=None, price_max=50_000),
+    SearchRequest(q="热重"),
+    SearchRequest(q="激光共聚焦"),
+    SearchRequest(region="330300", voucher=True),
+    SearchRequest(category="0101", region="330000"),
+    SearchRequest(q="液相", lat=30.27, lng=120.15, sort=None),
+]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def main(rate: float, seconds: float, concurrency: int) -> None:
+    settings = load_settings()
+    engine = create_engine(settings.effective_database_url, pool_size=20)
+    sessions = create_session_maker(engine)
+    backend = DatabaseSearch()
+    from search.backend import Sort
+
+    queries = [
+        *QUERIES,
+        SearchRequest(q="电镜", sort=Sort.price),
+        SearchRequest(q="质谱", lat=29.87, lng=121.54, sort=Sort.distance),
+    ]
+
+    async def one(request: SearchRequest) -> float:
+        started = time.perf_counter()
+        async with sessions() as session, session.begin():
+            await search(session, backend, request)
+        return (time.perf_counter() - started) * 1000
+
+    for request in queries:  # warm up caches and check every query works
+        await one(request)
+    async with sessions() as session:
+        page = await search(session, backend, SearchRequest())
+    print(
+        f"database: {settings.effective_database_url.split('://')[0]}, searchable instruments: {page.total}"
+    )
+
+    # open loop
+    latencies: list[float] = []
+    tasks = []
+    cycle = itertools.cycle(queries)
+    start = time.perf_counter()
+    total = int(rate * seconds)
+    for n in range(total):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(next(cycle))))
+    latencies = list(await asyncio.gather(*tasks))
+    elapsed = time.perf_counter() - start
+    print(
+        f"open loop {rate:.0f} req/s for {seconds:.0f}s: {len(latencies)} requests, achieved "
+        f"{len(latencies) / elapsed:.0f} req/s, p50 {statistics.median(latencies):.1f} ms, "
+        f"p99 {percentile(latencies, 99):.1f} ms, max {max(latencies):.1f} ms"
+    )
+
+    # closed loop
+    done: list[float] = []
+    stop_at = time.perf_counter() + seconds / 2
+
+    async def worker(offset: int) -> None:
+        for request in itertools.islice(itertools.cycle(queries), offset, None):
+            if time.perf_counter() > stop_at:
+                return
+            done.append(await one(request))
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    took = time.perf_counter() - began
+    print(
+        f"closed loop, {concurrency} concurrent: {len(done) / took:.0f} req/s, "
+        f"p50 {statistics.median(done):.1f} ms, p99 {percentile(done, 99):.1f} ms"
+    )
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    asyncio.run(main(args.rate, args.seconds, args.concurrency))

@@ -1,0 +1,265 @@
+"""The real domains behind the bot's ports: the catalogue and search, bookings, results, ratings
+and vouchers, called directly (no HTTP hop) with the same ownership rules as the API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from booking.calendar_services import availability
+from booking.catalogue.models import Instrument, PublicationStatus, ServiceItem, ServiceMode
+from booking.creation import booking_firm, create_booking
+from booking.delivery.services import download_path, list_results
+from booking.events import booking_code
+from booking.models import Booking, BookingStatus, Operation
+from booking.queries import list_bookings
+from booking.ratings.services import rate_booking
+from booking.rules import internal_rate, quote_fee
+from booking.schemas import BookingIn
+from booking.services import cancel_booking
+from bot.ports import (
+    BookingView,
+    InstrumentDetails,
+    InstrumentSummary,
+    Ports,
+    Quote,
+    ServiceItemView,
+    Slot,
+)
+from search.backend import SearchBackend, SearchQuery
+from yixiang.auth import Principal
+from yixiang.db import transaction
+from yixiang.errors import NotFound
+from yixiang.identity import Organization, Region
+
+STATUS_LABELS = {
+    BookingStatus.requested: "待审核",
+    BookingStatus.confirmed: "已确认",
+    BookingStatus.in_service: "服务中",
+    BookingStatus.completed: "已完成",
+    BookingStatus.delivered: "结果已交付",
+    BookingStatus.rated: "已评价",
+    BookingStatus.cancelled: "已取消",
+    BookingStatus.rejected: "已拒绝",
+    BookingStatus.no_show: "未到场",
+    BookingStatus.expired: "已过期",
+}
+IDEMPOTENCY_TTL = 24 * 3600
+
+
+async def _is_internal(session: AsyncSession, principal: Principal | None, unit_id: uuid.UUID) -> bool:
+    if principal is None or not principal.enterprise_ids:
+        return False
+    enterprise_id = booking_firm(principal, None)
+    firm = await session.get(Organization, enterprise_id)
+    return internal_rate(enterprise_id, firm.parent_id if firm else None, unit_id)
+
+
+class CatalogAdapter:
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession], services: dict[str, Any]) -> None:
+        self.session_maker = session_maker
+        self.services = services
+
+    async def search(self, text: str, *, limit: int, principal: Principal | None) -> list[InstrumentSummary]:
+        backend: SearchBackend = self.services["search"]
+        async with self.session_maker() as session, transaction(session, read_only=True):
+            result = await backend.search(session, SearchQuery(q=text, limit=limit, with_facets=False))
+        return [
+            InstrumentSummary(
+                id=uuid.UUID(hit.document.id),
+                name=hit.document.name,
+                unit_name=hit.document.unit_name,
+                region_name=hit.document.city_name,
+                model=hit.document.model,
+                price_from_fen=hit.document.min_price_fen,
+                rating_mean=hit.document.rating_mean,
+            )
+            for hit in result.hits
+        ]
+
+    async def details(
+        self, instrument_id: uuid.UUID, principal: Principal | None
+    ) -> InstrumentDetails | None:
+        async with self.session_maker() as session, transaction(session):
+            instrument = await session.get(Instrument, instrument_id)
+            if instrument is None or instrument.publication != PublicationStatus.published:
+                return None
+            unit = await session.get(Organization, instrument.unit_id)
+            region = await session.get(Region, instrument.region_code)
+            internal = await _is_internal(session, principal, instrument.unit_id)
+            items = tuple(
+                ServiceItemView(
+                    id=item.id,
+                    name=item.name,
+                    mode=item.mode.value,
+                    price_unit=item.price_unit.value,
+                    price_fen=item.internal_price_fen if internal else item.external_price_fen,
+                    turnaround_working_days=item.turnaround_working_days,
+                )
+                for item in instrument.service_items
+                if item.active
+            )
+            return InstrumentDetails(
+                id=instrument.id,
+                name=instrument.name,
+                unit_name=unit.name if unit else "",
+                model=instrument.model,
+                manufacturer=instrument.manufacturer,
+                address=instrument.address,
+                region_name=region.name if region else "",
+                sample_requirements=instrument.sample_requirements,
+                rating_mean=instrument.rating_mean,
+                rating_count=instrument.rating_count,
+                voucher_eligible=instrument.voucher_eligible,
+                items=items,
+            )
+
+
+class BookingAdapter:
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession], settings: Any, store: Any) -> None:
+        self.session_maker = session_maker
+        self.settings = settings
+        self.store = store
+
+    async def _view(self, session: AsyncSession, booking: Booking) -> BookingView:
+        instrument = await session.get(Instrument, booking.instrument_id)
+        item = await session.get(ServiceItem, booking.service_item_id) if booking.service_item_id else None
+        return BookingView(
+            id=booking.id,
+            code=booking_code(booking),
+            instrument_name=instrument.name if instrument else "",
+            item_name=item.name if item else "机时",
+            status=booking.status.value,
+            status_label=STATUS_LABELS[booking.status],
+            start=booking.start_at,
+            end=booking.end_at,
+            samples=booking.samples,
+            fee_fen=booking.final_fee_fen if booking.final_fee_fen is not None else booking.quoted_fee_fen,
+            voucher_share_fen=booking.voucher_fen,
+            can_cancel=booking.status in (BookingStatus.requested, BookingStatus.confirmed),
+            has_results=booking.status in (BookingStatus.delivered, BookingStatus.rated),
+            can_rate=booking.status == BookingStatus.delivered,
+        )
+
+    async def free_slots(
+        self, instrument_id: uuid.UUID, start: datetime, end: datetime, *, item_id: uuid.UUID | None = None
+    ) -> list[Slot]:
+        async with self.session_maker() as session:
+            *_, slots = await availability(session, None, instrument_id, start, end)
+        return [Slot(s, e) for s, e in slots]
+
+    async def _item(self, session: AsyncSession, item_id: uuid.UUID) -> tuple[ServiceItem, Instrument]:
+        item = await session.get(ServiceItem, item_id)
+        instrument = await session.get(Instrument, item.instrument_id) if item else None
+        if item is None or instrument is None or instrument.publication != PublicationStatus.published:
+            raise NotFound("未找到该检测项目")
+        return item, instrument
+
+    async def quote(
+        self,
+        principal: Principal,
+        item_id: uuid.UUID,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        samples: int | None,
+    ) -> Quote:
+        async with self.session_maker() as session, transaction(session):
+            item, instrument = await self._item(session, item_id)
+            internal = await _is_internal(session, principal, instrument.unit_id)
+            minutes = int((end - start).total_seconds() // 60) if start and end else None
+            fee = quote_fee(item, internal=internal, minutes=minutes, samples=samples).fee_fen
+            share = await estimate_voucher_share(session, principal, instrument, fee)
+        return Quote(fee_fen=fee, voucher_share_fen=share, payable_fen=fee - share)
+
+    async def create(
+        self,
+        principal: Principal,
+        item_id: uuid.UUID,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        samples: int | None,
+        idempotency_key: str,
+    ) -> BookingView:
+        remembered = f"bot:booking-key:{principal.user_id}:{idempotency_key}"
+        async with self.session_maker() as session:
+            earlier = await self.store.get(remembered)
+            if earlier is not None:
+                booking = await session.get(Booking, uuid.UUID(earlier.decode()))
+                if booking is not None:
+                    return await self._view(session, booking)
+            item, instrument = await self._item(session, item_id)
+            machine_time = item.mode == ServiceMode.machine_time
+            data = BookingIn(
+                instrument_id=instrument.id,
+                mode=item.mode,
+                operation=(Operation.operator if instrument.operator_run else Operation.self)
+                if machine_time
+                else None,
+                start=start if machine_time else None,
+                end=end if machine_time else None,
+                service_item_id=item.id,
+                samples=None if machine_time else samples,
+                note="通过公众号预约",
+            )
+            booking = await create_booking(session, principal, data)
+            await self.store.set(remembered, str(booking.id), ttl=IDEMPOTENCY_TTL)
+            return await self._view(session, booking)
+
+    async def list_mine(self, principal: Principal, *, limit: int) -> list[BookingView]:
+        async with self.session_maker() as session:
+            rows, _ = await list_bookings(session, principal, limit=limit)
+            return [await self._view(session, booking) for booking, _ in rows]
+
+    async def cancel(
+        self, principal: Principal, booking_id: uuid.UUID, *, reason: str, idempotency_key: str
+    ) -> BookingView:
+        async with self.session_maker() as session:
+            booking = await session.get(Booking, booking_id)
+            if booking is not None and booking.status == BookingStatus.cancelled:
+                return await self._view(session, booking)  # a retried cancel
+            booking = await cancel_booking(session, principal, booking_id, reason or "通过公众号取消")
+            return await self._view(session, booking)
+
+    async def results_link(self, principal: Principal, booking_id: uuid.UUID) -> str:
+        async with self.session_maker() as session:
+            files = [f for f in await list_results(session, principal, booking_id) if f.superseded_at is None]
+        if not files or files[0].purged_at is not None:
+            raise NotFound("该预约还没有可下载的结果")
+        return download_path(self.settings, files[0], principal)
+
+    async def rate(
+        self, principal: Principal, booking_id: uuid.UUID, *, score: int, comment: str, idempotency_key: str
+    ) -> BookingView:
+        async with self.session_maker() as session:
+            await rate_booking(
+                session,
+                principal,
+                booking_id,
+                overall=score,
+                dimensions=dict.fromkeys(("timeliness", "data_quality", "professionalism", "value"), score),
+                comment=comment,
+                window_days=self.settings.rating_window_days,
+            )
+            booking = await session.get(Booking, booking_id, populate_existing=True)
+            assert booking is not None
+            return await self._view(session, booking)
+
+
+async def estimate_voucher_share(
+    session: AsyncSession, principal: Principal, instrument: Instrument, fee_fen: int
+) -> int:
+    """What the firm's vouchers would cover (held at confirmation); 0 when none applies."""
+    return 0
+
+
+def build_ports(runtime: Any) -> Ports:
+    return Ports(
+        catalog=CatalogAdapter(runtime.session_maker, runtime.services),
+        bookings=BookingAdapter(runtime.session_maker, runtime.settings, runtime.store),
+        vouchers=None,
+    )

@@ -1,0 +1,334 @@
+"""The database-backed search index: the embedded default (SQLite FTS5) and PostgreSQL (tsvector).
+
+One row per document in ``search_documents`` (filters, sort keys, the document itself, token
+columns); SQLite keeps an FTS5 table ``search_fts`` in step (rowid = ``doc_number``), PostgreSQL a
+generated, GIN-indexed ``tsv`` column. Query terms are ANDed; each term matches its synonym
+groups' tokens, its own token, its bigrams (two-character Chinese words always work), a prefix if
+it was the last word typed, and for Latin words of five or more letters the indexed words one
+edit away (typo tolerance, like Meilisearch's default).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from search.backend import Hit, Mode, SearchDocument, SearchQuery, SearchResult, Sort
+from search.models import SearchDocumentRow, SearchTerm
+from search.text import (
+    QueryTerm,
+    bigrams,
+    gram_tokens,
+    highlight,
+    index_tokens,
+    latin_vocabulary,
+    parse_query,
+    synonyms,
+    typo_variants,
+)
+from yixiang.db import is_postgres, utcnow
+
+D = SearchDocumentRow
+FTS = sa.table("search_fts", sa.column("rowid"))
+FTS_TABLE: Any = sa.literal_column("search_fts")
+MIN_TYPO_LENGTH = 5
+
+
+def doc_number(document_id: str) -> int:
+    """A stable positive 63-bit number per document (the FTS5 rowid)."""
+    return int(document_id.replace("-", "")[:16], 16) >> 1
+
+
+def _uniq(tokens: Sequence[str]) -> str:
+    return " ".join(dict.fromkeys(t for t in tokens if t))
+
+
+def row_values(doc: SearchDocument) -> dict[str, Any]:
+    syn = synonyms()
+    group_tokens = [g.token for g in syn.tag([doc.name, doc.name_en, *doc.aliases, doc.model])]
+    name_text = " ".join([doc.name, doc.name_en, *doc.aliases, doc.model])
+    body_text = " ".join(
+        [
+            doc.manufacturer,
+            doc.category_name,
+            doc.category_parent_name,
+            doc.unit_name,
+            doc.city_name,
+            doc.district_name,
+            doc.lab,
+            *doc.service_names,
+            *doc.specs,
+        ]
+    )
+    return {
+        "instrument_id": uuid.UUID(doc.id),
+        "doc_number": doc_number(doc.id),
+        "unit_id": uuid.UUID(doc.unit_id),
+        "province_code": doc.province_code,
+        "city_code": doc.city_code,
+        "region_code": doc.region_code,
+        "category_code": doc.category_code,
+        "category_parent": doc.category_parent,
+        "machine_time": Mode.machine_time.value in doc.modes,
+        "self_operation": Mode.self_operation.value in doc.modes,
+        "sample_testing": Mode.sample_testing.value in doc.modes,
+        "voucher_eligible": doc.voucher_eligible,
+        "min_price_fen": doc.min_price_fen,
+        "rating_sort": doc.rating_sort,
+        "latitude": doc.latitude,
+        "longitude": doc.longitude,
+        "name_tokens": _uniq(index_tokens(name_text)),
+        "keyword_tokens": _uniq(group_tokens),
+        "body_tokens": _uniq(index_tokens(body_text)),
+        "grams": _uniq(gram_tokens(" ".join([doc.name, *doc.aliases, doc.category_name]))),
+        "document": msgspec.to_builtins(doc),
+        "indexed_at": utcnow(),
+    }
+
+
+class _Matcher:
+    """A parsed query turned into an FTS5 MATCH string or a tsquery, plus highlight needles."""
+
+    def __init__(self, terms: list[QueryTerm], typos: dict[str, list[str]]):
+        self.terms = terms
+        self.typos = typos
+
+    def _alternatives(self, term: QueryTerm) -> list[tuple[str, ...]]:
+        """OR of ANDs: each alternative is a conjunction of (token, is_prefix) encoded as 'tok' or 'tok*'."""
+        syn = synonyms()
+        alts: list[tuple[str, ...]] = [(syn.groups[g - 1].token,) for g in term.groups]
+        if term.kind == "latin":
+            alts.append((term.text + ("*" if term.prefix else ""),))
+            alts.extend((variant,) for variant in self.typos.get(term.text, []))
+        else:
+            if len(term.text) == 1:
+                alts.append((term.text + "*",))
+            else:
+                alts.append((term.text,))
+                if len(term.text) > 2:
+                    alts.append(tuple(bigrams(term.text)))
+                if term.prefix and len(term.text) >= 2:
+                    alts.append((term.text + "*",))
+        return list(dict.fromkeys(alts))
+
+    def fts5(self) -> str:
+        def tok(t: str) -> str:
+            return f'"{t[:-1]}"*' if t.endswith("*") else f'"{t}"'
+
+        clauses = []
+        for term in self.terms:
+            alts = [" AND ".join(tok(t) for t in alt) for alt in self._alternatives(term)]
+            clauses.append("(" + " OR ".join(f"({a})" for a in alts) + ")")
+        return " AND ".join(clauses)
+
+    def tsquery(self) -> str:
+        def tok(t: str) -> str:
+            return f"'{t[:-1]}':*" if t.endswith("*") else f"'{t}'"
+
+        clauses = []
+        for term in self.terms:
+            alts = [" & ".join(tok(t) for t in alt) for alt in self._alternatives(term)]
+            clauses.append("(" + " | ".join(f"({a})" for a in alts) + ")")
+        return " & ".join(clauses)
+
+    def needles(self) -> list[str]:
+        syn = synonyms()
+        found: list[str] = []
+        for term in self.terms:
+            found.append(term.text)
+            found.extend(self.typos.get(term.text, []))
+            for g in term.groups:
+                found.extend(syn.groups[g - 1].normalized)
+        return found
+
+
+class DatabaseSearch:
+    name = "database"
+
+    # --- writing --------------------------------------------------------------------------
+    async def upsert(self, session: AsyncSession, documents: Sequence[SearchDocument]) -> None:
+        if not documents:
+            return
+        await self.delete(session, [d.id for d in documents])
+        rows = [row_values(d) for d in documents]
+        await session.execute(sa.insert(D), rows)
+        if not is_postgres(session):
+            await session.execute(
+                sa.text(
+                    "INSERT INTO search_fts (rowid, name_tokens, keyword_tokens, body_tokens, grams) "
+                    "VALUES (:doc_number, :name_tokens, :keyword_tokens, :body_tokens, :grams)"
+                ),
+                [
+                    {k: r[k] for k in ("doc_number", "name_tokens", "keyword_tokens", "body_tokens", "grams")}
+                    for r in rows
+                ],
+            )
+        vocabulary: set[str] = set()
+        for d in documents:
+            vocabulary |= latin_vocabulary(" ".join([d.name_en, d.model, d.manufacturer, *d.aliases]))
+        if vocabulary:
+            insert = postgresql.insert if is_postgres(session) else sqlite.insert
+            await session.execute(
+                insert(SearchTerm).values([{"term": t} for t in sorted(vocabulary)]).on_conflict_do_nothing()
+            )
+
+    async def delete(self, session: AsyncSession, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        uuids = [uuid.UUID(i) for i in ids]
+        if not is_postgres(session):
+            numbers = (await session.scalars(sa.select(D.doc_number).where(D.instrument_id.in_(uuids)))).all()
+            if numbers:
+                await session.execute(
+                    sa.text(
+                        "DELETE FROM search_fts WHERE rowid IN ("
+                        + ",".join(str(int(n)) for n in numbers)
+                        + ")"
+                    )
+                )
+        await session.execute(sa.delete(D).where(D.instrument_id.in_(uuids)))
+
+    async def rebuild(self, session: AsyncSession, documents: AsyncIterator[list[SearchDocument]]) -> int:
+        """Replace everything in the caller's transaction: readers see the old index until commit."""
+        await session.execute(sa.delete(D))
+        await session.execute(sa.delete(SearchTerm))
+        if not is_postgres(session):
+            await session.execute(sa.text("DELETE FROM search_fts"))
+        count = 0
+        async for batch in documents:
+            await self.upsert(session, batch)
+            count += len(batch)
+        return count
+
+    async def all_documents(self, session: AsyncSession) -> list[SearchDocument]:
+        rows = (await session.scalars(sa.select(D.document))).all()
+        docs = [msgspec.convert(r, SearchDocument) for r in rows]
+        return sorted(docs, key=lambda d: d.id)
+
+    # --- reading --------------------------------------------------------------------------
+    async def _typos(self, session: AsyncSession, terms: list[QueryTerm]) -> dict[str, list[str]]:
+        typos: dict[str, list[str]] = {}
+        for term in terms:
+            if (
+                term.kind != "latin"
+                or term.groups
+                or len(term.text) < MIN_TYPO_LENGTH
+                or not term.text.isascii()
+            ):
+                continue
+            if await session.scalar(sa.select(SearchTerm.term).where(SearchTerm.term == term.text)):
+                continue
+            variants = sorted(typo_variants(term.text))
+            found = (
+                await session.scalars(sa.select(SearchTerm.term).where(SearchTerm.term.in_(variants)))
+            ).all()
+            if found:
+                typos[term.text] = sorted(found)
+        return typos
+
+    def _filters(self, query: SearchQuery) -> list[Any]:
+        conds: list[Any] = []
+        if query.province_code:
+            conds.append(D.province_code == query.province_code)
+        if query.city_code:
+            conds.append(D.city_code == query.city_code)
+        if query.region_code:
+            conds.append(D.region_code == query.region_code)
+        if query.category_codes:
+            conds.append(D.category_code.in_(query.category_codes))
+        for mode in query.modes:
+            conds.append(
+                {
+                    Mode.machine_time: D.machine_time,
+                    Mode.self_operation: D.self_operation,
+                    Mode.sample_testing: D.sample_testing,
+                }[mode].is_(True)
+            )
+        if query.voucher_eligible is not None:
+            conds.append(D.voucher_eligible.is_(query.voucher_eligible))
+        if query.price_min_fen is not None:
+            conds.append(D.min_price_fen >= query.price_min_fen)
+        if query.price_max_fen is not None:
+            conds.append(D.min_price_fen <= query.price_max_fen)
+        if query.unit_id:
+            conds.append(D.unit_id == uuid.UUID(query.unit_id))
+        if query.ids is not None:
+            conds.append(D.instrument_id.in_([uuid.UUID(i) for i in query.ids]))
+        return conds
+
+    async def search(self, session: AsyncSession, query: SearchQuery) -> SearchResult:
+        pg = is_postgres(session)
+        terms = parse_query(query.q)
+        matcher = _Matcher(terms, await self._typos(session, terms)) if terms else None
+        conds = self._filters(query)
+        source: Any = D.__table__
+        score: Any = None
+        if matcher is not None:
+            if pg:
+                tsv: Any = sa.literal_column("search_documents.tsv")
+                tsq = sa.cast(sa.literal(matcher.tsquery()), TSQUERY)
+                conds.append(tsv.op("@@")(tsq))
+                score = sa.func.ts_rank(tsv, tsq)
+            else:
+                # bm25() only works in the MATCH query itself: rank there, materialised, then join.
+                hits = (
+                    sa.select(
+                        FTS.c.rowid.label("doc"),
+                        (-sa.func.bm25(FTS_TABLE, 10.0, 10.0, 2.0, 0.5)).label("score"),
+                    )
+                    .where(FTS_TABLE.op("MATCH")(matcher.fts5()))
+                    .cte("hits")
+                    .prefix_with("MATERIALIZED")
+                )
+                source = source.join(hits, hits.c.doc == D.doc_number)
+                score = hits.c.score
+        order: list[Any] = []
+        if query.sort == Sort.distance and query.latitude is not None and query.longitude is not None:
+            k = math.cos(math.radians(query.latitude))
+            dy = D.latitude - query.latitude
+            dx = (D.longitude - query.longitude) * k
+            order += [D.latitude.is_(None), dy * dy + dx * dx]
+        elif query.sort == Sort.price:
+            order += [D.min_price_fen.is_(None), D.min_price_fen]
+        elif query.sort == Sort.rating:
+            order += [D.rating_sort.desc()]
+        if score is not None:
+            order.append(score.desc())
+        order += [D.rating_sort.desc(), D.instrument_id]
+        page = (
+            sa.select(D.document, sa.func.count().over().label("total"))
+            .select_from(source)
+            .where(*conds)
+            .order_by(*order)
+            .offset(query.offset)
+            .limit(query.limit)
+        )
+        rows = (await session.execute(page)).all()
+        if rows:
+            total = int(rows[0].total)
+        else:
+            total = int(
+                await session.scalar(sa.select(sa.func.count()).select_from(source).where(*conds)) or 0
+            )
+        facets: dict[str, dict[str, int]] = {}
+        if query.with_facets:
+            for name, column in (("category", D.category_code), ("region", D.city_code)):
+                counts = await session.execute(
+                    sa.select(column, sa.func.count()).select_from(source).where(*conds).group_by(column)
+                )
+                facets[name] = {str(k): int(v) for k, v in counts.all()}
+        needles = matcher.needles() if matcher else []
+        found: list[Hit] = []
+        for row in rows:
+            doc = msgspec.convert(row.document, SearchDocument)
+            marks = {"name": highlight(doc.name, needles), "model": highlight(doc.model, needles)}
+            found.append(Hit(document=doc, highlight=marks))
+        return SearchResult(hits=found, total=total, facets=facets)

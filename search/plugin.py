@@ -1,0 +1,44 @@
+"""The search domain as the shell sees it: routes, the index consumer, the backend service."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from booking.catalogue.events import INSTRUMENT_CHANGED
+from search.cli import search_group
+from search.controllers import SearchAdminController, SearchController
+from search.sync import index_changed_instruments
+from yixiang.domains import Domain
+
+log = logging.getLogger("search")
+
+
+def make_backend(settings: Any) -> Any:
+    if settings.effective_search_backend == "meilisearch":
+        from search.meili import MeiliSearch
+
+        return MeiliSearch(settings.meili_url, settings.meili_key)
+    from search.database import DatabaseSearch
+
+    return DatabaseSearch()
+
+
+async def start_search(runtime: Any) -> None:
+    backend = make_backend(runtime.settings)
+    prepare = getattr(backend, "prepare", None)
+    if prepare is not None:
+        try:
+            await prepare()
+        except Exception as exc:  # the API still starts; searches answer 503 until it is back
+            log.warning("search backend %s not ready: %s", backend.name, type(exc).__name__)
+    runtime.services["search"] = backend
+
+
+DOMAIN = Domain(
+    name="search",
+    route_handlers=[SearchController, SearchAdminController],
+    consumers={INSTRUMENT_CHANGED: [index_changed_instruments]},
+    on_startup=[start_search],
+    cli_commands=[search_group],
+)

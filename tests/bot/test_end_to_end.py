@@ -1,0 +1,95 @@
+"""The whole flow in WeChat, over the encrypted webhook, with the real domains behind the bot:
+找核磁 → a confirmed booking with its voucher hold → the provider completes and delivers → the
+researcher is told (confirmation, results, rating request) → replying "5" rates the booking."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from booking.catalogue.models import Instrument
+from booking.models import Booking, BookingStatus
+from bot.adapters import build_ports
+from bot.ports import SERVICE_KEY
+from tests.booking.world import iso, make_instrument, set_calendar
+from tests.bot.conftest import World, bind_openid
+from tests.delivery.flow import upload
+from yixiang.db import utcnow
+from yixiang.demo import demo_id
+from yixiang.outbox import emit
+
+
+async def test_a_researcher_books_gets_results_and_rates_in_wechat(world: World) -> None:
+    backend, client = world.backend, world.backend.client
+    test_ports = backend.runtime.services[SERVICE_KEY]
+    backend.runtime.services[SERVICE_KEY] = build_ports(backend.runtime)
+    try:
+        await _flow(world, backend, client)
+    finally:
+        backend.runtime.services[SERVICE_KEY] = test_ports
+
+
+async def _flow(world: World, backend, client) -> None:
+    # An always-open NMR of the demo provider's unit, indexed for search.
+    tag = uuid.uuid4().hex[:6].upper()
+    nmr = await make_instrument(backend)
+    async with backend.runtime.session_maker() as session, session.begin():
+        instrument = await session.get(Instrument, nmr.instrument_id)
+        assert instrument is not None
+        instrument.name, instrument.aliases, instrument.model = "核磁共振波谱仪", ["NMR", "核磁"], f"E2E{tag}"
+        instrument.category_code = (await session.scalar(select(Instrument.category_code).limit(1))) or "99"
+        await emit(session, "catalogue.instrument_changed", {"instrument_ids": [instrument.id]})
+    provider = await client.post("/api/v1/auth/dev-login", json={"username": "demo-provider"})
+    provider_headers = {"Authorization": f"Bearer {provider.json()['token']}"}
+    await set_calendar(client, provider_headers, nmr.instrument_id)
+    await world.drain()
+
+    sender = world.sender()
+    openid = await bind_openid(world, "demo-researcher")
+    listing = await sender.text(openid, "找核磁")
+    assert "1. " in listing.content and "核磁" in listing.content
+    found = await sender.text(openid, f"找 E2E{tag}")
+    assert "1. 核磁共振波谱仪" in found.content, found.content
+    details = await sender.text(openid, "1")
+    assert f"E2E{tag}" in details.content or "核磁共振波谱仪" in details.content
+    asked = await sender.text(openid, "预约")
+    assert "日期和时段" in asked.content, asked.content
+    # one machine-time item: the bot goes straight to the confirmation
+    confirm = await sender.text(openid, "后天 14:00-16:00")
+    assert "项目：机时" in confirm.content and "400.00 元" in confirm.content, (
+        confirm.content
+    )  # 2 h at 200 元/h
+    done = await sender.text(openid, "1")
+    assert "预约已提交" in done.content, done.content
+
+    async with backend.runtime.session_maker() as session:
+        booking = await session.scalar(select(Booking).where(Booking.instrument_id == nmr.instrument_id))
+    assert booking is not None and booking.status == BookingStatus.confirmed
+    assert booking.enterprise_id == demo_id("firm-qinghe")
+
+    # The provider runs the session and delivers the report.
+    assert (await client.post(f"/api/v1/bookings/{booking.id}/check-in", headers=provider_headers)).is_success
+    ended = utcnow()
+    completed = await client.post(
+        f"/api/v1/bookings/{booking.id}/complete",
+        json={"actual_start": iso(ended - timedelta(hours=1)), "actual_end": iso(ended)},
+        headers=provider_headers,
+    )
+    assert completed.status_code == 200, completed.text
+    delivered = await upload(client, provider_headers, str(booking.id), [("NMR报告.pdf", b"%PDF-1.7 report")])
+    assert delivered.status_code == 201, delivered.text
+
+    await world.drain()
+    sent = [c for c in world.fake.calls if (c.body or {}).get("touser") == openid]
+    templates = [c.body["template_id"] for c in sent if c.path == "/cgi-bin/message/template/send"]
+    assert "demo-tpl-booking.confirmed" in templates
+    assert "demo-tpl-booking.delivered" in templates
+    assert "demo-tpl-booking.rating_requested" in templates
+
+    thanks = await sender.text(openid, "5")
+    assert "5 分" in thanks.content, thanks.content
+    async with backend.runtime.session_maker() as session:
+        rated = await session.get(Booking, booking.id)
+    assert rated is not None and rated.status == BookingStatus.rated
