@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0005_bot"
-down_revision: str | Sequence[str] | None = "0003_bookings"
+down_revision: str | Sequence[str] | None = "0004_vouchers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,154 @@
+"""The whole no-touch flow on the demo data, through booking's API: a researcher books, the
+provider confirms (hold), completes with actual hours (capture), delivers; the statement shows
+fee, voucher share and due; the bureau's batch for the period pays it and reconciles to the fen.
+
+Runs once booking/checkout.py calls vouchers (the lead wires the hooks when merging; until then
+booking's hooks are placeholders and this module is skipped).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+import booking.checkout as booking_checkout
+import vouchers.checkout
+from tests.booking.world import iso, machine_time, make_instrument, set_calendar
+from tests.conftest import error_code
+from tests.vouchers.conftest import TODAY, World
+from yixiang.db import utcnow
+from yixiang.demo import demo_id
+
+pytestmark = pytest.mark.skipif(
+    getattr(booking_checkout, "CheckoutOrder", None) is not vouchers.checkout.CheckoutOrder,
+    reason="booking/checkout.py does not call vouchers yet",
+)
+
+
+async def _principal(world: World, username: str):  # type: ignore[no-untyped-def]
+    from yixiang.auth import load_user, principal_from_user
+
+    async with world.backend.runtime.session_maker() as session:
+        user = await load_user(session, demo_id(username))
+        assert user is not None
+        return principal_from_user(user)
+
+
+async def test_book_confirm_complete_pay_settle_reconcile(world: World) -> None:
+    from booking import services
+
+    client = world.client
+    instrument = await make_instrument(world.backend)
+    provider = await world.headers("demo-provider")
+    await set_calendar(client, provider, instrument.instrument_id, needs_approval=True)
+    researcher = await world.headers("demo-researcher")
+    before = (await client.get("/api/v1/me/vouchers", headers=researcher)).json()
+
+    start = (utcnow() + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    created = await client.post(
+        "/api/v1/bookings",
+        json=machine_time(instrument, start, start + timedelta(hours=2)),
+        headers=researcher,
+    )
+    assert created.status_code == 201, created.text
+    booking_id = created.json()["id"]
+    assert created.json()["quote"]["fee_fen"] == 40_000
+    assert (
+        await client.get(f"/api/v1/bookings/{booking_id}/statement", headers=researcher)
+    ).status_code == 404
+
+    approved = await client.post(
+        f"/api/v1/bookings/{booking_id}/approve", json={"reason": "ok"}, headers=provider
+    )
+    assert approved.status_code == 200, approved.text
+    held = (await client.get("/api/v1/me/vouchers", headers=researcher)).json()
+    assert held["held_fen"] - before["held_fen"] == 20_000  # half the quoted 400 元
+    assert booking_id in {h["booking_id"] for h in held["holds"]}
+
+    assert (await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=provider)).status_code == 200
+    actual_start = utcnow() - timedelta(minutes=70)
+    done = await client.post(
+        f"/api/v1/bookings/{booking_id}/complete",
+        json={"actual_start": iso(actual_start), "actual_end": iso(actual_start + timedelta(minutes=65))},
+        headers=provider,
+    )
+    assert done.status_code == 200, done.text
+    assert (done.json()["final_fee_fen"], done.json()["voucher_fen"], done.json()["due_fen"]) == (
+        30_000,
+        15_000,
+        15_000,
+    )
+
+    async with world.backend.runtime.session_maker() as session:
+        await services.mark_delivered(
+            session, await _principal(world, "demo-provider"), uuid.UUID(booking_id), "报告"
+        )
+    received = await client.post(
+        f"/api/v1/bookings/{booking_id}/payment-received", json={"reference": "对公-0001"}, headers=provider
+    )
+    assert received.status_code == 200, received.text
+    statement = received.json()
+    assert (statement["fee_fen"], statement["voucher_fen"], statement["due_fen"]) == (30_000, 15_000, 15_000)
+    assert statement["evidence_complete"], statement["evidence"]
+    assert statement["evidence"]["usage"]["detail"]["fee_fen"] == 30_000
+    after = (await client.get("/api/v1/me/vouchers", headers=researcher)).json()
+    assert before["available_fen"] - after["available_fen"] == 15_000
+    assert after["held_fen"] == before["held_fen"]
+
+    science, finance = await world.bureau(), await world.headers("demo-finance-bureau")
+    batch = (
+        await client.post(
+            "/api/v1/settlements",
+            json={"period_start": str(TODAY), "period_end": str(TODAY)},
+            headers=science,
+        )
+    ).json()
+    assert booking_id in {line["booking_id"] for line in batch["lines"]}
+    url = f"/api/v1/settlements/{batch['id']}"
+    assert (await client.post(f"{url}/submit", headers=science)).status_code == 200
+    assert (await client.post(f"{url}/approve", headers=finance)).status_code == 200
+    paid = await client.post(f"{url}/mark-paid", json={"bank_reference": "ICBC-E2E"}, headers=finance)
+    assert paid.status_code == 200
+    report = (await client.get(f"{url}/reconciliation", headers=science)).json()
+    assert report["balanced"] and report["batch_total_fen"] == report["ledger_settled_fen"], report
+    assert (await client.post(f"{url}/reconcile", headers=science)).json()["status"] == "reconciled"
+
+
+async def test_cancelling_a_confirmed_booking_releases_its_hold_and_a_firm_without_vouchers_pays_all(
+    world: World,
+) -> None:
+    client = world.client
+    instrument = await make_instrument(world.backend)
+    await set_calendar(client, await world.headers("demo-provider"), instrument.instrument_id)
+    researcher = await world.headers("demo-researcher")
+    before = (await client.get("/api/v1/me/vouchers", headers=researcher)).json()
+    start = (utcnow() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    created = await client.post(
+        "/api/v1/bookings",
+        json=machine_time(instrument, start, start + timedelta(hours=1)),
+        headers=researcher,
+    )
+    booking_id = created.json()["id"]
+    assert created.json()["status"] == "confirmed"  # no approval needed: held at once
+    holding = (await client.get("/api/v1/me/vouchers", headers=researcher)).json()
+    assert holding["held_fen"] - before["held_fen"] == 10_000
+    cancelled = await client.post(f"/api/v1/bookings/{booking_id}/cancel", headers=researcher)
+    assert cancelled.status_code == 200, cancelled.text
+    after = (await client.get("/api/v1/me/vouchers", headers=researcher)).json()
+    assert (after["held_fen"], after["available_fen"]) == (before["held_fen"], before["available_fen"])
+    statement = await client.get(f"/api/v1/bookings/{booking_id}/statement", headers=researcher)
+    assert statement.json()["state"] == "released"
+
+    other = await world.headers("demo-researcher-2")
+    created = await client.post(
+        "/api/v1/bookings",
+        json=machine_time(instrument, start + timedelta(hours=3), start + timedelta(hours=4)),
+        headers=other,
+    )
+    assert created.status_code == 201, created.text
+    statement = await client.get(f"/api/v1/bookings/{created.json()['id']}/statement", headers=other)
+    assert (statement.json()["voucher_fen"], statement.json()["due_fen"]) == (0, 20_000)  # 1 h at 200 元
+    hidden = await client.get(f"/api/v1/bookings/{created.json()['id']}/statement", headers=researcher)
+    assert hidden.status_code == 404 and error_code(hidden) == "statement_not_found"

@@ -1,0 +1,188 @@
+"""From checkout to the bureau's bank transfer: the statement each party sees, the provider's
+"payment received", refunds, and a settlement batch paid and reconciled to the fen."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+
+from openpyxl import load_workbook
+
+from tests.conftest import error_code
+from tests.vouchers.conftest import TODAY, World, new_org, new_user, order
+from vouchers.checkout import capture_voucher_share, hold_voucher_share, record_evidence
+from yixiang.db import utcnow
+from yixiang.demo import demo_id
+from yixiang.identity import OrgKind, Role
+
+
+async def _completed(
+    world: World, firm: uuid.UUID, unit: uuid.UUID, fee: int, evidence: tuple[str, ...]
+) -> uuid.UUID:
+    o = order(firm, fee, unit_id=unit)
+    await world.run(hold_voucher_share, o)
+    await world.run(capture_voucher_share, o)
+    for kind in evidence:
+        await world.run(record_evidence, o.booking_id, kind, at=utcnow(), detail={"by": "booking"})
+    return o.booking_id
+
+
+async def test_the_statement_shows_fee_share_and_due_to_the_parties_only(world: World) -> None:
+    firm, _ = await world.firm_with_grant(1_000_000)
+    unit = await new_org(world.backend, kind=OrgKind.unit)
+    researcher = await new_user(world.backend, firm, Role.researcher)
+    staff = await new_user(world.backend, unit, Role.provider_staff)
+    booking = await _completed(world, firm, unit, 300_001, ("booking", "usage"))
+
+    url = f"/api/v1/bookings/{booking}/statement"
+    for username in (researcher, staff, "demo-science-bureau", "demo-finance-bureau", "demo-admin"):
+        response = await world.client.get(url, headers=await world.headers(username))
+        assert response.status_code == 200, (username, response.text)
+    body = response.json()
+    assert (body["fee_fen"], body["voucher_fen"], body["due_fen"]) == (300_001, 150_000, 150_001)
+    assert body["payment_method"] == "corporate_transfer" and body["payment_received_at"] is None
+    assert body["evidence"]["usage"] is not None and body["evidence"]["delivery"] is None
+    assert not body["evidence_complete"]
+    ningbo = await new_user(world.backend, demo_id("bureau-nb-sci"), Role.bureau_officer)
+    for outsider in ("demo-researcher-2", "demo-provider", ningbo):
+        response = await world.client.get(url, headers=await world.headers(outsider))
+        assert response.status_code == 404 and error_code(response) == "statement_not_found", outsider
+
+    # only the provider marks the firm's transfer received; once is enough
+    paid_url = f"/api/v1/bookings/{booking}/payment-received"
+    as_firm = await world.client.post(paid_url, json={}, headers=await world.headers(researcher))
+    assert as_firm.status_code == 403 and error_code(as_firm) == "provider_staff_required"
+    received = await world.client.post(
+        paid_url, json={"reference": "BANK-001"}, headers=await world.headers(staff)
+    )
+    assert received.status_code == 200, received.text
+    assert received.json()["payment_received_at"] is not None and received.json()["evidence"]["payment"]
+    again = await world.client.post(
+        paid_url, json={"reference": "BANK-002"}, headers=await world.headers(staff)
+    )
+    assert again.json()["payment_reference"] == "BANK-001"
+
+
+async def test_a_fully_covered_fee_needs_no_payment(world: World) -> None:
+    firm, _ = await world.firm_with_grant(1_000_000, coverage_bp=10_000)
+    unit = await new_org(world.backend, kind=OrgKind.unit)
+    staff = await new_user(world.backend, unit, Role.provider_staff)
+    booking = await _completed(world, firm, unit, 20_000, ())
+    body = (
+        await world.client.get(f"/api/v1/bookings/{booking}/statement", headers=await world.headers(staff))
+    ).json()
+    assert (body["voucher_fen"], body["due_fen"]) == (20_000, 0) and body["evidence"]["payment"] is not None
+    response = await world.client.post(
+        f"/api/v1/bookings/{booking}/payment-received", json={}, headers=await world.headers(staff)
+    )
+    assert response.status_code == 409 and error_code(response) == "nothing_due"
+
+
+async def test_settlement_is_drawn_submitted_approved_paid_and_reconciled_to_the_fen(world: World) -> None:
+    firm, _ = await world.firm_with_grant(5_000_000)
+    unit = await new_org(world.backend, kind=OrgKind.unit)
+    complete = ("booking", "usage", "payment", "delivery", "rating")
+    paid_1 = await _completed(world, firm, unit, 123_457, complete)  # share 61,728
+    paid_2 = await _completed(world, firm, unit, 200_000, complete[:-1])  # no rating needed: 100,000
+    apart = await _completed(world, firm, unit, 80_000, ("booking", "usage"))  # no delivery yet
+
+    # a refund before settlement shrinks the share (bureau only, with a reason)
+    refund_url = f"/api/v1/bookings/{paid_2}/voucher-refund"
+    body = {"amount_fen": 10_000, "reason": "部分检测项目未完成，退回创新券"}
+    assert (
+        await world.client.post(refund_url, json=body, headers=await world.headers("demo-researcher"))
+    ).status_code == 404
+    key = {"Idempotency-Key": f"refund-{uuid.uuid4().hex}"}
+    refunded = await world.client.post(refund_url, json=body, headers={**await world.bureau(), **key})
+    assert refunded.status_code == 200, refunded.text
+    assert (refunded.json()["voucher_fen"], refunded.json()["fee_fen"]) == (90_000, 190_000)
+    replay = await world.client.post(refund_url, json=body, headers={**await world.bureau(), **key})
+    assert replay.json()["voucher_fen"] == 90_000
+
+    science, finance = await world.bureau(), await world.headers("demo-finance-bureau")
+    assert (
+        await world.client.post(
+            "/api/v1/settlements",
+            json={"period_start": str(TODAY), "period_end": str(TODAY)},
+            headers=await world.headers("demo-researcher"),
+        )
+    ).status_code == 403
+    created = await world.client.post(
+        "/api/v1/settlements", json={"period_start": str(TODAY), "period_end": str(TODAY)}, headers=science
+    )
+    assert created.status_code == 201, created.text
+    batch = created.json()
+    ours = {line["booking_id"]: line for line in batch["lines"] if line["unit_id"] == str(unit)}
+    assert set(ours) == {str(paid_1), str(paid_2)}
+    assert ours[str(paid_1)]["voucher_fen"] == 61_728 and ours[str(paid_2)]["voucher_fen"] == 90_000
+    held = {line["booking_id"]: line for line in batch["held_back"]}
+    assert held[str(apart)]["missing_evidence"] == ["payment", "delivery"]
+    assert batch["total_fen"] == sum(line["voucher_fen"] for line in batch["lines"])
+    url = f"/api/v1/settlements/{batch['id']}"
+
+    ningbo = await new_user(world.backend, demo_id("bureau-nb-sci"), Role.bureau_officer)
+    assert (await world.client.get(url, headers=await world.headers(ningbo))).status_code == 404
+    early = await world.client.post(f"{url}/approve", headers=finance)
+    assert early.status_code == 409 and error_code(early) == "invalid_transition"
+    assert (await world.client.post(f"{url}/submit", headers=science)).json()["status"] == "submitted"
+    # amounts are final once submitted: no refund any more
+    late = await world.client.post(refund_url, json={**body, "amount_fen": 1}, headers=science)
+    assert late.status_code == 409 and error_code(late) == "already_in_settlement"
+    self_approval = await world.client.post(f"{url}/approve", headers=science)
+    assert self_approval.status_code == 403 and error_code(self_approval) == "four_eyes_required"
+    assert (await world.client.post(f"{url}/approve", headers=finance)).json()["status"] == "approved"
+    no_ref = await world.client.post(f"{url}/mark-paid", json={}, headers=finance)
+    assert no_ref.status_code == 400
+    paid = await world.client.post(
+        f"{url}/mark-paid", json={"bank_reference": "ICBC-2026-0001"}, headers=finance
+    )
+    assert paid.status_code == 200 and paid.json()["status"] == "paid"
+
+    report = (await world.client.get(f"{url}/reconciliation", headers=science)).json()
+    assert report["balanced"] and report["difference_fen"] == 0, report
+    assert report["batch_total_fen"] == report["ledger_captured_fen"] == report["ledger_settled_fen"]
+    assert report["batch_total_fen"] == batch["total_fen"]
+    reconciled = await world.client.post(f"{url}/reconcile", headers=science)
+    assert reconciled.status_code == 200 and reconciled.json()["status"] == "reconciled"
+
+    exported = await world.client.get(f"{url}/export", params={"format": "csv"}, headers=finance)
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    by_booking = {row[3]: row for row in rows[1:-1]}
+    assert by_booking[str(paid_1)][6] == "617.28" and by_booking[str(apart)][8].startswith("否")
+    assert rows[-1][6] == f"{batch['total_fen'] // 100}.{batch['total_fen'] % 100:02d}"
+    xlsx = await world.client.get(f"{url}/export", params={"format": "xlsx"}, headers=finance)
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert any(row[3] == str(paid_2) and row[6] == "900.00" for row in cells)
+
+    # a booking is settled once: the next batch does not take it again
+    await _completed(world, firm, unit, 2_000, complete)
+    second = (
+        await world.client.post(
+            "/api/v1/settlements",
+            json={"period_start": str(TODAY), "period_end": str(TODAY)},
+            headers=science,
+        )
+    ).json()
+    assert not ({str(paid_1), str(paid_2)} & {line["booking_id"] for line in second["lines"]})
+    check = await world.client.get("/api/v1/ledger/check", headers=await world.headers("demo-admin"))
+    assert check.json()["ok"], check.json()
+
+
+async def test_refund_needs_a_captured_share_and_cannot_exceed_it(world: World) -> None:
+    firm, _ = await world.firm_with_grant(1_000_000)
+    o = order(firm, 100_000)
+    await world.run(hold_voucher_share, o)
+    url = f"/api/v1/bookings/{o.booking_id}/voucher-refund"
+    not_yet = await world.client.post(
+        url, json={"amount_fen": 1, "reason": "尚未完成"}, headers=await world.bureau()
+    )
+    assert not_yet.status_code == 409 and error_code(not_yet) == "checkout_not_captured"
+    await world.run(capture_voucher_share, o)
+    too_much = await world.client.post(
+        url, json={"amount_fen": 50_001, "reason": "超额"}, headers=await world.bureau()
+    )
+    assert too_much.status_code == 409 and error_code(too_much) == "refund_too_large"

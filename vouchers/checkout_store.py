@@ -1,0 +1,280 @@
+"""The checkout's reads and writes, as statements built once at import.
+
+The checkout runs on every confirmation and completion, so these are plain Core statements on the
+session's own connection (SQLAlchemy then only binds parameters), not ORM queries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from vouchers.models import (
+    AccountKind,
+    CheckoutEvidence,
+    CheckoutState,
+    GrantStatus,
+    LedgerAccount,
+    ProgramStatus,
+    VoucherCheckout,
+    VoucherGrant,
+    VoucherProgram,
+)
+from vouchers.rules import ProgramRules
+from yixiang.db import is_postgres, utcnow
+from yixiang.identity import Organization
+
+
+@dataclass(frozen=True)
+class ProgramTerms:
+    """The columns of a programme the checkout needs."""
+
+    id: uuid.UUID
+    status: ProgramStatus
+    coverage_bp: int
+    per_order_cap_fen: int
+    per_firm_year_cap_fen: int
+    rules: ProgramRules
+
+
+_PROGRAM_COLUMNS = (
+    VoucherProgram.id,
+    VoucherProgram.status,
+    VoucherProgram.coverage_bp,
+    VoucherProgram.per_order_cap_fen,
+    VoucherProgram.per_firm_year_cap_fen,
+    VoucherProgram.region_code,
+    VoucherProgram.valid_from,
+    VoucherProgram.valid_until,
+    VoucherProgram.requires_tech_sme,
+    VoucherProgram.accepted_region_codes,
+    VoucherProgram.cross_region,
+    VoucherProgram.accepted_unit_ids,
+    VoucherProgram.accepted_category_codes,
+)
+_PROGRAM_SELECT = select(*_PROGRAM_COLUMNS).where(VoucherProgram.id == bindparam("p_program"))
+
+
+def terms_from_row(row: Any, offset: int = 0) -> ProgramTerms:
+    (
+        pid,
+        status,
+        coverage,
+        order_cap,
+        firm_cap,
+        region,
+        start,
+        end,
+        sme,
+        regions,
+        cross,
+        units,
+        categories,
+    ) = row[offset : offset + len(_PROGRAM_COLUMNS)]
+    return ProgramTerms(
+        id=pid,
+        status=status,
+        coverage_bp=coverage,
+        per_order_cap_fen=order_cap,
+        per_firm_year_cap_fen=firm_cap,
+        rules=ProgramRules(
+            region_code=region,
+            valid_from=start,
+            valid_until=end,
+            requires_tech_sme=sme,
+            accepted_region_codes=regions,
+            cross_region=cross,
+            accepted_unit_ids=units,
+            accepted_category_codes=categories,
+        ),
+    )
+
+
+@dataclass
+class Grant:
+    id: uuid.UUID
+    status: GrantStatus
+    expires_on: date
+    created_at: datetime
+    balance_fen: int
+    program: ProgramTerms
+
+    @property
+    def usable(self) -> bool:
+        return self.status == GrantStatus.active and self.program.status == ProgramStatus.active
+
+
+@dataclass
+class FirmGrants:
+    grants: list[Grant]
+    is_tech_sme: bool
+
+    def program(self, program_id: uuid.UUID) -> ProgramTerms | None:
+        return next((g.program for g in self.grants if g.program.id == program_id), None)
+
+
+_FIRM_GRANTS = (
+    select(
+        VoucherGrant.id,
+        VoucherGrant.status,
+        VoucherGrant.expires_on,
+        VoucherGrant.created_at,
+        LedgerAccount.balance_fen,
+        Organization.is_tech_sme,
+        *_PROGRAM_COLUMNS,
+    )
+    .join(VoucherProgram, VoucherProgram.id == VoucherGrant.program_id)
+    .join(
+        LedgerAccount, (LedgerAccount.grant_id == VoucherGrant.id) & (LedgerAccount.kind == AccountKind.grant)
+    )
+    .join(Organization, Organization.id == VoucherGrant.enterprise_id)
+    .where(VoucherGrant.enterprise_id == bindparam("p_firm"), VoucherGrant.status == GrantStatus.active)
+    .order_by(VoucherGrant.id)
+)
+# Lock the balance rows too: READ COMMITTED hands back the newest version of a row it locked,
+# while an unlocked joined row would be read as of the statement's start, i.e. from before the
+# wait for the lock (a stale balance). SQLite needs no lock: its writers are serialised.
+_FIRM_GRANTS_LOCKED = _FIRM_GRANTS.with_for_update(of=[VoucherGrant, LedgerAccount])
+
+
+async def lock_firm_grants(session: AsyncSession, enterprise_id: uuid.UUID) -> FirmGrants:
+    """Every active grant of the firm with its programme and balance, locked in id order."""
+    conn = await session.connection()
+    query = _FIRM_GRANTS_LOCKED if conn.dialect.name == "postgresql" else _FIRM_GRANTS
+    rows = (await conn.execute(query, {"p_firm": enterprise_id})).all()
+    return FirmGrants(
+        grants=[Grant(r[0], r[1], r[2], r[3], int(r[4]), terms_from_row(r, 6)) for r in rows],
+        is_tech_sme=bool(rows[0][5]) if rows else False,
+    )
+
+
+@dataclass(frozen=True)
+class CheckoutRow:
+    state: CheckoutState
+    program_id: uuid.UUID | None
+    usage_year: int
+    held_fen: int
+    fee_fen: int
+    voucher_fen: int
+    due_fen: int
+
+
+_CHECKOUT_SELECT = select(
+    VoucherCheckout.state,
+    VoucherCheckout.program_id,
+    VoucherCheckout.usage_year,
+    VoucherCheckout.held_fen,
+    VoucherCheckout.fee_fen,
+    VoucherCheckout.voucher_fen,
+    VoucherCheckout.due_fen,
+).where(VoucherCheckout.booking_id == bindparam("p_booking"))
+_CHECKOUT_SELECT_LOCKED = _CHECKOUT_SELECT.with_for_update()
+CHECKOUT_FIRM = select(VoucherCheckout.enterprise_id).where(
+    VoucherCheckout.booking_id == bindparam("p_booking")
+)
+CHECKOUT_INSERT = insert(VoucherCheckout)
+CHECKOUT_CAPTURED = (
+    update(VoucherCheckout)
+    .where(VoucherCheckout.booking_id == bindparam("p_booking"))
+    .values(
+        program_id=bindparam("p_program"),
+        state=CheckoutState.captured,
+        fee_fen=bindparam("p_fee"),
+        voucher_fen=bindparam("p_voucher"),
+        due_fen=bindparam("p_due"),
+        captured_at=bindparam("p_now"),
+        updated_at=bindparam("p_now"),
+    )
+)
+CHECKOUT_RELEASED = (
+    update(VoucherCheckout)
+    .where(VoucherCheckout.booking_id == bindparam("p_booking"))
+    .values(
+        state=CheckoutState.released,
+        released_at=bindparam("p_now"),
+        release_reason=bindparam("p_reason"),
+        updated_at=bindparam("p_now"),
+    )
+)
+
+
+async def read_checkout(conn: AsyncConnection, booking_id: uuid.UUID) -> CheckoutRow | None:
+    query = _CHECKOUT_SELECT_LOCKED if conn.dialect.name == "postgresql" else _CHECKOUT_SELECT
+    row = (await conn.execute(query, {"p_booking": booking_id})).first()
+    return CheckoutRow(*row) if row is not None else None
+
+
+async def lock_checkout(session: AsyncSession, booking_id: uuid.UUID) -> VoucherCheckout | None:
+    """The checkout as an ORM object, locked (for the rarer paths that edit it: refunds)."""
+    query = (
+        select(VoucherCheckout)
+        .where(VoucherCheckout.booking_id == booking_id)
+        .execution_options(populate_existing=True)
+    )
+    if is_postgres(session):
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+_FIRM_USAGE = select(
+    func.coalesce(
+        func.sum(
+            case(
+                (VoucherCheckout.state == CheckoutState.held, VoucherCheckout.held_fen),
+                else_=VoucherCheckout.voucher_fen,
+            )
+        ),
+        0,
+    )
+).where(
+    VoucherCheckout.enterprise_id == bindparam("p_firm"),
+    VoucherCheckout.program_id == bindparam("p_program"),
+    VoucherCheckout.usage_year == bindparam("p_year"),
+    VoucherCheckout.state.in_([CheckoutState.held, CheckoutState.captured]),
+    VoucherCheckout.booking_id != bindparam("p_booking"),
+)
+
+
+async def firm_usage_fen(
+    conn: AsyncConnection, enterprise_id: uuid.UUID, program_id: uuid.UUID, year: int, booking_id: uuid.UUID
+) -> int:
+    """What the firm already holds or captured under the programme this year (other bookings)."""
+    total = await conn.scalar(
+        _FIRM_USAGE,
+        {
+            "p_firm": enterprise_id,
+            "p_program": program_id,
+            "p_year": year,
+            "p_booking": booking_id,
+        },
+    )
+    return int(total or 0)
+
+
+async def program_terms(conn: AsyncConnection, program_id: uuid.UUID) -> ProgramTerms:
+    row = (await conn.execute(_PROGRAM_SELECT, {"p_program": program_id})).one()
+    return terms_from_row(row)
+
+
+_EVIDENCE_INSERT = {
+    "postgresql": postgresql.insert(CheckoutEvidence).on_conflict_do_nothing(
+        index_elements=["booking_id", "kind"]
+    ),
+    "sqlite": sqlite.insert(CheckoutEvidence).on_conflict_do_nothing(index_elements=["booking_id", "kind"]),
+}
+
+
+async def store_evidence(
+    session: AsyncSession, booking_id: uuid.UUID, kind: str, at: datetime, detail: dict[str, Any]
+) -> None:
+    conn = await session.connection()
+    await conn.execute(
+        _EVIDENCE_INSERT[conn.dialect.name],
+        {"booking_id": booking_id, "kind": kind, "at": at, "detail": detail, "recorded_at": utcnow()},
+    )

@@ -1,0 +1,105 @@
+"""One error per voucher failure a user can meet (rendered by the shell)."""
+
+from __future__ import annotations
+
+from yixiang.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+
+class ProgramNotFound(NotFound):
+    code = "program_not_found"
+    message = "未找到该创新券批次"
+
+
+class GrantNotFound(NotFound):
+    code = "grant_not_found"
+    message = "未找到该创新券"
+
+
+class StatementNotFound(NotFound):
+    code = "statement_not_found"
+    message = "未找到该预约的结算单"
+
+
+class SettlementNotFound(NotFound):
+    code = "settlement_not_found"
+    message = "未找到该兑付批次"
+
+
+class BureauRequired(Forbidden):
+    code = "bureau_officer_required"
+    message = "只有发券地区的科技或财政部门经办人可以执行此操作"
+
+
+class ProviderRequired(Forbidden):
+    code = "provider_staff_required"
+    message = "只有服务单位的仪器管理员可以执行此操作"
+
+
+class InvalidProgram(InvalidInput):
+    code = "invalid_program"
+    message = "创新券批次设置有误"
+
+
+class BudgetExceeded(Conflict):
+    code = "budget_exceeded"
+    message = "批次剩余预算不足"
+
+
+class FirmNotEligible(InvalidInput):
+    code = "firm_not_eligible"
+    message = "该企业不符合本批次的申领条件"
+
+
+class ProgramClosed(Conflict):
+    code = "program_closed"
+    message = "该创新券批次已结束"
+
+
+class InsufficientVoucherBalance(Conflict):
+    code = "insufficient_voucher_balance"
+    message = "创新券余额不足"
+
+
+class GrantImportRejected(InvalidInput):
+    code = "grant_import_rejected"
+    message = "导入文件有误，未导入任何一行；请按行修改后重新上传"
+
+
+class NotCaptured(Conflict):
+    code = "checkout_not_captured"
+    message = "该预约尚未完成结算，不能执行此操作"
+
+
+class RefundTooLarge(Conflict):
+    code = "refund_too_large"
+    message = "退券金额超过已抵扣的创新券金额"
+
+
+class AlreadyInSettlement(Conflict):
+    code = "already_in_settlement"
+    message = "该笔已列入兑付批次，金额不能再变更"
+
+
+class NothingDue(Conflict):
+    code = "nothing_due"
+    message = "该预约无需企业另行支付"
+
+
+class InvalidSettlementTransition(Conflict):
+    code = "invalid_transition"
+    message = "兑付批次当前状态不允许此操作"
+
+
+class SameOfficerApproval(Forbidden):
+    code = "four_eyes_required"
+    message = "提交人不能审核自己提交的兑付批次"
+
+
+class EmptySettlement(Conflict):
+    code = "empty_settlement"
+    message = "该期间没有可兑付的创新券"
+
+
+class ReconciliationMismatch(Conflict):
+    code = "reconciliation_mismatch"
+    message = "对账不平：批次金额与账本不一致"

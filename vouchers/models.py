@@ -1,0 +1,263 @@
+"""What the voucher data is: programmes, grants, the double-entry ledger, checkouts, settlements.
+
+Money is integer fen in BIGINT columns. The ledger is the source of truth: every balance is the
+sum of its journal lines; ``LedgerAccount.balance_fen`` is a cache that ``ledger/check`` proves.
+Booking ids are plain indexed UUIDs (vouchers does not know the booking table: booking → vouchers).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from yixiang.db import Base, Timestamps, UUIDPrimaryKey, utcnow
+
+Fen = BigInteger
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
+
+
+class ProgramStatus(enum.StrEnum):
+    active = "active"
+    closed = "closed"  # past its validity: grants expired, unused amounts back in budget
+
+
+class GrantStatus(enum.StrEnum):
+    active = "active"
+    expired = "expired"
+
+
+class AccountKind(enum.StrEnum):
+    funding = "funding"  # the bureau's appropriation: goes negative by the programme budget
+    budget = "budget"  # the programme's unallocated budget
+    grant = "grant"  # a firm's available voucher balance under one grant
+    hold = "hold"  # amounts held for confirmed bookings, per grant
+    receivable = "receivable"  # owed by the issuer to a provider unit (captured, not yet paid)
+    settled = "settled"  # paid to a provider unit through a settlement batch
+
+
+class EntryKind(enum.StrEnum):
+    funding = "funding"
+    grant = "grant"
+    hold = "hold"
+    capture = "capture"
+    release = "release"
+    expiry = "expiry"
+    refund = "refund"
+    adjustment = "adjustment"
+    settlement = "settlement"
+
+
+class CheckoutState(enum.StrEnum):
+    held = "held"  # confirmed: the voucher share of the quoted fee is held (may be 0)
+    captured = "captured"  # completed: the share of the final fee is captured
+    released = "released"  # cancelled / rejected / expired / no-show: the hold went back
+
+
+class PaymentMethod(enum.StrEnum):
+    corporate_transfer = "corporate_transfer"  # 对公转账: the provider marks it received
+    wechat_pay = "wechat_pay"  # seam: an adapter in vouchers/payments.py may come later
+
+
+class SettlementStatus(enum.StrEnum):
+    draft = "draft"
+    submitted = "submitted"
+    approved = "approved"
+    paid = "paid"
+    reconciled = "reconciled"
+
+
+class VoucherProgram(UUIDPrimaryKey, Timestamps, Base):
+    """创新券批次: issued by a bureau for its region, with the rules of its use."""
+
+    __tablename__ = "voucher_programs"
+    __table_args__ = (
+        CheckConstraint("coverage_bp > 0 AND coverage_bp <= 10000", name="coverage_range"),
+        CheckConstraint("budget_fen >= 0", name="budget_nonnegative"),
+    )
+
+    bureau_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)  # the issuer's
+    name: Mapped[str] = mapped_column(String(200))
+    year: Mapped[int]
+    budget_fen: Mapped[int] = mapped_column(Fen)
+    coverage_bp: Mapped[int]  # basis points of each fee the voucher pays (5000 = 50%)
+    per_order_cap_fen: Mapped[int] = mapped_column(Fen)
+    per_firm_year_cap_fen: Mapped[int] = mapped_column(Fen)
+    valid_from: Mapped[date]  # inclusive, Asia/Shanghai calendar days
+    valid_until: Mapped[date]  # inclusive; grants expire after this day
+    requires_tech_sme: Mapped[bool] = mapped_column(default=True)
+    # Where providers may be (GB/T 2260 codes, a province or city code covers its children);
+    # empty means the issuer's own region. Outside it only if cross_region (通用通兑) is allowed.
+    accepted_region_codes: Mapped[list[str]] = mapped_column(default=list)
+    cross_region: Mapped[bool] = mapped_column(default=False)
+    accepted_unit_ids: Mapped[list[str]] = mapped_column(default=list)  # empty: any provider
+    accepted_category_codes: Mapped[list[str]] = mapped_column(default=list)  # prefixes; empty: any
+    status: Mapped[ProgramStatus] = mapped_column(_enum(ProgramStatus), default=ProgramStatus.active)
+    created_by: Mapped[uuid.UUID | None]
+    closed_at: Mapped[datetime | None]
+
+
+class VoucherGrant(UUIDPrimaryKey, Base):
+    """An amount given to one firm under a programme; expires with the programme."""
+
+    __tablename__ = "voucher_grants"
+    __table_args__ = (Index("ix_voucher_grants_firm_status", "enterprise_id", "status"),)
+
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("voucher_programs.id"), index=True)
+    enterprise_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    expires_on: Mapped[date]  # last valid day (Asia/Shanghai) = the programme's valid_until
+    status: Mapped[GrantStatus] = mapped_column(_enum(GrantStatus), default=GrantStatus.active)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_by: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expired_at: Mapped[datetime | None]
+
+
+class LedgerAccount(Base):
+    """One account; its code says what it is (``grant:<id>``, ``receivable:<program>:<unit>`` ...)."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        # The database's own guard against overspending, behind the locks and conditional updates.
+        CheckConstraint("may_go_negative OR balance_fen >= 0", name="no_overdraft"),
+    )
+
+    code: Mapped[str] = mapped_column(String(120), primary_key=True)
+    kind: Mapped[AccountKind] = mapped_column(_enum(AccountKind))
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("voucher_programs.id"), index=True)
+    grant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("voucher_grants.id"))
+    enterprise_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    unit_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    may_go_negative: Mapped[bool] = mapped_column(default=False)
+    # Cache of SUM(lines) for budget, grant and hold accounts (checked); unused (0) for the others.
+    balance_fen: Mapped[int] = mapped_column(Fen, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JournalEntry(UUIDPrimaryKey, Base):
+    """An append-only ledger entry: its lines sum to zero; it names its cause and its actor."""
+
+    __tablename__ = "journal_entries"
+
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # idempotency: one entry per key
+    kind: Mapped[EntryKind] = mapped_column(_enum(EntryKind), index=True)
+    program_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    grant_id: Mapped[uuid.UUID | None]
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    settlement_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    actor_id: Mapped[uuid.UUID | None]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class JournalLine(Base):
+    __tablename__ = "journal_lines"
+    __table_args__ = (CheckConstraint("amount_fen <> 0", name="nonzero"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"), index=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+
+
+class VoucherCheckout(Base):
+    """Vouchers' record of one booking's checkout: what was held, captured and is due."""
+
+    __tablename__ = "voucher_checkouts"
+    __table_args__ = (
+        Index("ix_voucher_checkouts_usage", "enterprise_id", "program_id", "usage_year"),
+        Index("ix_voucher_checkouts_captured", "state", "captured_at"),
+    )
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    unit_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    instrument_id: Mapped[uuid.UUID]
+    region_code: Mapped[str] = mapped_column(String(6))
+    category_code: Mapped[str] = mapped_column(String(8))
+    program_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("voucher_programs.id"))
+    state: Mapped[CheckoutState] = mapped_column(_enum(CheckoutState))
+    usage_year: Mapped[int]  # Asia/Shanghai year whose per-firm cap this checkout counts against
+    quoted_fee_fen: Mapped[int] = mapped_column(Fen)
+    held_fen: Mapped[int] = mapped_column(Fen, default=0)
+    fee_fen: Mapped[int] = mapped_column(Fen)  # final fee after capture (quoted before)
+    voucher_fen: Mapped[int] = mapped_column(Fen, default=0)  # captured share, net of refunds
+    refunded_fen: Mapped[int] = mapped_column(Fen, default=0)
+    due_fen: Mapped[int] = mapped_column(Fen, default=0)
+    payment_method: Mapped[PaymentMethod] = mapped_column(
+        _enum(PaymentMethod), default=PaymentMethod.corporate_transfer
+    )
+    payment_received_at: Mapped[datetime | None]
+    payment_received_by: Mapped[uuid.UUID | None]
+    payment_reference: Mapped[str] = mapped_column(String(100), default="")
+    held_at: Mapped[datetime] = mapped_column(default=utcnow)
+    captured_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    release_reason: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CheckoutEvidence(Base):
+    """One link of a booking's evidence chain, as booking reported it (first report wins)."""
+
+    __tablename__ = "voucher_evidence"
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SettlementBatch(UUIDPrimaryKey, Timestamps, Base):
+    """兑付批次: the issuing bureau pays providers the captured voucher shares of a period."""
+
+    __tablename__ = "settlement_batches"
+
+    bureau_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    period_start: Mapped[date]  # inclusive, Asia/Shanghai
+    period_end: Mapped[date]  # inclusive
+    status: Mapped[SettlementStatus] = mapped_column(_enum(SettlementStatus), default=SettlementStatus.draft)
+    total_fen: Mapped[int] = mapped_column(Fen, default=0)  # included lines only
+    held_back_fen: Mapped[int] = mapped_column(Fen, default=0)  # lines listed apart
+    bank_reference: Mapped[str] = mapped_column(String(100), default="")
+    created_by: Mapped[uuid.UUID]
+    submitted_by: Mapped[uuid.UUID | None]
+    submitted_at: Mapped[datetime | None]
+    approved_by: Mapped[uuid.UUID | None]
+    approved_at: Mapped[datetime | None]
+    paid_by: Mapped[uuid.UUID | None]
+    paid_at: Mapped[datetime | None]
+    reconciled_by: Mapped[uuid.UUID | None]
+    reconciled_at: Mapped[datetime | None]
+
+
+class SettlementLine(Base):
+    __tablename__ = "settlement_lines"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("settlement_batches.id"), index=True)
+    booking_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    # Set only on included lines: a booking's voucher share is settled at most once, ever.
+    settles_booking_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("voucher_programs.id"))
+    unit_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    enterprise_id: Mapped[uuid.UUID]
+    voucher_fen: Mapped[int] = mapped_column(Fen)
+    fee_fen: Mapped[int] = mapped_column(Fen)
+    captured_at: Mapped[datetime]
+    included: Mapped[bool]
+    missing_evidence: Mapped[list[str]] = mapped_column(default=list)
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)

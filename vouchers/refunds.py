@@ -1,0 +1,90 @@
+"""退券: a bureau officer gives part of a captured voucher share back to the firm, with a reason.
+
+The fee shrinks by the refund (the provider is owed less by the bureau, the firm regains voucher
+balance; what the firm owes itself is unchanged). Not once the booking is in a settlement batch:
+amounts there are final.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vouchers.access import require_checkout_visible, require_program_officer
+from vouchers.checkout import within_caller_transaction
+from vouchers.checkout_store import lock_checkout, lock_firm_grants
+from vouchers.errors import AlreadyInSettlement, NotCaptured, RefundTooLarge
+from vouchers.ledger import Posting, budget_account, grant_account, post_entry, receivable_account
+from vouchers.models import (
+    CheckoutState,
+    EntryKind,
+    JournalEntry,
+    SettlementLine,
+    VoucherCheckout,
+    VoucherProgram,
+)
+from vouchers.schemas import RefundIn
+from yixiang.auth import Principal
+from yixiang.db import utcnow
+
+
+async def refund_voucher_share(
+    session: AsyncSession, principal: Principal, booking_id: uuid.UUID, data: RefundIn, *, key: str
+) -> uuid.UUID:
+    async with within_caller_transaction(session):
+        head = await session.get(VoucherCheckout, booking_id)
+        program = await session.get(VoucherProgram, head.program_id) if head and head.program_id else None
+        require_checkout_visible(principal, head, program.region_code if program else None)
+        if program is None:
+            raise NotCaptured()
+        require_program_officer(principal, program)
+        assert head is not None
+        grants = (await lock_firm_grants(session, head.enterprise_id)).grants
+        checkout = await lock_checkout(session, booking_id)
+        assert checkout is not None
+        entry_key = f"refund:{booking_id}:{key}"
+        replayed = await session.scalar(select(JournalEntry.id).where(JournalEntry.key == entry_key))
+        if replayed is not None:
+            return replayed
+        if checkout.state != CheckoutState.captured:
+            raise NotCaptured(state=checkout.state.value)
+        in_batch = await session.scalar(
+            select(SettlementLine.batch_id).where(SettlementLine.settles_booking_id == booking_id)
+        )
+        if in_batch is not None:
+            raise AlreadyInSettlement(settlement_id=str(in_batch))
+        if data.amount_fen > checkout.voucher_fen:
+            raise RefundTooLarge(voucher_fen=checkout.voucher_fen)
+        # Back to the firm's earliest-expiring active grant of the programme, else to the budget.
+        target = next(
+            (
+                grant_account(g.id)
+                for g in sorted(grants, key=lambda g: (g.expires_on, g.id))
+                if g.program.id == program.id and g.usable
+            ),
+            budget_account(program.id),
+        )
+        entry_id = await post_entry(
+            session,
+            Posting(
+                key=entry_key,
+                kind=EntryKind.refund,
+                lines=[
+                    (receivable_account(program.id, checkout.unit_id), -data.amount_fen),
+                    (target, data.amount_fen),
+                ],
+                program_id=program.id,
+                booking_id=booking_id,
+                actor_id=principal.user_id,
+                reason=data.reason,
+            ),
+        )
+        assert entry_id is not None  # a new key: the entry was posted
+        checkout.voucher_fen -= data.amount_fen
+        checkout.refunded_fen += data.amount_fen
+        checkout.fee_fen -= data.amount_fen
+        checkout.updated_at = utcnow()
+        await session.flush()
+        return entry_id

@@ -1,0 +1,133 @@
+"""Pure voucher rules: the voucher share, where a programme is accepted, money and calendar helpers.
+
+No database here: everything is testable with plain values (and is, with hypothesis).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+FULL_COVERAGE_BP = 10_000
+K = TypeVar("K")
+
+
+def voucher_share(
+    fee_fen: int,
+    coverage_bp: int,
+    per_order_cap_fen: int,
+    available_fen: int,
+    remaining_firm_cap_fen: int,
+) -> int:
+    """The voucher share of one fee: min(fee × coverage, per-order cap, balance, firm's remaining cap).
+
+    ``fee × coverage`` is rounded down to the fen, so the voucher never pays a fraction of a fen
+    more than the programme's ratio (the firm pays that fraction). Negative inputs count as 0.
+    """
+    fee = max(fee_fen, 0)
+    coverage = min(max(coverage_bp, 0), FULL_COVERAGE_BP)
+    covered = fee * coverage // FULL_COVERAGE_BP
+    return max(0, min(covered, per_order_cap_fen, available_fen, remaining_firm_cap_fen))
+
+
+def region_covers(area_code: str, code: str) -> bool:
+    """Whether a GB/T 2260 ``area_code`` (province, city or district) contains ``code``.
+
+    A province ends in ``0000`` and covers its first two digits; a city ends in ``00`` and covers
+    its first four; anything else is a district and covers itself only.
+    """
+    if area_code.endswith("0000"):
+        return code[:2] == area_code[:2]
+    if area_code.endswith("00"):
+        return code[:4] == area_code[:4]
+    return code == area_code
+
+
+@dataclass(frozen=True)
+class ProgramRules:
+    """The parts of a programme that decide whether one order may use it."""
+
+    region_code: str
+    valid_from: date
+    valid_until: date
+    requires_tech_sme: bool
+    accepted_region_codes: Sequence[str]
+    cross_region: bool
+    accepted_unit_ids: Sequence[str]
+    accepted_category_codes: Sequence[str]
+
+
+def provider_region_accepted(rules: ProgramRules, provider_region: str) -> bool:
+    """Providers in the issuer's region always qualify; elsewhere only where 通用通兑 allows."""
+    areas = list(rules.accepted_region_codes) or [rules.region_code]
+    if not any(region_covers(area, provider_region) for area in areas):
+        return False
+    return rules.cross_region or region_covers(rules.region_code, provider_region)
+
+
+def order_accepted(
+    rules: ProgramRules,
+    *,
+    on: date,
+    firm_is_tech_sme: bool,
+    provider_unit_id: str,
+    provider_region: str,
+    category_code: str,
+    instrument_voucher_eligible: bool,
+) -> bool:
+    if not instrument_voucher_eligible:
+        return False
+    if not (rules.valid_from <= on <= rules.valid_until):
+        return False
+    if rules.requires_tech_sme and not firm_is_tech_sme:
+        return False
+    if rules.accepted_unit_ids and provider_unit_id not in rules.accepted_unit_ids:
+        return False
+    if rules.accepted_category_codes and not any(
+        category_code.startswith(prefix) for prefix in rules.accepted_category_codes
+    ):
+        return False
+    return provider_region_accepted(rules, provider_region)
+
+
+def shanghai_date(moment: datetime) -> date:
+    return moment.astimezone(SHANGHAI).date()
+
+
+def allocate(amount_fen: int, balances: Sequence[tuple[K, int]]) -> list[tuple[K, int]]:
+    """Take ``amount_fen`` from balances in the given order (earliest-expiring first)."""
+    taken: list[tuple[K, int]] = []
+    left = amount_fen
+    for name, balance in balances:
+        if left <= 0:
+            break
+        take = min(balance, left)
+        if take > 0:
+            taken.append((name, take))
+            left -= take
+    if left > 0:
+        raise ValueError("balances do not cover the amount")
+    return taken
+
+
+def yuan_to_fen(text: str) -> int:
+    """Parse an amount in yuan as a clerk writes it ("50000", "50,000.00", "1234.5") into fen."""
+    cleaned = text.strip().replace(",", "").replace("，", "").replace("¥", "").replace("￥", "")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation as exc:
+        raise ValueError(text) from exc
+    if not value.is_finite() or value != value.quantize(Decimal("0.01")):
+        raise ValueError(text)
+    return int(value * 100)
+
+
+def fen_to_yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}"

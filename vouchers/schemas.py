@@ -1,0 +1,231 @@
+"""The Structs the voucher API speaks (money in integer fen, ratios in basis points)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from vouchers.models import (
+    CheckoutState,
+    GrantStatus,
+    PaymentMethod,
+    ProgramStatus,
+    SettlementStatus,
+)
+from yixiang.schemas import Input, Output
+
+MAX_FEN = 10**13  # 1000 亿元: far above any programme, far below BIGINT
+FenIn = Annotated[int, msgspec.Meta(ge=1, le=MAX_FEN)]
+RegionCode = Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")]
+CategoryPrefix = Annotated[str, msgspec.Meta(pattern=r"^\d{2,8}$")]
+Reason = Annotated[str, msgspec.Meta(min_length=2, max_length=500)]
+
+
+class ProgramIn(Input):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    year: Annotated[int, msgspec.Meta(ge=2000, le=2100)]
+    budget_fen: FenIn
+    coverage_bp: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    per_order_cap_fen: FenIn
+    per_firm_year_cap_fen: FenIn
+    valid_from: date
+    valid_until: date
+    requires_tech_sme: bool = True
+    accepted_region_codes: Annotated[list[RegionCode], msgspec.Meta(max_length=100)] = []
+    cross_region: bool = False
+    accepted_unit_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=500)] = []
+    accepted_category_codes: Annotated[list[CategoryPrefix], msgspec.Meta(max_length=100)] = []
+    bureau_id: uuid.UUID | None = None
+
+
+class ProgramOut(Output):
+    id: uuid.UUID
+    bureau_id: uuid.UUID
+    region_code: str
+    name: str
+    year: int
+    budget_fen: int
+    budget_available_fen: int
+    coverage_bp: int
+    per_order_cap_fen: int
+    per_firm_year_cap_fen: int
+    valid_from: date
+    valid_until: date
+    requires_tech_sme: bool
+    accepted_region_codes: list[str]
+    cross_region: bool
+    accepted_unit_ids: list[str]
+    accepted_category_codes: list[str]
+    status: ProgramStatus
+
+
+class GrantIn(Input):
+    enterprise_id: uuid.UUID
+    amount_fen: FenIn
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class GrantOut(Output):
+    id: uuid.UUID
+    program_id: uuid.UUID
+    program_name: str
+    enterprise_id: uuid.UUID
+    amount_fen: int
+    balance_fen: int
+    held_fen: int
+    expires_on: date
+    status: GrantStatus
+    note: str
+    created_at: datetime
+
+
+class GrantImportOut(Output):
+    imported: int
+    total_fen: int
+    grants: list[GrantOut]
+
+
+class AdjustmentIn(Input):
+    grant_id: uuid.UUID
+    amount_fen: Annotated[int, msgspec.Meta(ge=-MAX_FEN, le=MAX_FEN)]  # + from budget, − back to it
+    reason: Reason
+
+
+class RefundIn(Input):
+    amount_fen: FenIn
+    reason: Reason
+
+
+class EntryOut(Output):
+    entry_id: uuid.UUID | None
+
+
+class EvidenceOut(Output):
+    at: datetime
+    detail: dict[str, Any]
+
+
+class StatementOut(Output):
+    booking_id: uuid.UUID
+    state: CheckoutState
+    fee_fen: int
+    quoted_fee_fen: int
+    voucher_fen: int
+    refunded_fen: int
+    due_fen: int
+    held_fen: int
+    program_id: uuid.UUID | None
+    program_name: str | None
+    payment_method: PaymentMethod
+    payment_received_at: datetime | None
+    payment_reference: str
+    payment_instructions: str
+    evidence: dict[str, EvidenceOut | None]
+    evidence_complete: bool
+
+
+class PaymentReceivedIn(Input):
+    reference: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+
+class HoldOut(Output):
+    booking_id: uuid.UUID
+    held_fen: int
+    quoted_fee_fen: int
+    held_at: datetime
+
+
+class HistoryOut(Output):
+    at: datetime
+    kind: str
+    amount_fen: int  # + into the firm's balance, − out of it
+    booking_id: uuid.UUID | None
+    reason: str
+
+
+class MyVouchersOut(Output):
+    enterprise_ids: list[uuid.UUID]
+    available_fen: int
+    held_fen: int
+    grants: list[GrantOut]
+    holds: list[HoldOut]
+    history: list[HistoryOut]
+
+
+class SettlementIn(Input):
+    period_start: date
+    period_end: date
+    bureau_id: uuid.UUID | None = None
+
+
+class SettlementLineOut(Output):
+    booking_id: uuid.UUID
+    program_id: uuid.UUID
+    unit_id: uuid.UUID
+    unit_name: str
+    enterprise_id: uuid.UUID
+    enterprise_name: str
+    fee_fen: int
+    voucher_fen: int
+    captured_at: datetime
+    included: bool
+    missing_evidence: list[str]
+
+
+class ProviderTotalOut(Output):
+    unit_id: uuid.UUID
+    unit_name: str
+    lines: int
+    voucher_fen: int
+
+
+class SettlementOut(Output):
+    id: uuid.UUID
+    bureau_id: uuid.UUID
+    region_code: str
+    period_start: date
+    period_end: date
+    status: SettlementStatus
+    total_fen: int
+    held_back_fen: int
+    bank_reference: str
+    providers: list[ProviderTotalOut]
+    lines: list[SettlementLineOut]
+    held_back: list[SettlementLineOut]
+    created_at: datetime
+    submitted_at: datetime | None
+    approved_at: datetime | None
+    paid_at: datetime | None
+    reconciled_at: datetime | None
+
+
+class MarkPaidIn(Input):
+    bank_reference: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class ReconciliationOut(Output):
+    settlement_id: uuid.UUID
+    batch_total_fen: int
+    ledger_captured_fen: int  # captures net of refunds of the batch's bookings, from the journal
+    ledger_settled_fen: int  # what the settlement entry moved to the providers' settled accounts
+    period_captured_fen: int  # all captures of the issuer's programmes in the period
+    period_held_back_fen: int  # of which listed apart (incomplete evidence)
+    period_settled_elsewhere_fen: int  # of which in other batches
+    period_unlisted_fen: int  # of which in no batch yet (captured after this batch was drawn)
+    difference_fen: int
+    balanced: bool
+    mismatched_lines: list[dict[str, Any]]
+
+
+class LedgerCheckOut(Output):
+    ok: bool
+    accounts_checked: int
+    entries_checked: int
+    differences: list[dict[str, Any]]
+    overdrafts: list[dict[str, Any]]
+    unbalanced_entries: list[dict[str, Any]]
+    entries_without_lines: int
+    hold_mismatches: list[dict[str, Any]]

@@ -1,0 +1,140 @@
+"""A booking's checkout statement (fee, voucher share, amount due, how it is paid, evidence) and
+the payment of the amount due.
+
+Payment methods are a seam: corporate transfer (对公转账, the default) is settled outside the
+platform and the provider marks it received; a WeChat Pay adapter would implement
+:class:`PaymentMethodAdapter` (instructions = a prepay order; its notify callback calls
+:func:`mark_payment_received` with the transaction id as the reference).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vouchers.access import require_checkout_visible
+from vouchers.checkout import EVIDENCE_KINDS, within_caller_transaction
+from vouchers.checkout_store import store_evidence
+from vouchers.errors import NotCaptured, NothingDue, ProviderRequired
+from vouchers.models import CheckoutEvidence, CheckoutState, PaymentMethod, VoucherCheckout, VoucherProgram
+from vouchers.rules import fen_to_yuan
+from vouchers.schemas import EvidenceOut, StatementOut
+from yixiang.auth import Principal
+from yixiang.db import is_postgres, utcnow
+from yixiang.identity import Organization
+
+# Settlement pays a provider only for a complete chain. Rating is shown but not required: a
+# firm's silence must not withhold the provider's payment.
+REQUIRED_EVIDENCE = ("booking", "usage", "payment", "delivery")
+
+
+class PaymentMethodAdapter(Protocol):
+    method: PaymentMethod
+
+    def instructions(self, checkout: VoucherCheckout, payee_name: str) -> str: ...
+
+
+class CorporateTransfer:
+    method = PaymentMethod.corporate_transfer
+
+    def instructions(self, checkout: VoucherCheckout, payee_name: str) -> str:
+        if checkout.due_fen <= 0:
+            return "本次费用已由创新券全额抵扣，无需另行支付"
+        amount = fen_to_yuan(checkout.due_fen)
+        return f"请以对公转账方式向{payee_name}支付 {amount} 元，备注预约号 {checkout.booking_id}"
+
+
+PAYMENT_METHODS: dict[PaymentMethod, PaymentMethodAdapter] = {
+    PaymentMethod.corporate_transfer: CorporateTransfer()
+}
+
+
+def missing_evidence(kinds: set[str]) -> list[str]:
+    return [k for k in REQUIRED_EVIDENCE if k not in kinds]
+
+
+async def _program_region(
+    session: AsyncSession, program_id: uuid.UUID | None
+) -> tuple[str | None, str | None]:
+    if program_id is None:
+        return None, None
+    row = (
+        await session.execute(
+            select(VoucherProgram.region_code, VoucherProgram.name).where(VoucherProgram.id == program_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+async def statement(session: AsyncSession, principal: Principal, booking_id: uuid.UUID) -> StatementOut:
+    checkout = await session.get(VoucherCheckout, booking_id, populate_existing=True)
+    region, program_name = await _program_region(session, checkout.program_id if checkout else None)
+    checkout = require_checkout_visible(principal, checkout, region)
+    evidence = {
+        e.kind: e
+        for e in (
+            await session.scalars(select(CheckoutEvidence).where(CheckoutEvidence.booking_id == booking_id))
+        ).all()
+    }
+    payee = await session.get(Organization, checkout.unit_id)
+    adapter = PAYMENT_METHODS.get(checkout.payment_method, PAYMENT_METHODS[PaymentMethod.corporate_transfer])
+    captured = checkout.state == CheckoutState.captured
+    return StatementOut(
+        booking_id=checkout.booking_id,
+        state=checkout.state,
+        fee_fen=checkout.fee_fen,
+        quoted_fee_fen=checkout.quoted_fee_fen,
+        voucher_fen=checkout.voucher_fen if captured else checkout.held_fen,
+        refunded_fen=checkout.refunded_fen,
+        due_fen=checkout.due_fen,
+        held_fen=checkout.held_fen if checkout.state == CheckoutState.held else 0,
+        program_id=checkout.program_id,
+        program_name=program_name,
+        payment_method=checkout.payment_method,
+        payment_received_at=checkout.payment_received_at,
+        payment_reference=checkout.payment_reference,
+        payment_instructions=adapter.instructions(checkout, payee.name if payee else "服务单位"),
+        evidence={
+            kind: EvidenceOut(at=evidence[kind].at, detail=evidence[kind].detail)
+            if kind in evidence
+            else None
+            for kind in EVIDENCE_KINDS
+        },
+        evidence_complete=not missing_evidence(set(evidence)),
+    )
+
+
+async def mark_payment_received(
+    session: AsyncSession, principal: Principal, booking_id: uuid.UUID, reference: str
+) -> None:
+    """The provider confirms the firm's transfer of the amount due; a second call changes nothing."""
+    async with within_caller_transaction(session):
+        query = select(VoucherCheckout).where(VoucherCheckout.booking_id == booking_id)
+        if is_postgres(session):
+            query = query.with_for_update()
+        checkout = await session.scalar(query.execution_options(populate_existing=True))
+        region, _ = await _program_region(session, checkout.program_id if checkout else None)
+        checkout = require_checkout_visible(principal, checkout, region)
+        if checkout.unit_id not in principal.unit_ids:
+            raise ProviderRequired()
+        if checkout.state != CheckoutState.captured:
+            raise NotCaptured(state=checkout.state.value)
+        if checkout.due_fen <= 0:
+            raise NothingDue()
+        if checkout.payment_received_at is not None:
+            return
+        now = utcnow()
+        checkout.payment_received_at = now
+        checkout.payment_received_by = principal.user_id
+        checkout.payment_reference = reference
+        await store_evidence(
+            session,
+            booking_id,
+            "payment",
+            now,
+            {"method": checkout.payment_method.value, "due_fen": checkout.due_fen, "reference": reference},
+        )
+        await session.flush()

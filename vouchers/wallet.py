@@ -1,0 +1,165 @@
+"""What a firm (and a bureau) sees of vouchers: grants with balances, holds, history; programmes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vouchers.access import firm_for, require_program_visible
+from vouchers.ledger import balances, grant_account, hold_account
+from vouchers.models import (
+    AccountKind,
+    CheckoutState,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+    VoucherCheckout,
+    VoucherGrant,
+    VoucherProgram,
+)
+from vouchers.programs import budget_available_fen
+from vouchers.schemas import GrantOut, HistoryOut, HoldOut, MyVouchersOut, ProgramOut
+from yixiang.auth import Principal
+from yixiang.identity import Role
+
+HISTORY_LIMIT = 100
+
+
+async def grant_outs(
+    session: AsyncSession, rows: Sequence[tuple[VoucherGrant, VoucherProgram]]
+) -> list[GrantOut]:
+    codes = [c for g, _ in rows for c in (grant_account(g.id), hold_account(g.id))]
+    found = await balances(session, codes)
+    return [
+        GrantOut(
+            id=g.id,
+            program_id=p.id,
+            program_name=p.name,
+            enterprise_id=g.enterprise_id,
+            amount_fen=g.amount_fen,
+            balance_fen=found[grant_account(g.id)],
+            held_fen=found[hold_account(g.id)],
+            expires_on=g.expires_on,
+            status=g.status,
+            note=g.note,
+            created_at=g.created_at,
+        )
+        for g, p in rows
+    ]
+
+
+async def my_vouchers(
+    session: AsyncSession, principal: Principal, enterprise_id: uuid.UUID | None
+) -> MyVouchersOut:
+    firms = sorted(firm_for(principal, enterprise_id))
+    rows = (
+        await session.execute(
+            select(VoucherGrant, VoucherProgram)
+            .join(VoucherProgram, VoucherProgram.id == VoucherGrant.program_id)
+            .where(VoucherGrant.enterprise_id.in_(firms))
+            .order_by(VoucherGrant.expires_on, VoucherGrant.created_at)
+        )
+    ).all()
+    grants = await grant_outs(session, rows)
+    holds = (
+        await session.scalars(
+            select(VoucherCheckout)
+            .where(
+                VoucherCheckout.enterprise_id.in_(firms),
+                VoucherCheckout.state == CheckoutState.held,
+                VoucherCheckout.held_fen > 0,
+            )
+            .order_by(VoucherCheckout.held_at.desc())
+        )
+    ).all()
+    history = (
+        await session.execute(
+            select(JournalEntry, LedgerAccount.kind, JournalLine.amount_fen)
+            .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
+            .join(LedgerAccount, LedgerAccount.code == JournalLine.account_code)
+            .where(
+                LedgerAccount.enterprise_id.in_(firms),
+                or_(LedgerAccount.kind == AccountKind.grant, LedgerAccount.kind == AccountKind.hold),
+            )
+            .order_by(JournalEntry.created_at.desc(), JournalLine.id.desc())
+            .limit(HISTORY_LIMIT)
+        )
+    ).all()
+    return MyVouchersOut(
+        enterprise_ids=firms,
+        available_fen=sum(g.balance_fen for g in grants if g.status == "active"),
+        held_fen=sum(g.held_fen for g in grants),
+        grants=grants,
+        holds=[
+            HoldOut(
+                booking_id=h.booking_id,
+                held_fen=h.held_fen,
+                quoted_fee_fen=h.quoted_fee_fen,
+                held_at=h.held_at,
+            )
+            for h in holds
+        ],
+        history=[
+            HistoryOut(
+                at=entry.created_at,
+                kind=f"{entry.kind.value}" if kind == AccountKind.grant else f"{entry.kind.value}:hold",
+                amount_fen=int(amount),
+                booking_id=entry.booking_id,
+                reason=entry.reason,
+            )
+            for entry, kind, amount in history
+        ],
+    )
+
+
+async def program_out(session: AsyncSession, program: VoucherProgram) -> ProgramOut:
+    return ProgramOut(
+        id=program.id,
+        bureau_id=program.bureau_id,
+        region_code=program.region_code,
+        name=program.name,
+        year=program.year,
+        budget_fen=program.budget_fen,
+        budget_available_fen=await budget_available_fen(session, program.id),
+        coverage_bp=program.coverage_bp,
+        per_order_cap_fen=program.per_order_cap_fen,
+        per_firm_year_cap_fen=program.per_firm_year_cap_fen,
+        valid_from=program.valid_from,
+        valid_until=program.valid_until,
+        requires_tech_sme=program.requires_tech_sme,
+        accepted_region_codes=list(program.accepted_region_codes),
+        cross_region=program.cross_region,
+        accepted_unit_ids=list(program.accepted_unit_ids),
+        accepted_category_codes=list(program.accepted_category_codes),
+        status=program.status,
+    )
+
+
+async def list_programs(session: AsyncSession, principal: Principal) -> list[ProgramOut]:
+    query = select(VoucherProgram).order_by(VoucherProgram.created_at.desc())
+    if not principal.is_platform_admin:
+        query = query.where(VoucherProgram.region_code.in_(principal.regions_where(Role.bureau_officer)))
+    return [await program_out(session, p) for p in (await session.scalars(query)).all()]
+
+
+async def show_program(session: AsyncSession, principal: Principal, program_id: uuid.UUID) -> ProgramOut:
+    program = require_program_visible(principal, await session.get(VoucherProgram, program_id))
+    return await program_out(session, program)
+
+
+async def program_grants(
+    session: AsyncSession, principal: Principal, program_id: uuid.UUID
+) -> list[GrantOut]:
+    program = require_program_visible(principal, await session.get(VoucherProgram, program_id))
+    rows = (
+        await session.execute(
+            select(VoucherGrant, VoucherProgram)
+            .join(VoucherProgram, VoucherProgram.id == VoucherGrant.program_id)
+            .where(VoucherGrant.program_id == program.id)
+            .order_by(VoucherGrant.created_at)
+        )
+    ).all()
+    return await grant_outs(session, rows)
