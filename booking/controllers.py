@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, delete, get, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,8 +42,11 @@ class BookingController(Controller):
     guards = [requires_user]
 
     @post("/", summary="Book machine time or queue samples", guards=[rate_limit("booking")])
-    async def create(self, data: BookingIn, principal: Principal, db_session: AsyncSession) -> BookingOut:
-        booking = await services.create_booking(db_session, principal, data)
+    async def create(
+        self, data: BookingIn, principal: Principal, db_session: AsyncSession, request: Request[Any, Any, Any]
+    ) -> BookingOut:
+        cap = request.app.state.settings.max_open_requests_per_instrument
+        booking = await services.create_booking(db_session, principal, data, max_open_requests=cap)
         position = None
         if booking.mode == ServiceMode.sample_testing:
             async with transaction(db_session):

@@ -35,6 +35,7 @@ from booking.errors import (
     ServiceItemInvalid,
     SlotTaken,
     TimezoneRequired,
+    TooManyOpenRequests,
 )
 from booking.events import emit_transition
 from booking.models import (
@@ -155,8 +156,30 @@ async def _overlaps(
     return found is not None
 
 
+async def _check_open_requests(
+    session: AsyncSession, enterprise_id: uuid.UUID, instrument_id: uuid.UUID, cap: int
+) -> None:
+    """At most ``cap`` requests of one firm await approval on one instrument. The firm's row is
+    locked first so that a firm's simultaneous requests are counted one after another."""
+    await session.get(Organization, enterprise_id, with_for_update=True)
+    open_requests = await session.scalar(
+        select(func.count()).where(
+            Booking.enterprise_id == enterprise_id,
+            Booking.instrument_id == instrument_id,
+            Booking.status == BookingStatus.requested,
+        )
+    )
+    if int(open_requests or 0) >= cap:
+        raise TooManyOpenRequests(max_open_requests=cap, instrument_id=str(instrument_id))
+
+
 async def _insert_booking(
-    session: AsyncSession, principal: Principal, enterprise_id: uuid.UUID, data: BookingIn, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    enterprise_id: uuid.UUID,
+    data: BookingIn,
+    now: datetime,
+    max_open_requests: int | None = None,
 ) -> Booking:
     instrument = await visible_instrument(session, principal, data.instrument_id)
     if instrument.status != InstrumentStatus.in_service:
@@ -177,6 +200,8 @@ async def _insert_booking(
             raise QualificationRequired(instrument_id=str(instrument.id))
         block_end = end + timedelta(minutes=rules.buffer_minutes)
         minutes = int((end - start) / timedelta(minutes=1))
+    if rules.needs_approval and max_open_requests is not None:
+        await _check_open_requests(session, enterprise_id, instrument.id, max_open_requests)
     firm = await session.get(Organization, enterprise_id)
     internal = internal_rate(enterprise_id, firm.parent_id if firm else None, instrument.unit_id)
     quote = quote_fee(item, internal=internal, minutes=minutes, samples=data.samples)
@@ -244,14 +269,20 @@ def is_slot_conflict(exc: IntegrityError) -> bool:
 
 
 async def create_booking(
-    session: AsyncSession, principal: Principal, data: BookingIn, *, now: datetime | None = None
+    session: AsyncSession,
+    principal: Principal,
+    data: BookingIn,
+    *,
+    now: datetime | None = None,
+    max_open_requests: int | None = None,
 ) -> Booking:
-    """Book machine time or queue samples. A taken slot answers 409 with free alternatives."""
+    """Book machine time or queue samples. A taken slot answers 409 with free alternatives;
+    a firm with ``max_open_requests`` requests already awaiting approval there answers 409."""
     now = now or utcnow()
     enterprise_id = booking_firm(principal, data.enterprise_id)
     try:
         async with transaction(session):
-            return await _insert_booking(session, principal, enterprise_id, data, now)
+            return await _insert_booking(session, principal, enterprise_id, data, now, max_open_requests)
     except SlotTaken:
         pass
     except IntegrityError as exc:

@@ -87,3 +87,8 @@ ModeNotOffered = _rule("ModeNotOffered", "mode_not_offered", "该仪器不提供
 ServiceItemInvalid = _rule("ServiceItemInvalid", "service_item_invalid", "请选择该仪器此服务方式下的检测项目")
 FieldsForMode = _rule("FieldsForMode", "fields_for_mode", "所填字段与服务方式不符")
 RangeTooWide = _rule("RangeTooWide", "range_too_wide", "查询范围过大")
+
+
+class TooManyOpenRequests(Conflict):
+    code = "too_many_open_requests"
+    message = "贵单位在该仪器上待审批的预约过多，请等待审批后再提交"

@@ -22,7 +22,7 @@ from yixiang.auth import (
 from yixiang.db import transaction, utcnow
 from yixiang.errors import NotFound, Unauthenticated
 from yixiang.identity import RefreshToken, User
-from yixiang.ratelimit import rate_limit
+from yixiang.ratelimit import RateLimited, rate_limit
 from yixiang.schemas import Input, Output
 from yixiang.settings import Settings
 
@@ -57,6 +57,13 @@ class AuthController(Controller):
     @post("/login", status_code=200, summary="Sign in with username and password (desk users)")
     async def login(self, data: PasswordLogin, db_session: AsyncSession, request: Request) -> TokenPair:
         issuer: TokenIssuer = request.app.state.token_issuer
+        # Per account too: guessing one account's password from many addresses is still limited.
+        limit = request.app.state.settings.rate_limit_sign_in_per_minute
+        allowed, retry_after = await request.app.state.rate_limiter.hit(
+            f"sign_in:account:{data.username.lower()}", limit
+        )
+        if not allowed:
+            raise RateLimited(retry_after, limit_per_minute=limit)
         async with transaction(db_session):
             user = await db_session.scalar(select(User).where(User.username == data.username))
             if user is None or not user.is_active or not verify_password(user.password_hash, data.password):

@@ -54,6 +54,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rate_limit_sign_in_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 20
     rate_limit_search_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 240
     rate_limit_booking_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
+    # One firm must not hold every slot: at most this many requests awaiting approval per instrument.
+    max_open_requests_per_instrument: Annotated[int, msgspec.Meta(ge=1)] = 3
     listing_value_threshold_fen: Annotated[int, msgspec.Meta(ge=0)] = 50_000_000
     results_storage: Literal["local", "s3"] = "local"
     results_max_file_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 200 * 1024 * 1024
