@@ -210,7 +210,9 @@ class BookingAdapter:
                 samples=None if machine_time else samples,
                 note="通过公众号预约",
             )
-            booking = await create_booking(session, principal, data)
+            booking = await create_booking(
+                session, principal, data, max_open_requests=self.settings.max_open_requests_per_instrument
+            )
             await self.store.set(remembered, str(booking.id), ttl=IDEMPOTENCY_TTL)
             return await self._view(session, booking)
 
