@@ -1,9 +1,9 @@
 """Webhook latency for text messages, as WeChat posts them (signed, AES-encrypted), p50/p99.
 
 Runs the real app in-process (httpx ASGI transport: no socket, so the numbers are the app's own
-time) on the embedded default (SQLite, in-memory store) in a temporary data directory, with the
-catalogue port reading real instrument rows (the test port of tests/bot until the search adapter
-is plugged in at merge). Each message has a new MsgId, so every request does the full work:
+time) on the embedded default (SQLite, in-memory store) in a temporary data directory, on the
+demo data (364 instruments) with the real search behind the bot. Each message has a new MsgId,
+so every request does the full work:
 verify, decrypt, parse, de-duplicate, follower lookup, conversation, encrypt.
 
     uv run python bench/bot_bench.py [--messages 500]
@@ -24,39 +24,18 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.ports import SERVICE_KEY, Ports
-from tests.bot.conftest import _instrument
-from tests.bot.ports_impl import DbCatalog, MemoryBookings, MemoryVouchers
 from tests.bot.wechat_client import WeChatSender
-from tests.conftest import Backend, make_settings
+from tests.conftest import make_settings
 from yixiang.app import create_app
 
 
 async def main(messages: int) -> None:
-    from booking.catalogue.models import ServiceMode
-
     with tempfile.TemporaryDirectory() as tmp:
         settings = make_settings("sqlite", Path(tmp))
         app = create_app(settings)
         async with app.lifespan():
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
-            backend = Backend("sqlite", settings, app, client)
-            ids = set()
-            for n in range(30):
-                ids.add(
-                    await _instrument(
-                        backend,
-                        f"核磁共振波谱仪{n:02d}" if n % 3 == 0 else f"扫描电子显微镜{n:02d}",
-                        ["NMR", "核磁"] if n % 3 == 0 else ["SEM", "电镜"],
-                        [("氢谱", ServiceMode.machine_time, 30_000)],
-                    )
-                )
-            vouchers = MemoryVouchers()
-            app.state.services[SERVICE_KEY] = Ports(
-                catalog=DbCatalog(app.state.session_maker, ids),
-                bookings=MemoryBookings(app.state.session_maker, vouchers),
-                vouchers=vouchers,
-            )
+            await app.state.runtime.worker().drain()  # index the demo catalogue for search
             sender = WeChatSender(
                 client, settings.wechat_token, settings.wechat_aes_key, settings.wechat_app_id, mode="aes"
             )
