@@ -340,13 +340,8 @@ async def mark_delivered(
     *,
     now: datetime | None = None,
 ) -> Booking:
-    """Results delivered (called by the results issue once files are uploaded)."""
-    now = now or utcnow()
-    async with transaction(session):
-        booking = await _load_for(session, principal, booking_id, "deliver")
-        await _apply(session, booking, "deliver", principal.user_id, reason, now)
-        await checkout.on_evidence(session, booking, "delivery", now)
-    return booking
+    """Results delivered (the results service calls it once files are uploaded)."""
+    return await _advance_with_evidence(session, principal, booking_id, "deliver", "delivery", reason, now)
 
 
 async def mark_rated(
@@ -357,12 +352,25 @@ async def mark_rated(
     *,
     now: datetime | None = None,
 ) -> Booking:
-    """The firm rated the service (called by the ratings issue with the rating stored)."""
+    """The firm rated the service (the ratings service calls it with the rating stored)."""
+    return await _advance_with_evidence(session, principal, booking_id, "rate", "rating", reason, now)
+
+
+async def _advance_with_evidence(
+    session: AsyncSession,
+    principal: Principal,
+    booking_id: uuid.UUID,
+    action: str,
+    evidence: str,
+    reason: str,
+    now: datetime | None,
+) -> Booking:
+    """A step after the service that adds a link to the evidence chain vouchers settle on."""
     now = now or utcnow()
     async with transaction(session):
-        booking = await _load_for(session, principal, booking_id, "rate")
-        await _apply(session, booking, "rate", principal.user_id, reason, now)
-        await checkout.on_evidence(session, booking, "rating", now)
+        booking = await _load_for(session, principal, booking_id, action)
+        await _apply(session, booking, action, principal.user_id, reason, now)
+        await checkout.on_evidence(session, booking, evidence, now)
     return booking
 
 
