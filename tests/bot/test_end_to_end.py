@@ -4,6 +4,7 @@ researcher is told (confirmation, results, rating request) → replying "5" rate
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -61,12 +62,17 @@ async def _flow(world: World, backend, client) -> None:
     assert "项目：机时" in confirm.content and "400.00 元" in confirm.content, (
         confirm.content
     )  # 2 h at 200 元/h
-    done = await sender.text(openid, "1")
-    assert "预约已提交" in done.content, done.content
+    # WeChat retries a message it got no answer to: three deliveries, one booking, one answer
+    msgid, created = sender.next_msgid(), int(time.time())
+    replies = [await sender.text(openid, "1", msgid=msgid, create_time=created) for _ in range(3)]
+    assert len({r.content for r in replies}) == 1
+    assert "预约已提交" in replies[0].content, replies[0].content
 
     async with backend.runtime.session_maker() as session:
-        booking = await session.scalar(select(Booking).where(Booking.instrument_id == nmr.instrument_id))
-    assert booking is not None and booking.status == BookingStatus.confirmed
+        [booking] = (
+            await session.scalars(select(Booking).where(Booking.instrument_id == nmr.instrument_id))
+        ).all()
+    assert booking.status == BookingStatus.confirmed
     assert booking.enterprise_id == demo_id("firm-qinghe")
     researcher = await client.post("/api/v1/auth/dev-login", json={"username": "demo-researcher"})
     wallet = await client.get(
