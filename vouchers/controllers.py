@@ -235,6 +235,12 @@ class SettlementController(Controller):
     ) -> SettlementOut:
         return await self._act(db_session, principal, batch_id, "mark_paid", paid=data)
 
+    @post("/{batch_id:uuid}/discard", status_code=200, summary="Discard a draft (its bookings free again)")
+    async def discard(
+        self, batch_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+    ) -> SettlementOut:
+        return await self._act(db_session, principal, batch_id, "discard")
+
     @post(
         "/{batch_id:uuid}/reconcile", status_code=200, summary="Close the batch once it reconciles to the fen"
     )

@@ -73,6 +73,7 @@ class SettlementStatus(enum.StrEnum):
     approved = "approved"
     paid = "paid"
     reconciled = "reconciled"
+    discarded = "discarded"  # a draft drawn wrongly: its bookings are free for another batch
 
 
 class VoucherProgram(UUIDPrimaryKey, Timestamps, Base):

@@ -5,6 +5,7 @@ programmes not yet settled; a line whose evidence chain is incomplete is listed 
 paid (it can go into a later batch once complete). Amounts are fixed when the batch is drawn and
 cannot change after (refunds are refused for bookings in a batch). Paying posts one ledger entry
 (receivable → settled per programme and provider); reconciling proves batch = ledger to the fen.
+A draft drawn wrongly may be discarded: its lines stay on record and its bookings are free again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +62,7 @@ from yixiang.identity import Organization, Role
 # action → (from, to): the whole state machine of a batch.
 TRANSITIONS: dict[str, tuple[SettlementStatus, SettlementStatus]] = {
     "submit": (SettlementStatus.draft, SettlementStatus.submitted),
+    "discard": (SettlementStatus.draft, SettlementStatus.discarded),
     "approve": (SettlementStatus.submitted, SettlementStatus.approved),
     "mark_paid": (SettlementStatus.approved, SettlementStatus.paid),
     "reconcile": (SettlementStatus.paid, SettlementStatus.reconciled),
@@ -230,6 +232,14 @@ async def transition(
             assert paid is not None
             await _post_settlement(session, batch, principal.user_id)
             batch.bank_reference, batch.paid_by, batch.paid_at = paid.bank_reference, principal.user_id, now
+        elif action == "discard":
+            # Nothing was paid or promised: the lines stay for the record but settle nothing.
+            await session.execute(
+                update(SettlementLine)
+                .where(SettlementLine.batch_id == batch.id)
+                .values(settles_booking_id=None)
+                .execution_options(synchronize_session=False)
+            )
         elif action == "reconcile":
             report = await reconciliation(session, principal, batch_id)
             if not report.balanced:

@@ -186,3 +186,25 @@ async def test_refund_needs_a_captured_share_and_cannot_exceed_it(world: World) 
         url, json={"amount_fen": 50_001, "reason": "超额"}, headers=await world.bureau()
     )
     assert too_much.status_code == 409 and error_code(too_much) == "refund_too_large"
+
+
+async def test_a_discarded_draft_frees_its_bookings_for_the_next_batch(world: World) -> None:
+    firm, _ = await world.firm_with_grant(1_000_000)
+    unit = await new_org(world.backend, kind=OrgKind.unit)
+    booking = await _completed(world, firm, unit, 50_000, ("booking", "usage", "payment", "delivery"))
+    science = await world.bureau()
+    period = {"period_start": str(TODAY), "period_end": str(TODAY)}
+    draft = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
+    assert str(booking) in {line["booking_id"] for line in draft["lines"]}
+    url = f"/api/v1/settlements/{draft['id']}"
+    as_firm = await world.client.post(f"{url}/discard", headers=await world.headers("demo-researcher"))
+    assert as_firm.status_code == 404
+    discarded = await world.client.post(f"{url}/discard", headers=science)
+    assert discarded.status_code == 200 and discarded.json()["status"] == "discarded"
+    assert (await world.client.post(f"{url}/submit", headers=science)).status_code == 409
+    again = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
+    assert str(booking) in {line["booking_id"] for line in again["lines"]}
+    submitted = await world.client.post(f"/api/v1/settlements/{again['id']}/submit", headers=science)
+    late = await world.client.post(f"/api/v1/settlements/{again['id']}/discard", headers=science)
+    assert submitted.status_code == 200
+    assert late.status_code == 409 and error_code(late) == "invalid_transition"
