@@ -23,6 +23,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import joinedload
 
 from yixiang.db import transaction, utcnow
 from yixiang.errors import Forbidden, Unauthenticated
@@ -167,7 +168,9 @@ class TokenIssuer:
 
 
 async def load_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    return await session.scalar(select(User).where(User.id == user_id))
+    """The user with memberships and their organisations, in one query (runs on every request)."""
+    rows = await session.scalars(select(User).where(User.id == user_id).options(joinedload(User.memberships)))
+    return rows.unique().first()
 
 
 class JWTAuthMiddleware(AbstractAuthenticationMiddleware):

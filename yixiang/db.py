@@ -55,7 +55,9 @@ class Timestamps:
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url)
-    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_timeout=10)
+    # No pre-ping: it costs a round trip per checkout; after a database restart the first failed
+    # use invalidates the whole pool (SQLAlchemy does that on a disconnect), answered as a 503.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_timeout=10)
 
 
 def _create_sqlite_engine(url: str) -> AsyncEngine:
