@@ -29,6 +29,7 @@ from bot.dates import SHANGHAI
 from bot.identity import bind_by_unionid
 from bot.models import Follower, SentNotification
 from bot.wechat import WeChatError, WeChatGateway
+from vouchers.models import VoucherCheckout
 from yixiang.db import insert_ignoring_conflict
 from yixiang.domains import Consumer, JobContext
 from yixiang.identity import User
@@ -125,6 +126,24 @@ async def _record(ctx: JobContext, event: Event, channel: str, result: Any) -> N
         )
 
 
+async def _with_voucher_share(ctx: JobContext, event: Event) -> dict[str, Any]:
+    """Booking emits "confirmed" before vouchers hold their share (same transaction); by the time
+    the message goes out the hold is committed, so the amount is read from vouchers' record."""
+    payload = dict(event.payload)
+    if (
+        event.topic == "booking.confirmed"
+        and "voucher_share_fen" not in payload
+        and payload.get("booking_id")
+    ):
+        held = await ctx.session.scalar(
+            select(VoucherCheckout.held_fen).where(
+                VoucherCheckout.booking_id == uuid.UUID(str(payload["booking_id"]))
+            )
+        )
+        payload["voucher_share_fen"] = int(held or 0)
+    return payload
+
+
 def _user_id(event: Event) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(event.payload["user_id"]))
@@ -148,7 +167,10 @@ async def send_template_message(ctx: JobContext, event: Event) -> None:
     url = _link(ctx, event)
     try:
         result = await gateway.send_template(
-            follower.openid, template_id, _wechat_data(fields(event.topic, event.payload)), url=url or None
+            follower.openid,
+            template_id,
+            _wechat_data(fields(event.topic, await _with_voucher_share(ctx, event))),
+            url=url or None,
         )
     except WeChatError as exc:
         if exc.errcode in FINAL_ERRORS:
@@ -199,7 +221,10 @@ async def send_subscribe_message(ctx: JobContext, event: Event) -> None:
     )
     try:
         result = await gateway.send_subscribe(
-            openid, template_id, _wechat_data(fields(event.topic, event.payload)), page=page
+            openid,
+            template_id,
+            _wechat_data(fields(event.topic, await _with_voucher_share(ctx, event))),
+            page=page,
         )
     except WeChatError as exc:
         if exc.errcode in FINAL_ERRORS:

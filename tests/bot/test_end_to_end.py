@@ -99,6 +99,8 @@ async def _flow(world: World, backend, client) -> None:
     sent = [c for c in world.fake.calls if (c.body or {}).get("touser") == openid]
     templates = [c.body["template_id"] for c in sent if c.path == "/cgi-bin/message/template/send"]
     assert "demo-tpl-booking.confirmed" in templates
+    [confirmed] = [c for c in sent if (c.body or {}).get("template_id") == "demo-tpl-booking.confirmed"]
+    assert confirmed.body["data"]["amount5"]["value"] == f"{hold['held_fen'] / 100:,.2f} 元"  # the held share
     assert "demo-tpl-booking.delivered" in templates
     assert "demo-tpl-booking.rating_requested" in templates
 
