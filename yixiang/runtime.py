@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from yixiang.auth import TokenIssuer
@@ -27,6 +30,27 @@ from yixiang.store import Store, create_store
 from yixiang.worker import Worker
 
 log = logging.getLogger("yixiang")
+STARTUP_LOCK_KEY = 72_501_210  # any constant: the advisory lock every starting process takes
+
+
+@contextlib.asynccontextmanager
+async def startup_lock(engine: AsyncEngine, data_dir: str) -> AsyncIterator[None]:
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK_KEY})
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK_KEY})
+        return
+    path = Path(data_dir) / "startup.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = await asyncio.to_thread(path.open, "w")
+    try:
+        await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # closing releases the lock
 
 
 @dataclass
@@ -66,14 +90,17 @@ class Runtime:
         )
 
     async def start(self, *, run_worker: bool | None = None) -> None:
-        if self.settings.migrate_on_start:
-            await upgrade(self.engine)
-        for domain in self.domains:
-            for hook in domain.on_startup:
-                await hook(self)
-        if self.settings.demo_data_enabled and not await self._has_users():
-            log.info("first start: loading demo data")
-            await load_demo(self.session_maker, self.domains)
+        # Several server processes may start at once (`serve --workers 2`, replicas): one at a
+        # time migrates and loads the demo data, the others find it done.
+        async with startup_lock(self.engine, self.settings.data_dir):
+            if self.settings.migrate_on_start:
+                await upgrade(self.engine)
+            for domain in self.domains:
+                for hook in domain.on_startup:
+                    await hook(self)
+            if self.settings.demo_data_enabled and not await self._has_users():
+                log.info("first start: loading demo data")
+                await load_demo(self.session_maker, self.domains)
         if self.settings.run_worker_in_process if run_worker is None else run_worker:
             self._worker_stop = asyncio.Event()
             self._worker_task = asyncio.create_task(self.worker().run(self._worker_stop))
