@@ -166,14 +166,11 @@ def start_server(backend: str, workers: int, pg_url: str, redis_url: str) -> Ite
 
         asyncio.run(sql(f'CREATE DATABASE "{database}"'))
         if workers > 1:  # migrate + demo data once, so workers don't race on first start
-            subprocess.run(
-                [sys.executable, "-m", "yixiang.cli", "db", "upgrade"], env=env, check=True
-            )
+            subprocess.run([sys.executable, "-m", "yixiang.cli", "db", "upgrade"], env=env, check=True)
     log_path = Path(data_dir) / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "yixiang.cli", "serve", "--port", str(port)]
-            + ["--workers", str(workers)],
+            [sys.executable, "-m", "yixiang.cli", "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -273,9 +270,7 @@ class Load:
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.rnd.choice(self.fx.tokens)}"}
 
-    def record(
-        self, route: str, planned: float, response: httpx.Response | None, exc: str = ""
-    ) -> None:
+    def record(self, route: str, planned: float, response: httpx.Response | None, exc: str = "") -> None:
         st = self.stats[route]
         st.latencies.append(time.perf_counter() - planned)
         if response is None:
@@ -294,7 +289,9 @@ class Load:
         else:
             st.ok += 1
 
-    async def call(self, route: str, planned: float, method: str, url: str, **kw: Any) -> httpx.Response | None:
+    async def call(
+        self, route: str, planned: float, method: str, url: str, **kw: Any
+    ) -> httpx.Response | None:
         try:
             response = await self.client.request(method, url, **kw)
         except httpx.HTTPError as exc:
@@ -307,37 +304,68 @@ class Load:
         rnd = self.rnd
         if kind == "search":
             q = rnd.choice(QUERIES)
-            await self.call("search", planned, "GET", "/api/v1/instruments/search",
-                            params={"q": q, "limit": 20}, headers=self._headers())
+            await self.call(
+                "search",
+                planned,
+                "GET",
+                "/api/v1/instruments/search",
+                params={"q": q, "limit": 20},
+                headers=self._headers(),
+            )
         elif kind == "detail":
             iid = rnd.choice(self.fx.instrument_ids)
             await self.call("detail", planned, "GET", f"/api/v1/instruments/{iid}", headers=self._headers())
         elif kind == "availability":
             iid = rnd.choice(self.fx.instrument_ids)
-            await self.call("availability", planned, "GET", f"/api/v1/instruments/{iid}/availability",
-                            params={"from": self.fx.week_from, "to": self.fx.week_to},
-                            headers=self._headers())
+            await self.call(
+                "availability",
+                planned,
+                "GET",
+                f"/api/v1/instruments/{iid}/availability",
+                params={"from": self.fx.week_from, "to": self.fx.week_to},
+                headers=self._headers(),
+            )
         elif kind == "booking":
             iid, start, end = rnd.choice(self.fx.slots)
             headers = self._headers()
-            body = {"instrument_id": iid, "mode": "machine_time", "operation": "operator",
-                    "start": start, "end": end}
-            r = await self.call("booking.create", planned, "POST", "/api/v1/bookings", json=body, headers=headers)
+            body = {
+                "instrument_id": iid,
+                "mode": "machine_time",
+                "operation": "operator",
+                "start": start,
+                "end": end,
+            }
+            r = await self.call(
+                "booking.create", planned, "POST", "/api/v1/bookings", json=body, headers=headers
+            )
             if r is not None and r.status_code in (200, 201):
                 booking_id = r.json()["id"]
-                await self.call("booking.cancel", time.perf_counter(), "POST",
-                                f"/api/v1/bookings/{booking_id}/cancel", json={}, headers=headers)
+                await self.call(
+                    "booking.cancel",
+                    time.perf_counter(),
+                    "POST",
+                    f"/api/v1/bookings/{booking_id}/cancel",
+                    json={},
+                    headers=headers,
+                )
         else:
             ts, nonce = str(int(time.time())), os.urandom(6).hex()
-            xml = text_xml(rnd.choice(self.openids), rnd.choice(BOT_TEXTS),
-                           rnd.randrange(10**12), int(ts))
+            xml = text_xml(rnd.choice(self.openids), rnd.choice(BOT_TEXTS), rnd.randrange(10**12), int(ts))
             encrypt = aes_encrypt(DEMO_AES_KEY, DEMO_APP_ID, xml)
-            params = {"signature": sha1_sign(DEMO_TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce,
-                      "encrypt_type": "aes", "msg_signature": sha1_sign(DEMO_TOKEN, ts, nonce, encrypt)}
-            body_xml = ("<xml><ToUserName><![CDATA[gh_yixiang_test]]></ToUserName>"
-                        f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
-            await self.call("bot", planned, "POST", "/wechat/official-account",
-                            params=params, content=body_xml.encode())
+            params = {
+                "signature": sha1_sign(DEMO_TOKEN, ts, nonce),
+                "timestamp": ts,
+                "nonce": nonce,
+                "encrypt_type": "aes",
+                "msg_signature": sha1_sign(DEMO_TOKEN, ts, nonce, encrypt),
+            }
+            body_xml = (
+                "<xml><ToUserName><![CDATA[gh_yixiang_test]]></ToUserName>"
+                f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+            )
+            await self.call(
+                "bot", planned, "POST", "/wechat/official-account", params=params, content=body_xml.encode()
+            )
 
 
 async def run_load(
@@ -389,8 +417,13 @@ async def run_load(
         stop.set()
         await sampler
     return Result(
-        load.stats, elapsed, n, rate,
-        max(rss) / 1024 if rss else None, rss[-1] / 1024 if rss else None, max_lag * 1000,
+        load.stats,
+        elapsed,
+        n,
+        rate,
+        max(rss) / 1024 if rss else None,
+        rss[-1] / 1024 if rss else None,
+        max_lag * 1000,
     )
 
 
@@ -408,7 +441,8 @@ def markdown(result: Result, title: str) -> str:
         + (f"{result.rss_peak_mb:.0f} MB (end {result.rss_end_mb:.0f} MB)" if result.rss_peak_mb else "n/a")
         + f"; max scheduler lag {result.max_lag_ms:.1f} ms",
         "",
-        "| route | count | req/s | p50 ms | p95 ms | p99 ms | errors (5xx/transport) | expected 4xx | other 4xx |",
+        "| route | count | req/s | p50 ms | p95 ms | p99 ms | errors (5xx/transport) "
+        "| expected 4xx | other 4xx |",
         "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     everything: list[float] = []
@@ -422,7 +456,8 @@ def markdown(result: Result, title: str) -> str:
         )
     total_err = result.total_errors
     lines.append(
-        f"| **all** | {len(everything)} | {len(everything) / result.seconds:.1f} | {_pct(everything, 50):.1f} "
+        f"| **all** | {len(everything)} | {len(everything) / result.seconds:.1f} "
+        f"| {_pct(everything, 50):.1f} "
         f"| {_pct(everything, 95):.1f} | {_pct(everything, 99):.1f} | {total_err} | | |"
     )
     samples = [f"{r}: {s}" for r, st in result.stats.items() for s in st.error_samples]
@@ -445,10 +480,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="3 s at 20 req/s")
     parser.add_argument("--seed", type=int, default=8)
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "YIXIANG_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--redis-url", default=os.environ.get(
-        "YIXIANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "YIXIANG_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("YIXIANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.rate, args.seconds = 20.0, 3.0
