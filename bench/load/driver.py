@@ -262,8 +262,11 @@ async def prepare(client: httpx.AsyncClient) -> Fixture:
 
 
 class Load:
-    def __init__(self, client: httpx.AsyncClient, fx: Fixture, seed: int) -> None:
+    def __init__(self, client: httpx.AsyncClient, fx: Fixture, seed: int, connections: int = 256) -> None:
         self.client, self.fx, self.rnd = client, fx, random.Random(seed)
+        # Requests queue here (O(1)), never in httpcore's pool, whose assignment loop is
+        # O(waiting × connections) and starves the driver under overload.
+        self.gate = asyncio.Semaphore(connections)
         self.stats: dict[str, Stats] = {r: Stats() for r in ROUTES}
         self.openids = [f"oLoad{n:06d}" for n in range(200)]
 
@@ -293,7 +296,8 @@ class Load:
         self, route: str, planned: float, method: str, url: str, **kw: Any
     ) -> httpx.Response | None:
         try:
-            response = await self.client.request(method, url, **kw)
+            async with self.gate:
+                response = await self.client.request(method, url, **kw)
         except asyncio.CancelledError:
             self.record(route, planned, None, "unfinished at the grace deadline")
             raise
@@ -379,7 +383,7 @@ async def run_load(
     seed: int = 8,
     grace: float = 10.0,
 ) -> Result:
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
         fx = await prepare(client)
         load = Load(client, fx, seed)
