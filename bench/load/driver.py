@@ -191,14 +191,15 @@ def start_server(backend: str, workers: int, pg_url: str, redis_url: str) -> Ite
             time.sleep(0.3)
         yield Server(url, process.pid)
     finally:
+        died = process.poll() is not None
         process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
         tail = log_path.read_text(errors="replace")[-3000:]
-        if "Traceback" in tail:
-            print(f"<!-- server log tail:\n{tail}\n-->", file=sys.stderr)
+        if died or "Traceback" in tail or "died" in tail:
+            print(f"<!-- server exited={died}; log tail:\n{tail}\n-->", file=sys.stderr)
         shutil.rmtree(data_dir, ignore_errors=True)
         if database:
             asyncio.run(sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
