@@ -165,8 +165,16 @@ def start_server(backend: str, workers: int, pg_url: str, redis_url: str) -> Ite
             await conn.close()
 
         asyncio.run(sql(f'CREATE DATABASE "{database}"'))
-        if workers > 1:  # migrate + demo data once, so workers don't race on first start
-            subprocess.run([sys.executable, "-m", "yixiang.cli", "db", "upgrade"], env=env, check=True)
+    if workers > 1:
+        # Migrate and load the demo data once before forking: workers loading it concurrently
+        # on first start race (pk_regions unique violation) and uvicorn then stops the server.
+        for command in (["db", "upgrade"], ["demo", "load"]):
+            subprocess.run(
+                [sys.executable, "-m", "yixiang.cli", *command],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
     log_path = Path(data_dir) / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
