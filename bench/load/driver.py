@@ -1,0 +1,532 @@
+"""Open arrival-rate load driver: a realistic request mix against a running yixiang server.
+
+    uv run python -m bench.load --start embedded --workers 1 --rate 300 --seconds 20
+    uv run python -m bench.load --start postgres --workers 2 --rate 300 --seconds 20
+    uv run python -m bench.load --url http://127.0.0.1:8000 --server-pid 1234 --rate 100
+    uv run python -m bench.load --start embedded --smoke
+
+Open model: a scheduler starts every request at its planned time (Poisson arrivals at
+``--rate``) whether or not earlier ones have answered, and latency is completion minus the
+*planned* start, so a slow server cannot hide its latency by slowing the driver down.
+
+Mix: 75% search, 10% instrument detail, 7% availability (a week), 5% booking create (+ cancel
+when it succeeds, reported as its own row), 3% WeChat webhook (signed, AES-encrypted text
+message with the demo credentials). 409 and 400 answers on booking are expected outcomes
+(slot taken, calendar rule) and are counted apart from errors; errors are 5xx and transport
+failures. The server's RSS is the sum of VmRSS over its process tree, sampled every second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.config import DEMO_AES_KEY, DEMO_APP_ID, DEMO_TOKEN
+from tests.bot.wechat_client import aes_encrypt, sha1_sign, text_xml
+
+QUERIES = [
+    "核磁",
+    "NMR",
+    "电镜",
+    "质谱",
+    "XRD",
+    "扫描电镜 杭州",
+    "ICP-MS",
+    "激光共聚焦",
+    "流式",
+    "热重",
+    "液相色谱",
+    "透射电镜",
+    "X射线衍射",
+    "红外光谱",
+    "拉曼",
+    "气相色谱 宁波",
+    "原子力显微镜",
+    "比表面积",
+    "粒度",
+    "紫外",
+]
+BOT_TEXTS = ["核磁 杭州", "找电镜", "质谱", "帮助", "XRD 宁波", "我的预约"]
+MIX = [("search", 75), ("detail", 10), ("availability", 7), ("booking", 5), ("bot", 3)]
+ROUTES = ["search", "detail", "availability", "booking.create", "booking.cancel", "bot"]
+CST = timezone(timedelta(hours=8))
+RATE_ENV = {
+    "YIXIANG_RATE_LIMIT_SIGN_IN_PER_MINUTE": "1000000",
+    "YIXIANG_RATE_LIMIT_SEARCH_PER_MINUTE": "1000000",
+    "YIXIANG_RATE_LIMIT_BOOKING_PER_MINUTE": "1000000",
+    "YIXIANG_MAX_OPEN_REQUESTS_PER_INSTRUMENT": "1000000",
+}
+
+
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)  # seconds, all completed requests
+    ok: int = 0
+    expected_4xx: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    other_4xx: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    errors: int = 0  # 5xx + transport
+    error_samples: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+
+@dataclass
+class Result:
+    stats: dict[str, Stats]
+    seconds: float
+    planned: int
+    rate: float
+    rss_peak_mb: float | None
+    rss_end_mb: float | None
+    max_lag_ms: float  # how late the scheduler started a request (driver overload)
+
+    @property
+    def total_errors(self) -> int:
+        return sum(s.errors for s in self.stats.values())
+
+
+# --- server process ---------------------------------------------------------------------------
+
+
+def rss_tree_kb(pid: int) -> int:
+    """Sum VmRSS (kB) of pid and all its descendants, from /proc."""
+    total, stack, seen = 0, [pid], set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                children = (task / "children").read_text().split()
+                stack.extend(int(c) for c in children)
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    pid: int
+
+
+@contextmanager
+def start_server(backend: str, workers: int, pg_url: str, redis_url: str) -> Iterator[Server]:
+    """Start ``yixiang serve`` (fresh data dir, or a fresh PostgreSQL database + Redis prefix)."""
+    port = _free_port()
+    data_dir = tempfile.mkdtemp(prefix="yixiang-load-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YIXIANG_")}
+    env |= {"YIXIANG_DATA_DIR": data_dir, "YIXIANG_LOG_LEVEL": "WARNING"} | RATE_ENV
+    database = None
+    if backend == "postgres":
+        import asyncpg
+
+        database = f"yixiang_load_{uuid.uuid4().hex[:10]}"
+        base = pg_url.rpartition("/")[0]
+        plain = base.replace("postgresql+asyncpg://", "postgresql://", 1) + "/postgres"
+        env["YIXIANG_DATABASE_URL"] = f"{base}/{database}"
+        env["YIXIANG_REDIS_URL"] = redis_url
+        env["YIXIANG_REDIS_PREFIX"] = f"yixiang-load-{uuid.uuid4().hex[:8]}:"
+
+        async def sql(statement: str) -> None:
+            conn = await asyncpg.connect(plain)
+            await conn.execute(statement)
+            await conn.close()
+
+        asyncio.run(sql(f'CREATE DATABASE "{database}"'))
+    if workers > 1:
+        # Migrate and load the demo data once before forking: workers loading it concurrently
+        # on first start race (pk_regions unique violation) and uvicorn then stops the server.
+        for command in (["db", "upgrade"], ["demo", "load"]):
+            subprocess.run(
+                [sys.executable, "-m", "yixiang.cli", *command],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+    log_path = Path(data_dir) / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "yixiang.cli", "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{log_path.read_text(errors='replace')}")
+            try:
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not ready:\n{log_path.read_text(errors='replace')}")
+            time.sleep(0.3)
+        yield Server(url, process.pid)
+    finally:
+        died = process.poll() is not None
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        tail = log_path.read_text(errors="replace")[-3000:]
+        if died or "Traceback" in tail or "died" in tail:
+            print(f"<!-- server exited={died}; log tail:\n{tail}\n-->", file=sys.stderr)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        if database:
+            asyncio.run(sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+
+# --- workload ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Fixture:
+    tokens: list[str]
+    instrument_ids: list[str]
+    slots: list[tuple[str, str, str]]  # (instrument_id, start, end): 1 h, calendar-open
+    week_from: str
+    week_to: str
+
+
+async def prepare(client: httpx.AsyncClient) -> Fixture:
+    """Sign in, collect instrument ids from searches and 1 h open slots on bookable ones."""
+    tokens = []
+    for username in ("demo-researcher", "demo-researcher-2"):
+        r = await client.post("/api/v1/auth/dev-login", json={"username": username})
+        r.raise_for_status()
+        tokens.append(r.json()["token"])
+    auth = {"authorization": f"Bearer {tokens[0]}"}
+    ids: dict[str, list[str]] = {}
+    for q in QUERIES:
+        r = await client.get("/api/v1/instruments/search", params={"q": q, "limit": 20}, headers=auth)
+        r.raise_for_status()
+        for item in r.json()["items"]:
+            ids[item["id"]] = item.get("modes", [])
+    if not ids:
+        raise RuntimeError("searches found no instruments")
+    today = datetime.now(CST).replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = today + timedelta(days=7), today + timedelta(days=35)
+    slots: list[tuple[str, str, str]] = []
+    machine = [i for i, modes in ids.items() if "machine_time" in modes][:25]
+    for iid in machine:
+        r = await client.get(
+            f"/api/v1/instruments/{iid}/availability",
+            params={"from": start.isoformat(), "to": end.isoformat()},
+            headers=auth,
+        )
+        if r.status_code != 200:
+            continue
+        free = r.json()["slots"]
+        starts = {s["start"]: s["end"] for s in free}
+        for s in free:  # two adjacent free slots make one hour
+            nxt = starts.get(s["end"])
+            if nxt and datetime.fromisoformat(s["start"]).minute == 0:
+                slots.append((iid, s["start"], nxt))
+    if not slots:
+        raise RuntimeError("no bookable 1 h slots found")
+    return Fixture(
+        tokens,
+        list(ids),
+        slots,
+        (today + timedelta(days=1)).isoformat(),
+        (today + timedelta(days=8)).isoformat(),
+    )
+
+
+class Load:
+    def __init__(self, client: httpx.AsyncClient, fx: Fixture, seed: int, connections: int = 256) -> None:
+        self.client, self.fx, self.rnd = client, fx, random.Random(seed)
+        # Requests queue here (O(1)), never in httpcore's pool, whose assignment loop is
+        # O(waiting × connections) and starves the driver under overload.
+        self.gate = asyncio.Semaphore(connections)
+        self.stats: dict[str, Stats] = {r: Stats() for r in ROUTES}
+        self.openids = [f"oLoad{n:06d}" for n in range(200)]
+
+    def _headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.rnd.choice(self.fx.tokens)}"}
+
+    def record(self, route: str, planned: float, response: httpx.Response | None, exc: str = "") -> None:
+        st = self.stats[route]
+        st.latencies.append(time.perf_counter() - planned)
+        if response is None:
+            st.errors += 1
+            if len(st.error_samples) < 3:
+                st.error_samples.append(exc)
+            return
+        code = response.status_code
+        if code >= 500:
+            st.errors += 1
+            if len(st.error_samples) < 3:
+                st.error_samples.append(f"{code} {response.text[:200]}")
+        elif code >= 400:
+            expected = route == "booking.create" and code in (400, 409)
+            (st.expected_4xx if expected else st.other_4xx)[code] += 1
+        else:
+            st.ok += 1
+
+    async def call(
+        self, route: str, planned: float, method: str, url: str, **kw: Any
+    ) -> httpx.Response | None:
+        try:
+            async with self.gate:
+                response = await self.client.request(method, url, **kw)
+        except asyncio.CancelledError:
+            self.record(route, planned, None, "unfinished at the grace deadline")
+            raise
+        except httpx.HTTPError as exc:
+            self.record(route, planned, None, f"{type(exc).__name__}: {exc}")
+            return None
+        self.record(route, planned, response)
+        return response
+
+    async def one(self, kind: str, planned: float) -> None:
+        rnd = self.rnd
+        if kind == "search":
+            q = rnd.choice(QUERIES)
+            await self.call(
+                "search",
+                planned,
+                "GET",
+                "/api/v1/instruments/search",
+                params={"q": q, "limit": 20},
+                headers=self._headers(),
+            )
+        elif kind == "detail":
+            iid = rnd.choice(self.fx.instrument_ids)
+            await self.call("detail", planned, "GET", f"/api/v1/instruments/{iid}", headers=self._headers())
+        elif kind == "availability":
+            iid = rnd.choice(self.fx.instrument_ids)
+            await self.call(
+                "availability",
+                planned,
+                "GET",
+                f"/api/v1/instruments/{iid}/availability",
+                params={"from": self.fx.week_from, "to": self.fx.week_to},
+                headers=self._headers(),
+            )
+        elif kind == "booking":
+            iid, start, end = rnd.choice(self.fx.slots)
+            headers = self._headers()
+            body = {
+                "instrument_id": iid,
+                "mode": "machine_time",
+                "operation": "operator",
+                "start": start,
+                "end": end,
+            }
+            r = await self.call(
+                "booking.create", planned, "POST", "/api/v1/bookings", json=body, headers=headers
+            )
+            if r is not None and r.status_code in (200, 201):
+                booking_id = r.json()["id"]
+                await self.call(
+                    "booking.cancel",
+                    time.perf_counter(),
+                    "POST",
+                    f"/api/v1/bookings/{booking_id}/cancel",
+                    json={},
+                    headers=headers,
+                )
+        else:
+            ts, nonce = str(int(time.time())), os.urandom(6).hex()
+            xml = text_xml(rnd.choice(self.openids), rnd.choice(BOT_TEXTS), rnd.randrange(10**12), int(ts))
+            encrypt = aes_encrypt(DEMO_AES_KEY, DEMO_APP_ID, xml)
+            params = {
+                "signature": sha1_sign(DEMO_TOKEN, ts, nonce),
+                "timestamp": ts,
+                "nonce": nonce,
+                "encrypt_type": "aes",
+                "msg_signature": sha1_sign(DEMO_TOKEN, ts, nonce, encrypt),
+            }
+            body_xml = (
+                "<xml><ToUserName><![CDATA[gh_yixiang_test]]></ToUserName>"
+                f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+            )
+            await self.call(
+                "bot", planned, "POST", "/wechat/official-account", params=params, content=body_xml.encode()
+            )
+
+
+async def run_load(
+    url: str,
+    rate: float,
+    seconds: float,
+    server_pid: int | None = None,
+    seed: int = 8,
+    grace: float = 10.0,
+) -> Result:
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        fx = await prepare(client)
+        load = Load(client, fx, seed)
+        rnd = random.Random(seed + 1)
+        kinds = [k for k, _ in MIX]
+        weights = [w for _, w in MIX]
+        # warm-up: one of each, not counted
+        warm = Load(client, fx, seed + 2)
+        for k in kinds:
+            await warm.one(k, time.perf_counter())
+
+        rss: list[int] = []
+        stop = asyncio.Event()
+
+        async def sample() -> None:
+            while not stop.is_set():
+                if server_pid:
+                    rss.append(rss_tree_kb(server_pid))
+                try:
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                except TimeoutError:
+                    pass
+
+        sampler = asyncio.create_task(sample())
+        tasks: set[asyncio.Task[None]] = set()
+        t0 = time.perf_counter()
+        planned, n, max_lag = t0, 0, 0.0
+        while True:
+            planned += rnd.expovariate(rate)
+            if planned - t0 >= seconds:
+                break
+            delay = planned - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            max_lag = max(max_lag, time.perf_counter() - planned)
+            task = asyncio.create_task(load.one(rnd.choices(kinds, weights)[0], planned))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            n += 1
+        if tasks:  # overload: whatever has not answered `grace` s after the last arrival fails
+            _, pending = await asyncio.wait(set(tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        elapsed = time.perf_counter() - t0
+        stop.set()
+        await sampler
+    return Result(
+        load.stats,
+        elapsed,
+        n,
+        rate,
+        max(rss) / 1024 if rss else None,
+        rss[-1] / 1024 if rss else None,
+        max_lag * 1000,
+    )
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))] * 1000
+
+
+def markdown(result: Result, title: str) -> str:
+    lines = [
+        f"**{title}** — planned {result.rate:g} req/s × {result.seconds:.1f} s, "
+        f"{result.planned} arrivals; server RSS peak "
+        + (f"{result.rss_peak_mb:.0f} MB (end {result.rss_end_mb:.0f} MB)" if result.rss_peak_mb else "n/a")
+        + f"; max scheduler lag {result.max_lag_ms:.1f} ms",
+        "",
+        "| route | count | answered/s | p50 ms | p95 ms | p99 ms | errors (5xx/transport) "
+        "| expected 4xx | other 4xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    everything: list[float] = []
+    for route in ROUTES:
+        st = result.stats[route]
+        everything += st.latencies
+        lines.append(
+            f"| {route} | {st.count} | {(st.count - st.errors) / result.seconds:.1f} "
+            f"| {_pct(st.latencies, 50):.1f} "
+            f"| {_pct(st.latencies, 95):.1f} | {_pct(st.latencies, 99):.1f} | {st.errors} "
+            f"| {_codes(st.expected_4xx)} | {_codes(st.other_4xx)} |"
+        )
+    total_err = result.total_errors
+    lines.append(
+        f"| **all** | {len(everything)} | {(len(everything) - total_err) / result.seconds:.1f} "
+        f"| {_pct(everything, 50):.1f} "
+        f"| {_pct(everything, 95):.1f} | {_pct(everything, 99):.1f} | {total_err} | | |"
+    )
+    samples = sorted({f"{r}: {s}" for r, st in result.stats.items() for s in st.error_samples})
+    if samples:
+        lines += ["", "Error samples:", *[f"- `{s}`" for s in samples]]
+    return "\n".join(lines)
+
+
+def _codes(counts: dict[int, int]) -> str:
+    return ", ".join(f"{c}×{n}" for c, n in sorted(counts.items())) or "0"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=100.0, help="arrivals per second")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--url", help="an already running server")
+    parser.add_argument("--server-pid", type=int, help="with --url: pid whose process tree RSS to sample")
+    parser.add_argument("--start", choices=["embedded", "postgres"], help="start a server subprocess")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--smoke", action="store_true", help="3 s at 20 req/s")
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--grace", type=float, default=10.0, help="s to wait after the last arrival")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "YIXIANG_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("YIXIANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.rate, args.seconds = 20.0, 3.0
+    if bool(args.url) == bool(args.start):
+        parser.error("give exactly one of --url or --start")
+    opts = {"seed": args.seed, "grace": args.grace}
+    if args.url:
+        result = asyncio.run(run_load(args.url, args.rate, args.seconds, args.server_pid, **opts))
+        title = f"{args.url}"
+    else:
+        with start_server(args.start, args.workers, args.pg_url, args.redis_url) as server:
+            result = asyncio.run(run_load(server.url, args.rate, args.seconds, server.pid, **opts))
+        title = f"{args.start}, {args.workers} worker{'s' if args.workers > 1 else ''}"
+    print(markdown(result, f"{title} ({platform.python_version()}, {os.cpu_count()} CPU)"))
+    return 1 if result.total_errors else 0

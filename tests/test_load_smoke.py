@@ -1,0 +1,26 @@
+"""The load harness runs end to end against a real server: every route answers, nothing fails."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bench.load.driver import RATE_ENV, ROUTES, markdown, run_load
+from tests.conftest import BACKENDS
+from tests.live_server import live_server
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_load_smoke(tmp_path: Path, backend_name: str) -> None:
+    with live_server(tmp_path, backend_name, **RATE_ENV) as server:
+        result = asyncio.run(run_load(server.base_url, rate=20, seconds=3, server_pid=server.process.pid))
+    report = markdown(result, backend_name)
+    assert result.total_errors == 0, report
+    for route in ROUTES:
+        assert result.stats[route].count > 0 or route == "booking.cancel", report
+    assert result.stats["search"].count > 20, report
+    assert result.rss_peak_mb and result.rss_peak_mb > 0, report
+    for route in ROUTES:
+        assert f"| {route} |" in report
