@@ -619,6 +619,7 @@ NOT_YET_IN_MATRIX = {
     "POST /api/v1/bookings/{booking_id:uuid}/voucher-refund",
     "POST /api/v1/settlements",
     "POST /api/v1/settlements/{batch_id:uuid}/approve",
+    "POST /api/v1/settlements/{batch_id:uuid}/discard",
     "POST /api/v1/settlements/{batch_id:uuid}/mark-paid",
     "POST /api/v1/settlements/{batch_id:uuid}/reconcile",
     "POST /api/v1/settlements/{batch_id:uuid}/submit",
