@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlalchemy.orm import joinedload
 
 from yixiang.db import transaction, utcnow
 from yixiang.errors import Forbidden, Unauthenticated
-from yixiang.identity import Membership, OrgKind, RefreshToken, Role, User
+from yixiang.identity import OrgKind, RefreshToken, Role, User
 
 _hasher = PasswordHasher()
 ALGORITHM = "HS256"
@@ -234,7 +234,3 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 
 def provide_optional_principal(request: Request[Any, Any, Any]) -> Principal | None:
     return current_principal(request)
-
-
-def membership_roles(memberships: Iterable[Membership]) -> list[str]:
-    return sorted({m.role.value for m in memberships})

@@ -7,7 +7,6 @@ together, so an event is handled once per consumer even when a worker dies mid-j
 from __future__ import annotations
 
 import enum
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -105,7 +104,3 @@ async def emit(
         session.add(OutboxEvent(**values))
         return
     await insert_ignoring_conflict(session, OutboxEvent, values, ["key"])
-
-
-def new_event_key(*parts: object) -> str:
-    return ":".join(str(p) for p in parts) if parts else uuid.uuid4().hex
