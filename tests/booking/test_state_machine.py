@@ -122,7 +122,9 @@ async def test_random_booking_sequences_keep_every_invariant(client, login, back
                 assert response.json()["error"]["details"]["current_status"] == modelled.status
 
         def _pick(self, data: st.DataObject) -> str:
-            return data.draw(st.sampled_from(sorted(self.model)))
+            # Creation order, not sorted ids: ids are random per run, so sorting them would make
+            # the same choices pick different bookings when hypothesis replays (FlakyStrategy).
+            return data.draw(st.sampled_from(list(self.model)))
 
         @precondition(lambda self: self.model)
         @rule(data=st.data())
