@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking import checkout
@@ -67,6 +67,9 @@ ALTERNATIVES_HORIZON = timedelta(days=7)
 class EnterpriseAmbiguous(InvalidInput):
     code = "enterprise_ambiguous"
     message = "您属于多个单位，请用 enterprise_id 指定以哪个单位预约"
+
+
+DEADLOCK_RETRIES = 3
 
 
 # --- creation --------------------------------------------------------------------------------------
@@ -280,14 +283,21 @@ async def create_booking(
     a firm with ``max_open_requests`` requests already awaiting approval there answers 409."""
     now = now or utcnow()
     enterprise_id = booking_firm(principal, data.enterprise_id)
-    try:
-        async with transaction(session):
-            return await _insert_booking(session, principal, enterprise_id, data, now, max_open_requests)
-    except SlotTaken:
-        pass
-    except IntegrityError as exc:
-        if not is_slot_conflict(exc):
-            raise
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            async with transaction(session):
+                return await _insert_booking(session, principal, enterprise_id, data, now, max_open_requests)
+        except SlotTaken:
+            break
+        except IntegrityError as exc:
+            if not is_slot_conflict(exc):
+                raise
+            break
+        except DBAPIError as exc:
+            # PostgreSQL breaks a lock cycle between racing bookings by aborting one of them:
+            # run it again; it now sees the winner (and answers slot_taken) or goes through.
+            if "deadlock detected" not in str(exc.orig) or attempt == DEADLOCK_RETRIES:
+                raise
     assert data.start is not None and data.end is not None
     async with transaction(session):
         options = await nearest_free(session, data.instrument_id, data.start, data.end, now)
