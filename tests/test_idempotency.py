@@ -128,3 +128,33 @@ async def test_a_malformed_key_is_a_400(client, login):
     )
     assert response.status_code == 400
     assert error_code(response) == "idempotency_key_invalid"
+
+
+async def test_an_expired_key_is_a_new_request(client, login, backend):
+    """Once a key's record has expired, the key runs the request again instead of replaying."""
+    from yixiang.idempotency import IdempotencyRecord
+
+    unit = demo_id("unit-zjlg")
+    admin = await login("demo-unit-admin")
+    key = {"Idempotency-Key": f"add-{uuid.uuid4()}"}
+    first = await client.post(
+        f"/api/v1/organizations/{unit}/members",
+        json={"username": "demo-admin", "role": "researcher"},
+        headers=admin | key,
+    )
+    assert first.status_code == 201
+    async with backend.runtime.session_maker() as session, session.begin():
+        records = await session.scalars(select(IdempotencyRecord))
+        for record in records:
+            if record.completed and record.response_body and b"demo-admin" in record.response_body:
+                record.expires_at = record.created_at
+    other = await client.post(
+        f"/api/v1/organizations/{unit}/members",
+        json={"username": "demo-firm-admin", "role": "researcher"},
+        headers=admin | key,
+    )
+    assert other.status_code == 201, other.text
+    assert "idempotent-replayed" not in other.headers
+    assert await _membership_count(backend, unit, demo_id("demo-firm-admin")) == 1
+    for user in ("demo-admin", "demo-firm-admin"):
+        await client.delete(f"/api/v1/organizations/{unit}/members/{demo_id(user)}", headers=admin)

@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.engine = runtime.engine
     app.state.session_maker = runtime.session_maker
     app.state.store = runtime.store
     app.state.token_issuer = runtime.token_issuer

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload
 
-from yixiang.db import transaction, utcnow
+from yixiang.db import autocommit, utcnow
 from yixiang.errors import Forbidden, Unauthenticated
 from yixiang.identity import OrgKind, RefreshToken, Role, User
 
@@ -195,7 +195,7 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
             user_id = uuid.UUID(claims["sub"])
         except ValueError as exc:
             raise Unauthenticated("登录凭证无效", reason="token_invalid") from exc
-        async with session_maker() as session, transaction(session):
+        async with autocommit(connection.app.state.engine) as conn, session_maker(bind=conn) as session:
             user = await load_user(session, user_id)
         if user is None or not user.is_active or user.token_version != claims.get("ver"):
             raise Unauthenticated("登录已失效，请重新登录", reason="token_revoked")

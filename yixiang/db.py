@@ -18,7 +18,13 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import JSON, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -79,10 +85,12 @@ def _create_sqlite_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # each statement is its own transaction (see ``autocommit``)
         # Reads (search, details, availability) must not queue behind writers for the write
         # lock: in WAL mode a deferred transaction reads a consistent snapshot without it.
-        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if options.get(READ_ONLY_OPTION, False) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -122,6 +130,17 @@ async def transaction(session: AsyncSession, *, read_only: bool = False) -> Asyn
                 yield session
     finally:
         session.info["transaction_depth"] = depth
+
+
+@asynccontextmanager
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection on which every statement commits on its own.
+
+    For the request path's single-statement reads and writes (the signed-in user, idempotency
+    keys): no BEGIN and COMMIT round trips around them, and no write lock on SQLite.
+    """
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def is_postgres(session: AsyncSession) -> bool:

@@ -16,11 +16,12 @@ from typing import Any
 
 import msgspec
 from litestar.types import Send
-from sqlalchemy import LargeBinary, String, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import LargeBinary, String, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from yixiang.db import Base, insert_ignoring_conflict, utcnow
+from yixiang.db import Base, autocommit, utcnow
 from yixiang.errors import error_body
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -89,10 +90,10 @@ class IdempotencyMiddleware:
         request_hash = hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
 
         app = scope["app"]
-        session_maker: async_sessionmaker[AsyncSession] = app.state.session_maker
+        engine: AsyncEngine = app.state.engine
         ttl = timedelta(hours=app.state.settings.idempotency_ttl_hours)
 
-        decision = await _claim(session_maker, scope_key, request_hash, ttl)
+        decision = await _claim(engine, scope_key, request_hash, ttl)
         if decision is not None:
             await _send_response(send, *decision)
             return
@@ -118,36 +119,34 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capturing_send)
         except BaseException:
-            await _forget(session_maker, scope_key)
+            await _forget(engine, scope_key)
             raise
         status = int(captured["status"])
         if status in NOT_STORED_STATUSES or status >= 500:
-            await _forget(session_maker, scope_key)
+            await _forget(engine, scope_key)
         else:
-            await _store(session_maker, scope_key, status, captured)
+            await _store(engine, scope_key, status, captured)
         for message in held:
             await send(message)
 
 
-async def _store(
-    session_maker: async_sessionmaker[AsyncSession], scope_key: str, status: int, captured: dict[str, Any]
-) -> None:
+async def _store(engine: AsyncEngine, scope_key: str, status: int, captured: dict[str, Any]) -> None:
     stored_headers = [
         [k.decode("latin-1"), v.decode("latin-1")]
         for k, v in captured["headers"]
         if k.lower() not in (b"date", b"content-length", b"set-cookie")
     ]
     try:
-        async with session_maker() as session, session.begin():
-            await session.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.scope_key == scope_key)
-                .values(
-                    completed=True,
-                    response_status=status,
-                    response_headers={"items": stored_headers},
-                    response_body=bytes(captured["body"]),
-                )
+        async with autocommit(engine) as conn:
+            await conn.execute(
+                _COMPLETE,
+                {
+                    "p_key": scope_key,
+                    "completed": True,
+                    "response_status": status,
+                    "response_headers": {"items": stored_headers},
+                    "response_body": bytes(captured["body"]),
+                },
             )
     except Exception:  # the database went away after the change committed: answer anyway
         log.warning("could not store the response for an idempotency key", exc_info=True)
@@ -163,20 +162,48 @@ async def _read_body(receive: Any) -> bytes:
     return b"".join(chunks)
 
 
+_RECORDS = IdempotencyRecord.__table__
+_COMPLETE = update(IdempotencyRecord).where(IdempotencyRecord.scope_key == bindparam("p_key"))
+_FORGET = delete(IdempotencyRecord).where(IdempotencyRecord.scope_key == bindparam("p_key"))
+_READ = select(
+    _RECORDS.c.request_hash,
+    _RECORDS.c.completed,
+    _RECORDS.c.response_status,
+    _RECORDS.c.response_headers,
+    _RECORDS.c.response_body,
+).where(_RECORDS.c.scope_key == bindparam("p_key"))
+
+
+def _claim_statement(dialect: str) -> Any:
+    """Insert the key, or take over an expired record of it; returns a row only when taken."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(IdempotencyRecord)
+    return statement.on_conflict_do_update(
+        index_elements=["scope_key"],
+        set_={
+            "request_hash": statement.excluded.request_hash,
+            "completed": False,
+            "response_status": None,
+            "response_headers": None,
+            "response_body": None,
+            "created_at": statement.excluded.created_at,
+            "expires_at": statement.excluded.expires_at,
+        },
+        where=_RECORDS.c.expires_at < statement.excluded.created_at,
+    ).returning(_RECORDS.c.scope_key)
+
+
+_CLAIM = {dialect: _claim_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 async def _claim(
-    session_maker: async_sessionmaker[AsyncSession], scope_key: str, request_hash: str, ttl: timedelta
+    engine: AsyncEngine, scope_key: str, request_hash: str, ttl: timedelta
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
     """Take the key for this request, or say what to answer instead (a replay or a 409)."""
     now = utcnow()
-    async with session_maker() as session, session.begin():
-        await session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.scope_key == scope_key, IdempotencyRecord.expires_at < now
-            )
-        )
-        inserted = await insert_ignoring_conflict(
-            session,
-            IdempotencyRecord,
+    async with autocommit(engine) as conn:
+        taken = await conn.execute(
+            _CLAIM[conn.dialect.name],
             {
                 "scope_key": scope_key,
                 "request_hash": request_hash,
@@ -184,20 +211,18 @@ async def _claim(
                 "created_at": now,
                 "expires_at": now + ttl,
             },
-            ["scope_key"],
         )
-        if inserted:
+        if taken.first() is not None:
             return None
-        record = await session.scalar(
-            select(IdempotencyRecord).where(IdempotencyRecord.scope_key == scope_key)
-        )
+        record = (await conn.execute(_READ, {"p_key": scope_key})).first()
     if record is None:  # vanished between the two statements: let the client retry
         return _json_response(
             409,
             error_body("idempotency_request_in_progress", "相同的请求正在处理，请稍后重试"),
             [(b"retry-after", b"1")],
         )
-    if record.request_hash != request_hash:
+    stored_hash, completed, response_status, response_headers, response_body = record
+    if stored_hash != request_hash:
         return _json_response(
             409,
             error_body(
@@ -206,24 +231,22 @@ async def _claim(
                 {"field": "Idempotency-Key"},
             ),
         )
-    if not record.completed:
+    if not completed:
         return _json_response(
             409,
             error_body("idempotency_request_in_progress", "相同的请求正在处理，请稍后重试"),
             [(b"retry-after", b"1")],
         )
-    headers = [
-        (k.encode("latin-1"), v.encode("latin-1")) for k, v in (record.response_headers or {})["items"]
-    ]
-    body = record.response_body or b""
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (response_headers or {})["items"]]
+    body = response_body or b""
     headers.append((b"content-length", str(len(body)).encode()))
     headers.append((b"idempotent-replayed", b"true"))
-    return int(record.response_status or 200), headers, body
+    return int(response_status or 200), headers, body
 
 
-async def _forget(session_maker: async_sessionmaker[AsyncSession], scope_key: str) -> None:
+async def _forget(engine: AsyncEngine, scope_key: str) -> None:
     try:
-        async with session_maker() as session, session.begin():
-            await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope_key == scope_key))
+        async with autocommit(engine) as conn:
+            await conn.execute(_FORGET, {"p_key": scope_key})
     except Exception:
         log.warning("could not release an idempotency key", exc_info=True)
