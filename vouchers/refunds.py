@@ -12,10 +12,10 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vouchers.access import require_checkout_visible, require_program_officer
+from vouchers.access import officer_of_region, require_checkout_visible
 from vouchers.checkout import within_caller_transaction
 from vouchers.checkout_store import lock_checkout, lock_firm_grants
-from vouchers.errors import AlreadyInSettlement, NotCaptured, RefundTooLarge
+from vouchers.errors import AlreadyInSettlement, BureauRequired, NotCaptured, RefundTooLarge
 from vouchers.ledger import Posting, budget_account, grant_account, post_entry, receivable_account
 from vouchers.models import (
     CheckoutState,
@@ -39,7 +39,10 @@ async def refund_voucher_share(
         require_checkout_visible(principal, head, program.region_code if program else None)
         if program is None:
             raise NotCaptured()
-        require_program_officer(principal, program)
+        # The firm and the provider see this booking's statement (and its programme's name): they
+        # are refused (403), not told that the programme does not exist.
+        if not officer_of_region(principal, program.region_code):
+            raise BureauRequired()
         assert head is not None
         grants = (await lock_firm_grants(session, head.enterprise_id)).grants
         checkout = await lock_checkout(session, booking_id)
