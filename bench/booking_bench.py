@@ -21,9 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -31,6 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+
+try:  # the event loop the server runs on (uvicorn picks uvloop when it is installed)
+    from uvloop import run as run_loop
+except ImportError:  # pragma: no cover
+    from asyncio import run as run_loop
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -57,8 +65,12 @@ def plain(url: str) -> str:
 
 
 async def build_instruments(app: Any, count: int) -> list[uuid.UUID]:
+    return await add_instruments(app.state.session_maker, count)
+
+
+async def add_instruments(session_maker: Any, count: int) -> list[uuid.UUID]:
     ids = []
-    async with app.state.session_maker() as session, session.begin():
+    async with session_maker() as session, session.begin():
         if await session.get(Category, "99") is None:
             session.add(Category(code="99", name="基准测试仪器"))
             await session.flush()
@@ -294,7 +306,171 @@ async def bench_raw(dsn: str, instruments: list[uuid.UUID], clients: int, total:
     return summary("raw asyncpg (same statements)", total, elapsed, latencies)
 
 
-async def main() -> None:
+WRK_SCRIPT = r"""
+-- Written by bench/booking_bench.py: every request books a distinct free hour.
+local instruments = {%(instruments)s}
+local tokens = {%(tokens)s}
+local base = %(base)d
+local threads = {}
+setup = function(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+init = function(args)
+  n = 0
+  statuses = {}
+end
+local function at(t) return os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ", t) end
+request = function()
+  local k = n * %(threads)d + id
+  n = n + 1
+  local start = base + math.floor(k / #instruments) * 3600
+  local body = '{"instrument_id":"' .. instruments[(k %% #instruments) + 1]
+    .. '","mode":"machine_time","operation":"operator","start":"' .. at(start)
+    .. '","end":"' .. at(start + 3600) .. '"}'
+  return wrk.format("POST", "/api/v1/bookings", {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. tokens[(k %% #tokens) + 1],
+    ["Idempotency-Key"] = "bench-" .. base .. "-" .. id .. "-" .. n,
+  }, body)
+end
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  if status ~= 201 and not refused then refused = body end
+end
+done = function(summary, latency, requests)
+  local parts = {}
+  for _, thread in ipairs(threads) do
+    local body = thread:get("refused")
+    if body then io.write("REFUSED " .. body .. "\n") end
+    for status, count in pairs(thread:get("statuses")) do
+      table.insert(parts, '"' .. status .. '":' .. count)
+    end
+  end
+  io.write(string.format(
+    'BENCH {"requests":%%d,"seconds":%%f,"p50":%%d,"p95":%%d,"p99":%%d,"mean":%%f,'
+      .. '"socket_errors":%%d,"statuses":[{%%s}]}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.mean,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    table.concat(parts, "},{")))
+end
+"""
+
+
+def run_wrk(
+    url: str, instruments: list[uuid.UUID], tokens: list[str], first_day: int, clients: int, seconds: int
+) -> dict[str, Any]:
+    """wrk (C, closed loop, ``clients`` connections) POSTs bookings at a running server."""
+    base = datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
+        days=first_day
+    )
+    threads = 2
+    script = WRK_SCRIPT % {
+        "instruments": ",".join(f'"{i}"' for i in instruments),
+        "tokens": ",".join(f'"{t}"' for t in tokens),
+        "base": int(base.timestamp()),
+        "threads": threads,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as file:
+        file.write(script)
+        file.flush()
+        command = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{clients}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            file.name,
+            url,
+        ]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    for refused in (x for x in output.splitlines() if x.startswith("REFUSED ")):
+        print("# e.g.", refused[len("REFUSED ") :], file=sys.stderr)
+    line = next(x for x in output.splitlines() if x.startswith("BENCH "))
+    result: dict[str, Any] = json.loads(line[len("BENCH ") :])
+    statuses: dict[str, int] = {}
+    for group in result.pop("statuses"):
+        for status, count in group.items():
+            statuses[status] = statuses.get(status, 0) + count
+    result["statuses"] = statuses
+    return result
+
+
+def bench_server(args: argparse.Namespace) -> None:
+    """The real server (uvicorn, ``--server-workers`` processes) on a fresh database, driven by wrk."""
+    from bench.load.driver import start_server
+
+    with start_server(
+        "postgres", args.server_workers, args.database_url, "redis://127.0.0.1:6379/0"
+    ) as server:
+        assert server.database_url is not None
+        instruments, tokens = run_loop(_server_fixture(server.url, server.database_url, args.instruments))
+        run_wrk(server.url, instruments, tokens, 200, args.clients, 3)  # warm-up, far ahead
+        cpu_before = process_cpu_seconds(server.pid)
+        result = run_wrk(server.url, instruments, tokens, 1, args.clients, args.seconds)
+        cpu = process_cpu_seconds(server.pid) - cpu_before
+        stored = run_loop(_count_bookings(server.database_url, datetime.now(UTC) + timedelta(days=150)))
+    created = result["statuses"].get("201", 0)
+    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, python {platform.python_version()}")
+    print(f"# server: uvicorn, {args.server_workers} worker(s), PostgreSQL + Redis on loopback")
+    print(f"# wrk -t2 -c{args.clients} -d{args.seconds}s")
+    print("| run | bookings/s | p50 ms | p95 ms | p99 ms | mean ms | answers | server CPU ms/booking |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"| server, {args.server_workers} worker(s), with Idempotency-Key | {created / result['seconds']:.1f}"
+        f" | {result['p50'] / 1000:.1f} | {result['p95'] / 1000:.1f} | {result['p99'] / 1000:.1f}"
+        f" | {result['mean'] / 1000:.1f} | {result['statuses']} | {1000 * cpu / max(created, 1):.2f} |"
+    )
+    # wrk stops counting at the deadline: up to one request per connection lands unrecorded.
+    if (
+        not 0 <= stored - created <= args.clients
+        or result["socket_errors"]
+        or set(result["statuses"]) != {"201"}
+    ):
+        raise SystemExit(f"not every request booked: {created} answered 201, {stored} stored, {result}")
+
+
+async def _server_fixture(url: str, database_url: str, count: int) -> tuple[list[uuid.UUID], list[str]]:
+    from yixiang.db import create_engine, create_session_maker
+
+    engine = create_engine(database_url)
+    instruments = await add_instruments(create_session_maker(engine), count)
+    await engine.dispose()
+    tokens = []
+    async with httpx.AsyncClient(base_url=url) as client:
+        for username in ("demo-researcher", "demo-researcher-2"):
+            response = await client.post("/api/v1/auth/dev-login", json={"username": username})
+            tokens.append(response.json()["token"])
+    return instruments, tokens
+
+
+async def _count_bookings(database_url: str, before: datetime) -> int:
+    conn = await asyncpg.connect(plain(database_url))
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM bookings WHERE start_at < $1", before))
+    finally:
+        await conn.close()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (the uvicorn workers), from /proc."""
+    from bench.load.driver import descendants
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -302,8 +478,17 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--bookings", type=int, default=3000)
     parser.add_argument("--instruments", type=int, default=50)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=0,
+        help="measure a real server with this many uvicorn workers, driven by wrk (0: in-process app)",
+    )
+    parser.add_argument("--seconds", type=int, default=15, help="wrk run length (server mode)")
+    return parser.parse_args()
 
+
+async def main(args: argparse.Namespace) -> None:
     name = f"yixiang_bench_{uuid.uuid4().hex[:8]}"
     server = args.database_url.rpartition("/")[0]
     admin = await asyncpg.connect(plain(args.database_url))
@@ -352,4 +537,8 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    arguments = parse_args()
+    if arguments.server_workers:
+        bench_server(arguments)
+    else:
+        run_loop(main(arguments))

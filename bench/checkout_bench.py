@@ -26,6 +26,11 @@ from datetime import timedelta
 
 import asyncpg
 
+try:  # the event loop the server runs on (uvicorn picks uvloop when it is installed)
+    from uvloop import run as run_loop
+except ImportError:  # pragma: no cover
+    from asyncio import run as run_loop
+
 from vouchers.checkout import CheckoutOrder, capture_voucher_share, hold_voucher_share
 from vouchers.grants import create_grant
 from vouchers.ledger import check_ledger
@@ -58,7 +63,7 @@ def run_clients(
     url: str, firms: list[uuid.UUID], checkouts: int, concurrency: int
 ) -> tuple[list[float], float]:
     """One replica: ``concurrency`` clients doing ``checkouts`` checkouts; (latencies, CPU seconds)."""
-    return asyncio.run(_clients(url, firms, checkouts, concurrency))
+    return run_loop(_clients(url, firms, checkouts, concurrency))
 
 
 async def _clients(
@@ -211,4 +216,4 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--firms", type=int, default=200)
     parser.add_argument("--processes", type=int, default=1, help="client processes (API replicas)")
-    asyncio.run(main(parser.parse_args()))
+    run_loop(main(parser.parse_args()))

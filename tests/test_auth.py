@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import msgspec
 
 from tests.conftest import error_code
@@ -33,6 +36,17 @@ async def test_no_token_bad_token_and_expired_token_are_401(client, backend):
     issuer: TokenIssuer = backend.app.state.token_issuer
     expired = issuer.encode({"sub": str(demo_id("demo-admin")), "typ": "access", "ver": 0, "exp": 1000})
     response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code == 401
+    assert response.json()["error"]["details"]["reason"] == "token_expired"
+
+
+async def test_a_token_that_worked_is_refused_once_it_expires(client, backend):
+    issuer: TokenIssuer = backend.app.state.token_issuer
+    claims = {"sub": str(demo_id("demo-admin")), "typ": "access", "ver": 0, "exp": int(time.time()) + 1}
+    headers = {"Authorization": f"Bearer {issuer.encode(claims)}"}
+    assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+    await asyncio.sleep(max(0.0, claims["exp"] - time.time()) + 0.05)
+    response = await client.get("/api/v1/me", headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["details"]["reason"] == "token_expired"
 

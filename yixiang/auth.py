@@ -8,6 +8,7 @@ revokes every token of the user at once.
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -31,6 +32,7 @@ from yixiang.identity import OrgKind, RefreshToken, Role, User
 
 _hasher = PasswordHasher()
 ALGORITHM = "HS256"
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 def hash_password(password: str) -> str:
@@ -125,19 +127,30 @@ class TokenIssuer:
         self._secret = secret
         self.access_ttl = timedelta(minutes=access_minutes)
         self.refresh_ttl = timedelta(days=refresh_days)
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def encode(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str, expected_type: str) -> dict[str, Any]:
-        try:
-            claims = jwt.decode(
-                token, self._secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "typ"]}
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthenticated("登录已过期，请重新登录", reason="token_expired") from exc
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated("登录凭证无效", reason="token_invalid") from exc
+        # A token whose signature was checked once is remembered by its exact text (which
+        # includes the signature): every request carries one, and verifying costs more than
+        # the rest of authentication. Only the expiry is checked again.
+        claims = self._verified.get(token)
+        if claims is not None and claims["exp"] <= time.time():
+            raise Unauthenticated("登录已过期，请重新登录", reason="token_expired")
+        if claims is None:
+            try:
+                claims = jwt.decode(
+                    token, self._secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "typ"]}
+                )
+            except jwt.ExpiredSignatureError as exc:
+                raise Unauthenticated("登录已过期，请重新登录", reason="token_expired") from exc
+            except jwt.PyJWTError as exc:
+                raise Unauthenticated("登录凭证无效", reason="token_invalid") from exc
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                self._verified.clear()
+            self._verified[token] = claims
         if claims.get("typ") != expected_type:
             raise Unauthenticated("登录凭证无效", reason="token_invalid")
         return claims

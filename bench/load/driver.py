@@ -109,21 +109,29 @@ class Result:
 # --- server process ---------------------------------------------------------------------------
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below pid (uvicorn's workers and theirs), from /proc."""
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        try:
+            for task in Path(f"/proc/{stack.pop()}/task").iterdir():
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found.extend(c for c in children if c not in found)
+                stack.extend(children)
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
 def rss_tree_kb(pid: int) -> int:
     """Sum VmRSS (kB) of pid and all its descendants, from /proc."""
-    total, stack, seen = 0, [pid], set()
-    while stack:
-        p = stack.pop()
-        if p in seen:
-            continue
-        seen.add(p)
+    total = 0
+    for p in [pid, *descendants(pid)]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-            for task in Path(f"/proc/{p}/task").iterdir():
-                children = (task / "children").read_text().split()
-                stack.extend(int(c) for c in children)
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return total
@@ -139,6 +147,7 @@ def _free_port() -> int:
 class Server:
     url: str
     pid: int
+    database_url: str | None = None  # the fresh PostgreSQL database (None on the embedded default)
 
 
 @contextmanager
@@ -197,7 +206,7 @@ def start_server(backend: str, workers: int, pg_url: str, redis_url: str) -> Ite
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not ready:\n{log_path.read_text(errors='replace')}")
             time.sleep(0.3)
-        yield Server(url, process.pid)
+        yield Server(url, process.pid, env.get("YIXIANG_DATABASE_URL"))
     finally:
         died = process.poll() is not None
         process.terminate()
