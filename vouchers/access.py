@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from vouchers.errors import BureauRequired, ProgramNotFound, StatementNotFound
+from vouchers.errors import BureauRequired, NotFirmMember, ProgramNotFound, StatementNotFound
 from vouchers.models import VoucherCheckout, VoucherProgram
 from yixiang.auth import Principal
 from yixiang.identity import Role
@@ -64,4 +64,6 @@ def firm_for(principal: Principal, enterprise_id: uuid.UUID | None) -> set[uuid.
     mine = principal.enterprise_ids
     if enterprise_id is None:
         return mine
-    return {enterprise_id} if enterprise_id in mine else set()
+    if enterprise_id not in mine:
+        raise NotFirmMember(enterprise_id=str(enterprise_id))
+    return {enterprise_id}

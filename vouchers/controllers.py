@@ -59,19 +59,19 @@ class VoucherProgramController(Controller):
 
     @get("/", summary="Programmes of the caller's region (bureau officers; platform admins see all)")
     async def index(self, principal: Principal, db_session: AsyncSession) -> list[ProgramOut]:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             return await wallet.list_programs(db_session, principal)
 
     @get("/{program_id:uuid}", summary="One programme with its remaining budget")
     async def show(self, program_id: uuid.UUID, principal: Principal, db_session: AsyncSession) -> ProgramOut:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             return await wallet.show_program(db_session, principal, program_id)
 
     @get("/{program_id:uuid}/grants", summary="Grants of a programme with balances")
     async def grants(
         self, program_id: uuid.UUID, principal: Principal, db_session: AsyncSession
     ) -> list[GrantOut]:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             return await wallet.program_grants(db_session, principal, program_id)
 
     @post("/{program_id:uuid}/grants", summary="Grant a firm an amount under the programme")
@@ -138,7 +138,7 @@ class BookingVoucherController(Controller):
     async def statement(
         self, booking_id: uuid.UUID, principal: Principal, db_session: AsyncSession
     ) -> StatementOut:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             return await statement_service.statement(db_session, principal, booking_id)
 
     @post(
@@ -173,7 +173,7 @@ class BookingVoucherController(Controller):
 async def my_vouchers(
     principal: Principal, db_session: AsyncSession, enterprise_id: uuid.UUID | None = None
 ) -> MyVouchersOut:
-    async with transaction(db_session):
+    async with transaction(db_session, read_only=True):
         return await wallet.my_vouchers(db_session, principal, enterprise_id)
 
 
@@ -184,7 +184,7 @@ async def my_vouchers(
     summary="Platform admin: recompute every balance from the journal and report differences",
 )
 async def ledger_check(db_session: AsyncSession) -> LedgerCheckOut:
-    async with transaction(db_session):
+    async with transaction(db_session, read_only=True):
         return LedgerCheckOut(**await check_ledger(db_session))
 
 
@@ -204,7 +204,7 @@ class SettlementController(Controller):
     async def show(
         self, batch_id: uuid.UUID, principal: Principal, db_session: AsyncSession
     ) -> SettlementOut:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             batch = await settlement_service.get_batch(db_session, principal, batch_id)
             return await settlement_service.batch_out(db_session, batch)
 
@@ -253,7 +253,7 @@ class SettlementController(Controller):
     async def reconciliation(
         self, batch_id: uuid.UUID, principal: Principal, db_session: AsyncSession
     ) -> ReconciliationOut:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             return await settlement_service.reconciliation(db_session, principal, batch_id)
 
     @get("/{batch_id:uuid}/export", summary="The batch as CSV or XLSX")
@@ -264,7 +264,7 @@ class SettlementController(Controller):
         db_session: AsyncSession,
         format: Literal["csv", "xlsx"] = "csv",
     ) -> Response[bytes]:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             batch = await settlement_service.get_batch(db_session, principal, batch_id)
             out = await settlement_service.batch_out(db_session, batch)
         if format == "xlsx":

@@ -25,6 +25,11 @@ class SettlementNotFound(NotFound):
     message = "未找到该兑付批次"
 
 
+class NotFirmMember(Forbidden):
+    code = "not_firm_member"
+    message = "只能查看本企业的创新券"
+
+
 class BureauRequired(Forbidden):
     code = "bureau_officer_required"
     message = "只有发券地区的科技或财政部门经办人可以执行此操作"

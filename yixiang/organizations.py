@@ -147,7 +147,7 @@ class OrganizationController(Controller):
     async def show(
         self, org_id: uuid.UUID, principal: Principal, db_session: AsyncSession
     ) -> OrganizationOut:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             org = await get_organization(db_session, principal, org_id)
         return OrganizationOut(
             id=org.id,

@@ -132,7 +132,7 @@ class ProviderInstrumentController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> InstrumentPage:
         offset = decode_offset(cursor)
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             rows, total = await services.unit_instruments(
                 db_session, principal, unit_id=unit, publication=publication, offset=offset, limit=limit
             )
@@ -164,7 +164,7 @@ class ProviderInstrumentController(Controller):
         unit: uuid.UUID | None = None,
         format: Annotated[str, Parameter(pattern="^(csv|xlsx)$")] = "csv",
     ) -> Response[bytes]:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             instruments = await transfer.unit_instruments_for_export(db_session, principal, unit)
             rows = transfer.export_rows(instruments)
         stamp = utcnow().strftime("%Y%m")
@@ -205,7 +205,7 @@ class ProviderInstrumentController(Controller):
         principal: Principal,
         db_session: AsyncSession,
     ) -> InstrumentOut:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             instrument = await services.managed_instrument(db_session, principal, instrument_id)
             return await _describe(db_session, request, instrument, show_contact=True, staff=True)
 
@@ -291,7 +291,7 @@ class WorkingDayController(Controller):
     async def index(
         self, db_session: AsyncSession, year: Annotated[int, Parameter(ge=2000, le=2100)]
     ) -> list[WorkingDayOut]:
-        async with transaction(db_session):
+        async with transaction(db_session, read_only=True):
             rows = await db_session.scalars(
                 select(WorkingDayOverride)
                 .where(

@@ -859,7 +859,7 @@ def cases(s: Scene) -> list[Case]:
         Case(
             "GET /api/v1/me/vouchers",
             fixed(f"/api/v1/me/vouchers?enterprise_id={QINGHE}"),
-            expect(200),  # another firm's are not shown: the answer is empty (a separate test)
+            only(200, [R1, FA], 403),  # another firm's vouchers, asked for by id: refused
         ),
         # --- settlement: the bureaus of the batch's region draw and move it; the platform reads
         Case("POST /api/v1/settlements", new_settlement, only(201, bureaus, 403), fresh=True),
@@ -1076,13 +1076,12 @@ async def test_voucher_reads_show_only_the_callers_firm_and_region(backend, clie
 
     qinghe = (await client.get("/api/v1/me/vouchers", headers=s.headers[R1])).json()
     assert qinghe["enterprise_ids"] == [str(QINGHE)] and qinghe["grants"]  # the demo grant
-    for role in (R2, P, SB, PA):  # another firm's vouchers, asked for by id: nothing
+    for role in (R2, P, SB, PA):  # another firm's vouchers, asked for by id: refused, nothing shown
         r = await client.get(
             "/api/v1/me/vouchers", params={"enterprise_id": str(QINGHE)}, headers=s.headers[role]
         )
-        assert r.status_code == 200, r.text
-        assert (r.json()["grants"], r.json()["holds"], r.json()["history"]) == ([], [], []), role
-        assert r.json()["available_fen"] == 0
+        assert r.status_code == 403, r.text
+        assert error_code(r) == "not_firm_member" and "grants" not in r.text
 
 
 # --- mass assignment ------------------------------------------------------------------------------

@@ -176,13 +176,13 @@ async def test_a_firm_sees_only_its_own_vouchers(world: World) -> None:
     mine = (await world.client.get("/api/v1/me/vouchers", headers=await world.headers(member))).json()
     assert [g["amount_fen"] for g in mine["grants"]] == [123_400]
     assert mine["available_fen"] == 123_400 and mine["history"][0]["amount_fen"] == 123_400
-    # asking for another firm's vouchers shows nothing
+    # asking for another firm's vouchers is refused
     other = await world.client.get(
         "/api/v1/me/vouchers",
         params={"enterprise_id": str(demo_id("firm-qinghe"))},
         headers=await world.headers(member),
     )
-    assert other.json()["grants"] == []
+    assert other.status_code == 403 and error_code(other) == "not_firm_member"
     # and a demo researcher does not see this firm's grant
     demo = (
         await world.client.get("/api/v1/me/vouchers", headers=await world.headers("demo-researcher"))
