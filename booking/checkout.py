@@ -60,8 +60,11 @@ async def on_completed(
 async def on_released(
     session: AsyncSession, booking: Booking, reason: str, actor_id: uuid.UUID | None
 ) -> None:
-    """Cancelled, rejected, expired or no-show: release any hold."""
-    await release_voucher_hold(session, booking.id, reason=reason, actor_id=actor_id)
+    """Cancelled, rejected, expired or no-show: release any hold; a late cancellation's fee
+    stays due from the firm on the statement."""
+    await release_voucher_hold(
+        session, booking.id, reason=reason, actor_id=actor_id, fee_fen=booking.cancellation_fee_fen or 0
+    )
 
 
 async def on_evidence(

@@ -326,9 +326,19 @@ async def capture_voucher_share(session: AsyncSession, order: CheckoutOrder) -> 
 
 
 async def release_voucher_hold(
-    session: AsyncSession, booking_id: uuid.UUID, *, reason: str, actor_id: uuid.UUID | None
+    session: AsyncSession,
+    booking_id: uuid.UUID,
+    *,
+    reason: str,
+    actor_id: uuid.UUID | None,
+    fee_fen: int = 0,
 ) -> int:
-    """Cancel / reject / expire / no-show: give the held share back; idempotent (0 if none)."""
+    """Cancel / reject / expire / no-show: give the held share back; idempotent (0 if none).
+
+    ``fee_fen`` is what the firm owes all the same (a late cancellation's fee): the statement
+    then shows it as due, paid by the firm, with no voucher share."""
+    if fee_fen < 0:
+        raise InvalidInput("费用不能为负数", field="fee_fen", fee_fen=fee_fen)
     async with within_caller_transaction(session):
         conn = await session.connection()
         enterprise_id = await conn.scalar(CHECKOUT_FIRM, {"p_booking": booking_id})
@@ -359,7 +369,8 @@ async def release_voucher_hold(
                 ),
             )
         await conn.execute(
-            CHECKOUT_RELEASED, {"p_booking": booking_id, "p_now": utcnow(), "p_reason": reason[:200]}
+            CHECKOUT_RELEASED,
+            {"p_booking": booking_id, "p_now": utcnow(), "p_reason": reason[:200], "p_fee": fee_fen},
         )
         return checkout.held_fen
 

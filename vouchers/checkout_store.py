@@ -197,6 +197,11 @@ CHECKOUT_RELEASED = (
     .where(VoucherCheckout.booking_id == bindparam("p_booking"))
     .values(
         state=CheckoutState.released,
+        # What the firm still owes is the late-cancellation fee, if any; vouchers pay for services
+        # rendered, not for a cancellation, so none of it is a voucher share.
+        fee_fen=bindparam("p_fee"),
+        voucher_fen=0,
+        due_fen=bindparam("p_fee"),
         released_at=bindparam("p_now"),
         release_reason=bindparam("p_reason"),
         updated_at=bindparam("p_now"),

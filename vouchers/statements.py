@@ -41,6 +41,8 @@ class CorporateTransfer:
     method = PaymentMethod.corporate_transfer
 
     def instructions(self, checkout: VoucherCheckout, payee_name: str) -> str:
+        if checkout.due_fen <= 0 and checkout.state == CheckoutState.released:
+            return "预约已取消，无需支付"
         if checkout.due_fen <= 0:
             return "本次费用已由创新券全额抵扣，无需另行支付"
         amount = fen_to_yuan(checkout.due_fen)
@@ -82,15 +84,16 @@ async def statement(session: AsyncSession, principal: Principal, booking_id: uui
     payee = await session.get(Organization, checkout.unit_id)
     adapter = PAYMENT_METHODS.get(checkout.payment_method, PAYMENT_METHODS[PaymentMethod.corporate_transfer])
     captured = checkout.state == CheckoutState.captured
+    held = checkout.state == CheckoutState.held
     return StatementOut(
         booking_id=checkout.booking_id,
         state=checkout.state,
         fee_fen=checkout.fee_fen,
         quoted_fee_fen=checkout.quoted_fee_fen,
-        voucher_fen=checkout.voucher_fen if captured else checkout.held_fen,
+        voucher_fen=checkout.voucher_fen if captured else (checkout.held_fen if held else 0),
         refunded_fen=checkout.refunded_fen,
         due_fen=checkout.due_fen,
-        held_fen=checkout.held_fen if checkout.state == CheckoutState.held else 0,
+        held_fen=checkout.held_fen if held else 0,
         program_id=checkout.program_id,
         program_name=program_name,
         payment_method=checkout.payment_method,
@@ -110,7 +113,8 @@ async def statement(session: AsyncSession, principal: Principal, booking_id: uui
 async def mark_payment_received(
     session: AsyncSession, principal: Principal, booking_id: uuid.UUID, reference: str
 ) -> None:
-    """The provider confirms the firm's transfer of the amount due; a second call changes nothing."""
+    """The provider confirms the firm's transfer of the amount due (after completion, or a late
+    cancellation's fee); a second call changes nothing."""
     async with within_caller_transaction(session):
         query = select(VoucherCheckout).where(VoucherCheckout.booking_id == booking_id)
         if is_postgres(session):
@@ -120,7 +124,7 @@ async def mark_payment_received(
         checkout = require_checkout_visible(principal, checkout, region)
         if checkout.unit_id not in principal.unit_ids:
             raise ProviderRequired()
-        if checkout.state != CheckoutState.captured:
+        if checkout.state == CheckoutState.held:
             raise NotCaptured(state=checkout.state.value)
         if checkout.due_fen <= 0:
             raise NothingDue()

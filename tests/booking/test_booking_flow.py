@@ -251,7 +251,21 @@ async def test_cancellation_after_the_deadline_follows_the_instrument_rule(clien
         f"/api/v1/bookings/{near['id']}/cancel", json={"reason": "计划变更"}, headers=researcher
     )
     assert charged.status_code == 200, charged.text
-    assert charged.json()["cancellation_fee_fen"] == near["quote"]["fee_fen"] // 2
+    fee = near["quote"]["fee_fen"] // 2
+    assert charged.json()["cancellation_fee_fen"] == fee
+    # the statement asks the firm for the fee (vouchers pay for services, not cancellations) ...
+    owed = (await client.get(f"/api/v1/bookings/{near['id']}/statement", headers=researcher)).json()
+    assert (owed["state"], owed["fee_fen"], owed["voucher_fen"], owed["due_fen"]) == ("released", fee, 0, fee)
+    assert owed["held_fen"] == 0 and "支付" in owed["payment_instructions"]
+    paid = await client.post(
+        f"/api/v1/bookings/{near['id']}/payment-received", json={"reference": "违约金-001"}, headers=provider
+    )
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["payment_reference"] == "违约金-001"
+    # ... and a cancellation in time owes nothing
+    free = (await client.get(f"/api/v1/bookings/{far['id']}/statement", headers=researcher)).json()
+    assert (free["fee_fen"], free["voucher_fen"], free["due_fen"]) == (0, 0, 0)
+    assert free["payment_instructions"] == "预约已取消，无需支付"
     # the provider may always cancel, without a fee (e.g. the instrument broke down)
     again = (
         await client.post(
