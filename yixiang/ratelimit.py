@@ -45,16 +45,20 @@ class RateLimiter:
 
     async def hit(self, bucket: str, limit: int, window_seconds: int = 60) -> tuple[bool, int]:
         """Count one request in ``bucket``; returns (allowed, seconds until the window resets)."""
+        return await self.hit_all([bucket], limit, window_seconds)
+
+    async def hit_all(self, buckets: list[str], limit: int, window_seconds: int = 60) -> tuple[bool, int]:
+        """Count one request in every bucket; allowed only if no bucket is over ``limit``."""
         now = time.time()
         window = int(now // window_seconds)
-        key = f"rl:{bucket}:{window}"
+        keys = [f"rl:{bucket}:{window}" for bucket in buckets]
         try:
-            count = await self.store.incr(key, window_seconds)
+            counts = await self.store.incr_many(keys, window_seconds)
         except Exception as exc:  # store down: degrade to per-process counting
             log.warning("rate limit store unavailable (%s); counting per process", type(exc).__name__)
-            count = await self.fallback.incr(key, window_seconds)
+            counts = await self.fallback.incr_many(keys, window_seconds)
         retry_after = max(1, int((window + 1) * window_seconds - now))
-        return count <= limit, retry_after
+        return max(counts) <= limit, retry_after
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -76,10 +80,9 @@ def rate_limit(
         buckets = [f"{name}:ip:{client_address(connection)}"]
         if principal is not None:
             buckets.append(f"{name}:user:{principal.user_id}")
-        for bucket in buckets:
-            allowed, retry_after = await limiter.hit(bucket, limit)
-            if not allowed:
-                raise RateLimited(retry_after, limit_per_minute=limit)
+        allowed, retry_after = await limiter.hit_all(buckets, limit)
+        if not allowed:
+            raise RateLimited(retry_after, limit_per_minute=limit)
 
     guard.__name__ = f"rate_limit_{name}"
     return guard

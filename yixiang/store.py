@@ -28,6 +28,10 @@ class Store(Protocol):
         """Increment a counter; the TTL starts with the first increment (fixed window)."""
         ...
 
+    async def incr_many(self, keys: list[str], ttl: float) -> list[int]:
+        """``incr`` for several counters at once (one round trip to Redis)."""
+        ...
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -73,14 +77,21 @@ class MemoryStore:
         self._data.pop(key, None)
 
     async def incr(self, key: str, ttl: float) -> int:
+        return (await self.incr_many([key], ttl))[0]
+
+    async def incr_many(self, keys: list[str], ttl: float) -> list[int]:
+        counts = []
         async with self._lock:
-            current = self._live(key)
-            if current is None:
-                self._data[key] = (b"1", self._expiry(ttl))
-                return 1
-            count = int(current) + 1
-            self._data[key] = (str(count).encode(), self._data[key][1])
-            return count
+            for key in keys:
+                current = self._live(key)
+                if current is None:
+                    self._data[key] = (b"1", self._expiry(ttl))
+                    counts.append(1)
+                    continue
+                count = int(current) + 1
+                self._data[key] = (str(count).encode(), self._data[key][1])
+                counts.append(count)
+        return counts
 
     async def ping(self) -> bool:
         return True
@@ -115,11 +126,15 @@ class RedisStore:
         await self._redis.delete(self._k(key))
 
     async def incr(self, key: str, ttl: float) -> int:
+        return (await self.incr_many([key], ttl))[0]
+
+    async def incr_many(self, keys: list[str], ttl: float) -> list[int]:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(self._k(key))
-            pipe.pexpire(self._k(key), self._ms(ttl) or 1, nx=True)
-            count, _ = await pipe.execute()
-        return int(count)
+            for key in keys:
+                pipe.incr(self._k(key))
+                pipe.pexpire(self._k(key), self._ms(ttl) or 1, nx=True)
+            results = await pipe.execute()
+        return [int(count) for count in results[::2]]
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
