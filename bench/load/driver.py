@@ -151,17 +151,23 @@ class Server:
 
 
 @contextmanager
-def start_server(backend: str, workers: int, pg_url: str, redis_url: str) -> Iterator[Server]:
-    """Start ``yixiang serve`` (fresh data dir, or a fresh PostgreSQL database + Redis prefix)."""
+def start_server(
+    backend: str, workers: int, pg_url: str, redis_url: str, existing: str | None = None
+) -> Iterator[Server]:
+    """Start ``yixiang serve`` (fresh data dir, or a fresh PostgreSQL database + Redis prefix).
+
+    ``existing`` names data to serve instead and keep (a data dir on the embedded default, a
+    database name on PostgreSQL), e.g. the 100,000 instruments of ``bench.generate_instruments``.
+    """
     port = _free_port()
-    data_dir = tempfile.mkdtemp(prefix="yixiang-load-")
+    data_dir = existing if existing and backend == "embedded" else tempfile.mkdtemp(prefix="yixiang-load-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("YIXIANG_")}
     env |= {"YIXIANG_DATA_DIR": data_dir, "YIXIANG_LOG_LEVEL": "WARNING"} | RATE_ENV
     database = None
     if backend == "postgres":
         import asyncpg
 
-        database = f"yixiang_load_{uuid.uuid4().hex[:10]}"
+        database = existing or f"yixiang_load_{uuid.uuid4().hex[:10]}"
         base = pg_url.rpartition("/")[0]
         plain = base.replace("postgresql+asyncpg://", "postgresql://", 1) + "/postgres"
         env["YIXIANG_DATABASE_URL"] = f"{base}/{database}"
@@ -173,8 +179,9 @@ def start_server(backend: str, workers: int, pg_url: str, redis_url: str) -> Ite
             await conn.execute(statement)
             await conn.close()
 
-        asyncio.run(sql(f'CREATE DATABASE "{database}"'))
-    if workers > 1:
+        if not existing:
+            asyncio.run(sql(f'CREATE DATABASE "{database}"'))
+    if workers > 1 and not existing:
         # Migrate and load the demo data once before forking: workers loading it concurrently
         # on first start race (pk_regions unique violation) and uvicorn then stops the server.
         for command in (["db", "upgrade"], ["demo", "load"]):
@@ -184,7 +191,7 @@ def start_server(backend: str, workers: int, pg_url: str, redis_url: str) -> Ite
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-    log_path = Path(data_dir) / "server.log"
+    log_path = Path(tempfile.mkdtemp(prefix="yixiang-load-log-")) / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "yixiang.cli", "serve", "--port", str(port), "--workers", str(workers)],
@@ -217,8 +224,10 @@ def start_server(backend: str, workers: int, pg_url: str, redis_url: str) -> Ite
         tail = log_path.read_text(errors="replace")[-3000:]
         if died or "Traceback" in tail or "died" in tail:
             print(f"<!-- server exited={died}; log tail:\n{tail}\n-->", file=sys.stderr)
-        shutil.rmtree(data_dir, ignore_errors=True)
-        if database:
+        shutil.rmtree(log_path.parent, ignore_errors=True)
+        if not existing:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        if database and not existing:
             asyncio.run(sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
@@ -512,6 +521,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-pid", type=int, help="with --url: pid whose process tree RSS to sample")
     parser.add_argument("--start", choices=["embedded", "postgres"], help="start a server subprocess")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--data",
+        help="with --start: serve existing data and keep it (embedded: data dir; postgres: database name)",
+    )
     parser.add_argument("--smoke", action="store_true", help="3 s at 20 req/s")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--grace", type=float, default=10.0, help="s to wait after the last arrival")
@@ -534,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(run_load(args.url, args.rate, args.seconds, args.server_pid, **opts))
         title = f"{args.url}"
     else:
-        with start_server(args.start, args.workers, args.pg_url, args.redis_url) as server:
+        with start_server(args.start, args.workers, args.pg_url, args.redis_url, args.data) as server:
             result = asyncio.run(run_load(server.url, args.rate, args.seconds, server.pid, **opts))
         title = f"{args.start}, {args.workers} worker{'s' if args.workers > 1 else ''}"
     print(markdown(result, f"{title} ({platform.python_version()}, {os.cpu_count()} CPU)"))
