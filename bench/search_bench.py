@@ -24,7 +24,7 @@ import time
 
 from search.database import DatabaseSearch
 from search.service import SearchRequest, search
-from yixiang.db import create_engine, create_session_maker
+from yixiang.db import create_engine, create_session_maker, transaction
 from yixiang.settings import load_settings
 
 QUERIES = [
@@ -53,7 +53,18 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def main(rate: float, seconds: float, concurrency: int) -> None:
+def summary(values: list[float]) -> str:
+    return (
+        f"p50 {statistics.median(values):.1f} ms, p95 {percentile(values, 95):.1f} ms, "
+        f"p99 {percentile(values, 99):.1f} ms"
+    )
+
+
+def describe(request: SearchRequest) -> str:
+    return " ".join(f"{k}={v}" for k, v in vars(request).items() if v not in (None, "", 20))
+
+
+async def main(rate: float, seconds: float, concurrency: int, per_query: bool) -> None:
     settings = load_settings()
     engine = create_engine(settings.effective_database_url, pool_size=20)
     sessions = create_session_maker(engine)
@@ -68,12 +79,17 @@ async def main(rate: float, seconds: float, concurrency: int) -> None:
 
     async def one(request: SearchRequest) -> float:
         started = time.perf_counter()
-        async with sessions() as session, session.begin():
+        # As the HTTP handler does: a read-only transaction (deferred BEGIN on SQLite).
+        async with sessions() as session, transaction(session, read_only=True):
             await search(session, backend, request)
-        return (time.perf_counter() - started) * 1000
+        took = (time.perf_counter() - started) * 1000
+        by_query.setdefault(request, []).append(took)
+        return took
 
+    by_query: dict[SearchRequest, list[float]] = {}
     for request in queries:  # warm up caches and check every query works
         await one(request)
+    by_query.clear()
     async with sessions() as session:
         page = await search(session, backend, SearchRequest())
     print(
@@ -95,9 +111,12 @@ async def main(rate: float, seconds: float, concurrency: int) -> None:
     elapsed = time.perf_counter() - start
     print(
         f"open loop {rate:.0f} req/s for {seconds:.0f}s: {len(latencies)} requests, achieved "
-        f"{len(latencies) / elapsed:.0f} req/s, p50 {statistics.median(latencies):.1f} ms, "
-        f"p99 {percentile(latencies, 99):.1f} ms, max {max(latencies):.1f} ms"
+        f"{len(latencies) / elapsed:.0f} req/s, {summary(latencies)}, max {max(latencies):.1f} ms"
     )
+    if per_query:
+        for request, values in sorted(by_query.items(), key=lambda kv: -percentile(kv[1], 99)):
+            print(f"  {summary(values)}  {describe(request)}")
+    by_query.clear()
 
     # closed loop
     done: list[float] = []
@@ -112,10 +131,7 @@ async def main(rate: float, seconds: float, concurrency: int) -> None:
     began = time.perf_counter()
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     took = time.perf_counter() - began
-    print(
-        f"closed loop, {concurrency} concurrent: {len(done) / took:.0f} req/s, "
-        f"p50 {statistics.median(done):.1f} ms, p99 {percentile(done, 99):.1f} ms"
-    )
+    print(f"closed loop, {concurrency} concurrent: {len(done) / took:.0f} req/s, {summary(done)}")
     await engine.dispose()
 
 
@@ -124,5 +140,6 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--per-query", action="store_true", help="open-loop latency of each query")
     args = parser.parse_args()
-    asyncio.run(main(args.rate, args.seconds, args.concurrency))
+    asyncio.run(main(args.rate, args.seconds, args.concurrency, args.per_query))
