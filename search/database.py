@@ -10,6 +10,7 @@ edit away (typo tolerance, like Meilisearch's default).
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -97,7 +98,7 @@ def row_values(doc: SearchDocument) -> dict[str, Any]:
 class _Matcher:
     """A parsed query turned into an FTS5 MATCH string or a tsquery, plus highlight needles."""
 
-    def __init__(self, terms: list[QueryTerm], typos: dict[str, list[str]]):
+    def __init__(self, terms: Sequence[QueryTerm], typos: dict[str, list[str]]):
         self.terms = terms
         self.typos = typos
 
@@ -214,25 +215,27 @@ class DatabaseSearch:
         return sorted(docs, key=lambda d: d.id)
 
     # --- reading --------------------------------------------------------------------------
-    async def _typos(self, session: AsyncSession, terms: list[QueryTerm]) -> dict[str, list[str]]:
-        typos: dict[str, list[str]] = {}
-        for term in terms:
-            if (
-                term.kind != "latin"
-                or term.groups
-                or len(term.text) < MIN_TYPO_LENGTH
-                or not term.text.isascii()
-            ):
-                continue
-            if await session.scalar(sa.select(SearchTerm.term).where(SearchTerm.term == term.text)):
-                continue
-            variants = sorted(typo_variants(term.text))
-            found = (
-                await session.scalars(sa.select(SearchTerm.term).where(SearchTerm.term.in_(variants)))
-            ).all()
-            if found:
-                typos[term.text] = sorted(found)
-        return typos
+    async def _typos(self, session: AsyncSession, terms: Sequence[QueryTerm]) -> dict[str, list[str]]:
+        """Indexed words one edit away from each long Latin term that is not itself indexed:
+        one query for every term's spelling and variants together."""
+        candidates = {
+            term.text: typo_variants(term.text)
+            for term in terms
+            if term.kind == "latin"
+            and not term.groups
+            and len(term.text) >= MIN_TYPO_LENGTH
+            and term.text.isascii()
+        }
+        if not candidates:
+            return {}
+        wanted = set(candidates).union(*candidates.values())
+        lookup = sa.select(SearchTerm.term).where(SearchTerm.term.in_(sorted(wanted)))
+        known = set((await session.scalars(lookup)).all())
+        return {
+            text: sorted(variants & known)
+            for text, variants in candidates.items()
+            if text not in known and variants & known
+        }
 
     def _filters(self, query: SearchQuery) -> list[Any]:
         conds: list[Any] = []
@@ -264,15 +267,17 @@ class DatabaseSearch:
             conds.append(D.instrument_id.in_([uuid.UUID(i) for i in query.ids]))
         return conds
 
-    async def search(self, session: AsyncSession, query: SearchQuery) -> SearchResult:
-        pg = is_postgres(session)
-        terms = parse_query(query.q)
-        matcher = _Matcher(terms, await self._typos(session, terms)) if terms else None
+    def _matched(
+        self, session: AsyncSession, query: SearchQuery, matcher: _Matcher | None
+    ) -> tuple[Any, list[bool]]:
+        """The matching documents as a materialised CTE of narrow rows (the id, the two facet
+        columns and the sort keys ``o0``, ``o1``, ...), read once for the page, the total and the
+        facets alike; and whether each sort key is descending."""
         conds = self._filters(query)
         source: Any = D.__table__
         score: Any = None
         if matcher is not None:
-            if pg:
+            if is_postgres(session):
                 tsv: Any = sa.literal_column("search_documents.tsv")
                 tsq = sa.cast(sa.literal(matcher.tsquery()), TSQUERY)
                 conds.append(tsv.op("@@")(tsq))
@@ -290,45 +295,87 @@ class DatabaseSearch:
                 )
                 source = source.join(hits, hits.c.doc == D.doc_number)
                 score = hits.c.score
-        order: list[Any] = []
-        if query.sort == Sort.distance and query.latitude is not None and query.longitude is not None:
-            k = math.cos(math.radians(query.latitude))
-            dy = D.latitude - query.latitude
-            dx = (D.longitude - query.longitude) * k
-            order += [D.latitude.is_(None), dy * dy + dx * dx]
-        elif query.sort == Sort.price:
-            order += [D.min_price_fen.is_(None), D.min_price_fen]
-        elif query.sort == Sort.rating:
-            order += [D.rating_sort.desc()]
-        if score is not None:
-            order.append(score.desc())
-        order += [D.rating_sort.desc(), D.instrument_id]
-        page = (
-            sa.select(D.document, sa.func.count().over().label("total"))
+        order = _order(query, score)
+        matched = (
+            sa.select(
+                D.instrument_id,
+                D.category_code,
+                D.city_code,
+                *(expression.label(f"o{i}") for i, (expression, _) in enumerate(order)),
+            )
             .select_from(source)
             .where(*conds)
-            .order_by(*order)
+            .cte("matched")
+            .prefix_with("MATERIALIZED")
+        )
+        return matched, [descending for _, descending in order]
+
+    async def search(self, session: AsyncSession, query: SearchQuery) -> SearchResult:
+        terms = _parsed(query.q)
+        matcher = _Matcher(terms, await self._typos(session, terms)) if terms else None
+        matched, descending = self._matched(session, query, matcher)
+
+        def sort_keys(table: Any) -> list[Any]:
+            return [table.c[f"o{i}"].desc() if d else table.c[f"o{i}"] for i, d in enumerate(descending)]
+
+        # One statement, one pass over the match set: the page (documents numbered in order)
+        # and the counts per (category, city), from which the total and both facets follow.
+        page = (
+            sa.select(matched.c.instrument_id, *(matched.c[f"o{i}"] for i in range(len(descending))))
+            .order_by(*sort_keys(matched))
             .offset(query.offset)
             .limit(query.limit)
+            .subquery("page")
         )
-        rows = (await session.execute(page)).all()
-        if rows:
-            total = int(rows[0].total)
-        else:
-            total = int(
-                await session.scalar(sa.select(sa.func.count()).select_from(source).where(*conds)) or 0
-            )
-        facets: dict[str, dict[str, int]] = {}
-        if query.with_facets:
-            for name, column in (("category", D.category_code), ("region", D.city_code)):
-                counts = await session.execute(
-                    sa.select(column, sa.func.count()).select_from(source).where(*conds).group_by(column)
-                )
-                facets[name] = {str(k): int(v) for k, v in counts.all()}
+        statement = sa.union_all(
+            sa.select(
+                sa.cast(D.document, sa.Text).label("document"),
+                sa.null().label("category"),
+                sa.null().label("city"),
+                sa.func.row_number().over(order_by=sort_keys(page)).label("n"),
+            ).select_from(page.join(D, D.instrument_id == page.c.instrument_id)),
+            sa.select(sa.null(), matched.c.category_code, matched.c.city_code, sa.func.count()).group_by(
+                matched.c.category_code, matched.c.city_code
+            ),
+        )
+        rows = (await session.execute(statement)).all()
+        by_category: dict[str, int] = {}
+        by_city: dict[str, int] = {}
+        documents: list[tuple[int, str]] = []
+        for document, category, city, n in rows:
+            if document is not None:
+                documents.append((n, document))
+            else:
+                by_category[category] = by_category.get(category, 0) + n
+                by_city[city] = by_city.get(city, 0) + n
         needles = matcher.needles() if matcher else []
         found: list[Hit] = []
-        for row in rows:
-            doc = msgspec.convert(row.document, SearchDocument)
+        for _, raw in sorted(documents):
+            doc = msgspec.json.decode(raw, type=SearchDocument)
             marks = {"name": highlight(doc.name, needles), "model": highlight(doc.model, needles)}
             found.append(Hit(document=doc, highlight=marks))
-        return SearchResult(hits=found, total=total, facets=facets)
+        facets = {"category": by_category, "region": by_city} if query.with_facets else {}
+        return SearchResult(hits=found, total=sum(by_city.values()), facets=facets)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(q: str) -> tuple[QueryTerm, ...]:
+    """Parsed queries (normalisation, synonyms, jieba): the same few queries come again and again."""
+    return tuple(parse_query(q))
+
+
+def _order(query: SearchQuery, score: Any) -> list[tuple[Any, bool]]:
+    """The sort keys of a query, (expression, descending), ending with the tie-breakers."""
+    order: list[tuple[Any, bool]] = []
+    if query.sort == Sort.distance and query.latitude is not None and query.longitude is not None:
+        k = math.cos(math.radians(query.latitude))
+        dy = D.latitude - query.latitude
+        dx = (D.longitude - query.longitude) * k
+        order += [(D.latitude.is_(None), False), (dy * dy + dx * dx, False)]
+    elif query.sort == Sort.price:
+        order += [(D.min_price_fen.is_(None), False), (D.min_price_fen, False)]
+    elif query.sort == Sort.rating:
+        order += [(D.rating_sort, True)]
+    if score is not None:
+        order.append((score, True))
+    return [*order, (D.rating_sort, True), (D.instrument_id, False)]
