@@ -1,11 +1,13 @@
 """The database-backed search index: the embedded default (SQLite FTS5) and PostgreSQL (tsvector).
 
-One row per document in ``search_documents`` (filters, sort keys, the document itself, token
-columns); SQLite keeps an FTS5 table ``search_fts`` in step (rowid = ``doc_number``), PostgreSQL a
-generated, GIN-indexed ``tsv`` column. Query terms are ANDed; each term matches its synonym
-groups' tokens, its own token, its bigrams (two-character Chinese words always work), a prefix if
-it was the last word typed, and for Latin words of five or more letters the indexed words one
-edit away (typo tolerance, like Meilisearch's default).
+One narrow row per document in ``search_documents`` (filters, facets, sort keys), the document
+itself in ``search_payloads``; SQLite keeps an FTS5 table ``search_fts`` of the token texts in
+step (rowid = ``doc_number``), PostgreSQL a GIN-indexed ``tsv`` column. Query terms are ANDed;
+each term matches its synonym groups' tokens, its own token, its bigrams (two-character Chinese
+words always work), a prefix if it was the last word typed, and for Latin words of five or more
+letters the indexed words one edit away (typo tolerance, like Meilisearch's default).
+
+A query reads its matches once, as narrow rows, for the page, the total and the facets alike.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from search.backend import Hit, Mode, SearchDocument, SearchQuery, SearchResult, Sort
-from search.models import SearchDocumentRow, SearchTerm
+from search.models import SearchDocumentRow, SearchPayloadRow, SearchTerm
 from search.text import (
     QueryTerm,
     bigrams,
@@ -38,6 +40,7 @@ from search.text import (
 from yixiang.db import is_postgres, utcnow
 
 D = SearchDocumentRow
+P = SearchPayloadRow
 FTS = sa.table("search_fts", sa.column("rowid"))
 FTS_TABLE: Any = sa.literal_column("search_fts")
 MIN_TYPO_LENGTH = 5
@@ -53,22 +56,7 @@ def _uniq(tokens: Sequence[str]) -> str:
 
 
 def row_values(doc: SearchDocument) -> dict[str, Any]:
-    syn = synonyms()
-    group_tokens = [g.token for g in syn.tag([doc.name, doc.name_en, *doc.aliases, doc.model])]
-    name_text = " ".join([doc.name, doc.name_en, *doc.aliases, doc.model])
-    body_text = " ".join(
-        [
-            doc.manufacturer,
-            doc.category_name,
-            doc.category_parent_name,
-            doc.unit_name,
-            doc.city_name,
-            doc.district_name,
-            doc.lab,
-            *doc.service_names,
-            *doc.specs,
-        ]
-    )
+    """The ``search_documents`` columns of a document."""
     return {
         "instrument_id": uuid.UUID(doc.id),
         "doc_number": doc_number(doc.id),
@@ -86,13 +74,55 @@ def row_values(doc: SearchDocument) -> dict[str, Any]:
         "rating_sort": doc.rating_sort,
         "latitude": doc.latitude,
         "longitude": doc.longitude,
+        "indexed_at": utcnow(),
+    }
+
+
+def token_values(doc: SearchDocument) -> dict[str, Any]:
+    """The four token texts of a document (``search_fts`` columns, ``tsv`` on PostgreSQL)."""
+    group_tokens = [g.token for g in synonyms().tag([doc.name, doc.name_en, *doc.aliases, doc.model])]
+    name_text = " ".join([doc.name, doc.name_en, *doc.aliases, doc.model])
+    body_text = " ".join(
+        [
+            doc.manufacturer,
+            doc.category_name,
+            doc.category_parent_name,
+            doc.unit_name,
+            doc.city_name,
+            doc.district_name,
+            doc.lab,
+            *doc.service_names,
+            *doc.specs,
+        ]
+    )
+    return {
+        "doc_number": doc_number(doc.id),
         "name_tokens": _uniq(index_tokens(name_text)),
         "keyword_tokens": _uniq(group_tokens),
         "body_tokens": _uniq(index_tokens(body_text)),
         "grams": _uniq(gram_tokens(" ".join([doc.name, *doc.aliases, doc.category_name]))),
-        "document": msgspec.to_builtins(doc),
-        "indexed_at": utcnow(),
     }
+
+
+def _weighted(tokens: str, weight: str) -> Any:
+    words = sa.func.string_to_array(sa.bindparam(tokens, type_=sa.Text), sa.literal_column("' '"))
+    return sa.func.setweight(sa.func.array_to_tsvector(words), sa.literal_column(f"'{weight}'"))
+
+
+# PostgreSQL: the row with its tsvector, the expression migration 0002 generated it with. (Weights
+# only apply to positions, and array_to_tsvector has none: ts_rank sees every weight alike.)
+PG_INSERT = sa.insert(
+    sa.table("search_documents", *(sa.column(c.name, c.type) for c in D.__table__.columns), sa.column("tsv"))
+).values(
+    tsv=_weighted("name_tokens", "A")
+    .op("||")(_weighted("keyword_tokens", "A"))
+    .op("||")(_weighted("body_tokens", "C"))
+    .op("||")(_weighted("grams", "D"))
+)
+FTS_INSERT = sa.text(
+    "INSERT INTO search_fts (rowid, name_tokens, keyword_tokens, body_tokens, grams) "
+    "VALUES (:doc_number, :name_tokens, :keyword_tokens, :body_tokens, :grams)"
+)
 
 
 class _Matcher:
@@ -160,18 +190,14 @@ class DatabaseSearch:
             return
         await self.delete(session, [d.id for d in documents])
         rows = [row_values(d) for d in documents]
-        await session.execute(sa.insert(D), rows)
-        if not is_postgres(session):
-            await session.execute(
-                sa.text(
-                    "INSERT INTO search_fts (rowid, name_tokens, keyword_tokens, body_tokens, grams) "
-                    "VALUES (:doc_number, :name_tokens, :keyword_tokens, :body_tokens, :grams)"
-                ),
-                [
-                    {k: r[k] for k in ("doc_number", "name_tokens", "keyword_tokens", "body_tokens", "grams")}
-                    for r in rows
-                ],
-            )
+        tokens = [token_values(d) for d in documents]
+        if is_postgres(session):
+            await session.execute(PG_INSERT, [{**r, **t} for r, t in zip(rows, tokens, strict=True)])
+        else:
+            await session.execute(sa.insert(D), rows)
+            await session.execute(FTS_INSERT, tokens)
+        payloads = [{"instrument_id": uuid.UUID(d.id), "document": msgspec.to_builtins(d)} for d in documents]
+        await session.execute(sa.insert(P), payloads)
         vocabulary: set[str] = set()
         for d in documents:
             vocabulary |= latin_vocabulary(" ".join([d.name_en, d.model, d.manufacturer, *d.aliases]))
@@ -196,10 +222,12 @@ class DatabaseSearch:
                     )
                 )
         await session.execute(sa.delete(D).where(D.instrument_id.in_(uuids)))
+        await session.execute(sa.delete(P).where(P.instrument_id.in_(uuids)))
 
     async def rebuild(self, session: AsyncSession, documents: AsyncIterator[list[SearchDocument]]) -> int:
         """Replace everything in the caller's transaction: readers see the old index until commit."""
         await session.execute(sa.delete(D))
+        await session.execute(sa.delete(P))
         await session.execute(sa.delete(SearchTerm))
         if not is_postgres(session):
             await session.execute(sa.text("DELETE FROM search_fts"))
@@ -210,7 +238,7 @@ class DatabaseSearch:
         return count
 
     async def all_documents(self, session: AsyncSession) -> list[SearchDocument]:
-        rows = (await session.scalars(sa.select(D.document))).all()
+        rows = (await session.scalars(sa.select(P.document))).all()
         docs = [msgspec.convert(r, SearchDocument) for r in rows]
         return sorted(docs, key=lambda d: d.id)
 
@@ -329,11 +357,11 @@ class DatabaseSearch:
         )
         statement = sa.union_all(
             sa.select(
-                sa.cast(D.document, sa.Text).label("document"),
+                sa.cast(P.document, sa.Text).label("document"),
                 sa.null().label("category"),
                 sa.null().label("city"),
                 sa.func.row_number().over(order_by=sort_keys(page)).label("n"),
-            ).select_from(page.join(D, D.instrument_id == page.c.instrument_id)),
+            ).select_from(page.join(P, P.instrument_id == page.c.instrument_id)),
             sa.select(sa.null(), matched.c.category_code, matched.c.city_code, sa.func.count()).group_by(
                 matched.c.category_code, matched.c.city_code
             ),

@@ -1,11 +1,12 @@
 """Tables of the database-backed search index (the embedded default, and PostgreSQL without Meilisearch).
 
-``search_documents`` holds one row per published instrument: the filter and sort columns, the
-display payload, and four token columns (jieba words of the name, synonym-group tokens, words of
-the rest, Chinese character bigrams). The full-text index over the token columns is engine
-specific and created by migration 0002: an FTS5 table ``search_fts`` on SQLite, a weighted
-``tsvector`` column with a GIN index on PostgreSQL. ``search_terms`` is the vocabulary of Latin
-tokens, for typo tolerance.
+``search_documents`` holds one narrow row per published instrument: the filter, facet and sort
+columns, which a query reads for every match; ``search_payloads`` the display document, read for
+the page only. The full-text index over four token texts (jieba words of the name, synonym-group
+tokens, words of the rest, Chinese character bigrams) is engine specific (migrations 0002 and
+0007): an FTS5 table ``search_fts`` on SQLite (rowid = ``doc_number``), with an index covering
+what a match reads; a ``tsvector`` column ``tsv`` with a GIN index on PostgreSQL, written by
+``search/database.py``. ``search_terms`` is the vocabulary of Latin tokens, for typo tolerance.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yixiang.db import Base, utcnow
@@ -45,12 +46,16 @@ class SearchDocumentRow(Base):
     rating_sort: Mapped[float] = mapped_column(default=0.0)
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]
-    name_tokens: Mapped[str] = mapped_column(Text)
-    keyword_tokens: Mapped[str] = mapped_column(Text)
-    body_tokens: Mapped[str] = mapped_column(Text)
-    grams: Mapped[str] = mapped_column(Text)
-    document: Mapped[dict[str, Any]]
     indexed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SearchPayloadRow(Base):
+    """The indexed document itself (a ``SearchDocument``), shown for the hits of a page."""
+
+    __tablename__ = "search_payloads"
+
+    instrument_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    document: Mapped[dict[str, Any]]
 
 
 class SearchTerm(Base):
