@@ -67,8 +67,15 @@ def index_tokens(text: str) -> list[str]:
     for word in LATIN_WORD.findall(norm):
         tokens.extend(latin_parts(word))
     for run in CJK_RUN.findall(norm):
-        tokens.extend(w for w in jieba.cut_for_search(run) if w.strip())
+        tokens.extend(_search_words(run))
     return [t for t in tokens if TOKEN_OK.match(t)]
+
+
+@functools.lru_cache(maxsize=65536)
+def _search_words(run: str) -> tuple[str, ...]:
+    """jieba's search-mode words of a Chinese run: unit, lab, category and kind names recur
+    across thousands of instruments, and a document is segmented when built and when indexed."""
+    return tuple(w for w in jieba.cut_for_search(run) if w.strip())
 
 
 def gram_tokens(text: str) -> list[str]:
@@ -102,7 +109,7 @@ def _term_pattern(term: str) -> re.Pattern[str]:
     return re.compile(escaped)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Synonyms:
     groups: tuple[Group, ...]
     patterns: dict[str, re.Pattern[str]]
@@ -110,15 +117,20 @@ class Synonyms:
 
     def tag(self, texts: Iterable[str]) -> list[Group]:
         """The groups a document belongs to (any term occurs, ignoring excluded phrases)."""
-        text = normalize(" | ".join(texts))
+        return list(self._tag(normalize(" | ".join(texts))))
+
+    @functools.lru_cache(maxsize=16384)  # noqa: B019 (one Synonyms per process, never freed)
+    def _tag(self, text: str) -> tuple[Group, ...]:
+        # Documents are tagged when built and again when indexed; many share their names.
         found = []
         for group in self.groups:
             scoped = text
             for excluded in group.exclusions:
                 scoped = scoped.replace(excluded, " ")
-            if any(self.patterns[t].search(scoped) for t in group.normalized):
+            # The substring test is a cheap necessary condition for the pattern.
+            if any(t in scoped and self.patterns[t].search(scoped) for t in group.normalized):
                 found.append(group)
-        return found
+        return tuple(found)
 
     def find_terms(self, norm_query: str) -> list[tuple[int, int, str]]:
         """Synonym terms in a normalised query, longest first, not overlapping: (start, end, term)."""
