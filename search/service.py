@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import math
 import time
@@ -36,6 +37,14 @@ FREE_TIME_CANDIDATES = 500
 class Reference:
     regions: dict[str, tuple[str, str]]  # code -> (name, level)
     categories: dict[str, tuple[str, str | None]]  # code -> (name, parent)
+
+    @functools.cached_property
+    def region_names(self) -> dict[str, str]:
+        return {c: n for c, (n, _) in self.regions.items()}
+
+    @functools.cached_property
+    def category_names(self) -> dict[str, str]:
+        return {c: n for c, (n, _) in self.categories.items()}
 
 
 _cache: dict[str, tuple[float, Reference]] = {}
@@ -241,8 +250,8 @@ async def present(
             )
         )
     facets = {
-        "category": _facet(result.facets.get("category", {}), {c: n for c, (n, _) in ref.categories.items()}),
-        "region": _facet(result.facets.get("region", {}), {c: n for c, (n, _) in ref.regions.items()}),
+        "category": _facet(result.facets.get("category", {}), ref.category_names),
+        "region": _facet(result.facets.get("region", {}), ref.region_names),
     }
     next_offset = query.offset + query.limit
     more = next_offset < result.total and next_offset <= MAX_OFFSET

@@ -32,7 +32,9 @@ ALNUM_RUNS = re.compile(r"[a-z]+|[0-9]+")
 CJK_STOPWORDS = frozenset("的 和 与 及 或 在 有 用 做 测 个 台".split())
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
+    """Remembered: names, models and query strings come again and again (zhconv is slow)."""
     text = unicodedata.normalize("NFKC", text)
     text = zhconv.convert(text, "zh-cn")
     return " ".join(text.lower().split())
@@ -228,8 +230,8 @@ def highlight(text: str, needles: Iterable[str], pre: str = "<em>", post: str = 
     """Wrap every occurrence of ``needles`` (normalised forms) in ``text``, case-insensitively."""
     if not text:
         return text
-    folded = normalize(text) if len(normalize(text)) == len(text) else None
-    source = folded if folded is not None else text.lower()
+    folded = normalize(text)
+    source = folded if len(folded) == len(text) else text.lower()
     marks = [False] * len(text)
     for needle in sorted({n for n in needles if n}, key=len, reverse=True):
         start = source.find(needle)
