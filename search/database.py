@@ -265,108 +265,16 @@ class DatabaseSearch:
             if text not in known and variants & known
         }
 
-    def _filters(self, query: SearchQuery) -> list[Any]:
-        conds: list[Any] = []
-        if query.province_code:
-            conds.append(D.province_code == query.province_code)
-        if query.city_code:
-            conds.append(D.city_code == query.city_code)
-        if query.region_code:
-            conds.append(D.region_code == query.region_code)
-        if query.category_codes:
-            conds.append(D.category_code.in_(query.category_codes))
-        for mode in query.modes:
-            conds.append(
-                {
-                    Mode.machine_time: D.machine_time,
-                    Mode.self_operation: D.self_operation,
-                    Mode.sample_testing: D.sample_testing,
-                }[mode].is_(True)
-            )
-        if query.voucher_eligible is not None:
-            conds.append(D.voucher_eligible.is_(query.voucher_eligible))
-        if query.price_min_fen is not None:
-            conds.append(D.min_price_fen >= query.price_min_fen)
-        if query.price_max_fen is not None:
-            conds.append(D.min_price_fen <= query.price_max_fen)
-        if query.unit_id:
-            conds.append(D.unit_id == uuid.UUID(query.unit_id))
-        if query.ids is not None:
-            conds.append(D.instrument_id.in_([uuid.UUID(i) for i in query.ids]))
-        return conds
-
-    def _matched(
-        self, session: AsyncSession, query: SearchQuery, matcher: _Matcher | None
-    ) -> tuple[Any, list[bool]]:
-        """The matching documents as a materialised CTE of narrow rows (the id, the two facet
-        columns and the sort keys ``o0``, ``o1``, ...), read once for the page, the total and the
-        facets alike; and whether each sort key is descending."""
-        conds = self._filters(query)
-        source: Any = D.__table__
-        score: Any = None
-        if matcher is not None:
-            if is_postgres(session):
-                tsv: Any = sa.literal_column("search_documents.tsv")
-                tsq = sa.cast(sa.literal(matcher.tsquery()), TSQUERY)
-                conds.append(tsv.op("@@")(tsq))
-                score = sa.func.ts_rank(tsv, tsq)
-            else:
-                # bm25() only works in the MATCH query itself: rank there, materialised, then join.
-                hits = (
-                    sa.select(
-                        FTS.c.rowid.label("doc"),
-                        (-sa.func.bm25(FTS_TABLE, 10.0, 10.0, 2.0, 0.5)).label("score"),
-                    )
-                    .where(FTS_TABLE.op("MATCH")(matcher.fts5()))
-                    .cte("hits")
-                    .prefix_with("MATERIALIZED")
-                )
-                source = source.join(hits, hits.c.doc == D.doc_number)
-                score = hits.c.score
-        order = _order(query, score)
-        matched = (
-            sa.select(
-                D.instrument_id,
-                D.category_code,
-                D.city_code,
-                *(expression.label(f"o{i}") for i, (expression, _) in enumerate(order)),
-            )
-            .select_from(source)
-            .where(*conds)
-            .cte("matched")
-            .prefix_with("MATERIALIZED")
-        )
-        return matched, [descending for _, descending in order]
-
     async def search(self, session: AsyncSession, query: SearchQuery) -> SearchResult:
         terms = _parsed(query.q)
         matcher = _Matcher(terms, await self._typos(session, terms)) if terms else None
-        matched, descending = self._matched(session, query, matcher)
-
-        def sort_keys(table: Any) -> list[Any]:
-            return [table.c[f"o{i}"].desc() if d else table.c[f"o{i}"] for i, d in enumerate(descending)]
-
-        # One statement, one pass over the match set: the page (documents numbered in order)
-        # and the counts per (category, city), from which the total and both facets follow.
-        page = (
-            sa.select(matched.c.instrument_id, *(matched.c[f"o{i}"] for i in range(len(descending))))
-            .order_by(*sort_keys(matched))
-            .offset(query.offset)
-            .limit(query.limit)
-            .subquery("page")
-        )
-        statement = sa.union_all(
-            sa.select(
-                sa.cast(P.document, sa.Text).label("document"),
-                sa.null().label("category"),
-                sa.null().label("city"),
-                sa.func.row_number().over(order_by=sort_keys(page)).label("n"),
-            ).select_from(page.join(P, P.instrument_id == page.c.instrument_id)),
-            sa.select(sa.null(), matched.c.category_code, matched.c.city_code, sa.func.count()).group_by(
-                matched.c.category_code, matched.c.city_code
-            ),
-        )
-        rows = (await session.execute(statement)).all()
+        pg = is_postgres(session)
+        values = _values(query)
+        if matcher is not None:
+            values["match"] = matcher.tsquery() if pg else matcher.fts5()
+        sort = query.sort if query.sort != Sort.distance or "lat" in values else Sort.relevance
+        statement = _statement(pg, frozenset(values), query.modes, query.voucher_eligible, sort)
+        rows = (await session.execute(statement, values)).all()
         by_category: dict[str, int] = {}
         by_city: dict[str, int] = {}
         documents: list[tuple[int, str]] = []
@@ -392,18 +300,148 @@ def _parsed(q: str) -> tuple[QueryTerm, ...]:
     return tuple(parse_query(q))
 
 
-def _order(query: SearchQuery, score: Any) -> list[tuple[Any, bool]]:
-    """The sort keys of a query, (expression, descending), ending with the tie-breakers."""
-    order: list[tuple[Any, bool]] = []
+def _values(query: SearchQuery) -> dict[str, Any]:
+    """The values a query binds, by parameter name; which names are present (with the modes,
+    the voucher flag and the sort) decides the statement."""
+    values: dict[str, Any] = {"offset": query.offset, "limit": query.limit}
+    if query.province_code:
+        values["province_code"] = query.province_code
+    if query.city_code:
+        values["city_code"] = query.city_code
+    if query.region_code:
+        values["region_code"] = query.region_code
+    if query.category_codes:
+        values["category_codes"] = list(query.category_codes)
+    if query.price_min_fen is not None:
+        values["price_min_fen"] = query.price_min_fen
+    if query.price_max_fen is not None:
+        values["price_max_fen"] = query.price_max_fen
+    if query.unit_id:
+        values["unit_id"] = uuid.UUID(query.unit_id)
+    if query.ids is not None:
+        values["ids"] = [uuid.UUID(i) for i in query.ids]
     if query.sort == Sort.distance and query.latitude is not None and query.longitude is not None:
-        k = math.cos(math.radians(query.latitude))
-        dy = D.latitude - query.latitude
-        dx = (D.longitude - query.longitude) * k
+        values["lat"], values["lng"] = query.latitude, query.longitude
+        values["k"] = math.cos(math.radians(query.latitude))
+    return values
+
+
+def _filters(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | None) -> list[Any]:
+    bind = sa.bindparam
+    conds: list[Any] = [
+        column == bind(name)
+        for name, column in (
+            ("province_code", D.province_code),
+            ("city_code", D.city_code),
+            ("region_code", D.region_code),
+        )
+        if name in names
+    ]
+    if "category_codes" in names:
+        conds.append(D.category_code.in_(bind("category_codes", expanding=True)))
+    for mode in modes:
+        conds.append(
+            {
+                Mode.machine_time: D.machine_time,
+                Mode.self_operation: D.self_operation,
+                Mode.sample_testing: D.sample_testing,
+            }[mode].is_(True)
+        )
+    if voucher is not None:
+        conds.append(D.voucher_eligible.is_(voucher))
+    if "price_min_fen" in names:
+        conds.append(D.min_price_fen >= bind("price_min_fen"))
+    if "price_max_fen" in names:
+        conds.append(D.min_price_fen <= bind("price_max_fen"))
+    if "unit_id" in names:
+        conds.append(D.unit_id == bind("unit_id"))
+    if "ids" in names:
+        conds.append(D.instrument_id.in_(bind("ids", expanding=True)))
+    return conds
+
+
+def _order(sort: Sort, score: Any) -> list[tuple[Any, bool]]:
+    """The sort keys, (expression, descending), ending with the tie-breakers."""
+    order: list[tuple[Any, bool]] = []
+    if sort == Sort.distance:
+        dy = D.latitude - sa.bindparam("lat", type_=sa.Float)
+        dx = (D.longitude - sa.bindparam("lng", type_=sa.Float)) * sa.bindparam("k", type_=sa.Float)
         order += [(D.latitude.is_(None), False), (dy * dy + dx * dx, False)]
-    elif query.sort == Sort.price:
+    elif sort == Sort.price:
         order += [(D.min_price_fen.is_(None), False), (D.min_price_fen, False)]
-    elif query.sort == Sort.rating:
+    elif sort == Sort.rating:
         order += [(D.rating_sort, True)]
     if score is not None:
         order.append((score, True))
     return [*order, (D.rating_sort, True), (D.instrument_id, False)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _statement(
+    pg: bool, names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | None, sort: Sort
+) -> Any:
+    """The search statement of one shape of query (built once: building it cost more than running
+    a narrow query). It reads the matches once, as a materialised CTE of narrow rows (the id, the
+    two facet columns and the sort keys ``o0``, ``o1``, ...), and returns the page's documents
+    numbered in order, then the counts per (category, city): the total and both facets."""
+    conds = _filters(names, modes, voucher)
+    source: Any = D.__table__
+    score: Any = None
+    if "match" in names:
+        if pg:
+            tsv: Any = sa.literal_column("search_documents.tsv")
+            tsq = sa.cast(sa.bindparam("match", type_=sa.String), TSQUERY)
+            conds.append(tsv.op("@@")(tsq))
+            score = sa.func.ts_rank(tsv, tsq)
+        else:
+            # bm25() only works in the MATCH query itself: rank there, materialised, then join.
+            hits = (
+                sa.select(
+                    FTS.c.rowid.label("doc"),
+                    (-sa.func.bm25(FTS_TABLE, 10.0, 10.0, 2.0, 0.5)).label("score"),
+                )
+                .where(FTS_TABLE.op("MATCH")(sa.bindparam("match", type_=sa.String)))
+                .cte("hits")
+                .prefix_with("MATERIALIZED")
+            )
+            source = source.join(hits, hits.c.doc == D.doc_number)
+            score = hits.c.score
+    order = _order(sort, score)
+    keys = [f"o{i}" for i in range(len(order))]
+    matched = (
+        sa.select(
+            D.instrument_id,
+            D.category_code,
+            D.city_code,
+            *(expression.label(key) for key, (expression, _) in zip(keys, order, strict=True)),
+        )
+        .select_from(source)
+        .where(*conds)
+        .cte("matched")
+        .prefix_with("MATERIALIZED")
+    )
+
+    def sort_keys(table: Any) -> list[Any]:
+        return [
+            table.c[key].desc() if descending else table.c[key]
+            for key, (_, descending) in zip(keys, order, strict=True)
+        ]
+
+    page = (
+        sa.select(matched.c.instrument_id, *(matched.c[key] for key in keys))
+        .order_by(*sort_keys(matched))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .subquery("page")
+    )
+    return sa.union_all(
+        sa.select(
+            sa.cast(P.document, sa.Text).label("document"),
+            sa.null().label("category"),
+            sa.null().label("city"),
+            sa.func.row_number().over(order_by=sort_keys(page)).label("n"),
+        ).select_from(page.join(P, P.instrument_id == page.c.instrument_id)),
+        sa.select(sa.null(), matched.c.category_code, matched.c.city_code, sa.func.count()).group_by(
+            matched.c.category_code, matched.c.city_code
+        ),
+    )
