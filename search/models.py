@@ -15,10 +15,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yixiang.db import Base, utcnow
+
+COVERED = (
+    "doc_number", "category_code", "city_code", "province_code", "region_code", "unit_id",
+    "machine_time", "self_operation", "sample_testing", "voucher_eligible", "min_price_fen",
+    "rating_sort", "latitude", "longitude", "instrument_id",
+)  # fmt: skip
 
 
 class SearchDocumentRow(Base):
@@ -27,11 +33,15 @@ class SearchDocumentRow(Base):
         Index("ix_search_documents_city_category", "city_code", "category_code"),
         Index("ix_search_documents_price", "min_price_fen"),
         Index("ix_search_documents_rating", "rating_sort"),
+        # SQLite: every column a full-text match reads, in doc_number (FTS5 rowid) order; there
+        # the FTS5 rowid keeps doc_number unique (migration 0007).
+        UniqueConstraint("doc_number").ddl_if(dialect="postgresql"),
+        Index("ix_search_documents_covering", *COVERED).ddl_if(dialect="sqlite"),
     )
 
     instrument_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     # The FTS5 row of this document on SQLite (rowid of ``search_fts``); unused on PostgreSQL.
-    doc_number: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), unique=True)
+    doc_number: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     unit_id: Mapped[uuid.UUID] = mapped_column(index=True)
     province_code: Mapped[str] = mapped_column(String(6), index=True)
     city_code: Mapped[str] = mapped_column(String(6))

@@ -6,7 +6,9 @@ display document and four token texts, about 2 kB, so a broad query read a page 
 document moves to ``search_payloads`` (read for the 20 rows of a page only); the token texts go
 (PostgreSQL keeps them only in ``tsv``, now written by the index instead of generated; SQLite
 keeps them in ``search_fts``). SQLite gets an index covering every column a match reads, in
-``doc_number`` (FTS5 rowid) order, so matches never visit the table at all.
+``doc_number`` (FTS5 rowid) order, so matches never visit the table at all; it replaces the
+unique index on ``doc_number``, which the planner preferred without statistics (the FTS5 rowid
+keeps ``doc_number`` unique there).
 
 Downgrade restores the columns with empty token texts: run ``yixiang search reindex`` after it.
 
@@ -63,6 +65,8 @@ def upgrade() -> None:
     with op.batch_alter_table("search_documents", schema=None) as batch_op:
         for column in (*TOKEN_COLUMNS, "document"):
             batch_op.drop_column(column)
+        if not _postgres():
+            batch_op.drop_constraint("uq_search_documents_doc_number", type_="unique")
     if not _postgres():
         op.create_index("ix_search_documents_covering", "search_documents", list(COVERED))
 
@@ -71,6 +75,8 @@ def downgrade() -> None:
     if not _postgres():
         op.drop_index("ix_search_documents_covering", table_name="search_documents")
     with op.batch_alter_table("search_documents", schema=None) as batch_op:
+        if not _postgres():
+            batch_op.create_unique_constraint("uq_search_documents_doc_number", ["doc_number"])
         for column in TOKEN_COLUMNS:
             batch_op.add_column(sa.Column(column, sa.Text(), nullable=False, server_default=""))
         batch_op.add_column(sa.Column("document", _document_type(), nullable=True))
