@@ -60,6 +60,16 @@ def summary(values: list[float]) -> str:
     )
 
 
+def failed(failures: list[str]) -> str:
+    """`, N failed (kinds)` once, then forgets them (latencies above include the failures)."""
+    if not failures:
+        return ""
+    kinds = ", ".join(f"{kind} x{failures.count(kind)}" for kind in sorted(set(failures)))
+    note = f", {len(failures)} FAILED ({kinds})"
+    failures.clear()
+    return note
+
+
 def describe(request: SearchRequest) -> str:
     return " ".join(f"{k}={v}" for k, v in vars(request).items() if v not in (None, "", 20))
 
@@ -77,11 +87,16 @@ async def main(rate: float, seconds: float, concurrency: int, per_query: bool) -
         SearchRequest(q="质谱", lat=29.87, lng=121.54, sort=Sort.distance),
     ]
 
+    failures: list[str] = []
+
     async def one(request: SearchRequest) -> float:
         started = time.perf_counter()
-        # As the HTTP handler does: a read-only transaction (deferred BEGIN on SQLite).
-        async with sessions() as session, transaction(session, read_only=True):
-            await search(session, backend, request)
+        try:
+            # As the HTTP handler does: a read-only transaction (deferred BEGIN on SQLite).
+            async with sessions() as session, transaction(session, read_only=True):
+                await search(session, backend, request)
+        except Exception as exc:  # an overloaded run reports its failures instead of stopping
+            failures.append(type(exc).__name__)
         took = (time.perf_counter() - started) * 1000
         by_query.setdefault(request, []).append(took)
         return took
@@ -89,6 +104,8 @@ async def main(rate: float, seconds: float, concurrency: int, per_query: bool) -
     by_query: dict[SearchRequest, list[float]] = {}
     for request in queries:  # warm up caches and check every query works
         await one(request)
+    if failures:
+        raise SystemExit(f"warm-up failed: {failures}")
     by_query.clear()
     async with sessions() as session:
         page = await search(session, backend, SearchRequest())
@@ -112,6 +129,7 @@ async def main(rate: float, seconds: float, concurrency: int, per_query: bool) -
     print(
         f"open loop {rate:.0f} req/s for {seconds:.0f}s: {len(latencies)} requests, achieved "
         f"{len(latencies) / elapsed:.0f} req/s, {summary(latencies)}, max {max(latencies):.1f} ms"
+        + failed(failures)
     )
     if per_query:
         for request, values in sorted(by_query.items(), key=lambda kv: -percentile(kv[1], 99)):
@@ -131,7 +149,10 @@ async def main(rate: float, seconds: float, concurrency: int, per_query: bool) -
     began = time.perf_counter()
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     took = time.perf_counter() - began
-    print(f"closed loop, {concurrency} concurrent: {len(done) / took:.0f} req/s, {summary(done)}")
+    print(
+        f"closed loop, {concurrency} concurrent: {len(done) / took:.0f} req/s, {summary(done)}"
+        + failed(failures)
+    )
     await engine.dispose()
 
 
