@@ -119,6 +119,16 @@ PG_INSERT = sa.insert(
     .op("||")(_weighted("body_tokens", "C"))
     .op("||")(_weighted("grams", "D"))
 )
+# Which of some hundreds of words are indexed, as one parameter (an IN list of 600 parameters
+# cost more to render than to run).
+TERMS_IN_ARRAY = sa.select(SearchTerm.term).where(
+    SearchTerm.term == sa.any_(sa.bindparam("terms", type_=postgresql.ARRAY(sa.String)))
+)
+TERMS_IN_JSON = sa.select(SearchTerm.term).where(
+    SearchTerm.term.in_(
+        sa.select(sa.func.json_each(sa.bindparam("terms", type_=sa.JSON)).table_valued("value").c.value)
+    )
+)
 FTS_INSERT = sa.text(
     "INSERT INTO search_fts (rowid, name_tokens, keyword_tokens, body_tokens, grams) "
     "VALUES (:doc_number, :name_tokens, :keyword_tokens, :body_tokens, :grams)"
@@ -235,6 +245,10 @@ class DatabaseSearch:
         async for batch in documents:
             await self.upsert(session, batch)
             count += len(batch)
+        if not is_postgres(session):
+            # One b-tree per token instead of the segments and delete markers the rebuild left
+            # (a few seconds for 100,000 documents; matching gets ~15% cheaper).
+            await session.execute(sa.text("INSERT INTO search_fts(search_fts) VALUES('optimize')"))
         return count
 
     async def all_documents(self, session: AsyncSession) -> list[SearchDocument]:
@@ -256,9 +270,9 @@ class DatabaseSearch:
         }
         if not candidates:
             return {}
-        wanted = set(candidates).union(*candidates.values())
-        lookup = sa.select(SearchTerm.term).where(SearchTerm.term.in_(sorted(wanted)))
-        known = set((await session.scalars(lookup)).all())
+        wanted = sorted(set(candidates).union(*candidates.values()))
+        lookup = TERMS_IN_ARRAY if is_postgres(session) else TERMS_IN_JSON
+        known = set((await session.scalars(lookup, {"terms": wanted})).all())
         return {
             text: sorted(variants & known)
             for text, variants in candidates.items()
