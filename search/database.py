@@ -288,7 +288,8 @@ class DatabaseSearch:
             values["match"] = matcher.tsquery() if pg else matcher.fts5()
         sort = query.sort if query.sort != Sort.distance or "lat" in values else Sort.relevance
         statement = _statement(pg, frozenset(values), query.modes, query.voucher_eligible, sort)
-        rows = (await session.execute(statement, values)).all()
+        # A Core statement: the connection runs it without the ORM session's per-call work.
+        rows = (await (await session.connection()).execute(statement, values)).all()
         by_category: dict[str, int] = {}
         by_city: dict[str, int] = {}
         documents: list[tuple[int, str]] = []
