@@ -8,7 +8,8 @@ document moves to ``search_payloads`` (read for the 20 rows of a page only); the
 keeps them in ``search_fts``). SQLite gets an index covering every column a match reads, in
 ``doc_number`` (FTS5 rowid) order, so matches never visit the table at all; it replaces the
 unique index on ``doc_number``, which the planner preferred without statistics (the FTS5 rowid
-keeps ``doc_number`` unique there).
+keeps ``doc_number`` unique there). On PostgreSQL the city and category indexes include those
+columns too, so browsing a city or a category is an index-only scan.
 
 Downgrade restores the columns with empty token texts: run ``yixiang search reindex`` after it.
 
@@ -33,12 +34,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TOKEN_COLUMNS = ("name_tokens", "keyword_tokens", "body_tokens", "grams")
-# What a match reads, after doc_number: filters, facets, sort keys (see search/database.py).
+# What a query reads of each match besides the index keys: filters, facets, sort keys.
 COVERED = (
-    "doc_number", "category_code", "city_code", "province_code", "region_code", "unit_id",
-    "machine_time", "self_operation", "sample_testing", "voucher_eligible", "min_price_fen",
-    "rating_sort", "latitude", "longitude", "instrument_id",
+    "province_code", "region_code", "unit_id", "machine_time", "self_operation", "sample_testing",
+    "voucher_eligible", "min_price_fen", "rating_sort", "latitude", "longitude", "instrument_id",
 )  # fmt: skip
+BROWSE_INDEXES = {  # name: (keys, included)
+    "ix_search_documents_city_category": (["city_code", "category_code"], list(COVERED)),
+    "ix_search_documents_category_code": (["category_code"], ["city_code", *COVERED]),
+}
 
 
 def _document_type() -> sa.JSON[Any]:
@@ -67,12 +71,21 @@ def upgrade() -> None:
             batch_op.drop_column(column)
         if not _postgres():
             batch_op.drop_constraint("uq_search_documents_doc_number", type_="unique")
-    if not _postgres():
-        op.create_index("ix_search_documents_covering", "search_documents", list(COVERED))
+    if _postgres():
+        for name, (keys, included) in BROWSE_INDEXES.items():
+            op.drop_index(name, table_name="search_documents")
+            op.create_index(name, "search_documents", keys, postgresql_include=included)
+    else:
+        columns = ["doc_number", "category_code", "city_code", *COVERED]
+        op.create_index("ix_search_documents_covering", "search_documents", columns)
 
 
 def downgrade() -> None:
-    if not _postgres():
+    if _postgres():
+        for name, (keys, _) in BROWSE_INDEXES.items():
+            op.drop_index(name, table_name="search_documents")
+            op.create_index(name, "search_documents", keys)
+    else:
         op.drop_index("ix_search_documents_covering", table_name="search_documents")
     with op.batch_alter_table("search_documents", schema=None) as batch_op:
         if not _postgres():
