@@ -433,7 +433,9 @@ def _statement(
         .select_from(source)
         .where(*conds)
         .cte("matched")
-        .prefix_with("MATERIALIZED")
+        # Browsing everything: each part reads the table its own way instead (the page by the
+        # rating index, the counts by an index-only scan) rather than copying 100,000 rows.
+        .prefix_with("MATERIALIZED" if conds or score is not None else "NOT MATERIALIZED")
     )
 
     def sort_keys(table: Any) -> list[Any]:
