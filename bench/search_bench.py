@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import statistics
 import time
@@ -76,7 +77,9 @@ def describe(request: SearchRequest) -> str:
     return " ".join(f"{k}={v}" for k, v in vars(request).items() if v not in (None, "", 20))
 
 
-async def main(rate: float, seconds: float, concurrency: int, per_query: bool, warmup: float) -> None:
+async def main(
+    rate: float, seconds: float, concurrency: int, per_query: bool, warmup: float, freeze_gc: bool = False
+) -> None:
     settings = load_settings()
     engine = create_engine(settings.effective_database_url, pool_size=20)
     sessions = create_session_maker(engine)
@@ -117,8 +120,16 @@ async def main(rate: float, seconds: float, concurrency: int, per_query: bool, w
 
     async def open_loop(duration: float) -> tuple[list[float], float]:
         """Requests at their planned times; latency counts from the planned time, so a late
-        start (the loop busy) counts as waiting, as it would for a user."""
-        tasks = []
+        start (the loop busy) counts as waiting, as it would for a user. Finished tasks are let
+        go, as a server lets finished requests go (thousands kept alive made the collector's
+        full passes, which pause everything, come sooner and take longer)."""
+        pending: set[asyncio.Task[float]] = set()
+        latencies: list[float] = []
+
+        def finished(task: asyncio.Task[float]) -> None:
+            pending.discard(task)
+            latencies.append(task.result())
+
         cycle = itertools.cycle(queries)
         start = time.perf_counter()
         for n in range(int(rate * duration)):
@@ -126,13 +137,24 @@ async def main(rate: float, seconds: float, concurrency: int, per_query: bool, w
             delay = planned - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(next(cycle), planned)))
-        return list(await asyncio.gather(*tasks)), time.perf_counter() - start
+            task = asyncio.create_task(one(next(cycle), planned))
+            pending.add(task)
+            task.add_done_callback(finished)
+        while pending:
+            await asyncio.wait(set(pending))
+        return latencies, time.perf_counter() - start
 
     if warmup:  # the pool grows to what the rate needs, as a running server's has
         await open_loop(warmup)
         print(f"warm-up {warmup:.0f}s at {rate:.0f} req/s" + failed(failures))
         by_query.clear()
+    if freeze_gc:
+        # What a server can do once started: the ~110,000 objects of its imports (Litestar,
+        # SQLAlchemy, jieba, ...) leave the collector's care; else each full collection pauses
+        # the event loop, and every request in flight, for 30-50 ms.
+        gc.collect()
+        gc.freeze()
+        print(f"gc.freeze(): {gc.get_freeze_count()} objects")
     latencies, elapsed = await open_loop(seconds)
     print(
         f"open loop {rate:.0f} req/s for {seconds:.0f}s: {len(latencies)} requests, achieved "
@@ -171,5 +193,6 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--per-query", action="store_true", help="open-loop latency of each query")
     parser.add_argument("--warmup", type=float, default=3, help="seconds at --rate before measuring")
+    parser.add_argument("--freeze-gc", action="store_true", help="gc.freeze() after the warm-up")
     args = parser.parse_args()
-    asyncio.run(main(args.rate, args.seconds, args.concurrency, args.per_query, args.warmup))
+    asyncio.run(main(args.rate, args.seconds, args.concurrency, args.per_query, args.warmup, args.freeze_gc))
