@@ -32,7 +32,9 @@ ALNUM_RUNS = re.compile(r"[a-z]+|[0-9]+")
 CJK_STOPWORDS = frozenset("的 和 与 及 或 在 有 用 做 测 个 台".split())
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
+    """Remembered: names, models and query strings come again and again (zhconv is slow)."""
     text = unicodedata.normalize("NFKC", text)
     text = zhconv.convert(text, "zh-cn")
     return " ".join(text.lower().split())
@@ -67,8 +69,15 @@ def index_tokens(text: str) -> list[str]:
     for word in LATIN_WORD.findall(norm):
         tokens.extend(latin_parts(word))
     for run in CJK_RUN.findall(norm):
-        tokens.extend(w for w in jieba.cut_for_search(run) if w.strip())
+        tokens.extend(_search_words(run))
     return [t for t in tokens if TOKEN_OK.match(t)]
+
+
+@functools.lru_cache(maxsize=65536)
+def _search_words(run: str) -> tuple[str, ...]:
+    """jieba's search-mode words of a Chinese run: unit, lab, category and kind names recur
+    across thousands of instruments, and a document is segmented when built and when indexed."""
+    return tuple(w for w in jieba.cut_for_search(run) if w.strip())
 
 
 def gram_tokens(text: str) -> list[str]:
@@ -102,7 +111,7 @@ def _term_pattern(term: str) -> re.Pattern[str]:
     return re.compile(escaped)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Synonyms:
     groups: tuple[Group, ...]
     patterns: dict[str, re.Pattern[str]]
@@ -110,15 +119,20 @@ class Synonyms:
 
     def tag(self, texts: Iterable[str]) -> list[Group]:
         """The groups a document belongs to (any term occurs, ignoring excluded phrases)."""
-        text = normalize(" | ".join(texts))
+        return list(self._tag(normalize(" | ".join(texts))))
+
+    @functools.lru_cache(maxsize=16384)  # noqa: B019 (one Synonyms per process, never freed)
+    def _tag(self, text: str) -> tuple[Group, ...]:
+        # Documents are tagged when built and again when indexed; many share their names.
         found = []
         for group in self.groups:
             scoped = text
             for excluded in group.exclusions:
                 scoped = scoped.replace(excluded, " ")
-            if any(self.patterns[t].search(scoped) for t in group.normalized):
+            # The substring test is a cheap necessary condition for the pattern.
+            if any(t in scoped and self.patterns[t].search(scoped) for t in group.normalized):
                 found.append(group)
-        return found
+        return tuple(found)
 
     def find_terms(self, norm_query: str) -> list[tuple[int, int, str]]:
         """Synonym terms in a normalised query, longest first, not overlapping: (start, end, term)."""
@@ -201,23 +215,25 @@ def parse_query(q: str) -> list[QueryTerm]:
     return result
 
 
-def typo_variants(term: str) -> set[str]:
-    """Every string one edit (delete, transpose, replace, insert over [a-z0-9]) away."""
+@functools.lru_cache(maxsize=4096)
+def typo_variants(term: str) -> frozenset[str]:
+    """Every string one edit (delete, transpose, replace, insert over [a-z0-9]) away (remembered:
+    several hundred strings a word, for the same few misspelt model names)."""
     letters = "abcdefghijklmnopqrstuvwxyz0123456789"
     splits = [(term[:i], term[i:]) for i in range(len(term) + 1)]
     deletes = {a + b[1:] for a, b in splits if b}
     transposes = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
     replaces = {a + c + b[1:] for a, b in splits if b for c in letters}
     inserts = {a + c + b for a, b in splits for c in letters}
-    return (deletes | transposes | replaces | inserts) - {term}
+    return frozenset((deletes | transposes | replaces | inserts) - {term})
 
 
 def highlight(text: str, needles: Iterable[str], pre: str = "<em>", post: str = "</em>") -> str:
     """Wrap every occurrence of ``needles`` (normalised forms) in ``text``, case-insensitively."""
     if not text:
         return text
-    folded = normalize(text) if len(normalize(text)) == len(text) else None
-    source = folded if folded is not None else text.lower()
+    folded = normalize(text)
+    source = folded if len(folded) == len(text) else text.lower()
     marks = [False] * len(text)
     for needle in sorted({n for n in needles if n}, key=len, reverse=True):
         start = source.find(needle)
