@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,6 +39,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await runtime.start()
+        # What start-up built (modules, the app, dictionaries, caches) lives as long as the
+        # process: leave it out of garbage collection, whose full passes over it otherwise pause
+        # requests for tens of milliseconds.
+        gc.freeze()
         try:
             yield
         finally:
