@@ -7,10 +7,16 @@ always-open calendar, then:
 
 1. app: N concurrent clients POST /api/v1/bookings through the real Litestar app (in-process
    ASGI, so no socket; authentication, idempotency middleware, validation, rules, overlap check,
-   booking + history + outbox insert in one transaction);
-2. raw: N concurrent asyncpg connections run the statements one booking costs the app (the
-   sign-in lookup, instrument, service items, calendar, working-day overrides, closures, firm,
-   overlap check, three inserts) in one transaction each, with no Python framework around them.
+   booking + evidence + voucher hold + history + outbox in one transaction);
+2. raw: N concurrent asyncpg connections run the 18 statements one booking costs the app (the
+   Idempotency-Key claim and the signed-in user outside a transaction; instrument, service
+   items, calendar, working-day overrides, closures, firm, overlap check, booking, evidence, the
+   firm's grants locked, checkout read and insert, history, outbox in one; the stored answer
+   after it), with no Python framework around them.
+
+   uv run python bench/booking_bench.py --server-workers 2 --clients 16 --seconds 15
+
+measures the real server instead (uvicorn, N workers), driven by wrk over loopback.
 
 Every booking takes a distinct free slot, so every request succeeds. Goals (issue 4): at least
 300 bookings/s through the app, and at least half the raw rate.
@@ -225,13 +231,17 @@ async def bench_availability(app: Any, instrument_id: uuid.UUID, requests: int =
 
 
 RAW_STATEMENTS = {
-    "idempotency": (
+    # outside any transaction, as the app runs them (autocommit)
+    "claim": (
         "INSERT INTO idempotency_records (scope_key, request_hash, completed, created_at, expires_at)"
-        " VALUES ($1, 'h', false, now(), now() + interval '1 day') ON CONFLICT DO NOTHING"
+        " VALUES ($1, 'h', false, now(), now() + interval '1 day') ON CONFLICT (scope_key) DO UPDATE"
+        " SET request_hash = excluded.request_hash WHERE idempotency_records.expires_at < excluded.created_at"
+        " RETURNING scope_key"
     ),
-    "user": "SELECT id, username, token_version, is_active FROM users WHERE id = $1",
-    "memberships": "SELECT m.role, o.id, o.kind, o.name, o.region_code FROM memberships m"
-    " JOIN organizations o ON o.id = m.organization_id WHERE m.user_id = $1",
+    "user": "SELECT u.id, u.username, u.token_version, u.is_active, m.role, o.id, o.kind, o.name,"
+    " o.region_code FROM users u LEFT JOIN memberships m ON m.user_id = u.id"
+    " LEFT JOIN organizations o ON o.id = m.organization_id WHERE u.id = $1",
+    # the booking's transaction
     "instrument": "SELECT * FROM instruments WHERE id = $1",
     "items": "SELECT * FROM service_items WHERE instrument_id = $1 ORDER BY position",
     "calendar": "SELECT * FROM instrument_calendars WHERE instrument_id = $1",
@@ -245,12 +255,25 @@ RAW_STATEMENTS = {
     " service_item_id, start_at, end_at, block_end, status, note, rate, quoted_fee_fen, fee_breakdown,"
     " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'machine_time', 'operator', $6, $7, $8, $8,"
     " 'confirmed', '', 'external', 20000, '{}'::jsonb, now(), now())",
+    "evidence": "INSERT INTO voucher_evidence (booking_id, kind, at, detail, recorded_at)"
+    " VALUES ($1, 'booking', now(), '{}'::jsonb, now()) ON CONFLICT (booking_id, kind) DO NOTHING",
+    "grants": "SELECT g.id, g.status, g.expires_on, a.balance_fen, o.is_tech_sme, p.* FROM voucher_grants g"
+    " JOIN voucher_programs p ON p.id = g.program_id"
+    " JOIN ledger_accounts a ON a.grant_id = g.id AND a.kind = 'grant'"
+    " JOIN organizations o ON o.id = g.enterprise_id"
+    " WHERE g.enterprise_id = $1 AND g.status = 'active' ORDER BY g.id FOR UPDATE OF g, a",
+    "checkout": "SELECT state, program_id, held_fen FROM voucher_checkouts WHERE booking_id = $1 FOR UPDATE",
+    "checkout_insert": "INSERT INTO voucher_checkouts (booking_id, enterprise_id, unit_id, instrument_id,"
+    " region_code, category_code, state, usage_year, quoted_fee_fen, held_fen, fee_fen, voucher_fen,"
+    " refunded_fen, due_fen, payment_method, payment_reference, held_at, release_reason, updated_at)"
+    " VALUES ($1, $2, $3, $4, '330100', '99', 'held', 2026, 20000, 0, 20000, 0, 0, 20000,"
+    " 'corporate_transfer', '', now(), '', now())",
     "history": "INSERT INTO booking_history (booking_id, action, to_status, actor_id, reason, at)"
     " VALUES ($1, 'book', 'confirmed', $2, '', now())",
     "outbox": "INSERT INTO outbox_events (topic, payload, status, attempts, run_at, created_at)"
     " VALUES ('booking.confirmed', $1::jsonb, 'pending', 0, now(), now())",
-    "idempotency_done": "UPDATE idempotency_records SET completed = true, response_status = 201"
-    " WHERE scope_key = $1",
+    # after it, autocommit again
+    "complete": "UPDATE idempotency_records SET completed = true, response_status = 201 WHERE scope_key = $1",
 }
 
 
@@ -271,11 +294,8 @@ async def bench_raw(dsn: str, instruments: list[uuid.UUID], clients: int, total:
         end = start + timedelta(hours=1)
         key = uuid.uuid4().hex
         async with pool.acquire() as conn:
-            async with conn.transaction():
-                await conn.execute(RAW_STATEMENTS["idempotency"], key)
-            async with conn.transaction():
-                await conn.fetchrow(RAW_STATEMENTS["user"], user)
-                await conn.fetch(RAW_STATEMENTS["memberships"], user)
+            assert await conn.fetchval(RAW_STATEMENTS["claim"], key) == key
+            await conn.fetch(RAW_STATEMENTS["user"], user)
             async with conn.transaction():
                 await conn.fetchrow(RAW_STATEMENTS["instrument"], instrument_id)
                 await conn.fetch(RAW_STATEMENTS["items"], instrument_id)
@@ -296,10 +316,13 @@ async def bench_raw(dsn: str, instruments: list[uuid.UUID], clients: int, total:
                     start,
                     end,
                 )
+                await conn.execute(RAW_STATEMENTS["evidence"], booking_id)
+                await conn.fetch(RAW_STATEMENTS["grants"], firm)
+                await conn.fetchrow(RAW_STATEMENTS["checkout"], booking_id)
+                await conn.execute(RAW_STATEMENTS["checkout_insert"], booking_id, firm, unit, instrument_id)
                 await conn.execute(RAW_STATEMENTS["history"], booking_id, user)
                 await conn.execute(RAW_STATEMENTS["outbox"], json.dumps({"booking_id": str(booking_id)}))
-            async with conn.transaction():
-                await conn.execute(RAW_STATEMENTS["idempotency_done"], key)
+            await conn.execute(RAW_STATEMENTS["complete"], key)
 
     elapsed, latencies = await run_clients(slots(instruments, total, 100), clients, one)
     await pool.close()
