@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from booking.catalogue.events import INSTRUMENT_CHANGED
 from search.backend import SearchBackend
 from search.documents import all_documents, documents_for
-from yixiang.db import transaction
+from yixiang.db import transaction, utcnow
 from yixiang.domains import JobContext
-from yixiang.outbox import Event
+from yixiang.outbox import Event, OutboxEvent
 
 
 async def index_changed_instruments(ctx: JobContext, event: Event) -> None:
@@ -30,5 +32,20 @@ async def reindex(session_maker: async_sessionmaker[AsyncSession], backend: Sear
     """Rebuild the whole index from the catalogue; searches keep answering from the old index
     until the new one is complete (one transaction on the database backend, an index swap on
     Meilisearch)."""
+    started = utcnow()
     async with session_maker() as session, transaction(session):
-        return await backend.rebuild(session, all_documents(session))
+        count = await backend.rebuild(session, all_documents(session))
+    # A change committed after the rebuild read its instrument went, through its event, into the
+    # index being replaced (Meilisearch swaps the new one in): apply such changes again.
+    async with session_maker() as session, transaction(session):
+        events = await session.scalars(
+            select(OutboxEvent.payload).where(
+                OutboxEvent.topic == INSTRUMENT_CHANGED, OutboxEvent.created_at >= started
+            )
+        )
+        ids = sorted({uuid.UUID(i) for payload in events for i in payload.get("instrument_ids", [])})
+        if ids:
+            documents, removed = await documents_for(session, ids)
+            await backend.upsert(session, documents)
+            await backend.delete(session, removed)
+    return count
