@@ -205,8 +205,8 @@ async def _insert_booking(
         minutes = int((end - start) / timedelta(minutes=1))
     if rules.needs_approval and max_open_requests is not None:
         await _check_open_requests(session, enterprise_id, instrument.id, max_open_requests)
-    firm = await session.get(Organization, enterprise_id)
-    internal = internal_rate(enterprise_id, firm.parent_id if firm else None, instrument.unit_id)
+    # booking_firm made sure the firm is one of the caller's, loaded with the caller this request
+    internal = internal_rate(enterprise_id, principal.parent_of(enterprise_id), instrument.unit_id)
     quote = quote_fee(item, internal=internal, minutes=minutes, samples=data.samples)
     if (
         start is not None

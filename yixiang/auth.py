@@ -54,6 +54,7 @@ class MembershipView(msgspec.Struct, frozen=True):
     organization_name: str
     role: Role
     region_code: str
+    parent_id: uuid.UUID | None = None  # the unit a firm is affiliated to (internal rates)
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -69,6 +70,10 @@ class Principal(msgspec.Struct, frozen=True):
 
     def orgs_where(self, *roles: Role) -> set[uuid.UUID]:
         return {m.organization_id for m in self.memberships if m.role in roles}
+
+    def parent_of(self, organization_id: uuid.UUID) -> uuid.UUID | None:
+        """The unit an organisation of the user's is affiliated to, if any."""
+        return next((m.parent_id for m in self.memberships if m.organization_id == organization_id), None)
 
     def regions_where(self, *roles: Role) -> set[str]:
         return {m.region_code for m in self.memberships if m.role in roles}
@@ -109,6 +114,7 @@ def principal_from_user(user: User) -> Principal:
                 organization_name=m.organization.name,
                 role=m.role,
                 region_code=m.organization.region_code,
+                parent_id=m.organization.parent_id,
             )
             for m in user.memberships
         ),
