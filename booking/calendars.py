@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar, LateCancellation
@@ -209,14 +209,17 @@ async def load_calendar(session: AsyncSession, instrument_id: uuid.UUID) -> Cale
     return rules_from_row(await session.get(InstrumentCalendar, instrument_id))
 
 
+_CLOSURES = select(Closure.start_at, Closure.end_at).where(
+    Closure.instrument_id == bindparam("p_instrument"),
+    Closure.start_at < bindparam("p_end"),
+    Closure.end_at > bindparam("p_start"),
+)
+
+
 async def load_closures(
     session: AsyncSession, instrument_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[Interval]:
-    rows = await session.execute(
-        select(Closure.start_at, Closure.end_at).where(
-            Closure.instrument_id == instrument_id, Closure.start_at < end, Closure.end_at > start
-        )
-    )
+    rows = await session.execute(_CLOSURES, {"p_instrument": instrument_id, "p_start": start, "p_end": end})
     return [(s, e) for s, e in rows.all()]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -143,18 +143,24 @@ async def queue_position(session: AsyncSession, booking: Booking) -> int | None:
     return ahead + 1
 
 
+# Built once: every booking runs it (SQLAlchemy then only binds the values).
+_OVERLAPPING = (
+    select(Booking.id)
+    .where(
+        Booking.instrument_id == bindparam("p_instrument"),
+        Booking.status.in_(SLOT_HOLDING),
+        Booking.start_at < bindparam("p_end"),
+        Booking.block_end > bindparam("p_start"),
+    )
+    .limit(1)
+)
+
+
 async def _overlaps(
     session: AsyncSession, instrument_id: uuid.UUID, start: datetime, block_end: datetime
 ) -> bool:
     found = await session.scalar(
-        select(Booking.id)
-        .where(
-            Booking.instrument_id == instrument_id,
-            Booking.status.in_(SLOT_HOLDING),
-            Booking.start_at < block_end,
-            Booking.block_end > start,
-        )
-        .limit(1)
+        _OVERLAPPING, {"p_instrument": instrument_id, "p_start": start, "p_end": block_end}
     )
     return found is not None
 

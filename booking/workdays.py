@@ -76,8 +76,11 @@ class WorkingDayCalendar:
         return count
 
 
+_OVERRIDES = select(WorkingDayOverride.day, WorkingDayOverride.is_working_day)
+
+
 async def load_working_day_calendar(session: AsyncSession) -> WorkingDayCalendar:
-    rows = (await session.execute(select(WorkingDayOverride.day, WorkingDayOverride.is_working_day))).all()
+    rows = (await session.execute(_OVERRIDES)).all()
     return WorkingDayCalendar({day: working for day, working in rows})
 
 

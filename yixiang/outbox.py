@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, Enum, Integer, String, Text
+from sqlalchemy import BigInteger, Enum, Integer, String, Text, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -76,6 +76,9 @@ class Event(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
+_INSERT = insert(OutboxEvent)
+
+
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
     """Payloads may carry UUIDs and datetimes; store them as JSON-native values."""
     result: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(payload))
@@ -101,6 +104,8 @@ async def emit(
         "created_at": utcnow(),
     }
     if key is None:
-        session.add(OutboxEvent(**values))
+        # A plain insert, not an ORM object for the unit of work to flush: every booking
+        # transition, catalogue change and rating emits one.
+        await session.execute(_INSERT, values)
         return
     await insert_ignoring_conflict(session, OutboxEvent, values, ["key"])
