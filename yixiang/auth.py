@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -22,13 +22,13 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
 
 from yixiang.db import autocommit, utcnow
 from yixiang.errors import Forbidden, Unauthenticated
-from yixiang.identity import OrgKind, RefreshToken, Role, User
+from yixiang.identity import Membership, Organization, OrgKind, RefreshToken, Role, User
 
 _hasher = PasswordHasher()
 ALGORITHM = "HS256"
@@ -103,21 +103,33 @@ class Principal(msgspec.Struct, frozen=True):
 
 
 def principal_from_user(user: User) -> Principal:
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        memberships=tuple(
-            MembershipView(
-                organization_id=m.organization_id,
-                organization_kind=m.organization.kind,
-                organization_name=m.organization.name,
-                role=m.role,
-                region_code=m.organization.region_code,
-                parent_id=m.organization.parent_id,
+    return _principal(
+        user.id,
+        user.username,
+        user.display_name,
+        (
+            (
+                m.organization_id,
+                m.organization.kind,
+                m.organization.name,
+                m.role,
+                m.organization.region_code,
+                m.organization.parent_id,
             )
             for m in user.memberships
         ),
+    )
+
+
+def _principal(
+    user_id: uuid.UUID, username: str, display_name: str, memberships: Iterable[Sequence[Any]]
+) -> Principal:
+    """``memberships``: (organization id, kind, name, role, region code, parent id) each."""
+    return Principal(
+        user_id=user_id,
+        username=username,
+        display_name=display_name,
+        memberships=tuple(MembershipView(*m) for m in memberships),
     )
 
 
@@ -192,6 +204,39 @@ async def load_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return rows.unique().first()
 
 
+# Every authenticated request runs it: plain columns, built once, no ORM objects.
+_PRINCIPAL_ROWS = (
+    select(
+        User.id,
+        User.username,
+        User.display_name,
+        User.is_active,
+        User.token_version,
+        Membership.organization_id,
+        Organization.kind,
+        Organization.name,
+        Membership.role,
+        Organization.region_code,
+        Organization.parent_id,
+    )
+    .outerjoin(Membership, Membership.user_id == User.id)
+    .outerjoin(Organization, Organization.id == Membership.organization_id)
+    .where(User.id == bindparam("p_user"))
+)
+
+
+async def load_principal(conn: AsyncConnection, user_id: uuid.UUID, token_version: Any) -> Principal | None:
+    """The signed-in user as a Principal, or None if unknown, deactivated or signed out since."""
+    rows = (await conn.execute(_PRINCIPAL_ROWS, {"p_user": user_id})).all()
+    if not rows or not rows[0].is_active or rows[0].token_version != token_version:
+        return None
+    first = rows[0]
+    # columns 5-10 are a membership's, in MembershipView's order (absent without memberships)
+    return _principal(
+        first.id, first.username, first.display_name, (r[5:11] for r in rows if r[5] is not None)
+    )
+
+
 class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
     """Resolves ``Authorization: Bearer`` to a :class:`Principal`; anonymous requests pass through.
 
@@ -209,16 +254,15 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
             raise Unauthenticated("登录凭证无效", reason="token_invalid")
         issuer: TokenIssuer = connection.app.state.token_issuer
         claims = issuer.decode(token.strip(), "access")
-        session_maker: async_sessionmaker[AsyncSession] = connection.app.state.session_maker
         try:
             user_id = uuid.UUID(claims["sub"])
         except ValueError as exc:
             raise Unauthenticated("登录凭证无效", reason="token_invalid") from exc
-        async with autocommit(connection.app.state.engine) as conn, session_maker(bind=conn) as session:
-            user = await load_user(session, user_id)
-        if user is None or not user.is_active or user.token_version != claims.get("ver"):
+        async with autocommit(connection.app.state.engine) as conn:
+            principal = await load_principal(conn, user_id, claims.get("ver"))
+        if principal is None:
             raise Unauthenticated("登录已失效，请重新登录", reason="token_revoked")
-        return AuthenticationResult(user=principal_from_user(user), auth=claims)
+        return AuthenticationResult(user=principal, auth=claims)
 
 
 def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
