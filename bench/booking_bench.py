@@ -8,9 +8,9 @@ always-open calendar, then:
 1. app: N concurrent clients POST /api/v1/bookings through the real Litestar app (in-process
    ASGI, so no socket; authentication, idempotency middleware, validation, rules, overlap check,
    booking + evidence + voucher hold + history + outbox in one transaction);
-2. raw: N concurrent asyncpg connections run the 18 statements one booking costs the app (the
+2. raw: N concurrent asyncpg connections run the 17 statements one booking costs the app (the
    Idempotency-Key claim and the signed-in user outside a transaction; instrument, service
-   items, calendar, working-day overrides, closures, firm, overlap check, booking, evidence, the
+   items, calendar, working-day overrides, closures, overlap check, booking, evidence, the
    firm's grants locked, checkout read and insert, history, outbox in one; the stored answer
    after it), with no Python framework around them.
 
@@ -248,7 +248,6 @@ RAW_STATEMENTS = {
     "overrides": "SELECT day, is_working_day FROM working_day_overrides",
     "closures": "SELECT start_at, end_at FROM instrument_closures WHERE instrument_id = $1"
     " AND start_at < $3 AND end_at > $2",
-    "firm": "SELECT * FROM organizations WHERE id = $1",
     "overlap": "SELECT id FROM bookings WHERE instrument_id = $1"
     " AND status IN ('requested','confirmed','in_service') AND start_at < $3 AND block_end > $2 LIMIT 1",
     "booking": "INSERT INTO bookings (id, instrument_id, unit_id, enterprise_id, user_id, mode, operation,"
@@ -302,7 +301,6 @@ async def bench_raw(dsn: str, instruments: list[uuid.UUID], clients: int, total:
                 await conn.fetchrow(RAW_STATEMENTS["calendar"], instrument_id)
                 await conn.fetch(RAW_STATEMENTS["overrides"])
                 await conn.fetch(RAW_STATEMENTS["closures"], instrument_id, start, end)
-                await conn.fetchrow(RAW_STATEMENTS["firm"], firm)
                 assert await conn.fetchval(RAW_STATEMENTS["overlap"], instrument_id, start, end) is None
                 booking_id = uuid.uuid4()
                 await conn.execute(
