@@ -21,11 +21,15 @@ async def index_changed_instruments(ctx: JobContext, event: Event) -> None:
     Idempotent (re-reads current rows); the database backend writes in the consumer's own
     transaction, so the index change and the delivery mark commit together.
     """
-    backend: SearchBackend = ctx.services["search"]
     ids = [uuid.UUID(i) for i in event.payload.get("instrument_ids", [])]
-    documents, removed = await documents_for(ctx.session, ids)
-    await backend.upsert(ctx.session, documents)
-    await backend.delete(ctx.session, removed)
+    await _index_current(ctx.session, ctx.services["search"], ids)
+
+
+async def _index_current(session: AsyncSession, backend: SearchBackend, ids: list[uuid.UUID]) -> None:
+    """Re-read these instruments and upsert the searchable ones, remove the others."""
+    documents, removed = await documents_for(session, ids)
+    await backend.upsert(session, documents)
+    await backend.delete(session, removed)
 
 
 async def reindex(session_maker: async_sessionmaker[AsyncSession], backend: SearchBackend) -> int:
@@ -45,7 +49,5 @@ async def reindex(session_maker: async_sessionmaker[AsyncSession], backend: Sear
         )
         ids = sorted({uuid.UUID(i) for payload in events for i in payload.get("instrument_ids", [])})
         if ids:
-            documents, removed = await documents_for(session, ids)
-            await backend.upsert(session, documents)
-            await backend.delete(session, removed)
+            await _index_current(session, backend, ids)
     return count

@@ -23,6 +23,15 @@ async def _membership_count(backend, org_id, username_id) -> int:
         )
 
 
+async def _add_member(client, headers, username: str, unit=None):
+    """The unit admin's idempotent request of these tests: add ``username`` as a researcher."""
+    return await client.post(
+        f"/api/v1/organizations/{unit or demo_id('unit-zjlg')}/members",
+        json={"username": username, "role": "researcher"},
+        headers=headers,
+    )
+
+
 async def test_retry_with_the_same_key_replays_the_first_response(client, login, backend):
     unit = demo_id("unit-zjlg")
     admin = await login("demo-unit-admin")
@@ -45,17 +54,9 @@ async def test_the_same_key_with_another_body_is_refused(client, login):
     unit = demo_id("unit-zjlg")
     admin = await login("demo-unit-admin")
     key = {"Idempotency-Key": f"add-{uuid.uuid4()}"}
-    first = await client.post(
-        f"/api/v1/organizations/{unit}/members",
-        json={"username": "demo-admin", "role": "researcher"},
-        headers=admin | key,
-    )
+    first = await _add_member(client, admin | key, "demo-admin")
     assert first.status_code == 201
-    other = await client.post(
-        f"/api/v1/organizations/{unit}/members",
-        json={"username": "demo-firm-admin", "role": "researcher"},
-        headers=admin | key,
-    )
+    other = await _add_member(client, admin | key, "demo-firm-admin")
     assert other.status_code == 409
     assert error_code(other) == "idempotency_key_reused"
     await client.delete(f"/api/v1/organizations/{unit}/members/{demo_id('demo-admin')}", headers=admin)
@@ -101,18 +102,10 @@ async def test_keys_are_per_user(client, login):
     key = {"Idempotency-Key": f"shared-{uuid.uuid4()}"}
     unit = demo_id("unit-zjlg")
     admin = await login("demo-unit-admin")
-    first = await client.post(
-        f"/api/v1/organizations/{unit}/members",
-        json={"username": "demo-finance-bureau", "role": "researcher"},
-        headers=admin | key,
-    )
+    first = await _add_member(client, admin | key, "demo-finance-bureau")
     assert first.status_code == 201
     stranger = await login("demo-researcher-2")
-    theirs = await client.post(
-        f"/api/v1/organizations/{unit}/members",
-        json={"username": "demo-finance-bureau", "role": "researcher"},
-        headers=stranger | key,
-    )
+    theirs = await _add_member(client, stranger | key, "demo-finance-bureau")
     assert theirs.status_code == 404  # their own request, judged on its own: not their organisation
     await client.delete(
         f"/api/v1/organizations/{unit}/members/{demo_id('demo-finance-bureau')}", headers=admin
@@ -137,22 +130,15 @@ async def test_an_expired_key_is_a_new_request(client, login, backend):
     unit = demo_id("unit-zjlg")
     admin = await login("demo-unit-admin")
     key = {"Idempotency-Key": f"add-{uuid.uuid4()}"}
-    first = await client.post(
-        f"/api/v1/organizations/{unit}/members",
-        json={"username": "demo-admin", "role": "researcher"},
-        headers=admin | key,
-    )
+    first = await _add_member(client, admin | key, "demo-admin")
     assert first.status_code == 201
     async with backend.runtime.session_maker() as session, session.begin():
-        records = await session.scalars(select(IdempotencyRecord))
-        for record in records:
-            if record.completed and record.response_body and b"demo-admin" in record.response_body:
-                record.expires_at = record.created_at
-    other = await client.post(
-        f"/api/v1/organizations/{unit}/members",
-        json={"username": "demo-firm-admin", "role": "researcher"},
-        headers=admin | key,
-    )
+        newest = await session.scalar(
+            select(IdempotencyRecord).order_by(IdempotencyRecord.created_at.desc()).limit(1)
+        )
+        assert newest is not None and newest.completed
+        newest.expires_at = newest.created_at  # the record of the request just made
+    other = await _add_member(client, admin | key, "demo-firm-admin")
     assert other.status_code == 201, other.text
     assert "idempotent-replayed" not in other.headers
     assert await _membership_count(backend, unit, demo_id("demo-firm-admin")) == 1

@@ -83,14 +83,14 @@ async def statement(session: AsyncSession, principal: Principal, booking_id: uui
     }
     payee = await session.get(Organization, checkout.unit_id)
     adapter = PAYMENT_METHODS.get(checkout.payment_method, PAYMENT_METHODS[PaymentMethod.corporate_transfer])
-    captured = checkout.state == CheckoutState.captured
     held = checkout.state == CheckoutState.held
     return StatementOut(
         booking_id=checkout.booking_id,
         state=checkout.state,
         fee_fen=checkout.fee_fen,
         quoted_fee_fen=checkout.quoted_fee_fen,
-        voucher_fen=checkout.voucher_fen if captured else (checkout.held_fen if held else 0),
+        # held: the share reserved so far; captured: the share paid; released: 0 (cleared then)
+        voucher_fen=checkout.held_fen if held else checkout.voucher_fen,
         refunded_fen=checkout.refunded_fen,
         due_fen=checkout.due_fen,
         held_fen=checkout.held_fen if held else 0,
