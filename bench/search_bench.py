@@ -12,8 +12,18 @@ Two measurements, in one process, through the same service the HTTP handler call
   server's has);
 - closed loop: ``--concurrency`` workers back to back, for the maximum throughput.
 
-The query mix is what researchers type: two-character Chinese words, abbreviations, model
-numbers, a typo, city and voucher filters, browsing without text, sorting by price and distance.
+Two query mixes (``--mix``):
+
+- ``fixed``: 19 queries in turn — two-character Chinese words, abbreviations, model numbers, a
+  typo, city and voucher filters, browsing without text, sorting by price and distance. Every
+  query is broad or hard; run it with ``--cache 0`` to measure the engine alone (with the cache
+  every request after the first round is remembered).
+- ``zipf``: what a day of researchers' searches looks like (``bench/search_mix.py``): thousands
+  of distinct requests over the instrument vocabulary, popular words far more often than rare
+  ones, with filters, later pages and distance sorts from the searcher's own position.
+
+``--cache N`` sets how many answers the engine remembers (``YIXIANG_SEARCH_CACHE_ENTRIES``; the
+default is the product's); the hit ratio is reported.
 """
 
 from __future__ import annotations
@@ -25,7 +35,8 @@ import itertools
 import statistics
 import time
 
-from search.database import DatabaseSearch
+from bench.search_mix import zipf_requests
+from search.database import CACHE_ENTRIES, DatabaseSearch
 from search.service import SearchRequest, search
 from yixiang.db import create_engine, create_session_maker, transaction
 from yixiang.settings import load_settings
@@ -78,19 +89,31 @@ def describe(request: SearchRequest) -> str:
 
 
 async def main(
-    rate: float, seconds: float, concurrency: int, per_query: bool, warmup: float, freeze_gc: bool = False
+    rate: float,
+    seconds: float,
+    concurrency: int,
+    per_query: bool,
+    warmup: float,
+    freeze_gc: bool = False,
+    mix: str = "fixed",
+    cache: int = CACHE_ENTRIES,
 ) -> None:
     settings = load_settings()
     engine = create_engine(settings.effective_database_url, pool_size=20)
     sessions = create_session_maker(engine)
-    backend = DatabaseSearch()
+    backend = DatabaseSearch(cache)
     from search.backend import Sort
 
-    queries = [
-        *QUERIES,
-        SearchRequest(q="电镜", sort=Sort.price),
-        SearchRequest(q="质谱", lat=29.87, lng=121.54, sort=Sort.distance),
-    ]
+    if mix == "zipf":
+        # Enough distinct requests for every phase (warm-up, open and closed loop) to draw anew.
+        queries = zipf_requests(int(rate * (warmup + seconds * 2)) + 20_000)
+        per_query = False
+    else:
+        queries = [
+            *QUERIES,
+            SearchRequest(q="电镜", sort=Sort.price),
+            SearchRequest(q="质谱", lat=29.87, lng=121.54, sort=Sort.distance),
+        ]
 
     failures: list[str] = []
 
@@ -107,7 +130,7 @@ async def main(
         return took
 
     by_query: dict[SearchRequest, list[float]] = {}
-    for request in queries:  # warm up caches and check every query works
+    for request in queries[:200]:  # warm up caches and check the queries work
         await one(request)
     if failures:
         raise SystemExit(f"warm-up failed: {failures}")
@@ -115,8 +138,18 @@ async def main(
     async with sessions() as session:
         page = await search(session, backend, SearchRequest())
     print(
-        f"database: {settings.effective_database_url.split('://')[0]}, searchable instruments: {page.total}"
+        f"database: {settings.effective_database_url.split('://')[0]}, searchable instruments: {page.total}, "
+        f"mix: {mix} ({len(set(queries))} distinct requests), answers remembered: {cache}"
     )
+    requests = iter(itertools.cycle(queries))
+
+    def remembered() -> str:
+        """The share of searches answered from memory since the last call."""
+        answers = backend.answers
+        total = answers.hits + answers.misses
+        share = f", answered from memory: {answers.hits / total:.0%}" if total else ""
+        answers.hits = answers.misses = 0
+        return share
 
     async def open_loop(duration: float) -> tuple[list[float], float]:
         """Requests at their planned times; latency counts from the planned time, so a late
@@ -130,14 +163,13 @@ async def main(
             pending.discard(task)
             latencies.append(task.result())
 
-        cycle = itertools.cycle(queries)
         start = time.perf_counter()
         for n in range(int(rate * duration)):
             planned = start + n / rate
             delay = planned - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            task = asyncio.create_task(one(next(cycle), planned))
+            task = asyncio.create_task(one(next(requests), planned))
             pending.add(task)
             task.add_done_callback(finished)
         while pending:
@@ -146,7 +178,7 @@ async def main(
 
     if warmup:  # the pool grows to what the rate needs, as a running server's has
         await open_loop(warmup)
-        print(f"warm-up {warmup:.0f}s at {rate:.0f} req/s" + failed(failures))
+        print(f"warm-up {warmup:.0f}s at {rate:.0f} req/s" + failed(failures) + remembered())
         by_query.clear()
     if freeze_gc:
         # What a server can do once started: the ~110,000 objects of its imports (Litestar,
@@ -160,6 +192,7 @@ async def main(
         f"open loop {rate:.0f} req/s for {seconds:.0f}s: {len(latencies)} requests, achieved "
         f"{len(latencies) / elapsed:.0f} req/s, {summary(latencies)}, max {max(latencies):.1f} ms"
         + failed(failures)
+        + remembered()
     )
     if per_query:
         for request, values in sorted(by_query.items(), key=lambda kv: -percentile(kv[1], 99)):
@@ -170,18 +203,19 @@ async def main(
     done: list[float] = []
     stop_at = time.perf_counter() + seconds / 2
 
-    async def worker(offset: int) -> None:
-        for request in itertools.islice(itertools.cycle(queries), offset, None):
+    async def worker() -> None:
+        for request in requests:
             if time.perf_counter() > stop_at:
                 return
             done.append(await one(request))
 
     began = time.perf_counter()
-    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     took = time.perf_counter() - began
     print(
         f"closed loop, {concurrency} concurrent: {len(done) / took:.0f} req/s, {summary(done)}"
         + failed(failures)
+        + remembered()
     )
     await engine.dispose()
 
@@ -194,5 +228,18 @@ if __name__ == "__main__":
     parser.add_argument("--per-query", action="store_true", help="open-loop latency of each query")
     parser.add_argument("--warmup", type=float, default=3, help="seconds at --rate before measuring")
     parser.add_argument("--freeze-gc", action="store_true", help="gc.freeze() after the warm-up")
+    parser.add_argument("--mix", choices=["fixed", "zipf"], default="fixed")
+    parser.add_argument("--cache", type=int, default=CACHE_ENTRIES, help="answers remembered (0: none)")
     args = parser.parse_args()
-    asyncio.run(main(args.rate, args.seconds, args.concurrency, args.per_query, args.warmup, args.freeze_gc))
+    asyncio.run(
+        main(
+            args.rate,
+            args.seconds,
+            args.concurrency,
+            args.per_query,
+            args.warmup,
+            args.freeze_gc,
+            args.mix,
+            args.cache,
+        )
+    )

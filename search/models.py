@@ -1,12 +1,14 @@
 """Tables of the database-backed search index (the embedded default, and PostgreSQL without Meilisearch).
 
 ``search_documents`` holds one narrow row per published instrument: the filter, facet and sort
-columns, which a query reads for every match; ``search_payloads`` the display document, read for
-the page only. The full-text index over four token texts (jieba words of the name, synonym-group
-tokens, words of the rest, Chinese character bigrams) is engine specific (migrations 0002 and
-0007): an FTS5 table ``search_fts`` on SQLite (rowid = ``doc_number``), with an index covering
-what a match reads; a ``tsvector`` column ``tsv`` with a GIN index on PostgreSQL, written by
-``search/database.py``. ``search_terms`` is the vocabulary of Latin tokens, for typo tolerance.
+columns; ``search_payloads`` the display document, read for the page only. The full-text index
+over four token texts (jieba words of the name, synonym-group tokens, words of the rest, Chinese
+character bigrams) is engine specific: on SQLite an FTS5 table ``search_fts`` (rowid =
+``doc_number``) that also carries each document's filter values as tags, and ``search_keys``, the
+few columns a match still reads (search/sqlite_index.py, migrations 0002, 0007 and 0009); on
+PostgreSQL a ``tsvector`` column ``tsv`` with a GIN index (search/postgres_index.py).
+``search_terms`` is the vocabulary of Latin tokens, for typo tolerance; ``search_index_state``
+counts the writes to all of these (the generation remembered answers are keyed by).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yixiang.db import Base, utcnow
@@ -44,12 +46,9 @@ class SearchDocumentRow(Base):
         ),
         Index("ix_search_documents_price", "min_price_fen"),
         Index("ix_search_documents_rating", "rating_sort"),
-        # SQLite: everything a full-text match reads, in doc_number (FTS5 rowid) order; there the
-        # FTS5 rowid keeps doc_number unique (migration 0007).
         UniqueConstraint("doc_number").ddl_if(dialect="postgresql"),
-        Index("ix_search_documents_covering", "doc_number", "category_code", "city_code", *COVERED).ddl_if(
-            dialect="sqlite"
-        ),
+        # SQLite: a page's documents are found by their FTS5 rowid (migration 0009).
+        Index("ix_search_documents_doc_number", "doc_number", unique=True).ddl_if(dialect="sqlite"),
     )
 
     instrument_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -87,3 +86,15 @@ class SearchTerm(Base):
     __tablename__ = "search_terms"
 
     term: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class SearchIndexState(Base):
+    """The one row counting writes to the index: every upsert, delete and rebuild increments
+    ``generation`` in its transaction, so an answer computed at a generation stays right until
+    the next write commits (search/cache.py)."""
+
+    __tablename__ = "search_index_state"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)

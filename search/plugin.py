@@ -21,7 +21,7 @@ def make_backend(settings: Any) -> Any:
         return MeiliSearch(settings.meili_url, settings.meili_key)
     from search.database import DatabaseSearch
 
-    return DatabaseSearch()
+    return DatabaseSearch(settings.search_cache_entries)
 
 
 async def start_search(runtime: Any) -> None:

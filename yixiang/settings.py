@@ -32,6 +32,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     redis_url: str = ""
     redis_prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "yixiang:"
     search_backend: SearchBackend | None = None
+    # Search answers remembered per API process until the next index write (0: none).
+    search_cache_entries: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 500
     meili_url: str = ""
     meili_key: str = ""
     secret_key: str = DEFAULT_SECRET

@@ -1,0 +1,85 @@
+"""Remembered search answers (database engine): a repeated search is answered from memory, and
+never once the index has changed — through the worker's index updates or a full rebuild."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import update
+
+from booking.catalogue.models import Instrument
+from search.cache import AnswerCache
+from search.database import DatabaseSearch
+from search.sync import reindex
+from tests.catalogue.helpers import instrument_body
+from tests.search.test_search import search
+
+
+async def published(client: Any, backend: Any, login: Any, **changes: Any) -> str:
+    staff, admin = await login("demo-provider"), await login("demo-unit-admin")
+    body = instrument_body(**changes)
+    created = await client.post("/api/v1/provider/instruments", json=body, headers=staff)
+    assert created.status_code == 201, created.text
+    instrument_id: str = created.json()["id"]
+    await client.post(f"/api/v1/provider/instruments/{instrument_id}/submit", headers=staff)
+    approved = await client.post(f"/api/v1/provider/instruments/{instrument_id}/approve", headers=admin)
+    assert approved.status_code == 200, approved.text
+    await backend.runtime.worker().drain()
+    return instrument_id
+
+
+async def test_a_repeated_search_is_remembered_until_an_edit_reaches_the_index(client, backend, login):
+    engine = backend.runtime.services["search"]
+    assert isinstance(engine, DatabaseSearch)
+    code = f"XC{uuid.uuid4().hex[:6].upper()}"
+    instrument_id = await published(client, backend, login, name="核磁共振波谱仪", model=code)
+
+    first = await search(client, q=code)
+    assert [(i["id"], i["name"]) for i in first["items"]] == [(instrument_id, "核磁共振波谱仪")]
+    remembered = engine.answers.hits
+    assert await search(client, q=code) == first
+    assert engine.answers.hits == remembered + 1
+
+    staff = await login("demo-provider")
+    renamed = await client.put(
+        f"/api/v1/provider/instruments/{instrument_id}",
+        json=instrument_body(name="激光拉曼光谱仪", model=code),
+        headers=staff,
+    )
+    assert renamed.status_code == 200, renamed.text
+    # Until the worker updates the index the remembered answer is still the index's answer.
+    assert (await search(client, q=code))["items"][0]["name"] == "核磁共振波谱仪"
+    await backend.runtime.worker().drain()
+    assert (await search(client, q=code))["items"][0]["name"] == "激光拉曼光谱仪"
+    assert (await search(client, q=f"核磁 {code}"))["total"] == 0
+
+
+async def test_a_rebuild_replaces_remembered_answers(client, backend, login):
+    runtime = backend.runtime
+    code = f"XR{uuid.uuid4().hex[:6].upper()}"
+    instrument_id = await published(client, backend, login, name="X射线衍射仪", model=code)
+    assert (await search(client, q=code))["items"][0]["name"] == "X射线衍射仪"
+
+    # A change that reached the catalogue without its event: only a rebuild brings it in.
+    async with runtime.session_maker() as session, session.begin():
+        await session.execute(
+            update(Instrument).where(Instrument.id == uuid.UUID(instrument_id)).values(name="单晶衍射仪")
+        )
+    assert (await search(client, q=code))["items"][0]["name"] == "X射线衍射仪"
+    await reindex(runtime.session_maker, runtime.services["search"])
+    assert (await search(client, q=code))["items"][0]["name"] == "单晶衍射仪"
+
+
+def test_the_least_recently_used_answer_goes_first_and_zero_entries_remember_nothing():
+    answers: AnswerCache[str] = AnswerCache(2)
+    answers.put("核磁", "a")
+    answers.put("电镜", "b")
+    assert answers.get("核磁") == "a"  # now the most recently used
+    answers.put("质谱", "c")
+    assert (answers.get("电镜"), answers.get("核磁"), answers.get("质谱")) == (None, "a", "c")
+    assert len(answers) == 2
+
+    nothing: AnswerCache[str] = AnswerCache(0)
+    nothing.put("核磁", "a")
+    assert nothing.get("核磁") is None and len(nothing) == 0
