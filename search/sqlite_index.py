@@ -147,10 +147,10 @@ def _matches(names: frozenset[str]) -> tuple[Any, Any]:
     """The matching documents' keys (a FROM clause) and the relevance score (None: no words)."""
     if "name_match" in names:
         hits = sa.union_all(
-            sa.select(FTS.c.rowid.label("doc"), sa.literal(1).label("score")).where(
+            sa.select(FTS.c.rowid.label("doc"), sa.literal_column("1").label("score")).where(
                 FTS_TABLE.op("MATCH")(sa.bindparam("name_match", type_=sa.String))
             ),
-            sa.select(FTS.c.rowid, sa.literal(0)).where(
+            sa.select(FTS.c.rowid, sa.literal_column("0")).where(
                 FTS_TABLE.op("MATCH")(sa.bindparam("rest_match", type_=sa.String))
             ),
         ).subquery("hits")
