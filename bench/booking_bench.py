@@ -8,11 +8,13 @@ always-open calendar, then:
 1. app: N concurrent clients POST /api/v1/bookings through the real Litestar app (in-process
    ASGI, so no socket; authentication, idempotency middleware, validation, rules, overlap check,
    booking + evidence + voucher hold + history + outbox in one transaction);
-2. raw: N concurrent asyncpg connections run the 17 statements one booking costs the app (the
-   Idempotency-Key claim and the signed-in user outside a transaction; instrument, service
-   items, calendar, working-day overrides, closures, overlap check, booking, evidence, the
-   firm's grants locked, checkout read and insert, history, outbox in one; the stored answer
-   after it), with no Python framework around them.
+2. raw: N concurrent asyncpg connections run the 13 statements one booking costs the app (the
+   signed-in user and the Idempotency-Key claim outside a transaction; instrument with calendar
+   and service items, closures, overlap check, booking, history, outbox, evidence, the firm's
+   grants locked, checkout read and insert in one; the stored answer after it), with no Python
+   framework around them. That is the app's path for a firm without a voucher share to hold (the
+   demo firm's grant is spent by the first ~500 holds; holding adds 5 statements: the firm's
+   usage, a journal entry, its lines and two balance updates).
 
    uv run python bench/booking_bench.py --server-workers 2 --clients 16 --seconds 15
 
@@ -242,10 +244,15 @@ RAW_STATEMENTS = {
     " o.region_code FROM users u LEFT JOIN memberships m ON m.user_id = u.id"
     " LEFT JOIN organizations o ON o.id = m.organization_id WHERE u.id = $1",
     # the booking's transaction
-    "instrument": "SELECT * FROM instruments WHERE id = $1",
-    "items": "SELECT * FROM service_items WHERE instrument_id = $1 ORDER BY position",
-    "calendar": "SELECT * FROM instrument_calendars WHERE instrument_id = $1",
-    "overrides": "SELECT day, is_working_day FROM working_day_overrides",
+    "bookable": "SELECT i.id, i.unit_id, i.name, i.address, i.lab, i.region_code, i.category_code,"
+    " i.status, i.publication, i.self_operation, i.operator_run, i.sample_testing, i.voucher_eligible,"
+    " c.weekly_hours, c.follows_working_days, c.slot_minutes, c.min_duration_minutes,"
+    " c.max_duration_minutes, c.min_notice_minutes, c.max_advance_days, c.cancellation_deadline_hours,"
+    " c.late_cancellation, c.late_cancellation_fee_percent, c.buffer_minutes, c.needs_approval,"
+    " c.approval_window_hours, c.sample_capacity_per_day, s.id, s.name, s.mode, s.price_unit,"
+    " s.internal_price_fen, s.external_price_fen, s.turnaround_working_days, s.active"
+    " FROM instruments i LEFT JOIN instrument_calendars c ON c.instrument_id = i.id"
+    " LEFT JOIN service_items s ON s.instrument_id = i.id WHERE i.id = $1 ORDER BY s.position, s.id",
     "closures": "SELECT start_at, end_at FROM instrument_closures WHERE instrument_id = $1"
     " AND start_at < $3 AND end_at > $2",
     "overlap": "SELECT id FROM bookings WHERE instrument_id = $1"
@@ -254,6 +261,10 @@ RAW_STATEMENTS = {
     " service_item_id, start_at, end_at, block_end, status, note, rate, quoted_fee_fen, fee_breakdown,"
     " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'machine_time', 'operator', $6, $7, $8, $8,"
     " 'confirmed', '', 'external', 20000, '{}'::jsonb, now(), now())",
+    "history": "INSERT INTO booking_history (booking_id, action, to_status, actor_id, reason, at)"
+    " VALUES ($1, 'book', 'confirmed', $2, '', now()) RETURNING id",
+    "outbox": "INSERT INTO outbox_events (topic, payload, status, attempts, run_at, created_at)"
+    " VALUES ('booking.confirmed', $1::jsonb, 'pending', 0, now(), now()) RETURNING id",
     "evidence": "INSERT INTO voucher_evidence (booking_id, kind, at, detail, recorded_at)"
     " VALUES ($1, 'booking', now(), '{}'::jsonb, now()) ON CONFLICT (booking_id, kind) DO NOTHING",
     "grants": "SELECT g.id, g.status, g.expires_on, a.balance_fen, o.is_tech_sme, p.* FROM voucher_grants g"
@@ -267,10 +278,6 @@ RAW_STATEMENTS = {
     " refunded_fen, due_fen, payment_method, payment_reference, held_at, release_reason, updated_at)"
     " VALUES ($1, $2, $3, $4, '330100', '99', 'held', 2026, 20000, 0, 20000, 0, 0, 20000,"
     " 'corporate_transfer', '', now(), '', now())",
-    "history": "INSERT INTO booking_history (booking_id, action, to_status, actor_id, reason, at)"
-    " VALUES ($1, 'book', 'confirmed', $2, '', now())",
-    "outbox": "INSERT INTO outbox_events (topic, payload, status, attempts, run_at, created_at)"
-    " VALUES ('booking.confirmed', $1::jsonb, 'pending', 0, now(), now())",
     # after it, autocommit again
     "complete": "UPDATE idempotency_records SET completed = true, response_status = 201 WHERE scope_key = $1",
 }
@@ -296,10 +303,7 @@ async def bench_raw(dsn: str, instruments: list[uuid.UUID], clients: int, total:
             assert await conn.fetchval(RAW_STATEMENTS["claim"], key) == key
             await conn.fetch(RAW_STATEMENTS["user"], user)
             async with conn.transaction():
-                await conn.fetchrow(RAW_STATEMENTS["instrument"], instrument_id)
-                await conn.fetch(RAW_STATEMENTS["items"], instrument_id)
-                await conn.fetchrow(RAW_STATEMENTS["calendar"], instrument_id)
-                await conn.fetch(RAW_STATEMENTS["overrides"])
+                await conn.fetch(RAW_STATEMENTS["bookable"], instrument_id)
                 await conn.fetch(RAW_STATEMENTS["closures"], instrument_id, start, end)
                 assert await conn.fetchval(RAW_STATEMENTS["overlap"], instrument_id, start, end) is None
                 booking_id = uuid.uuid4()
@@ -314,12 +318,12 @@ async def bench_raw(dsn: str, instruments: list[uuid.UUID], clients: int, total:
                     start,
                     end,
                 )
+                await conn.execute(RAW_STATEMENTS["history"], booking_id, user)
+                await conn.fetchval(RAW_STATEMENTS["outbox"], json.dumps({"booking_id": str(booking_id)}))
                 await conn.execute(RAW_STATEMENTS["evidence"], booking_id)
                 await conn.fetch(RAW_STATEMENTS["grants"], firm)
                 await conn.fetchrow(RAW_STATEMENTS["checkout"], booking_id)
                 await conn.execute(RAW_STATEMENTS["checkout_insert"], booking_id, firm, unit, instrument_id)
-                await conn.execute(RAW_STATEMENTS["history"], booking_id, user)
-                await conn.execute(RAW_STATEMENTS["outbox"], json.dumps({"booking_id": str(booking_id)}))
             await conn.execute(RAW_STATEMENTS["complete"], key)
 
     elapsed, latencies = await run_clients(slots(instruments, total, 100), clients, one)

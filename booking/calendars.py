@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar, LateCancellation
@@ -47,7 +48,8 @@ class CalendarRules:
 DEFAULT_CALENDAR = CalendarRules(is_default=True)
 
 
-def rules_from_row(row: InstrumentCalendar | None) -> CalendarRules:
+def rules_from_row(row: InstrumentCalendar | Row[Any] | None) -> CalendarRules:
+    """The rules of a calendar row (an ORM object, or a Core row carrying its columns)."""
     if row is None:
         return DEFAULT_CALENDAR
     return CalendarRules(

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from booking.bookable import BookableInstrument
 from booking.catalogue.models import Instrument
 from booking.models import Booking
 from vouchers.checkout import (
@@ -23,7 +24,7 @@ from vouchers.checkout import (
 
 
 def checkout_order(
-    booking: Booking, instrument: Instrument, fee_fen: int, actor_id: uuid.UUID | None
+    booking: Booking, instrument: Instrument | BookableInstrument, fee_fen: int, actor_id: uuid.UUID | None
 ) -> CheckoutOrder:
     return CheckoutOrder(
         booking_id=booking.id,
@@ -39,7 +40,10 @@ def checkout_order(
 
 
 async def on_confirmed(
-    session: AsyncSession, booking: Booking, instrument: Instrument, actor_id: uuid.UUID | None
+    session: AsyncSession,
+    booking: Booking,
+    instrument: Instrument | BookableInstrument,
+    actor_id: uuid.UUID | None,
 ) -> int:
     """Booking confirmed: hold the voucher share of the quoted fee; returns the fen held."""
     return await hold_voucher_share(

@@ -12,20 +12,22 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, insert, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking import checkout
-from booking.access import BOOKER_ROLES, visible_instrument
+from booking.access import BOOKER_ROLES
+from booking.bookable import BookableInstrument, ItemTerms, load_bookable
 from booking.calendars import (
+    CalendarRules,
     alternatives,
     free_intervals,
     load_calendar,
     load_closures,
     load_taken,
 )
-from booking.catalogue.models import Instrument, InstrumentStatus, ServiceItem, ServiceMode
+from booking.catalogue.models import InstrumentStatus, ServiceMode
 from booking.errors import (
     FieldsForMode,
     InstrumentUnavailable,
@@ -37,7 +39,7 @@ from booking.errors import (
     TimezoneRequired,
     TooManyOpenRequests,
 )
-from booking.events import emit_transition
+from booking.events import emit_transition, payload_of
 from booking.models import (
     SLOT_HOLDING,
     Booking,
@@ -54,7 +56,7 @@ from booking.rules import (
     quote_fee,
 )
 from booking.schemas import BookingIn
-from booking.workdays import SHANGHAI, load_working_day_calendar, shanghai_today
+from booking.workdays import SHANGHAI, WorkingDayCalendar, load_working_day_calendar, shanghai_today
 from yixiang.auth import Principal
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput
@@ -87,8 +89,8 @@ def booking_firm(principal: Principal, requested: uuid.UUID | None) -> uuid.UUID
     return next(iter(firms))
 
 
-def _service_item(instrument: Instrument, item_id: uuid.UUID | None, mode: ServiceMode) -> ServiceItem:
-    items = [i for i in instrument.service_items if i.active and i.mode == mode]
+def _service_item(instrument: BookableInstrument, item_id: uuid.UUID | None, mode: ServiceMode) -> ItemTerms:
+    items = [i for i in instrument.items if i.active and i.mode == mode]
     if item_id is not None:
         items = [i for i in items if i.id == item_id]
     if not items:
@@ -96,7 +98,7 @@ def _service_item(instrument: Instrument, item_id: uuid.UUID | None, mode: Servi
     return items[0]
 
 
-def _check_mode(instrument: Instrument, data: BookingIn) -> None:
+def _check_mode(instrument: BookableInstrument, data: BookingIn) -> None:
     if data.mode == ServiceMode.machine_time:
         if data.start is None or data.end is None or data.operation is None or data.samples is not None:
             raise FieldsForMode(
@@ -182,6 +184,22 @@ async def _check_open_requests(
         raise TooManyOpenRequests(max_open_requests=cap, instrument_id=str(instrument_id))
 
 
+async def _working_days(
+    session: AsyncSession, rules: CalendarRules, mode: ServiceMode
+) -> WorkingDayCalendar | None:
+    """The holiday calendar, read only when this booking consults it: opening hours that follow
+    working days, or a sample queue's turnaround in working days."""
+    if rules.follows_working_days or mode == ServiceMode.sample_testing:
+        return await load_working_day_calendar(session)
+    return None
+
+
+# Built once: every booking runs them (SQLAlchemy then only binds the values). Plain inserts,
+# not ORM objects for the unit of work to flush.
+_BOOKING_INSERT = insert(Booking)
+_HISTORY_INSERT = insert(BookingHistory)
+
+
 async def _insert_booking(
     session: AsyncSession,
     principal: Principal,
@@ -190,13 +208,13 @@ async def _insert_booking(
     now: datetime,
     max_open_requests: int | None = None,
 ) -> Booking:
-    instrument = await visible_instrument(session, principal, data.instrument_id)
+    instrument = await load_bookable(session, principal, data.instrument_id)
     if instrument.status != InstrumentStatus.in_service:
         raise InstrumentUnavailable(status=instrument.status.value)
     _check_mode(instrument, data)
     item = _service_item(instrument, data.service_item_id, data.mode)
-    rules = await load_calendar(session, instrument.id)
-    days = await load_working_day_calendar(session)
+    rules = instrument.rules
+    days = await _working_days(session, rules, data.mode)
     start, end, block_end, minutes = data.start, data.end, None, None
     if start is not None and end is not None:
         # The rules first: they also keep absurd moments (year 1, year 9999) away from the database.
@@ -235,17 +253,23 @@ async def _insert_booking(
         block_end=block_end,
         status=BookingStatus.requested if rules.needs_approval else BookingStatus.confirmed,
         approval_deadline=approval_deadline(rules, now, start) if rules.needs_approval else None,
+        expected_completion_on=None,
         note=data.note,
         rate=quote.rate,
         quoted_fee_fen=quote.fee_fen,
         fee_breakdown=quote.breakdown,
+        final_fee_fen=None,
+        cancellation_fee_fen=None,
+        voucher_fen=None,
+        due_fen=None,
+        actual_start=None,
+        actual_end=None,
+        actual_samples=None,
         created_at=now,
         updated_at=now,
     )
-    session.add(booking)
-    # The insert goes first so the constraint speaks before anything else is written.
-    await session.flush()
     if data.mode == ServiceMode.sample_testing:
+        assert days is not None
         _, queued_samples = await samples_ahead(session, booking)
         booking.expected_completion_on = expected_completion(
             days,
@@ -254,23 +278,35 @@ async def _insert_booking(
             queued_samples,
             rules.sample_capacity_per_day,
         )
+    # The booking goes first so the constraint speaks before anything else is written. The
+    # object returned is not added to the session: its row is written here, once.
+    await session.execute(_BOOKING_INSERT, _columns(booking))
     action = "request" if rules.needs_approval else "book"
-    session.add(
-        BookingHistory(
-            booking_id=booking.id,
-            action=action,
-            from_status=None,
-            to_status=booking.status,
-            actor_id=principal.user_id,
-            reason=data.note[:500],
-            at=now,
-        )
+    await session.execute(
+        _HISTORY_INSERT,
+        {
+            "booking_id": booking.id,
+            "action": action,
+            "from_status": None,
+            "to_status": booking.status,
+            "actor_id": principal.user_id,
+            "reason": data.note[:500],
+            "at": now,
+        },
     )
-    await emit_transition(session, booking, action, None, principal.user_id, "")
+    about = payload_of(booking, instrument.name, instrument.address or instrument.lab, item.name)
+    await emit_transition(session, booking, action, None, principal.user_id, "", payload=about)
     await checkout.on_evidence(session, booking, "booking", now)
     if booking.status == BookingStatus.confirmed:
         await checkout.on_confirmed(session, booking, instrument, principal.user_id)
     return booking
+
+
+_BOOKING_COLUMNS = tuple(column.key for column in Booking.__table__.columns)
+
+
+def _columns(booking: Booking) -> dict[str, object]:
+    return {key: getattr(booking, key) for key in _BOOKING_COLUMNS}
 
 
 def is_slot_conflict(exc: IntegrityError) -> bool:

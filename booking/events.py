@@ -32,16 +32,16 @@ def booking_code(booking: Booking) -> str:
     return f"YX{booking.created_at.astimezone(SHANGHAI):%Y%m%d}-{booking.id.hex[:6].upper()}"
 
 
-async def booking_payload(session: AsyncSession, booking: Booking) -> dict[str, Any]:
+def payload_of(booking: Booking, instrument_name: str, address: str, item_name: str | None) -> dict[str, Any]:
     """What consumers (notifications: see bot/EVENTS.md) need without reading our tables."""
-    instrument = await session.get(Instrument, booking.instrument_id)
-    item = await session.get(ServiceItem, booking.service_item_id) if booking.service_item_id else None
     return {
         "booking_id": booking.id,
         "booking_code": booking_code(booking),
-        "instrument_name": instrument.name if instrument else "",
-        "item_name": item.name if item else ("机时" if booking.mode.value == "machine_time" else ""),
-        "address": (instrument.address or instrument.lab) if instrument else "",
+        "instrument_name": instrument_name,
+        "item_name": item_name
+        if item_name is not None
+        else ("机时" if booking.mode.value == "machine_time" else ""),
+        "address": address,
         "samples": booking.samples,
         "fee_fen": booking.final_fee_fen if booking.final_fee_fen is not None else booking.quoted_fee_fen,
         "enterprise_id": booking.enterprise_id,
@@ -54,6 +54,18 @@ async def booking_payload(session: AsyncSession, booking: Booking) -> dict[str, 
     }
 
 
+async def booking_payload(session: AsyncSession, booking: Booking) -> dict[str, Any]:
+    """``payload_of`` with the instrument's and the item's names read from the database."""
+    instrument = await session.get(Instrument, booking.instrument_id)
+    item = await session.get(ServiceItem, booking.service_item_id) if booking.service_item_id else None
+    return payload_of(
+        booking,
+        instrument.name if instrument else "",
+        (instrument.address or instrument.lab) if instrument else "",
+        item.name if item else None,
+    )
+
+
 async def emit_transition(
     session: AsyncSession,
     booking: Booking,
@@ -61,12 +73,16 @@ async def emit_transition(
     from_status: BookingStatus | None,
     actor_id: uuid.UUID | None,
     reason: str,
+    *,
+    payload: dict[str, Any] | None = None,
 ) -> None:
+    """``payload``: the booking's ``payload_of`` when the caller has the names at hand."""
+    about = payload if payload is not None else await booking_payload(session, booking)
     await emit(
         session,
         transition_topic(booking.status),
         {
-            **await booking_payload(session, booking),
+            **about,
             "action": action,
             "from": from_status.value if from_status else None,
             "to": booking.status.value,
@@ -76,7 +92,7 @@ async def emit_transition(
     )
     if booking.status == BookingStatus.delivered:
         # The results are in: ask the researcher for a rating (the bot turns it into a prompt).
-        await emit(session, RATING_REQUESTED, await booking_payload(session, booking))
+        await emit(session, RATING_REQUESTED, about)
 
 
 async def emit_reminder(session: AsyncSession, booking: Booking, kind: str) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.access import STAFF_ROLES, is_staff_of, managed_instrument
+from booking.bookable import BookableInstrument
 from booking.catalogue.models import Category, Instrument
 from booking.errors import NotProviderStaff
 from booking.models import Qualification
@@ -26,7 +27,7 @@ class QualificationTargetInvalid(InvalidInput):
 
 
 async def has_valid_qualification(
-    session: AsyncSession, user_id: uuid.UUID, instrument: Instrument, on: date
+    session: AsyncSession, user_id: uuid.UUID, instrument: Instrument | BookableInstrument, on: date
 ) -> bool:
     """A qualification for this instrument, or for its category at its unit, valid on ``on``."""
     found = await session.scalar(

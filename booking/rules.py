@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from booking.bookable import ItemTerms
 from booking.calendars import CalendarRules, Interval, booking_window, covers, on_grid, opening_intervals
 from booking.catalogue.models import PriceUnit, ServiceItem
 from booking.errors import (
@@ -30,7 +31,7 @@ from booking.workdays import WorkingDayCalendar
 
 def check_machine_time(
     rules: CalendarRules,
-    days: WorkingDayCalendar,
+    days: WorkingDayCalendar | None,  # None only for rules that do not follow working days
     closures: Iterable[Interval],
     start: datetime,
     end: datetime,
@@ -91,7 +92,9 @@ class Quote:
     breakdown: dict[str, Any]
 
 
-def quote_fee(item: ServiceItem, *, internal: bool, minutes: int | None, samples: int | None) -> Quote:
+def quote_fee(
+    item: ServiceItem | ItemTerms, *, internal: bool, minutes: int | None, samples: int | None
+) -> Quote:
     """The fee from the published standard: hours rounded up to the minute, per sample, or per item."""
     rate = "internal" if internal else "external"
     unit_price = item.internal_price_fen if internal else item.external_price_fen

@@ -1,0 +1,161 @@
+"""What a new booking needs to know about its instrument, read in one statement.
+
+Every booking runs this read, so it is one prebuilt Core query (instrument, its calendar and its
+service items joined; SQLAlchemy then only binds the id) into plain frozen values, instead of
+three ORM loads into the identity map.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking.access import is_staff_of
+from booking.calendars import CalendarRules, rules_from_row
+from booking.catalogue.models import (
+    Instrument,
+    InstrumentStatus,
+    PriceUnit,
+    PublicationStatus,
+    ServiceItem,
+    ServiceMode,
+)
+from booking.errors import InstrumentNotFound
+from booking.models import InstrumentCalendar
+from yixiang.auth import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class ItemTerms:
+    """A service item's published fee standard."""
+
+    id: uuid.UUID
+    name: str
+    mode: ServiceMode
+    price_unit: PriceUnit
+    internal_price_fen: int
+    external_price_fen: int
+    turnaround_working_days: int | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BookableInstrument:
+    id: uuid.UUID
+    unit_id: uuid.UUID
+    name: str
+    address: str
+    lab: str
+    region_code: str
+    category_code: str
+    status: InstrumentStatus
+    publication: PublicationStatus
+    self_operation: bool
+    operator_run: bool
+    sample_testing: bool
+    voucher_eligible: bool
+    rules: CalendarRules
+    items: tuple[ItemTerms, ...]  # in their published order
+
+
+_INSTRUMENT_COLUMNS = (
+    Instrument.id,
+    Instrument.unit_id,
+    Instrument.name,
+    Instrument.address,
+    Instrument.lab,
+    Instrument.region_code,
+    Instrument.category_code,
+    Instrument.status,
+    Instrument.publication,
+    Instrument.self_operation,
+    Instrument.operator_run,
+    Instrument.sample_testing,
+    Instrument.voucher_eligible,
+)
+_CALENDAR_COLUMNS = tuple(
+    getattr(InstrumentCalendar, name)
+    for name in (
+        "weekly_hours",
+        "follows_working_days",
+        "slot_minutes",
+        "min_duration_minutes",
+        "max_duration_minutes",
+        "min_notice_minutes",
+        "max_advance_days",
+        "cancellation_deadline_hours",
+        "late_cancellation",
+        "late_cancellation_fee_percent",
+        "buffer_minutes",
+        "needs_approval",
+        "approval_window_hours",
+        "sample_capacity_per_day",
+    )
+)
+_ITEM_COLUMNS = (
+    ServiceItem.id.label("item_id"),
+    ServiceItem.name.label("item_name"),
+    ServiceItem.mode.label("item_mode"),
+    ServiceItem.price_unit,
+    ServiceItem.internal_price_fen,
+    ServiceItem.external_price_fen,
+    ServiceItem.turnaround_working_days,
+    ServiceItem.active,
+)
+# One row per service item (one row with NULL items when there are none); the instrument's and
+# the calendar's columns repeat on each.
+_BOOKABLE = (
+    select(*_INSTRUMENT_COLUMNS, *_CALENDAR_COLUMNS, *_ITEM_COLUMNS)
+    .select_from(Instrument)
+    .outerjoin(InstrumentCalendar, InstrumentCalendar.instrument_id == Instrument.id)
+    .outerjoin(ServiceItem, ServiceItem.instrument_id == Instrument.id)
+    .where(Instrument.id == bindparam("p_instrument"))
+    .order_by(ServiceItem.position, ServiceItem.id)
+)
+
+
+async def load_bookable(
+    session: AsyncSession, principal: Principal | None, instrument_id: uuid.UUID
+) -> BookableInstrument:
+    """The instrument as ``access.visible_instrument`` sees it (published, or the caller's own
+    unit's; others are a 404), with its calendar rules and service items."""
+    rows: list[Any] = list((await session.execute(_BOOKABLE, {"p_instrument": instrument_id})).all())
+    if not rows:
+        raise InstrumentNotFound()
+    first = rows[0]
+    if first.publication != PublicationStatus.published and not is_staff_of(principal, first.unit_id):
+        raise InstrumentNotFound()
+    return BookableInstrument(
+        id=first.id,
+        unit_id=first.unit_id,
+        name=first.name,
+        address=first.address,
+        lab=first.lab,
+        region_code=first.region_code,
+        category_code=first.category_code,
+        status=first.status,
+        publication=first.publication,
+        self_operation=first.self_operation,
+        operator_run=first.operator_run,
+        sample_testing=first.sample_testing,
+        voucher_eligible=first.voucher_eligible,
+        rules=rules_from_row(first if first.weekly_hours is not None else None),
+        items=tuple(
+            ItemTerms(
+                id=row.item_id,
+                name=row.item_name,
+                mode=row.item_mode,
+                price_unit=row.price_unit,
+                internal_price_fen=row.internal_price_fen,
+                external_price_fen=row.external_price_fen,
+                turnaround_working_days=row.turnaround_working_days,
+                active=row.active,
+            )
+            for row in rows
+            if row.item_id is not None
+        ),
+    )
