@@ -27,9 +27,8 @@ from tests.booking.world import (
     make_user,
     set_calendar,
 )
-from tests.catalogue.helpers import instrument_body
-from tests.catalogue.test_import_export import as_csv
-from tests.catalogue.test_import_export import row as import_row
+from tests.catalogue.helpers import as_csv, instrument_body
+from tests.catalogue.helpers import row as import_row
 from tests.conftest import error_code
 from tests.delivery.flow import upload
 from tests.vouchers.conftest import World as Vouchers

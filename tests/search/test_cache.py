@@ -13,7 +13,7 @@ from search.cache import AnswerCache
 from search.database import DatabaseSearch
 from search.sync import reindex
 from tests.catalogue.helpers import instrument_body
-from tests.search.test_search import search
+from tests.search.helpers import search
 
 
 async def published(client: Any, backend: Any, login: Any, **changes: Any) -> str:

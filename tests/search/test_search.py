@@ -13,28 +13,8 @@ from booking.catalogue.models import Instrument, InstrumentStatus, PublicationSt
 from booking.workdays import shanghai_today
 from search.sync import reindex
 from tests.catalogue.helpers import instrument_body
+from tests.search.helpers import SEARCH, everything, search
 from yixiang.demo import demo_id
-
-SEARCH = "/api/v1/instruments/search"
-
-
-async def search(client: Any, **params: Any) -> dict[str, Any]:
-    response = await client.get(SEARCH, params=params)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def everything(client: Any, **params: Any) -> list[dict[str, Any]]:
-    """Every page, following the cursor."""
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = await search(client, **params, limit=50, **({"cursor": cursor} if cursor else {}))
-        items.extend(page["items"])
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
 
 
 @pytest.mark.parametrize("q", ["核磁", "NMR", "核磁共振", "nmr 600", "nmr"])
