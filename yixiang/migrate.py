@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -17,6 +19,30 @@ def alembic_config(url: str = "") -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
+
+
+# Kept by hand, on one engine only, outside the metadata: SQLite's FTS5 index (and the shadow
+# tables FTS5 makes) and its keys table (search/sqlite_index.py), PostgreSQL's tsvector column
+# and its GIN index (search/postgres_index.py). Autogenerate must not drop them.
+HAND_MADE_TABLES = ("search_fts", "search_keys")
+HAND_MADE = {("column", "tsv"), ("index", "ix_search_documents_tsv")}
+
+
+def include_object(dialect: str) -> Callable[..., bool]:
+    """Autogenerate's filter: what the metadata does not describe on ``dialect`` is left alone —
+    the hand-made objects above, and the metadata's objects made for another engine only
+    (``ddl_if(dialect=...)``), which autogenerate would otherwise create everywhere."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if reflected and compare_to is None:
+            if type_ == "table" and (name or "").startswith(HAND_MADE_TABLES):
+                return False
+            if (type_, name) in HAND_MADE:
+                return False
+        only_on = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return only_on is None or only_on == dialect
+
+    return include
 
 
 def _upgrade(connection: Connection, revision: str) -> None:

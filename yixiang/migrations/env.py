@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from yixiang.db import create_engine
+from yixiang.migrate import include_object
 from yixiang.models import metadata
 
 config = context.config
@@ -19,6 +20,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things
         compare_type=True,
+        include_object=include_object(connection.dialect.name),
     )
 
 
