@@ -4,6 +4,8 @@ the demo data once between them, without tripping over each other."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 from sqlalchemy import func, select
 
@@ -27,3 +29,19 @@ async def test_two_processes_starting_at_once_load_the_demo_once(backend, tmp_pa
         await first.stop()
         await second.stop()
         await drop_database(settings)
+
+
+def test_the_serve_command_does_not_load_the_domains():
+    # ``serve --workers N`` keeps this process as uvicorn's supervisor for the server's lifetime:
+    # the domains (and their ~100 MB) belong in the workers only.
+    probe = (
+        "import sys, click, yixiang.cli as cli; "
+        "assert cli.main.get_command(click.Context(cli.main), 'serve') is not None; "
+        "domains = ('booking', 'vouchers', 'search', 'bot', 'litestar'); "
+        "loaded = sorted(m for m in domains if m in sys.modules); "
+        "assert cli.main.get_command(click.Context(cli.main), 'search') is not None; "
+        "print(','.join(loaded))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

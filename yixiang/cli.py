@@ -48,7 +48,36 @@ def run_with_runtime(work: Callable[[Any], Awaitable[T]], *, migrate: bool | Non
     return asyncio.run(main())
 
 
-@click.group()
+class _Commands(click.Group):
+    """The shell's commands here, the domains' (``search reindex``, ``wechat menu push``, ...)
+    loaded only when one of them, or the list, is asked for: importing every domain made the
+    process that ``serve --workers N`` keeps as uvicorn's supervisor hold ~130 MB for nothing."""
+
+    _domains_loaded = False
+
+    def _load_domain_commands(self) -> None:
+        if self._domains_loaded:
+            return
+        self._domains_loaded = True
+        from yixiang.domains import load_domains
+
+        for domain in load_domains():
+            for command in domain.cli_commands:
+                self.add_command(command)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_domain_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None:
+            self._load_domain_commands()
+            found = super().get_command(ctx, cmd_name)
+        return found
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """仪享 yixiang — large research instruments, open to society."""
 
@@ -181,17 +210,6 @@ def _redact_url(url: str) -> str:
         netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
-
-
-def _add_domain_commands() -> None:
-    from yixiang.domains import load_domains
-
-    for domain in load_domains():
-        for command in domain.cli_commands:
-            main.add_command(command)
-
-
-_add_domain_commands()
 
 
 if __name__ == "__main__":
