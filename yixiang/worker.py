@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yixiang.db import insert_ignoring_conflict, utcnow
@@ -26,6 +27,21 @@ from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, Peri
 log = logging.getLogger("yixiang.worker")
 
 MAX_BACKOFF_SECONDS = 600
+
+# Built once: every event runs them (SQLAlchemy then only binds the values).
+_MARK_DELIVERED = {
+    "postgresql": postgresql.insert(OutboxDelivery).on_conflict_do_nothing(
+        index_elements=["event_id", "consumer"]
+    ),
+    "sqlite": sqlite.insert(OutboxDelivery).on_conflict_do_nothing(index_elements=["event_id", "consumer"]),
+}
+_MARK_DONE = (
+    update(OutboxEvent)
+    .where(
+        OutboxEvent.id.in_(bindparam("p_ids", expanding=True)), OutboxEvent.locked_by == bindparam("p_worker")
+    )
+    .values(status=EventStatus.done, locked_until=None, done_at=bindparam("p_now"), last_error=None)
+)
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -100,26 +116,43 @@ class Worker:
 
     # --- processing -----------------------------------------------------------------------
     async def process(self, event: Event) -> bool:
-        """Run every consumer of the event; True when all succeeded."""
-        try:
-            for consumer in self.consumers.get(event.topic, []):
-                await self._deliver(consumer, event)
-        except Exception as exc:
-            await self._failed(event, exc)
-            return False
-        await self._finish(event, EventStatus.done)
-        return True
+        """Run every consumer of the event, then mark it done; True when all succeeded."""
+        return await self.process_batch([event]) == 1
+
+    async def process_batch(self, events: Sequence[Event]) -> int:
+        """Run each event's consumers; the ones that all succeeded are marked done together
+        (one statement per batch: a crash before it only means their deliveries are skipped when
+        the events are claimed again). Returns how many succeeded."""
+        done: list[int] = []
+        for event in events:
+            try:
+                for consumer in self.consumers.get(event.topic, []):
+                    await self._deliver(consumer, event)
+            except Exception as exc:
+                await self._failed(event, exc)
+                continue
+            done.append(event.id)
+        if done:
+            async with self.session_maker() as session, session.begin():
+                await session.execute(_MARK_DONE, {"p_ids": done, "p_worker": self.name, "p_now": utcnow()})
+        return len(done)
 
     async def _deliver(self, consumer: Consumer, event: Event) -> None:
-        name = consumer_name(consumer)
         async with self.session_maker() as session, session.begin():
-            if await session.get(OutboxDelivery, (event.id, name)) is not None:
-                return  # delivered before a crash: the effect already committed
+            # The delivery mark goes first and commits with the consumer's effect: a row already
+            # there means an earlier run delivered it (the effect committed), and a concurrent
+            # run of the same delivery waits on the row until this one commits or rolls back.
+            conn = await session.connection()
+            marked = await conn.execute(
+                _MARK_DELIVERED[conn.dialect.name],
+                {"event_id": event.id, "consumer": consumer_name(consumer)},
+            )
+            if not marked.rowcount:
+                return
             ctx = JobContext(
                 session=session, settings=self.settings, store=self.store, services=self.services
             )
             await consumer(ctx, event)
-            session.add(OutboxDelivery(event_id=event.id, consumer=name))
 
     async def _finish(self, event: Event, status: EventStatus, error: str | None = None) -> None:
         async with self.session_maker() as session, session.begin():
@@ -148,11 +181,7 @@ class Worker:
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many events were handled successfully."""
-        events = await self.claim()
-        done = 0
-        for event in events:
-            done += await self.process(event)
-        return done
+        return await self.process_batch(await self.claim())
 
     async def drain(self, max_rounds: int = 10_000) -> int:
         """Process until nothing is due (tests and the CLI use this)."""
@@ -162,8 +191,7 @@ class Worker:
             events = await self.claim()
             if not events:
                 break
-            for event in events:
-                total += await self.process(event)
+            total += await self.process_batch(events)
         return total
 
     # --- periodic jobs --------------------------------------------------------------------
