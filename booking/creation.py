@@ -173,7 +173,8 @@ async def _closures_and_overlap(
     session: AsyncSession, instrument_id: uuid.UUID, start: datetime, end: datetime, block_end: datetime
 ) -> tuple[list[tuple[datetime, datetime]], bool]:
     """The closures [start, end) meets, and whether a booking holds part of [start, block_end)."""
-    rows = await session.execute(
+    conn = await session.connection()
+    rows = await conn.execute(
         _CLOSURES_AND_OVERLAP,
         {"p_instrument": instrument_id, "p_start": start, "p_end": end, "p_block_end": block_end},
     )
@@ -213,8 +214,9 @@ async def _working_days(
     return None
 
 
-# Built once: every booking runs them (SQLAlchemy then only binds the values). Plain inserts,
-# not ORM objects for the unit of work to flush.
+# Built once: every booking runs them (SQLAlchemy then only binds the values). Plain inserts on
+# the session's connection: no ORM objects for the unit of work to flush, nor the ORM's bulk
+# insert path that ``session.execute`` would take.
 _BOOKING_INSERT = insert(Booking)
 _HISTORY_INSERT = insert(BookingHistory)
 
@@ -295,9 +297,10 @@ async def _insert_booking(
         )
     # The booking goes first so the constraint speaks before anything else is written. The
     # object returned is not added to the session: its row is written here, once.
-    await session.execute(_BOOKING_INSERT, _columns(booking))
+    conn = await session.connection()
+    await conn.execute(_BOOKING_INSERT, _columns(booking))
     action = "request" if rules.needs_approval else "book"
-    await session.execute(
+    await conn.execute(
         _HISTORY_INSERT,
         {
             "booking_id": booking.id,
