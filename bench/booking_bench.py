@@ -443,10 +443,12 @@ def bench_server(args: argparse.Namespace) -> None:
         try:
             instruments, tokens = run_loop(_server_fixture(server.url, server.database_url, args.instruments))
             run_wrk(server.url, instruments, tokens, 200, args.clients, 3)  # warm-up, far ahead
-            cpu_before = process_cpu_seconds(server.pid)
+            user_before, system_before = process_user_system_seconds(server.pid)
             worker_before = process_cpu_seconds(outbox_worker.pid) if outbox_worker else 0.0
             result = run_wrk(server.url, instruments, tokens, 1, args.clients, args.seconds)
-            cpu = process_cpu_seconds(server.pid) - cpu_before
+            user_after, system_after = process_user_system_seconds(server.pid)
+            user, system = user_after - user_before, system_after - system_before
+            cpu = user + system
             worker_cpu = process_cpu_seconds(outbox_worker.pid) - worker_before if outbox_worker else 0.0
             stored = run_loop(_count_bookings(server.database_url, datetime.now(UTC) + timedelta(days=150)))
         finally:
@@ -460,6 +462,8 @@ def bench_server(args: argparse.Namespace) -> None:
     print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, python {platform.python_version()}")
     print(f"# server: uvicorn, {args.server_workers} worker(s){worker_note}, PostgreSQL + Redis on loopback")
     print(f"# wrk -t2 -c{args.clients} -d{args.seconds}s")
+    made = max(result["statuses"].get("201", 0), 1)
+    print(f"# server CPU per booking: user {1000 * user / made:.2f} ms, system {1000 * system / made:.2f} ms")
     print(
         "| run | bookings/s | p50 ms | p95 ms | p99 ms | mean ms | answers | server CPU ms/booking"
         " | outbox worker CPU ms/booking |"
@@ -504,17 +508,23 @@ async def _count_bookings(database_url: str, before: datetime) -> int:
 
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its children (the uvicorn workers), from /proc."""
+    return sum(process_user_system_seconds(pid))
+
+
+def process_user_system_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU of a process and its children, from /proc."""
     from bench.load.driver import descendants
 
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    user = system = 0.0
     for p in [pid, *descendants(pid)]:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+        user += int(fields[11]) / ticks
+        system += int(fields[12]) / ticks
+    return user, system
 
 
 def parse_args() -> argparse.Namespace:
