@@ -37,9 +37,7 @@ _MARK_DELIVERED = {
 }
 _MARK_DONE = (
     update(OutboxEvent)
-    .where(
-        OutboxEvent.id.in_(bindparam("p_ids", expanding=True)), OutboxEvent.locked_by == bindparam("p_worker")
-    )
+    .where(OutboxEvent.id == bindparam("p_id"), OutboxEvent.locked_by == bindparam("p_worker"))
     .values(status=EventStatus.done, locked_until=None, done_at=bindparam("p_now"), last_error=None)
 )
 
@@ -116,43 +114,38 @@ class Worker:
 
     # --- processing -----------------------------------------------------------------------
     async def process(self, event: Event) -> bool:
-        """Run every consumer of the event, then mark it done; True when all succeeded."""
-        return await self.process_batch([event]) == 1
-
-    async def process_batch(self, events: Sequence[Event]) -> int:
-        """Run each event's consumers; the ones that all succeeded are marked done together
-        (one statement per batch: a crash before it only means their deliveries are skipped when
-        the events are claimed again). Returns how many succeeded."""
-        done: list[int] = []
-        for event in events:
-            try:
-                for consumer in self.consumers.get(event.topic, []):
-                    await self._deliver(consumer, event)
-            except Exception as exc:
-                await self._failed(event, exc)
-                continue
-            done.append(event.id)
-        if done:
+        """Run every consumer of the event; True when all succeeded. The last consumer's
+        transaction also marks the event done: its effect, its delivery mark and the event's
+        status commit together, one commit fewer per event."""
+        consumers = self.consumers.get(event.topic, [])
+        try:
+            for consumer in consumers[:-1]:
+                async with self.session_maker() as session, session.begin():
+                    await self._deliver(session, consumer, event)
             async with self.session_maker() as session, session.begin():
-                await session.execute(_MARK_DONE, {"p_ids": done, "p_worker": self.name, "p_now": utcnow()})
-        return len(done)
+                if consumers:
+                    await self._deliver(session, consumers[-1], event)
+                await session.execute(
+                    _MARK_DONE, {"p_id": event.id, "p_worker": self.name, "p_now": utcnow()}
+                )
+        except Exception as exc:
+            await self._failed(event, exc)
+            return False
+        return True
 
-    async def _deliver(self, consumer: Consumer, event: Event) -> None:
-        async with self.session_maker() as session, session.begin():
-            # The delivery mark goes first and commits with the consumer's effect: a row already
-            # there means an earlier run delivered it (the effect committed), and a concurrent
-            # run of the same delivery waits on the row until this one commits or rolls back.
-            conn = await session.connection()
-            marked = await conn.execute(
-                _MARK_DELIVERED[conn.dialect.name],
-                {"event_id": event.id, "consumer": consumer_name(consumer)},
-            )
-            if not marked.rowcount:
-                return
-            ctx = JobContext(
-                session=session, settings=self.settings, store=self.store, services=self.services
-            )
-            await consumer(ctx, event)
+    async def _deliver(self, session: AsyncSession, consumer: Consumer, event: Event) -> None:
+        # The delivery mark goes first and commits with the consumer's effect: a row already
+        # there means an earlier run delivered it (the effect committed), and a concurrent run
+        # of the same delivery waits on the row until this one commits or rolls back.
+        conn = await session.connection()
+        marked = await conn.execute(
+            _MARK_DELIVERED[conn.dialect.name],
+            {"event_id": event.id, "consumer": consumer_name(consumer)},
+        )
+        if not marked.rowcount:
+            return
+        ctx = JobContext(session=session, settings=self.settings, store=self.store, services=self.services)
+        await consumer(ctx, event)
 
     async def _finish(self, event: Event, status: EventStatus, error: str | None = None) -> None:
         async with self.session_maker() as session, session.begin():
@@ -181,7 +174,11 @@ class Worker:
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many events were handled successfully."""
-        return await self.process_batch(await self.claim())
+        events = await self.claim()
+        done = 0
+        for event in events:
+            done += await self.process(event)
+        return done
 
     async def drain(self, max_rounds: int = 10_000) -> int:
         """Process until nothing is due (tests and the CLI use this)."""
@@ -191,7 +188,8 @@ class Worker:
             events = await self.claim()
             if not events:
                 break
-            total += await self.process_batch(events)
+            for event in events:
+                total += await self.process(event)
         return total
 
     # --- periodic jobs --------------------------------------------------------------------
