@@ -123,7 +123,9 @@ async def load_bookable(
 ) -> BookableInstrument:
     """The instrument as ``access.visible_instrument`` sees it (published, or the caller's own
     unit's; others are a 404), with its calendar rules and service items."""
-    rows: list[Any] = list((await session.execute(_BOOKABLE, {"p_instrument": instrument_id})).all())
+    # On the session's connection: plain rows, without the ORM's result machinery.
+    conn = await session.connection()
+    rows: list[Any] = list((await conn.execute(_BOOKABLE, {"p_instrument": instrument_id})).all())
     if not rows:
         raise InstrumentNotFound()
     first = rows[0]

@@ -44,10 +44,15 @@ async def on_confirmed(
     booking: Booking,
     instrument: Instrument | BookableInstrument,
     actor_id: uuid.UUID | None,
+    *,
+    new_booking: bool = False,
 ) -> int:
-    """Booking confirmed: hold the voucher share of the quoted fee; returns the fen held."""
+    """Booking confirmed: hold the voucher share of the quoted fee; returns the fen held.
+    ``new_booking``: confirmed as it was created, in this transaction (no hold can exist yet)."""
     return await hold_voucher_share(
-        session, checkout_order(booking, instrument, booking.quoted_fee_fen, actor_id)
+        session,
+        checkout_order(booking, instrument, booking.quoted_fee_fen, actor_id),
+        new_booking=new_booking,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select
+from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, union_all
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +45,7 @@ from booking.models import (
     Booking,
     BookingHistory,
     BookingStatus,
+    Closure,
     Operation,
 )
 from booking.qualifications import has_valid_qualification
@@ -145,26 +146,45 @@ async def queue_position(session: AsyncSession, booking: Booking) -> int | None:
     return ahead + 1
 
 
-# Built once: every booking runs it (SQLAlchemy then only binds the values).
+# Built once: every machine-time booking asks both, so they share one round trip: the closures
+# the slot meets, and (a row with ``booked`` true) one slot-holding booking overlapping its block.
 _OVERLAPPING = (
-    select(Booking.id)
+    select(Booking.start_at, Booking.block_end)
     .where(
         Booking.instrument_id == bindparam("p_instrument"),
         Booking.status.in_(SLOT_HOLDING),
-        Booking.start_at < bindparam("p_end"),
+        Booking.start_at < bindparam("p_block_end"),
         Booking.block_end > bindparam("p_start"),
     )
     .limit(1)
+    .subquery()  # SQLite takes a LIMIT inside UNION ALL only in a subquery
+)
+_CLOSURES_AND_OVERLAP = union_all(
+    select(Closure.start_at, Closure.end_at, literal(False).label("booked")).where(
+        Closure.instrument_id == bindparam("p_instrument"),
+        Closure.start_at < bindparam("p_end"),
+        Closure.end_at > bindparam("p_start"),
+    ),
+    select(_OVERLAPPING.c.start_at, _OVERLAPPING.c.block_end, literal(True)),
 )
 
 
-async def _overlaps(
-    session: AsyncSession, instrument_id: uuid.UUID, start: datetime, block_end: datetime
-) -> bool:
-    found = await session.scalar(
-        _OVERLAPPING, {"p_instrument": instrument_id, "p_start": start, "p_end": block_end}
+async def _closures_and_overlap(
+    session: AsyncSession, instrument_id: uuid.UUID, start: datetime, end: datetime, block_end: datetime
+) -> tuple[list[tuple[datetime, datetime]], bool]:
+    """The closures [start, end) meets, and whether a booking holds part of [start, block_end)."""
+    conn = await session.connection()
+    rows = await conn.execute(
+        _CLOSURES_AND_OVERLAP,
+        {"p_instrument": instrument_id, "p_start": start, "p_end": end, "p_block_end": block_end},
     )
-    return found is not None
+    closures, overlapping = [], False
+    for row_start, row_end, booked in rows:
+        if booked:
+            overlapping = True
+        else:
+            closures.append((row_start, row_end))
+    return closures, overlapping
 
 
 async def _check_open_requests(
@@ -194,8 +214,9 @@ async def _working_days(
     return None
 
 
-# Built once: every booking runs them (SQLAlchemy then only binds the values). Plain inserts,
-# not ORM objects for the unit of work to flush.
+# Built once: every booking runs them (SQLAlchemy then only binds the values). Plain inserts on
+# the session's connection: no ORM objects for the unit of work to flush, nor the ORM's bulk
+# insert path that ``session.execute`` would take.
 _BOOKING_INSERT = insert(Booking)
 _HISTORY_INSERT = insert(BookingHistory)
 
@@ -215,28 +236,24 @@ async def _insert_booking(
     item = _service_item(instrument, data.service_item_id, data.mode)
     rules = instrument.rules
     days = await _working_days(session, rules, data.mode)
-    start, end, block_end, minutes = data.start, data.end, None, None
+    start, end, block_end, minutes, overlapping = data.start, data.end, None, None, False
     if start is not None and end is not None:
         # The rules first: they also keep absurd moments (year 1, year 9999) away from the database.
         check_machine_time(rules, days, [], start, end, now)
-        closures = await load_closures(session, instrument.id, start, end)
+        block_end = end + timedelta(minutes=rules.buffer_minutes)
+        closures, overlapping = await _closures_and_overlap(session, instrument.id, start, end, block_end)
         check_machine_time(rules, days, closures, start, end, now)
         if data.operation == Operation.self and not await has_valid_qualification(
             session, principal.user_id, instrument, start.astimezone(SHANGHAI).date()
         ):
             raise QualificationRequired(instrument_id=str(instrument.id))
-        block_end = end + timedelta(minutes=rules.buffer_minutes)
         minutes = int((end - start) / timedelta(minutes=1))
     if rules.needs_approval and max_open_requests is not None:
         await _check_open_requests(session, enterprise_id, instrument.id, max_open_requests)
     # booking_firm made sure the firm is one of the caller's, loaded with the caller this request
     internal = internal_rate(enterprise_id, principal.parent_of(enterprise_id), instrument.unit_id)
     quote = quote_fee(item, internal=internal, minutes=minutes, samples=data.samples)
-    if (
-        start is not None
-        and block_end is not None
-        and await _overlaps(session, instrument.id, start, block_end)
-    ):
+    if overlapping:
         raise SlotTaken()
     booking = Booking(
         id=uuid.uuid4(),
@@ -280,9 +297,10 @@ async def _insert_booking(
         )
     # The booking goes first so the constraint speaks before anything else is written. The
     # object returned is not added to the session: its row is written here, once.
-    await session.execute(_BOOKING_INSERT, _columns(booking))
+    conn = await session.connection()
+    await conn.execute(_BOOKING_INSERT, _columns(booking))
     action = "request" if rules.needs_approval else "book"
-    await session.execute(
+    await conn.execute(
         _HISTORY_INSERT,
         {
             "booking_id": booking.id,
@@ -298,7 +316,7 @@ async def _insert_booking(
     await emit_transition(session, booking, action, None, principal.user_id, "", payload=about)
     await checkout.on_evidence(session, booking, "booking", now)
     if booking.status == BookingStatus.confirmed:
-        await checkout.on_confirmed(session, booking, instrument, principal.user_id)
+        await checkout.on_confirmed(session, booking, instrument, principal.user_id, new_booking=True)
     return booking
 
 

@@ -156,16 +156,20 @@ async def _choose_program(
     return _Choice(None, 0, [])
 
 
-async def hold_voucher_share(session: AsyncSession, order: CheckoutOrder) -> int:
+async def hold_voucher_share(
+    session: AsyncSession, order: CheckoutOrder, *, new_booking: bool = False
+) -> int:
     """At confirmation: hold the voucher share of the quoted fee; returns the fen held.
 
     Idempotent per booking: a second call returns the existing hold (0 once captured/released).
+    ``new_booking``: the booking was inserted in the caller's transaction, so it has no checkout
+    yet and the look for one is skipped (were there one, its insert would fail on the key).
     """
     _require_valid(order)
     async with within_caller_transaction(session):
         firm = await lock_firm_grants(session, order.enterprise_id)
         conn = await session.connection()
-        existing = await read_checkout(conn, order.booking_id)
+        existing = None if new_booking else await read_checkout(conn, order.booking_id)
         if existing is not None:
             return existing.held_fen if existing.state == CheckoutState.held else 0
         now = utcnow()

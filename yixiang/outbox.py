@@ -104,8 +104,10 @@ async def emit(
         "created_at": utcnow(),
     }
     if key is None:
-        # A plain insert, not an ORM object for the unit of work to flush: every booking
-        # transition, catalogue change and rating emits one.
-        await session.execute(_INSERT, values)
+        # A plain insert on the session's connection, not an ORM object for the unit of work to
+        # flush (nor the ORM's bulk insert path): every booking transition, catalogue change and
+        # rating emits one.
+        conn = await session.connection()
+        await conn.execute(_INSERT, values)
         return
     await insert_ignoring_conflict(session, OutboxEvent, values, ["key"])

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yixiang.db import insert_ignoring_conflict, utcnow
@@ -26,6 +27,19 @@ from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, Peri
 log = logging.getLogger("yixiang.worker")
 
 MAX_BACKOFF_SECONDS = 600
+
+# Built once: every event runs them (SQLAlchemy then only binds the values).
+_MARK_DELIVERED = {
+    "postgresql": postgresql.insert(OutboxDelivery).on_conflict_do_nothing(
+        index_elements=["event_id", "consumer"]
+    ),
+    "sqlite": sqlite.insert(OutboxDelivery).on_conflict_do_nothing(index_elements=["event_id", "consumer"]),
+}
+_MARK_DONE = (
+    update(OutboxEvent)
+    .where(OutboxEvent.id == bindparam("p_id"), OutboxEvent.locked_by == bindparam("p_worker"))
+    .values(status=EventStatus.done, locked_until=None, done_at=bindparam("p_now"), last_error=None)
+)
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -100,26 +114,38 @@ class Worker:
 
     # --- processing -----------------------------------------------------------------------
     async def process(self, event: Event) -> bool:
-        """Run every consumer of the event; True when all succeeded."""
+        """Run every consumer of the event; True when all succeeded. The last consumer's
+        transaction also marks the event done: its effect, its delivery mark and the event's
+        status commit together, one commit fewer per event."""
+        consumers = self.consumers.get(event.topic, [])
         try:
-            for consumer in self.consumers.get(event.topic, []):
-                await self._deliver(consumer, event)
+            for consumer in consumers[:-1]:
+                async with self.session_maker() as session, session.begin():
+                    await self._deliver(session, consumer, event)
+            async with self.session_maker() as session, session.begin():
+                if consumers:
+                    await self._deliver(session, consumers[-1], event)
+                await session.execute(
+                    _MARK_DONE, {"p_id": event.id, "p_worker": self.name, "p_now": utcnow()}
+                )
         except Exception as exc:
             await self._failed(event, exc)
             return False
-        await self._finish(event, EventStatus.done)
         return True
 
-    async def _deliver(self, consumer: Consumer, event: Event) -> None:
-        name = consumer_name(consumer)
-        async with self.session_maker() as session, session.begin():
-            if await session.get(OutboxDelivery, (event.id, name)) is not None:
-                return  # delivered before a crash: the effect already committed
-            ctx = JobContext(
-                session=session, settings=self.settings, store=self.store, services=self.services
-            )
-            await consumer(ctx, event)
-            session.add(OutboxDelivery(event_id=event.id, consumer=name))
+    async def _deliver(self, session: AsyncSession, consumer: Consumer, event: Event) -> None:
+        # The delivery mark goes first and commits with the consumer's effect: a row already
+        # there means an earlier run delivered it (the effect committed), and a concurrent run
+        # of the same delivery waits on the row until this one commits or rolls back.
+        conn = await session.connection()
+        marked = await conn.execute(
+            _MARK_DELIVERED[conn.dialect.name],
+            {"event_id": event.id, "consumer": consumer_name(consumer)},
+        )
+        if not marked.rowcount:
+            return
+        ctx = JobContext(session=session, settings=self.settings, store=self.store, services=self.services)
+        await consumer(ctx, event)
 
     async def _finish(self, event: Event, status: EventStatus, error: str | None = None) -> None:
         async with self.session_maker() as session, session.begin():

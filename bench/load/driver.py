@@ -148,11 +148,17 @@ class Server:
     url: str
     pid: int
     database_url: str | None = None  # the fresh PostgreSQL database (None on the embedded default)
+    env: dict[str, str] = field(default_factory=dict)  # the server's environment (for a worker beside it)
 
 
 @contextmanager
 def start_server(
-    backend: str, workers: int, pg_url: str, redis_url: str, existing: str | None = None
+    backend: str,
+    workers: int,
+    pg_url: str,
+    redis_url: str,
+    existing: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """Start ``yixiang serve`` (fresh data dir, or a fresh PostgreSQL database + Redis prefix).
 
@@ -162,7 +168,7 @@ def start_server(
     port = _free_port()
     data_dir = existing if existing and backend == "embedded" else tempfile.mkdtemp(prefix="yixiang-load-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("YIXIANG_")}
-    env |= {"YIXIANG_DATA_DIR": data_dir, "YIXIANG_LOG_LEVEL": "WARNING"} | RATE_ENV
+    env |= {"YIXIANG_DATA_DIR": data_dir, "YIXIANG_LOG_LEVEL": "WARNING"} | RATE_ENV | (extra_env or {})
     database = None
     if backend == "postgres":
         import asyncpg
@@ -213,7 +219,7 @@ def start_server(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not ready:\n{log_path.read_text(errors='replace')}")
             time.sleep(0.3)
-        yield Server(url, process.pid, env.get("YIXIANG_DATABASE_URL"))
+        yield Server(url, process.pid, env.get("YIXIANG_DATABASE_URL"), env)
     finally:
         died = process.poll() is not None
         process.terminate()
