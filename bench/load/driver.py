@@ -9,7 +9,8 @@ Open model: a scheduler starts every request at its planned time (Poisson arriva
 ``--rate``) whether or not earlier ones have answered, and latency is completion minus the
 *planned* start, so a slow server cannot hide its latency by slowing the driver down.
 
-Mix: 75% search, 10% instrument detail, 7% availability (a week), 5% booking create (+ cancel
+Mix: 75% search (a day's searches: ``bench/search_mix.py``, ~10,000 distinct requests with
+their filters, sorts and pages), 10% instrument detail, 7% availability (a week), 5% booking create (+ cancel
 when it succeeds, reported as its own row), 3% WeChat webhook (signed, AES-encrypted text
 message with the demo credentials). 409 and 400 answers on booking are expected outcomes
 (slot taken, calendar rule) and are counted apart from errors; errors are 5xx and transport
@@ -40,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from bench.search_mix import zipf_requests
 from bot.config import DEMO_AES_KEY, DEMO_APP_ID, DEMO_TOKEN
 from tests.bot.wechat_client import aes_encrypt, sha1_sign, text_xml
 
@@ -297,6 +299,7 @@ async def prepare(client: httpx.AsyncClient) -> Fixture:
 class Load:
     def __init__(self, client: httpx.AsyncClient, fx: Fixture, seed: int, connections: int = 256) -> None:
         self.client, self.fx, self.rnd = client, fx, random.Random(seed)
+        self.searches = iter(zipf_requests(100_000, seed=seed))
         # Requests queue here (O(1)), never in httpcore's pool, whose assignment loop is
         # O(waiting × connections) and starves the driver under overload.
         self.gate = asyncio.Semaphore(connections)
@@ -343,14 +346,14 @@ class Load:
     async def one(self, kind: str, planned: float) -> None:
         rnd = self.rnd
         if kind == "search":
-            q = rnd.choice(QUERIES)
+            request = next(self.searches)
+            params = {
+                k: str(v).lower() if isinstance(v, bool) else str(v)
+                for k, v in vars(request).items()
+                if v is not None and v != ""
+            }
             await self.call(
-                "search",
-                planned,
-                "GET",
-                "/api/v1/instruments/search",
-                params={"q": q, "limit": 20},
-                headers=self._headers(),
+                "search", planned, "GET", "/api/v1/instruments/search", params=params, headers=self._headers()
             )
         elif kind == "detail":
             iid = rnd.choice(self.fx.instrument_ids)
