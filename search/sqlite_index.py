@@ -99,10 +99,15 @@ def key_values(doc: SearchDocument, number: int) -> dict[str, Any]:
     }
 
 
+def _quoted(tag: str) -> str:
+    """An FTS5 string: the values come validated, but never as FTS5 syntax whatever they hold."""
+    return '"' + tag.replace('"', '""') + '"'
+
+
 def tag_filter(query: SearchQuery) -> str | None:
     """The query's filters that are tags, as one FTS5 expression on ``tags`` (None: no such filter)."""
     clauses = [
-        f"{prefix}{code}"
+        _quoted(f"{prefix}{code}")
         for prefix, code in (
             ("prov", query.province_code),
             ("city", query.city_code),
@@ -111,7 +116,7 @@ def tag_filter(query: SearchQuery) -> str | None:
         if code
     ]
     if query.category_codes:
-        clauses.append("(" + " OR ".join(f"cat{code}" for code in query.category_codes) + ")")
+        clauses.append("(" + " OR ".join(_quoted(f"cat{code}") for code in query.category_codes) + ")")
     if query.unit_id:
         clauses.append(f"unit{uuid.UUID(query.unit_id).hex}")
     clauses += [MODE_TAGS[mode] for mode in query.modes]
