@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from search import postgres_index, sqlite_index
 from search.backend import Hit, Mode, SearchDocument, SearchQuery, SearchResult, Sort
@@ -182,7 +182,17 @@ class DatabaseSearch:
         if not documents:
             return
         await session.execute(NEXT_GENERATION)
-        await self.delete(session, [d.id for d in documents])
+        await self._write(session, documents)
+
+    async def delete(self, session: AsyncSession, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        await session.execute(NEXT_GENERATION)
+        await self._remove(session, ids)
+
+    async def _write(self, session: AsyncSession, documents: Sequence[SearchDocument]) -> None:
+        """Replace these documents' rows (the caller has taken the next generation)."""
+        await self._remove(session, [d.id for d in documents])
         rows = [row_values(d) for d in documents]
         tokens = [token_values(d) for d in documents]
         if is_postgres(session):
@@ -210,10 +220,8 @@ class DatabaseSearch:
                 insert(SearchTerm).values([{"term": t} for t in sorted(vocabulary)]).on_conflict_do_nothing()
             )
 
-    async def delete(self, session: AsyncSession, ids: Sequence[str]) -> None:
-        if not ids:
-            return
-        await session.execute(NEXT_GENERATION)
+    async def _remove(self, session: AsyncSession, ids: Sequence[str]) -> None:
+        """Delete these documents' rows (the caller has taken the next generation)."""
         uuids = [uuid.UUID(i) for i in ids]
         if not is_postgres(session):
             numbers = (await session.scalars(sa.select(D.doc_number).where(D.instrument_id.in_(uuids)))).all()
@@ -235,7 +243,8 @@ class DatabaseSearch:
             await session.execute(sa.text("DELETE FROM search_keys"))
         count = 0
         async for batch in documents:
-            await self.upsert(session, batch)
+            if batch:
+                await self._write(session, batch)
             count += len(batch)
         if not is_postgres(session):
             # One b-tree per token instead of the segments and delete markers the rebuild left
@@ -280,12 +289,14 @@ class DatabaseSearch:
         remembered = self.answers.get(key) if generation is not None else None
         if remembered is not None:
             return msgspec.msgpack.decode(remembered, type=SearchResult)
-        answer = await self._compute(session, query)
+        answer = await self._compute(session, connection, query)
         if generation is not None:
             self.answers.put(key, msgspec.msgpack.encode(answer))
         return answer
 
-    async def _compute(self, session: AsyncSession, query: SearchQuery) -> SearchResult:
+    async def _compute(
+        self, session: AsyncSession, connection: AsyncConnection, query: SearchQuery
+    ) -> SearchResult:
         terms = _parsed(query.q)
         matcher = _Matcher(terms, await self._typos(session, terms)) if terms else None
         values = _page_values(query)
@@ -299,7 +310,7 @@ class DatabaseSearch:
             values |= sqlite_index.filter_values(query, matcher.fts5() if matcher else None)
             statement = sqlite_index.statement(frozenset(values), sort)
         # A Core statement: the connection runs it without the ORM session's per-call work.
-        rows = (await (await session.connection()).execute(statement, values)).all()
+        rows = (await connection.execute(statement, values)).all()
         by_category: dict[str, int] = {}
         by_city: dict[str, int] = {}
         documents: list[tuple[int, str]] = []
