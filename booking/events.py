@@ -95,11 +95,15 @@ async def emit_transition(
         await emit(session, RATING_REQUESTED, about)
 
 
+def reminder_key(booking: Booking, kind: str) -> str:
+    return f"booking-reminder:{booking.id}:{kind}"
+
+
 async def emit_reminder(session: AsyncSession, booking: Booking, kind: str) -> None:
     """Once per booking and kind, however often the job runs (the key de-duplicates)."""
     await emit(
         session,
         REMINDER,
         {**await booking_payload(session, booking), "kind": kind},
-        key=f"booking-reminder:{booking.id}:{kind}",
+        key=reminder_key(booking, kind),
     )

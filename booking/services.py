@@ -35,7 +35,7 @@ from booking.errors import (
     NotProviderStaff,
     TimezoneRequired,
 )
-from booking.events import emit_reminder, emit_transition
+from booking.events import emit_reminder, emit_transition, reminder_key
 from booking.models import (
     Booking,
     BookingHistory,
@@ -56,6 +56,7 @@ from booking.workdays import SHANGHAI, load_working_day_calendar, shanghai_today
 from yixiang.auth import Principal
 from yixiang.db import is_postgres, transaction, utcnow
 from yixiang.errors import InvalidInput
+from yixiang.outbox import emitted_keys
 
 MAX_USAGE = timedelta(days=7)
 
@@ -409,13 +410,19 @@ async def schedule_reminders(session: AsyncSession, now: datetime | None = None)
             Booking.status == BookingStatus.confirmed, Booking.start_at > now, Booking.start_at < until
         )
     )
-    emitted = 0
+    due: list[tuple[Booking, str]] = []
     for booking in rows.all():
         assert booking.start_at is not None
         if booking.start_at.astimezone(SHANGHAI).date() == tomorrow:
-            await emit_reminder(session, booking, "tomorrow")
-            emitted += 1
+            due.append((booking, "tomorrow"))
         if booking.start_at <= now + timedelta(hours=1):
-            await emit_reminder(session, booking, "next_hour")
+            due.append((booking, "next_hour"))
+    # The job runs every few minutes over the same bookings: skip the reminders already emitted
+    # before building their payloads (the key would drop them anyway, one statement each).
+    sent = await emitted_keys(session, [reminder_key(booking, kind) for booking, kind in due])
+    emitted = 0
+    for booking, kind in due:
+        if reminder_key(booking, kind) not in sent:
+            await emit_reminder(session, booking, kind)
             emitted += 1
     return emitted

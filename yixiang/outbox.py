@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, Enum, Integer, String, Text, insert
+from sqlalchemy import BigInteger, Enum, Integer, String, Text, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -111,3 +111,15 @@ async def emit(
         await conn.execute(_INSERT, values)
         return
     await insert_ignoring_conflict(session, OutboxEvent, values, ["key"])
+
+
+_KEYS_TAKEN = select(OutboxEvent.key).where(OutboxEvent.key.in_(bindparam("p_keys", expanding=True)))
+
+
+async def emitted_keys(session: AsyncSession, keys: list[str]) -> set[str]:
+    """Which of these de-duplication keys an event already carries (to skip building it again)."""
+    taken: set[str] = set()
+    for first in range(0, len(keys), 500):
+        rows = await session.scalars(_KEYS_TAKEN, {"p_keys": keys[first : first + 500]})
+        taken.update(key for key in rows if key is not None)
+    return taken
