@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from bot.config import NOTIFICATION_TOPICS
 from bot.conversation.base import save_state, yuan
@@ -31,7 +31,7 @@ from bot.models import Follower, SentNotification
 from bot.wechat import WeChatError, WeChatGateway
 from vouchers.models import VoucherCheckout
 from yixiang.db import insert_ignoring_conflict
-from yixiang.domains import Consumer, JobContext
+from yixiang.domains import Consumer, JobContext, idle_when
 from yixiang.identity import User
 from yixiang.outbox import Event
 
@@ -152,6 +152,34 @@ def _user_id(event: Event) -> uuid.UUID | None:
         return None
 
 
+async def _unbound(
+    ctx: JobContext, events: Sequence[Event], templates: dict[str, str], bound_users: Any
+) -> set[int]:
+    """The events whose user cannot get this channel's message: no template for the topic, no
+    valid user, or no WeChat binding (``bound_users`` selects the bound ones among ``p_users``)."""
+    wanted = {event.id: _user_id(event) for event in events if templates.get(event.topic)}
+    users = {user_id for user_id in wanted.values() if user_id is not None}
+    bound = set((await ctx.session.scalars(bound_users, {"p_users": list(users)})).all()) if users else set()
+    return {event.id for event in events if wanted.get(event.id) not in bound}
+
+
+_SUBSCRIBED_FOLLOWERS = select(Follower.user_id).where(
+    Follower.user_id.in_(bindparam("p_users", expanding=True)), Follower.subscribed.is_(True)
+)
+_MINIPROGRAM_USERS = select(User.id).where(
+    User.id.in_(bindparam("p_users", expanding=True)), User.wechat_openid.is_not(None)
+)
+
+
+async def _without_follower(ctx: JobContext, events: Sequence[Event]) -> set[int]:
+    return await _unbound(ctx, events, ctx.settings.wechat_template_ids, _SUBSCRIBED_FOLLOWERS)
+
+
+async def _without_miniprogram(ctx: JobContext, events: Sequence[Event]) -> set[int]:
+    return await _unbound(ctx, events, ctx.settings.wechat_subscribe_template_ids, _MINIPROGRAM_USERS)
+
+
+@idle_when(_without_follower)
 async def send_template_message(ctx: JobContext, event: Event) -> None:
     """Official-account template message to the user's bound follower."""
     user_id = _user_id(event)
@@ -206,6 +234,7 @@ async def gateway_text_soft(gateway: WeChatGateway, openid: str, text: str) -> N
         log.info("customer-service message not sent (%s)", exc.errcode)
 
 
+@idle_when(_without_miniprogram)
 async def send_subscribe_message(ctx: JobContext, event: Event) -> None:
     """Mini-program subscribe message to the user's mini-program openid."""
     user_id = _user_id(event)

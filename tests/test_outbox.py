@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, text
 
 from yixiang.db import utcnow
-from yixiang.domains import Domain, JobContext, PeriodicJob
-from yixiang.outbox import Event, EventStatus, OutboxEvent, emit
+from yixiang.domains import Domain, JobContext, PeriodicJob, idle_when
+from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, emit
 from yixiang.worker import Worker
 
 
@@ -196,6 +196,92 @@ async def test_two_workers_draining_together_deliver_each_event_once(effects):
     workers = [make_worker(effects, domain) for _ in range(3)]
     await asyncio.gather(*[w.drain() for w in workers])
     assert await effect_count(effects, topic) == 40
+
+
+async def emit_many(backend, topic: str, payloads: list[dict]) -> list[int]:
+    async with backend.runtime.session_maker() as session, session.begin():
+        for payload in payloads:
+            await emit(session, topic, payload)
+    async with backend.runtime.session_maker() as session:
+        return list(
+            (
+                await session.scalars(
+                    select(OutboxEvent.id).where(OutboxEvent.topic == topic).order_by(OutboxEvent.id)
+                )
+            ).all()
+        )
+
+
+async def test_events_a_consumer_has_nothing_to_do_for_are_settled_without_running_it(effects):
+    topic = f"test.idle.{uuid.uuid4().hex}"
+    ran: list[int] = []
+
+    async def only_wanted(ctx: JobContext, events) -> set[int]:
+        return {event.id for event in events if not event.payload["wanted"]}
+
+    @idle_when(only_wanted)
+    async def selective(ctx: JobContext, event: Event) -> None:
+        ran.append(event.id)
+        await record_effect(ctx, event)
+
+    always: list[int] = []
+
+    async def plain(ctx: JobContext, event: Event) -> None:
+        always.append(event.id)
+
+    ids = await emit_many(effects, topic, [{"wanted": i % 3 == 0} for i in range(9)])
+    worker = make_worker(effects, Domain(name="test", consumers={topic: [selective, plain]}))
+    assert await worker.drain() == 9
+    assert ran == ids[::3] and await effect_count(effects, topic) == 3
+    assert always == ids  # a consumer without a selector still sees every event
+    async with effects.runtime.session_maker() as session:
+        statuses = (await session.scalars(select(OutboxEvent.status).where(OutboxEvent.id.in_(ids)))).all()
+        assert set(statuses) == {EventStatus.done}
+        marks = (
+            await session.scalars(select(OutboxDelivery.event_id).where(OutboxDelivery.event_id.in_(ids)))
+        ).all()
+        assert sorted(marks) == sorted(ids + ids)  # every (event, consumer) delivered once
+
+    # the settled deliveries are recorded: running the event again (a replay) runs nothing
+    idle_event = Event(id=ids[1], topic=topic, payload={"wanted": False}, attempts=2, created_at=utcnow())
+    assert await worker.process(idle_event)
+    assert ran == ids[::3] and always == ids
+
+
+async def test_events_only_idle_consumers_want_are_marked_done_in_one_go(effects):
+    topic = f"test.all-idle.{uuid.uuid4().hex}"
+
+    async def none_wanted(ctx: JobContext, events) -> set[int]:
+        return {event.id for event in events}
+
+    @idle_when(none_wanted)
+    async def never_needed(ctx: JobContext, event: Event) -> None:
+        raise AssertionError("the selector said there is nothing to do")
+
+    ids = await emit_many(effects, topic, [{} for _ in range(5)])
+    worker = make_worker(effects, Domain(name="test", consumers={topic: [never_needed]}))
+    assert await worker.run_once() == 5
+    async with effects.runtime.session_maker() as session:
+        rows = (await session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))).all()
+        assert {(r.status, r.locked_until, r.done_at is not None) for r in rows} == {
+            (EventStatus.done, None, True)
+        }
+
+
+async def test_a_failing_selector_leaves_the_batch_to_its_consumers(effects):
+    topic = f"test.bad-selector.{uuid.uuid4().hex}"
+
+    async def broken(ctx: JobContext, events) -> set[int]:
+        raise RuntimeError("the selector's query failed")
+
+    @idle_when(broken)
+    async def consumer(ctx: JobContext, event: Event) -> None:
+        await record_effect(ctx, event)
+
+    await emit_many(effects, topic, [{} for _ in range(3)])
+    worker = make_worker(effects, Domain(name="test", consumers={topic: [consumer]}))
+    assert await worker.drain() == 3
+    assert await effect_count(effects, topic) == 3
 
 
 async def test_housekeeping_forgets_expired_idempotency_records(backend, client, login):

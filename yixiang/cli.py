@@ -45,7 +45,11 @@ def run_with_runtime(work: Callable[[Any], Awaitable[T]], *, migrate: bool | Non
         finally:
             await runtime.stop()
 
-    return asyncio.run(main())
+    try:  # the loop the server runs on (uvicorn picks uvloop too): the worker's sends cost less
+        import uvloop
+    except ImportError:  # pragma: no cover - not on Windows
+        return asyncio.run(main())
+    return uvloop.run(main())
 
 
 class _Commands(click.Group):

@@ -31,6 +31,8 @@ class JobContext:
 
 
 Consumer = Callable[[JobContext, Event], Awaitable[None]]
+# Given a batch of a consumer's events, the ids of those it has nothing to do for.
+IdleSelector = Callable[[JobContext, Sequence[Event]], Awaitable[set[int]]]
 DemoLoader = Callable[[AsyncSession], Awaitable[None]]
 
 
@@ -72,3 +74,24 @@ def load_domains(modules: Sequence[str] = DOMAIN_MODULES) -> list[Domain]:
 
 def consumer_name(consumer: Consumer) -> str:
     return f"{consumer.__module__}.{consumer.__qualname__}"
+
+
+def idle_when(selector: IdleSelector) -> Callable[[Consumer], Consumer]:
+    """Let the worker settle a batch of the consumer's events in one transaction.
+
+    Most events need nothing from some consumers (a confirmation for a researcher who never
+    linked WeChat sends no message), yet running the consumer costs a transaction per event.
+    ``selector`` picks those events out of a claimed batch with one query; the worker marks them
+    delivered together, as if the consumer had run and done nothing, in the selector's own
+    transaction so the choice and the marks commit together.
+    """
+
+    def mark(consumer: Consumer) -> Consumer:
+        consumer.idle_events = selector  # type: ignore[attr-defined]
+        return consumer
+
+    return mark
+
+
+def idle_selector(consumer: Consumer) -> IdleSelector | None:
+    return getattr(consumer, "idle_events", None)

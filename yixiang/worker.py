@@ -21,12 +21,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yixiang.db import insert_ignoring_conflict, utcnow
-from yixiang.domains import Consumer, Domain, JobContext, PeriodicJob, consumer_name
+from yixiang.domains import Consumer, Domain, JobContext, PeriodicJob, consumer_name, idle_selector
 from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, PeriodicJobRun, emit
 
 log = logging.getLogger("yixiang.worker")
 
 MAX_BACKOFF_SECONDS = 600
+# How long a worker that found fewer events than a batch waits before claiming again: a
+# notification goes out at most this much later, and under load batches fill up.
+BATCH_LINGER_SECONDS = 0.2
 
 # Built once: every event runs them (SQLAlchemy then only binds the values).
 _MARK_DELIVERED = {
@@ -38,6 +41,14 @@ _MARK_DELIVERED = {
 _MARK_DONE = (
     update(OutboxEvent)
     .where(OutboxEvent.id == bindparam("p_id"), OutboxEvent.locked_by == bindparam("p_worker"))
+    .values(status=EventStatus.done, locked_until=None, done_at=bindparam("p_now"), last_error=None)
+)
+_MARK_SETTLED = (
+    update(OutboxEvent)
+    .where(
+        OutboxEvent.id.in_(bindparam("p_ids", expanding=True)),
+        OutboxEvent.locked_by == bindparam("p_worker"),
+    )
     .values(status=EventStatus.done, locked_until=None, done_at=bindparam("p_now"), last_error=None)
 )
 
@@ -71,53 +82,116 @@ class Worker:
         self.max_attempts = settings.worker_max_attempts
         self.consumers: dict[str, list[Consumer]] = {}
         self.periodic_jobs: list[PeriodicJob] = []
+        self._jobs_registered = False
+        self._claim = self._claim_statement()
         for domain in domains:
             for topic, consumers in domain.consumers.items():
                 self.consumers.setdefault(topic, []).extend(consumers)
             self.periodic_jobs.extend(domain.periodic_jobs)
 
     # --- claiming -------------------------------------------------------------------------
+    def _claim_statement(self) -> Any:
+        """Lease up to a batch of due events in one statement: an UPDATE of the rows a locking
+        subquery picks, returning them. Built once per worker (only the values change)."""
+        now: Any = bindparam("p_now")
+        due = (
+            select(OutboxEvent.id)
+            .where(
+                OutboxEvent.status == EventStatus.pending,
+                OutboxEvent.run_at <= now,
+                or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now),
+            )
+            .order_by(OutboxEvent.run_at, OutboxEvent.id)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite runs it under its write lock
+        )
+        if self.only_topics is not None:
+            due = due.where(OutboxEvent.topic.in_(sorted(self.only_topics)))
+        return (
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_(due.scalar_subquery()))
+            .values(
+                locked_until=bindparam("p_until"),
+                locked_by=bindparam("p_worker"),
+                attempts=OutboxEvent.attempts + 1,
+            )
+            .returning(
+                OutboxEvent.id,
+                OutboxEvent.topic,
+                OutboxEvent.payload,
+                OutboxEvent.attempts,
+                OutboxEvent.created_at,
+                OutboxEvent.run_at,
+            )
+        )
+
     async def claim(self) -> list[Event]:
         now = utcnow()
         async with self.session_maker() as session, session.begin():
-            query = (
-                select(OutboxEvent.id)
-                .where(
-                    OutboxEvent.status == EventStatus.pending,
-                    OutboxEvent.run_at <= now,
-                    or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now),
-                )
-                .order_by(OutboxEvent.run_at, OutboxEvent.id)
-                .limit(self.batch_size)
+            conn = await session.connection()
+            result = await conn.execute(
+                self._claim, {"p_now": now, "p_until": now + self.lease, "p_worker": self.name}
             )
-            if self.only_topics is not None:
-                query = query.where(OutboxEvent.topic.in_(self.only_topics))
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            ids = list((await session.scalars(query)).all())
-            if not ids:
-                return []
-            await session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.id.in_(ids))
-                .values(
-                    locked_until=now + self.lease,
-                    locked_by=self.name,
-                    attempts=OutboxEvent.attempts + 1,
-                )
-            )
-            rows = (await session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))).all()
-            return [
-                Event(id=r.id, topic=r.topic, payload=r.payload, attempts=r.attempts, created_at=r.created_at)
-                for r in sorted(rows, key=lambda r: (r.run_at, r.id))
-            ]
+            rows = result.all()
+        return [
+            Event(id=r.id, topic=r.topic, payload=r.payload, attempts=r.attempts, created_at=r.created_at)
+            for r in sorted(rows, key=lambda r: (r.run_at, r.id))
+        ]
 
     # --- processing -----------------------------------------------------------------------
-    async def process(self, event: Event) -> bool:
-        """Run every consumer of the event; True when all succeeded. The last consumer's
-        transaction also marks the event done: its effect, its delivery mark and the event's
-        status commit together, one commit fewer per event."""
-        consumers = self.consumers.get(event.topic, [])
+    async def handle(self, events: Sequence[Event]) -> int:
+        """Process a claimed batch; returns how many events were handled successfully."""
+        to_run = await self._settle_idle(events)
+        done = 0
+        for event in events:
+            consumers = to_run.get(event.id)
+            done += True if consumers is None else await self.process(event, consumers)
+        return done
+
+    async def _settle_idle(self, events: Sequence[Event]) -> dict[int, list[Consumer]]:
+        """Settle in one transaction what needs no consumer to run: the events a consumer's idle
+        selector picks are marked delivered to it, and events left with no consumer are marked
+        done. Returns, for each other event, the consumers still to run."""
+        remaining = {event.id: list(self.consumers.get(event.topic, ())) for event in events}
+        selective = list(
+            dict.fromkeys(c for consumers in remaining.values() for c in consumers if idle_selector(c))
+        )
+        if not selective and all(remaining.values()):
+            return remaining
+        try:
+            async with self.session_maker() as session, session.begin():
+                ctx = JobContext(
+                    session=session, settings=self.settings, store=self.store, services=self.services
+                )
+                marks = []
+                for consumer in selective:
+                    theirs = [event for event in events if consumer in remaining[event.id]]
+                    idle = await idle_selector(consumer)(ctx, theirs)  # type: ignore[misc]
+                    for event in theirs:
+                        if event.id in idle:
+                            remaining[event.id].remove(consumer)
+                            marks.append({"event_id": event.id, "consumer": consumer_name(consumer)})
+                settled = [event_id for event_id, consumers in remaining.items() if not consumers]
+                conn = await session.connection()
+                if marks:
+                    await conn.execute(_MARK_DELIVERED[conn.dialect.name], marks)
+                if settled:
+                    await conn.execute(
+                        _MARK_SETTLED, {"p_ids": settled, "p_worker": self.name, "p_now": utcnow()}
+                    )
+        except Exception:
+            log.warning(
+                "worker %s: settling a batch failed, running it event by event", self.name, exc_info=True
+            )
+            return {event.id: list(self.consumers.get(event.topic, ())) for event in events}
+        return {event_id: consumers for event_id, consumers in remaining.items() if consumers}
+
+    async def process(self, event: Event, consumers: Sequence[Consumer] | None = None) -> bool:
+        """Run the event's consumers (all of them unless told which are left); True when all
+        succeeded. The last consumer's transaction also marks the event done: its effect, its
+        delivery mark and the event's status commit together, one commit fewer per event."""
+        if consumers is None:
+            consumers = self.consumers.get(event.topic, [])
         try:
             for consumer in consumers[:-1]:
                 async with self.session_maker() as session, session.begin():
@@ -174,11 +248,12 @@ class Worker:
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many events were handled successfully."""
+        return await self.handle(await self.claim())
+
+    async def _run_batch(self) -> tuple[int, int]:
+        """(events claimed, events handled) of one batch."""
         events = await self.claim()
-        done = 0
-        for event in events:
-            done += await self.process(event)
-        return done
+        return len(events), await self.handle(events)
 
     async def drain(self, max_rounds: int = 10_000) -> int:
         """Process until nothing is due (tests and the CLI use this)."""
@@ -188,20 +263,22 @@ class Worker:
             events = await self.claim()
             if not events:
                 break
-            for event in events:
-                total += await self.process(event)
+            total += await self.handle(events)
         return total
 
     # --- periodic jobs --------------------------------------------------------------------
     async def tick_periodic(self, now: datetime | None = None) -> list[str]:
         """Emit the run event of every due periodic job this worker wins; returns their names."""
         now = now or utcnow()
+        if not self._jobs_registered:  # a job's row, once: due at once if no replica made it yet
+            async with self.session_maker() as session, session.begin():
+                for job in self.periodic_jobs:
+                    await insert_ignoring_conflict(
+                        session, PeriodicJobRun, {"name": job.name, "next_run_at": now}, ["name"]
+                    )
+            self._jobs_registered = True
         won: list[str] = []
         for job in self.periodic_jobs:
-            async with self.session_maker() as session, session.begin():
-                await insert_ignoring_conflict(
-                    session, PeriodicJobRun, {"name": job.name, "next_run_at": now}, ["name"]
-                )
             async with self.session_maker() as session, session.begin():
                 # The conditional update is the claim: of two replicas, one sees a row count of 1.
                 result = await session.execute(
@@ -221,18 +298,27 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker %s started", self.name)
         poll = self.settings.worker_poll_seconds
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
         while not stop.is_set():
             try:
-                await self.tick_periodic()
-                handled = await self.run_once()
+                # Once per poll, not once per batch: each tick costs a transaction per job.
+                if loop.time() >= next_tick:
+                    await self.tick_periodic()
+                    next_tick = loop.time() + poll
+                claimed, handled = await self._run_batch()
             except asyncio.CancelledError:
                 raise
             except Exception:  # database down: keep the loop alive and retry
                 log.warning("worker %s: cycle failed, retrying", self.name, exc_info=True)
-                handled = 0
-            if handled == 0:
+                claimed = handled = 0
+            # Nothing due: wait for the next poll. A short batch: linger a moment so the next
+            # claim gathers several events, whose fixed costs (the claim, the idle sweep) they
+            # then share, instead of paying them one event at a time under a steady trickle.
+            pause = poll if handled == 0 else BATCH_LINGER_SECONDS if claimed < self.batch_size else 0
+            if pause:
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=poll)
+                    await asyncio.wait_for(stop.wait(), timeout=min(pause, poll))
                 except TimeoutError:
                     pass
         log.info("worker %s stopped", self.name)

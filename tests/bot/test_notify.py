@@ -167,3 +167,26 @@ async def test_voucher_capture_tells_the_amounts(world: World) -> None:
         "amount3": "9,700.00 元",
         "character_string4": "YX20261125-0009",
     }
+
+
+async def test_a_batch_sends_to_the_linked_researcher_and_settles_the_rest_unsent(world: World) -> None:
+    openid = await bind_openid(world, "demo-researcher-2")
+    await world.drain()
+    unlinked = uuid.uuid4()  # a user with no follower and no mini-program openid
+    async with world.backend.runtime.session_maker() as session, session.begin():
+        for user_id in (unlinked, demo_id("demo-researcher-2"), unlinked):
+            await emit(session, "booking.confirmed", {**_payload(uuid.uuid4()), "user_id": str(user_id)})
+    seen = len(world.fake.calls)
+    assert await world.drain() == 3
+    new_calls = world.fake.calls[seen:]
+    assert [c.body["touser"] for c in new_calls if c.body] == [openid]  # type: ignore[index]
+    async with world.backend.runtime.session_maker() as session:
+        pending = await session.scalar(
+            select(OutboxEvent.id).where(
+                OutboxEvent.topic == "booking.confirmed", OutboxEvent.status != "done"
+            )
+        )
+        unsent = await session.scalar(
+            select(SentNotification.event_id).where(SentNotification.user_id == unlinked)
+        )
+    assert pending is None and unsent is None
