@@ -18,7 +18,9 @@ always-open calendar, then:
 
    uv run python bench/booking_bench.py --server-workers 2 --clients 16 --seconds 15
 
-measures the real server instead (uvicorn, N workers), driven by wrk over loopback.
+measures the real server instead (uvicorn, N workers), driven by wrk over loopback, then, once
+the outbox is drained, the raw statements at the same concurrency on the server's database: the
+fair comparison, since the in-process run's HTTP client (httpx) shares the app's process.
 
 Every booking takes a distinct free slot, so every request succeeds. Goals (issue 4): at least
 300 bookings/s through the app, and at least half the raw rate.
@@ -446,16 +448,22 @@ def bench_server(args: argparse.Namespace) -> None:
             user_before, system_before = process_user_system_seconds(server.pid)
             worker_before = process_cpu_seconds(outbox_worker.pid) if outbox_worker else 0.0
             result = run_wrk(server.url, instruments, tokens, 1, args.clients, args.seconds)
+            created = result["statuses"].get("201", 0)
             user_after, system_after = process_user_system_seconds(server.pid)
             user, system = user_after - user_before, system_after - system_before
             cpu = user + system
             worker_cpu = process_cpu_seconds(outbox_worker.pid) - worker_before if outbox_worker else 0.0
             stored = run_loop(_count_bookings(server.database_url, datetime.now(UTC) + timedelta(days=150)))
+            # The same SQL straight on asyncpg, at the same concurrency, once the outbox is drained
+            # (so no worker competes with it): the rate the app is held against.
+            run_loop(_outbox_drained(server.database_url))
+            raw = run_loop(
+                bench_raw(plain(server.database_url), instruments, args.clients, max(created, 1000))
+            )
         finally:
             if outbox_worker is not None:
                 outbox_worker.terminate()
                 outbox_worker.wait(timeout=20)
-    created = result["statuses"].get("201", 0)
     worker_note = (
         ", outbox worker in a separate process" if args.separate_worker else ", outbox worker in-process"
     )
@@ -474,6 +482,16 @@ def bench_server(args: argparse.Namespace) -> None:
         f" | {result['p50'] / 1000:.1f} | {result['p95'] / 1000:.1f} | {result['p99'] / 1000:.1f}"
         f" | {result['mean'] / 1000:.1f} | {result['statuses']} | {1000 * cpu / max(created, 1):.2f}"
         f" | {f'{1000 * worker_cpu / max(created, 1):.2f}' if outbox_worker else 'in-process'} |"
+    )
+    print(
+        f"| raw asyncpg (same statements, {args.clients} connections) | {raw['per_second']}"
+        f" | {raw['p50_ms']} | {raw['p95_ms']} | {raw['p99_ms']} | {raw['mean_ms']} | | | |"
+    )
+    ratio = created / result["seconds"] / raw["per_second"]
+    rate_goal = "met" if created / result["seconds"] >= 300 else "NOT met"
+    print(
+        f"server / raw = {ratio:.2f}  (goals: >= 300/s: {rate_goal};"
+        f" >= 0.5 of raw: {'met' if ratio >= 0.5 else 'NOT met'})"
     )
     # wrk stops counting at the deadline: up to one request per connection lands unrecorded.
     if (
@@ -496,6 +514,18 @@ async def _server_fixture(url: str, database_url: str, count: int) -> tuple[list
             response = await client.post("/api/v1/auth/dev-login", json={"username": username})
             tokens.append(response.json()["token"])
     return instruments, tokens
+
+
+async def _outbox_drained(database_url: str, patience: float = 120) -> None:
+    conn = await asyncpg.connect(plain(database_url))
+    try:
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            if not await conn.fetchval("SELECT count(*) FROM outbox_events WHERE status = 'pending'"):
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
 
 
 async def _count_bookings(database_url: str, before: datetime) -> int:
