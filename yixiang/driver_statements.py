@@ -60,9 +60,11 @@ class _Plan:
             else:
                 value = defaults[name].arg if name in defaults else expanded.parameters[name]
                 self.binds.append((None, processor(value) if processor else value, None))
-        columns = list(getattr(statement, "exported_columns", ()))
-        self.columns = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
-        self.row = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None  # type: ignore[misc]
+        self.columns = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None)
+            for c in getattr(statement, "exported_columns", ())
+        ]
+        self.row: Any = None  # named by the result's column labels (as SQLAlchemy's rows are)
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         out = []
@@ -75,7 +77,11 @@ class _Plan:
         return out
 
     def rows(self, records: list[Any]) -> list[Any]:
-        make, processors = self.row._make, self.columns  # type: ignore[union-attr]
+        if not records:
+            return []
+        if self.row is None:
+            self.row = namedtuple("Row", records[0].keys(), rename=True)  # type: ignore[misc]
+        make, processors = self.row._make, self.columns
         if not any(processors):
             return [make(r) for r in records]
         return [make([p(v) if p else v for p, v in zip(processors, r, strict=True)]) for r in records]
@@ -90,7 +96,7 @@ class DriverStatement:
 
     async def all(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Any]:
         """The rows (attribute access by column label, index access, unpacking)."""
-        driver = await _driver(conn)
+        driver = _driver(conn)
         if driver is None:
             return (await conn.execute(self.statement, params)).all()
         plan = self._plan(conn.dialect, params)
@@ -103,7 +109,7 @@ class DriverStatement:
 
     async def run(self, conn: AsyncConnection, params: Mapping[str, Any]) -> None:
         """Run an INSERT, UPDATE or DELETE (without RETURNING)."""
-        driver = await _driver(conn)
+        driver = _driver(conn)
         if driver is None:
             await conn.execute(self.statement, params)
             return
@@ -117,13 +123,14 @@ class DriverStatement:
         return plan
 
 
-async def _driver(conn: AsyncConnection) -> DriverConnection | None:
+def _driver(conn: AsyncConnection) -> DriverConnection | None:
     """The asyncpg connection under ``conn`` when a statement on it runs where ``conn``'s would."""
-    if conn.dialect.name != "postgresql":
-        return None
-    driver: DriverConnection = (await conn.get_raw_connection()).driver_connection
-    options = conn.sync_connection.get_execution_options() if conn.sync_connection else {}
-    if driver.is_in_transaction() or options.get("isolation_level") == "AUTOCOMMIT":
+    sync = conn.sync_connection
+    if conn.dialect.name != "postgresql" or sync is None or sync.invalidated:
+        return None  # (SQLAlchemy reconnects an invalidated connection)
+    # ``connection`` without ``await conn.get_raw_connection()``: that costs a greenlet switch.
+    driver: DriverConnection = sync.connection.driver_connection
+    if driver.is_in_transaction() or sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return driver
     return None  # SQLAlchemy begins the transaction with its first statement
 
@@ -136,6 +143,11 @@ async def _on_driver(
         return await call(plan.sql, *args)
     except Exception as error:
         await _raise_as_sqlalchemy(conn, error, plan.sql, args)
+    except BaseException:
+        # Cancelled mid-statement: the connection's state is unknown, so (as SQLAlchemy does)
+        # it is not used again.
+        await conn.invalidate()
+        raise
 
 
 async def _raise_as_sqlalchemy(
@@ -152,6 +164,8 @@ async def _raise_as_sqlalchemy(
     try:
         adapted._handle_exception(error)  # type: ignore[union-attr]
     except Exception as dbapi_error:
-        translated = dbapi_error
-    await conn.run_sync(lambda sync: sync._handle_dbapi_exception(translated, sql, tuple(args), None, None))
+        error = dbapi_error
+    if not isinstance(error, conn.dialect.loaded_dbapi.Error):
+        raise error  # not the database's: SQLAlchemy too lets it through as it is
+    await conn.run_sync(lambda sync: sync._handle_dbapi_exception(error, sql, tuple(args), None, None))
     raise AssertionError("unreachable")  # pragma: no cover
