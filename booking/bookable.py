@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +26,7 @@ from booking.catalogue.models import (
 from booking.errors import InstrumentNotFound
 from booking.models import InstrumentCalendar
 from yixiang.auth import Principal
+from yixiang.driver_statements import DriverStatement
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,7 @@ _ITEM_COLUMNS = (
 )
 # One row per service item (one row with NULL items when there are none); the instrument's and
 # the calendar's columns repeat on each.
-_BOOKABLE = (
+_BOOKABLE = DriverStatement(
     select(*_INSTRUMENT_COLUMNS, *_CALENDAR_COLUMNS, *_ITEM_COLUMNS)
     .select_from(Instrument)
     .outerjoin(InstrumentCalendar, InstrumentCalendar.instrument_id == Instrument.id)
@@ -124,8 +124,7 @@ async def load_bookable(
     """The instrument as ``access.visible_instrument`` sees it (published, or the caller's own
     unit's; others are a 404), with its calendar rules and service items."""
     # On the session's connection: plain rows, without the ORM's result machinery.
-    conn = await session.connection()
-    rows: list[Any] = list((await conn.execute(_BOOKABLE, {"p_instrument": instrument_id})).all())
+    rows = await _BOOKABLE.all(await session.connection(), {"p_instrument": instrument_id})
     if not rows:
         raise InstrumentNotFound()
     first = rows[0]

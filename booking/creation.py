@@ -60,6 +60,7 @@ from booking.schemas import BookingIn
 from booking.workdays import SHANGHAI, WorkingDayCalendar, load_working_day_calendar, shanghai_today
 from yixiang.auth import Principal
 from yixiang.db import transaction, utcnow
+from yixiang.driver_statements import DriverStatement
 from yixiang.errors import InvalidInput
 from yixiang.identity import Organization
 
@@ -159,13 +160,15 @@ _OVERLAPPING = (
     .limit(1)
     .subquery()  # SQLite takes a LIMIT inside UNION ALL only in a subquery
 )
-_CLOSURES_AND_OVERLAP = union_all(
-    select(Closure.start_at, Closure.end_at, literal(False).label("booked")).where(
-        Closure.instrument_id == bindparam("p_instrument"),
-        Closure.start_at < bindparam("p_end"),
-        Closure.end_at > bindparam("p_start"),
-    ),
-    select(_OVERLAPPING.c.start_at, _OVERLAPPING.c.block_end, literal(True)),
+_CLOSURES_AND_OVERLAP = DriverStatement(
+    union_all(
+        select(Closure.start_at, Closure.end_at, literal(False).label("booked")).where(
+            Closure.instrument_id == bindparam("p_instrument"),
+            Closure.start_at < bindparam("p_end"),
+            Closure.end_at > bindparam("p_start"),
+        ),
+        select(_OVERLAPPING.c.start_at, _OVERLAPPING.c.block_end, literal(True)),
+    )
 )
 
 
@@ -173,9 +176,8 @@ async def _closures_and_overlap(
     session: AsyncSession, instrument_id: uuid.UUID, start: datetime, end: datetime, block_end: datetime
 ) -> tuple[list[tuple[datetime, datetime]], bool]:
     """The closures [start, end) meets, and whether a booking holds part of [start, block_end)."""
-    conn = await session.connection()
-    rows = await conn.execute(
-        _CLOSURES_AND_OVERLAP,
+    rows = await _CLOSURES_AND_OVERLAP.all(
+        await session.connection(),
         {"p_instrument": instrument_id, "p_start": start, "p_end": end, "p_block_end": block_end},
     )
     closures, overlapping = [], False
@@ -214,11 +216,10 @@ async def _working_days(
     return None
 
 
-# Built once: every booking runs them (SQLAlchemy then only binds the values). Plain inserts on
-# the session's connection: no ORM objects for the unit of work to flush, nor the ORM's bulk
-# insert path that ``session.execute`` would take.
-_BOOKING_INSERT = insert(Booking)
-_HISTORY_INSERT = insert(BookingHistory)
+# Built once: every booking runs them. Plain inserts on the session's connection: no ORM objects
+# for the unit of work to flush, nor the ORM's bulk insert path that ``session.execute`` would take.
+_BOOKING_INSERT = DriverStatement(insert(Booking))
+_HISTORY_INSERT = DriverStatement(insert(BookingHistory))
 
 
 async def _insert_booking(
@@ -298,10 +299,10 @@ async def _insert_booking(
     # The booking goes first so the constraint speaks before anything else is written. The
     # object returned is not added to the session: its row is written here, once.
     conn = await session.connection()
-    await conn.execute(_BOOKING_INSERT, _columns(booking))
+    await _BOOKING_INSERT.run(conn, _columns(booking))
     action = "request" if rules.needs_approval else "book"
-    await conn.execute(
-        _HISTORY_INSERT,
+    await _HISTORY_INSERT.run(
+        conn,
         {
             "booking_id": booking.id,
             "action": action,

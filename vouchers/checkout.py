@@ -194,8 +194,8 @@ async def hold_voucher_share(
                     reason="预约确认：冻结创新券抵扣额",
                 ),
             )
-        await conn.execute(
-            CHECKOUT_INSERT,
+        await CHECKOUT_INSERT.run(
+            conn,
             {
                 **_order_columns(order),
                 "program_id": choice.program.id if choice.program else None,
@@ -293,8 +293,8 @@ async def capture_voucher_share(session: AsyncSession, order: CheckoutOrder) -> 
         due = order.fee_fen - share
         program_id = program.id if (program is not None and share) else None
         if checkout is None:
-            await conn.execute(
-                CHECKOUT_INSERT,
+            await CHECKOUT_INSERT.run(
+                conn,
                 {
                     **_order_columns(order),
                     "program_id": program_id,

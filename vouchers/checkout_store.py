@@ -28,6 +28,7 @@ from vouchers.models import (
 )
 from vouchers.rules import ProgramRules
 from yixiang.db import is_postgres, utcnow
+from yixiang.driver_statements import DriverStatement
 from yixiang.identity import Organization
 
 
@@ -140,14 +141,15 @@ _FIRM_GRANTS = (
 # Lock the balance rows too: READ COMMITTED hands back the newest version of a row it locked,
 # while an unlocked joined row would be read as of the statement's start, i.e. from before the
 # wait for the lock (a stale balance). SQLite needs no lock: its writers are serialised.
-_FIRM_GRANTS_LOCKED = _FIRM_GRANTS.with_for_update(of=[VoucherGrant, LedgerAccount])
+_FIRM_GRANTS_LOCKED = DriverStatement(_FIRM_GRANTS.with_for_update(of=[VoucherGrant, LedgerAccount]))
+_FIRM_GRANTS_UNLOCKED = DriverStatement(_FIRM_GRANTS)
 
 
 async def lock_firm_grants(session: AsyncSession, enterprise_id: uuid.UUID) -> FirmGrants:
     """Every active grant of the firm with its programme and balance, locked in id order."""
     conn = await session.connection()
-    query = _FIRM_GRANTS_LOCKED if conn.dialect.name == "postgresql" else _FIRM_GRANTS
-    rows = (await conn.execute(query, {"p_firm": enterprise_id})).all()
+    query = _FIRM_GRANTS_LOCKED if conn.dialect.name == "postgresql" else _FIRM_GRANTS_UNLOCKED
+    rows = await query.all(conn, {"p_firm": enterprise_id})
     return FirmGrants(
         grants=[Grant(r[0], r[1], r[2], r[3], int(r[4]), terms_from_row(r, 6)) for r in rows],
         is_tech_sme=bool(rows[0][5]) if rows else False,
@@ -178,7 +180,7 @@ _CHECKOUT_SELECT_LOCKED = _CHECKOUT_SELECT.with_for_update()
 CHECKOUT_FIRM = select(VoucherCheckout.enterprise_id).where(
     VoucherCheckout.booking_id == bindparam("p_booking")
 )
-CHECKOUT_INSERT = insert(VoucherCheckout)
+CHECKOUT_INSERT = DriverStatement(insert(VoucherCheckout))
 CHECKOUT_CAPTURED = (
     update(VoucherCheckout)
     .where(VoucherCheckout.booking_id == bindparam("p_booking"))
@@ -268,10 +270,12 @@ async def program_terms(conn: AsyncConnection, program_id: uuid.UUID) -> Program
 
 
 _EVIDENCE_INSERT = {
-    "postgresql": postgresql.insert(CheckoutEvidence).on_conflict_do_nothing(
-        index_elements=["booking_id", "kind"]
+    "postgresql": DriverStatement(
+        postgresql.insert(CheckoutEvidence).on_conflict_do_nothing(index_elements=["booking_id", "kind"])
     ),
-    "sqlite": sqlite.insert(CheckoutEvidence).on_conflict_do_nothing(index_elements=["booking_id", "kind"]),
+    "sqlite": DriverStatement(
+        sqlite.insert(CheckoutEvidence).on_conflict_do_nothing(index_elements=["booking_id", "kind"])
+    ),
 }
 
 
@@ -279,7 +283,7 @@ async def store_evidence(
     session: AsyncSession, booking_id: uuid.UUID, kind: str, at: datetime, detail: dict[str, Any]
 ) -> None:
     conn = await session.connection()
-    await conn.execute(
-        _EVIDENCE_INSERT[conn.dialect.name],
+    await _EVIDENCE_INSERT[conn.dialect.name].run(
+        conn,
         {"booking_id": booking_id, "kind": kind, "at": at, "detail": detail, "recorded_at": utcnow()},
     )

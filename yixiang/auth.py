@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
 
 from yixiang.db import autocommit, utcnow
+from yixiang.driver_statements import DriverStatement
 from yixiang.errors import Forbidden, Unauthenticated
 from yixiang.identity import Membership, Organization, OrgKind, RefreshToken, Role, User
 
@@ -205,7 +206,7 @@ async def load_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 # Every authenticated request runs it: plain columns, built once, no ORM objects.
-_PRINCIPAL_ROWS = (
+_PRINCIPAL_ROWS = DriverStatement(
     select(
         User.id,
         User.username,
@@ -227,7 +228,7 @@ _PRINCIPAL_ROWS = (
 
 async def load_principal(conn: AsyncConnection, user_id: uuid.UUID, token_version: Any) -> Principal | None:
     """The signed-in user as a Principal, or None if unknown, deactivated or signed out since."""
-    rows = (await conn.execute(_PRINCIPAL_ROWS, {"p_user": user_id})).all()
+    rows = await _PRINCIPAL_ROWS.all(conn, {"p_user": user_id})
     if not rows or not rows[0].is_active or rows[0].token_version != token_version:
         return None
     first = rows[0]

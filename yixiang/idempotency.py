@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yixiang.db import Base, autocommit, utcnow
+from yixiang.driver_statements import DriverStatement
 from yixiang.errors import error_body
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -138,8 +139,8 @@ async def _store(engine: AsyncEngine, scope_key: str, status: int, captured: dic
     ]
     try:
         async with autocommit(engine) as conn:
-            await conn.execute(
-                _COMPLETE,
+            await _COMPLETE.run(
+                conn,
                 {
                     "p_key": scope_key,
                     "completed": True,
@@ -163,7 +164,9 @@ async def _read_body(receive: Any) -> bytes:
 
 
 _RECORDS = IdempotencyRecord.__table__
-_COMPLETE = update(IdempotencyRecord).where(IdempotencyRecord.scope_key == bindparam("p_key"))
+_COMPLETE = DriverStatement(
+    update(IdempotencyRecord).where(IdempotencyRecord.scope_key == bindparam("p_key"))
+)
 _FORGET = delete(IdempotencyRecord).where(IdempotencyRecord.scope_key == bindparam("p_key"))
 _READ = select(
     _RECORDS.c.request_hash,
@@ -193,7 +196,7 @@ def _claim_statement(dialect: str) -> Any:
     ).returning(_RECORDS.c.scope_key)
 
 
-_CLAIM = {dialect: _claim_statement(dialect) for dialect in ("postgresql", "sqlite")}
+_CLAIM = {dialect: DriverStatement(_claim_statement(dialect)) for dialect in ("postgresql", "sqlite")}
 
 
 async def _claim(
@@ -202,8 +205,8 @@ async def _claim(
     """Take the key for this request, or say what to answer instead (a replay or a 409)."""
     now = utcnow()
     async with autocommit(engine) as conn:
-        taken = await conn.execute(
-            _CLAIM[conn.dialect.name],
+        taken = await _CLAIM[conn.dialect.name].first(
+            conn,
             {
                 "scope_key": scope_key,
                 "request_hash": request_hash,
@@ -212,7 +215,7 @@ async def _claim(
                 "expires_at": now + ttl,
             },
         )
-        if taken.first() is not None:
+        if taken is not None:
             return None
         record = (await conn.execute(_READ, {"p_key": scope_key})).first()
     if record is None:  # vanished between the two statements: let the client retry

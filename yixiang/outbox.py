@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yixiang.db import Base, insert_ignoring_conflict, utcnow
+from yixiang.driver_statements import DriverStatement
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -76,7 +77,7 @@ class Event(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-_INSERT = insert(OutboxEvent)
+_INSERT = DriverStatement(insert(OutboxEvent))
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
@@ -107,8 +108,7 @@ async def emit(
         # A plain insert on the session's connection, not an ORM object for the unit of work to
         # flush (nor the ORM's bulk insert path): every booking transition, catalogue change and
         # rating emits one.
-        conn = await session.connection()
-        await conn.execute(_INSERT, values)
+        await _INSERT.run(await session.connection(), values)
         return
     await insert_ignoring_conflict(session, OutboxEvent, values, ["key"])
 

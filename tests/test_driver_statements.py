@@ -1,0 +1,383 @@
+"""The hot statements on the asyncpg driver connection (``yixiang.driver_statements``).
+
+On PostgreSQL a DriverStatement bypasses SQLAlchemy's execution: these check that it sends the SQL
+and values SQLAlchemy would, reads back what SQLAlchemy would, stays inside the session's
+transaction, and fails with the exceptions callers catch. On SQLite it is ``conn.execute``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, event, func, select
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from booking.bookable import _BOOKABLE
+from booking.catalogue.models import ServiceMode
+from booking.creation import _BOOKING_INSERT, _CLOSURES_AND_OVERLAP, _HISTORY_INSERT, is_slot_conflict
+from booking.models import Booking, BookingStatus, Closure, Operation
+from tests.booking.world import QINGHE, ZJLG, day_at, machine_time, make_instrument, set_calendar, user_id
+from tests.conftest import error_code
+from vouchers.checkout_store import _EVIDENCE_INSERT, _FIRM_GRANTS_LOCKED, CHECKOUT_INSERT
+from vouchers.models import CheckoutState
+from yixiang.auth import _PRINCIPAL_ROWS
+from yixiang.db import autocommit, utcnow
+from yixiang.driver_statements import DriverStatement
+from yixiang.errors import is_database_unavailable
+from yixiang.idempotency import _CLAIM, _COMPLETE
+from yixiang.outbox import _INSERT as _OUTBOX_INSERT
+from yixiang.outbox import EventStatus, OutboxEvent
+
+
+def postgres_only(backend: Any) -> None:
+    if not backend.is_postgres:
+        pytest.skip("on SQLite a DriverStatement is conn.execute")
+
+
+@contextmanager
+def sqlalchemy_sends(backend: Any) -> Iterator[list[tuple[str, Any]]]:
+    """What SQLAlchemy itself sends to the database while the block runs."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, tuple(parameters)))
+
+    engine = backend.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def booking_row(instrument_id: uuid.UUID, user: uuid.UUID, hours_ahead: int = 0, **changes: Any) -> dict:
+    start = day_at(20, 9) + timedelta(hours=hours_ahead)
+    row: dict[str, Any] = {column.key: None for column in Booking.__table__.columns}
+    row |= {
+        "id": uuid.uuid4(),
+        "instrument_id": instrument_id,
+        "unit_id": ZJLG,
+        "enterprise_id": QINGHE,
+        "user_id": user,
+        "mode": ServiceMode.machine_time,
+        "operation": Operation.operator,
+        "start_at": start,
+        "end_at": start + timedelta(hours=1),
+        "block_end": start + timedelta(hours=1),
+        "status": BookingStatus.confirmed,
+        "expected_completion_on": date(2031, 1, 2),
+        "note": "备注",
+        "rate": "external",
+        "quoted_fee_fen": 20_000,
+        "fee_breakdown": {"lines": [{"label": "机时", "fen": 20_000}], "at": "2031-01-01"},
+        "created_at": utcnow(),
+        "updated_at": utcnow(),
+    }
+    return row | changes
+
+
+async def hot_statements(backend: Any) -> list[tuple[str, DriverStatement, dict[str, Any]]]:
+    """Every statement a booking runs on the driver, with values such as a booking passes."""
+    world = await make_instrument(backend)
+    researcher = await user_id(backend, "demo-researcher")
+    booking = booking_row(world.instrument_id, researcher)
+    now = utcnow()
+    async with backend.runtime.session_maker() as session, session.begin():
+        # a closure and a booking for the closures-and-overlap read to find
+        session.add(Closure(instrument_id=world.instrument_id, start_at=now, end_at=now + timedelta(days=30)))
+        session.add(Booking(**booking_row(world.instrument_id, researcher, hours_ahead=-2)))
+    return [
+        ("user", _PRINCIPAL_ROWS, {"p_user": researcher}),
+        ("bookable", _BOOKABLE, {"p_instrument": world.instrument_id}),
+        (
+            "closures_and_overlap",
+            _CLOSURES_AND_OVERLAP,
+            {
+                "p_instrument": world.instrument_id,
+                "p_start": booking["start_at"] - timedelta(hours=2),
+                "p_end": booking["end_at"],
+                "p_block_end": booking["block_end"],
+            },
+        ),
+        ("grants", _FIRM_GRANTS_LOCKED, {"p_firm": QINGHE}),
+        ("booking", _BOOKING_INSERT, booking),
+        (
+            "history",
+            _HISTORY_INSERT,
+            {
+                "booking_id": booking["id"],
+                "action": "book",
+                "from_status": None,
+                "to_status": BookingStatus.confirmed,
+                "actor_id": researcher,
+                "reason": "",
+                "at": now,
+            },
+        ),
+        (
+            "outbox",
+            _OUTBOX_INSERT,
+            {
+                "topic": "test.driver",
+                "payload": {"booking_id": str(booking["id"]), "n": [1, 2]},
+                "key": None,
+                "status": EventStatus.pending,
+                "attempts": 0,
+                "run_at": now,
+                "created_at": now,
+            },
+        ),
+        (
+            "evidence",
+            _EVIDENCE_INSERT["postgresql"],
+            {"booking_id": booking["id"], "kind": "booking", "at": now, "detail": {}, "recorded_at": now},
+        ),
+        (
+            "checkout",
+            CHECKOUT_INSERT,
+            {
+                "booking_id": booking["id"],
+                "enterprise_id": QINGHE,
+                "unit_id": ZJLG,
+                "instrument_id": world.instrument_id,
+                "region_code": "330100",
+                "category_code": "99",
+                "program_id": None,
+                "state": CheckoutState.held,
+                "usage_year": 2031,
+                "quoted_fee_fen": 20_000,
+                "held_fen": 0,
+                "fee_fen": 20_000,
+                "voucher_fen": 0,
+                "due_fen": 20_000,
+                "held_at": now,
+                "updated_at": now,
+            },
+        ),
+        (
+            "idempotency_claim",
+            _CLAIM["postgresql"],
+            {
+                "scope_key": uuid.uuid4().hex,
+                "request_hash": "h",
+                "completed": False,
+                "created_at": now,
+                "expires_at": now + timedelta(hours=1),
+            },
+        ),
+        (
+            "idempotency_store",
+            _COMPLETE,
+            {
+                "p_key": "k",
+                "completed": True,
+                "response_status": 201,
+                "response_headers": {"items": [["content-type", "application/json"]]},
+                "response_body": b'{"id": 1}',
+            },
+        ),
+    ]
+
+
+async def test_sends_the_sql_and_values_sqlalchemy_sends(backend):
+    postgres_only(backend)
+    for name, statement, params in await hot_statements(backend):
+        with sqlalchemy_sends(backend) as sent:
+            async with backend.runtime.engine.connect() as conn:
+                try:
+                    await conn.execute(statement.statement, params)
+                except DBAPIError:
+                    pass  # a foreign key the sample values miss: what was sent is what counts
+                await conn.rollback()
+                plan = statement._plan(conn.dialect, params)
+        assert sent == [(plan.sql, tuple(plan.args(params)))], name
+
+
+READS = ("user", "bookable", "closures_and_overlap", "grants")
+
+
+async def test_reads_the_values_sqlalchemy_reads(backend):
+    postgres_only(backend)
+    reads = [(n, s, p) for n, s, p in await hot_statements(backend) if n in READS]
+    for name, statement, params in reads:
+        async with backend.runtime.engine.connect() as conn:  # in a transaction, rolled back
+            expected = await conn.execute(statement.statement, params)
+            keys, theirs = list(expected.keys()), expected.all()
+            with sqlalchemy_sends(backend) as sent:
+                ours = await statement.all(conn, params)
+            assert sent == [], f"{name} ran through SQLAlchemy"
+        assert theirs, f"{name}: the sample finds no rows, so compares nothing"
+        assert [tuple(r) for r in ours] == [tuple(r) for r in theirs], name
+        assert [[type(v) for v in r] for r in ours] == [[type(v) for v in r] for r in theirs], name
+        for key in {k for k in keys if keys.count(k) == 1}:
+            assert [getattr(r, key) for r in ours] == [getattr(r, key) for r in theirs], (name, key)
+
+
+async def test_a_row_written_reads_back_as_written(backend):
+    """Enums, aware datetimes, a date and JSON, written through the seam, read by the ORM."""
+    world = await make_instrument(backend)
+    row = booking_row(world.instrument_id, await user_id(backend, "demo-researcher"), hours_ahead=40)
+    async with backend.runtime.session_maker() as session, session.begin():
+        await session.execute(select(1))  # the transaction has begun: the driver path
+        await _BOOKING_INSERT.run(await session.connection(), row)
+    async with backend.runtime.session_maker() as session:
+        stored = await session.get(Booking, row["id"])
+    assert stored is not None
+    assert {key: getattr(stored, key) for key in row} == row
+    assert stored.status is BookingStatus.confirmed and stored.start_at.tzinfo is not None
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-statement", "after-another"])
+async def test_a_row_written_in_a_transaction_that_rolls_back_is_gone(backend, first):
+    topic = f"test.rolled-back.{uuid.uuid4().hex[:8]}"
+    values = {
+        "topic": topic,
+        "payload": {},
+        "key": None,
+        "status": EventStatus.pending,
+        "attempts": 0,
+        "run_at": utcnow(),
+        "created_at": utcnow(),
+    }
+    async with backend.runtime.session_maker() as session:
+        await session.begin()
+        if not first:
+            await session.execute(select(1))
+        await _OUTBOX_INSERT.run(await session.connection(), values)
+        assert await session.scalar(select(OutboxEvent.id).where(OutboxEvent.topic == topic))
+        await session.rollback()
+        assert await session.scalar(select(OutboxEvent.id).where(OutboxEvent.topic == topic)) is None
+
+
+async def test_a_slot_the_exclusion_constraint_refuses_answers_slot_taken(client, login, backend):
+    """The app's overlap check cannot see an uncommitted booking; its insert then waits on the
+    constraint and fails when that booking commits: 409 slot_taken, as after a failed check."""
+    postgres_only(backend)
+    world = await make_instrument(backend)
+    await set_calendar(client, await login("demo-provider"), world.instrument_id)
+    headers = await login("demo-researcher")
+    row = booking_row(world.instrument_id, await user_id(backend, "demo-researcher"), hours_ahead=10)
+    async with backend.runtime.session_maker() as holder:
+        async with holder.begin():
+            await _BOOKING_INSERT.run(await holder.connection(), row)
+            post = asyncio.create_task(
+                client.post(
+                    "/api/v1/bookings",
+                    json=machine_time(world, row["start_at"], row["end_at"]),
+                    headers=headers,
+                )
+            )
+            await wait_for_a_lock_wait(backend)
+        answer = await post
+    assert answer.status_code == 409, answer.text
+    assert error_code(answer) == "slot_taken"
+    assert isinstance(answer.json()["error"]["details"]["alternatives"], list)
+
+
+async def wait_for_a_lock_wait(backend: Any) -> None:
+    for _ in range(200):
+        async with autocommit(backend.runtime.engine) as conn:
+            waiting = await conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+            if waiting.scalar():
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the booking never waited on the constraint")
+
+
+async def test_constraint_violations_are_sqlalchemys_integrity_errors(backend):
+    postgres_only(backend)
+    world = await make_instrument(backend)
+    row = booking_row(world.instrument_id, await user_id(backend, "demo-researcher"), hours_ahead=30)
+    async with autocommit(backend.runtime.engine) as conn:
+        await _BOOKING_INSERT.run(conn, row)
+        with pytest.raises(IntegrityError) as overlap:
+            await _BOOKING_INSERT.run(conn, row | {"id": uuid.uuid4()})
+        assert is_slot_conflict(overlap.value)
+        with pytest.raises(IntegrityError) as duplicate:
+            await _BOOKING_INSERT.run(conn, row | {"status": BookingStatus.cancelled})
+        assert getattr(duplicate.value.orig, "sqlstate", None) == "23505"
+        assert not is_slot_conflict(duplicate.value)
+
+
+async def test_a_deadlock_is_a_dbapi_error_saying_so(backend):
+    """What create_booking retries on."""
+    postgres_only(backend)
+    keys = [uuid.uuid4().hex, uuid.uuid4().hex]
+    async with autocommit(backend.runtime.engine) as conn:
+        for key in keys:
+            await _CLAIM["postgresql"].first(
+                conn,
+                {
+                    "scope_key": key,
+                    "request_hash": "h",
+                    "completed": False,
+                    "created_at": utcnow(),
+                    "expires_at": utcnow() + timedelta(hours=1),
+                },
+            )
+    store = {"completed": True, "response_status": 200, "response_headers": {}, "response_body": b""}
+    first_locked, second_locked = asyncio.Event(), asyncio.Event()
+
+    async def lock(mine: str, theirs: str, locked: asyncio.Event, other: asyncio.Event) -> None:
+        async with backend.runtime.session_maker() as session, session.begin():
+            conn = await session.connection()
+            await conn.execute(select(1))
+            await _COMPLETE.run(conn, {"p_key": mine, **store})
+            locked.set()
+            await other.wait()
+            await _COMPLETE.run(conn, {"p_key": theirs, **store})
+
+    results = await asyncio.gather(
+        lock(keys[0], keys[1], first_locked, second_locked),
+        lock(keys[1], keys[0], second_locked, first_locked),
+        return_exceptions=True,
+    )
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert len(failures) == 1, results
+    assert isinstance(failures[0], DBAPIError)
+    assert "deadlock detected" in str(failures[0].orig)
+
+
+async def test_a_lost_connection_is_invalidated_and_answered_as_unavailable(backend):
+    postgres_only(backend)
+    researcher = await user_id(backend, "demo-researcher")
+    async with autocommit(backend.runtime.engine) as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        async with autocommit(backend.runtime.engine) as other:
+            await other.exec_driver_sql(f"SELECT pg_terminate_backend({driver.get_server_pid()})")
+        await asyncio.sleep(0.2)
+        with pytest.raises(DBAPIError) as lost:
+            await _PRINCIPAL_ROWS.all(conn, {"p_user": researcher})
+        assert lost.value.connection_invalidated
+        assert is_database_unavailable(lost.value)
+    async with autocommit(backend.runtime.engine) as conn:  # the pool hands out a live one
+        assert await _PRINCIPAL_ROWS.all(conn, {"p_user": researcher})
+
+
+async def test_a_statement_cancelled_midway_leaves_its_connection_unused(backend):
+    postgres_only(backend)
+    sleep = DriverStatement(select(func.pg_sleep(bindparam("p_seconds"))))
+    async with autocommit(backend.runtime.engine) as conn:
+        running = asyncio.create_task(sleep.all(conn, {"p_seconds": 5}))
+        await asyncio.sleep(0.3)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        assert conn.invalidated
+
+
+def test_the_private_sqlalchemy_api_it_relies_on_is_still_there():
+    """driver_statements raises errors through these; an upgrade that moves them must fail here."""
+    assert callable(getattr(AsyncAdapt_asyncpg_connection, "_handle_exception", None))
+    assert callable(getattr(Connection, "_handle_dbapi_exception", None))

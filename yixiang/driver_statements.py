@@ -1,0 +1,171 @@
+"""Hot statements run on the asyncpg driver connection on PostgreSQL; through SQLAlchemy on SQLite.
+
+SQLAlchemy's execution path (execution context, compiled-cache lookup, parameter and result
+processing, greenlet switches) costs several times what asyncpg itself spends on a short
+statement, and a booking runs a dozen of them. A :class:`DriverStatement` wraps a Core statement
+built once, which stays the one definition of it for both databases:
+
+* on PostgreSQL it is compiled once per set of parameter names by SQLAlchemy's own compiler for
+  the asyncpg dialect (the ``$n`` SQL and the parameter order); values go through the column
+  types' own bind processors and rows through their result processors, so callers get the same
+  Python values as from ``conn.execute`` (enum members, aware datetimes, decoded JSON). It runs
+  on the driver connection of the given SQLAlchemy connection, so inside its transaction;
+* on SQLite, and for the first statement of a PostgreSQL transaction (SQLAlchemy's asyncpg
+  adapter sends the BEGIN lazily, with that statement), it is plain ``conn.execute``.
+
+Rows come back as tuples with the columns' labels as attributes. Errors surface as SQLAlchemy
+raises them (``IntegrityError`` with the driver's ``sqlstate``, a lost connection invalidated).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
+
+from asyncpg import Connection as DriverConnection
+from sqlalchemy import Executable
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class _Plan:
+    """The statement compiled for one set of parameter names."""
+
+    __slots__ = ("binds", "columns", "row", "sql")
+
+    def __init__(self, statement: Any, dialect: Dialect, params: Mapping[str, Any]) -> None:
+        keys = tuple(params)
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        # Columns left out of an INSERT (UPDATE) take their default (onupdate) if it is a constant.
+        defaults = {c.key: c.default for c in compiled.insert_prefetch}
+        defaults |= {c.key: c.onupdate for c in compiled.update_prefetch}
+        if computed := [key for key, default in defaults.items() if not default.is_scalar]:
+            raise ValueError(f"DriverStatement needs values for the columns {computed}")
+        if any(bind.key in keys for bind in compiled.post_compile_params):
+            raise ValueError("DriverStatement takes no list parameters (their SQL depends on the list)")
+        # The final SQL: "IN" lists of constants in the statement rendered as SQLAlchemy would.
+        expanded = compiled.construct_expanded_state(dict(params), escape_names=False)
+        self.sql: str = expanded.statement
+        # (the caller's key, or None for a value fixed in the statement; the value; its processor)
+        self.binds: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
+        for name in expanded.positiontup or ():
+            bind = compiled.binds.get(name)
+            if bind is not None:
+                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            else:  # an element of an "IN" list
+                processor = expanded.processors.get(name)
+            if bind is not None and bind.key in keys:
+                self.binds.append((bind.key, None, processor))
+            else:
+                value = defaults[name].arg if name in defaults else expanded.parameters[name]
+                self.binds.append((None, processor(value) if processor else value, None))
+        self.columns = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None)
+            for c in getattr(statement, "exported_columns", ())
+        ]
+        self.row: Any = None  # named by the result's column labels (as SQLAlchemy's rows are)
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        out = []
+        for key, value, processor in self.binds:
+            if key is not None:
+                value = params[key]
+                if processor is not None:
+                    value = processor(value)
+            out.append(value)
+        return out
+
+    def rows(self, records: list[Any]) -> list[Any]:
+        if not records:
+            return []
+        if self.row is None:
+            self.row = namedtuple("Row", records[0].keys(), rename=True)  # type: ignore[misc]
+        make, processors = self.row._make, self.columns
+        if not any(processors):
+            return [make(r) for r in records]
+        return [make([p(v) if p else v for p, v in zip(processors, r, strict=True)]) for r in records]
+
+
+class DriverStatement:
+    """A prebuilt Core statement that runs on the asyncpg driver connection on PostgreSQL."""
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+
+    async def all(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Any]:
+        """The rows (attribute access by column label, index access, unpacking)."""
+        driver = _driver(conn)
+        if driver is None:
+            return (await conn.execute(self.statement, params)).all()
+        plan = self._plan(conn.dialect, params)
+        records = await _on_driver(conn, plan, params, driver.fetch)
+        return plan.rows(records)
+
+    async def first(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Any | None:
+        rows = await self.all(conn, params)
+        return rows[0] if rows else None
+
+    async def run(self, conn: AsyncConnection, params: Mapping[str, Any]) -> None:
+        """Run an INSERT, UPDATE or DELETE (without RETURNING)."""
+        driver = _driver(conn)
+        if driver is None:
+            await conn.execute(self.statement, params)
+            return
+        await _on_driver(conn, self._plan(conn.dialect, params), params, driver.execute)
+
+    def _plan(self, dialect: Dialect, params: Mapping[str, Any]) -> _Plan:
+        keys = tuple(params)
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = self._plans[keys] = _Plan(self.statement, dialect, params)
+        return plan
+
+
+def _driver(conn: AsyncConnection) -> DriverConnection | None:
+    """The asyncpg connection under ``conn`` when a statement on it runs where ``conn``'s would."""
+    sync = conn.sync_connection
+    if conn.dialect.name != "postgresql" or sync is None or sync.invalidated:
+        return None  # (SQLAlchemy reconnects an invalidated connection)
+    # ``connection`` without ``await conn.get_raw_connection()``: that costs a greenlet switch.
+    driver: DriverConnection = sync.connection.driver_connection
+    if driver.is_in_transaction() or sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return driver
+    return None  # SQLAlchemy begins the transaction with its first statement
+
+
+async def _on_driver(
+    conn: AsyncConnection, plan: _Plan, params: Mapping[str, Any], call: Callable[..., Any]
+) -> Any:
+    args = plan.args(params)
+    try:
+        return await call(plan.sql, *args)
+    except Exception as error:
+        await _raise_as_sqlalchemy(conn, error, plan.sql, args)
+    except BaseException:
+        # Cancelled mid-statement: the connection's state is unknown, so (as SQLAlchemy does)
+        # it is not used again.
+        await conn.invalidate()
+        raise
+
+
+async def _raise_as_sqlalchemy(
+    conn: AsyncConnection, error: Exception, sql: str, args: list[Any]
+) -> NoReturn:
+    """Raise ``error`` as SQLAlchemy would have from ``conn.execute``.
+
+    Private SQLAlchemy API (tests/test_driver_statements.py breaks if it moves): the asyncpg
+    adapter's ``_handle_exception`` turns the driver's error into its DBAPI error (with
+    ``sqlstate``), and ``Connection._handle_dbapi_exception`` wraps that in SQLAlchemy's
+    exception and, on a lost connection, invalidates it and the pool as for any statement.
+    """
+    adapted = (await conn.get_raw_connection()).dbapi_connection
+    try:
+        adapted._handle_exception(error)  # type: ignore[union-attr]
+    except Exception as dbapi_error:
+        error = dbapi_error
+    if not isinstance(error, conn.dialect.loaded_dbapi.Error):
+        raise error  # not the database's: SQLAlchemy too lets it through as it is
+    await conn.run_sync(lambda sync: sync._handle_dbapi_exception(error, sql, tuple(args), None, None))
+    raise AssertionError("unreachable")  # pragma: no cover
