@@ -419,10 +419,11 @@ async def schedule_reminders(session: AsyncSession, now: datetime | None = None)
             due.append((booking, "next_hour"))
     # The job runs every few minutes over the same bookings: skip the reminders already emitted
     # before building their payloads (the key would drop them anyway, one statement each).
-    sent = await emitted_keys(session, [reminder_key(booking, kind) for booking, kind in due])
+    keys = [reminder_key(booking, kind) for booking, kind in due]
+    sent = await emitted_keys(session, keys)
     emitted = 0
-    for booking, kind in due:
-        if reminder_key(booking, kind) not in sent:
+    for (booking, kind), key in zip(due, keys, strict=True):
+        if key not in sent:
             await emit_reminder(session, booking, kind)
             emitted += 1
     return emitted

@@ -12,7 +12,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from vouchers.models import (
@@ -27,7 +26,7 @@ from vouchers.models import (
     VoucherProgram,
 )
 from vouchers.rules import ProgramRules
-from yixiang.db import is_postgres, utcnow
+from yixiang.db import conflict_ignoring_inserts, is_postgres, utcnow
 from yixiang.driver_statements import DriverStatement
 from yixiang.identity import Organization
 
@@ -270,12 +269,8 @@ async def program_terms(conn: AsyncConnection, program_id: uuid.UUID) -> Program
 
 
 _EVIDENCE_INSERT = {
-    "postgresql": DriverStatement(
-        postgresql.insert(CheckoutEvidence).on_conflict_do_nothing(index_elements=["booking_id", "kind"])
-    ),
-    "sqlite": DriverStatement(
-        sqlite.insert(CheckoutEvidence).on_conflict_do_nothing(index_elements=["booking_id", "kind"])
-    ),
+    dialect: DriverStatement(statement)
+    for dialect, statement in conflict_ignoring_inserts(CheckoutEvidence, ["booking_id", "kind"]).items()
 }
 
 

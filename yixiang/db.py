@@ -157,6 +157,15 @@ def is_postgres(session: AsyncSession) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+def conflict_ignoring_inserts(model: type[Base], conflict_columns: list[str]) -> dict[str, Any]:
+    """INSERT ... ON CONFLICT DO NOTHING for each database, built once (by dialect name) for a
+    statement the hot path runs with its values bound at execution."""
+    return {
+        "postgresql": postgresql.insert(model).on_conflict_do_nothing(index_elements=conflict_columns),
+        "sqlite": sqlite.insert(model).on_conflict_do_nothing(index_elements=conflict_columns),
+    }
+
+
 async def insert_ignoring_conflict(
     session: AsyncSession, model: type[Base], values: dict[str, Any], conflict_columns: list[str]
 ) -> bool:

@@ -17,10 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from yixiang.db import insert_ignoring_conflict, utcnow
+from yixiang.db import conflict_ignoring_inserts, insert_ignoring_conflict, utcnow
 from yixiang.domains import Consumer, Domain, JobContext, PeriodicJob, consumer_name, idle_selector
 from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, PeriodicJobRun, emit
 
@@ -32,18 +31,8 @@ MAX_BACKOFF_SECONDS = 600
 BATCH_LINGER_SECONDS = 0.2
 
 # Built once: every event runs them (SQLAlchemy then only binds the values).
-_MARK_DELIVERED = {
-    "postgresql": postgresql.insert(OutboxDelivery).on_conflict_do_nothing(
-        index_elements=["event_id", "consumer"]
-    ),
-    "sqlite": sqlite.insert(OutboxDelivery).on_conflict_do_nothing(index_elements=["event_id", "consumer"]),
-}
+_MARK_DELIVERED = conflict_ignoring_inserts(OutboxDelivery, ["event_id", "consumer"])
 _MARK_DONE = (
-    update(OutboxEvent)
-    .where(OutboxEvent.id == bindparam("p_id"), OutboxEvent.locked_by == bindparam("p_worker"))
-    .values(status=EventStatus.done, locked_until=None, done_at=bindparam("p_now"), last_error=None)
-)
-_MARK_SETTLED = (
     update(OutboxEvent)
     .where(
         OutboxEvent.id.in_(bindparam("p_ids", expanding=True)),
@@ -152,7 +141,7 @@ class Worker:
         """Settle in one transaction what needs no consumer to run: the events a consumer's idle
         selector picks are marked delivered to it, and events left with no consumer are marked
         done. Returns, for each other event, the consumers still to run."""
-        remaining = {event.id: list(self.consumers.get(event.topic, ())) for event in events}
+        remaining = self._all_consumers(events)
         selective = list(
             dict.fromkeys(c for consumers in remaining.values() for c in consumers if idle_selector(c))
         )
@@ -177,14 +166,17 @@ class Worker:
                     await conn.execute(_MARK_DELIVERED[conn.dialect.name], marks)
                 if settled:
                     await conn.execute(
-                        _MARK_SETTLED, {"p_ids": settled, "p_worker": self.name, "p_now": utcnow()}
+                        _MARK_DONE, {"p_ids": settled, "p_worker": self.name, "p_now": utcnow()}
                     )
         except Exception:
             log.warning(
                 "worker %s: settling a batch failed, running it event by event", self.name, exc_info=True
             )
-            return {event.id: list(self.consumers.get(event.topic, ())) for event in events}
+            return self._all_consumers(events)
         return {event_id: consumers for event_id, consumers in remaining.items() if consumers}
+
+    def _all_consumers(self, events: Sequence[Event]) -> dict[int, list[Consumer]]:
+        return {event.id: list(self.consumers.get(event.topic, ())) for event in events}
 
     async def process(self, event: Event, consumers: Sequence[Consumer] | None = None) -> bool:
         """Run the event's consumers (all of them unless told which are left); True when all
@@ -200,7 +192,7 @@ class Worker:
                 if consumers:
                     await self._deliver(session, consumers[-1], event)
                 await session.execute(
-                    _MARK_DONE, {"p_id": event.id, "p_worker": self.name, "p_now": utcnow()}
+                    _MARK_DONE, {"p_ids": [event.id], "p_worker": self.name, "p_now": utcnow()}
                 )
         except Exception as exc:
             await self._failed(event, exc)
@@ -248,7 +240,7 @@ class Worker:
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many events were handled successfully."""
-        return await self.handle(await self.claim())
+        return (await self._run_batch())[1]
 
     async def _run_batch(self) -> tuple[int, int]:
         """(events claimed, events handled) of one batch."""
