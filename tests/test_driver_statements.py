@@ -235,10 +235,8 @@ async def test_a_row_written_reads_back_as_written(backend):
     assert stored.status is BookingStatus.confirmed and stored.start_at.tzinfo is not None
 
 
-@pytest.mark.parametrize("first", [True, False], ids=["first-statement", "after-another"])
-async def test_a_row_written_in_a_transaction_that_rolls_back_is_gone(backend, first):
-    topic = f"test.rolled-back.{uuid.uuid4().hex[:8]}"
-    values = {
+def outbox_row(topic: str) -> dict[str, Any]:
+    return {
         "topic": topic,
         "payload": {},
         "key": None,
@@ -247,6 +245,12 @@ async def test_a_row_written_in_a_transaction_that_rolls_back_is_gone(backend, f
         "run_at": utcnow(),
         "created_at": utcnow(),
     }
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-statement", "after-another"])
+async def test_a_row_written_in_a_transaction_that_rolls_back_is_gone(backend, first):
+    topic = f"test.rolled-back.{uuid.uuid4().hex[:8]}"
+    values = outbox_row(topic)
     async with backend.runtime.session_maker() as session:
         await session.begin()
         if not first:
@@ -255,6 +259,26 @@ async def test_a_row_written_in_a_transaction_that_rolls_back_is_gone(backend, f
         assert await session.scalar(select(OutboxEvent.id).where(OutboxEvent.topic == topic))
         await session.rollback()
         assert await session.scalar(select(OutboxEvent.id).where(OutboxEvent.topic == topic)) is None
+
+
+async def test_the_first_statement_of_a_transaction_begins_it_on_the_driver(backend):
+    """SQLAlchemy's adapter sends BEGIN with a transaction's first statement; a DriverStatement
+    first in line sends that BEGIN itself, and the session's commit still ends the transaction."""
+    postgres_only(backend)
+    topic = f"test.first.{uuid.uuid4().hex[:8]}"
+    values = outbox_row(topic)
+    async with backend.runtime.session_maker() as session:
+        await session.begin()
+        conn = await session.connection()
+        driver = conn.sync_connection.connection.driver_connection
+        assert not driver.is_in_transaction()
+        with sqlalchemy_sends(backend) as sent:
+            await _OUTBOX_INSERT.run(conn, values)
+        assert sent == [] and driver.is_in_transaction()
+        await session.commit()
+        assert not driver.is_in_transaction()
+    async with backend.runtime.session_maker() as session:
+        assert await session.scalar(select(OutboxEvent.id).where(OutboxEvent.topic == topic))
 
 
 async def test_a_slot_the_exclusion_constraint_refuses_answers_slot_taken(client, login, backend):
@@ -380,4 +404,7 @@ async def test_a_statement_cancelled_midway_leaves_its_connection_unused(backend
 def test_the_private_sqlalchemy_api_it_relies_on_is_still_there():
     """driver_statements raises errors through these; an upgrade that moves them must fail here."""
     assert callable(getattr(AsyncAdapt_asyncpg_connection, "_handle_exception", None))
+    assert callable(getattr(AsyncAdapt_asyncpg_connection, "_start_transaction", None))
+    slots = [getattr(cls, "__slots__", ()) for cls in AsyncAdapt_asyncpg_connection.__mro__]
+    assert any("_execute_mutex" in names for names in slots)
     assert callable(getattr(Connection, "_handle_dbapi_exception", None))

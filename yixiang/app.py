@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
@@ -48,9 +48,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             await runtime.stop()
 
+    # Requests get the sessions the worker and the CLI get: without advanced-alchemy's cache,
+    # file-object and timestamp listeners, which cost every commit and that nothing here uses
+    # (``updated_at`` columns are set by their own ``onupdate``).
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=runtime.engine,
-        session_config=AsyncSessionConfig(expire_on_commit=False, autoflush=False),
+        session_maker=runtime.session_maker,
         session_dependency_key="db_session",
         set_default_exception_handler=False,
         create_all=False,

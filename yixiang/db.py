@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import JSON, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -58,6 +59,15 @@ class Timestamps:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+def _json_text(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+# JSON columns (fee breakdowns, outbox payloads, calendars, stored responses) are written and
+# read on every booking: msgspec does it several times faster than the json module.
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": msgspec.json.decode}
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url)
@@ -72,6 +82,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         max_overflow=20,
         pool_timeout=10,
         connect_args={"prepared_statement_cache_size": 1000},
+        **JSON_CODEC,
     )
 
 
@@ -79,7 +90,7 @@ def _create_sqlite_engine(url: str) -> AsyncEngine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **JSON_CODEC)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -10,8 +10,9 @@ built once, which stays the one definition of it for both databases:
   types' own bind processors and rows through their result processors, so callers get the same
   Python values as from ``conn.execute`` (enum members, aware datetimes, decoded JSON). It runs
   on the driver connection of the given SQLAlchemy connection, so inside its transaction;
-* on SQLite, and for the first statement of a PostgreSQL transaction (SQLAlchemy's asyncpg
-  adapter sends the BEGIN lazily, with that statement), it is plain ``conn.execute``.
+* on SQLite it is plain ``conn.execute``. SQLAlchemy's asyncpg adapter sends a transaction's
+  BEGIN lazily, with its first statement: when that statement is a DriverStatement, it sends
+  that BEGIN itself, through the adapter, so the adapter commits or rolls back as usual.
 
 Rows come back as tuples with the columns' labels as attributes. Errors surface as SQLAlchemy
 raises them (``IntegrityError`` with the driver's ``sqlstate``, a lost connection invalidated).
@@ -96,7 +97,7 @@ class DriverStatement:
 
     async def all(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Any]:
         """The rows (attribute access by column label, index access, unpacking)."""
-        driver = _driver(conn)
+        driver = await _driver(conn)
         if driver is None:
             return (await conn.execute(self.statement, params)).all()
         plan = self._plan(conn.dialect, params)
@@ -109,7 +110,7 @@ class DriverStatement:
 
     async def run(self, conn: AsyncConnection, params: Mapping[str, Any]) -> None:
         """Run an INSERT, UPDATE or DELETE (without RETURNING)."""
-        driver = _driver(conn)
+        driver = await _driver(conn)
         if driver is None:
             await conn.execute(self.statement, params)
             return
@@ -123,16 +124,27 @@ class DriverStatement:
         return plan
 
 
-def _driver(conn: AsyncConnection) -> DriverConnection | None:
+async def _driver(conn: AsyncConnection) -> DriverConnection | None:
     """The asyncpg connection under ``conn`` when a statement on it runs where ``conn``'s would."""
     sync = conn.sync_connection
     if conn.dialect.name != "postgresql" or sync is None or sync.invalidated:
         return None  # (SQLAlchemy reconnects an invalidated connection)
     # ``connection`` without ``await conn.get_raw_connection()``: that costs a greenlet switch.
+    adapted = sync.connection.dbapi_connection
     driver: DriverConnection = sync.connection.driver_connection
     if driver.is_in_transaction() or sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return driver
-    return None  # SQLAlchemy begins the transaction with its first statement
+    if not sync.in_transaction():
+        return None  # SQLAlchemy would begin a transaction of its own for this statement
+    # SQLAlchemy has begun the transaction but its adapter has not sent the BEGIN yet (it waits
+    # for the first statement): send it as the adapter would (private API, see the module's
+    # tests), so that the adapter's commit and rollback end it.
+    try:
+        async with adapted._execute_mutex:  # type: ignore[union-attr]
+            await adapted._start_transaction()  # type: ignore[union-attr]
+    except Exception as error:
+        await _raise_as_sqlalchemy(conn, error, "BEGIN", [])
+    return driver
 
 
 async def _on_driver(
