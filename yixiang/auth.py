@@ -293,12 +293,16 @@ def requires_role(
     return guard
 
 
-def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+# The principal providers name ``db_session`` only to be resolved after it, not beside it:
+# Litestar resolves sibling dependencies concurrently in an anyio task group (litestar#4563),
+# which costs more than resolving both (~0.2 ms a request here). The routes that name the
+# principal nearly all name the session too; the session opens no connection until used.
+def provide_principal(request: Request[Any, Any, Any], db_session: AsyncSession) -> Principal:
     principal = current_principal(request)
     if principal is None:
         raise Unauthenticated()
     return principal
 
 
-def provide_optional_principal(request: Request[Any, Any, Any]) -> Principal | None:
+def provide_optional_principal(request: Request[Any, Any, Any], db_session: AsyncSession) -> Principal | None:
     return current_principal(request)
