@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, func, select
+from sqlalchemy import bindparam, delete, event, func, select
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -26,8 +26,9 @@ from booking.creation import _BOOKING_INSERT, _CLOSURES_AND_OVERLAP, _HISTORY_IN
 from booking.models import Booking, BookingStatus, Closure, Operation
 from tests.booking.world import QINGHE, ZJLG, day_at, machine_time, make_instrument, set_calendar, user_id
 from tests.conftest import error_code
-from vouchers.checkout_store import _EVIDENCE_INSERT, _FIRM_GRANTS_LOCKED, CHECKOUT_INSERT
-from vouchers.models import CheckoutState
+from vouchers.checkout_store import _EVIDENCE_INSERT, _FIRM_GRANTS_LOCKED, _FIRM_USAGE, CHECKOUT_INSERT
+from vouchers.ledger import _BALANCE_UPDATE, _ENTRY_INSERT
+from vouchers.models import CheckoutState, EntryKind
 from yixiang.auth import _PRINCIPAL_ROWS
 from yixiang.db import autocommit, utcnow
 from yixiang.driver_statements import DriverStatement
@@ -184,6 +185,28 @@ async def hot_statements(backend: Any) -> list[tuple[str, DriverStatement, dict[
                 "response_body": b'{"id": 1}',
             },
         ),
+        (
+            "firm_usage",
+            _FIRM_USAGE,
+            {"p_firm": QINGHE, "p_program": uuid.uuid4(), "p_year": 2031, "p_booking": booking["id"]},
+        ),
+        (
+            "journal_entry",
+            _ENTRY_INSERT["postgresql"],
+            {
+                "id": uuid.uuid4(),
+                "key": f"test:{uuid.uuid4()}",
+                "kind": EntryKind.hold,
+                "program_id": None,
+                "grant_id": None,
+                "booking_id": booking["id"],
+                "settlement_id": None,
+                "actor_id": researcher,
+                "reason": "预约确认：冻结创新券抵扣额",
+                "created_at": now,
+            },
+        ),
+        ("balance", _BALANCE_UPDATE, {"p_code": "grant:none", "p_delta": -20_000}),
     ]
 
 
@@ -201,7 +224,7 @@ async def test_sends_the_sql_and_values_sqlalchemy_sends(backend):
         assert sent == [(plan.sql, tuple(plan.args(params)))], name
 
 
-READS = ("user", "bookable", "closures_and_overlap", "grants")
+READS = ("user", "bookable", "closures_and_overlap", "grants", "firm_usage")
 
 
 async def test_reads_the_values_sqlalchemy_reads(backend):
@@ -279,6 +302,19 @@ async def test_the_first_statement_of_a_transaction_begins_it_on_the_driver(back
         assert not driver.is_in_transaction()
     async with backend.runtime.session_maker() as session:
         assert await session.scalar(select(OutboxEvent.id).where(OutboxEvent.topic == topic))
+
+
+async def test_a_batch_is_written_whole_and_a_write_counts_its_rows(backend):
+    """run_many writes every row of a batch; count says how many rows a write touched (the
+    ledger's conditional balance updates and ignored inserts decide by it)."""
+    topic = f"test.batch.{uuid.uuid4().hex[:8]}"
+    remove = DriverStatement(delete(OutboxEvent).where(OutboxEvent.topic == bindparam("p_topic")))
+    async with backend.runtime.session_maker() as session, session.begin():
+        conn = await session.connection()
+        await _OUTBOX_INSERT.run_many(conn, [outbox_row(topic) for _ in range(3)])
+        assert await session.scalar(select(func.count()).where(OutboxEvent.topic == topic)) == 3
+        assert await remove.count(conn, {"p_topic": topic}) == 3
+        assert await remove.count(conn, {"p_topic": topic}) == 0
 
 
 async def test_a_slot_the_exclusion_constraint_refuses_answers_slot_taken(client, login, backend):

@@ -228,22 +228,24 @@ async def lock_checkout(session: AsyncSession, booking_id: uuid.UUID) -> Voucher
     return await session.scalar(query)
 
 
-_FIRM_USAGE = select(
-    func.coalesce(
-        func.sum(
-            case(
-                (VoucherCheckout.state == CheckoutState.held, VoucherCheckout.held_fen),
-                else_=VoucherCheckout.voucher_fen,
-            )
-        ),
-        0,
+_FIRM_USAGE = DriverStatement(
+    select(
+        func.coalesce(
+            func.sum(
+                case(
+                    (VoucherCheckout.state == CheckoutState.held, VoucherCheckout.held_fen),
+                    else_=VoucherCheckout.voucher_fen,
+                )
+            ),
+            0,
+        )
+    ).where(
+        VoucherCheckout.enterprise_id == bindparam("p_firm"),
+        VoucherCheckout.program_id == bindparam("p_program"),
+        VoucherCheckout.usage_year == bindparam("p_year"),
+        VoucherCheckout.state.in_([CheckoutState.held, CheckoutState.captured]),
+        VoucherCheckout.booking_id != bindparam("p_booking"),
     )
-).where(
-    VoucherCheckout.enterprise_id == bindparam("p_firm"),
-    VoucherCheckout.program_id == bindparam("p_program"),
-    VoucherCheckout.usage_year == bindparam("p_year"),
-    VoucherCheckout.state.in_([CheckoutState.held, CheckoutState.captured]),
-    VoucherCheckout.booking_id != bindparam("p_booking"),
 )
 
 
@@ -251,8 +253,8 @@ async def firm_usage_fen(
     conn: AsyncConnection, enterprise_id: uuid.UUID, program_id: uuid.UUID, year: int, booking_id: uuid.UUID
 ) -> int:
     """What the firm already holds or captured under the programme this year (other bookings)."""
-    total = await conn.scalar(
-        _FIRM_USAGE,
+    row = await _FIRM_USAGE.first(
+        conn,
         {
             "p_firm": enterprise_id,
             "p_program": program_id,
@@ -260,7 +262,7 @@ async def firm_usage_fen(
             "p_booking": booking_id,
         },
     )
-    return int(total or 0)
+    return int(row[0] or 0) if row is not None else 0
 
 
 async def program_terms(conn: AsyncConnection, program_id: uuid.UUID) -> ProgramTerms:

@@ -40,6 +40,7 @@ from vouchers.models import (
     VoucherGrant,
 )
 from yixiang.db import utcnow
+from yixiang.driver_statements import DriverStatement
 
 CACHED_KINDS = frozenset({AccountKind.budget, AccountKind.grant, AccountKind.hold})
 
@@ -146,11 +147,12 @@ class Posting:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_ENTRY_INSERT = _insert_ignoring(JournalEntry, "key")
-_LINES_INSERT = insert(JournalLine)
+# Every hold, capture, release and settlement posts an entry: its statements run on the driver.
+_ENTRY_INSERT = {dialect: DriverStatement(s) for dialect, s in _insert_ignoring(JournalEntry, "key").items()}
+_LINES_INSERT = DriverStatement(insert(JournalLine))
 _DELTA = bindparam("p_delta", type_=BigInteger())
 # Moves a cached balance unless that would overdraw an account that may not go negative.
-_BALANCE_UPDATE = (
+_BALANCE_UPDATE = DriverStatement(
     update(LedgerAccount)
     .where(
         LedgerAccount.code == bindparam("p_code"),
@@ -170,8 +172,8 @@ async def post_entry(session: AsyncSession, posting: Posting) -> uuid.UUID | Non
         return None
     conn = await session.connection()
     entry_id = uuid.uuid4()
-    inserted = await conn.execute(
-        _ENTRY_INSERT[conn.dialect.name],
+    inserted = await _ENTRY_INSERT[conn.dialect.name].count(
+        conn,
         {
             "id": entry_id,
             "key": posting.key,
@@ -185,10 +187,10 @@ async def post_entry(session: AsyncSession, posting: Posting) -> uuid.UUID | Non
             "created_at": utcnow(),
         },
     )
-    if inserted.rowcount != 1:
+    if inserted != 1:
         return None
-    await conn.execute(
-        _LINES_INSERT,
+    await _LINES_INSERT.run_many(
+        conn,
         [
             {"entry_id": entry_id, "account_code": code, "amount_fen": amount}
             for code, amount in lines.items()
@@ -197,8 +199,7 @@ async def post_entry(session: AsyncSession, posting: Posting) -> uuid.UUID | Non
     for code, amount in lines.items():  # sorted by code: one lock order for every entry
         if not is_cached(code):
             continue
-        result = await conn.execute(_BALANCE_UPDATE, {"p_code": code, "p_delta": amount})
-        if result.rowcount != 1:
+        if await _BALANCE_UPDATE.count(conn, {"p_code": code, "p_delta": amount}) != 1:
             if code not in await balances(session, [code]):
                 raise LookupError(f"ledger account {code} does not exist")
             raise InsufficientVoucherBalance(account=code.split(":", 1)[0])

@@ -101,7 +101,7 @@ class DriverStatement:
         if driver is None:
             return (await conn.execute(self.statement, params)).all()
         plan = self._plan(conn.dialect, params)
-        records = await _on_driver(conn, plan, params, driver.fetch)
+        records = await _on_driver(conn, plan.sql, plan.args(params), driver.fetch)
         return plan.rows(records)
 
     async def first(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Any | None:
@@ -114,7 +114,29 @@ class DriverStatement:
         if driver is None:
             await conn.execute(self.statement, params)
             return
-        await _on_driver(conn, self._plan(conn.dialect, params), params, driver.execute)
+        plan = self._plan(conn.dialect, params)
+        await _on_driver(conn, plan.sql, plan.args(params), driver.execute)
+
+    async def count(self, conn: AsyncConnection, params: Mapping[str, Any]) -> int:
+        """Run an INSERT, UPDATE or DELETE (without RETURNING); the number of rows it wrote."""
+        driver = await _driver(conn)
+        if driver is None:
+            return int((await conn.execute(self.statement, params)).rowcount)  # type: ignore[attr-defined]
+        plan = self._plan(conn.dialect, params)
+        status: str = await _on_driver(conn, plan.sql, plan.args(params), driver.execute)
+        return int(status.rsplit(" ", 1)[-1])  # "INSERT 0 1", "UPDATE 1", "DELETE 0"
+
+    async def run_many(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run an INSERT, UPDATE or DELETE once per row of parameters (the same names in each)."""
+        if not rows:
+            return
+        driver = await _driver(conn)
+        if driver is None:
+            await conn.execute(self.statement, list(rows))
+            return
+        plan = self._plan(conn.dialect, rows[0])
+        # asyncpg sends the whole batch before reading the answers: one round trip
+        await _on_driver(conn, plan.sql, [[plan.args(row) for row in rows]], driver.executemany)
 
     def _plan(self, dialect: Dialect, params: Mapping[str, Any]) -> _Plan:
         keys = tuple(params)
@@ -147,14 +169,11 @@ async def _driver(conn: AsyncConnection) -> DriverConnection | None:
     return driver
 
 
-async def _on_driver(
-    conn: AsyncConnection, plan: _Plan, params: Mapping[str, Any], call: Callable[..., Any]
-) -> Any:
-    args = plan.args(params)
+async def _on_driver(conn: AsyncConnection, sql: str, args: list[Any], call: Callable[..., Any]) -> Any:
     try:
-        return await call(plan.sql, *args)
+        return await call(sql, *args)
     except Exception as error:
-        await _raise_as_sqlalchemy(conn, error, plan.sql, args)
+        await _raise_as_sqlalchemy(conn, error, sql, args)
     except BaseException:
         # Cancelled mid-statement: the connection's state is unknown, so (as SQLAlchemy does)
         # it is not used again.
