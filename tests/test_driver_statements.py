@@ -31,7 +31,7 @@ from vouchers.ledger import _BALANCE_UPDATE, _ENTRY_INSERT
 from vouchers.models import CheckoutState, EntryKind
 from yixiang.auth import _PRINCIPAL_ROWS
 from yixiang.db import autocommit, utcnow
-from yixiang.driver_statements import DriverStatement
+from yixiang.driver_statements import DriverStatement, PooledDriver, single_statements
 from yixiang.errors import is_database_unavailable
 from yixiang.idempotency import _CLAIM, _COMPLETE
 from yixiang.outbox import _INSERT as _OUTBOX_INSERT
@@ -304,6 +304,16 @@ async def test_the_first_statement_of_a_transaction_begins_it_on_the_driver(back
         assert await session.scalar(select(OutboxEvent.id).where(OutboxEvent.topic == topic))
 
 
+async def test_single_statements_commit_each_on_its_own(backend):
+    """What the signed-in user and Idempotency-Key claims rely on: once run, a write is seen by
+    every other connection, with no COMMIT to send."""
+    topic = f"test.single.{uuid.uuid4().hex[:8]}"
+    async with single_statements(backend.runtime.engine) as conn:
+        await _OUTBOX_INSERT.run(conn, outbox_row(topic))
+        async with backend.runtime.session_maker() as session:
+            assert await session.scalar(select(func.count()).where(OutboxEvent.topic == topic)) == 1
+
+
 async def test_a_batch_is_written_whole_and_a_write_counts_its_rows(backend):
     """run_many writes every row of a batch; count says how many rows a write touched (the
     ledger's conditional balance updates and ignored inserts decide by it)."""
@@ -355,11 +365,25 @@ async def wait_for_a_lock_wait(backend: Any) -> None:
     raise AssertionError("the booking never waited on the constraint")
 
 
-async def test_constraint_violations_are_sqlalchemys_integrity_errors(backend):
+# Statements that each commit alone run on a SQLAlchemy connection in autocommit mode, or (the
+# request path: signed-in user, Idempotency-Key) on a pooled connection used directly.
+CONNECTIONS = pytest.mark.parametrize(
+    "connect", [autocommit, single_statements], ids=["autocommit", "pooled"]
+)
+
+
+def driver_of(conn: Any) -> Any:
+    if isinstance(conn, PooledDriver):
+        return conn.driver
+    return conn.sync_connection.connection.driver_connection
+
+
+@CONNECTIONS
+async def test_constraint_violations_are_sqlalchemys_integrity_errors(backend, connect):
     postgres_only(backend)
     world = await make_instrument(backend)
     row = booking_row(world.instrument_id, await user_id(backend, "demo-researcher"), hours_ahead=30)
-    async with autocommit(backend.runtime.engine) as conn:
+    async with connect(backend.runtime.engine) as conn:
         await _BOOKING_INSERT.run(conn, row)
         with pytest.raises(IntegrityError) as overlap:
             await _BOOKING_INSERT.run(conn, row | {"id": uuid.uuid4()})
@@ -409,26 +433,28 @@ async def test_a_deadlock_is_a_dbapi_error_saying_so(backend):
     assert "deadlock detected" in str(failures[0].orig)
 
 
-async def test_a_lost_connection_is_invalidated_and_answered_as_unavailable(backend):
+@CONNECTIONS
+async def test_a_lost_connection_is_invalidated_and_answered_as_unavailable(backend, connect):
     postgres_only(backend)
     researcher = await user_id(backend, "demo-researcher")
-    async with autocommit(backend.runtime.engine) as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
+    async with connect(backend.runtime.engine) as conn:
+        driver = driver_of(conn)
         async with autocommit(backend.runtime.engine) as other:
             await other.exec_driver_sql(f"SELECT pg_terminate_backend({driver.get_server_pid()})")
         await asyncio.sleep(0.2)
         with pytest.raises(DBAPIError) as lost:
             await _PRINCIPAL_ROWS.all(conn, {"p_user": researcher})
-        assert lost.value.connection_invalidated
+        assert lost.value.connection_invalidated and conn.invalidated
         assert is_database_unavailable(lost.value)
-    async with autocommit(backend.runtime.engine) as conn:  # the pool hands out a live one
+    async with connect(backend.runtime.engine) as conn:  # the pool hands out a live one
         assert await _PRINCIPAL_ROWS.all(conn, {"p_user": researcher})
 
 
-async def test_a_statement_cancelled_midway_leaves_its_connection_unused(backend):
+@CONNECTIONS
+async def test_a_statement_cancelled_midway_leaves_its_connection_unused(backend, connect):
     postgres_only(backend)
     sleep = DriverStatement(select(func.pg_sleep(bindparam("p_seconds"))))
-    async with autocommit(backend.runtime.engine) as conn:
+    async with connect(backend.runtime.engine) as conn:
         running = asyncio.create_task(sleep.all(conn, {"p_seconds": 5}))
         await asyncio.sleep(0.3)
         running.cancel()
@@ -444,3 +470,4 @@ def test_the_private_sqlalchemy_api_it_relies_on_is_still_there():
     slots = [getattr(cls, "__slots__", ()) for cls in AsyncAdapt_asyncpg_connection.__mro__]
     assert any("_execute_mutex" in names for names in slots)
     assert callable(getattr(Connection, "_handle_dbapi_exception", None))
+    assert callable(getattr(Connection, "_handle_dbapi_exception_noconnection", None))

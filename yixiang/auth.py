@@ -23,11 +23,11 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from yixiang.db import autocommit, utcnow
-from yixiang.driver_statements import DriverStatement
+from yixiang.db import utcnow
+from yixiang.driver_statements import DriverStatement, Target, single_statements
 from yixiang.errors import Forbidden, Unauthenticated
 from yixiang.identity import Membership, Organization, OrgKind, RefreshToken, Role, User
 
@@ -226,7 +226,7 @@ _PRINCIPAL_ROWS = DriverStatement(
 )
 
 
-async def load_principal(conn: AsyncConnection, user_id: uuid.UUID, token_version: Any) -> Principal | None:
+async def load_principal(conn: Target, user_id: uuid.UUID, token_version: Any) -> Principal | None:
     """The signed-in user as a Principal, or None if unknown, deactivated or signed out since."""
     rows = await _PRINCIPAL_ROWS.all(conn, {"p_user": user_id})
     if not rows or not rows[0].is_active or rows[0].token_version != token_version:
@@ -259,7 +259,7 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
             user_id = uuid.UUID(claims["sub"])
         except ValueError as exc:
             raise Unauthenticated("登录凭证无效", reason="token_invalid") from exc
-        async with autocommit(connection.app.state.engine) as conn:
+        async with single_statements(connection.app.state.engine) as conn:
             principal = await load_principal(conn, user_id, claims.get("ver"))
         if principal is None:
             raise Unauthenticated("登录已失效，请重新登录", reason="token_revoked")

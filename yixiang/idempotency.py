@@ -21,8 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from yixiang.db import Base, autocommit, utcnow
-from yixiang.driver_statements import DriverStatement
+from yixiang.db import Base, utcnow
+from yixiang.driver_statements import DriverStatement, single_statements
 from yixiang.errors import error_body
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -138,7 +138,7 @@ async def _store(engine: AsyncEngine, scope_key: str, status: int, captured: dic
         if k.lower() not in (b"date", b"content-length", b"set-cookie")
     ]
     try:
-        async with autocommit(engine) as conn:
+        async with single_statements(engine) as conn:
             await _COMPLETE.run(
                 conn,
                 {
@@ -167,14 +167,16 @@ _RECORDS = IdempotencyRecord.__table__
 _COMPLETE = DriverStatement(
     update(IdempotencyRecord).where(IdempotencyRecord.scope_key == bindparam("p_key"))
 )
-_FORGET = delete(IdempotencyRecord).where(IdempotencyRecord.scope_key == bindparam("p_key"))
-_READ = select(
-    _RECORDS.c.request_hash,
-    _RECORDS.c.completed,
-    _RECORDS.c.response_status,
-    _RECORDS.c.response_headers,
-    _RECORDS.c.response_body,
-).where(_RECORDS.c.scope_key == bindparam("p_key"))
+_FORGET = DriverStatement(delete(IdempotencyRecord).where(IdempotencyRecord.scope_key == bindparam("p_key")))
+_READ = DriverStatement(
+    select(
+        _RECORDS.c.request_hash,
+        _RECORDS.c.completed,
+        _RECORDS.c.response_status,
+        _RECORDS.c.response_headers,
+        _RECORDS.c.response_body,
+    ).where(_RECORDS.c.scope_key == bindparam("p_key"))
+)
 
 
 def _claim_statement(dialect: str) -> Any:
@@ -204,7 +206,7 @@ async def _claim(
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
     """Take the key for this request, or say what to answer instead (a replay or a 409)."""
     now = utcnow()
-    async with autocommit(engine) as conn:
+    async with single_statements(engine) as conn:
         taken = await _CLAIM[conn.dialect.name].first(
             conn,
             {
@@ -217,7 +219,7 @@ async def _claim(
         )
         if taken is not None:
             return None
-        record = (await conn.execute(_READ, {"p_key": scope_key})).first()
+        record = await _READ.first(conn, {"p_key": scope_key})
     if record is None:  # vanished between the two statements: let the client retry
         return _json_response(
             409,
@@ -249,7 +251,7 @@ async def _claim(
 
 async def _forget(engine: AsyncEngine, scope_key: str) -> None:
     try:
-        async with autocommit(engine) as conn:
-            await conn.execute(_FORGET, {"p_key": scope_key})
+        async with single_statements(engine) as conn:
+            await _FORGET.run(conn, {"p_key": scope_key})
     except Exception:
         log.warning("could not release an idempotency key", exc_info=True)
