@@ -70,6 +70,23 @@ from yixiang.settings import Settings
 ALWAYS = {"intervals": [[d, 0, 1440] for d in range(7)]}
 
 
+def in_process_settings(database_url: str, **more: Any) -> Settings:
+    """The app in this process on a scratch database, with the demo accounts, no worker and no
+    rate limit a benchmark would run into."""
+    return Settings(
+        profile="embedded",
+        database_url=database_url,
+        demo_data=True,
+        auto_migrate=True,
+        worker_in_process=False,
+        dev_login=True,
+        log_level="WARNING",
+        rate_limit_booking_per_minute=10_000_000,
+        rate_limit_sign_in_per_minute=10_000_000,
+        **more,
+    )
+
+
 def plain(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
@@ -589,19 +606,7 @@ async def main(args: argparse.Namespace) -> None:
     admin = await asyncpg.connect(plain(args.database_url))
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = f"{server}/{name}"
-    settings = Settings(
-        profile="embedded",
-        data_dir="/tmp/yixiang-bench",
-        database_url=url,
-        demo_data=True,
-        auto_migrate=True,
-        worker_in_process=False,
-        dev_login=True,
-        log_level="WARNING",
-        rate_limit_booking_per_minute=10_000_000,
-        rate_limit_sign_in_per_minute=10_000_000,
-    )
-    app = create_app(settings)
+    app = create_app(in_process_settings(url, data_dir="/tmp/yixiang-bench"))
     try:
         async with app.lifespan():
             instruments = await build_instruments(app, args.instruments)
