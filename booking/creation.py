@@ -51,6 +51,7 @@ from booking.models import (
 from booking.qualifications import has_valid_qualification
 from booking.rules import (
     approval_deadline,
+    check_closures,
     check_machine_time,
     expected_completion,
     internal_rate,
@@ -243,7 +244,7 @@ async def _insert_booking(
         check_machine_time(rules, days, [], start, end, now)
         block_end = end + timedelta(minutes=rules.buffer_minutes)
         closures, overlapping = await _closures_and_overlap(session, instrument.id, start, end, block_end)
-        check_machine_time(rules, days, closures, start, end, now)
+        check_closures(closures, start, end)
         if data.operation == Operation.self and not await has_valid_qualification(
             session, principal.user_id, instrument, start.astimezone(SHANGHAI).date()
         ):

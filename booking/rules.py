@@ -61,6 +61,10 @@ def check_machine_time(
         if covers(opening_intervals(rules, None, start, end), start, end):
             raise InstrumentClosed(reason="holiday")
         raise OutsideOpeningHours()
+    check_closures(closures, start, end)
+
+
+def check_closures(closures: Iterable[Interval], start: datetime, end: datetime) -> None:
     if any(s < end and e > start for s, e in closures):
         raise InstrumentClosed(reason="closure")
 
