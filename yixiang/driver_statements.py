@@ -9,10 +9,11 @@ built once, which stays the one definition of it for both databases:
   the asyncpg dialect (the ``$n`` SQL and the parameter order); values go through the column
   types' own bind processors and rows through their result processors, so callers get the same
   Python values as from ``conn.execute`` (enum members, aware datetimes, decoded JSON). It runs
-  on the driver connection of the given SQLAlchemy connection, so inside its transaction;
-* on SQLite it is plain ``conn.execute``. SQLAlchemy's asyncpg adapter sends a transaction's
-  BEGIN lazily, with its first statement: when that statement is a DriverStatement, it sends
-  that BEGIN itself, through the adapter, so the adapter commits or rolls back as usual.
+  on the driver connection of the given SQLAlchemy connection, so inside its transaction.
+  SQLAlchemy's asyncpg adapter sends a transaction's BEGIN lazily, with its first statement:
+  when that statement is a DriverStatement, it sends that BEGIN itself, through the adapter, so
+  the adapter commits or rolls back as usual;
+* on SQLite it is plain ``conn.execute``.
 
 Rows come back as tuples with the columns' labels as attributes. Errors surface as SQLAlchemy
 raises them (``IntegrityError`` with the driver's ``sqlstate``, a lost connection invalidated).
