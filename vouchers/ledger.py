@@ -24,7 +24,6 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import BigInteger, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vouchers.errors import InsufficientVoucherBalance
@@ -39,7 +38,7 @@ from vouchers.models import (
     VoucherCheckout,
     VoucherGrant,
 )
-from yixiang.db import utcnow
+from yixiang.db import conflict_ignoring_inserts, utcnow
 from yixiang.driver_statements import DriverStatement
 
 CACHED_KINDS = frozenset({AccountKind.budget, AccountKind.grant, AccountKind.hold})
@@ -73,15 +72,7 @@ def settled_account(program_id: uuid.UUID, unit_id: uuid.UUID) -> str:
     return f"settled:{program_id}:{unit_id}"
 
 
-def _insert_ignoring(model: type[Any], key: str) -> dict[str, Any]:
-    """INSERT ... ON CONFLICT DO NOTHING, built once per dialect (hot path: no rebuild per call)."""
-    return {
-        "postgresql": postgresql.insert(model).on_conflict_do_nothing(index_elements=[key]),
-        "sqlite": sqlite.insert(model).on_conflict_do_nothing(index_elements=[key]),
-    }
-
-
-_ACCOUNT_INSERT = _insert_ignoring(LedgerAccount, "code")
+_ACCOUNT_INSERT = conflict_ignoring_inserts(LedgerAccount, ["code"])
 
 
 async def open_account(
@@ -148,7 +139,10 @@ class Posting:
 
 
 # Every hold, capture, release and settlement posts an entry: its statements run on the driver.
-_ENTRY_INSERT = {dialect: DriverStatement(s) for dialect, s in _insert_ignoring(JournalEntry, "key").items()}
+_ENTRY_INSERT = {
+    dialect: DriverStatement(statement)
+    for dialect, statement in conflict_ignoring_inserts(JournalEntry, ["key"]).items()
+}
 _LINES_INSERT = DriverStatement(insert(JournalLine))
 _DELTA = bindparam("p_delta", type_=BigInteger())
 # Moves a cached balance unless that would overdraw an account that may not go negative.

@@ -54,6 +54,9 @@ class PooledDriver:
     def invalidated(self) -> bool:
         return not self.pooled.is_valid
 
+    async def invalidate(self) -> None:
+        await greenlet_spawn(self.pooled.invalidate)
+
     def as_sqlalchemy(self) -> AsyncConnection:
         """The same pooled connection as a SQLAlchemy connection (for its error handling)."""
         return AsyncConnection(self.engine, Connection(self.engine.sync_engine, connection=self.pooled))
@@ -161,12 +164,7 @@ class DriverStatement:
 
     async def run(self, conn: Target, params: Mapping[str, Any]) -> None:
         """Run an INSERT, UPDATE or DELETE (without RETURNING)."""
-        driver = await _driver(conn)
-        if driver is None:
-            await _sqlalchemy(conn).execute(self.statement, params)
-            return
-        plan = self._plan(conn.dialect, params)
-        await _on_driver(conn, plan.sql, plan.args(params), driver.execute)
+        await self.count(conn, params)
 
     async def count(self, conn: Target, params: Mapping[str, Any]) -> int:
         """Run an INSERT, UPDATE or DELETE (without RETURNING); the number of rows it wrote."""
@@ -238,10 +236,7 @@ async def _on_driver(conn: Target, sql: str, args: list[Any], call: Callable[...
     except BaseException:
         # Cancelled mid-statement: the connection's state is unknown, so (as SQLAlchemy does)
         # it is not used again.
-        if isinstance(conn, PooledDriver):
-            await greenlet_spawn(conn.pooled.invalidate)
-        else:
-            await conn.invalidate()
+        await conn.invalidate()
         raise
 
 
