@@ -302,6 +302,39 @@ RAW_STATEMENTS = {
 }
 
 
+def _event_payload(
+    booking_id: uuid.UUID,
+    instrument_id: uuid.UUID,
+    firm: uuid.UUID,
+    unit: uuid.UUID,
+    user: uuid.UUID,
+    start: datetime,
+    end: datetime,
+) -> dict[str, Any]:
+    """The keys and sizes of the app's "booking.confirmed" payload (booking.events)."""
+    return {
+        "booking_id": str(booking_id),
+        "booking_code": f"YX{start:%Y%m%d}-{booking_id.hex[:6].upper()}",
+        "instrument_name": "基准仪器 0",
+        "item_name": "机时",
+        "address": "",
+        "samples": None,
+        "fee_fen": 20000,
+        "enterprise_id": str(firm),
+        "unit_id": str(unit),
+        "instrument_id": str(instrument_id),
+        "user_id": str(user),
+        "mode": "machine_time",
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "action": "book",
+        "from": None,
+        "to": "confirmed",
+        "actor_id": str(user),
+        "reason": "",
+    }
+
+
 async def bench_raw(dsn: str, instruments: list[uuid.UUID], clients: int, total: int) -> dict[str, Any]:
     pool = await asyncpg.create_pool(dsn, min_size=min(clients, 30), max_size=min(clients, 30))
     assert pool is not None
@@ -339,7 +372,8 @@ async def bench_raw(dsn: str, instruments: list[uuid.UUID], clients: int, total:
                     end,
                 )
                 await conn.execute(RAW_STATEMENTS["history"], booking_id, user)
-                await conn.fetchval(RAW_STATEMENTS["outbox"], json.dumps({"booking_id": str(booking_id)}))
+                payload = _event_payload(booking_id, instrument_id, firm, unit, user, start, end)
+                await conn.fetchval(RAW_STATEMENTS["outbox"], json.dumps(payload))
                 await conn.execute(RAW_STATEMENTS["evidence"], booking_id)
                 await conn.fetch(RAW_STATEMENTS["grants"], firm)
                 await conn.execute(RAW_STATEMENTS["checkout_insert"], booking_id, firm, unit, instrument_id)
@@ -475,8 +509,13 @@ def bench_server(args: argparse.Namespace) -> None:
             worker_cpu = process_cpu_seconds(outbox_worker.pid) - worker_before if outbox_worker else 0.0
             stored = run_loop(_count_bookings(server.database_url, datetime.now(UTC) + timedelta(days=150)))
             # The same SQL straight on asyncpg, at the same concurrency, once the outbox is drained
-            # (so no worker competes with it): the rate the app is held against.
+            # and the server and its worker have stopped (nothing competes with it, nothing picks
+            # up its events): the rate the app is held against.
             run_loop(_outbox_drained(server.database_url))
+            if outbox_worker is not None:
+                outbox_worker.terminate()
+                outbox_worker.wait(timeout=20)
+            server.stop()
             raw = run_loop(
                 bench_raw(plain(server.database_url), instruments, args.clients, max(created, 1000))
             )

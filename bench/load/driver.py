@@ -32,7 +32,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -151,6 +151,7 @@ class Server:
     pid: int
     database_url: str | None = None  # the fresh PostgreSQL database (None on the embedded default)
     env: dict[str, str] = field(default_factory=dict)  # the server's environment (for a worker beside it)
+    stop: Callable[[], None] = lambda: None  # ends the server early, keeping its data until the exit
 
 
 @contextmanager
@@ -208,6 +209,21 @@ def start_server(
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
+    died = stopped = False
+
+    def stop() -> None:
+        nonlocal died, stopped
+        if stopped:
+            return
+        stopped = True
+        died = process.poll() is not None  # it ended on its own
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -221,14 +237,9 @@ def start_server(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not ready:\n{log_path.read_text(errors='replace')}")
             time.sleep(0.3)
-        yield Server(url, process.pid, env.get("YIXIANG_DATABASE_URL"), env)
+        yield Server(url, process.pid, env.get("YIXIANG_DATABASE_URL"), env, stop)
     finally:
-        died = process.poll() is not None
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop()
         tail = log_path.read_text(errors="replace")[-3000:]
         if died or "Traceback" in tail or "died" in tail:
             print(f"<!-- server exited={died}; log tail:\n{tail}\n-->", file=sys.stderr)
