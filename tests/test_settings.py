@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from yixiang.cli import main
+from yixiang.runtime import Runtime
 from yixiang.settings import DEFAULT_SECRET, SettingsError, load_settings
 
 PRODUCTION = {
@@ -69,6 +70,20 @@ def test_production_without_meilisearch_when_database_search_is_chosen():
     env = {k: v for k, v in PRODUCTION.items() if not k.startswith("YIXIANG_MEILI")}
     s = load_settings(env | {"YIXIANG_SEARCH_BACKEND": "database"})
     assert s.effective_search_backend == "database"
+
+
+async def test_database_pool_is_sized_by_its_settings():
+    env = {"YIXIANG_DATABASE_URL": "postgresql+asyncpg://yixiang@db/yixiang"}
+    runtime = Runtime.build(
+        load_settings(env | {"YIXIANG_DATABASE_POOL_SIZE": "32", "YIXIANG_DATABASE_MAX_OVERFLOW": "0"})
+    )
+    try:
+        assert runtime.engine.pool.size() == 32
+        assert runtime.engine.pool._max_overflow == 0  # type: ignore[attr-defined]
+    finally:
+        await runtime.engine.dispose()
+    with pytest.raises(SettingsError, match="YIXIANG_DATABASE_POOL_SIZE='0'"):
+        load_settings(env | {"YIXIANG_DATABASE_POOL_SIZE": "0"})
 
 
 def test_settings_file_and_environment(tmp_path):

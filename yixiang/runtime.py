@@ -67,7 +67,11 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, domains: list[Domain] | None = None) -> Runtime:
-        engine = create_engine(settings.effective_database_url)
+        engine = create_engine(
+            settings.effective_database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         return cls(
             settings=settings,
             engine=engine,

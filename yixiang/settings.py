@@ -29,6 +29,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     profile: Profile = "embedded"
     data_dir: str = "var"
     database_url: str = ""
+    # PostgreSQL connections each process keeps open, and how many more it may open under load
+    # (each extra one is closed when returned: size the pool to a process's usual concurrency).
+    database_pool_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 10
+    database_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=500)] = 20
     redis_url: str = ""
     redis_prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "yixiang:"
     search_backend: SearchBackend | None = None
