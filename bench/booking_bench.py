@@ -484,6 +484,8 @@ def bench_server(args: argparse.Namespace) -> None:
     # --separate-worker: the API processes only serve requests; one `yixiang worker` beside them
     # drains the outbox (the production shape), and its CPU is reported on its own.
     extra_env = {"YIXIANG_WORKER_IN_PROCESS": "false"} if args.separate_worker else {}
+    if args.pool_size is not None:
+        extra_env |= {"YIXIANG_DATABASE_POOL_SIZE": str(args.pool_size), "YIXIANG_DATABASE_MAX_OVERFLOW": "0"}
     with start_server(
         "postgres", args.server_workers, args.database_url, "redis://127.0.0.1:6379/0", extra_env=extra_env
     ) as server:
@@ -527,7 +529,11 @@ def bench_server(args: argparse.Namespace) -> None:
         ", outbox worker in a separate process" if args.separate_worker else ", outbox worker in-process"
     )
     print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, python {platform.python_version()}")
-    print(f"# server: uvicorn, {args.server_workers} worker(s){worker_note}, PostgreSQL + Redis on loopback")
+    pool = "the default pool" if args.pool_size is None else f"a pool of {args.pool_size} connections each"
+    print(
+        f"# server: uvicorn, {args.server_workers} worker(s) with {pool}{worker_note},"
+        " PostgreSQL + Redis on loopback"
+    )
     print(f"# wrk -t2 -c{args.clients} -d{args.seconds}s")
     made = max(result["statuses"].get("201", 0), 1)
     print(f"# server CPU per booking: user {1000 * user / made:.2f} ms, system {1000 * system / made:.2f} ms")
@@ -635,6 +641,12 @@ def parse_args() -> argparse.Namespace:
         "--separate-worker",
         action="store_true",
         help="server mode: drain the outbox in a separate `yixiang worker` process, not in the API's",
+    )
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=None,
+        help="server mode: PostgreSQL connections per API process, no overflow (default: the app's)",
     )
     return parser.parse_args()
 
