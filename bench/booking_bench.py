@@ -479,7 +479,7 @@ def run_wrk(
 
 def bench_server(args: argparse.Namespace) -> None:
     """The real server (uvicorn, ``--server-workers`` processes) on a fresh database, driven by wrk."""
-    from bench.load.driver import start_server
+    from bench.load.driver import start_server, terminate
 
     # --separate-worker: the API processes only serve requests; one `yixiang worker` beside them
     # drains the outbox (the production shape), and its CPU is reported on its own.
@@ -515,16 +515,14 @@ def bench_server(args: argparse.Namespace) -> None:
             # up its events): the rate the app is held against.
             run_loop(_outbox_drained(server.database_url))
             if outbox_worker is not None:
-                outbox_worker.terminate()
-                outbox_worker.wait(timeout=20)
+                terminate(outbox_worker)
             server.stop()
             raw = run_loop(
                 bench_raw(plain(server.database_url), instruments, args.clients, max(created, 1000))
             )
         finally:
             if outbox_worker is not None:
-                outbox_worker.terminate()
-                outbox_worker.wait(timeout=20)
+                terminate(outbox_worker)
     worker_note = (
         ", outbox worker in a separate process" if args.separate_worker else ", outbox worker in-process"
     )

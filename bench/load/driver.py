@@ -139,6 +139,16 @@ def rss_tree_kb(pid: int) -> int:
     return total
 
 
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """End a child process: SIGTERM, then SIGKILL if it has not exited within 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -217,12 +227,7 @@ def start_server(
             return
         stopped = True
         died = process.poll() is not None  # it ended on its own
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process)
 
     try:
         deadline = time.monotonic() + 180
