@@ -30,12 +30,16 @@ COPY pyproject.toml README.md ./
 
 # ... then the project itself, installed as a regular (non-editable) wheel.
 COPY yixiang ./yixiang
+COPY accounts ./accounts
+COPY catalogue ./catalogue
 COPY booking ./booking
+COPY results ./results
+COPY ratings ./ratings
 COPY vouchers ./vouchers
 COPY search ./search
 COPY bot ./bot
 RUN uv pip install --no-cache . \
- && /opt/venv/bin/python -c "import yixiang, booking, vouchers, search, bot"
+ && /opt/venv/bin/python -c "import yixiang, accounts, catalogue, booking, results, ratings, vouchers, search, bot"
 
 # ---------------------------------------------------------------------------------------
 # Runtime: no compilers, no uv, no source tree; only the virtualenv and a non-root user.

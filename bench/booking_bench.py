@@ -53,7 +53,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from booking.catalogue.models import (
+from accounts.demo import demo_id
+from booking.models import InstrumentCalendar
+from catalogue.models import (
     Category,
     Instrument,
     PriceUnit,
@@ -61,10 +63,8 @@ from booking.catalogue.models import (
     ServiceItem,
     ServiceMode,
 )
-from booking.models import InstrumentCalendar
-from booking.workdays import SHANGHAI
+from catalogue.workdays import SHANGHAI
 from yixiang.app import create_app
-from yixiang.demo import demo_id
 from yixiang.settings import Settings
 
 ALWAYS = {"intervals": [[d, 0, 1440] for d in range(7)]}

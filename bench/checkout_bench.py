@@ -31,16 +31,16 @@ try:  # the event loop the server runs on (uvicorn picks uvloop when it is insta
 except ImportError:  # pragma: no cover
     from asyncio import run as run_loop
 
+from accounts.auth import MembershipView, Principal
+from accounts.demo import demo_id, load_accounts_demo
+from accounts.models import Organization, OrgKind, Role
 from vouchers.checkout import CheckoutOrder, capture_voucher_share, hold_voucher_share
 from vouchers.grants import create_grant
 from vouchers.ledger import check_ledger
 from vouchers.programs import create_program
 from vouchers.rules import shanghai_date
 from vouchers.schemas import GrantIn, ProgramIn
-from yixiang.auth import MembershipView, Principal
 from yixiang.db import create_engine, create_session_maker, utcnow
-from yixiang.demo import demo_id, load_identity
-from yixiang.identity import Organization, OrgKind, Role
 from yixiang.migrate import upgrade
 
 BUREAU = Principal(
@@ -127,7 +127,7 @@ async def main(args: argparse.Namespace) -> None:
         today = shanghai_date(utcnow())
         firms = [uuid.uuid4() for _ in range(args.firms)]
         async with session_maker() as session, session.begin():
-            await load_identity(session)
+            await load_accounts_demo(session)
             for firm in firms:
                 session.add(
                     Organization(

@@ -4,7 +4,7 @@
 
 Deterministic (fixed seed, uuid5 ids in a bench namespace): 200 invented holding units spread
 over every city of the demo regions, each with count/200 instruments drawn from every kind in
-``booking/catalogue/demo_kinds.py``. Runs migrations and the demo loader first; then rebuilds the
+``catalogue/demo/kinds.py``. Runs migrations and the demo loader first; then rebuilds the
 database search index (``search.sync.reindex``) and, on PostgreSQL, vacuums it.
 """
 
@@ -17,14 +17,15 @@ import uuid
 
 from sqlalchemy import select, text
 
-from booking.catalogue.demo import insert_generated, load_categories
-from booking.catalogue.demo_kinds import KINDS
-from booking.catalogue.generate import CITY_CENTRES, UnitPlan, generate
+from accounts.demo import load_accounts_demo
+from accounts.models import Organization, OrgKind, Region
+from catalogue.categories import load_categories
+from catalogue.demo.generate import CITY_CENTRES, UnitPlan, generate
+from catalogue.demo.kinds import KINDS
+from catalogue.demo.loader import insert_generated
 from search.database import DatabaseSearch
 from search.sync import reindex
 from yixiang.db import create_engine, create_session_maker
-from yixiang.demo import load_identity
-from yixiang.identity import Organization, OrgKind, Region
 from yixiang.migrate import upgrade
 from yixiang.settings import load_settings
 
@@ -44,7 +45,7 @@ async def main(count: int) -> None:
     sessions = create_session_maker(engine)
     started = time.perf_counter()
     async with sessions() as session, session.begin():
-        await load_identity(session)
+        await load_accounts_demo(session)
         await load_categories(session)
         cities = [c for c in (await session.scalars(select(Region.code).where(Region.level == "city"))).all()]
         districts = (
@@ -88,7 +89,7 @@ async def main(count: int) -> None:
     for start in range(0, len(rows), 2000):
         batch = rows[start : start + 2000]
         async with sessions() as session, session.begin():
-            from booking.catalogue.models import Instrument
+            from catalogue.models import Instrument
 
             have = set(
                 (

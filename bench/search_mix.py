@@ -18,8 +18,8 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-from booking.catalogue.demo_kinds import KINDS
-from booking.catalogue.generate import CITY_CENTRES
+from catalogue.demo.generate import CITY_CENTRES
+from catalogue.demo.kinds import KINDS
 from search.backend import Mode, Sort
 from search.service import SearchRequest, encode_cursor
 

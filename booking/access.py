@@ -6,11 +6,11 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.catalogue.models import Instrument, PublicationStatus
+from accounts.auth import Principal
+from accounts.models import Role
 from booking.errors import BookingNotFound, InstrumentNotFound, NotProviderStaff
 from booking.models import Booking
-from yixiang.auth import Principal
-from yixiang.identity import Role
+from catalogue.models import Instrument, PublicationStatus
 
 BOOKER_ROLES = (Role.researcher, Role.enterprise_admin)
 STAFF_ROLES = (Role.provider_staff, Role.unit_admin)

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.auth import Principal
 from booking.access import is_staff_of
-from booking.calendars import CalendarRules, rules_from_row
-from booking.catalogue.models import (
+from booking.calendar_rules import CalendarRules, rules_from_row
+from booking.errors import InstrumentNotFound
+from booking.models import InstrumentCalendar
+from catalogue.models import (
     Instrument,
     InstrumentStatus,
     PriceUnit,
@@ -23,9 +26,6 @@ from booking.catalogue.models import (
     ServiceItem,
     ServiceMode,
 )
-from booking.errors import InstrumentNotFound
-from booking.models import InstrumentCalendar
-from yixiang.auth import Principal
 from yixiang.driver_statements import DriverStatement
 
 

@@ -9,8 +9,8 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking import calendar_services, qualifications, services
-from booking.catalogue.models import ServiceMode
+from accounts.auth import Principal, requires_user
+from booking import calendar_admin, qualifications, services
 from booking.models import BookingStatus
 from booking.schemas import (
     AvailabilityOut,
@@ -31,7 +31,7 @@ from booking.schemas import (
     intervals_out,
     qualification_out,
 )
-from yixiang.auth import Principal, requires_user
+from catalogue.models import ServiceMode
 from yixiang.db import transaction
 from yixiang.ratelimit import rate_limit
 
@@ -174,9 +174,9 @@ class AvailabilityController(Controller):
             str | None, Parameter(description="ISO 8601 with offset, or a date; default from + 7 days")
         ] = None,
     ) -> AvailabilityOut:
-        start = calendar_services.parse_moment(from_, field="from")
-        end = calendar_services.parse_moment(to, field="to")
-        rules, start, end, free, slots = await calendar_services.availability(
+        start = calendar_admin.parse_moment(from_, field="from")
+        end = calendar_admin.parse_moment(to, field="to")
+        rules, start, end, free, slots = await calendar_admin.availability(
             db_session, maybe_principal, instrument_id, start, end
         )
         return AvailabilityOut(
@@ -192,7 +192,7 @@ class AvailabilityController(Controller):
     async def calendar(
         self, instrument_id: uuid.UUID, maybe_principal: Principal | None, db_session: AsyncSession
     ) -> CalendarOut:
-        rules = await calendar_services.get_calendar(db_session, maybe_principal, instrument_id)
+        rules = await calendar_admin.get_calendar(db_session, maybe_principal, instrument_id)
         return calendar_out(instrument_id, rules)
 
 
@@ -205,35 +205,35 @@ class ProviderCalendarController(Controller):
     async def show(
         self, instrument_id: uuid.UUID, principal: Principal, db_session: AsyncSession
     ) -> CalendarOut:
-        rules = await calendar_services.get_calendar(db_session, principal, instrument_id)
+        rules = await calendar_admin.get_calendar(db_session, principal, instrument_id)
         return calendar_out(instrument_id, rules)
 
     @put("/{instrument_id:uuid}/calendar", summary="Set opening hours and booking rules")
     async def update(
         self, instrument_id: uuid.UUID, data: CalendarIn, principal: Principal, db_session: AsyncSession
     ) -> CalendarOut:
-        rules = await calendar_services.update_calendar(db_session, principal, instrument_id, data)
+        rules = await calendar_admin.update_calendar(db_session, principal, instrument_id, data)
         return calendar_out(instrument_id, rules)
 
     @get("/{instrument_id:uuid}/closures", summary="Current and future closures")
     async def closures(
         self, instrument_id: uuid.UUID, principal: Principal, db_session: AsyncSession
     ) -> list[ClosureOut]:
-        rows = await calendar_services.list_closures(db_session, principal, instrument_id)
+        rows = await calendar_admin.list_closures(db_session, principal, instrument_id)
         return [closure_out(r) for r in rows]
 
     @post("/{instrument_id:uuid}/closures", summary="Close the instrument for a time (maintenance)")
     async def add_closure(
         self, instrument_id: uuid.UUID, data: ClosureIn, principal: Principal, db_session: AsyncSession
     ) -> ClosureOut:
-        row, affected = await calendar_services.add_closure(db_session, principal, instrument_id, data)
+        row, affected = await calendar_admin.add_closure(db_session, principal, instrument_id, data)
         return closure_out(row, affected)
 
     @delete("/{instrument_id:uuid}/closures/{closure_id:uuid}", summary="Remove a closure")
     async def remove_closure(
         self, instrument_id: uuid.UUID, closure_id: uuid.UUID, principal: Principal, db_session: AsyncSession
     ) -> None:
-        await calendar_services.delete_closure(db_session, principal, instrument_id, closure_id)
+        await calendar_admin.delete_closure(db_session, principal, instrument_id, closure_id)
 
 
 class QualificationController(Controller):

@@ -16,10 +16,12 @@ from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, unio
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking import checkout
+from accounts.auth import Principal
+from accounts.models import Organization
+from booking import voucher_share
 from booking.access import BOOKER_ROLES
 from booking.bookable import BookableInstrument, ItemTerms, load_bookable
-from booking.calendars import (
+from booking.calendar_rules import (
     CalendarRules,
     alternatives,
     free_intervals,
@@ -27,7 +29,6 @@ from booking.calendars import (
     load_closures,
     load_taken,
 )
-from booking.catalogue.models import InstrumentStatus, ServiceMode
 from booking.errors import (
     FieldsForMode,
     InstrumentUnavailable,
@@ -58,12 +59,11 @@ from booking.rules import (
     quote_fee,
 )
 from booking.schemas import BookingIn
-from booking.workdays import SHANGHAI, WorkingDayCalendar, load_working_day_calendar, shanghai_today
-from yixiang.auth import Principal
+from catalogue.models import InstrumentStatus, ServiceMode
+from catalogue.workdays import SHANGHAI, WorkingDayCalendar, load_working_day_calendar, shanghai_today
 from yixiang.db import transaction, utcnow
 from yixiang.driver_statements import DriverStatement
 from yixiang.errors import InvalidInput
-from yixiang.identity import Organization
 
 EXCLUSION_CONSTRAINT = "ex_bookings_no_overlap"
 ALTERNATIVES_HORIZON = timedelta(days=7)
@@ -316,9 +316,9 @@ async def _insert_booking(
     )
     about = payload_of(booking, instrument.name, instrument.address or instrument.lab, item.name)
     await emit_transition(session, booking, action, None, principal.user_id, "", payload=about)
-    await checkout.on_evidence(session, booking, "booking", now)
+    await voucher_share.on_evidence(session, booking, "booking", now)
     if booking.status == BookingStatus.confirmed:
-        await checkout.on_confirmed(session, booking, instrument, principal.user_id, new_booking=True)
+        await voucher_share.on_confirmed(session, booking, instrument, principal.user_id, new_booking=True)
     return booking
 
 

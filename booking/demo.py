@@ -10,12 +10,12 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.calendars import DEFAULT_CALENDAR
-from booking.catalogue.models import Instrument, PublicationStatus
+from accounts.demo import ORGANIZATIONS, demo_id
+from accounts.models import OrgKind, User
+from booking.calendar_rules import DEFAULT_CALENDAR
 from booking.models import InstrumentCalendar, Qualification
-from booking.workdays import shanghai_today
-from yixiang.demo import ORGANIZATIONS, demo_id
-from yixiang.identity import OrgKind, User
+from catalogue.models import Instrument, PublicationStatus
+from catalogue.workdays import shanghai_today
 
 DEMO_UNITS = [demo_id(key) for key, kind, *_ in ORGANIZATIONS if kind == OrgKind.unit]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.catalogue.models import Instrument, ServiceItem
 from booking.models import Booking, BookingStatus
-from booking.workdays import SHANGHAI
+from catalogue.models import Instrument, ServiceItem
+from catalogue.workdays import SHANGHAI
 from yixiang.outbox import emit
 
 EXPIRY_DUE = "booking.expiry_due"  # periodic: expire requests past their approval deadline

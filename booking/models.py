@@ -1,4 +1,4 @@
-"""Tables of the booking domain. The catalogue lives in ``booking.catalogue.models``.
+"""Tables of the booking domain. The catalogue lives in ``catalogue.models``.
 
 Calendars (opening hours, rules, closures), qualifications for self-operation, bookings and
 their history. A booking's slot is the half-open range ``[start_at, block_end)`` where
@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.catalogue.models import (  # noqa: F401  (registered with the metadata)
+from catalogue.models import (  # noqa: F401  (registered with the metadata)
     Category,
     Instrument,
     ServiceItem,
     ServiceMode,
 )
-from booking.workdays import WorkingDayOverride  # noqa: F401
+from catalogue.workdays import WorkingDayOverride  # noqa: F401
 from yixiang.db import Base, Timestamps, UUIDPrimaryKey, utcnow
 
 BigId = BigInteger().with_variant(Integer, "sqlite")

@@ -1,23 +1,30 @@
-"""The booking domain as the shell sees it: catalogue and bookings together."""
+"""The booking domain as the shell sees it: calendars, qualifications, bookings and their jobs."""
 
 from __future__ import annotations
 
-from booking import wiring as bookings
-from booking.catalogue import wiring as catalogue
-from booking.delivery import wiring as delivery
-from yixiang.domains import Domain
-
-PARTS = (catalogue, bookings, delivery)
+from booking.controllers import (
+    AvailabilityController,
+    BookingController,
+    ProviderCalendarController,
+    QualificationController,
+)
+from booking.demo import load_booking_demo
+from booking.events import EXPIRY_DUE, REMINDERS_DUE
+from booking.jobs import expire_requests, send_reminders
+from yixiang.domains import Domain, PeriodicJob
 
 DOMAIN = Domain(
     name="booking",
-    route_handlers=[route for part in PARTS for route in part.ROUTES],
-    consumers={
-        topic: [consumer for part in PARTS for consumer in part.CONSUMERS.get(topic, [])]
-        for topic in {topic for part in PARTS for topic in part.CONSUMERS}
-    },
-    periodic_jobs=[job for part in PARTS for job in part.PERIODIC_JOBS],
-    demo_loaders=[loader for part in PARTS for loader in part.DEMO_LOADERS],
-    cli_commands=[command for part in PARTS for command in part.CLI_COMMANDS],
-    on_startup=delivery.ON_STARTUP,
+    route_handlers=[
+        BookingController,
+        AvailabilityController,
+        ProviderCalendarController,
+        QualificationController,
+    ],
+    consumers={EXPIRY_DUE: [expire_requests], REMINDERS_DUE: [send_reminders]},
+    periodic_jobs=[
+        PeriodicJob(name="booking-expire-requests", every_seconds=60, topic=EXPIRY_DUE),
+        PeriodicJob(name="booking-reminders", every_seconds=300, topic=REMINDERS_DUE),
+    ],
+    demo_loaders=[load_booking_demo],
 )

@@ -8,16 +8,16 @@ from datetime import date
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.auth import Principal
+from accounts.models import User
 from booking.access import STAFF_ROLES, is_staff_of, managed_instrument
 from booking.bookable import BookableInstrument
-from booking.catalogue.models import Category, Instrument
 from booking.errors import NotProviderStaff
 from booking.models import Qualification
 from booking.schemas import QualificationIn
-from yixiang.auth import Principal
+from catalogue.models import Category, Instrument
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, NotFound
-from yixiang.identity import User
 from yixiang.outbox import emit
 
 

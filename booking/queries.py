@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.auth import Principal
 from booking.access import BOOKER_ROLES, is_staff_of, visible_booking
 from booking.creation import queue_position
 from booking.errors import (
@@ -17,7 +18,6 @@ from booking.models import (
     BookingHistory,
     BookingStatus,
 )
-from yixiang.auth import Principal
 from yixiang.db import transaction
 
 

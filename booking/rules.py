@@ -12,8 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from booking.bookable import ItemTerms
-from booking.calendars import CalendarRules, Interval, booking_window, covers, on_grid, opening_intervals
-from booking.catalogue.models import PriceUnit, ServiceItem
+from booking.calendar_rules import CalendarRules, Interval, booking_window, covers, on_grid, opening_intervals
 from booking.errors import (
     InstrumentClosed,
     InvalidRange,
@@ -26,7 +25,8 @@ from booking.errors import (
     TooLong,
     TooShort,
 )
-from booking.workdays import WorkingDayCalendar
+from catalogue.models import PriceUnit, ServiceItem
+from catalogue.workdays import WorkingDayCalendar
 
 
 def check_machine_time(

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from booking.calendars import CalendarRules, Interval
-from booking.catalogue.models import ServiceMode
+from booking.calendar_rules import CalendarRules, Interval
 from booking.models import (
     Booking,
     BookingHistory,
@@ -19,6 +18,7 @@ from booking.models import (
     Operation,
     Qualification,
 )
+from catalogue.models import ServiceMode
 from yixiang.schemas import Input, Output
 
 Reason = Annotated[str, msgspec.Meta(max_length=500)]

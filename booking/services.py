@@ -3,7 +3,7 @@
 
 Each operation runs in one transaction: load (and on PostgreSQL lock) the booking, check who
 may act, apply the transition, record it in the history, emit its outbox event and call the
-voucher seam (``booking.checkout``) — all or nothing.
+voucher seam (``booking.voucher_share``) — all or nothing.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking import checkout
+from accounts.auth import Principal
+from booking import voucher_share
 from booking.access import is_booker_of, is_staff_of, visible_booking
-from booking.calendars import (
+from booking.calendar_rules import (
     CalendarRules,
     load_calendar,
 )
-from booking.catalogue.models import Instrument, ServiceItem, ServiceMode
 from booking.creation import EnterpriseAmbiguous as EnterpriseAmbiguous
 from booking.creation import create_booking as create_booking
 from booking.creation import is_slot_conflict as is_slot_conflict
@@ -52,8 +52,8 @@ from booking.rules import (
 )
 from booking.schemas import CompleteIn
 from booking.states import TRANSITIONS, Actor
-from booking.workdays import SHANGHAI, load_working_day_calendar, shanghai_today
-from yixiang.auth import Principal
+from catalogue.models import Instrument, ServiceItem, ServiceMode
+from catalogue.workdays import SHANGHAI, load_working_day_calendar, shanghai_today
 from yixiang.db import is_postgres, transaction, utcnow
 from yixiang.errors import InvalidInput
 from yixiang.outbox import emitted_keys
@@ -170,7 +170,7 @@ async def approve_booking(
             await _expire(session, booking, now)
         else:
             await _apply(session, booking, "approve", principal.user_id, reason, now)
-            await checkout.on_confirmed(
+            await voucher_share.on_confirmed(
                 session, booking, await _instrument(session, booking), principal.user_id
             )
     if overdue:
@@ -192,7 +192,7 @@ async def reject_booking(
     async with transaction(session):
         booking = await _load_for(session, principal, booking_id, "reject")
         await _apply(session, booking, "reject", principal.user_id, reason, now)
-        await checkout.on_released(session, booking, "rejected", principal.user_id)
+        await voucher_share.on_released(session, booking, "rejected", principal.user_id)
     return booking
 
 
@@ -219,7 +219,7 @@ async def cancel_booking(
                 if rules.late_cancellation == LateCancellation.charge:
                     booking.cancellation_fee_fen = late_cancellation_fee(rules, booking.quoted_fee_fen)
         await _apply(session, booking, "cancel", principal.user_id, reason, now)
-        await checkout.on_released(session, booking, "cancelled", principal.user_id)
+        await voucher_share.on_released(session, booking, "cancelled", principal.user_id)
     return booking
 
 
@@ -298,14 +298,14 @@ async def complete_booking(
         else:
             booking.final_fee_fen = booking.quoted_fee_fen
         instrument = await _instrument(session, booking)
-        await checkout.on_evidence(
+        await voucher_share.on_evidence(
             session,
             booking,
             "usage",
             now,
             {"minutes": minutes, "samples": samples, "fee_fen": booking.final_fee_fen},
         )
-        booking.final_fee_fen, booking.voucher_fen, booking.due_fen = await checkout.on_completed(
+        booking.final_fee_fen, booking.voucher_fen, booking.due_fen = await voucher_share.on_completed(
             session, booking, instrument, principal.user_id
         )
     return booking
@@ -329,7 +329,7 @@ async def mark_no_show(
         ):
             raise NoShowTooEarly(start=booking.start_at.isoformat())
         await _apply(session, booking, "no_show", principal.user_id, reason, now)
-        await checkout.on_released(session, booking, "no_show", principal.user_id)
+        await voucher_share.on_released(session, booking, "no_show", principal.user_id)
     return booking
 
 
@@ -371,13 +371,13 @@ async def _advance_with_evidence(
     async with transaction(session):
         booking = await _load_for(session, principal, booking_id, action)
         await _apply(session, booking, action, principal.user_id, reason, now)
-        await checkout.on_evidence(session, booking, evidence, now)
+        await voucher_share.on_evidence(session, booking, evidence, now)
     return booking
 
 
 async def _expire(session: AsyncSession, booking: Booking, now: datetime) -> None:
     await _apply(session, booking, "expire", None, "审批超时未处理", now)
-    await checkout.on_released(session, booking, "expired", None)
+    await voucher_share.on_released(session, booking, "expired", None)
 
 
 async def expire_overdue_requests(session: AsyncSession, now: datetime | None = None) -> list[uuid.UUID]:

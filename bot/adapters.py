@@ -9,14 +9,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from booking.calendar_services import availability
-from booking.catalogue.models import Instrument, PublicationStatus, ServiceItem, ServiceMode
+from accounts.auth import Principal
+from accounts.models import Organization, Region
+from booking.calendar_admin import availability
 from booking.creation import booking_firm, create_booking
-from booking.delivery.services import download_path, list_results
 from booking.events import booking_code
 from booking.models import Booking, BookingStatus, Operation
 from booking.queries import list_bookings
-from booking.ratings.services import rate_booking
 from booking.rules import internal_rate, quote_fee
 from booking.schemas import BookingIn
 from booking.services import cancel_booking
@@ -31,13 +30,14 @@ from bot.ports import (
     VoucherBalance,
     VoucherEntry,
 )
+from catalogue.models import Instrument, PublicationStatus, ServiceItem, ServiceMode
+from ratings.services import rate_booking
+from results.services import download_path, list_results
 from search.backend import SearchBackend, SearchQuery
 from vouchers.checkout import CheckoutOrder, hold_voucher_share
 from vouchers.wallet import my_vouchers
-from yixiang.auth import Principal
 from yixiang.db import transaction
 from yixiang.errors import NotFound
-from yixiang.identity import Organization, Region
 
 STATUS_LABELS = {
     BookingStatus.requested: "待审核",

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import msgspec
 
-from yixiang.auth import Principal
+from accounts.auth import Principal
 
 
 class InstrumentSummary(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,14 +15,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.identity import BIND_CODE_TTL_SECONDS, bind_by_unionid, issue_bind_code
+from accounts.auth import Principal, TokenIssuer, TokenPair, requires_user
+from accounts.models import User
+from bot.followers import BIND_CODE_TTL_SECONDS, bind_by_unionid, issue_bind_code
 from bot.models import Follower, UserPhone
 from bot.notify import MINIPROGRAM, OFFICIAL
 from bot.wechat import WeChatError, WeChatGateway
-from yixiang.auth import Principal, TokenIssuer, TokenPair, requires_user
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, ServiceUnavailable, Unauthenticated
-from yixiang.identity import User
 from yixiang.schemas import Input, Output
 from yixiang.settings import Settings
 

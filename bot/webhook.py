@@ -31,7 +31,7 @@ from wechatpy.replies import ArticlesReply, TextReply
 from bot.conversation.base import Incoming, Reply, Turn, load_state, save_state
 from bot.conversation.router import respond
 from bot.crypto import Refused, check_signature, check_timestamp, crypto_for
-from bot.identity import ensure_follower, principal_for
+from bot.followers import ensure_follower, principal_for
 from bot.models import Follower
 from bot.ports import SERVICE_KEY, Ports
 from yixiang.db import transaction, utcnow

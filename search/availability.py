@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.calendars import Interval, booking_window, clip, free_intervals, rules_from_row
+from booking.calendar_rules import Interval, booking_window, clip, free_intervals, rules_from_row
 from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar
-from booking.workdays import load_working_day_calendar
+from catalogue.workdays import load_working_day_calendar
 from yixiang.db import utcnow
 
 

@@ -10,13 +10,13 @@ from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.auth import requires_role
+from accounts.models import Role
 from search import service
 from search.backend import Mode, SearchBackend, Sort
 from search.schemas import ReindexReport, SearchPage
 from search.sync import reindex
-from yixiang.auth import requires_role
 from yixiang.db import transaction
-from yixiang.identity import Role
 from yixiang.ratelimit import rate_limit
 
 

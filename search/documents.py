@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.catalogue.models import Category, Instrument, InstrumentStatus, PublicationStatus
+from accounts.models import Organization, Region
+from catalogue.models import Category, Instrument, InstrumentStatus, PublicationStatus
 from search.backend import Mode, SearchDocument
 from search.text import synonyms
-from yixiang.identity import Organization, Region
 
 
 def is_searchable(instrument: Instrument) -> bool:

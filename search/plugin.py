@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from booking.catalogue.events import INSTRUMENT_CHANGED
+from catalogue.events import INSTRUMENT_CHANGED
 from search.cli import search_group
 from search.controllers import SearchAdminController, SearchController
 from search.sync import index_changed_instruments

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 
 from search.backend import Mode, SearchQuery, Sort
 from search.models import SearchDocumentRow, SearchPayloadRow, SearchTerm
-from search.statements import page_and_counts, sort_order
+from search.paging import page_and_counts, sort_order
 
 D, P = SearchDocumentRow, SearchPayloadRow
 
@@ -101,7 +101,7 @@ def _filters(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | Non
 @functools.lru_cache(maxsize=1024)
 def statement(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | None, sort: Sort) -> Any:
     """The search statement of one shape of query (built once: building it cost more than running
-    a narrow query; search/statements.py says what it answers)."""
+    a narrow query; search/paging.py says what it answers)."""
     conds = _filters(names, modes, voucher)
     source: Any = D.__table__
     score: Any = None

@@ -20,13 +20,13 @@ from msgspec.structs import replace
 from sqlalchemy import URL, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.catalogue.models import Category
-from booking.workdays import SHANGHAI
+from accounts.models import Region
+from catalogue.models import Category
+from catalogue.workdays import SHANGHAI
 from search.availability import with_free_time
 from search.backend import Mode, SearchBackend, SearchQuery, SearchResult, Sort
 from search.errors import BadSearchFilter
 from search.schemas import FacetValue, Named, RatingSummary, SearchItem, SearchPage
-from yixiang.identity import Region
 
 MAX_OFFSET = 1000  # deep pages are not a search use case (Meilisearch's maxTotalHits default too)
 MAX_FREE_TIME_DAYS = 31

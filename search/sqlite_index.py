@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from search.backend import Mode, SearchDocument, SearchQuery, Sort
 from search.models import SearchDocumentRow, SearchPayloadRow, SearchTerm
-from search.statements import page_and_counts, sort_order
+from search.paging import page_and_counts, sort_order
 
 D, P = SearchDocumentRow, SearchPayloadRow
 FTS = sa.table("search_fts", sa.column("rowid"))
@@ -173,7 +173,7 @@ def _matches(names: frozenset[str]) -> tuple[Any, Any]:
 @functools.lru_cache(maxsize=512)
 def statement(names: frozenset[str], sort: Sort) -> Any:
     """The search statement of one shape of query (built once; values are bound per query;
-    search/statements.py says what it answers)."""
+    search/paging.py says what it answers)."""
     source, score = _matches(names)
     conds: list[Any] = []
     if "price_min_fen" in names:

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from booking.catalogue.events import INSTRUMENT_CHANGED
+from catalogue.events import INSTRUMENT_CHANGED
 from search.backend import SearchBackend
 from search.documents import all_documents, documents_for
 from yixiang.db import transaction, utcnow

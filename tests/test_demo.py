@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from yixiang.demo import ACCOUNTS, load_demo
-from yixiang.identity import Membership, Organization, Region, User
+from accounts.demo import ACCOUNTS
+from accounts.models import Membership, Organization, Region, User
+from yixiang.domains import load_demo
 
 
 async def _counts(backend) -> tuple[int, ...]:

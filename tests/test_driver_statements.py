@@ -20,16 +20,16 @@ from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from accounts.auth import _PRINCIPAL_ROWS
 from booking.bookable import _BOOKABLE
-from booking.catalogue.models import ServiceMode
 from booking.creation import _BOOKING_INSERT, _CLOSURES_AND_OVERLAP, _HISTORY_INSERT, is_slot_conflict
 from booking.models import Booking, BookingStatus, Closure, Operation
+from catalogue.models import ServiceMode
 from tests.booking.world import QINGHE, ZJLG, day_at, machine_time, make_instrument, set_calendar, user_id
 from tests.conftest import error_code
 from vouchers.checkout_store import _EVIDENCE_INSERT, _FIRM_GRANTS_LOCKED, _FIRM_USAGE, CHECKOUT_INSERT
 from vouchers.ledger import _BALANCE_UPDATE, _ENTRY_INSERT
 from vouchers.models import CheckoutState, EntryKind
-from yixiang.auth import _PRINCIPAL_ROWS
 from yixiang.db import autocommit, utcnow
 from yixiang.driver_statements import DriverStatement, PooledDriver, single_statements
 from yixiang.errors import is_database_unavailable

@@ -7,9 +7,9 @@ import uuid
 
 from sqlalchemy import func, select
 
+from accounts.demo import demo_id
+from accounts.models import Membership
 from tests.conftest import error_code
-from yixiang.demo import demo_id
-from yixiang.identity import Membership
 
 
 async def _membership_count(backend, org_id, username_id) -> int:

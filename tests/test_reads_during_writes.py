@@ -7,7 +7,7 @@ import asyncio
 
 from sqlalchemy import text
 
-from yixiang.demo import demo_id
+from accounts.demo import demo_id
 from yixiang.outbox import emit
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.demo import ACCOUNTS
 from tests.conftest import error_code
-from yixiang.demo import ACCOUNTS
 
 DEMO_USERNAMES = [username for username, *_ in ACCOUNTS]
 

@@ -9,8 +9,8 @@ import sys
 
 from sqlalchemy import func, select
 
+from accounts.models import User
 from tests.conftest import create_database, drop_database, make_settings
-from yixiang.identity import User
 from yixiang.runtime import Runtime
 
 

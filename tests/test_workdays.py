@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from booking.workdays import WorkingDayCalendar
+from catalogue.workdays import WorkingDayCalendar
 
 
 def test_national_day_week_is_not_working_and_make_up_saturday_is():
@@ -28,7 +28,7 @@ def test_thirty_working_days_skip_the_spring_festival():
 
 def test_unknown_year_falls_back_to_weekends_with_a_warning(caplog):
     cal = WorkingDayCalendar()
-    with caplog.at_level(logging.WARNING, logger="booking.workdays"):
+    with caplog.at_level(logging.WARNING, logger="catalogue.workdays"):
         assert cal.is_working_day(date(2031, 3, 3))  # a Monday
         assert not cal.is_working_day(date(2031, 3, 1))  # a Saturday
     assert cal.add_working_days(date(2031, 3, 3), 5) == date(2031, 3, 10)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 
+from accounts.auth import Principal
+from accounts.models import Role
 from vouchers.errors import BureauRequired, NotFirmMember, ProgramNotFound, StatementNotFound
 from vouchers.models import VoucherCheckout, VoucherProgram
-from yixiang.auth import Principal
-from yixiang.identity import Role
 
 
 def officer_of_region(principal: Principal, region_code: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from accounts.models import Organization
 from vouchers.models import (
     AccountKind,
     CheckoutEvidence,
@@ -28,7 +29,6 @@ from vouchers.models import (
 from vouchers.rules import ProgramRules
 from yixiang.db import conflict_ignoring_inserts, is_postgres, utcnow
 from yixiang.driver_statements import DriverStatement
-from yixiang.identity import Organization
 
 
 @dataclass(frozen=True)

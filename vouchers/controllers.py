@@ -8,6 +8,8 @@ from typing import Any, Literal
 from litestar import Controller, Request, Response, get, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.auth import Principal, requires_role
+from accounts.models import Role
 from vouchers import grants as grant_service
 from vouchers import programs as program_service
 from vouchers import settlement as settlement_service
@@ -33,9 +35,7 @@ from vouchers.schemas import (
     SettlementOut,
     StatementOut,
 )
-from yixiang.auth import Principal, requires_role
 from yixiang.db import transaction
-from yixiang.identity import Role
 
 
 def operation_key(request: Request[Any, Any, Any], principal: Principal) -> str:

@@ -7,10 +7,10 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.demo import demo_id
 from vouchers.grants import add_grant
 from vouchers.models import ProgramStatus, VoucherGrant, VoucherProgram
 from vouchers.programs import fund_program
-from yixiang.demo import demo_id
 
 DEMO_PROGRAM = "voucher-program-hz-2026"
 DEMO_GRANT = "voucher-grant-qinghe-2026"

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.auth import Principal
+from accounts.models import Organization, OrgKind
 from vouchers.access import require_program_officer
 from vouchers.checkout import within_caller_transaction
 from vouchers.errors import BudgetExceeded, FirmNotEligible, GrantImportRejected, ProgramClosed
@@ -23,9 +25,7 @@ from vouchers.models import AccountKind, EntryKind, GrantStatus, ProgramStatus, 
 from vouchers.programs import budget_available_fen, lock_program
 from vouchers.rules import region_covers, shanghai_date, yuan_to_fen
 from vouchers.schemas import GrantIn
-from yixiang.auth import Principal
 from yixiang.db import utcnow
-from yixiang.identity import Organization, OrgKind
 
 MAX_IMPORT_ROWS = 5000
 USCC_HEADERS = ("uscc", "统一社会信用代码")

@@ -12,6 +12,8 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.auth import Principal
+from accounts.models import Organization, OrgKind, Role
 from vouchers.access import require_bureau_officer, require_program_officer
 from vouchers.checkout import within_caller_transaction
 from vouchers.errors import (
@@ -41,9 +43,7 @@ from vouchers.models import (
 )
 from vouchers.rules import region_covers
 from vouchers.schemas import AdjustmentIn, ProgramIn
-from yixiang.auth import Principal
 from yixiang.db import is_postgres, utcnow
-from yixiang.identity import Organization, OrgKind, Role
 
 
 async def lock_program(session: AsyncSession, program_id: uuid.UUID) -> VoucherProgram | None:

@@ -12,6 +12,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.auth import Principal
 from vouchers.access import officer_of_region, require_checkout_visible
 from vouchers.checkout import within_caller_transaction
 from vouchers.checkout_store import lock_checkout, lock_firm_grants
@@ -26,7 +27,6 @@ from vouchers.models import (
     VoucherProgram,
 )
 from vouchers.schemas import RefundIn
-from yixiang.auth import Principal
 from yixiang.db import utcnow
 
 

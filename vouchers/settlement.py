@@ -19,6 +19,8 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.auth import Principal
+from accounts.models import Organization, Role
 from vouchers.access import officer_of_region, require_bureau_officer
 from vouchers.checkout import within_caller_transaction
 from vouchers.errors import (
@@ -54,10 +56,8 @@ from vouchers.schemas import (
     SettlementOut,
 )
 from vouchers.statements import missing_evidence
-from yixiang.auth import Principal
 from yixiang.db import is_postgres, utcnow
 from yixiang.errors import Conflict, InvalidInput
-from yixiang.identity import Organization, Role
 
 # action → (from, to): the whole state machine of a batch.
 TRANSITIONS: dict[str, tuple[SettlementStatus, SettlementStatus]] = {

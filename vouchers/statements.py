@@ -15,6 +15,8 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.auth import Principal
+from accounts.models import Organization
 from vouchers.access import require_checkout_visible
 from vouchers.checkout import EVIDENCE_KINDS, within_caller_transaction
 from vouchers.checkout_store import store_evidence
@@ -22,9 +24,7 @@ from vouchers.errors import NotCaptured, NothingDue, ProviderRequired
 from vouchers.models import CheckoutEvidence, CheckoutState, PaymentMethod, VoucherCheckout, VoucherProgram
 from vouchers.rules import fen_to_yuan
 from vouchers.schemas import EvidenceOut, StatementOut
-from yixiang.auth import Principal
 from yixiang.db import is_postgres, utcnow
-from yixiang.identity import Organization
 
 # Settlement pays a provider only for a complete chain. Rating is shown but not required: a
 # firm's silence must not withhold the provider's payment.

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.auth import Principal
+from accounts.models import Role
 from vouchers.access import firm_for, require_program_visible
 from vouchers.ledger import balances, grant_account, hold_account
 from vouchers.models import (
@@ -22,8 +24,6 @@ from vouchers.models import (
 )
 from vouchers.programs import budget_available_fen
 from vouchers.schemas import GrantOut, HistoryOut, HoldOut, MyVouchersOut, ProgramOut
-from yixiang.auth import Principal
-from yixiang.identity import Role
 
 HISTORY_LIMIT = 100
 

@@ -11,20 +11,15 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlche
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
-from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from yixiang import __version__
-from yixiang.auth import JWTAuthMiddleware, provide_optional_principal, provide_principal
-from yixiang.auth_api import AuthController, me
 from yixiang.errors import EXCEPTION_HANDLERS
 from yixiang.health import health, ready
 from yixiang.idempotency import IdempotencyMiddleware
 from yixiang.logs import RequestIdMiddleware, configure_logging
 from yixiang.openapi import document_errors
-from yixiang.organizations import OrganizationController
 from yixiang.ratelimit import RateLimiter
 from yixiang.runtime import Runtime
 from yixiang.security import SecurityHeadersMiddleware
@@ -58,24 +53,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         set_default_exception_handler=False,
         create_all=False,
     )
-    route_handlers: list[Any] = [health, ready, AuthController, me, OrganizationController]
+    route_handlers: list[Any] = [health, ready]
+    middleware: list[Any] = []
+    dependencies: dict[str, Any] = {}
+    state: dict[str, Any] = {}
     for domain in runtime.domains:
         route_handlers.extend(domain.route_handlers)
+        middleware.extend(domain.middleware)
+        dependencies.update(domain.dependencies)
+        if domain.app_state is not None:
+            state.update(domain.app_state(settings))
 
     app = Litestar(
         route_handlers=route_handlers,
         lifespan=[lifespan],
         plugins=[SQLAlchemyPlugin(config=db_config)],
-        dependencies={
-            "principal": Provide(provide_principal, sync_to_thread=False),
-            "maybe_principal": Provide(provide_optional_principal, sync_to_thread=False),
-        },
-        middleware=[
-            RequestIdMiddleware,
-            SecurityHeadersMiddleware,
-            DefineMiddleware(JWTAuthMiddleware, exclude=["^/health$", "^/ready$", "^/schema"]),
-            IdempotencyMiddleware,
-        ],
+        dependencies=dependencies,
+        middleware=[RequestIdMiddleware, SecurityHeadersMiddleware, *middleware, IdempotencyMiddleware],
         exception_handlers=EXCEPTION_HANDLERS,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
@@ -100,7 +94,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.engine = runtime.engine
     app.state.session_maker = runtime.session_maker
     app.state.store = runtime.store
-    app.state.token_issuer = runtime.token_issuer
+    for key, value in state.items():
+        app.state[key] = value
     app.state.services = runtime.services
     app.state.rate_limiter = RateLimiter(runtime.store)
     document_errors(app)

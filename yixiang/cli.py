@@ -161,7 +161,7 @@ def demo() -> None:
 @demo.command("load")
 def demo_load() -> None:
     """Load the demo data set (idempotent)."""
-    from yixiang.demo import load_demo
+    from yixiang.domains import load_demo
 
     async def work(runtime: Any) -> None:
         await load_demo(runtime.session_maker, runtime.domains)

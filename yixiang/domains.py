@@ -8,16 +8,25 @@ dependencies still point one way (domains import ``yixiang``, never the reverse)
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yixiang.outbox import Event
 
 # The order matters for demo data: later domains build on earlier ones.
-DOMAIN_MODULES = ("booking.plugin", "vouchers.plugin", "search.plugin", "bot.plugin")
+DOMAIN_MODULES = (
+    "accounts.plugin",
+    "catalogue.plugin",
+    "booking.plugin",
+    "results.plugin",
+    "ratings.plugin",
+    "vouchers.plugin",
+    "search.plugin",
+    "bot.plugin",
+)
 
 
 @dataclass
@@ -57,6 +66,16 @@ class Domain:
     on_shutdown: Sequence[Callable[[Any], Awaitable[None]]] = ()
     # click commands added to the ``yixiang`` CLI (e.g. ``search reindex``)
     cli_commands: Sequence[Any] = ()
+    # ASGI middleware, added after the shell's request id and security headers and before its
+    # idempotency (which keys on the signed-in user), in domain order
+    middleware: Sequence[Any] = ()
+    # Litestar dependencies every route may name (e.g. ``principal``)
+    dependencies: Mapping[str, Any] = field(default_factory=dict)
+    # values put on ``app.state`` when the app is built, from the settings
+    app_state: Callable[[Any], Mapping[str, Any]] | None = None
+    # Whether the database already holds this domain's records: demo data loads on a first start
+    # only, when no domain does.
+    holds_records: Callable[[AsyncSession], Awaitable[bool]] | None = None
 
 
 def load_domains(modules: Sequence[str] = DOMAIN_MODULES) -> list[Domain]:
@@ -95,3 +114,19 @@ def idle_when(selector: IdleSelector) -> Callable[[Consumer], Consumer]:
 
 def idle_selector(consumer: Consumer) -> IdleSelector | None:
     return getattr(consumer, "idle_events", None)
+
+
+async def load_demo(session_maker: async_sessionmaker[AsyncSession], domains: Sequence[Domain]) -> None:
+    """Every domain's demo data, in domain order, each loader in its own transaction."""
+    for domain in domains:
+        for loader in domain.demo_loaders:
+            async with session_maker() as session, session.begin():
+                await loader(session)
+
+
+async def holds_records(session_maker: async_sessionmaker[AsyncSession], domains: Sequence[Domain]) -> bool:
+    async with session_maker() as session:
+        for domain in domains:
+            if domain.holds_records is not None and await domain.holds_records(session):
+                return True
+    return False

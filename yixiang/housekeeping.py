@@ -1,4 +1,7 @@
-"""The shell's own periodic work: forget expired idempotency records, refresh tokens and old events."""
+"""The shell's own periodic work: forget expired idempotency records and old events.
+
+Other domains forget their own expired records on the same topic (accounts: refresh tokens).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ from sqlalchemy import delete
 from yixiang.db import utcnow
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.idempotency import IdempotencyRecord
-from yixiang.identity import RefreshToken
 from yixiang.outbox import Event, EventStatus, OutboxEvent
 
 HOUSEKEEPING_TOPIC = "shell.housekeeping"
@@ -20,7 +22,6 @@ async def purge_expired(ctx: JobContext, event: Event) -> None:
     now = utcnow()
     session = ctx.session
     await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now))
-    await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now))
     # Delivered events are history once their consumers' records have served their purpose;
     # dead letters stay until someone has looked at them.
     await session.execute(

@@ -14,7 +14,6 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
-from yixiang.auth import current_principal
 from yixiang.errors import DomainError
 from yixiang.store import MemoryStore, Store
 
@@ -76,10 +75,11 @@ def rate_limit(
         state = connection.app.state
         limit = int(getattr(state.settings, field))
         limiter: RateLimiter = state.rate_limiter
-        principal = current_principal(connection)
         buckets = [f"{name}:ip:{client_address(connection)}"]
-        if principal is not None:
-            buckets.append(f"{name}:user:{principal.user_id}")
+        # the signed-in user, as the accounts' middleware put it in the scope
+        user_id = getattr(connection.scope.get("user"), "user_id", None)
+        if user_id is not None:
+            buckets.append(f"{name}:user:{user_id}")
         allowed, retry_after = await limiter.hit_all(buckets, limit)
         if not allowed:
             raise RateLimited(retry_after, limit_per_minute=limit)

@@ -15,15 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from yixiang.auth import TokenIssuer
 from yixiang.db import create_engine, create_session_maker
-from yixiang.demo import load_demo
-from yixiang.domains import Domain, load_domains
+from yixiang.domains import Domain, holds_records, load_demo, load_domains
 from yixiang.housekeeping import SHELL_DOMAIN
-from yixiang.identity import User
 from yixiang.migrate import upgrade
 from yixiang.settings import Settings
 from yixiang.store import Store, create_store
@@ -59,7 +56,6 @@ class Runtime:
     engine: AsyncEngine
     session_maker: async_sessionmaker[AsyncSession]
     store: Store
-    token_issuer: TokenIssuer
     domains: list[Domain]
     services: dict[str, Any] = field(default_factory=dict)
     _worker_task: asyncio.Task[None] | None = None
@@ -77,9 +73,6 @@ class Runtime:
             engine=engine,
             session_maker=create_session_maker(engine),
             store=create_store(settings.redis_url, settings.redis_prefix),
-            token_issuer=TokenIssuer(
-                settings.secret_key, settings.access_token_minutes, settings.refresh_token_days
-            ),
             domains=[SHELL_DOMAIN, *(load_domains() if domains is None else domains)],
         )
 
@@ -102,7 +95,7 @@ class Runtime:
             for domain in self.domains:
                 for hook in domain.on_startup:
                     await hook(self)
-            if self.settings.demo_data_enabled and not await self._has_users():
+            if self.settings.demo_data_enabled and not await holds_records(self.session_maker, self.domains):
                 log.info("first start: loading demo data")
                 await load_demo(self.session_maker, self.domains)
         if self.settings.run_worker_in_process if run_worker is None else run_worker:
@@ -119,7 +112,3 @@ class Runtime:
                 await hook(self)
         await self.store.close()
         await self.engine.dispose()
-
-    async def _has_users(self) -> bool:
-        async with self.session_maker() as session:
-            return bool(await session.scalar(select(func.count()).select_from(User)))

@@ -15,10 +15,10 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.auth import Principal
 from bot.dates import SHANGHAI, WEEKDAY_NAMES
 from bot.models import Follower
 from bot.ports import Ports
-from yixiang.auth import Principal
 from yixiang.settings import Settings
 from yixiang.store import Store
 

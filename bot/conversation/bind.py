@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
+from accounts.models import User
 from bot.conversation.base import Reply, Turn
-from bot.identity import bind, redeem_bind_code
+from bot.followers import bind, redeem_bind_code
 from yixiang.db import transaction
-from yixiang.identity import User
 
 HOW_TO = "请在仪享小程序或网页登录后，于「我的 → 绑定公众号」获取 6 位绑定码，然后发送「绑定 123456」。"
 

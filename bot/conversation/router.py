@@ -12,13 +12,13 @@ from bot.conversation import (
     book,
     cancel,
     details,
-    events,
     my_bookings,
     pick,
     rate,
     results,
     search,
     voucher,
+    wechat_events,
 )
 from bot.conversation import help as help_intent
 from bot.conversation.base import Reply, Turn, fit_text, pick_number
@@ -51,7 +51,7 @@ FLOWS: dict[str, ModuleType] = {"book": book, "pick": pick, "cancel": cancel, "r
 async def respond(turn: Turn) -> Reply:
     try:
         if turn.incoming.kind == "event":
-            reply = await events.handle(turn)
+            reply = await wechat_events.handle(turn)
         elif turn.incoming.kind == "text":
             reply = await respond_to_text(turn, turn.incoming.text)
         else:

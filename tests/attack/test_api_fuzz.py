@@ -9,9 +9,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from accounts.demo import ACCOUNTS
 from tests.conftest import BACKENDS
 from tests.live_server import live_server
-from yixiang.demo import ACCOUNTS
 
 ROLES = ["anonymous", *[username for username, *_ in ACCOUNTS]]
 EXAMPLES = 8

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from accounts.demo import ACCOUNTS, demo_id
+from accounts.models import Role
 from tests.booking.world import (
     ALWAYS_OPEN,
     World,
@@ -30,14 +32,12 @@ from tests.booking.world import (
 from tests.catalogue.helpers import as_csv, instrument_body
 from tests.catalogue.helpers import row as import_row
 from tests.conftest import error_code
-from tests.delivery.flow import upload
+from tests.results.flow import upload
 from tests.vouchers.conftest import World as Vouchers
 from tests.vouchers.conftest import new_org, order, program_body
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, record_evidence
 from vouchers.rules import shanghai_date
 from yixiang.db import utcnow
-from yixiang.demo import ACCOUNTS, demo_id
-from yixiang.identity import Role
 
 ANON = "anonymous"
 R1, R2, FA = "demo-researcher", "demo-researcher-2", "demo-firm-admin"  # R1, FA: 青禾; R2: 蓝湾
@@ -109,7 +109,7 @@ class Scene:
         self.other_unit = await make_instrument(self.backend, unit_id=HZCL)  # 杭州材料院
         hzcl_staff = await self.login(await make_user(self.backend, HZCL, Role.provider_staff))
         await set_calendar(self.client, hzcl_staff, self.other_unit.instrument_id)
-        from booking.catalogue.models import PublicationStatus
+        from catalogue.models import PublicationStatus
 
         self.draft = await make_instrument(self.backend, publication=PublicationStatus.draft)
         self.own = await self.booking(R1)

@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from booking.catalogue.models import PublicationStatus
+from accounts.demo import demo_id
 from booking.demo import load_booking_demo
 from booking.events import REMINDERS_DUE
 from booking.models import InstrumentCalendar, Qualification
+from catalogue.models import PublicationStatus
 from tests.booking.world import day_at, iso, machine_time, make_instrument, set_calendar
 from tests.conftest import error_code
-from yixiang.demo import demo_id
 from yixiang.outbox import OutboxEvent, emit
 from yixiang.worker import Worker
 

@@ -299,7 +299,7 @@ async def test_sample_testing_queues_with_a_position_and_a_working_day_completio
     ).json()
     assert (first["queue_position"], second["queue_position"]) == (1, 2)
     assert first["start"] is None and first["status"] == "confirmed"
-    from booking.workdays import load_working_day_calendar, shanghai_today
+    from catalogue.workdays import load_working_day_calendar, shanghai_today
 
     async with backend.runtime.session_maker() as session:
         days = await load_working_day_calendar(session)
@@ -348,8 +348,8 @@ async def test_a_researcher_in_two_firms_says_which_one_books(client, login, bac
     world = await make_instrument(backend)
     await set_calendar(client, await login("demo-provider"), world.instrument_id)
     username = await make_user(backend, QINGHE)
+    from accounts.models import Membership, Role
     from tests.booking.world import user_id
-    from yixiang.identity import Membership, Role
 
     async with backend.runtime.session_maker() as session, session.begin():
         session.add(
@@ -405,9 +405,9 @@ async def test_a_no_show_can_be_marked_only_once_the_booking_has_started(client,
 
 
 async def test_delivery_and_rating_follow_completion_for_the_issues_that_call_them(client, login, backend):
+    from accounts.auth import load_user, principal_from_user
+    from accounts.demo import demo_id
     from booking import services
-    from yixiang.auth import load_user, principal_from_user
-    from yixiang.demo import demo_id
 
     world = await make_instrument(backend)
     provider_headers = await login("demo-provider")

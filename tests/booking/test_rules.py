@@ -6,17 +6,17 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from booking.calendars import DEFAULT_CALENDAR, CalendarRules, opening_intervals
+from accounts.demo import demo_id
+from accounts.models import Role
+from booking.calendar_rules import DEFAULT_CALENDAR, CalendarRules, opening_intervals
 from booking.errors import BookingRuleViolated
 from booking.models import BookingStatus
 from booking.rules import check_machine_time
 from booking.states import replay
-from booking.workdays import SHANGHAI, WorkingDayCalendar
+from catalogue.workdays import SHANGHAI, WorkingDayCalendar
 from tests.booking.world import day_at, iso, machine_time, make_instrument, make_user, set_calendar
 from tests.conftest import error_code
 from yixiang.db import utcnow
-from yixiang.demo import demo_id
-from yixiang.identity import Role
 
 OFFICE_HOURS = {
     "weekly_hours": [{"weekday": d, "start": "08:30", "end": "17:30"} for d in range(5)],
@@ -264,7 +264,7 @@ def test_a_history_replays_only_along_the_transition_table():
 async def test_extreme_inputs_answer_4xx_never_500(client, login, backend):
     from sqlalchemy import update
 
-    from booking.catalogue.models import ServiceItem
+    from catalogue.models import ServiceItem
 
     world = await make_instrument(backend)
     provider = await login("demo-provider")

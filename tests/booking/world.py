@@ -11,7 +11,10 @@ from typing import Any
 import msgspec
 from sqlalchemy import select
 
-from booking.catalogue.models import (
+from accounts.demo import demo_id
+from accounts.models import Membership, Role, User
+from booking.events import EXPIRY_DUE
+from catalogue.models import (
     Category,
     Instrument,
     PriceUnit,
@@ -19,11 +22,8 @@ from booking.catalogue.models import (
     ServiceItem,
     ServiceMode,
 )
-from booking.events import EXPIRY_DUE
-from booking.workdays import SHANGHAI
+from catalogue.workdays import SHANGHAI
 from yixiang.db import utcnow
-from yixiang.demo import demo_id
-from yixiang.identity import Membership, Role, User
 from yixiang.outbox import emit
 from yixiang.worker import Worker
 

@@ -9,14 +9,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from booking.catalogue.models import (
-    Category,
-    Instrument,
-    PriceUnit,
-    PublicationStatus,
-    ServiceItem,
-    ServiceMode,
-)
+from accounts.demo import demo_id
 from bot.config import (
     DEMO_APP_ID,
     DEMO_APP_SECRET,
@@ -24,12 +17,19 @@ from bot.config import (
     DEMO_MINIPROGRAM_APP_SECRET,
 )
 from bot.ports import SERVICE_KEY, Ports
+from catalogue.models import (
+    Category,
+    Instrument,
+    PriceUnit,
+    PublicationStatus,
+    ServiceItem,
+    ServiceMode,
+)
 from tests.bot.ports_impl import DbCatalog, MemoryBookings, MemoryVouchers
 from tests.bot.wechat_client import WeChatSender
 from tests.conftest import Backend
 from tests.fakes.wechat import FakeWeChat
 from yixiang.db import insert_ignoring_conflict
-from yixiang.demo import demo_id
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from booking.catalogue.models import Instrument, PublicationStatus, ServiceItem
+from accounts.auth import Principal
+from accounts.models import Organization, Region
 from bot.dates import SHANGHAI
 from bot.ports import (
     BookingView,
@@ -28,9 +29,8 @@ from bot.ports import (
     VoucherBalance,
     VoucherEntry,
 )
-from yixiang.auth import Principal
+from catalogue.models import Instrument, PublicationStatus, ServiceItem
 from yixiang.errors import Conflict, NotFound
-from yixiang.identity import Organization, Region
 
 
 class SlotTaken(Conflict):

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
+from accounts.demo import demo_id
 from bot.conversation import base
 from bot.conversation.base import fit_text, pick_number
 from bot.conversation.intents import detect
 from tests.bot.conftest import World, bind_openid, new_openid
-from yixiang.demo import demo_id
 
 
 @pytest.mark.parametrize(

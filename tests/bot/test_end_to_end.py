@@ -10,15 +10,15 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from booking.catalogue.models import Instrument
+from accounts.demo import demo_id
 from booking.models import Booking, BookingStatus
 from bot.adapters import build_ports
 from bot.ports import SERVICE_KEY
+from catalogue.models import Instrument
 from tests.booking.world import iso, make_instrument, set_calendar
 from tests.bot.conftest import World, bind_openid
-from tests.delivery.flow import upload
+from tests.results.flow import upload
 from yixiang.db import utcnow
-from yixiang.demo import demo_id
 from yixiang.outbox import emit
 
 

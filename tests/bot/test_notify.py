@@ -6,12 +6,12 @@ import uuid
 
 from sqlalchemy import select
 
+from accounts.demo import demo_id
+from accounts.models import User
 from bot.models import SentNotification
 from bot.notify import send_template_message
 from tests.bot.conftest import World, bind_openid
-from yixiang.demo import demo_id
 from yixiang.domains import JobContext
-from yixiang.identity import User
 from yixiang.outbox import Event, OutboxEvent, emit
 
 

@@ -8,13 +8,13 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from accounts.demo import demo_id
+from accounts.models import User
 from bot.models import Follower, UserPhone
 from bot.signin import decrypt_phone
 from tests.bot.conftest import World, bind_openid, follower_user, new_openid
 from tests.conftest import Login, error_code
 from tests.fakes.wechat import Identity
-from yixiang.demo import demo_id
-from yixiang.identity import User
 
 
 async def test_mini_program_sign_in_creates_the_user_once(world: World) -> None:

@@ -167,8 +167,8 @@ async def test_follow_greets_and_binds_by_unionid_in_the_worker(world: World) ->
     openid = new_openid()
     unionid = "u-" + openid
     async with world.backend.runtime.session_maker() as session, session.begin():
-        from yixiang.demo import demo_id
-        from yixiang.identity import User
+        from accounts.demo import demo_id
+        from accounts.models import User
 
         user = await session.get(User, demo_id("demo-firm-admin"))
         assert user is not None

@@ -7,7 +7,7 @@ import io
 import uuid
 from typing import Any
 
-from booking.catalogue.transfer import HEADERS
+from catalogue.transfer import HEADERS
 
 
 def instrument_body(**changes: Any) -> dict[str, Any]:

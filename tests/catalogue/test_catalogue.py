@@ -7,11 +7,11 @@ from datetime import date
 
 from sqlalchemy import select
 
-from booking.catalogue.listing import listing_deadline
-from booking.workdays import WorkingDayCalendar
+from accounts.demo import demo_id
+from catalogue.listing import listing_deadline
+from catalogue.workdays import WorkingDayCalendar
 from tests.catalogue.helpers import instrument_body
 from tests.conftest import error_code
-from yixiang.demo import demo_id
 from yixiang.outbox import OutboxEvent
 
 PROVIDER = "/api/v1/provider/instruments"
@@ -67,8 +67,8 @@ async def test_every_change_emits_a_catalogue_event_in_the_same_transaction(back
 
 
 async def test_staff_of_another_unit_cannot_see_or_edit_it(client, login, backend):
+    from accounts.models import Role
     from tests.booking.world import make_user
-    from yixiang.identity import Role
 
     staff = await login("demo-provider")
     other = await login(await make_user(backend, demo_id("unit-hzcl"), Role.provider_staff))

@@ -10,8 +10,8 @@ import uuid
 import openpyxl
 from sqlalchemy import func, select
 
-from booking.catalogue.models import Instrument
-from booking.catalogue.transfer import HEADERS
+from catalogue.models import Instrument
+from catalogue.transfer import HEADERS
 from tests.catalogue.helpers import as_csv, row
 from tests.conftest import error_code
 

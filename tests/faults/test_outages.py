@@ -11,9 +11,9 @@ import uuid
 import httpx
 import pytest
 
+from accounts.demo import demo_id
 from tests.faults.servers import private_postgres, private_redis
 from tests.live_server import live_server
-from yixiang.demo import demo_id
 
 
 @pytest.fixture

@@ -26,9 +26,9 @@ import asyncpg
 import pytest
 from sqlalchemy import select
 
+from accounts.models import User
 from tests.conftest import BACKENDS, PG_URL, REDIS_URL, _plain_dsn, _with_database
 from tests.fakes.wechat import FakeWeChat
-from yixiang.identity import User
 from yixiang.outbox import EventStatus, OutboxEvent, emit
 from yixiang.runtime import Runtime
 from yixiang.settings import load_settings

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from booking.catalogue.models import Instrument
+from catalogue.models import Instrument
 from search.cache import AnswerCache
 from search.database import DatabaseSearch
 from search.sync import reindex

@@ -8,12 +8,13 @@ from pathlib import Path
 from alembic import command
 from sqlalchemy.engine import Connection
 
-from booking.catalogue.demo import load_catalogue_demo, load_categories
+from accounts.demo import load_accounts_demo
+from catalogue.categories import load_categories
+from catalogue.demo.loader import load_catalogue_demo
 from search.backend import SearchQuery
 from search.database import DatabaseSearch
 from search.sync import reindex
 from yixiang.db import create_engine, create_session_maker, transaction
-from yixiang.demo import load_identity
 from yixiang.migrate import alembic_config, upgrade
 
 BEFORE_TAGS = "0007_search_speed"
@@ -45,7 +46,7 @@ async def test_an_index_built_before_the_tags_answers_alike_after_upgrade_and_do
     try:
         await upgrade(engine)
         async with sessions() as session, transaction(session):
-            await load_identity(session)
+            await load_accounts_demo(session)
             await load_categories(session)
             await load_catalogue_demo(session)
         await reindex(sessions, engine_search)

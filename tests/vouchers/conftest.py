@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from accounts.demo import demo_id
+from accounts.models import Membership, Organization, OrgKind, Role, User
 from tests.conftest import Backend, Login
 from vouchers.checkout import CheckoutOrder
 from vouchers.ledger import grant_account, hold_account
 from vouchers.models import LedgerAccount
 from vouchers.rules import shanghai_date
 from yixiang.db import utcnow
-from yixiang.demo import demo_id
-from yixiang.identity import Membership, Organization, OrgKind, Role, User
 
 TODAY = shanghai_date(utcnow())
 UNIT_ZJLG = demo_id("unit-zjlg")

@@ -1,9 +1,6 @@
 """The whole no-touch flow on the demo data, through booking's API: a researcher books, the
 provider confirms (hold), completes with actual hours (capture), delivers; the statement shows
 fee, voucher share and due; the bureau's batch for the period pays it and reconciles to the fen.
-
-Runs once booking/checkout.py calls vouchers (the lead wires the hooks when merging; until then
-booking's hooks are placeholders and this module is skipped).
 """
 
 from __future__ import annotations
@@ -11,24 +8,15 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import pytest
-
-import booking.checkout as booking_checkout
-import vouchers.checkout
+from accounts.demo import demo_id
 from tests.booking.world import iso, machine_time, make_instrument, set_calendar
 from tests.conftest import error_code
 from tests.vouchers.conftest import TODAY, World
 from yixiang.db import utcnow
-from yixiang.demo import demo_id
-
-pytestmark = pytest.mark.skipif(
-    getattr(booking_checkout, "CheckoutOrder", None) is not vouchers.checkout.CheckoutOrder,
-    reason="booking/checkout.py does not call vouchers yet",
-)
 
 
 async def _principal(world: World, username: str):  # type: ignore[no-untyped-def]
-    from yixiang.auth import load_user, principal_from_user
+    from accounts.auth import load_user, principal_from_user
 
     async with world.backend.runtime.session_maker() as session:
         user = await load_user(session, demo_id(username))

@@ -27,6 +27,9 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
+from accounts.auth import MembershipView, Principal
+from accounts.demo import demo_id
+from accounts.models import Organization, OrgKind, Role
 from tests.conftest import Backend
 from tests.vouchers.conftest import TODAY, order
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, release_voucher_hold
@@ -37,10 +40,7 @@ from vouchers.models import CheckoutState, JournalEntry, LedgerAccount, VoucherC
 from vouchers.programs import adjust_grant, create_program, expire_program_grants, lock_program
 from vouchers.refunds import refund_voucher_share
 from vouchers.schemas import AdjustmentIn, GrantIn, ProgramIn, RefundIn
-from yixiang.auth import MembershipView, Principal
 from yixiang.db import create_engine, create_session_maker
-from yixiang.demo import demo_id
-from yixiang.identity import Organization, OrgKind, Role
 
 BUREAU = Principal(
     user_id=demo_id("demo-science-bureau"),

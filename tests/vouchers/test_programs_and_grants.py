@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from accounts.demo import demo_id
+from accounts.models import OrgKind, Role
 from tests.conftest import error_code
 from tests.vouchers.conftest import World, new_org, new_user, program_body
-from yixiang.demo import demo_id
-from yixiang.identity import OrgKind, Role
 
 
 async def test_demo_researcher_holds_a_grant_and_demo_researcher_2_holds_none(world: World) -> None:

@@ -9,12 +9,12 @@ import uuid
 
 from openpyxl import load_workbook
 
+from accounts.demo import demo_id
+from accounts.models import OrgKind, Role
 from tests.conftest import error_code
 from tests.vouchers.conftest import TODAY, World, new_org, new_user, order
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, record_evidence
 from yixiang.db import utcnow
-from yixiang.demo import demo_id
-from yixiang.identity import OrgKind, Role
 
 
 async def _completed(

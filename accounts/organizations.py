@@ -1,0 +1,177 @@
+"""Organisations and their members: an enterprise admin manages the firm's researchers, a unit
+admin the unit's provider staff. Outsiders learn nothing: another organisation is a 404."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, delete, get, post
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.auth import Principal
+from accounts.models import ROLE_ORG_KINDS, Membership, Organization, OrgKind, Role, User
+from yixiang.db import transaction
+from yixiang.errors import Conflict, Forbidden, InvalidInput, NotFound
+from yixiang.outbox import emit
+from yixiang.schemas import Input, Output
+
+ADMIN_ROLES = {OrgKind.enterprise: Role.enterprise_admin, OrgKind.unit: Role.unit_admin}
+
+
+class AlreadyMember(Conflict):
+    code = "already_member"
+    message = "该用户已是本单位成员"
+
+
+class RoleNotAllowed(InvalidInput):
+    code = "role_not_allowed"
+    message = "该角色不适用于此类单位"
+
+
+class OrganizationOut(Output):
+    id: uuid.UUID
+    kind: OrgKind
+    name: str
+    region_code: str
+    uscc: str | None
+    is_tech_sme: bool
+
+
+class MemberOut(Output):
+    user_id: uuid.UUID
+    username: str
+    display_name: str
+    role: Role
+
+
+class MemberIn(Input):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    role: Role
+
+
+def _visible(principal: Principal, org_id: uuid.UUID) -> bool:
+    return principal.is_platform_admin or org_id in {m.organization_id for m in principal.memberships}
+
+
+async def get_organization(session: AsyncSession, principal: Principal, org_id: uuid.UUID) -> Organization:
+    org = await session.get(Organization, org_id)
+    if org is None or not _visible(principal, org_id):
+        raise NotFound("未找到该单位")
+    return org
+
+
+async def _require_admin(session: AsyncSession, principal: Principal, org_id: uuid.UUID) -> Organization:
+    org = await get_organization(session, principal, org_id)
+    admin_role = ADMIN_ROLES.get(org.kind)
+    if principal.is_platform_admin:
+        return org
+    if admin_role is None or org_id not in principal.orgs_where(admin_role):
+        raise Forbidden("只有本单位管理员可以管理成员")
+    return org
+
+
+async def list_members(session: AsyncSession, principal: Principal, org_id: uuid.UUID) -> list[MemberOut]:
+    async with transaction(session):
+        await _require_admin(session, principal, org_id)
+        rows = await session.execute(
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.organization_id == org_id)
+            .order_by(User.username)
+        )
+        return [
+            MemberOut(user_id=u.id, username=u.username, display_name=u.display_name, role=m.role)
+            for m, u in rows.all()
+        ]
+
+
+async def add_member(
+    session: AsyncSession, principal: Principal, org_id: uuid.UUID, data: MemberIn
+) -> MemberOut:
+    async with transaction(session):
+        org = await _require_admin(session, principal, org_id)
+        if org.kind not in ROLE_ORG_KINDS[data.role]:
+            raise RoleNotAllowed(role=data.role.value, organization_kind=org.kind.value)
+        user = await session.scalar(select(User).where(User.username == data.username))
+        if user is None:
+            raise NotFound("没有这个用户", username=data.username)
+        existing = await session.scalar(
+            select(Membership).where(
+                Membership.user_id == user.id,
+                Membership.organization_id == org_id,
+                Membership.role == data.role,
+            )
+        )
+        if existing is not None:
+            raise AlreadyMember()
+        session.add(Membership(user_id=user.id, organization_id=org_id, role=data.role))
+        await emit(
+            session,
+            "identity.member_added",
+            {"organization_id": org_id, "user_id": user.id, "role": data.role.value, "by": principal.user_id},
+        )
+        return MemberOut(
+            user_id=user.id, username=user.username, display_name=user.display_name, role=data.role
+        )
+
+
+async def remove_member(
+    session: AsyncSession, principal: Principal, org_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    async with transaction(session):
+        await _require_admin(session, principal, org_id)
+        memberships = (
+            await session.scalars(
+                select(Membership).where(Membership.user_id == user_id, Membership.organization_id == org_id)
+            )
+        ).all()
+        if not memberships:
+            raise NotFound("该用户不是本单位成员")
+        for membership in memberships:
+            await session.delete(membership)
+        await emit(
+            session,
+            "identity.member_removed",
+            {"organization_id": org_id, "user_id": user_id, "by": principal.user_id},
+        )
+
+
+class OrganizationController(Controller):
+    path = "/api/v1/organizations"
+    tags = ["organizations"]
+
+    @get("/{org_id:uuid}", summary="An organisation the caller belongs to")
+    async def show(
+        self, org_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+    ) -> OrganizationOut:
+        async with transaction(db_session, read_only=True):
+            org = await get_organization(db_session, principal, org_id)
+        return OrganizationOut(
+            id=org.id,
+            kind=org.kind,
+            name=org.name,
+            region_code=org.region_code,
+            uscc=org.uscc,
+            is_tech_sme=org.is_tech_sme,
+        )
+
+    @get("/{org_id:uuid}/members", summary="Members of the organisation (its admins only)")
+    async def members(
+        self, org_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+    ) -> list[MemberOut]:
+        return await list_members(db_session, principal, org_id)
+
+    @post("/{org_id:uuid}/members", summary="Add an existing user to the organisation with a role")
+    async def add(
+        self, org_id: uuid.UUID, data: MemberIn, principal: Principal, db_session: AsyncSession
+    ) -> MemberOut:
+        return await add_member(db_session, principal, org_id, data)
+
+    @delete("/{org_id:uuid}/members/{user_id:uuid}", summary="Remove a user from the organisation")
+    async def remove(
+        self, org_id: uuid.UUID, user_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+    ) -> None:
+        await remove_member(db_session, principal, org_id, user_id)

@@ -1,0 +1,53 @@
+"""Accounts as the shell sees them: sign-in, the signed-in principal, organisations and members."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from sqlalchemy import delete, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.auth import JWTAuthMiddleware, TokenIssuer, provide_optional_principal, provide_principal
+from accounts.demo import load_accounts_demo
+from accounts.models import RefreshToken, User
+from accounts.organizations import OrganizationController
+from accounts.signin import AuthController, me
+from yixiang.db import utcnow
+from yixiang.domains import Domain, JobContext
+from yixiang.housekeeping import HOUSEKEEPING_TOPIC
+from yixiang.outbox import Event
+from yixiang.settings import Settings
+
+
+def app_state(settings: Settings) -> Mapping[str, Any]:
+    return {
+        "token_issuer": TokenIssuer(
+            settings.secret_key, settings.access_token_minutes, settings.refresh_token_days
+        )
+    }
+
+
+async def has_users(session: AsyncSession) -> bool:
+    return bool(await session.scalar(select(exists().where(User.id.is_not(None)))))
+
+
+async def purge_expired_refresh_tokens(ctx: JobContext, event: Event) -> None:
+    await ctx.session.execute(delete(RefreshToken).where(RefreshToken.expires_at < utcnow()))
+
+
+DOMAIN = Domain(
+    name="accounts",
+    route_handlers=[AuthController, me, OrganizationController],
+    middleware=[DefineMiddleware(JWTAuthMiddleware, exclude=["^/health$", "^/ready$", "^/schema"])],
+    dependencies={
+        "principal": Provide(provide_principal, sync_to_thread=False),
+        "maybe_principal": Provide(provide_optional_principal, sync_to_thread=False),
+    },
+    app_state=app_state,
+    holds_records=has_users,
+    consumers={HOUSEKEEPING_TOPIC: [purge_expired_refresh_tokens]},
+    demo_loaders=[load_accounts_demo],
+)

@@ -1,0 +1,87 @@
+"""The one place booking talks to vouchers (DESIGN §2.3: hold at confirmation, capture at
+completion, release on cancel/reject/expire/no-show; every step inside the booking's transaction,
+so a booking in a slot-holding state always has its hold and a hold never outlives its booking).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking.bookable import BookableInstrument
+from booking.models import Booking
+from catalogue.models import Instrument
+from vouchers.checkout import (
+    CheckoutOrder,
+    capture_voucher_share,
+    hold_voucher_share,
+    record_evidence,
+    release_voucher_hold,
+)
+
+
+def checkout_order(
+    booking: Booking, instrument: Instrument | BookableInstrument, fee_fen: int, actor_id: uuid.UUID | None
+) -> CheckoutOrder:
+    return CheckoutOrder(
+        booking_id=booking.id,
+        enterprise_id=booking.enterprise_id,
+        unit_id=booking.unit_id,
+        instrument_id=booking.instrument_id,
+        region_code=instrument.region_code,
+        category_code=instrument.category_code,
+        voucher_eligible=instrument.voucher_eligible,
+        fee_fen=fee_fen,
+        actor_id=actor_id,
+    )
+
+
+async def on_confirmed(
+    session: AsyncSession,
+    booking: Booking,
+    instrument: Instrument | BookableInstrument,
+    actor_id: uuid.UUID | None,
+    *,
+    new_booking: bool = False,
+) -> int:
+    """Booking confirmed: hold the voucher share of the quoted fee; returns the fen held.
+    ``new_booking``: confirmed as it was created, in this transaction (no hold can exist yet)."""
+    return await hold_voucher_share(
+        session,
+        checkout_order(booking, instrument, booking.quoted_fee_fen, actor_id),
+        new_booking=new_booking,
+    )
+
+
+async def on_completed(
+    session: AsyncSession, booking: Booking, instrument: Instrument, actor_id: uuid.UUID | None
+) -> tuple[int, int, int]:
+    """Service completed: capture the voucher share of the final fee (无感直兑: nobody files
+    anything); returns (fee_fen, voucher_fen, due_fen) — the firm owes what vouchers don't cover."""
+    fee_fen = booking.final_fee_fen if booking.final_fee_fen is not None else booking.quoted_fee_fen
+    result = await capture_voucher_share(session, checkout_order(booking, instrument, fee_fen, actor_id))
+    return result.fee_fen, result.voucher_fen, result.due_fen
+
+
+async def on_released(
+    session: AsyncSession, booking: Booking, reason: str, actor_id: uuid.UUID | None
+) -> None:
+    """Cancelled, rejected, expired or no-show: release any hold; a late cancellation's fee
+    stays due from the firm on the statement."""
+    await release_voucher_hold(
+        session, booking.id, reason=reason, actor_id=actor_id, fee_fen=booking.cancellation_fee_fen or 0
+    )
+
+
+async def on_evidence(
+    session: AsyncSession,
+    booking: Booking,
+    kind: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """A step of the evidence chain (booking, usage, delivery, rating) the bureau settles on."""
+    await record_evidence(session, booking.id, kind, at=at, detail=detail or {})

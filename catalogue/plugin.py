@@ -1,0 +1,13 @@
+"""The catalogue domain as the shell sees it: instruments, fee standards, listing, working days."""
+
+from __future__ import annotations
+
+from catalogue.controllers import InstrumentController, ProviderInstrumentController, WorkingDayController
+from catalogue.demo.loader import load_catalogue_demo
+from yixiang.domains import Domain
+
+DOMAIN = Domain(
+    name="catalogue",
+    route_handlers=[InstrumentController, ProviderInstrumentController, WorkingDayController],
+    demo_loaders=[load_catalogue_demo],
+)
