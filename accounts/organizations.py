@@ -4,52 +4,19 @@ admin the unit's provider staff. Outsiders learn nothing: another organisation i
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-import msgspec
-from litestar import Controller, delete, get, post
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
+from accounts.errors import AlreadyMember, RoleNotAllowed
 from accounts.models import ROLE_ORG_KINDS, Membership, Organization, OrgKind, Role, User
+from accounts.schemas import MemberIn, MemberOut
 from yixiang.db import transaction
-from yixiang.errors import Conflict, Forbidden, InvalidInput, NotFound
+from yixiang.errors import Forbidden, NotFound
 from yixiang.outbox import emit
-from yixiang.schemas import Input, Output
 
 ADMIN_ROLES = {OrgKind.enterprise: Role.enterprise_admin, OrgKind.unit: Role.unit_admin}
-
-
-class AlreadyMember(Conflict):
-    code = "already_member"
-    message = "该用户已是本单位成员"
-
-
-class RoleNotAllowed(InvalidInput):
-    code = "role_not_allowed"
-    message = "该角色不适用于此类单位"
-
-
-class OrganizationOut(Output):
-    id: uuid.UUID
-    kind: OrgKind
-    name: str
-    region_code: str
-    uscc: str | None
-    is_tech_sme: bool
-
-
-class MemberOut(Output):
-    user_id: uuid.UUID
-    username: str
-    display_name: str
-    role: Role
-
-
-class MemberIn(Input):
-    username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    role: Role
 
 
 def _visible(principal: Principal, org_id: uuid.UUID) -> bool:
@@ -137,41 +104,3 @@ async def remove_member(
             "identity.member_removed",
             {"organization_id": org_id, "user_id": user_id, "by": principal.user_id},
         )
-
-
-class OrganizationController(Controller):
-    path = "/api/v1/organizations"
-    tags = ["organizations"]
-
-    @get("/{org_id:uuid}", summary="An organisation the caller belongs to")
-    async def show(
-        self, org_id: uuid.UUID, principal: Principal, db_session: AsyncSession
-    ) -> OrganizationOut:
-        async with transaction(db_session, read_only=True):
-            org = await get_organization(db_session, principal, org_id)
-        return OrganizationOut(
-            id=org.id,
-            kind=org.kind,
-            name=org.name,
-            region_code=org.region_code,
-            uscc=org.uscc,
-            is_tech_sme=org.is_tech_sme,
-        )
-
-    @get("/{org_id:uuid}/members", summary="Members of the organisation (its admins only)")
-    async def members(
-        self, org_id: uuid.UUID, principal: Principal, db_session: AsyncSession
-    ) -> list[MemberOut]:
-        return await list_members(db_session, principal, org_id)
-
-    @post("/{org_id:uuid}/members", summary="Add an existing user to the organisation with a role")
-    async def add(
-        self, org_id: uuid.UUID, data: MemberIn, principal: Principal, db_session: AsyncSession
-    ) -> MemberOut:
-        return await add_member(db_session, principal, org_id, data)
-
-    @delete("/{org_id:uuid}/members/{user_id:uuid}", summary="Remove a user from the organisation")
-    async def remove(
-        self, org_id: uuid.UUID, user_id: uuid.UUID, principal: Principal, db_session: AsyncSession
-    ) -> None:
-        await remove_member(db_session, principal, org_id, user_id)

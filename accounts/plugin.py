@@ -11,10 +11,9 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import JWTAuthMiddleware, TokenIssuer, provide_optional_principal, provide_principal
+from accounts.controllers import AuthController, OrganizationController, me
 from accounts.demo import load_accounts_demo
 from accounts.models import RefreshToken, User
-from accounts.organizations import OrganizationController
-from accounts.signin import AuthController, me
 from yixiang.db import utcnow
 from yixiang.domains import Domain, JobContext
 from yixiang.housekeeping import HOUSEKEEPING_TOPIC

@@ -1,131 +1,74 @@
-"""Sign-in endpoints: password, refresh, sign-out, the embedded dev sign-in, and ``/me``."""
+"""Signing in and out: password, the embedded demo sign-in, refresh-token rotation, sign-out
+everywhere. Each returns what the client keeps (a token pair) or raises an error it can show."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-import msgspec
-from litestar import Controller, Request, get, post
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.auth import (
-    MembershipView,
-    Principal,
-    TokenIssuer,
-    TokenPair,
-    load_user,
-    requires_user,
-    verify_password,
-)
+from accounts.auth import TokenIssuer, TokenPair, load_user, verify_password
 from accounts.models import RefreshToken, User
 from yixiang.db import transaction, utcnow
 from yixiang.errors import NotFound, Unauthenticated
-from yixiang.ratelimit import RateLimited, rate_limit
-from yixiang.schemas import Input, Output
-from yixiang.settings import Settings
-
-Username = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+from yixiang.ratelimit import RateLimited, RateLimiter
 
 
-class PasswordLogin(Input):
-    username: Username
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+async def sign_in_with_password(
+    session: AsyncSession,
+    issuer: TokenIssuer,
+    limiter: RateLimiter,
+    username: str,
+    password: str,
+    *,
+    limit_per_minute: int,
+) -> TokenPair:
+    # Per account too: guessing one account's password from many addresses is still limited.
+    allowed, retry_after = await limiter.hit(f"sign_in:account:{username.lower()}", limit_per_minute)
+    if not allowed:
+        raise RateLimited(retry_after, limit_per_minute=limit_per_minute)
+    async with transaction(session):
+        user = await session.scalar(select(User).where(User.username == username))
+        if user is None or not user.is_active or not verify_password(user.password_hash, password):
+            raise Unauthenticated("用户名或密码错误", reason="bad_credentials")
+        return await issuer.issue(session, user)
 
 
-class DevLogin(Input):
-    username: Username
+async def sign_in_as_demo_account(
+    session: AsyncSession, issuer: TokenIssuer, username: str, *, enabled: bool
+) -> TokenPair:
+    if not enabled:
+        raise NotFound()
+    async with transaction(session):
+        user = await session.scalar(select(User).where(User.username == username))
+        if user is None or not user.is_active:
+            raise NotFound("没有这个演示账号", username=username)
+        return await issuer.issue(session, user)
 
 
-class RefreshRequest(Input):
-    refresh_token: Annotated[str, msgspec.Meta(min_length=10, max_length=2000)]
+async def refresh(session: AsyncSession, issuer: TokenIssuer, refresh_token: str) -> TokenPair:
+    """A new token pair for a refresh token, which is spent: a second use is refused."""
+    claims = issuer.decode(refresh_token, "refresh")
+    async with transaction(session):
+        stored = await session.get(RefreshToken, str(claims.get("jti")), with_for_update=True)
+        if stored is None or stored.revoked_at is not None:
+            raise Unauthenticated("登录已失效，请重新登录", reason="token_revoked")
+        stored.revoked_at = utcnow()
+        user = await load_user(session, stored.user_id)
+        if user is None or not user.is_active:
+            raise Unauthenticated("登录已失效，请重新登录", reason="token_revoked")
+        return await issuer.issue(session, user)
 
 
-class Me(Output):
-    id: uuid.UUID
-    username: str
-    display_name: str
-    memberships: list[MembershipView]
-
-
-class AuthController(Controller):
-    path = "/api/v1/auth"
-    tags = ["auth"]
-    guards = [rate_limit("sign_in")]
-
-    @post("/login", status_code=200, summary="Sign in with username and password (desk users)")
-    async def login(self, data: PasswordLogin, db_session: AsyncSession, request: Request) -> TokenPair:
-        issuer: TokenIssuer = request.app.state.token_issuer
-        # Per account too: guessing one account's password from many addresses is still limited.
-        limit = request.app.state.settings.rate_limit_sign_in_per_minute
-        allowed, retry_after = await request.app.state.rate_limiter.hit(
-            f"sign_in:account:{data.username.lower()}", limit
+async def sign_out_everywhere(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Revoke every token of the user: access tokens by version, refresh tokens by mark."""
+    async with transaction(session):
+        await session.execute(
+            update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
         )
-        if not allowed:
-            raise RateLimited(retry_after, limit_per_minute=limit)
-        async with transaction(db_session):
-            user = await db_session.scalar(select(User).where(User.username == data.username))
-            if user is None or not user.is_active or not verify_password(user.password_hash, data.password):
-                raise Unauthenticated("用户名或密码错误", reason="bad_credentials")
-            return await issuer.issue(db_session, user)
-
-    @post(
-        "/dev-login", status_code=200, summary="Embedded/dev mode only: sign in as a demo account by username"
-    )
-    async def dev_login(self, data: DevLogin, db_session: AsyncSession, request: Request) -> TokenPair:
-        settings: Settings = request.app.state.settings
-        if not settings.dev_login_enabled:
-            raise NotFound()
-        issuer: TokenIssuer = request.app.state.token_issuer
-        async with transaction(db_session):
-            user = await db_session.scalar(select(User).where(User.username == data.username))
-            if user is None or not user.is_active:
-                raise NotFound("没有这个演示账号", username=data.username)
-            return await issuer.issue(db_session, user)
-
-    @post("/refresh", status_code=200, summary="Exchange a refresh token for a new token pair (rotates)")
-    async def refresh(self, data: RefreshRequest, db_session: AsyncSession, request: Request) -> TokenPair:
-        issuer: TokenIssuer = request.app.state.token_issuer
-        claims = issuer.decode(data.refresh_token, "refresh")
-        async with transaction(db_session):
-            stored = await db_session.get(RefreshToken, str(claims.get("jti")), with_for_update=True)
-            if stored is None or stored.revoked_at is not None:
-                raise Unauthenticated("登录已失效，请重新登录", reason="token_revoked")
-            stored.revoked_at = utcnow()
-            user = await load_user(db_session, stored.user_id)
-            if user is None or not user.is_active:
-                raise Unauthenticated("登录已失效，请重新登录", reason="token_revoked")
-            return await issuer.issue(db_session, user)
-
-    @post(
-        "/logout",
-        summary="Sign out everywhere: revokes every token of the user",
-        guards=[requires_user],
-        status_code=204,
-    )
-    async def logout(self, principal: Principal, db_session: AsyncSession) -> None:
-        async with transaction(db_session):
-            await db_session.execute(
-                update(User).where(User.id == principal.user_id).values(token_version=User.token_version + 1)
-            )
-            await db_session.execute(
-                update(RefreshToken)
-                .where(RefreshToken.user_id == principal.user_id, RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
-
-
-@get(
-    "/api/v1/me",
-    tags=["auth"],
-    summary="The signed-in user and their organisations and roles",
-    guards=[requires_user],
-)
-async def me(principal: Principal) -> Me:
-    return Me(
-        id=principal.user_id,
-        username=principal.username,
-        display_name=principal.display_name,
-        memberships=list(principal.memberships),
-    )
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
