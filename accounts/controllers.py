@@ -12,6 +12,7 @@ from accounts import signin
 from accounts.auth import Principal, TokenPair, requires_user
 from accounts.organizations import add_member, get_organization, list_members, remove_member
 from accounts.schemas import DevLogin, Me, MemberIn, MemberOut, OrganizationOut, PasswordLogin, RefreshRequest
+from accounts.settings import AccountsSettings
 from yixiang.db import transaction
 from yixiang.ratelimit import rate_limit
 
@@ -43,7 +44,10 @@ class AuthController(Controller):
     ) -> TokenPair:
         state = request.app.state
         return await signin.sign_in_as_demo_account(
-            db_session, state.token_issuer, data.username, enabled=state.settings.dev_login_enabled
+            db_session,
+            state.token_issuer,
+            data.username,
+            enabled=AccountsSettings.of(state.settings).dev_login_enabled,
         )
 
     @post("/refresh", status_code=200, summary="Exchange a refresh token for a new token pair (rotates)")

@@ -14,6 +14,7 @@ from accounts.auth import JWTAuthMiddleware, TokenIssuer, provide_optional_princ
 from accounts.controllers import AuthController, OrganizationController, me
 from accounts.demo import load_accounts_demo
 from accounts.models import RefreshToken, User
+from accounts.settings import AccountsSettings
 from yixiang.db import utcnow
 from yixiang.domains import Domain, JobContext
 from yixiang.housekeeping import HOUSEKEEPING_TOPIC
@@ -22,11 +23,9 @@ from yixiang.settings import Settings
 
 
 def app_state(settings: Settings) -> Mapping[str, Any]:
-    return {
-        "token_issuer": TokenIssuer(
-            settings.secret_key, settings.access_token_minutes, settings.refresh_token_days
-        )
-    }
+    accounts = AccountsSettings.of(settings)
+    issuer = TokenIssuer(settings.secret_key, accounts.access_token_minutes, accounts.refresh_token_days)
+    return {"token_issuer": issuer}
 
 
 async def has_users(session: AsyncSession) -> bool:

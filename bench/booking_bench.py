@@ -65,7 +65,7 @@ from catalogue.models import (
 )
 from catalogue.workdays import SHANGHAI
 from yixiang.app import create_app
-from yixiang.settings import Settings
+from yixiang.settings import Settings, build_settings
 
 ALWAYS = {"intervals": [[d, 0, 1440] for d in range(7)]}
 
@@ -73,17 +73,19 @@ ALWAYS = {"intervals": [[d, 0, 1440] for d in range(7)]}
 def in_process_settings(database_url: str, **more: Any) -> Settings:
     """The app in this process on a scratch database, with the demo accounts, no worker and no
     rate limit a benchmark would run into."""
-    return Settings(
-        profile="embedded",
-        database_url=database_url,
-        demo_data=True,
-        auto_migrate=True,
-        worker_in_process=False,
-        dev_login=True,
-        log_level="WARNING",
-        rate_limit_booking_per_minute=10_000_000,
-        rate_limit_sign_in_per_minute=10_000_000,
-        **more,
+    return build_settings(
+        {
+            "profile": "embedded",
+            "database_url": database_url,
+            "demo_data": True,
+            "auto_migrate": True,
+            "worker_in_process": False,
+            "dev_login": True,
+            "log_level": "WARNING",
+            "rate_limit_booking_per_minute": 10_000_000,
+            "rate_limit_sign_in_per_minute": 10_000_000,
+            **more,
+        }
     )
 
 

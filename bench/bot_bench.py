@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from bot.settings import WeChatSettings
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.bot.wechat_client import WeChatSender
@@ -37,7 +39,11 @@ async def main(messages: int) -> None:
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
             await app.state.runtime.worker().drain()  # index the demo catalogue for search
             sender = WeChatSender(
-                client, settings.wechat_token, settings.wechat_aes_key, settings.wechat_app_id, mode="aes"
+                client,
+                WeChatSettings.of(settings).token,
+                WeChatSettings.of(settings).aes_key,
+                WeChatSettings.of(settings).app_id,
+                mode="aes",
             )
             for label, text in (("help", "帮助"), ("search", "找核磁")):
                 for _ in range(20):  # warm up

@@ -31,6 +31,7 @@ from booking.schemas import (
     intervals_out,
     qualification_out,
 )
+from booking.settings import BookingSettings
 from catalogue.models import ServiceMode
 from yixiang.db import transaction
 from yixiang.ratelimit import rate_limit
@@ -45,7 +46,7 @@ class BookingController(Controller):
     async def create(
         self, data: BookingIn, principal: Principal, db_session: AsyncSession, request: Request[Any, Any, Any]
     ) -> BookingOut:
-        cap = request.app.state.settings.max_open_requests_per_instrument
+        cap = BookingSettings.of(request.app.state.settings).max_open_requests_per_instrument
         booking = await services.create_booking(db_session, principal, data, max_open_requests=cap)
         position = None
         if booking.mode == ServiceMode.sample_testing:

@@ -19,6 +19,7 @@ from booking.queries import list_bookings
 from booking.rules import internal_rate, quote_fee
 from booking.schemas import BookingIn
 from booking.services import cancel_booking
+from booking.settings import BookingSettings
 from bot.ports import (
     BookingView,
     InstrumentDetails,
@@ -32,6 +33,7 @@ from bot.ports import (
 )
 from catalogue.models import Instrument, PublicationStatus, ServiceItem, ServiceMode
 from ratings.services import rate_booking
+from ratings.settings import RatingsSettings
 from results.services import download_path, list_results
 from search.backend import SearchBackend, SearchQuery
 from vouchers.checkout import CheckoutOrder, hold_voucher_share
@@ -211,7 +213,10 @@ class BookingAdapter:
                 note="通过公众号预约",
             )
             booking = await create_booking(
-                session, principal, data, max_open_requests=self.settings.max_open_requests_per_instrument
+                session,
+                principal,
+                data,
+                max_open_requests=BookingSettings.of(self.settings).max_open_requests_per_instrument,
             )
             await self.store.set(remembered, str(booking.id), ttl=IDEMPOTENCY_TTL)
             return await self._view(session, booking)
@@ -249,7 +254,7 @@ class BookingAdapter:
                 overall=score,
                 dimensions=dict.fromkeys(("timeliness", "data_quality", "professionalism", "value"), score),
                 comment=comment,
-                window_days=self.settings.rating_window_days,
+                window_days=RatingsSettings.of(self.settings).window_days,
             )
             booking = await session.get(Booking, booking_id, populate_existing=True)
             assert booking is not None

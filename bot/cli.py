@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from bot.config import apply_demo_wechat_settings
+from bot.settings import WeChatSettings
 
 
 @click.group("wechat")
@@ -59,12 +59,12 @@ def chat(username: str, url: str | None, password: str | None, openid: str | Non
     from yixiang.cli import _settings
 
     settings = _settings()
-    apply_demo_wechat_settings(settings)
+    wechat = WeChatSettings.of(settings)
     client = ChatClient(
         url or f"http://{settings.host}:{settings.port}",
-        token=settings.wechat_token,
-        aes_key=settings.wechat_aes_key,
-        app_id=settings.wechat_app_id,
+        token=wechat.token,
+        aes_key=wechat.aes_key,
+        app_id=wechat.app_id,
         openid=openid or f"chat-{username}"[:64],
     )
     try:

@@ -1,4 +1,4 @@
-"""The official account's custom menu: the built-in one, or ``settings.wechat_menu`` (WeChat's JSON)."""
+"""The official account's custom menu: the built-in one, or the configured one (WeChat's JSON)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from bot.settings import WeChatSettings
 from yixiang.settings import Settings
 
 DEFAULT_MENU: dict[str, Any] = {
@@ -30,10 +31,11 @@ class MenuInvalid(ValueError):
 
 
 def menu_of(settings: Settings) -> dict[str, Any]:
-    if not settings.wechat_menu.strip():
+    configured = WeChatSettings.of(settings).menu
+    if not configured.strip():
         return DEFAULT_MENU
     try:
-        menu = msgspec.json.decode(settings.wechat_menu)
+        menu = msgspec.json.decode(configured)
     except msgspec.DecodeError as exc:
         raise MenuInvalid(f"YIXIANG_WECHAT_MENU is not valid JSON: {exc}") from exc
     if (

@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 
 from accounts.models import User
-from bot.config import NOTIFICATION_TOPICS
 from bot.conversation.base import save_state, yuan
 from bot.conversation.rate import prompt_for
 from bot.dates import SHANGHAI
 from bot.followers import bind_by_unionid
 from bot.models import Follower, SentNotification
+from bot.settings import NOTIFICATION_TOPICS, WeChatSettings
 from bot.wechat import WeChatError, WeChatGateway
 from vouchers.models import VoucherCheckout
 from yixiang.db import insert_ignoring_conflict
@@ -172,18 +172,20 @@ _MINIPROGRAM_USERS = select(User.id).where(
 
 
 async def _without_follower(ctx: JobContext, events: Sequence[Event]) -> set[int]:
-    return await _unbound(ctx, events, ctx.settings.wechat_template_ids, _SUBSCRIBED_FOLLOWERS)
+    return await _unbound(ctx, events, WeChatSettings.of(ctx.settings).template_ids, _SUBSCRIBED_FOLLOWERS)
 
 
 async def _without_miniprogram(ctx: JobContext, events: Sequence[Event]) -> set[int]:
-    return await _unbound(ctx, events, ctx.settings.wechat_subscribe_template_ids, _MINIPROGRAM_USERS)
+    return await _unbound(
+        ctx, events, WeChatSettings.of(ctx.settings).subscribe_template_ids, _MINIPROGRAM_USERS
+    )
 
 
 @idle_when(_without_follower)
 async def send_template_message(ctx: JobContext, event: Event) -> None:
     """Official-account template message to the user's bound follower."""
     user_id = _user_id(event)
-    template_id = ctx.settings.wechat_template_ids.get(event.topic, "")
+    template_id = WeChatSettings.of(ctx.settings).template_ids.get(event.topic, "")
     if user_id is None or not template_id:
         return
     follower = await ctx.session.scalar(
@@ -238,7 +240,7 @@ async def gateway_text_soft(gateway: WeChatGateway, openid: str, text: str) -> N
 async def send_subscribe_message(ctx: JobContext, event: Event) -> None:
     """Mini-program subscribe message to the user's mini-program openid."""
     user_id = _user_id(event)
-    template_id = ctx.settings.wechat_subscribe_template_ids.get(event.topic, "")
+    template_id = WeChatSettings.of(ctx.settings).subscribe_template_ids.get(event.topic, "")
     if user_id is None or not template_id:
         return
     openid = await ctx.session.scalar(select(User.wechat_openid).where(User.id == user_id))
@@ -264,7 +266,7 @@ async def send_subscribe_message(ctx: JobContext, event: Event) -> None:
 
 
 def _link(ctx: JobContext, event: Event) -> str:
-    base = ctx.settings.wechat_h5_base_url.rstrip("/")
+    base = WeChatSettings.of(ctx.settings).h5_base_url.rstrip("/")
     booking_id = event.payload.get("booking_id")
     return f"{base}/bookings/{booking_id}" if base and booking_id else ""
 

@@ -6,19 +6,19 @@ from typing import Any
 
 from bot import cli, notify, signin, webhook
 from bot.adapters import build_ports
-from bot.config import apply_demo_wechat_settings, miniprogram_credentials
 from bot.ports import SERVICE_KEY
+from bot.settings import WeChatSettings
 from bot.wechat import WeChatGateway
 from yixiang.domains import Domain
 
 
 async def start(runtime: Any) -> None:
     settings = runtime.settings
-    apply_demo_wechat_settings(settings)
+    wechat = WeChatSettings.of(settings)
     runtime.services[notify.OFFICIAL] = WeChatGateway(
-        settings, runtime.store, app_id=settings.wechat_app_id, app_secret=settings.wechat_app_secret
+        settings, runtime.store, app_id=wechat.app_id, app_secret=wechat.app_secret
     )
-    mp_id, mp_secret = miniprogram_credentials(settings)
+    mp_id, mp_secret = wechat.miniprogram_credentials
     runtime.services[notify.MINIPROGRAM] = WeChatGateway(
         settings, runtime.store, app_id=mp_id, app_secret=mp_secret
     )

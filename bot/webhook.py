@@ -34,6 +34,7 @@ from bot.crypto import Refused, check_signature, check_timestamp, crypto_for
 from bot.followers import ensure_follower, principal_for
 from bot.models import Follower
 from bot.ports import SERVICE_KEY, Ports
+from bot.settings import WeChatSettings
 from yixiang.db import transaction, utcnow
 from yixiang.outbox import emit
 from yixiang.settings import Settings
@@ -61,14 +62,17 @@ def _refuse(reason: str, status: int = 403) -> Response[str]:
 @get(PATH, include_in_schema=False, sync_to_thread=False)
 def verify_url(request: Request[Any, Any, Any]) -> Response[str]:
     """WeChat's server configuration check: echo ``echostr`` when the signature is ours."""
-    settings: Settings = request.app.state.settings
+    wechat = WeChatSettings.of(request.app.state.settings)
     q = request.query_params
-    if not settings.wechat_token:
+    if not wechat.token:
         return _refuse("not_configured", 404)
     try:
         check_timestamp(q.get("timestamp", ""))
         check_signature(
-            settings.wechat_token, q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", "")
+            wechat.token,
+            q.get("signature", ""),
+            q.get("timestamp", ""),
+            q.get("nonce", ""),
         )
     except Refused as exc:
         return _refuse(exc.reason)
@@ -77,14 +81,14 @@ def verify_url(request: Request[Any, Any, Any]) -> Response[str]:
 
 @post(PATH, include_in_schema=False, status_code=200, request_max_body_size=MAX_BODY_BYTES)
 async def receive(request: Request[Any, Any, Any]) -> Response[str]:
-    settings: Settings = request.app.state.settings
+    wechat = WeChatSettings.of(request.app.state.settings)
     q = request.query_params
-    if not settings.wechat_token:
+    if not wechat.token:
         return _refuse("not_configured", 404)
     timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
     try:
         check_timestamp(timestamp)
-        check_signature(settings.wechat_token, q.get("signature", ""), timestamp, nonce)
+        check_signature(wechat.token, q.get("signature", ""), timestamp, nonce)
     except Refused as exc:
         return _refuse(exc.reason)
     try:
@@ -93,7 +97,7 @@ async def receive(request: Request[Any, Any, Any]) -> Response[str]:
         return _refuse("too_large", 413)
     encrypted = q.get("encrypt_type", "").lower() == "aes"
     try:
-        xml = _decrypt(settings, body, q.get("msg_signature", ""), timestamp, nonce) if encrypted else body
+        xml = _decrypt(wechat, body, q.get("msg_signature", ""), timestamp, nonce) if encrypted else body
         message = parse_message(xml)
         if message is None:
             raise Refused("empty")
@@ -106,18 +110,18 @@ async def receive(request: Request[Any, Any, Any]) -> Response[str]:
     if not reply_xml:
         return Response(SUCCESS, media_type=TEXT_PLAIN)
     if encrypted:
-        crypto = crypto_for(settings.wechat_token, settings.wechat_aes_key, settings.wechat_app_id)
+        crypto = crypto_for(wechat.token, wechat.aes_key, wechat.app_id)
         reply_xml = crypto.encrypt_message(reply_xml, nonce, str(int(time.time())))
     return Response(reply_xml, media_type=XML)
 
 
-def _decrypt(settings: Settings, body: bytes, msg_signature: str, timestamp: str, nonce: str) -> str:
-    if not settings.wechat_aes_key:
+def _decrypt(wechat: WeChatSettings, body: bytes, msg_signature: str, timestamp: str, nonce: str) -> str:
+    if not wechat.aes_key:
         raise Refused("aes_not_configured")
     outer = xmltodict.parse(body)["xml"]
     encrypt = outer["Encrypt"]
-    check_signature(settings.wechat_token, msg_signature, timestamp, nonce, encrypt)
-    crypto = crypto_for(settings.wechat_token, settings.wechat_aes_key, settings.wechat_app_id)
+    check_signature(wechat.token, msg_signature, timestamp, nonce, encrypt)
+    crypto = crypto_for(wechat.token, wechat.aes_key, wechat.app_id)
     try:
         return str(crypto.decrypt_message(body, msg_signature, timestamp, nonce))
     except (InvalidSignatureException, InvalidAppIdException) as exc:

@@ -2,7 +2,7 @@
 
 wechatpy is synchronous and hard-codes ``https://api.weixin.qq.com`` (its token URL, most API
 classes and some absolute URLs). :class:`BaseURLWeChatClient` rewrites every one of them onto
-``settings.wechat_api_base_url`` so the local fake (tests) and a proxy (production) work.
+``WeChatSettings.of(settings).api_base_url`` so the local fake (tests) and a proxy (production) work.
 
 The access token is cached in the shared store, so every API and worker process uses the same one:
 WeChat invalidates the previous token when a new one is fetched, so processes that each fetched
@@ -21,6 +21,7 @@ import anyio.to_thread
 from wechatpy import WeChatClient, WeChatOAuth
 from wechatpy.exceptions import WeChatClientException, WeChatOAuthException
 
+from bot.settings import WeChatSettings
 from yixiang.settings import Settings
 from yixiang.store import Store
 
@@ -100,7 +101,7 @@ class WeChatGateway:
     @property
     def base_url(self) -> str:
         # Read at call time: settings decide where WeChat is (tests point it at the local fake).
-        return self.settings.wechat_api_base_url
+        return WeChatSettings.of(self.settings).api_base_url
 
     @property
     def _token_key(self) -> str:

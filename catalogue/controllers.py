@@ -32,13 +32,14 @@ from catalogue.schemas import (
     WorkingDayIn,
     WorkingDayOut,
 )
+from catalogue.settings import CatalogueSettings
 from catalogue.workdays import WorkingDayOverride
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, NotFound
 
 
 def _threshold(request: Request[Any, Any, Any]) -> int:
-    return int(request.app.state.settings.listing_value_threshold_fen)
+    return int(CatalogueSettings.of(request.app.state.settings).listing_value_threshold_fen)
 
 
 def encode_offset(offset: int) -> str:

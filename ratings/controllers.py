@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from ratings.models import DIMENSIONS, Rating, RatingAggregate
 from ratings.services import hide_rating, list_instrument_ratings, rate_booking, reply_to_rating
+from ratings.settings import RatingsSettings
 from yixiang.errors import InvalidInput
 from yixiang.schemas import Input, Output
 
@@ -131,7 +132,7 @@ class RatingsController(Controller):
             overall=data.overall,
             dimensions=msgspec.structs.asdict(data.dimensions),
             comment=data.comment,
-            window_days=request.app.state.settings.rating_window_days,
+            window_days=RatingsSettings.of(request.app.state.settings).window_days,
         )
         return rating_out(rating)
 

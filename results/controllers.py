@@ -15,6 +15,7 @@ from accounts.auth import Principal
 from results.errors import BadUpload
 from results.models import ResultFile
 from results.services import deliver_results, download_path, list_results, open_download
+from results.settings import ResultsSettings
 from results.storage import ResultStorage
 from yixiang.schemas import Output
 
@@ -87,7 +88,7 @@ class ResultsController(Controller):
             booking_id,
             request.stream(),
             content_type,
-            max_file_bytes=settings.results_max_file_bytes,
+            max_file_bytes=ResultsSettings.of(settings).max_file_bytes,
             replaces=replaces,
         )
         return ResultList(items=[_out(f, download_path(settings, f, principal)) for f in files])

@@ -6,6 +6,7 @@ from typing import Any
 
 from results.controllers import ResultsController
 from results.services import purge_expired_results
+from results.settings import ResultsSettings
 from results.storage import create_storage
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event
@@ -20,7 +21,7 @@ async def start_storage(runtime: Any) -> None:
 
 async def purge_results(ctx: JobContext, event: Event) -> None:
     await purge_expired_results(
-        ctx.session, ctx.services["result_storage"], ctx.settings.results_retention_days
+        ctx.session, ctx.services["result_storage"], ResultsSettings.of(ctx.settings).retention_days
     )
 
 

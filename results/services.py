@@ -22,6 +22,7 @@ from booking.services import mark_delivered
 from results.errors import BadUpload, LinkInvalid
 from results.links import signed_download_path, verify_download
 from results.models import ResultDownload, ResultFile, ResultPurge
+from results.settings import ResultsSettings
 from results.storage import ResultStorage
 from results.uploads import ReceivedUpload, receive_upload
 from yixiang.db import transaction, utcnow
@@ -161,7 +162,7 @@ async def list_results(
 
 def download_path(settings: Any, file: ResultFile, principal: Principal) -> str:
     return signed_download_path(
-        settings.secret_key, file.id, principal.user_id, settings.results_link_ttl_seconds
+        settings.secret_key, file.id, principal.user_id, ResultsSettings.of(settings).link_ttl_seconds
     )
 
 

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import anyio
 from anyio.to_thread import run_sync
 
+from results.settings import ResultsSettings, S3Settings
+
 CHUNK = 1024 * 1024
 S3_PART = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last
 
@@ -202,12 +204,12 @@ class S3Storage:
 
 
 def create_storage(settings: Any) -> ResultStorage:
-    if settings.results_storage == "s3":
+    if ResultsSettings.of(settings).storage == "s3":
         return S3Storage(
-            endpoint_url=settings.s3_endpoint_url,
-            bucket=settings.s3_bucket,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key,
-            region=settings.s3_region,
+            endpoint_url=S3Settings.of(settings).endpoint_url,
+            bucket=S3Settings.of(settings).bucket,
+            access_key=S3Settings.of(settings).access_key,
+            secret_key=S3Settings.of(settings).secret_key,
+            region=S3Settings.of(settings).region,
         )
     return LocalStorage(Path(settings.data_dir) / "results")

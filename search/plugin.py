@@ -8,6 +8,7 @@ from typing import Any
 from catalogue.events import INSTRUMENT_CHANGED
 from search.cli import search_group
 from search.controllers import SearchAdminController, SearchController
+from search.settings import MeiliSettings, SearchSettings
 from search.sync import index_changed_instruments
 from yixiang.domains import Domain
 
@@ -15,13 +16,13 @@ log = logging.getLogger("search")
 
 
 def make_backend(settings: Any) -> Any:
-    if settings.effective_search_backend == "meilisearch":
+    if SearchSettings.of(settings).backend == "meilisearch":
         from search.meili import MeiliSearch
 
-        return MeiliSearch(settings.meili_url, settings.meili_key)
+        return MeiliSearch(MeiliSettings.of(settings).url, MeiliSettings.of(settings).key)
     from search.database import DatabaseSearch
 
-    return DatabaseSearch(settings.search_cache_entries)
+    return DatabaseSearch(SearchSettings.of(settings).cache_entries)
 
 
 async def start_search(runtime: Any) -> None:

@@ -23,7 +23,7 @@ from litestar import Litestar
 
 from yixiang.app import create_app
 from yixiang.runtime import Runtime
-from yixiang.settings import Settings
+from yixiang.settings import Settings, build_settings
 
 PG_URL = os.environ.get("YIXIANG_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("YIXIANG_TEST_REDIS_URL", "")
@@ -77,7 +77,7 @@ def make_settings(name: str, data_dir: Path, **overrides: Any) -> Settings:
         values["redis_url"] = REDIS_URL
         values["redis_prefix"] = f"yixiang-test-{uuid.uuid4().hex[:8]}:"
     values.update(overrides)
-    return Settings(**values)
+    return build_settings(values)
 
 
 async def create_database(settings: Settings) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import msgspec
-
 from accounts.auth import TokenIssuer
 from accounts.demo import DEMO_PASSWORD, demo_id
+from accounts.settings import AccountsSettings
 from tests.conftest import error_code
 
 
@@ -81,13 +80,13 @@ async def test_logout_revokes_every_token_of_the_user(client, backend):
 
 
 async def test_dev_login_is_refused_when_dev_sign_in_is_off(client, backend):
-    settings = backend.app.state.settings
-    backend.app.state.settings = msgspec.structs.replace(settings, dev_login=False)
+    accounts = AccountsSettings.of(backend.app.state.settings)
+    accounts.dev_login = False
     try:
         response = await client.post("/api/v1/auth/dev-login", json={"username": "demo-admin"})
         assert response.status_code == 404
     finally:
-        backend.app.state.settings = settings
+        accounts.dev_login = True
 
 
 async def test_a_firm_sees_its_own_organisation_and_not_another(client, login):

@@ -5,6 +5,11 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from accounts.settings import AccountsSettings
+from bot.settings import WeChatSettings
+from ratings.settings import RatingsSettings
+from results.settings import ResultsSettings
+from search.settings import SearchSettings
 from yixiang.cli import main
 from yixiang.runtime import Runtime
 from yixiang.settings import DEFAULT_SECRET, SettingsError, load_settings
@@ -23,8 +28,13 @@ def test_embedded_default_needs_nothing():
     s = load_settings({})
     assert s.profile == "embedded"
     assert s.effective_database_url.startswith("sqlite+aiosqlite:///")
-    assert s.effective_search_backend == "database"
-    assert s.dev_login_enabled and s.demo_data_enabled and s.run_worker_in_process and s.migrate_on_start
+    assert SearchSettings.of(s).backend == "database"
+    assert (
+        AccountsSettings.of(s).dev_login_enabled
+        and s.demo_data_enabled
+        and s.run_worker_in_process
+        and s.migrate_on_start
+    )
     assert not s.redis_url
 
 
@@ -41,8 +51,12 @@ def test_every_wrong_value_is_reported_with_its_variable():
 
 def test_production_with_everything_set_starts():
     s = load_settings(PRODUCTION)
-    assert not s.dev_login_enabled and not s.demo_data_enabled and not s.run_worker_in_process
-    assert s.effective_search_backend == "meilisearch"
+    assert (
+        not AccountsSettings.of(s).dev_login_enabled
+        and not s.demo_data_enabled
+        and not s.run_worker_in_process
+    )
+    assert SearchSettings.of(s).backend == "meilisearch"
     assert s.effective_log_format == "json"
 
 
@@ -69,7 +83,7 @@ def test_production_refuses_unsafe_or_missing_settings(change, named):
 def test_production_without_meilisearch_when_database_search_is_chosen():
     env = {k: v for k, v in PRODUCTION.items() if not k.startswith("YIXIANG_MEILI")}
     s = load_settings(env | {"YIXIANG_SEARCH_BACKEND": "database"})
-    assert s.effective_search_backend == "database"
+    assert SearchSettings.of(s).backend == "database"
 
 
 async def test_database_pool_is_sized_by_its_settings():
@@ -122,3 +136,25 @@ def test_check_reports_a_healthy_embedded_setup(tmp_path):
     result = CliRunner().invoke(main, ["check"], env=env)
     assert result.exit_code == 0, result.output
     assert "schema up to date" in result.output
+
+
+def test_each_domain_reads_its_own_section_from_the_same_variables(tmp_path):
+    s = load_settings(
+        {
+            "YIXIANG_RESULTS_MAX_FILE_BYTES": "5000",
+            "YIXIANG_RATING_WINDOW_DAYS": "7",
+            "YIXIANG_WECHAT_TEMPLATE_IDS": '{"booking.confirmed": "tpl-1"}',
+            "YIXIANG_SEARCH_BACKEND": "",
+        }
+    )
+    assert ResultsSettings.of(s).max_file_bytes == 5000
+    assert RatingsSettings.of(s).window_days == 7
+    assert WeChatSettings.of(s).template_ids["booking.confirmed"] == "tpl-1"
+    assert SearchSettings.of(s).backend == "database"  # empty means unset: the profile decides
+    config = tmp_path / "yixiang.toml"
+    config.write_text("rating_window_days = 9\nresults_storage = 's3'\n", encoding="utf-8")
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"YIXIANG_CONFIG_FILE": str(config)})
+    assert "YIXIANG_S3_BUCKET" in str(refused.value)  # the results section checks its own needs
+    with pytest.raises(SettingsError, match="YIXIANG_RATING_WINDOW_DAYS='0'"):
+        load_settings({"YIXIANG_RATING_WINDOW_DAYS": "0"})

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from yixiang.settings import Settings, SettingsError, load_settings
+from yixiang.settings import Settings, SettingsError, domain_sections, load_settings
 
 T = TypeVar("T")
 
@@ -181,8 +181,9 @@ def check() -> None:
         click.echo(f"profile:        {s.profile}")
         click.echo(f"database:       {_redact_url(s.effective_database_url)}")
         click.echo(f"store:          {'redis ' + _redact_url(s.redis_url) if s.redis_url else 'in-memory'}")
-        click.echo(f"search:         {s.effective_search_backend}")
-        click.echo(f"dev sign-in:    {'on' if s.dev_login_enabled else 'off'}")
+        for section in domain_sections():
+            for label, value in section.of(s).describe().items():
+                click.echo(f"{label + ':':<16}{value}")
         ok = True
         try:
             current = await current_revisions(runtime.engine)

@@ -3,14 +3,22 @@
 Two profiles: ``embedded`` (the default: SQLite under the data directory, in-memory store,
 database-backed search, demo data, worker in-process, dev sign-in) and ``production``
 (PostgreSQL, Redis and Meilisearch required; dev sign-in and default secrets refused).
+
+The shell's own settings are the fields of :class:`Settings`. Each domain owns its section: a
+:class:`Section` subclass in ``<domain>/settings.py`` (listed in that module's ``SECTIONS``),
+read from ``YIXIANG_<PREFIX><FIELD>`` like the shell's fields, checked at start with them, and
+reached as ``ResultsSettings.of(settings)``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import tomllib
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 import msgspec
 
@@ -18,14 +26,42 @@ ENV_PREFIX = "YIXIANG_"
 DEFAULT_SECRET = "embedded-default-secret-for-local-use-only-change-me"
 
 Profile = Literal["embedded", "production"]
-SearchBackend = Literal["database", "meilisearch"]
 
 
 class SettingsError(Exception):
     """A setting is missing or wrong; the message names the environment variable."""
 
 
-class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A domain's part of the settings. Every field has a default; ``env_prefix`` + the field's
+    name, upper-cased, is its variable after ``YIXIANG_`` (and, lower-cased, its TOML key)."""
+
+    env_prefix: ClassVar[str] = ""
+
+    def resolve(self, settings: Settings) -> None:
+        """Fill what depends on the profile (called once, when the settings are built)."""
+
+    def problems(self, settings: Settings) -> list[str]:
+        """What makes this section unfit for the profile; each names its variable."""
+        return []
+
+    def describe(self) -> dict[str, str]:
+        """What ``yixiang check`` shows of this section (never a secret)."""
+        return {}
+
+    @classmethod
+    def of(cls, settings: Settings) -> Self:
+        return settings.section(cls)
+
+    @classmethod
+    def setting_key(cls, field: str) -> str:
+        return (cls.env_prefix + field).lower()
+
+
+S = TypeVar("S", bound=Section)
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=True):
     profile: Profile = "embedded"
     data_dir: str = "var"
     database_url: str = ""
@@ -35,15 +71,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     database_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=500)] = 20
     redis_url: str = ""
     redis_prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "yixiang:"
-    search_backend: SearchBackend | None = None
-    # Search answers remembered per API process until the next index write (0: none).
-    search_cache_entries: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 500
-    meili_url: str = ""
-    meili_key: str = ""
+    # Signs tokens and links; every domain that signs something uses this one secret.
     secret_key: str = DEFAULT_SECRET
-    access_token_minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 15
-    refresh_token_days: Annotated[int, msgspec.Meta(ge=1, le=90)] = 14
-    dev_login: bool | None = None
     demo_data: bool | None = None
     worker_in_process: bool | None = None
     auto_migrate: bool | None = None
@@ -60,35 +89,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rate_limit_sign_in_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 20
     rate_limit_search_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 240
     rate_limit_booking_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
-    # One firm must not hold every slot: at most this many requests awaiting approval per instrument.
-    max_open_requests_per_instrument: Annotated[int, msgspec.Meta(ge=1)] = 3
-    listing_value_threshold_fen: Annotated[int, msgspec.Meta(ge=0)] = 50_000_000
-    results_storage: Literal["local", "s3"] = "local"
-    results_max_file_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 200 * 1024 * 1024
-    results_link_ttl_seconds: Annotated[int, msgspec.Meta(ge=10, le=86400)] = 300
-    results_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 5 * 365
-    s3_endpoint_url: str = ""
-    s3_bucket: str = ""
-    s3_access_key: str = ""
-    s3_secret_key: str = ""
-    s3_region: str = "cn-north-1"
-    rating_window_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 30
-    wechat_app_id: str = ""
-    wechat_app_secret: str = ""
-    wechat_token: str = ""
-    wechat_aes_key: str = ""
-    wechat_api_base_url: str = "https://api.weixin.qq.com"
-    # The mini-program has its own app id and secret (empty: the official account's are used).
-    wechat_miniprogram_app_id: str = ""
-    wechat_miniprogram_app_secret: str = ""
-    # Outbox topic -> template id (official account) / subscribe-message template id (mini-program);
-    # in the environment as JSON, e.g. YIXIANG_WECHAT_TEMPLATE_IDS='{"booking.confirmed": "abc"}'.
-    wechat_template_ids: dict[str, str] = msgspec.field(default_factory=dict)
-    wechat_subscribe_template_ids: dict[str, str] = msgspec.field(default_factory=dict)
-    # The official account's custom menu as WeChat's JSON (empty: the built-in menu of the bot).
-    wechat_menu: str = ""
-    # Where links in bot messages point (H5 pages); empty: no links, text only.
-    wechat_h5_base_url: str = ""
+
+    def section(self, cls: type[S]) -> S:
+        """The domain's section; built from defaults if these settings were made without it."""
+        sections: dict[type[Section], Section] = self.__dict__.setdefault("_sections", {})
+        found = sections.get(cls)
+        if found is None:
+            found = sections[cls] = cls()
+            found.resolve(self)
+        return typing.cast(S, found)
 
     # --- derived views (profile defaults resolved) ---------------------------------------
     @property
@@ -100,16 +109,6 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{Path(self.data_dir) / 'yixiang.db'}"
-
-    @property
-    def effective_search_backend(self) -> SearchBackend:
-        if self.search_backend:
-            return self.search_backend
-        return "database" if self.is_embedded else "meilisearch"
-
-    @property
-    def dev_login_enabled(self) -> bool:
-        return self.is_embedded if self.dev_login is None else self.dev_login
 
     @property
     def demo_data_enabled(self) -> bool:
@@ -134,37 +133,68 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return self.effective_database_url.startswith("sqlite")
 
 
-def env_name(field: str) -> str:
-    return ENV_PREFIX + field.upper()
+def env_name(key: str) -> str:
+    return ENV_PREFIX + key.upper()
 
 
-_FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
+def domain_sections() -> list[type[Section]]:
+    """The sections of the domains the shell loads (``<package>.settings``, where it exists)."""
+    from yixiang.domains import DOMAIN_MODULES
+
+    sections: list[type[Section]] = []
+    for plugin in DOMAIN_MODULES:
+        module_path = plugin.rsplit(".", 1)[0] + ".settings"
+        try:
+            module = importlib.import_module(module_path)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_path:
+                continue
+            raise
+        sections.extend(module.SECTIONS)
+    return sections
 
 
-def _coerce_env(field: str, raw: str) -> Any:
-    """Environment values are strings; lists are comma-separated."""
-    if field == "cors_origins":
+def _owners(sections: list[type[Section]]) -> dict[str, tuple[type[msgspec.Struct], str]]:
+    """Each setting's key -> the struct that holds it and its field there."""
+    owners: dict[str, tuple[type[msgspec.Struct], str]] = {
+        f.name: (Settings, f.name) for f in msgspec.structs.fields(Settings)
+    }
+    for section in sections:
+        for f in msgspec.structs.fields(section):
+            owners[section.setting_key(f.name)] = (section, f.name)
+    return owners
+
+
+def _optional(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
+
+
+def _coerce_env(tp: Any, raw: str) -> Any:
+    """Environment values are strings: lists are comma-separated, mappings JSON, and an empty
+    value of an optional setting means "not set"."""
+    base = typing.get_origin(tp) or tp
+    if base is list:
         return [item.strip() for item in raw.split(",") if item.strip()]
-    if field in {"wechat_template_ids", "wechat_subscribe_template_ids"}:
+    if base is dict:
         try:
             return msgspec.json.decode(raw or "{}")
         except msgspec.DecodeError:
             return raw  # reported as a wrong value naming the variable
-    if raw == "" and field in {
-        "dev_login",
-        "demo_data",
-        "worker_in_process",
-        "auto_migrate",
-        "log_format",
-        "search_backend",
-    }:
+    if raw == "" and _optional(tp):
         return None
     return raw
+
+
+def _field_types(cls: type[msgspec.Struct]) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls, include_extras=False)
+    return {f.name: hints[f.name] for f in msgspec.structs.fields(cls)}
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read settings; raise :class:`SettingsError` naming every wrong variable."""
     env = dict(os.environ if environ is None else environ)
+    sections = domain_sections()
+    owners = _owners(sections)
     raw: dict[str, Any] = {}
     config_file = env.get(ENV_PREFIX + "CONFIG_FILE")
     if config_file:
@@ -173,56 +203,61 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                 raw.update({str(k).lower(): v for k, v in tomllib.load(fh).items()})
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise SettingsError(f"{ENV_PREFIX}CONFIG_FILE: cannot read {config_file!r}: {exc}") from exc
-        unknown = sorted(set(raw) - set(_FIELDS))
+        unknown = sorted(set(raw) - set(owners))
         if unknown:
             raise SettingsError(f"{ENV_PREFIX}CONFIG_FILE: unknown settings {', '.join(unknown)}")
-    for name in _FIELDS:
-        key = env_name(name)
-        if key in env:
-            raw[name] = _coerce_env(name, env[key])
+    structs: list[type[msgspec.Struct]] = [Settings, *sections]
+    types_of = {cls: _field_types(cls) for cls in structs}
+    for key, (cls, name) in owners.items():
+        if env_name(key) in env:
+            raw[key] = _coerce_env(types_of[cls][name], env[env_name(key)])
+    return build_settings(raw, sections)
 
+
+def build_settings(values: dict[str, Any], sections: list[type[Section]] | None = None) -> Settings:
+    """Settings from values by key (the variable's name without ``YIXIANG_``, lower-case), the
+    shell's and the domains' alike; raise :class:`SettingsError` naming every wrong one."""
+    sections = domain_sections() if sections is None else sections
+    owners = _owners(sections)
     errors: list[str] = []
-    values: dict[str, Any] = {}
+    by_owner: dict[type[msgspec.Struct], dict[str, Any]] = {}
     # Convert field by field so every wrong value is reported, not just the first.
-    for name, value in raw.items():
+    for key, value in values.items():
+        if key not in owners:
+            errors.append(f"{env_name(key)}: unknown setting")
+            continue
+        cls, name = owners[key]
         try:
-            probe = msgspec.convert({name: value}, Settings, strict=False)
-            values[name] = getattr(probe, name)
+            probe = msgspec.convert({name: value}, cls, strict=False)
+            by_owner.setdefault(cls, {})[name] = getattr(probe, name)
         except msgspec.ValidationError as exc:
             reason = str(exc).split(" - at ")[0]
-            errors.append(f"{env_name(name)}={value!r}: {reason}")
+            errors.append(f"{env_name(key)}={value!r}: {reason}")
     if errors:
         raise SettingsError("invalid settings:\n  " + "\n  ".join(errors))
-    settings = Settings(**values)
+    settings = Settings(**by_owner.get(Settings, {}))
+    built: dict[type[Section], Section] = settings.__dict__.setdefault("_sections", {})
+    for section in sections:
+        built[section] = instance = section(**by_owner.get(section, {}))
+        instance.resolve(settings)
     errors = _profile_errors(settings)
+    for section in sections:
+        errors.extend(built[section].problems(settings))
     if errors:
         raise SettingsError(f"{settings.profile} profile refuses to start:\n  " + "\n  ".join(errors))
     return settings
 
 
 def _profile_errors(s: Settings) -> list[str]:
-    errors: list[str] = []
-    if s.results_storage == "s3" and not (s.s3_bucket and s.s3_access_key and s.s3_secret_key):
-        errors.append(
-            f"{env_name('s3_bucket')}, {env_name('s3_access_key')} and {env_name('s3_secret_key')} "
-            "are required when results are stored in S3"
-        )
     if s.profile != "production":
-        return errors
+        return []
+    errors: list[str] = []
     if not s.database_url.startswith("postgresql"):
         errors.append(f"{env_name('database_url')} must be a postgresql+asyncpg:// URL in production")
     if not s.redis_url.startswith(("redis://", "rediss://")):
         errors.append(f"{env_name('redis_url')} must be a redis:// URL in production")
-    if s.effective_search_backend == "meilisearch" and not (s.meili_url and s.meili_key):
-        errors.append(
-            f"{env_name('meili_url')} and {env_name('meili_key')} are required in production "
-            f"(or set {env_name('search_backend')}=database)"
-        )
     if s.secret_key == DEFAULT_SECRET or len(s.secret_key) < 32:
         errors.append(f"{env_name('secret_key')} must be set to a random value of at least 32 characters")
-    if s.dev_login:
-        errors.append(f"{env_name('dev_login')} cannot be enabled in production")
     if s.demo_data:
         errors.append(f"{env_name('demo_data')} cannot be enabled in production")
-
     return errors

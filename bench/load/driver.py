@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 
 from bench.search_mix import zipf_requests
-from bot.config import DEMO_AES_KEY, DEMO_APP_ID, DEMO_TOKEN
+from bot.settings import DEMO_AES_KEY, DEMO_APP_ID, DEMO_TOKEN
 from tests.bot.wechat_client import aes_encrypt, sha1_sign, text_xml
 
 QUERIES = [

@@ -19,6 +19,7 @@ from accounts.auth import Principal
 from bot.dates import SHANGHAI, WEEKDAY_NAMES
 from bot.models import Follower
 from bot.ports import Ports
+from bot.settings import WeChatSettings
 from yixiang.settings import Settings
 from yixiang.store import Store
 
@@ -177,5 +178,5 @@ def pick_number(text: str, count: int) -> int | None:
 
 
 def link(settings: Settings, path: str) -> str:
-    base = settings.wechat_h5_base_url.rstrip("/")
+    base = WeChatSettings.of(settings).h5_base_url.rstrip("/")
     return f"{base}/{path.lstrip('/')}" if base else ""

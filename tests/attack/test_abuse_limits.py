@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from booking.settings import BookingSettings
 from tests.booking.world import LANWAN, QINGHE, machine_time, make_instrument, make_user, set_calendar
 from tests.conftest import error_code
 from yixiang.db import utcnow
@@ -124,7 +125,7 @@ async def approval_instrument(backend: Any, client: Any, login: Any) -> Any:
 
 
 async def test_a_firm_cannot_hold_every_slot_with_open_requests(backend, client, login):
-    cap = backend.settings.max_open_requests_per_instrument
+    cap = BookingSettings.of(backend.settings).max_open_requests_per_instrument
     world = await approval_instrument(backend, client, login)
     researcher, provider = await login("demo-researcher"), await login("demo-provider")
     ids = []
@@ -155,7 +156,7 @@ async def test_a_firm_cannot_hold_every_slot_with_open_requests(backend, client,
 
 
 async def test_simultaneous_requests_of_one_firm_never_exceed_the_cap(backend, client, login):
-    cap = backend.settings.max_open_requests_per_instrument
+    cap = BookingSettings.of(backend.settings).max_open_requests_per_instrument
     world = await approval_instrument(backend, client, login)
     researcher = await login("demo-researcher")
 

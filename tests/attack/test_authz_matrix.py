@@ -20,6 +20,7 @@ from typing import Any
 
 from accounts.demo import ACCOUNTS, demo_id
 from accounts.models import Role
+from bot.settings import WeChatSettings
 from tests.booking.world import (
     ALWAYS_OPEN,
     World,
@@ -983,7 +984,7 @@ async def call(s: Scene, case: Case, role: str, path: str, body: Any) -> Any:
 
 
 async def test_every_route_answers_each_role_as_expected(backend, client, login):
-    wechat_configured = bool(backend.settings.wechat_token)
+    wechat_configured = bool(WeChatSettings.of(backend.settings).token)
     s = Scene(backend, client, login)
     await s.setup()
     table = cases(s)

@@ -31,6 +31,7 @@ from hypothesis.stateful import (
 from sqlalchemy import select, update
 
 from booking.models import SLOT_HOLDING, Booking, BookingHistory, BookingStatus
+from booking.settings import BookingSettings
 from booking.states import replay
 from tests.booking.world import day_at, iso, machine_time, make_instrument, run_expiry_job, set_calendar
 from yixiang.db import utcnow
@@ -56,7 +57,7 @@ async def test_random_booking_sequences_keep_every_invariant(client, login, back
         "provider": await login("demo-provider"),
     }
 
-    open_requests_cap = backend.settings.max_open_requests_per_instrument
+    open_requests_cap = BookingSettings.of(backend.settings).max_open_requests_per_instrument
 
     def call(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=120)

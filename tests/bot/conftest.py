@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy import select
 
 from accounts.demo import demo_id
-from bot.config import (
+from bot.ports import SERVICE_KEY, Ports
+from bot.settings import (
     DEMO_APP_ID,
     DEMO_APP_SECRET,
     DEMO_MINIPROGRAM_APP_ID,
     DEMO_MINIPROGRAM_APP_SECRET,
+    WeChatSettings,
 )
-from bot.ports import SERVICE_KEY, Ports
 from catalogue.models import (
     Category,
     Instrument,
@@ -56,7 +57,13 @@ class World:
 
     def sender(self, mode: str = "aes") -> WeChatSender:
         s = self.backend.settings
-        return WeChatSender(self.backend.client, s.wechat_token, s.wechat_aes_key, s.wechat_app_id, mode=mode)
+        return WeChatSender(
+            self.backend.client,
+            WeChatSettings.of(s).token,
+            WeChatSettings.of(s).aes_key,
+            WeChatSettings.of(s).app_id,
+            mode=mode,
+        )
 
     async def drain(self) -> int:
         return await self.backend.runtime.worker().drain()
@@ -111,7 +118,7 @@ async def world_by_backend() -> AsyncIterator[dict[str, World]]:
 @pytest.fixture
 async def world(backend: Backend, wechat_fake: FakeWeChat, world_by_backend: dict[str, World]) -> World:
     """One test world per backend: instruments in the database, the ports, WeChat pointed at the fake."""
-    backend.settings.wechat_api_base_url = wechat_fake.url
+    WeChatSettings.of(backend.settings).api_base_url = wechat_fake.url
     if backend.name not in world_by_backend:
         tag = uuid.uuid4().hex[:6]
         nmr = await _instrument(

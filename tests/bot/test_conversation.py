@@ -11,6 +11,7 @@ from accounts.demo import demo_id
 from bot.conversation import base
 from bot.conversation.base import fit_text, pick_number
 from bot.conversation.intents import detect
+from bot.settings import WeChatSettings
 from tests.bot.conftest import World, bind_openid, new_openid
 
 
@@ -187,7 +188,7 @@ async def test_results_link_and_rating_by_digit(world: World) -> None:
 
 async def test_details_link_to_the_h5_page_as_one_article_when_configured(world: World) -> None:
     settings = world.backend.settings
-    settings.wechat_h5_base_url = "https://h5.yixiang.example"
+    WeChatSettings.of(settings).h5_base_url = "https://h5.yixiang.example"
     try:
         sender, openid = world.sender(), new_openid()
         await sender.text(openid, "找衍射")
@@ -197,4 +198,4 @@ async def test_details_link_to_the_h5_page_as_one_article_when_configured(world:
         )
         assert reply.body.count("<item>") <= 1  # encrypted, but the decrypted reply holds one article
     finally:
-        settings.wechat_h5_base_url = ""
+        WeChatSettings.of(settings).h5_base_url = ""

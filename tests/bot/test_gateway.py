@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.config import DEMO_APP_ID, DEMO_APP_SECRET
+from bot.settings import DEMO_APP_ID, DEMO_APP_SECRET
 from bot.wechat import WeChatError, WeChatGateway
 from tests.bot.conftest import World, new_openid
 

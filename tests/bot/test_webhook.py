@@ -8,12 +8,13 @@ import time
 from sqlalchemy import select
 
 from bot.models import Follower
+from bot.settings import WeChatSettings
 from tests.bot.conftest import World, bind_openid, new_openid
 from tests.bot.wechat_client import PATH, sha1_sign, text_xml
 
 
 async def test_url_verification_echoes_echostr_only_for_our_signature(world: World) -> None:
-    client, token = world.backend.client, world.backend.settings.wechat_token
+    client, token = world.backend.client, WeChatSettings.of(world.backend.settings).token
     ts = str(int(time.time()))
     good = {"signature": sha1_sign(token, ts, "n1"), "timestamp": ts, "nonce": "n1", "echostr": "echo-4711"}
     response = await client.get(PATH, params=good)
@@ -43,7 +44,7 @@ async def test_compatible_mode_is_answered_encrypted(world: World) -> None:
 async def test_plaintext_mode_when_no_aes_key_is_configured(world: World) -> None:
     settings = world.backend.settings
     encrypted_sender = world.sender("aes")
-    aes_key, settings.wechat_aes_key = settings.wechat_aes_key, ""
+    aes_key, WeChatSettings.of(settings).aes_key = WeChatSettings.of(settings).aes_key, ""
     try:
         reply = await world.sender("plain").text(new_openid(), "help")
         assert reply.status == 200 and "<Encrypt>" not in reply.body and "找仪器" in reply.content
@@ -52,7 +53,7 @@ async def test_plaintext_mode_when_no_aes_key_is_configured(world: World) -> Non
             await encrypted_sender.post_xml(text_xml(new_openid(), "帮助", 1, int(time.time())))
         ).status_code == 400
     finally:
-        settings.wechat_aes_key = aes_key
+        WeChatSettings.of(settings).aes_key = aes_key
 
 
 async def test_three_deliveries_of_one_message_have_one_effect_and_the_same_reply(world: World) -> None:
@@ -120,7 +121,7 @@ async def test_replayed_old_message_wrong_signature_and_malformed_bodies_are_ref
 async def test_huge_bodies_are_refused_without_reading_them(world: World) -> None:
     ts = str(int(time.time()))
     params = {
-        "signature": sha1_sign(world.backend.settings.wechat_token, ts, "n"),
+        "signature": sha1_sign(WeChatSettings.of(world.backend.settings).token, ts, "n"),
         "timestamp": ts,
         "nonce": "n",
     }

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import func, select
 
 from results.models import ResultDownload
+from results.settings import ResultsSettings
 from tests.conftest import error_code
 from tests.results.flow import completed_booking, upload
 
@@ -148,10 +149,8 @@ async def test_a_large_upload_streams_without_holding_the_file_in_memory(client,
             yield chunk
         yield tail
 
-    settings = backend.app.state.settings
-    import msgspec
-
-    backend.app.state.settings = msgspec.structs.replace(settings, results_max_file_bytes=size + 1)
+    results = ResultsSettings.of(backend.app.state.settings)
+    limit, results.max_file_bytes = results.max_file_bytes, size + 1
     try:
         response = await client.post(
             f"/api/v1/bookings/{booking_id}/results",
@@ -159,7 +158,7 @@ async def test_a_large_upload_streams_without_holding_the_file_in_memory(client,
             headers=provider | {"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
     finally:
-        backend.app.state.settings = settings
+        results.max_file_bytes = limit
     assert response.status_code == 201, response.text
     assert response.json()["items"][0]["size"] == size
     growth_mb = (peak["rss"] - base) / 1024

@@ -1,0 +1,79 @@
+"""The bot's settings (the official account and the mini-program), and the demo WeChat credentials
+for the embedded default.
+
+In the embedded profile an empty WeChat configuration is filled with the demo values below (also
+listed in bot/README.md), so the webhook, ``yixiang bot chat`` and the notifications work out of
+the box against the local fake. Production never gets them: it must configure its own.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from yixiang.settings import Section, Settings
+
+DEMO_APP_ID = "wx5f3c9a7e2d1b0a00"
+DEMO_APP_SECRET = "yixiang-demo-app-secret-0000000000"
+DEMO_TOKEN = "yixiangdemotoken"
+DEMO_AES_KEY = "YixiangDemoEncodingAESKey0123456789abcdefgh"  # 43 characters, as WeChat issues them
+DEMO_MINIPROGRAM_APP_ID = "wx5f3c9a7e2d1b0a01"
+DEMO_MINIPROGRAM_APP_SECRET = "yixiang-demo-miniprogram-secret-00"
+
+# Every notification topic the bot sends; demo template ids are the topic with a prefix.
+NOTIFICATION_TOPICS = (
+    "booking.requested",
+    "booking.confirmed",
+    "booking.rejected",
+    "booking.reminder",
+    "booking.delivered",
+    "booking.rating_requested",
+    "voucher.captured",
+)
+
+
+class WeChatSettings(Section):
+    env_prefix = "WECHAT_"
+
+    app_id: str = ""
+    app_secret: str = ""
+    token: str = ""
+    aes_key: str = ""
+    api_base_url: str = "https://api.weixin.qq.com"
+    # The mini-program has its own app id and secret (empty: the official account's are used).
+    miniprogram_app_id: str = ""
+    miniprogram_app_secret: str = ""
+    # Outbox topic -> template id (official account) / subscribe-message template id (mini-program);
+    # in the environment as JSON, e.g. YIXIANG_WECHAT_TEMPLATE_IDS='{"booking.confirmed": "abc"}'.
+    template_ids: dict[str, str] = msgspec.field(default_factory=dict)
+    subscribe_template_ids: dict[str, str] = msgspec.field(default_factory=dict)
+    # The official account's custom menu as WeChat's JSON (empty: the built-in menu of the bot).
+    menu: str = ""
+    # Where links in bot messages point (H5 pages); empty: no links, text only.
+    h5_base_url: str = ""
+
+    def resolve(self, settings: Settings) -> None:
+        """Fill empty WeChat settings with the demo values, in the embedded profile only."""
+        if not settings.is_embedded:
+            return
+        if not self.app_id:
+            self.app_id = DEMO_APP_ID
+            self.app_secret = self.app_secret or DEMO_APP_SECRET
+        if not self.token:
+            self.token = DEMO_TOKEN
+            self.aes_key = self.aes_key or DEMO_AES_KEY
+        if not self.miniprogram_app_id:
+            self.miniprogram_app_id = DEMO_MINIPROGRAM_APP_ID
+            self.miniprogram_app_secret = self.miniprogram_app_secret or DEMO_MINIPROGRAM_APP_SECRET
+        for topic in NOTIFICATION_TOPICS:
+            self.template_ids.setdefault(topic, "demo-tpl-" + topic)
+            self.subscribe_template_ids.setdefault(topic, "demo-sub-" + topic)
+
+    @property
+    def miniprogram_credentials(self) -> tuple[str, str]:
+        return (
+            self.miniprogram_app_id or self.app_id,
+            self.miniprogram_app_secret or self.app_secret,
+        )
+
+
+SECTIONS = (WeChatSettings,)
