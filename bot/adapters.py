@@ -35,11 +35,13 @@ from catalogue.models import Instrument, PublicationStatus, ServiceItem, Service
 from ratings.services import rate_booking
 from ratings.settings import RatingsSettings
 from results.services import download_path, list_results
-from search.backend import SearchBackend, SearchQuery
+from search.backend import SearchQuery
+from search.dependencies import SEARCH_BACKEND
 from vouchers.checkout import CheckoutOrder, hold_voucher_share
 from vouchers.wallet import my_vouchers
 from yixiang.db import transaction
 from yixiang.errors import NotFound
+from yixiang.services import Services
 
 STATUS_LABELS = {
     BookingStatus.requested: "待审核",
@@ -65,12 +67,12 @@ async def _is_internal(session: AsyncSession, principal: Principal | None, unit_
 
 
 class CatalogAdapter:
-    def __init__(self, session_maker: async_sessionmaker[AsyncSession], services: dict[str, Any]) -> None:
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession], services: Services) -> None:
         self.session_maker = session_maker
         self.services = services
 
     async def search(self, text: str, *, limit: int, principal: Principal | None) -> list[InstrumentSummary]:
-        backend: SearchBackend = self.services["search"]
+        backend = self.services[SEARCH_BACKEND]
         async with self.session_maker() as session, transaction(session, read_only=True):
             result = await backend.search(session, SearchQuery(q=text, limit=limit, with_facets=False))
         return [

@@ -25,15 +25,15 @@ def menu() -> None:
 @menu.command("push")
 def menu_push() -> None:
     """Publish the menu (YIXIANG_WECHAT_MENU, or the built-in one) to WeChat."""
+    from bot.dependencies import OFFICIAL_ACCOUNT
     from bot.menu import MenuInvalid, menu_of
-    from bot.notify import OFFICIAL
     from bot.wechat import WeChatError
     from yixiang.cli import run_with_runtime
 
     async def work(runtime: Any) -> bool:
         try:
             menu = menu_of(runtime.settings)
-            await runtime.services[OFFICIAL].create_menu(menu)
+            await runtime.services[OFFICIAL_ACCOUNT].create_menu(menu)
         except (MenuInvalid, WeChatError) as exc:
             click.echo(f"menu not published: {exc}", err=True)
             return False

@@ -26,6 +26,7 @@ from accounts.models import User
 from bot.conversation.base import save_state, yuan
 from bot.conversation.rate import prompt_for
 from bot.dates import SHANGHAI
+from bot.dependencies import MINIPROGRAM, OFFICIAL_ACCOUNT
 from bot.followers import bind_by_unionid
 from bot.models import Follower, SentNotification
 from bot.settings import NOTIFICATION_TOPICS, WeChatSettings
@@ -37,8 +38,6 @@ from yixiang.outbox import Event
 
 log = logging.getLogger("bot.notify")
 
-OFFICIAL = "bot.wechat"
-MINIPROGRAM = "bot.wechat_miniprogram"
 # WeChat answers that retrying cannot fix: unfollowed / invalid openid / no subscription accepted.
 FINAL_ERRORS = {40003, 43004, 43101, 47003}
 
@@ -193,7 +192,7 @@ async def send_template_message(ctx: JobContext, event: Event) -> None:
     )
     if follower is None or not await _claim(ctx, event, "template", user_id, template_id):
         return
-    gateway: WeChatGateway = ctx.services[OFFICIAL]
+    gateway: WeChatGateway = ctx.services[OFFICIAL_ACCOUNT]
     url = _link(ctx, event)
     try:
         result = await gateway.send_template(
@@ -275,7 +274,7 @@ async def push_reply(ctx: JobContext, event: Event) -> None:
     """A reply that missed WeChat's 5 seconds, sent as a customer-service message."""
     if not await _claim(ctx, event, "custom", None, ""):
         return
-    gateway: WeChatGateway = ctx.services[OFFICIAL]
+    gateway: WeChatGateway = ctx.services[OFFICIAL_ACCOUNT]
     try:
         await gateway.send_text(str(event.payload["openid"]), str(event.payload["text"]))
     except WeChatError as exc:
@@ -287,7 +286,7 @@ async def push_reply(ctx: JobContext, event: Event) -> None:
 
 async def look_up_follower(ctx: JobContext, event: Event) -> None:
     """Ask WeChat for a follower's unionid and bind the follower to the user who has it."""
-    gateway: WeChatGateway = ctx.services[OFFICIAL]
+    gateway: WeChatGateway = ctx.services[OFFICIAL_ACCOUNT]
     openid = str(event.payload["openid"])
     try:
         info = await gateway.user_info(openid)

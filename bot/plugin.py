@@ -6,6 +6,7 @@ from typing import Any
 
 from bot import cli, notify, signin, webhook
 from bot.adapters import build_ports
+from bot.dependencies import DEPENDENCIES, MINIPROGRAM, OFFICIAL_ACCOUNT
 from bot.ports import SERVICE_KEY
 from bot.settings import WeChatSettings
 from bot.wechat import WeChatGateway
@@ -15,13 +16,11 @@ from yixiang.domains import Domain
 async def start(runtime: Any) -> None:
     settings = runtime.settings
     wechat = WeChatSettings.of(settings)
-    runtime.services[notify.OFFICIAL] = WeChatGateway(
+    runtime.services[OFFICIAL_ACCOUNT] = WeChatGateway(
         settings, runtime.store, app_id=wechat.app_id, app_secret=wechat.app_secret
     )
     mp_id, mp_secret = wechat.miniprogram_credentials
-    runtime.services[notify.MINIPROGRAM] = WeChatGateway(
-        settings, runtime.store, app_id=mp_id, app_secret=mp_secret
-    )
+    runtime.services[MINIPROGRAM] = WeChatGateway(settings, runtime.store, app_id=mp_id, app_secret=mp_secret)
     # The real domains behind the conversation's ports (tests may have put their own first).
     runtime.services.setdefault(SERVICE_KEY, build_ports(runtime))
 
@@ -31,5 +30,6 @@ DOMAIN = Domain(
     route_handlers=[*webhook.ROUTES, *signin.ROUTES],
     consumers=notify.CONSUMERS,
     on_startup=[start],
+    dependencies=DEPENDENCIES,
     cli_commands=cli.COMMANDS,
 )

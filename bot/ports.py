@@ -2,7 +2,7 @@
 
 The conversations are written against these ports; ``bot/adapters.py`` (at merge) plugs the real
 booking, catalogue/search and voucher services in, and the plugin puts a :class:`Ports` into
-``runtime.services["bot.ports"]``. Every call carries the signed-in :class:`Principal`, and the
+``runtime.services[SERVICE_KEY]``. Every call carries the signed-in :class:`Principal`, and the
 adapters apply the same ownership rules as the HTTP API: a firm never sees another firm's data.
 Failures a user can cause are ``yixiang.errors.DomainError`` subclasses; the bot shows their
 Chinese message.
@@ -18,6 +18,7 @@ from typing import Protocol
 import msgspec
 
 from accounts.auth import Principal
+from yixiang.services import ServiceKey
 
 
 class InstrumentSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -171,4 +172,4 @@ class Ports:
     vouchers: VoucherPort | None = None
 
 
-SERVICE_KEY = "bot.ports"
+SERVICE_KEY: ServiceKey[Ports] = ServiceKey("bot.ports")

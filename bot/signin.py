@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, TokenIssuer, TokenPair, requires_user
 from accounts.models import User
+from bot.dependencies import WeChatGatewayDependency
 from bot.followers import BIND_CODE_TTL_SECONDS, bind_by_unionid, issue_bind_code
 from bot.models import Follower, UserPhone
-from bot.notify import MINIPROGRAM, OFFICIAL
 from bot.wechat import WeChatError, WeChatGateway
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, ServiceUnavailable, Unauthenticated
@@ -154,10 +154,13 @@ class WeChatAuthController(Controller):
 
     @post("/mini-program", status_code=200, summary="Sign in from the mini-program with wx.login()'s code")
     async def mini_program(
-        self, data: MiniProgramLogin, db_session: AsyncSession, request: Request[Any, Any, Any]
+        self,
+        data: MiniProgramLogin,
+        db_session: AsyncSession,
+        request: Request[Any, Any, Any],
+        miniprogram: WeChatGatewayDependency,
     ) -> TokenPair:
-        services = request.app.state.services
-        session_info = await _exchange(services[MINIPROGRAM], "code_to_session", data.code)
+        session_info = await _exchange(miniprogram, "code_to_session", data.code)
         openid = str(session_info.get("openid") or "")
         if not openid:
             raise WeChatCodeInvalid()
@@ -165,7 +168,7 @@ class WeChatAuthController(Controller):
         phone_info = None
         if data.phone_code:
             try:
-                phone_info = await services[MINIPROGRAM].phone_number(data.phone_code)
+                phone_info = await miniprogram.phone_number(data.phone_code)
             except WeChatError as exc:
                 raise PhoneCodeInvalid() from exc
         issuer: TokenIssuer = request.app.state.token_issuer
@@ -197,9 +200,10 @@ class WeChatAuthController(Controller):
         principal: Principal,
         db_session: AsyncSession,
         request: Request[Any, Any, Any],
+        miniprogram: WeChatGatewayDependency,
     ) -> PhoneNumber:
         try:
-            info = await request.app.state.services[MINIPROGRAM].phone_number(data.code)
+            info = await miniprogram.phone_number(data.code)
         except WeChatError as exc:
             if exc.errcode is None:
                 raise WeChatUnavailable() from exc
@@ -224,8 +228,9 @@ class WeChatAuthController(Controller):
         code: Annotated[str, msgspec.Meta(min_length=1, max_length=256)],
         db_session: AsyncSession,
         request: Request[Any, Any, Any],
+        official_account: WeChatGatewayDependency,
     ) -> TokenPair:
-        result = await _exchange(request.app.state.services[OFFICIAL], "oauth", code)
+        result = await _exchange(official_account, "oauth", code)
         openid = str(result.get("openid") or "")
         unionid = result.get("unionid")
         issuer: TokenIssuer = request.app.state.token_issuer

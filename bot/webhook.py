@@ -31,12 +31,14 @@ from wechatpy.replies import ArticlesReply, TextReply
 from bot.conversation.base import Incoming, Reply, Turn, load_state, save_state
 from bot.conversation.router import respond
 from bot.crypto import Refused, check_signature, check_timestamp, crypto_for
+from bot.dependencies import REPLY_BUDGET
 from bot.followers import ensure_follower, principal_for
 from bot.models import Follower
 from bot.ports import SERVICE_KEY, Ports
 from bot.settings import WeChatSettings
 from yixiang.db import transaction, utcnow
 from yixiang.outbox import emit
+from yixiang.services import Services
 from yixiang.settings import Settings
 from yixiang.store import Store
 
@@ -141,7 +143,7 @@ async def answer(state: Any, message: BaseMessage) -> str:
     """The reply XML for a push (empty: "success"), the same for every retry of one message."""
     store: Store = state.store
     key = "bot:msg:" + dedup_key(message)
-    budget = float(state.services.get("bot.reply_budget_seconds", REPLY_BUDGET_SECONDS))
+    budget = state.services.get(REPLY_BUDGET, REPLY_BUDGET_SECONDS)
     if not await store.add(key, PENDING, ttl=DEDUP_TTL_SECONDS):
         return await _stored_reply(store, key, budget)
     late = asyncio.Event()
@@ -224,7 +226,7 @@ async def handle_message(
     settings: Settings,
     store: Store,
     session_maker: async_sessionmaker[AsyncSession],
-    services: dict[str, Any],
+    services: Services,
     message: BaseMessage,
     key: str,
 ) -> Reply:
@@ -243,7 +245,6 @@ async def handle_message(
         follower=follower,
         principal=principal,
         state=await load_state(store, incoming.openid),
-        services=services,
     )
     before = turn.state
     reply = await respond(turn)

@@ -12,11 +12,11 @@ from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
+from results.dependencies import ResultStorageDependency
 from results.errors import BadUpload
 from results.models import ResultFile
 from results.services import deliver_results, download_path, list_results, open_download
 from results.settings import ResultsSettings
-from results.storage import ResultStorage
 from yixiang.schemas import Output
 
 
@@ -54,11 +54,6 @@ def _out(file: ResultFile, url: str | None) -> ResultFileOut:
     )
 
 
-def _storage(request: Request[Any, Any, Any]) -> ResultStorage:
-    storage: ResultStorage = request.app.state.services["result_storage"]
-    return storage
-
-
 class ResultsController(Controller):
     path = "/api/v1"
     tags = ["results"]
@@ -75,6 +70,7 @@ class ResultsController(Controller):
         request: Request[Any, Any, Any],
         principal: Principal,
         db_session: AsyncSession,
+        result_storage: ResultStorageDependency,
         replaces: uuid.UUID | None = Parameter(query="replaces", default=None, required=False),
     ) -> ResultList:
         settings = request.app.state.settings
@@ -83,7 +79,7 @@ class ResultsController(Controller):
             raise BadUpload("请以 multipart/form-data 上传文件")
         files = await deliver_results(
             db_session,
-            _storage(request),
+            result_storage,
             principal,
             booking_id,
             request.stream(),
@@ -118,6 +114,7 @@ class ResultsController(Controller):
         file_id: uuid.UUID,
         request: Request[Any, Any, Any],
         db_session: AsyncSession,
+        result_storage: ResultStorageDependency,
         uid: str = Parameter(query="uid", max_length=64),
         exp: int = Parameter(query="exp", ge=0, le=2**40),
         sig: str = Parameter(query="sig", max_length=128),
@@ -125,7 +122,7 @@ class ResultsController(Controller):
         settings = request.app.state.settings
         file = await open_download(db_session, settings, file_id, uid, exp, sig)
         return Stream(
-            _storage(request).read(file.storage_key),
+            result_storage.read(file.storage_key),
             media_type=file.content_type,
             headers={
                 "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file.name)}",

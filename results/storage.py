@@ -16,6 +16,7 @@ import anyio
 from anyio.to_thread import run_sync
 
 from results.settings import ResultsSettings, S3Settings
+from yixiang.settings import Settings
 
 CHUNK = 1024 * 1024
 S3_PART = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last
@@ -203,7 +204,7 @@ class S3Storage:
         return True
 
 
-def create_storage(settings: Any) -> ResultStorage:
+def create_storage(settings: Settings) -> ResultStorage:
     if ResultsSettings.of(settings).storage == "s3":
         return S3Storage(
             endpoint_url=S3Settings.of(settings).endpoint_url,

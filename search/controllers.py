@@ -13,16 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import requires_role
 from accounts.models import Role
 from search import service
-from search.backend import Mode, SearchBackend, Sort
+from search.backend import Mode, Sort
+from search.dependencies import SearchBackendDependency
 from search.schemas import ReindexReport, SearchPage
 from search.sync import reindex
 from yixiang.db import transaction
 from yixiang.ratelimit import rate_limit
-
-
-def backend_of(request: Request[Any, Any, Any]) -> SearchBackend:
-    backend: SearchBackend = request.app.state.services["search"]
-    return backend
 
 
 class SearchController(Controller):
@@ -36,8 +32,8 @@ class SearchController(Controller):
     )
     async def search(
         self,
-        request: Request[Any, Any, Any],
         db_session: AsyncSession,
+        search_backend: SearchBackendDependency,
         q: Annotated[
             str, Parameter(max_length=100, description="中英文、缩写、型号，可为空（按条件浏览）")
         ] = "",
@@ -64,7 +60,7 @@ class SearchController(Controller):
             available_to=available_to, cursor=cursor, limit=limit,
         )  # fmt: skip
         async with transaction(db_session, read_only=True):
-            return await service.search(db_session, backend_of(request), req)
+            return await service.search(db_session, search_backend, req)
 
 
 class SearchAdminController(Controller):
@@ -73,7 +69,9 @@ class SearchAdminController(Controller):
     guards = [requires_role(Role.platform_admin)]
 
     @post("/reindex", status_code=200, summary="Rebuild the search index from the catalogue (no downtime)")
-    async def reindex(self, request: Request[Any, Any, Any]) -> ReindexReport:
+    async def reindex(
+        self, request: Request[Any, Any, Any], search_backend: SearchBackendDependency
+    ) -> ReindexReport:
         runtime = request.app.state.runtime
-        count = await reindex(runtime.session_maker, backend_of(request))
-        return ReindexReport(backend=backend_of(request).name, documents=count)
+        count = await reindex(runtime.session_maker, search_backend)
+        return ReindexReport(backend=search_backend.name, documents=count)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from catalogue.events import INSTRUMENT_CHANGED
+from search.backend import SearchBackend
 from search.cli import search_group
 from search.controllers import SearchAdminController, SearchController
+from search.dependencies import DEPENDENCIES, SEARCH_BACKEND
 from search.settings import MeiliSettings, SearchSettings
 from search.sync import index_changed_instruments
 from yixiang.domains import Domain
+from yixiang.settings import Settings
+
+if TYPE_CHECKING:
+    from yixiang.runtime import Runtime
 
 log = logging.getLogger("search")
 
 
-def make_backend(settings: Any) -> Any:
+def make_backend(settings: Settings) -> SearchBackend:
     if SearchSettings.of(settings).backend == "meilisearch":
         from search.meili import MeiliSearch
 
@@ -25,7 +31,7 @@ def make_backend(settings: Any) -> Any:
     return DatabaseSearch(SearchSettings.of(settings).cache_entries)
 
 
-async def start_search(runtime: Any) -> None:
+async def start_search(runtime: Runtime) -> None:
     backend = make_backend(runtime.settings)
     prepare = getattr(backend, "prepare", None)
     if prepare is not None:
@@ -33,7 +39,7 @@ async def start_search(runtime: Any) -> None:
             await prepare()
         except Exception as exc:  # the API still starts; searches answer 503 until it is back
             log.warning("search backend %s not ready: %s", backend.name, type(exc).__name__)
-    runtime.services["search"] = backend
+    runtime.services[SEARCH_BACKEND] = backend
 
 
 DOMAIN = Domain(
@@ -41,5 +47,6 @@ DOMAIN = Domain(
     route_handlers=[SearchController, SearchAdminController],
     consumers={INSTRUMENT_CHANGED: [index_changed_instruments]},
     on_startup=[start_search],
+    dependencies=DEPENDENCIES,
     cli_commands=[search_group],
 )

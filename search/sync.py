@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalogue.events import INSTRUMENT_CHANGED
 from search.backend import SearchBackend
+from search.dependencies import SEARCH_BACKEND
 from search.documents import all_documents, documents_for
 from yixiang.db import transaction, utcnow
 from yixiang.domains import JobContext
@@ -22,7 +23,7 @@ async def index_changed_instruments(ctx: JobContext, event: Event) -> None:
     transaction, so the index change and the delivery mark commit together.
     """
     ids = [uuid.UUID(i) for i in event.payload.get("instrument_ids", [])]
-    await _index_current(ctx.session, ctx.services["search"], ids)
+    await _index_current(ctx.session, ctx.services[SEARCH_BACKEND], ids)
 
 
 async def _index_current(session: AsyncSession, backend: SearchBackend, ids: list[uuid.UUID]) -> None:

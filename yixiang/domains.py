@@ -10,11 +10,17 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yixiang.outbox import Event
+from yixiang.services import Services
+from yixiang.settings import Settings
+from yixiang.store import Store
+
+if TYPE_CHECKING:  # the runtime loads the domains: a run-time import would be circular
+    from yixiang.runtime import Runtime
 
 # The order matters for demo data: later domains build on earlier ones.
 DOMAIN_MODULES = (
@@ -34,9 +40,9 @@ class JobContext:
     """What an outbox consumer gets: its own transaction's session and the app's services."""
 
     session: AsyncSession
-    settings: Any
-    store: Any
-    services: dict[str, Any]
+    settings: Settings
+    store: Store
+    services: Services
 
 
 Consumer = Callable[[JobContext, Event], Awaitable[None]]
@@ -60,10 +66,10 @@ class Domain:
     consumers: dict[str, Sequence[Consumer]] = field(default_factory=dict)
     periodic_jobs: Sequence[PeriodicJob] = ()
     demo_loaders: Sequence[DemoLoader] = ()
-    # Called with the Runtime at start and stop; may put services (e.g. the search backend)
-    # into ``runtime.services`` for controllers and consumers.
-    on_startup: Sequence[Callable[[Any], Awaitable[None]]] = ()
-    on_shutdown: Sequence[Callable[[Any], Awaitable[None]]] = ()
+    # Called with the Runtime at start and stop; may register services (e.g. the search
+    # backend) in ``runtime.services`` for controllers and consumers.
+    on_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    on_shutdown: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     # click commands added to the ``yixiang`` CLI (e.g. ``search reindex``)
     cli_commands: Sequence[Any] = ()
     # ASGI middleware, added after the shell's request id and security headers and before its
@@ -72,7 +78,7 @@ class Domain:
     # Litestar dependencies every route may name (e.g. ``principal``)
     dependencies: Mapping[str, Any] = field(default_factory=dict)
     # values put on ``app.state`` when the app is built, from the settings
-    app_state: Callable[[Any], Mapping[str, Any]] | None = None
+    app_state: Callable[[Settings], Mapping[str, Any]] | None = None
     # Whether the database already holds this domain's records: demo data loads on a first start
     # only, when no domain does.
     holds_records: Callable[[AsyncSession], Awaitable[bool]] | None = None

@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,6 +21,7 @@ from yixiang.db import create_engine, create_session_maker
 from yixiang.domains import Domain, holds_records, load_demo, load_domains
 from yixiang.housekeeping import SHELL_DOMAIN
 from yixiang.migrate import upgrade
+from yixiang.services import Services
 from yixiang.settings import Settings
 from yixiang.store import Store, create_store
 from yixiang.worker import Worker
@@ -57,7 +57,7 @@ class Runtime:
     session_maker: async_sessionmaker[AsyncSession]
     store: Store
     domains: list[Domain]
-    services: dict[str, Any] = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
     _worker_task: asyncio.Task[None] | None = None
     _worker_stop: asyncio.Event | None = None
 

@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yixiang.db import conflict_ignoring_inserts, insert_ignoring_conflict, utcnow
 from yixiang.domains import Consumer, Domain, JobContext, PeriodicJob, consumer_name, idle_selector
 from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, PeriodicJobRun, emit
+from yixiang.services import Services
+from yixiang.settings import Settings
+from yixiang.store import MemoryStore, Store
 
 log = logging.getLogger("yixiang.worker")
 
@@ -52,17 +55,17 @@ class Worker:
         session_maker: async_sessionmaker[AsyncSession],
         domains: Sequence[Domain],
         *,
-        settings: Any,
-        store: Any = None,
-        services: dict[str, Any] | None = None,
+        settings: Settings,
+        store: Store | None = None,
+        services: Services | None = None,
         name: str | None = None,
         batch_size: int = 20,
         only_topics: set[str] | None = None,
     ) -> None:
         self.session_maker = session_maker
         self.settings = settings
-        self.store = store
-        self.services = services if services is not None else {}
+        self.store: Store = store if store is not None else MemoryStore()
+        self.services = services if services is not None else Services()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.batch_size = batch_size
         # A worker dedicated to some topics (tests, or a replica for slow sends) claims only those.

@@ -8,7 +8,7 @@ left alone for half an hour is forgotten. A flow is named by ``state["flow"]``; 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -80,7 +80,6 @@ class Turn:
     follower: Follower | None
     principal: Principal | None
     state: dict[str, Any] | None = None
-    services: dict[str, Any] = field(default_factory=dict)
 
     @property
     def openid(self) -> str:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from accounts.demo import demo_id
+from bot.dependencies import REPLY_BUDGET
 from bot.ports import SERVICE_KEY, Ports
 from bot.settings import (
     DEMO_APP_ID,
@@ -146,7 +147,7 @@ async def world(backend: Backend, wechat_fake: FakeWeChat, world_by_backend: dic
     backend.runtime.services[SERVICE_KEY] = Ports(catalog=w.catalog, bookings=w.bookings, vouchers=w.vouchers)
     w.catalog.delay = 0.0
     w.fake.fail_next.clear()
-    backend.runtime.services.pop("bot.reply_budget_seconds", None)
+    backend.runtime.services.pop(REPLY_BUDGET)
     return w
 
 

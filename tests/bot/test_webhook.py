@@ -7,6 +7,7 @@ import time
 
 from sqlalchemy import select
 
+from bot.dependencies import REPLY_BUDGET
 from bot.models import Follower
 from bot.settings import WeChatSettings
 from tests.bot.conftest import World, bind_openid, new_openid
@@ -148,7 +149,7 @@ async def test_unknown_message_types_get_success_and_media_a_hint(world: World) 
 
 
 async def test_a_slow_answer_is_pushed_by_customer_service_message(world: World) -> None:
-    world.backend.runtime.services["bot.reply_budget_seconds"] = 0.2
+    world.backend.runtime.services[REPLY_BUDGET] = 0.2
     world.catalog.delay = 0.6
     sender, openid = world.sender(), new_openid()
     msgid, created = sender.next_msgid(), int(time.time())

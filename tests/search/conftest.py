@@ -1,7 +1,7 @@
 """Search tests run against every engine: the database index of the test backend, the Meilisearch
 backend on the protocol-faithful fake, and a real Meilisearch when YIXIANG_TEST_MEILI_URL is set.
 
-The engine is installed as the app's ``services["search"]`` for the test, so the HTTP API and the
+The engine is installed as the app's ``services[SEARCH_BACKEND]`` for the test, so the HTTP API and the
 worker's index consumer use it, then the database engine is put back.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from search.dependencies import SEARCH_BACKEND
 from search.documents import all_documents
 from search.sync import reindex
 from tests.fakes.meilisearch import FakeMeilisearch
@@ -64,7 +65,7 @@ async def engine(
     request: pytest.FixtureRequest, backend: Any, fake_meili: FakeMeilisearch
 ) -> AsyncIterator[Any]:
     runtime = backend.runtime
-    database_engine = runtime.services["search"]
+    database_engine = runtime.services[SEARCH_BACKEND]
     key = (backend.name, request.param)
     if key not in _prepared:
         await runtime.worker().drain()  # the demo catalogue's events fill the database index
@@ -90,8 +91,8 @@ async def engine(
         searchable = sum([len(batch) async for batch in all_documents(session)])
     if indexed != searchable:
         await reindex(runtime.session_maker, engine)
-    runtime.services["search"] = engine
+    runtime.services[SEARCH_BACKEND] = engine
     try:
         yield _prepared[key]
     finally:
-        runtime.services["search"] = database_engine
+        runtime.services[SEARCH_BACKEND] = database_engine

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from catalogue.models import Instrument
 from search.cache import AnswerCache
 from search.database import DatabaseSearch
+from search.dependencies import SEARCH_BACKEND
 from search.sync import reindex
 from tests.catalogue.helpers import instrument_body
 from tests.search.helpers import search
@@ -30,7 +31,7 @@ async def published(client: Any, backend: Any, login: Any, **changes: Any) -> st
 
 
 async def test_a_repeated_search_is_remembered_until_an_edit_reaches_the_index(client, backend, login):
-    engine = backend.runtime.services["search"]
+    engine = backend.runtime.services[SEARCH_BACKEND]
     assert isinstance(engine, DatabaseSearch)
     code = f"XC{uuid.uuid4().hex[:6].upper()}"
     instrument_id = await published(client, backend, login, name="核磁共振波谱仪", model=code)
@@ -67,7 +68,7 @@ async def test_a_rebuild_replaces_remembered_answers(client, backend, login):
             update(Instrument).where(Instrument.id == uuid.UUID(instrument_id)).values(name="单晶衍射仪")
         )
     assert (await search(client, q=code))["items"][0]["name"] == "X射线衍射仪"
-    await reindex(runtime.session_maker, runtime.services["search"])
+    await reindex(runtime.session_maker, runtime.services[SEARCH_BACKEND])
     assert (await search(client, q=code))["items"][0]["name"] == "单晶衍射仪"
 
 

@@ -1,0 +1,36 @@
+"""What the bot registers at start-up: its two WeChat gateways, and how its routes receive them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Dependency
+
+from bot.wechat import WeChatGateway
+from yixiang.services import ServiceKey
+
+# What a route names to receive it. The service is not a request value: Litestar need not
+# validate it (nor could it check a Protocol).
+WeChatGatewayDependency = Annotated[WeChatGateway, Dependency(skip_validation=True)]
+
+OFFICIAL_ACCOUNT: ServiceKey[WeChatGateway] = ServiceKey("bot.wechat")
+MINIPROGRAM: ServiceKey[WeChatGateway] = ServiceKey("bot.wechat_miniprogram")
+# How long the webhook waits for a reply before answering "success" and pushing the reply later
+# (WeChat gives up after 5 s); tests shorten it.
+REPLY_BUDGET: ServiceKey[float] = ServiceKey("bot.reply_budget_seconds")
+
+
+def provide_official_account(state: State) -> WeChatGateway:
+    return state.services[OFFICIAL_ACCOUNT]
+
+
+def provide_miniprogram(state: State) -> WeChatGateway:
+    return state.services[MINIPROGRAM]
+
+
+DEPENDENCIES = {
+    "official_account": Provide(provide_official_account, sync_to_thread=False),
+    "miniprogram": Provide(provide_miniprogram, sync_to_thread=False),
+}

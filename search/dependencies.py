@@ -1,0 +1,25 @@
+"""What search registers for the rest of the app, and how its routes receive it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Dependency
+
+from search.backend import SearchBackend
+from yixiang.services import ServiceKey
+
+# What a route names to receive it. The service is not a request value: Litestar need not
+# validate it (nor could it check a Protocol).
+SearchBackendDependency = Annotated[SearchBackend, Dependency(skip_validation=True)]
+
+SEARCH_BACKEND: ServiceKey[SearchBackend] = ServiceKey("search")
+
+
+def provide_search_backend(state: State) -> SearchBackend:
+    return state.services[SEARCH_BACKEND]
+
+
+DEPENDENCIES = {"search_backend": Provide(provide_search_backend, sync_to_thread=False)}
