@@ -27,7 +27,8 @@ from booking.calendar_rules import (
 from booking.errors import InvalidRange, RangeTooWide, TimezoneRequired
 from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar
 from booking.schemas import CalendarIn, ClosureIn
-from catalogue.workdays import SHANGHAI, load_working_day_calendar
+from catalogue.workdays import load_working_day_calendar
+from yixiang.clock import SHANGHAI
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, NotFound
 from yixiang.outbox import emit

@@ -60,7 +60,8 @@ from booking.rules import (
 )
 from booking.schemas import BookingIn
 from catalogue.models import InstrumentStatus, ServiceMode
-from catalogue.workdays import SHANGHAI, WorkingDayCalendar, load_working_day_calendar, shanghai_today
+from catalogue.workdays import WorkingDayCalendar, load_working_day_calendar
+from yixiang.clock import SHANGHAI, shanghai_today
 from yixiang.db import transaction, utcnow
 from yixiang.driver_statements import DriverStatement
 from yixiang.errors import InvalidInput

@@ -53,7 +53,8 @@ from booking.rules import (
 from booking.schemas import CompleteIn
 from booking.states import TRANSITIONS, Actor
 from catalogue.models import Instrument, ServiceItem, ServiceMode
-from catalogue.workdays import SHANGHAI, load_working_day_calendar, shanghai_today
+from catalogue.workdays import load_working_day_calendar
+from yixiang.clock import SHANGHAI, shanghai_today
 from yixiang.db import is_postgres, transaction, utcnow
 from yixiang.errors import InvalidInput
 from yixiang.outbox import emitted_keys
