@@ -17,9 +17,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Organization
+from accounts.models import BOOKER_ROLES, Organization
 from booking import voucher_share
-from booking.access import BOOKER_ROLES
 from booking.bookable import BookableInstrument, ItemTerms, load_bookable
 from booking.calendar_rules import (
     CalendarRules,
