@@ -26,7 +26,16 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from accounts.models import Membership, Organization, OrgKind, RefreshToken, Role, User
+from accounts.models import (
+    BOOKER_ROLES,
+    STAFF_ROLES,
+    Membership,
+    Organization,
+    OrgKind,
+    RefreshToken,
+    Role,
+    User,
+)
 from yixiang.db import utcnow
 from yixiang.driver_statements import DriverStatement, Target, single_statements
 from yixiang.errors import Forbidden, Unauthenticated
@@ -86,12 +95,12 @@ class Principal(msgspec.Struct, frozen=True):
     @property
     def enterprise_ids(self) -> set[uuid.UUID]:
         """Organisations on whose behalf this user books and pays."""
-        return self.orgs_where(Role.researcher, Role.enterprise_admin)
+        return self.orgs_where(*BOOKER_ROLES)
 
     @property
     def unit_ids(self) -> set[uuid.UUID]:
         """Holding units whose instruments this user manages."""
-        return self.orgs_where(Role.provider_staff, Role.unit_admin)
+        return self.orgs_where(*STAFF_ROLES)
 
     def require(self, *roles: Role) -> None:
         if not self.has_role(*roles):

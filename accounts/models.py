@@ -33,6 +33,10 @@ class Role(enum.StrEnum):
     platform_admin = "platform_admin"
 
 
+# The role groups every domain checks against (one home: a new role joins its group here).
+BOOKER_ROLES = (Role.researcher, Role.enterprise_admin)  # book and pay on behalf of their firm
+STAFF_ROLES = (Role.provider_staff, Role.unit_admin)  # manage their holding unit's instruments
+
 # Which organisation kinds each role can belong to.
 ROLE_ORG_KINDS: dict[Role, set[OrgKind]] = {
     Role.researcher: {OrgKind.enterprise, OrgKind.unit},

@@ -63,8 +63,8 @@ from catalogue.models import (
     ServiceItem,
     ServiceMode,
 )
-from catalogue.workdays import SHANGHAI
 from yixiang.app import create_app
+from yixiang.clock import SHANGHAI
 from yixiang.settings import Settings, build_settings
 
 ALWAYS = {"intervals": [[d, 0, 1440] for d in range(7)]}

@@ -1,4 +1,5 @@
-"""Who may see and manage what: the booking domain's ownership rules in one place."""
+"""Who may see and act on a booking. Who may see and manage an instrument is the catalogue's rule
+(``catalogue.access``); booking only says how its provider routes refuse another unit's."""
 
 from __future__ import annotations
 
@@ -7,17 +8,12 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Role
-from booking.errors import BookingNotFound, InstrumentNotFound, NotProviderStaff
+from accounts.models import BOOKER_ROLES
+from booking.errors import BookingNotFound, NotProviderStaff
 from booking.models import Booking
-from catalogue.models import Instrument, PublicationStatus
-
-BOOKER_ROLES = (Role.researcher, Role.enterprise_admin)
-STAFF_ROLES = (Role.provider_staff, Role.unit_admin)
-
-
-def is_staff_of(principal: Principal | None, unit_id: uuid.UUID) -> bool:
-    return principal is not None and unit_id in principal.orgs_where(*STAFF_ROLES)
+from catalogue import access as catalogue_access
+from catalogue.access import is_staff_of
+from catalogue.models import Instrument
 
 
 def is_booker_of(principal: Principal, booking: Booking) -> bool:
@@ -32,28 +28,14 @@ def can_see_booking(principal: Principal, booking: Booking) -> bool:
     )
 
 
-async def visible_instrument(
-    session: AsyncSession, principal: Principal | None, instrument_id: uuid.UUID
-) -> Instrument:
-    """A published instrument, or any instrument of the caller's own unit; others are a 404."""
-    instrument = await session.get(Instrument, instrument_id)
-    if instrument is None:
-        raise InstrumentNotFound()
-    if instrument.publication != PublicationStatus.published and not is_staff_of(
-        principal, instrument.unit_id
-    ):
-        raise InstrumentNotFound()
-    return instrument
-
-
 async def managed_instrument(
     session: AsyncSession, principal: Principal, instrument_id: uuid.UUID
 ) -> Instrument:
-    """An instrument the caller manages as provider staff or unit admin."""
-    instrument = await visible_instrument(session, principal, instrument_id)
-    if not is_staff_of(principal, instrument.unit_id):
-        raise NotProviderStaff()
-    return instrument
+    """The catalogue's managed instrument, where one the caller may see but not manage (another
+    unit's published instrument) is booking's 403 ``not_provider_staff``, not a 404."""
+    return await catalogue_access.managed_instrument(
+        session, principal, instrument_id, refuse_with=NotProviderStaff
+    )
 
 
 async def visible_booking(

@@ -14,10 +14,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from booking.access import is_staff_of
 from booking.calendar_rules import CalendarRules, rules_from_row
-from booking.errors import InstrumentNotFound
 from booking.models import InstrumentCalendar
+from catalogue.access import can_see_instrument
+from catalogue.errors import InstrumentNotFound
 from catalogue.models import (
     Instrument,
     InstrumentStatus,
@@ -121,14 +121,14 @@ _BOOKABLE = DriverStatement(
 async def load_bookable(
     session: AsyncSession, principal: Principal | None, instrument_id: uuid.UUID
 ) -> BookableInstrument:
-    """The instrument as ``access.visible_instrument`` sees it (published, or the caller's own
-    unit's; others are a 404), with its calendar rules and service items."""
+    """The instrument, if the caller may see it (``catalogue.access``: published, or the caller's
+    own unit's; others are a 404), with its calendar rules and service items."""
     # On the session's connection: plain rows, without the ORM's result machinery.
     rows = await _BOOKABLE.all(await session.connection(), {"p_instrument": instrument_id})
     if not rows:
         raise InstrumentNotFound()
     first = rows[0]
-    if first.publication != PublicationStatus.published and not is_staff_of(principal, first.unit_id):
+    if not can_see_instrument(principal, first.unit_id, first.publication):
         raise InstrumentNotFound()
     return BookableInstrument(
         id=first.id,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from booking.access import managed_instrument, visible_instrument
+from booking.access import managed_instrument
 from booking.calendar_rules import (
     MINUTES_PER_DAY,
     CalendarRules,
@@ -27,7 +27,9 @@ from booking.calendar_rules import (
 from booking.errors import InvalidRange, RangeTooWide, TimezoneRequired
 from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar
 from booking.schemas import CalendarIn, ClosureIn
-from catalogue.workdays import SHANGHAI, load_working_day_calendar
+from catalogue.access import visible_instrument
+from catalogue.workdays import load_working_day_calendar
+from yixiang.clock import SHANGHAI
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, NotFound
 from yixiang.outbox import emit

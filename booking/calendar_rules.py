@@ -18,7 +18,8 @@ from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar, LateCancellation
-from catalogue.workdays import SHANGHAI, WorkingDayCalendar
+from catalogue.workdays import WorkingDayCalendar
+from yixiang.clock import SHANGHAI
 
 Interval = tuple[datetime, datetime]
 MINUTES_PER_DAY = 24 * 60

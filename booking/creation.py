@@ -17,9 +17,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Organization
+from accounts.models import BOOKER_ROLES, Organization
 from booking import voucher_share
-from booking.access import BOOKER_ROLES
 from booking.bookable import BookableInstrument, ItemTerms, load_bookable
 from booking.calendar_rules import (
     CalendarRules,
@@ -60,7 +59,8 @@ from booking.rules import (
 )
 from booking.schemas import BookingIn
 from catalogue.models import InstrumentStatus, ServiceMode
-from catalogue.workdays import SHANGHAI, WorkingDayCalendar, load_working_day_calendar, shanghai_today
+from catalogue.workdays import WorkingDayCalendar, load_working_day_calendar
+from yixiang.clock import SHANGHAI, shanghai_today
 from yixiang.db import transaction, utcnow
 from yixiang.driver_statements import DriverStatement
 from yixiang.errors import InvalidInput

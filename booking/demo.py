@@ -15,7 +15,7 @@ from accounts.models import OrgKind, User
 from booking.calendar_rules import DEFAULT_CALENDAR
 from booking.models import InstrumentCalendar, Qualification
 from catalogue.models import Instrument, PublicationStatus
-from catalogue.workdays import shanghai_today
+from yixiang.clock import shanghai_today
 
 DEMO_UNITS = [demo_id(key) for key, kind, *_ in ORGANIZATIONS if kind == OrgKind.unit]
 

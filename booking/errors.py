@@ -10,11 +10,6 @@ class BookingNotFound(NotFound):
     message = "未找到该预约"
 
 
-class InstrumentNotFound(NotFound):
-    code = "instrument_not_found"
-    message = "未找到该仪器"
-
-
 class SlotTaken(Conflict):
     code = "slot_taken"
     message = "该时段已被预约，请选择其他时段"

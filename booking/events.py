@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import Booking, BookingStatus
 from catalogue.models import Instrument, ServiceItem
-from catalogue.workdays import SHANGHAI
+from yixiang.clock import SHANGHAI
 from yixiang.outbox import emit
 
 EXPIRY_DUE = "booking.expiry_due"  # periodic: expire requests past their approval deadline

@@ -9,12 +9,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import User
-from booking.access import STAFF_ROLES, is_staff_of, managed_instrument
+from accounts.models import STAFF_ROLES, User
+from booking.access import managed_instrument
 from booking.bookable import BookableInstrument
 from booking.errors import NotProviderStaff
 from booking.models import Qualification
 from booking.schemas import QualificationIn
+from catalogue.access import is_staff_of
 from catalogue.models import Category, Instrument
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, NotFound

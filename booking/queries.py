@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from booking.access import BOOKER_ROLES, is_staff_of, visible_booking
+from accounts.models import BOOKER_ROLES
+from booking.access import visible_booking
 from booking.creation import queue_position
 from booking.errors import (
     NotProviderStaff,
@@ -18,6 +19,7 @@ from booking.models import (
     BookingHistory,
     BookingStatus,
 )
+from catalogue.access import is_staff_of
 from yixiang.db import transaction
 
 

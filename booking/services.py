@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
 from booking import voucher_share
-from booking.access import is_booker_of, is_staff_of, visible_booking
+from booking.access import is_booker_of, visible_booking
 from booking.calendar_rules import (
     CalendarRules,
     load_calendar,
@@ -52,8 +52,10 @@ from booking.rules import (
 )
 from booking.schemas import CompleteIn
 from booking.states import TRANSITIONS, Actor
+from catalogue.access import is_staff_of
 from catalogue.models import Instrument, ServiceItem, ServiceMode
-from catalogue.workdays import SHANGHAI, load_working_day_calendar, shanghai_today
+from catalogue.workdays import load_working_day_calendar
+from yixiang.clock import SHANGHAI, shanghai_today
 from yixiang.db import is_postgres, transaction, utcnow
 from yixiang.errors import InvalidInput
 from yixiang.outbox import emitted_keys

@@ -31,7 +31,8 @@ from bot.ports import (
     VoucherBalance,
     VoucherEntry,
 )
-from catalogue.models import Instrument, PublicationStatus, ServiceItem, ServiceMode
+from catalogue.access import can_see_instrument
+from catalogue.models import Instrument, ServiceItem, ServiceMode
 from ratings.services import rate_booking
 from ratings.settings import RatingsSettings
 from results.services import download_path, list_results
@@ -93,7 +94,9 @@ class CatalogAdapter:
     ) -> InstrumentDetails | None:
         async with self.session_maker() as session, transaction(session):
             instrument = await session.get(Instrument, instrument_id)
-            if instrument is None or instrument.publication != PublicationStatus.published:
+            if instrument is None or not can_see_instrument(
+                principal, instrument.unit_id, instrument.publication
+            ):
                 return None
             unit = await session.get(Organization, instrument.unit_id)
             region = await session.get(Region, instrument.region_code)
@@ -159,10 +162,17 @@ class BookingAdapter:
             *_, slots = await availability(session, None, instrument_id, start, end)
         return [Slot(s, e) for s, e in slots]
 
-    async def _item(self, session: AsyncSession, item_id: uuid.UUID) -> tuple[ServiceItem, Instrument]:
+    async def _item(
+        self, session: AsyncSession, principal: Principal, item_id: uuid.UUID
+    ) -> tuple[ServiceItem, Instrument]:
+        """The service item and its instrument, if the user may see the instrument (the API's rule)."""
         item = await session.get(ServiceItem, item_id)
         instrument = await session.get(Instrument, item.instrument_id) if item else None
-        if item is None or instrument is None or instrument.publication != PublicationStatus.published:
+        if (
+            item is None
+            or instrument is None
+            or not can_see_instrument(principal, instrument.unit_id, instrument.publication)
+        ):
             raise NotFound("未找到该检测项目")
         return item, instrument
 
@@ -176,7 +186,7 @@ class BookingAdapter:
         samples: int | None,
     ) -> Quote:
         async with self.session_maker() as session, transaction(session):
-            item, instrument = await self._item(session, item_id)
+            item, instrument = await self._item(session, principal, item_id)
             internal = await _is_internal(session, principal, instrument.unit_id)
             minutes = int((end - start).total_seconds() // 60) if start and end else None
             fee = quote_fee(item, internal=internal, minutes=minutes, samples=samples).fee_fen
@@ -200,7 +210,7 @@ class BookingAdapter:
                 booking = await session.get(Booking, uuid.UUID(earlier.decode()))
                 if booking is not None:
                     return await self._view(session, booking)
-            item, instrument = await self._item(session, item_id)
+            item, instrument = await self._item(session, principal, item_id)
             machine_time = item.mode == ServiceMode.machine_time
             data = BookingIn(
                 instrument_id=instrument.id,

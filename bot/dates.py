@@ -22,9 +22,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from yixiang.clock import SHANGHAI
+
 WEEKDAY_NAMES = "一二三四五六日"
 
 PERIODS: dict[str, tuple[int, int]] = {

@@ -25,13 +25,13 @@ from sqlalchemy import bindparam, select, update
 from accounts.models import User
 from bot.conversation.base import save_state, yuan
 from bot.conversation.rate import prompt_for
-from bot.dates import SHANGHAI
 from bot.dependencies import MINIPROGRAM, OFFICIAL_ACCOUNT
 from bot.followers import bind_by_unionid
 from bot.models import Follower, SentNotification
 from bot.settings import NOTIFICATION_TOPICS, WeChatSettings
 from bot.wechat import WeChatError, WeChatGateway
 from vouchers.models import VoucherCheckout
+from yixiang.clock import SHANGHAI
 from yixiang.db import insert_ignoring_conflict
 from yixiang.domains import Consumer, JobContext, idle_when
 from yixiang.outbox import Event

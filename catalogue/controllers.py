@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_role, requires_user
-from accounts.models import Role
+from accounts.models import STAFF_ROLES, Role
 from catalogue import services, transfer
+from catalogue.access import is_staff_of, managed_instrument, visible_instrument
 from catalogue.categories import categories as category_rows
 from catalogue.models import PublicationStatus
 from catalogue.present import instrument_out, load_names, summary_out
@@ -87,8 +88,8 @@ class InstrumentController(Controller):
         db_session: AsyncSession,
     ) -> InstrumentOut:
         async with transaction(db_session, read_only=True):
-            instrument = await services.public_instrument(db_session, maybe_principal, instrument_id)
-            staff = maybe_principal is not None and instrument.unit_id in maybe_principal.unit_ids
+            instrument = await visible_instrument(db_session, maybe_principal, instrument_id)
+            staff = is_staff_of(maybe_principal, instrument.unit_id)
             return await _describe(
                 db_session, request, instrument, show_contact=maybe_principal is not None, staff=staff
             )
@@ -119,7 +120,7 @@ class InstrumentController(Controller):
 class ProviderInstrumentController(Controller):
     path = "/api/v1/provider/instruments"
     tags = ["catalogue: provider"]
-    guards = [requires_role(Role.provider_staff, Role.unit_admin)]
+    guards = [requires_role(*STAFF_ROLES)]
 
     @get("/", summary="Instruments of my unit (every publication state)")
     async def index(
@@ -207,7 +208,7 @@ class ProviderInstrumentController(Controller):
         db_session: AsyncSession,
     ) -> InstrumentOut:
         async with transaction(db_session, read_only=True):
-            instrument = await services.managed_instrument(db_session, principal, instrument_id)
+            instrument = await managed_instrument(db_session, principal, instrument_id)
             return await _describe(db_session, request, instrument, show_contact=True, staff=True)
 
     @put("/{instrument_id:uuid}", summary="Replace an instrument's record")

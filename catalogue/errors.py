@@ -5,7 +5,9 @@ from __future__ import annotations
 from yixiang.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
-class CatalogueInstrumentNotFound(NotFound):
+class InstrumentNotFound(NotFound):
+    """Also booking's: an instrument that does not exist or that the caller may not see."""
+
     code = "instrument_not_found"
     message = "未找到该仪器"
 

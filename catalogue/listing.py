@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from catalogue.workdays import WorkingDayCalendar, shanghai_today
+from catalogue.workdays import WorkingDayCalendar
+from yixiang.clock import shanghai_today
 
 LISTING_WORKING_DAYS = 30
 

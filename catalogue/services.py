@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Region, Role
+from accounts.models import STAFF_ROLES, Region, Role
+from catalogue.access import managed_instrument
 from catalogue.errors import (
     AssetNumberTaken,
-    CatalogueInstrumentNotFound,
     InvalidInstrument,
     InvalidPublicationTransition,
     NotUnitAdmin,
@@ -39,8 +39,6 @@ from catalogue.models import (
 from catalogue.schemas import InstrumentIn, ServiceItemIn
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput
-
-STAFF_ROLES = (Role.provider_staff, Role.unit_admin)
 
 # action -> (from states, to state, roles allowed in the instrument's unit)
 TRANSITIONS: dict[str, tuple[frozenset[PublicationStatus], PublicationStatus, tuple[Role, ...]]] = {
@@ -131,16 +129,6 @@ def resolve_unit(principal: Principal, unit_id: uuid.UUID | None) -> uuid.UUID:
     if unit_id not in units:
         raise NotUnitStaff()
     return unit_id
-
-
-async def managed_instrument(
-    session: AsyncSession, principal: Principal, instrument_id: uuid.UUID, *, for_update: bool = False
-) -> Instrument:
-    """An instrument of the caller's unit; anyone else's is a 404 (existence is not revealed)."""
-    instrument = await session.get(Instrument, instrument_id, with_for_update=for_update or None)
-    if instrument is None or instrument.unit_id not in principal.orgs_where(*STAFF_ROLES):
-        raise CatalogueInstrumentNotFound()
-    return instrument
 
 
 # --- changes --------------------------------------------------------------------------------
@@ -286,19 +274,6 @@ async def change_publication(
 
 
 # --- reading --------------------------------------------------------------------------------
-async def public_instrument(
-    session: AsyncSession, principal: Principal | None, instrument_id: uuid.UUID
-) -> Instrument:
-    """A published instrument, or any instrument of the caller's own unit; others are a 404."""
-    instrument = await session.get(Instrument, instrument_id)
-    if instrument is None:
-        raise CatalogueInstrumentNotFound()
-    own = principal is not None and instrument.unit_id in principal.orgs_where(*STAFF_ROLES)
-    if instrument.publication != PublicationStatus.published and not own:
-        raise CatalogueInstrumentNotFound()
-    return instrument
-
-
 async def unit_instruments(
     session: AsyncSession,
     principal: Principal,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 from sqlalchemy import ForeignKey, String, select
@@ -19,7 +18,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from yixiang.db import Base, utcnow
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 log = logging.getLogger("catalogue.workdays")
 _warned_years: set[int] = set()
 
@@ -82,7 +80,3 @@ _OVERRIDES = select(WorkingDayOverride.day, WorkingDayOverride.is_working_day)
 async def load_working_day_calendar(session: AsyncSession) -> WorkingDayCalendar:
     rows = (await session.execute(_OVERRIDES)).all()
     return WorkingDayCalendar({day: working for day, working in rows})
-
-
-def shanghai_today(now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(SHANGHAI).date()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Role
+from accounts.models import STAFF_ROLES, Role
 from booking.models import Booking, BookingHistory, BookingStatus
 from booking.services import mark_rated
 from catalogue.models import Instrument
@@ -133,7 +133,7 @@ async def reply_to_rating(
         rating = await session.get(Rating, rating_id, with_for_update=True)
         if rating is None:
             raise NotFound("未找到该评价")
-        if rating.unit_id not in principal.orgs_where(Role.provider_staff, Role.unit_admin):
+        if rating.unit_id not in principal.orgs_where(*STAFF_ROLES):
             raise Forbidden("只有该仪器的管理单位可以回复评价")
         if rating.reply is not None:
             raise AlreadyReplied()

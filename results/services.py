@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Membership, Role
+from accounts.models import BOOKER_ROLES, STAFF_ROLES, Membership
 from booking.models import Booking, BookingStatus
 from booking.services import mark_delivered
 from results.errors import BadUpload, LinkInvalid
@@ -30,8 +30,6 @@ from yixiang.errors import Conflict, NotFound
 from yixiang.outbox import emit
 
 DELIVERABLE = {BookingStatus.completed, BookingStatus.delivered, BookingStatus.rated}
-FIRM_ROLES = (Role.researcher, Role.enterprise_admin)
-PROVIDER_ROLES = (Role.provider_staff, Role.unit_admin)
 
 
 class ResultsNotOpen(Conflict):
@@ -46,11 +44,11 @@ class ResultPurged(Conflict):
 
 
 def _is_firm_member(principal: Principal, booking: Booking) -> bool:
-    return booking.enterprise_id in principal.orgs_where(*FIRM_ROLES)
+    return booking.enterprise_id in principal.orgs_where(*BOOKER_ROLES)
 
 
 def _is_provider(principal: Principal, booking: Booking) -> bool:
-    return booking.unit_id in principal.orgs_where(*PROVIDER_ROLES)
+    return booking.unit_id in principal.orgs_where(*STAFF_ROLES)
 
 
 async def _booking_for(session: AsyncSession, principal: Principal, booking_id: uuid.UUID) -> Booking:
@@ -181,7 +179,7 @@ async def open_download(
             (
                 await session.scalars(
                     select(Membership.organization_id).where(
-                        Membership.user_id == user_id, Membership.role.in_([*FIRM_ROLES, *PROVIDER_ROLES])
+                        Membership.user_id == user_id, Membership.role.in_([*BOOKER_ROLES, *STAFF_ROLES])
                     )
                 )
             ).all()

@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Region
 from catalogue.models import Category
-from catalogue.workdays import SHANGHAI
 from search.availability import with_free_time
 from search.backend import Mode, SearchBackend, SearchQuery, SearchResult, Sort
 from search.errors import BadSearchFilter
 from search.schemas import FacetValue, Named, RatingSummary, SearchItem, SearchPage
+from yixiang.clock import SHANGHAI
 
 MAX_OFFSET = 1000  # deep pages are not a search use case (Meilisearch's maxTotalHits default too)
 MAX_FREE_TIME_DAYS = 31

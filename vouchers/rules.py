@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from yixiang.clock import SHANGHAI
+
 FULL_COVERAGE_BP = 10_000
 K = TypeVar("K")
 

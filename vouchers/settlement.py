@@ -46,7 +46,6 @@ from vouchers.models import (
     VoucherCheckout,
     VoucherProgram,
 )
-from vouchers.rules import SHANGHAI
 from vouchers.schemas import (
     MarkPaidIn,
     ProviderTotalOut,
@@ -56,6 +55,7 @@ from vouchers.schemas import (
     SettlementOut,
 )
 from vouchers.statements import missing_evidence
+from yixiang.clock import SHANGHAI
 from yixiang.db import is_postgres, utcnow
 from yixiang.errors import Conflict, InvalidInput
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-from vouchers.rules import SHANGHAI, fen_to_yuan
+from vouchers.rules import fen_to_yuan
 from vouchers.schemas import SettlementOut
+from yixiang.clock import SHANGHAI
 
 EXPORT_HEADER = [
     "序号",

@@ -16,10 +16,11 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.auth import Principal
-from bot.dates import SHANGHAI, WEEKDAY_NAMES
+from bot.dates import WEEKDAY_NAMES
 from bot.models import Follower
 from bot.ports import Ports
 from bot.settings import WeChatSettings
+from yixiang.clock import SHANGHAI
 from yixiang.settings import Settings
 from yixiang.store import Store
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.conversation.base import NEEDS_BINDING, NEEDS_FIRM, UNAVAILABLE, Reply, Turn, yuan
-from bot.dates import SHANGHAI
+from yixiang.clock import SHANGHAI
 
 HISTORY_LIMIT = 10
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from catalogue.demo.kinds import KINDS_BY_KEY, Kind, Model, spec_values
 from catalogue.models import InstrumentStatus, Origin, PublicationStatus, ServiceMode
-from catalogue.workdays import SHANGHAI
+from yixiang.clock import SHANGHAI
 
 CITY_CENTRES: dict[str, tuple[float, float]] = {
     "330100": (30.274, 120.155),

@@ -299,7 +299,8 @@ async def test_sample_testing_queues_with_a_position_and_a_working_day_completio
     ).json()
     assert (first["queue_position"], second["queue_position"]) == (1, 2)
     assert first["start"] is None and first["status"] == "confirmed"
-    from catalogue.workdays import load_working_day_calendar, shanghai_today
+    from catalogue.workdays import load_working_day_calendar
+    from yixiang.clock import shanghai_today
 
     async with backend.runtime.session_maker() as session:
         days = await load_working_day_calendar(session)

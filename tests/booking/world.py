@@ -22,7 +22,7 @@ from catalogue.models import (
     ServiceItem,
     ServiceMode,
 )
-from catalogue.workdays import SHANGHAI
+from yixiang.clock import SHANGHAI
 from yixiang.db import utcnow
 from yixiang.outbox import emit
 from yixiang.worker import Worker

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.auth import Principal
 from accounts.models import Organization, Region
-from bot.dates import SHANGHAI
 from bot.ports import (
     BookingView,
     InstrumentDetails,
@@ -30,6 +29,7 @@ from bot.ports import (
     VoucherEntry,
 )
 from catalogue.models import Instrument, PublicationStatus, ServiceItem
+from yixiang.clock import SHANGHAI
 from yixiang.errors import Conflict, NotFound
 
 

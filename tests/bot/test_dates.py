@@ -6,7 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from bot.dates import SHANGHAI, parse_when, strip_used
+from bot.dates import parse_when, strip_used
+from yixiang.clock import SHANGHAI
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=SHANGHAI)  # a Monday morning
 

@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from accounts.demo import demo_id
 from catalogue.models import Instrument, InstrumentStatus, PublicationStatus
-from catalogue.workdays import shanghai_today
 from search.sync import reindex
 from tests.catalogue.helpers import instrument_body
 from tests.search.helpers import SEARCH, everything, search
+from yixiang.clock import shanghai_today
 
 
 @pytest.mark.parametrize("q", ["核磁", "NMR", "核磁共振", "nmr 600", "nmr"])
