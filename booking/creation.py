@@ -21,14 +21,7 @@ from accounts.models import Organization
 from booking import voucher_share
 from booking.access import BOOKER_ROLES
 from booking.bookable import BookableInstrument, ItemTerms, load_bookable
-from booking.calendar_rules import (
-    CalendarRules,
-    alternatives,
-    free_intervals,
-    load_calendar,
-    load_closures,
-    load_taken,
-)
+from booking.calendar_rules import CalendarRules, alternatives, free_intervals
 from booking.errors import (
     FieldsForMode,
     InstrumentUnavailable,
@@ -41,6 +34,7 @@ from booking.errors import (
     TooManyOpenRequests,
 )
 from booking.events import emit_transition, payload_of
+from booking.free_time import load_calendar, load_closures, load_taken
 from booking.models import (
     SLOT_HOLDING,
     Booking,

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.auth import Principal
 from accounts.models import Organization, Region
-from booking.calendar_admin import availability
 from booking.creation import booking_firm, create_booking
 from booking.events import booking_code
+from booking.free_time import availability
 from booking.models import Booking, BookingStatus, Operation
 from booking.queries import list_bookings
 from booking.rules import internal_rate, quote_fee
