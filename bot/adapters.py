@@ -34,7 +34,8 @@ from catalogue.models import Instrument, PublicationStatus, ServiceItem, Service
 from ratings.services import rate_booking
 from results.services import download_path, list_results
 from search.backend import SearchBackend, SearchQuery
-from vouchers.checkout import CheckoutOrder, hold_voucher_share
+from vouchers.checkout import CheckoutOrder
+from vouchers.estimate import estimate_order
 from vouchers.wallet import my_vouchers
 from yixiang.db import transaction
 from yixiang.errors import NotFound
@@ -262,8 +263,8 @@ async def estimate_voucher_share(
     instrument: Instrument,
     fee_fen: int,
 ) -> int:
-    """What the firm's vouchers would cover if confirmed now, by the real rules: a hold taken in a
-    transaction that is rolled back (nothing is held, nothing is recorded)."""
+    """What the firm's vouchers would cover if confirmed now: the hold's rules on an unlocked read
+    (nothing is held, nothing is recorded, no checkout waits for it)."""
     if not principal.enterprise_ids:
         return 0
     order = CheckoutOrder(
@@ -278,11 +279,7 @@ async def estimate_voucher_share(
         actor_id=principal.user_id,
     )
     async with session_maker() as session:
-        await session.begin()
-        try:
-            return await hold_voucher_share(session, order)
-        finally:
-            await session.rollback()
+        return await estimate_order(session, order)
 
 
 HISTORY_LABELS = {
