@@ -111,9 +111,10 @@ async def within_caller_transaction(session: AsyncSession) -> AsyncIterator[None
 async def _choose_program(
     conn: AsyncConnection, order: CheckoutOrder, accepting: list[Grant], year: int
 ) -> ProgramChoice:
-    programs = [program.id for program, _, _ in programs_with_balance(accepting)]
+    candidates = programs_with_balance(accepting)
+    programs = [program.id for program, _, _ in candidates]
     used = await firm_usage_by_program(conn, order.enterprise_id, programs, year, order.booking_id)
-    return choose_program(accepting, order.fee_fen, used)
+    return choose_program(candidates, order.fee_fen, used)
 
 
 async def hold_voucher_share(

@@ -28,7 +28,7 @@ def estimate_voucher_share(
     """The fen a hold taken on ``on`` would take for ``order``, given the firm's grants and its
     use this year of each programme they belong to."""
     accepting = accepting_grants(firm.grants, order, on, firm.is_tech_sme)
-    return choose_program(accepting, order.fee_fen, used_fen).share_fen
+    return choose_program(programs_with_balance(accepting), order.fee_fen, used_fen).share_fen
 
 
 async def load_estimate_inputs(

@@ -157,12 +157,14 @@ class ProgramChoice:
 
 
 def choose_program(
-    accepting: Sequence[Grant], fee_fen: int, used_fen: Mapping[uuid.UUID, int]
+    candidates: Sequence[tuple[ProgramTerms, list[Grant], int]],
+    fee_fen: int,
+    used_fen: Mapping[uuid.UUID, int],
 ) -> ProgramChoice:
-    """Which programme pays an order: the first (by earliest-expiring grant) that pays a positive
+    """Which programme pays an order: of ``programs_with_balance``, the first that pays a positive
     share. One order is paid by one programme, so coverage ratios never stack. ``used_fen``: the
-    firm's use this year of each programme in ``programs_with_balance(accepting)``."""
-    for program, grants, available in programs_with_balance(accepting):
+    firm's use of each candidate programme this year."""
+    for program, grants, available in candidates:
         share = program_share(fee_fen, program, available, used_fen[program.id])
         if share > 0:
             return ProgramChoice(program, share, grants)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +14,17 @@ from sqlalchemy import func, select, update
 
 from tests.vouchers.conftest import TODAY, World, new_org, order
 from vouchers.checkout import CheckoutOrder, hold_voucher_share
-from vouchers.estimate import estimate_order
-from vouchers.models import JournalEntry, LedgerAccount, VoucherCheckout, VoucherProgram
+from vouchers.checkout_store import FirmGrants, Grant, ProgramTerms
+from vouchers.estimate import estimate_order, estimate_voucher_share
+from vouchers.models import (
+    GrantStatus,
+    JournalEntry,
+    LedgerAccount,
+    ProgramStatus,
+    VoucherCheckout,
+    VoucherProgram,
+)
+from vouchers.rules import ProgramRules
 
 
 async def _estimate(world: World, o: CheckoutOrder) -> int:
@@ -127,3 +136,46 @@ async def test_an_estimate_writes_nothing_and_waits_for_no_checkout(world: World
             await confirming.rollback()
     assert estimated == 1_000_000  # half the fee: the whole balance, as committed
     assert await _ledger(world) == before
+
+
+def _grant(program: ProgramTerms, balance_fen: int, expires_in_days: int) -> Grant:
+    return Grant(
+        id=uuid.uuid4(),
+        status=GrantStatus.active,
+        expires_on=TODAY + timedelta(days=expires_in_days),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        balance_fen=balance_fen,
+        program=program,
+    )
+
+
+def _program(coverage_bp: int, per_firm_year_cap_fen: int) -> ProgramTerms:
+    return ProgramTerms(
+        id=uuid.uuid4(),
+        status=ProgramStatus.active,
+        coverage_bp=coverage_bp,
+        per_order_cap_fen=2_000_000,
+        per_firm_year_cap_fen=per_firm_year_cap_fen,
+        rules=ProgramRules(
+            region_code="330100",
+            valid_from=TODAY - timedelta(days=30),
+            valid_until=TODAY + timedelta(days=365),
+            requires_tech_sme=False,
+            accepted_region_codes=["330000"],
+            cross_region=True,
+            accepted_unit_ids=[],
+            accepted_category_codes=[],
+        ),
+    )
+
+
+def test_a_programme_whose_year_cap_is_spent_gives_way_to_the_next_with_plain_values() -> None:
+    spent, next_one = (
+        _program(5000, per_firm_year_cap_fen=300_000),
+        _program(3000, per_firm_year_cap_fen=10**8),
+    )
+    firm = FirmGrants([_grant(next_one, 1_000_000, 200), _grant(spent, 1_000_000, 20)], is_tech_sme=True)
+    o = order(uuid.uuid4(), 200_000)
+    assert estimate_voucher_share(o, firm, {spent.id: 0, next_one.id: 0}, TODAY) == 100_000
+    assert estimate_voucher_share(o, firm, {spent.id: 300_000, next_one.id: 0}, TODAY) == 60_000
+    assert estimate_voucher_share(o, firm, {spent.id: 250_000, next_one.id: 0}, TODAY) == 50_000
