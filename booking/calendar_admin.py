@@ -1,11 +1,11 @@
-"""Operations on calendars: provider staff set opening hours and rules, add closures; anyone
-asks for an instrument's free time."""
+"""Operations on calendars: provider staff set opening hours and rules and add closures; anyone
+reads an instrument's calendar (its free time is ``booking.free_time``)."""
 
 from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,26 +15,17 @@ from booking.access import managed_instrument
 from booking.calendar_rules import (
     MINUTES_PER_DAY,
     CalendarRules,
-    Interval,
-    booking_window,
-    free_intervals,
-    load_calendar,
-    load_closures,
-    load_taken,
     rules_from_row,
-    slot_grid,
 )
-from booking.errors import InvalidRange, RangeTooWide, TimezoneRequired
+from booking.errors import InvalidRange, TimezoneRequired
+from booking.free_time import load_calendar
 from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar
 from booking.schemas import CalendarIn, ClosureIn
 from catalogue.access import visible_instrument
-from catalogue.workdays import load_working_day_calendar
 from yixiang.clock import SHANGHAI
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, NotFound
 from yixiang.outbox import emit
-
-MAX_AVAILABILITY_DAYS = 62
 
 
 class CalendarInvalid(InvalidInput):
@@ -180,39 +171,3 @@ def parse_moment(value: str | None, *, field: str) -> datetime | None:
     if moment.tzinfo is None:
         raise TimezoneRequired(field=field)
     return moment
-
-
-async def availability(
-    session: AsyncSession,
-    principal: Principal | None,
-    instrument_id: uuid.UUID,
-    start: datetime | None,
-    end: datetime | None,
-    now: datetime | None = None,
-) -> tuple[CalendarRules, datetime, datetime, list[Interval], list[Interval]]:
-    """Free intervals and bookable slots in [start, end): opening hours minus holidays, closures,
-    bookings and requests holding their slot, clipped to the booking window (notice, advance)."""
-    now = now or utcnow()
-    start = start or now
-    try:
-        end = end or start + timedelta(days=7)
-    except OverflowError as exc:
-        raise InvalidRange() from exc
-    if end <= start:
-        raise InvalidRange()
-    if end - start > timedelta(days=MAX_AVAILABILITY_DAYS):
-        raise RangeTooWide(max_days=MAX_AVAILABILITY_DAYS)
-    async with transaction(session, read_only=True):
-        await visible_instrument(session, principal, instrument_id)
-        rules = await load_calendar(session, instrument_id)
-        # Only the bookable window matters (notice, advance limit): far past or future is empty.
-        earliest, latest = booking_window(rules, now)
-        lo, hi = max(start, earliest), min(end, latest + timedelta(minutes=rules.max_duration_minutes))
-        if hi <= lo:
-            return rules, start, end, [], []
-        days = await load_working_day_calendar(session)
-        closures = await load_closures(session, instrument_id, lo, hi)
-        taken = await load_taken(session, instrument_id, lo, hi, rules.buffer_minutes)
-    free = free_intervals(rules, days, closures, taken, lo, hi)
-    slots = [(s, e) for s, e in slot_grid(free, rules.slot_minutes) if s <= latest]
-    return rules, start, end, free, slots

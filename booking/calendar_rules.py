@@ -1,23 +1,20 @@
-"""Instrument calendars: opening hours in Asia/Shanghai, closures, and free time.
+"""Instrument calendars: opening hours in Asia/Shanghai, closures, and free time — the pure rules.
 
-The pure part (``CalendarRules``, ``opening_intervals``, ``free_intervals``, ``slot_grid``) knows
-nothing of the database; ``load_calendar`` and ``availability`` fetch what it needs. An
-instrument without a calendar row follows ``DEFAULT_CALENDAR`` so every listed instrument is
-bookable from the day it is published.
+Nothing here touches the database (``booking.free_time`` loads what these functions need and is
+the one place that answers "which time is free"). An instrument without a calendar row follows
+``DEFAULT_CALENDAR`` so every listed instrument is bookable from the day it is published.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row
 
-from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar, LateCancellation
+from booking.models import InstrumentCalendar, LateCancellation
 from catalogue.workdays import WorkingDayCalendar
 from yixiang.clock import SHANGHAI
 
@@ -157,6 +154,14 @@ def booking_window(rules: CalendarRules, now: datetime) -> Interval:
     return now + timedelta(minutes=rules.min_notice_minutes), now + timedelta(days=rules.max_advance_days)
 
 
+def bookable_span(rules: CalendarRules, now: datetime, start: datetime, end: datetime) -> Interval | None:
+    """The part of [start, end) a booking made now could use: from the notice period on, up to
+    a booking of the longest duration starting at the advance limit. None when nothing is left."""
+    earliest, latest = booking_window(rules, now)
+    lo, hi = max(start, earliest), min(end, latest + timedelta(minutes=rules.max_duration_minutes))
+    return (lo, hi) if lo < hi else None
+
+
 def blocks_of(bookings: Iterable[tuple[datetime, datetime]], buffer_minutes: int) -> list[Interval]:
     """Time a new booking cannot use: each booking's range plus the buffer before it (its
     ``block_end`` already carries the buffer after it)."""
@@ -205,39 +210,3 @@ def alternatives(
             cursor += step
     candidates.sort(key=lambda c: (abs((c[0] - wanted_start).total_seconds()), c[0]))
     return sorted(candidates[:limit])
-
-
-# --- loading ---------------------------------------------------------------------------------------
-async def load_calendar(session: AsyncSession, instrument_id: uuid.UUID) -> CalendarRules:
-    return rules_from_row(await session.get(InstrumentCalendar, instrument_id))
-
-
-_CLOSURES = select(Closure.start_at, Closure.end_at).where(
-    Closure.instrument_id == bindparam("p_instrument"),
-    Closure.start_at < bindparam("p_end"),
-    Closure.end_at > bindparam("p_start"),
-)
-
-
-async def load_closures(
-    session: AsyncSession, instrument_id: uuid.UUID, start: datetime, end: datetime
-) -> list[Interval]:
-    rows = await session.execute(_CLOSURES, {"p_instrument": instrument_id, "p_start": start, "p_end": end})
-    return [(s, e) for s, e in rows.all()]
-
-
-async def load_taken(
-    session: AsyncSession, instrument_id: uuid.UUID, start: datetime, end: datetime, buffer_minutes: int
-) -> list[tuple[datetime, datetime]]:
-    """(start, block_end) of slot-holding bookings that could touch [start, end)."""
-    reach = timedelta(minutes=buffer_minutes)
-    rows = await session.execute(
-        select(Booking.start_at, Booking.block_end).where(
-            Booking.instrument_id == instrument_id,
-            Booking.status.in_(SLOT_HOLDING),
-            Booking.start_at.is_not(None),
-            Booking.start_at < end + reach,
-            Booking.block_end > start,
-        )
-    )
-    return [(s, e) for s, e in rows.all() if s is not None and e is not None]

@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_user
-from booking import calendar_admin, qualifications, services
+from booking import calendar_admin, free_time, qualifications, services
 from booking.models import BookingStatus
 from booking.schemas import (
     AvailabilityOut,
@@ -177,7 +177,7 @@ class AvailabilityController(Controller):
     ) -> AvailabilityOut:
         start = calendar_admin.parse_moment(from_, field="from")
         end = calendar_admin.parse_moment(to, field="to")
-        rules, start, end, free, slots = await calendar_admin.availability(
+        rules, start, end, free, slots = await free_time.availability(
             db_session, maybe_principal, instrument_id, start, end
         )
         return AvailabilityOut(

@@ -20,14 +20,7 @@ from accounts.auth import Principal
 from accounts.models import BOOKER_ROLES, Organization
 from booking import voucher_share
 from booking.bookable import BookableInstrument, ItemTerms, load_bookable
-from booking.calendar_rules import (
-    CalendarRules,
-    alternatives,
-    free_intervals,
-    load_calendar,
-    load_closures,
-    load_taken,
-)
+from booking.calendar_rules import CalendarRules, alternatives, free_intervals
 from booking.errors import (
     FieldsForMode,
     InstrumentUnavailable,
@@ -40,6 +33,7 @@ from booking.errors import (
     TooManyOpenRequests,
 )
 from booking.events import emit_transition, payload_of
+from booking.free_time import load_calendar, load_closures, load_taken
 from booking.models import (
     SLOT_HOLDING,
     Booking,

@@ -17,10 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from booking import voucher_share
 from booking.access import is_booker_of, visible_booking
-from booking.calendar_rules import (
-    CalendarRules,
-    load_calendar,
-)
+from booking.calendar_rules import CalendarRules
 from booking.creation import EnterpriseAmbiguous as EnterpriseAmbiguous
 from booking.creation import create_booking as create_booking
 from booking.creation import is_slot_conflict as is_slot_conflict
@@ -36,6 +33,7 @@ from booking.errors import (
     TimezoneRequired,
 )
 from booking.events import emit_reminder, emit_transition, reminder_key
+from booking.free_time import load_calendar
 from booking.models import (
     Booking,
     BookingHistory,

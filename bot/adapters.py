@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.auth import Principal
 from accounts.models import Organization, Region
-from booking.calendar_admin import availability
 from booking.creation import booking_firm, create_booking
 from booking.events import booking_code
+from booking.free_time import availability
 from booking.models import Booking, BookingStatus, Operation
 from booking.queries import list_bookings
 from booking.rules import internal_rate, quote_fee
@@ -38,7 +38,8 @@ from ratings.settings import RatingsSettings
 from results.services import download_path, list_results
 from search.backend import SearchQuery
 from search.dependencies import SEARCH_BACKEND
-from vouchers.checkout import CheckoutOrder, hold_voucher_share
+from vouchers.checkout import CheckoutOrder
+from vouchers.estimate import estimate_order
 from vouchers.wallet import my_vouchers
 from yixiang.db import transaction
 from yixiang.errors import NotFound
@@ -279,8 +280,8 @@ async def estimate_voucher_share(
     instrument: Instrument,
     fee_fen: int,
 ) -> int:
-    """What the firm's vouchers would cover if confirmed now, by the real rules: a hold taken in a
-    transaction that is rolled back (nothing is held, nothing is recorded)."""
+    """What the firm's vouchers would cover if confirmed now: the hold's rules on an unlocked read
+    (nothing is held, nothing is recorded, no checkout waits for it)."""
     if not principal.enterprise_ids:
         return 0
     order = CheckoutOrder(
@@ -295,11 +296,7 @@ async def estimate_voucher_share(
         actor_id=principal.user_id,
     )
     async with session_maker() as session:
-        await session.begin()
-        try:
-            return await hold_voucher_share(session, order)
-        finally:
-            await session.rollback()
+        return await estimate_order(session, order)
 
 
 HISTORY_LABELS = {

@@ -21,8 +21,8 @@ from sqlalchemy import URL, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Region
+from booking.free_time import instruments_with_free_time
 from catalogue.models import Category
-from search.availability import with_free_time
 from search.backend import Mode, SearchBackend, SearchQuery, SearchResult, Sort
 from search.errors import BadSearchFilter
 from search.schemas import FacetValue, Named, RatingSummary, SearchItem, SearchPage
@@ -198,7 +198,9 @@ async def search(session: AsyncSession, backend: SearchBackend, request: SearchR
                 with_facets=False,
             ),
         )
-        free = await with_free_time(session, [uuid.UUID(h.document.id) for h in candidates.hits], *window)
+        free = await instruments_with_free_time(
+            session, [uuid.UUID(h.document.id) for h in candidates.hits], *window
+        )
         query = replace(
             query, ids=tuple(h.document.id for h in candidates.hits if uuid.UUID(h.document.id) in free)
         )

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -34,6 +34,7 @@ from vouchers.checkout_store import (
     CHECKOUT_RELEASED,
     Grant,
     ProgramTerms,
+    firm_usage_by_program,
     firm_usage_fen,
     lock_firm_grants,
     program_terms,
@@ -55,7 +56,15 @@ from vouchers.models import (
     CheckoutState,
     EntryKind,
 )
-from vouchers.rules import allocate, order_accepted, shanghai_date, voucher_share
+from vouchers.rules import (
+    ProgramChoice,
+    accepting_grants,
+    allocate,
+    choose_program,
+    program_share,
+    programs_with_balance,
+    shanghai_date,
+)
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput
 
@@ -99,61 +108,13 @@ async def within_caller_transaction(session: AsyncSession) -> AsyncIterator[None
             yield
 
 
-def _accepting(grants: list[Grant], order: CheckoutOrder, on: date, tech_sme: bool) -> list[Grant]:
-    return sorted(
-        (
-            g
-            for g in grants
-            if g.usable
-            and order_accepted(
-                g.program.rules,
-                on=on,
-                firm_is_tech_sme=tech_sme,
-                provider_unit_id=str(order.unit_id),
-                provider_region=order.region_code,
-                category_code=order.category_code,
-                instrument_voucher_eligible=order.voucher_eligible,
-            )
-        ),
-        key=lambda g: (g.expires_on, g.created_at, g.id),
-    )
-
-
-async def _share(
-    conn: AsyncConnection, order: CheckoutOrder, program: ProgramTerms, available_fen: int, year: int
-) -> int:
-    used = await firm_usage_fen(conn, order.enterprise_id, program.id, year, order.booking_id)
-    return voucher_share(
-        order.fee_fen,
-        program.coverage_bp,
-        program.per_order_cap_fen,
-        available_fen,
-        program.per_firm_year_cap_fen - used,
-    )
-
-
-@dataclass
-class _Choice:
-    program: ProgramTerms | None
-    share_fen: int
-    grants: list[Grant]  # the programme's usable grants, earliest-expiring first
-
-
 async def _choose_program(
-    conn: AsyncConnection, order: CheckoutOrder, grants: list[Grant], year: int
-) -> _Choice:
-    """The first programme (by earliest-expiring grant) that pays a positive share of the fee."""
-    by_program: dict[uuid.UUID, list[Grant]] = {}
-    for g in grants:
-        by_program.setdefault(g.program.id, []).append(g)
-    for program_grants in by_program.values():
-        available = sum(g.balance_fen for g in program_grants)
-        if available <= 0:
-            continue
-        share = await _share(conn, order, program_grants[0].program, available, year)
-        if share > 0:
-            return _Choice(program_grants[0].program, share, program_grants)
-    return _Choice(None, 0, [])
+    conn: AsyncConnection, order: CheckoutOrder, accepting: list[Grant], year: int
+) -> ProgramChoice:
+    candidates = programs_with_balance(accepting)
+    programs = [program.id for program, _, _ in candidates]
+    used = await firm_usage_by_program(conn, order.enterprise_id, programs, year, order.booking_id)
+    return choose_program(candidates, order.fee_fen, used)
 
 
 async def hold_voucher_share(
@@ -174,7 +135,7 @@ async def hold_voucher_share(
             return existing.held_fen if existing.state == CheckoutState.held else 0
         now = utcnow()
         today = shanghai_date(now)
-        accepting = _accepting(firm.grants, order, today, firm.is_tech_sme)
+        accepting = accepting_grants(firm.grants, order, today, firm.is_tech_sme)
         choice = await _choose_program(conn, order, accepting, today.year)
         if choice.program is not None:
             lines: list[tuple[str, int]] = []
@@ -243,7 +204,7 @@ async def capture_voucher_share(session: AsyncSession, order: CheckoutOrder) -> 
         today = shanghai_date(now)
         year = checkout.usage_year if checkout is not None else today.year
         held = await hold_parts(session, order.booking_id) if checkout is not None else {}
-        accepting = _accepting(firm.grants, order, today, firm.is_tech_sme)
+        accepting = accepting_grants(firm.grants, order, today, firm.is_tech_sme)
 
         program: ProgramTerms | None = None
         share = 0
@@ -254,7 +215,8 @@ async def capture_voucher_share(session: AsyncSession, order: CheckoutOrder) -> 
             program = firm.program(checkout.program_id) or await program_terms(conn, checkout.program_id)
             extra_sources = [g for g in accepting if g.program.id == program.id]
             available = sum(p.amount_fen for p in held.values()) + sum(g.balance_fen for g in extra_sources)
-            share = await _share(conn, order, program, available, year)
+            used = await firm_usage_fen(conn, order.enterprise_id, program.id, year, order.booking_id)
+            share = program_share(order.fee_fen, program, available, used)
         else:
             choice = await _choose_program(conn, order, accepting, year)
             program, share, extra_sources = choice.program, choice.share_fen, choice.grants

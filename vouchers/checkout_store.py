@@ -7,6 +7,7 @@ session's own connection (SQLAlchemy then only binds parameters), not ORM querie
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -149,6 +150,15 @@ async def lock_firm_grants(session: AsyncSession, enterprise_id: uuid.UUID) -> F
     conn = await session.connection()
     query = _FIRM_GRANTS_LOCKED if conn.dialect.name == "postgresql" else _FIRM_GRANTS_UNLOCKED
     rows = await query.all(conn, {"p_firm": enterprise_id})
+    return _firm_grants(rows)
+
+
+async def read_firm_grants(conn: AsyncConnection, enterprise_id: uuid.UUID) -> FirmGrants:
+    """The same, without locks: for an estimate, which neither waits for a checkout nor blocks one."""
+    return _firm_grants(await _FIRM_GRANTS_UNLOCKED.all(conn, {"p_firm": enterprise_id}))
+
+
+def _firm_grants(rows: Any) -> FirmGrants:
     return FirmGrants(
         grants=[Grant(r[0], r[1], r[2], r[3], int(r[4]), terms_from_row(r, 6)) for r in rows],
         is_tech_sme=bool(rows[0][5]) if rows else False,
@@ -263,6 +273,17 @@ async def firm_usage_fen(
         },
     )
     return int(row[0] or 0) if row is not None else 0
+
+
+async def firm_usage_by_program(
+    conn: AsyncConnection,
+    enterprise_id: uuid.UUID,
+    program_ids: Iterable[uuid.UUID],
+    year: int,
+    booking_id: uuid.UUID,
+) -> dict[uuid.UUID, int]:
+    """``firm_usage_fen`` of each programme (a firm rarely has more than one with a balance)."""
+    return {p: await firm_usage_fen(conn, enterprise_id, p, year, booking_id) for p in program_ids}
 
 
 async def program_terms(conn: AsyncConnection, program_id: uuid.UUID) -> ProgramTerms:

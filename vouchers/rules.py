@@ -1,20 +1,27 @@
-"""Pure voucher rules: the voucher share, where a programme is accepted, money and calendar helpers.
+"""Pure voucher rules: the voucher share, where a programme is accepted, which programme pays an
+order, money and calendar helpers.
 
 No database here: everything is testable with plain values (and is, with hypothesis).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from yixiang.clock import SHANGHAI
 
 FULL_COVERAGE_BP = 10_000
 K = TypeVar("K")
+
+if TYPE_CHECKING:
+    import uuid
+
+    from vouchers.checkout import CheckoutOrder
+    from vouchers.checkout_store import Grant, ProgramTerms
 
 
 def voucher_share(
@@ -93,6 +100,75 @@ def order_accepted(
     ):
         return False
     return provider_region_accepted(rules, provider_region)
+
+
+def accepting_grants(
+    grants: Iterable[Grant], order: CheckoutOrder, on: date, firm_is_tech_sme: bool
+) -> list[Grant]:
+    """The firm's usable grants whose programme accepts this order on ``on``, earliest-expiring first."""
+    return sorted(
+        (
+            g
+            for g in grants
+            if g.usable
+            and order_accepted(
+                g.program.rules,
+                on=on,
+                firm_is_tech_sme=firm_is_tech_sme,
+                provider_unit_id=str(order.unit_id),
+                provider_region=order.region_code,
+                category_code=order.category_code,
+                instrument_voucher_eligible=order.voucher_eligible,
+            )
+        ),
+        key=lambda g: (g.expires_on, g.created_at, g.id),
+    )
+
+
+def program_share(fee_fen: int, program: ProgramTerms, available_fen: int, used_fen: int) -> int:
+    """The share one programme pays of a fee, given the grants' balance and what the firm has
+    already held or captured under it this year (``used_fen``)."""
+    return voucher_share(
+        fee_fen,
+        program.coverage_bp,
+        program.per_order_cap_fen,
+        available_fen,
+        program.per_firm_year_cap_fen - used_fen,
+    )
+
+
+def programs_with_balance(accepting: Sequence[Grant]) -> list[tuple[ProgramTerms, list[Grant], int]]:
+    """The programmes of the accepting grants in the order they are tried (earliest-expiring
+    grant first), each with its grants and their summed balance; those with nothing left are out."""
+    by_program: dict[uuid.UUID, list[Grant]] = {}
+    for g in accepting:
+        by_program.setdefault(g.program.id, []).append(g)
+    candidates = [
+        (grants[0].program, grants, sum(g.balance_fen for g in grants)) for grants in by_program.values()
+    ]
+    return [c for c in candidates if c[2] > 0]
+
+
+@dataclass(frozen=True)
+class ProgramChoice:
+    program: ProgramTerms | None
+    share_fen: int
+    grants: list[Grant]  # the programme's accepting grants, earliest-expiring first
+
+
+def choose_program(
+    candidates: Sequence[tuple[ProgramTerms, list[Grant], int]],
+    fee_fen: int,
+    used_fen: Mapping[uuid.UUID, int],
+) -> ProgramChoice:
+    """Which programme pays an order: of ``programs_with_balance``, the first that pays a positive
+    share. One order is paid by one programme, so coverage ratios never stack. ``used_fen``: the
+    firm's use of each candidate programme this year."""
+    for program, grants, available in candidates:
+        share = program_share(fee_fen, program, available, used_fen[program.id])
+        if share > 0:
+            return ProgramChoice(program, share, grants)
+    return ProgramChoice(None, 0, [])
 
 
 def shanghai_date(moment: datetime) -> date:

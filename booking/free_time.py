@@ -1,0 +1,203 @@
+"""Which time on an instrument's calendar is free: the one implementation, for one instrument or
+for many at once.
+
+Free time is opening time (the weekly hours, a public holiday closed where the calendar follows
+working days) minus closures and slot-holding bookings with their buffer, within the part of the
+asked range a booking made now could use (``bookable_span``: notice period, advance limit). The
+rules are the pure functions of ``booking.calendar_rules``; this module loads what they need.
+
+Its callers: the availability API (``availability``), search's "free between two dates" filter
+(``instruments_with_free_time``, the interface search uses: it does not read booking's tables),
+and booking creation, which checks one range with ``load_closures``/``load_taken`` and offers
+the nearest free alternatives when the range is taken.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.auth import Principal
+from booking.calendar_rules import (
+    DEFAULT_CALENDAR,
+    CalendarRules,
+    Interval,
+    bookable_span,
+    booking_window,
+    free_intervals,
+    rules_from_row,
+    slot_grid,
+)
+from booking.errors import InvalidRange, RangeTooWide
+from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar
+from catalogue.access import visible_instrument
+from catalogue.workdays import load_working_day_calendar
+from yixiang.db import transaction, utcnow
+
+MAX_AVAILABILITY_DAYS = 62
+
+
+@dataclass(frozen=True)
+class FreeTime:
+    """One instrument's free time within the bookable part of an asked range."""
+
+    rules: CalendarRules
+    free: list[Interval]
+    latest_start: datetime  # the advance limit: no booking starts later
+
+    @property
+    def slots(self) -> list[Interval]:
+        """Bookable slots: grid-aligned, wholly free, starting within the booking window."""
+        return [(s, e) for s, e in slot_grid(self.free, self.rules.slot_minutes) if s <= self.latest_start]
+
+    @property
+    def fits_a_booking(self) -> bool:
+        """Some free interval is long enough for the shortest booking the calendar allows."""
+        need = timedelta(minutes=self.rules.min_duration_minutes)
+        return any(e - s >= need for s, e in self.free)
+
+
+# --- one instrument (booking creation's check and alternatives) -------------------------------------
+async def load_calendar(session: AsyncSession, instrument_id: uuid.UUID) -> CalendarRules:
+    return rules_from_row(await session.get(InstrumentCalendar, instrument_id))
+
+
+_CLOSURES = select(Closure.start_at, Closure.end_at).where(
+    Closure.instrument_id == bindparam("p_instrument"),
+    Closure.start_at < bindparam("p_end"),
+    Closure.end_at > bindparam("p_start"),
+)
+
+
+async def load_closures(
+    session: AsyncSession, instrument_id: uuid.UUID, start: datetime, end: datetime
+) -> list[Interval]:
+    rows = await session.execute(_CLOSURES, {"p_instrument": instrument_id, "p_start": start, "p_end": end})
+    return [(s, e) for s, e in rows.all()]
+
+
+async def load_taken(
+    session: AsyncSession, instrument_id: uuid.UUID, start: datetime, end: datetime, buffer_minutes: int
+) -> list[tuple[datetime, datetime]]:
+    """(start, block_end) of slot-holding bookings that could touch [start, end)."""
+    taken = await _taken_of(session, [instrument_id], start, end, buffer_minutes)
+    return taken[instrument_id]
+
+
+# --- many instruments at once: one query each for calendars, closures and bookings ----------------
+async def _calendars_of(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CalendarRules]:
+    rows = await session.scalars(select(InstrumentCalendar).where(InstrumentCalendar.instrument_id.in_(ids)))
+    found = {row.instrument_id: rules_from_row(row) for row in rows}
+    return {i: found.get(i, DEFAULT_CALENDAR) for i in ids}
+
+
+async def _closures_of(
+    session: AsyncSession, ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> dict[uuid.UUID, list[Interval]]:
+    closures: dict[uuid.UUID, list[Interval]] = defaultdict(list)
+    rows = await session.execute(
+        select(Closure.instrument_id, Closure.start_at, Closure.end_at).where(
+            Closure.instrument_id.in_(ids), Closure.start_at < end, Closure.end_at > start
+        )
+    )
+    for instrument_id, s, e in rows.all():
+        closures[instrument_id].append((s, e))
+    return closures
+
+
+async def _taken_of(
+    session: AsyncSession, ids: Sequence[uuid.UUID], start: datetime, end: datetime, buffer_minutes: int
+) -> dict[uuid.UUID, list[tuple[datetime, datetime]]]:
+    # A booking starting up to a buffer after ``end`` still blocks the time before it.
+    reach = timedelta(minutes=buffer_minutes)
+    taken: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
+    rows = await session.execute(
+        select(Booking.instrument_id, Booking.start_at, Booking.block_end).where(
+            Booking.instrument_id.in_(ids),
+            Booking.status.in_(SLOT_HOLDING),
+            Booking.start_at.is_not(None),
+            Booking.start_at < end + reach,
+            Booking.block_end > start,
+        )
+    )
+    for instrument_id, s, e in rows.all():
+        if s is not None and e is not None:
+            taken[instrument_id].append((s, e))
+    return taken
+
+
+async def free_time(
+    session: AsyncSession,
+    instrument_ids: Sequence[uuid.UUID],
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+) -> dict[uuid.UUID, FreeTime]:
+    """Each instrument's free time in [start, end), in the caller's transaction; a handful of
+    queries however many instruments are asked about."""
+    ids = list(dict.fromkeys(instrument_ids))
+    if not ids:
+        return {}
+    now = now or utcnow()
+    calendars = await _calendars_of(session, ids)
+    spans = {i: span for i in ids if (span := bookable_span(calendars[i], now, start, end)) is not None}
+    closures: dict[uuid.UUID, list[Interval]] = {}
+    taken: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
+    days = None
+    if spans:
+        lo, hi = min(s for s, _ in spans.values()), max(e for _, e in spans.values())
+        buffer_minutes = max(calendars[i].buffer_minutes for i in spans)
+        days = await load_working_day_calendar(session)
+        closures = await _closures_of(session, list(spans), lo, hi)
+        taken = await _taken_of(session, list(spans), lo, hi, buffer_minutes)
+    result: dict[uuid.UUID, FreeTime] = {}
+    for i in ids:
+        rules = calendars[i]
+        _, latest = booking_window(rules, now)
+        span = spans.get(i)
+        free = (
+            [] if span is None else free_intervals(rules, days, closures.get(i, []), taken.get(i, []), *span)
+        )
+        result[i] = FreeTime(rules, free, latest)
+    return result
+
+
+async def instruments_with_free_time(
+    session: AsyncSession, instrument_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> set[uuid.UUID]:
+    """Search's "free machine time between two dates" filter: the instruments with room for at
+    least their shortest booking in [start, end)."""
+    found = await free_time(session, instrument_ids, start, end)
+    return {i for i, time in found.items() if time.fits_a_booking}
+
+
+# --- the availability API ---------------------------------------------------------------------------
+async def availability(
+    session: AsyncSession,
+    principal: Principal | None,
+    instrument_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime | None = None,
+) -> tuple[CalendarRules, datetime, datetime, list[Interval], list[Interval]]:
+    """Free intervals and bookable slots of one instrument in [start, end) (default: a week)."""
+    now = now or utcnow()
+    start = start or now
+    try:
+        end = end or start + timedelta(days=7)
+    except OverflowError as exc:
+        raise InvalidRange() from exc
+    if end <= start:
+        raise InvalidRange()
+    if end - start > timedelta(days=MAX_AVAILABILITY_DAYS):
+        raise RangeTooWide(max_days=MAX_AVAILABILITY_DAYS)
+    async with transaction(session, read_only=True):
+        await visible_instrument(session, principal, instrument_id)
+        found = (await free_time(session, [instrument_id], start, end, now))[instrument_id]
+    return found.rules, start, end, found.free, found.slots
