@@ -9,7 +9,7 @@ from litestar.di import Provide
 from litestar.params import Dependency
 
 from bot.wechat import WeChatGateway
-from yixiang.services import ServiceKey
+from yixiang.services import ServiceKey, Services
 
 # What a route names to receive it. The service is not a request value: Litestar need not
 # validate it (nor could it check a Protocol).
@@ -23,11 +23,13 @@ REPLY_BUDGET: ServiceKey[float] = ServiceKey("bot.reply_budget_seconds")
 
 
 def provide_official_account(state: State) -> WeChatGateway:
-    return state.services[OFFICIAL_ACCOUNT]
+    services: Services = state.services
+    return services[OFFICIAL_ACCOUNT]
 
 
 def provide_miniprogram(state: State) -> WeChatGateway:
-    return state.services[MINIPROGRAM]
+    services: Services = state.services
+    return services[MINIPROGRAM]
 
 
 DEPENDENCIES = {

@@ -16,6 +16,7 @@ from vouchers import settlement as settlement_service
 from vouchers import settlement_export, wallet
 from vouchers import statements as statement_service
 from vouchers.ledger import check_ledger
+from vouchers.models import VoucherProgram
 from vouchers.refunds import refund_voucher_share
 from vouchers.schemas import (
     AdjustmentIn,
@@ -87,7 +88,7 @@ class VoucherProgramController(Controller):
             grant = await grant_service.create_grant(
                 db_session, principal, program_id, data, key=operation_key(request, principal)
             )
-            program = await db_session.get(program_service.VoucherProgram, program_id)
+            program = await db_session.get(VoucherProgram, program_id)
             assert program is not None
             return (await wallet.grant_outs(db_session, [(grant, program)]))[0]
 
@@ -107,7 +108,7 @@ class VoucherProgramController(Controller):
             grants = await grant_service.import_grants(
                 db_session, principal, program_id, raw, key=operation_key(request, principal)
             )
-            program = await db_session.get(program_service.VoucherProgram, program_id)
+            program = await db_session.get(VoucherProgram, program_id)
             assert program is not None
             outs = await wallet.grant_outs(db_session, [(g, program) for g in grants])
             return GrantImportOut(imported=len(outs), total_fen=sum(g.amount_fen for g in outs), grants=outs)

@@ -44,7 +44,12 @@ class IdempotencyRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
-def _json_response(status: int, body: dict[str, Any], extra_headers: list[tuple[bytes, bytes]] | None = None):
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+def _json_response(
+    status: int, body: dict[str, Any], extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> Answer:
     payload = msgspec.json.encode(body)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     return status, headers + (extra_headers or []), payload

@@ -71,14 +71,15 @@ async def respond_to_text(turn: Turn, text: str) -> Reply:
         return Reply("好的，已退出当前操作。" if had_flow else "好的。发送「帮助」查看可以做什么。")
     flow = FLOWS.get(str((turn.state or {}).get("flow")))
     if flow is not None:
-        reply = await flow.resume(turn, text)
+        reply: Reply | None = await flow.resume(turn, text)
         if reply is not None:
             return reply
     intent = detect(text)
     if intent is not None:
         return await HANDLERS[intent.name](turn, intent.rest)
     if flow is not None:
-        return await flow.reprompt(turn)
+        reprompt: Reply = await flow.reprompt(turn)
+        return reprompt
     if pick_number(text, 99) is not None:
         return Reply("这个序号已过期或没有对应的列表。请重新搜索，或发送「帮助」查看用法。")
     # Anything else is most likely an instrument name: "核磁", "XRD", "扫描电镜 杭州".
