@@ -11,6 +11,8 @@ from bench.load.driver import RATE_ENV, ROUTES, markdown, run_load
 from tests.conftest import BACKENDS
 from tests.live_server import live_server
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
 def test_load_smoke(tmp_path: Path, backend_name: str) -> None:

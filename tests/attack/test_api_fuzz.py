@@ -13,6 +13,8 @@ from accounts.demo import ACCOUNTS
 from tests.conftest import BACKENDS
 from tests.live_server import live_server
 
+pytestmark = pytest.mark.slow
+
 ROLES = ["anonymous", *[username for username, *_ in ACCOUNTS]]
 EXAMPLES = 8
 

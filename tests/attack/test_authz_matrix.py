@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from accounts.demo import ACCOUNTS, demo_id
 from accounts.models import Role
 from tests.booking.world import (
@@ -982,6 +984,7 @@ async def call(s: Scene, case: Case, role: str, path: str, body: Any) -> Any:
     return await s.client.request(method, path, json=body, headers=headers)
 
 
+@pytest.mark.slow
 async def test_every_route_answers_each_role_as_expected(backend, client, login):
     wechat_configured = bool(backend.settings.wechat_token)
     s = Scene(backend, client, login)

@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from accounts.demo import demo_id
@@ -22,6 +23,7 @@ from yixiang.db import utcnow
 from yixiang.outbox import emit
 
 
+@pytest.mark.slow
 async def test_a_researcher_books_gets_results_and_rates_in_wechat(world: World) -> None:
     backend, client = world.backend, world.backend.client
     test_ports = backend.runtime.services[SERVICE_KEY]

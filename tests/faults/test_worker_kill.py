@@ -33,6 +33,8 @@ from yixiang.outbox import EventStatus, OutboxEvent, emit
 from yixiang.runtime import Runtime
 from yixiang.settings import load_settings
 
+pytestmark = pytest.mark.slow
+
 EVENTS = 30
 APP_ID, APP_SECRET = "wx-kill-test-app", "kill-test-secret"
 TEMPLATE = "/cgi-bin/message/template/send"
