@@ -9,7 +9,7 @@ import msgspec
 
 from accounts.auth import TokenIssuer
 from accounts.demo import DEMO_PASSWORD, demo_id
-from tests.conftest import error_code
+from tests.support import error_code
 
 
 async def test_password_sign_in_and_wrong_password(client):

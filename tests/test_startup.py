@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from accounts.models import User
-from tests.conftest import create_database, drop_database, make_settings
+from tests.support import create_database, drop_database, make_settings
 from yixiang.runtime import Runtime
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from booking.models import SLOT_HOLDING, Booking
 from tests.booking.world import day_at, machine_time, make_instrument, set_calendar
-from tests.conftest import error_code
+from tests.support import error_code
 
 SLOTS = 10
 REQUESTS = 200

@@ -27,8 +27,8 @@ from catalogue.models import (
 )
 from tests.bot.ports_impl import DbCatalog, MemoryBookings, MemoryVouchers
 from tests.bot.wechat_client import WeChatSender
-from tests.conftest import Backend
 from tests.fakes.wechat import FakeWeChat
+from tests.support import Backend
 from yixiang.db import insert_ignoring_conflict
 
 

@@ -13,8 +13,8 @@ from accounts.models import User
 from bot.models import Follower, UserPhone
 from bot.signin import decrypt_phone
 from tests.bot.conftest import World, bind_openid, follower_user, new_openid
-from tests.conftest import Login, error_code
 from tests.fakes.wechat import Identity
+from tests.support import Login, error_code
 
 
 async def test_mini_program_sign_in_creates_the_user_once(world: World) -> None:

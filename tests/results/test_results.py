@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import func, select
 
 from results.models import ResultDownload
-from tests.conftest import error_code
 from tests.results.flow import completed_booking, upload
+from tests.support import error_code
 
 
 async def test_provider_delivers_and_the_researcher_downloads(client, login, backend):

@@ -31,8 +31,8 @@ from sqlalchemy import func, select
 from accounts.auth import MembershipView, Principal
 from accounts.demo import demo_id
 from accounts.models import Organization, OrgKind, Role
-from tests.conftest import Backend
-from tests.vouchers.conftest import TODAY, order
+from tests.support import Backend
+from tests.vouchers.desk import TODAY, order
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, release_voucher_hold
 from vouchers.errors import BudgetExceeded, GrantNotFound, InsufficientVoucherBalance, ProgramClosed
 from vouchers.grants import create_grant
