@@ -1,4 +1,4 @@
-"""Conversations over the encrypted webhook, against the test ports (real instruments in the database)."""
+"""Conversations over the encrypted webhook, with the real domains behind the bot."""
 
 from __future__ import annotations
 
