@@ -21,7 +21,7 @@ async def start(runtime: Any) -> None:
     )
     mp_id, mp_secret = wechat.miniprogram_credentials
     runtime.services[MINIPROGRAM] = WeChatGateway(settings, runtime.store, app_id=mp_id, app_secret=mp_secret)
-    # The real domains behind the conversation's ports (tests may have put their own first).
+    # The real domains behind the conversation's ports.
     runtime.services.setdefault(SERVICE_KEY, build_ports(runtime))
 
 

@@ -1,9 +1,10 @@
 """What the bot needs from the other domains, as small protocols.
 
-The conversations are written against these ports; ``bot/adapters.py`` (at merge) plugs the real
-booking, catalogue/search and voucher services in, and the plugin puts a :class:`Ports` into
-``runtime.services[SERVICE_KEY]``. Every call carries the signed-in :class:`Principal`, and the
-adapters apply the same ownership rules as the HTTP API: a firm never sees another firm's data.
+The conversations are written against these ports; ``bot/adapters.py`` implements them with the
+real catalogue/search, booking, results, ratings and voucher services, and the plugin puts that
+:class:`Ports` into ``runtime.services[SERVICE_KEY]``. Every call carries the signed-in
+:class:`Principal`, and the adapters apply the same ownership rules as the HTTP API: a firm never
+sees another firm's data.
 Failures a user can cause are ``yixiang.errors.DomainError`` subclasses; the bot shows their
 Chinese message.
 """

@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from tests.conftest import PG_URL, REDIS_URL, _plain_dsn, _with_database
+from tests.support import PG_URL, REDIS_URL, plain_dsn, with_database
 
 
 def free_port() -> int:
@@ -65,12 +65,12 @@ def live_server(tmp_path: Path, backend: str, **extra_env: str) -> Iterator[Live
     database = None
     if backend == "postgres":
         database = f"yixiang_live_{uuid.uuid4().hex[:10]}"
-        env["YIXIANG_DATABASE_URL"] = _with_database(PG_URL, database)
+        env["YIXIANG_DATABASE_URL"] = with_database(PG_URL, database)
         env["YIXIANG_REDIS_URL"] = REDIS_URL
         env["YIXIANG_REDIS_PREFIX"] = f"yixiang-live-{uuid.uuid4().hex[:8]}:"
 
         async def create() -> None:
-            conn = await asyncpg.connect(_plain_dsn(PG_URL))
+            conn = await asyncpg.connect(plain_dsn(PG_URL))
             await conn.execute(f'CREATE DATABASE "{database}"')
             await conn.close()
 
@@ -108,7 +108,7 @@ def live_server(tmp_path: Path, backend: str, **extra_env: str) -> Iterator[Live
         if database:
 
             async def drop() -> None:
-                conn = await asyncpg.connect(_plain_dsn(PG_URL))
+                conn = await asyncpg.connect(plain_dsn(PG_URL))
                 await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
                 await conn.close()
 

@@ -8,7 +8,7 @@ import time
 from accounts.auth import TokenIssuer
 from accounts.demo import DEMO_PASSWORD, demo_id
 from accounts.settings import AccountsSettings
-from tests.conftest import error_code
+from tests.support import error_code
 
 
 async def test_password_sign_in_and_wrong_password(client):

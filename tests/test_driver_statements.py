@@ -26,7 +26,7 @@ from booking.creation import _BOOKING_INSERT, _CLOSURES_AND_OVERLAP, _HISTORY_IN
 from booking.models import Booking, BookingStatus, Closure, Operation
 from catalogue.models import ServiceMode
 from tests.booking.world import QINGHE, ZJLG, day_at, machine_time, make_instrument, set_calendar, user_id
-from tests.conftest import error_code
+from tests.support import error_code
 from vouchers.checkout_store import _EVIDENCE_INSERT, _FIRM_GRANTS_LOCKED, _FIRM_USAGE, CHECKOUT_INSERT
 from vouchers.ledger import _BALANCE_UPDATE, _ENTRY_INSERT
 from vouchers.models import CheckoutState, EntryKind

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from accounts.demo import demo_id
 from accounts.models import Membership
-from tests.conftest import error_code
+from tests.support import error_code
 
 
 async def _membership_count(backend, org_id, username_id) -> int:

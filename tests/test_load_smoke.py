@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from bench.load.driver import RATE_ENV, ROUTES, markdown, run_load
-from tests.conftest import BACKENDS
 from tests.live_server import live_server
+from tests.support import BACKENDS
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)

@@ -7,7 +7,7 @@ import logging
 import httpx
 from litestar import get
 
-from tests.conftest import make_settings
+from tests.support import make_settings
 from yixiang.app import create_app
 from yixiang.domains import Domain, load_domains
 from yixiang.logs import JSONFormatter, redact

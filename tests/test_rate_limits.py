@@ -7,7 +7,7 @@ import random
 import httpx
 import msgspec
 
-from tests.conftest import error_code
+from tests.support import error_code
 from yixiang.ratelimit import RateLimiter
 from yixiang.store import RedisStore
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.demo import ACCOUNTS
-from tests.conftest import error_code
+from tests.support import error_code
 
 DEMO_USERNAMES = [username for username, *_ in ACCOUNTS]
 

@@ -7,10 +7,11 @@ import asyncio
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import func, select
 
 from accounts.models import User
-from tests.conftest import create_database, drop_database, make_settings
+from tests.support import create_database, drop_database, make_settings
 from yixiang.runtime import Runtime
 
 
@@ -31,6 +32,7 @@ async def test_two_processes_starting_at_once_load_the_demo_once(backend, tmp_pa
         await drop_database(settings)
 
 
+@pytest.mark.slow
 def test_the_serve_command_does_not_load_the_domains():
     # ``serve --workers N`` keeps this process as uvicorn's supervisor for the server's lifetime:
     # the domains (and their ~100 MB) belong in the workers only.

@@ -91,7 +91,7 @@ def load_domains(modules: Sequence[str] = DOMAIN_MODULES) -> list[Domain]:
             module = importlib.import_module(module_path)
         except ModuleNotFoundError as exc:
             if exc.name == module_path:
-                continue  # a domain without a plugin yet contributes nothing
+                continue  # a domain without a plugin module contributes nothing
             raise
         domains.append(module.DOMAIN)
     return domains

@@ -15,7 +15,7 @@ import msgspec
 
 from booking.settings import BookingSettings
 from tests.booking.world import LANWAN, QINGHE, machine_time, make_instrument, make_user, set_calendar
-from tests.conftest import error_code
+from tests.support import error_code
 from yixiang.db import utcnow
 
 

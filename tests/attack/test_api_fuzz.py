@@ -10,8 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from accounts.demo import ACCOUNTS
-from tests.conftest import BACKENDS
 from tests.live_server import live_server
+from tests.support import BACKENDS
+
+pytestmark = pytest.mark.slow
 
 ROLES = ["anonymous", *[username for username, *_ in ACCOUNTS]]
 EXAMPLES = 8

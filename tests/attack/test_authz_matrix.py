@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from accounts.demo import ACCOUNTS, demo_id
 from accounts.models import Role
 from bot.settings import WeChatSettings
 from tests.booking.world import (
     ALWAYS_OPEN,
-    World,
     iso,
     machine_time,
     make_instrument,
@@ -32,10 +33,9 @@ from tests.booking.world import (
 )
 from tests.catalogue.helpers import as_csv, instrument_body
 from tests.catalogue.helpers import row as import_row
-from tests.conftest import error_code
 from tests.results.flow import upload
-from tests.vouchers.conftest import World as Vouchers
-from tests.vouchers.conftest import new_org, order, program_body
+from tests.support import error_code
+from tests.vouchers.desk import VoucherDesk, new_org, order, program_body
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, record_evidence
 from vouchers.rules import shanghai_date
 from yixiang.db import utcnow
@@ -122,7 +122,7 @@ class Scene:
         self.editable = await self.catalogued("draft")
         # vouchers: 杭州's programme with a grant, R1's captured voucher share, a draft batch; and
         # 宁波's programme and batch (another region: 杭州's bureaus do not see them)
-        self.vouchers = Vouchers(self.backend, self.login)
+        self.vouchers = VoucherDesk(self.backend, self.login)
         self.program = str((await self.vouchers.program())["id"])
         uscc = f"91330106{uuid.uuid4().hex[:10].upper()}"
         self.grantee, self.grantee_uscc = await new_org(self.backend, uscc=uscc), uscc
@@ -140,11 +140,11 @@ class Scene:
         start = (utcnow() + timedelta(days=1, hours=n)).replace(minute=0, second=0, microsecond=0)
         return start, start + timedelta(hours=1)
 
-    def booking_body(self, world: World | None = None) -> dict[str, Any]:
+    def booking_body(self, world: VoucherDesk | None = None) -> dict[str, Any]:
         start, end = self.slot()
         return machine_time(world or self.world, start, end)
 
-    async def booking(self, who: str, world: World | None = None) -> str:
+    async def booking(self, who: str, world: VoucherDesk | None = None) -> str:
         world = world or self.world
         response = await self.client.post(
             "/api/v1/bookings", json=self.booking_body(world), headers=self.headers[who]
@@ -983,6 +983,7 @@ async def call(s: Scene, case: Case, role: str, path: str, body: Any) -> Any:
     return await s.client.request(method, path, json=body, headers=headers)
 
 
+@pytest.mark.slow
 async def test_every_route_answers_each_role_as_expected(backend, client, login):
     wechat_configured = bool(WeChatSettings.of(backend.settings).token)
     s = Scene(backend, client, login)
@@ -1197,7 +1198,7 @@ async def voucher_world(backend: Any, client: Any, login: Any) -> Scene:
     s.world = await make_instrument(backend)
     await set_calendar(client, s.headers[P], s.world.instrument_id)
     s.clerk = await login(await make_user(backend, HZ_SCI, Role.bureau_officer))
-    s.vouchers = Vouchers(backend, login)
+    s.vouchers = VoucherDesk(backend, login)
     return s
 
 

@@ -12,7 +12,7 @@ from booking.events import REMINDERS_DUE
 from booking.models import InstrumentCalendar, Qualification
 from catalogue.models import PublicationStatus
 from tests.booking.world import day_at, iso, machine_time, make_instrument, set_calendar
-from tests.conftest import error_code
+from tests.support import error_code
 from yixiang.outbox import OutboxEvent, emit
 from yixiang.worker import Worker
 

@@ -24,7 +24,7 @@ from tests.booking.world import (
     run_expiry_job,
     set_calendar,
 )
-from tests.conftest import error_code
+from tests.support import error_code
 from yixiang.db import utcnow
 
 

@@ -9,14 +9,14 @@ from typing import Any
 
 from catalogue.events import emit_instruments_changed
 from catalogue.models import Instrument
-from tests.booking.world import World, day_at, iso, machine_time, make_instrument, set_calendar
-from tests.conftest import error_code
+from tests.booking.world import InstrumentIds, day_at, iso, machine_time, make_instrument, set_calendar
 from tests.search.helpers import search
+from tests.support import error_code
 
 EIGHT_TO_SIX = [{"weekday": d, "start": "08:00", "end": "18:00"} for d in range(7)]
 
 
-async def _searchable(backend: Any, world: World) -> str:
+async def _searchable(backend: Any, world: InstrumentIds) -> str:
     """Index the new instrument as the catalogue does (its change event, then the worker); its
     name, which search matches it by."""
     async with backend.runtime.session_maker() as session, session.begin():
@@ -28,7 +28,7 @@ async def _searchable(backend: Any, world: World) -> str:
     return name
 
 
-async def _free(client: Any, world: World, day: datetime) -> list[tuple[datetime, datetime]]:
+async def _free(client: Any, world: InstrumentIds, day: datetime) -> list[tuple[datetime, datetime]]:
     response = await client.get(
         f"/api/v1/instruments/{world.instrument_id}/availability",
         params={"from": iso(day), "to": iso(day + timedelta(days=1))},
@@ -40,7 +40,7 @@ async def _free(client: Any, world: World, day: datetime) -> list[tuple[datetime
     ]
 
 
-async def _found_free(client: Any, world: World, name: str, day: date) -> bool:
+async def _found_free(client: Any, world: InstrumentIds, name: str, day: date) -> bool:
     page = await search(client, q=name, available_from=day.isoformat(), available_to=day.isoformat())
     return str(world.instrument_id) in [item["id"] for item in page["items"]]
 

@@ -7,16 +7,18 @@ from collections import Counter
 from datetime import timedelta
 from itertools import pairwise
 
+import pytest
 from sqlalchemy import select
 
 from booking.models import SLOT_HOLDING, Booking
 from tests.booking.world import day_at, machine_time, make_instrument, set_calendar
-from tests.conftest import error_code
+from tests.support import error_code
 
 SLOTS = 10
 REQUESTS = 200
 
 
+@pytest.mark.slow
 async def test_two_hundred_firms_racing_for_ten_slots_get_one_booking_each(client, login, backend):
     world = await make_instrument(backend)
     await set_calendar(client, await login("demo-provider"), world.instrument_id, buffer_minutes=30)

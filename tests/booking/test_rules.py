@@ -15,7 +15,7 @@ from booking.rules import check_machine_time
 from booking.states import replay
 from catalogue.workdays import WorkingDayCalendar
 from tests.booking.world import day_at, iso, machine_time, make_instrument, make_user, set_calendar
-from tests.conftest import error_code
+from tests.support import error_code
 from yixiang.clock import SHANGHAI
 from yixiang.db import utcnow
 

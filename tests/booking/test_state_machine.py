@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -35,6 +36,8 @@ from booking.settings import BookingSettings
 from booking.states import replay
 from tests.booking.world import day_at, iso, machine_time, make_instrument, run_expiry_job, set_calendar
 from yixiang.db import utcnow
+
+pytestmark = pytest.mark.slow
 
 T = TypeVar("T")
 S = BookingStatus

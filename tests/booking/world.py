@@ -1,5 +1,7 @@
-"""Building the world bookings need: instruments (no catalogue API on this branch yet, so rows
-through the ORM), extra users, calendars through the provider API, and time on the grid."""
+"""Building the world bookings need: instruments, extra users, calendars through the provider API,
+and time on the grid. Instruments are rows written through the ORM: one transaction instead of
+the catalogue's create, submit and approve round trips (tests/catalogue covers those), and any
+publication state at once."""
 
 from __future__ import annotations
 
@@ -49,7 +51,9 @@ ALWAYS_OPEN: dict[str, Any] = {
 
 
 @dataclass
-class World:
+class InstrumentIds:
+    """A test instrument and its two service items."""
+
     instrument_id: uuid.UUID
     hourly_item_id: uuid.UUID  # machine time, per hour: internal 10000, external 20000 fen
     sample_item_id: uuid.UUID  # sample testing, per sample: internal 3000, external 5000 fen
@@ -64,7 +68,7 @@ async def make_instrument(
     sample_testing: bool = True,
     publication: PublicationStatus = PublicationStatus.published,
     turnaround_working_days: int = 5,
-) -> World:
+) -> InstrumentIds:
     async with backend.runtime.session_maker() as session, session.begin():
         if await session.get(Category, TEST_CATEGORY) is None:
             session.add(Category(code=TEST_CATEGORY, name="测试用仪器", name_en="Test instruments"))
@@ -105,7 +109,7 @@ async def make_instrument(
         )
         session.add_all([hourly, sample])
         await session.flush()
-        return World(instrument.id, hourly.id, sample.id)
+        return InstrumentIds(instrument.id, hourly.id, sample.id)
 
 
 async def make_user(backend: Any, org_id: uuid.UUID, role: Role = Role.researcher) -> str:
@@ -146,7 +150,7 @@ def iso(moment: datetime) -> str:
 
 
 def machine_time(
-    world: World, start: datetime, end: datetime, operation: str = "operator", **extra: Any
+    world: InstrumentIds, start: datetime, end: datetime, operation: str = "operator", **extra: Any
 ) -> dict[str, Any]:
     return {
         "instrument_id": str(world.instrument_id),

@@ -1,18 +1,28 @@
-"""Conversations over the encrypted webhook, against the test ports (real instruments in the database)."""
+"""Conversations over the encrypted webhook, with the real domains behind the bot."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
 
-from accounts.demo import demo_id
+from booking.events import booking_code
 from bot.conversation import base
 from bot.conversation.base import fit_text, pick_number
 from bot.conversation.intents import detect
 from bot.settings import WeChatSettings
-from tests.bot.conftest import World, bind_openid, new_openid
+from tests.bot.chat import (
+    REPORT,
+    Chat,
+    TaggedInstruments,
+    bind_openid,
+    bookings_on,
+    deliver,
+    new_firm_researcher,
+    new_openid,
+)
 
 
 @pytest.mark.parametrize(
@@ -56,10 +66,12 @@ def test_long_replies_fit_wechat_and_say_so() -> None:
     assert len(cut.encode()) <= 2000 and cut.endswith("小程序中查看全部）") and cut.startswith("0. ")
 
 
-async def test_unbound_followers_can_search_but_must_bind_to_book(world: World) -> None:
-    sender, openid = world.sender(), new_openid()
-    found = await sender.text(openid, "找核磁")
-    assert f"核磁共振波谱仪{world.tag}" in found.content and found.content.count("\n1. ") <= 1
+async def test_unbound_followers_can_search_but_must_bind_to_book(
+    chat: Chat, instruments: TaggedInstruments
+) -> None:
+    sender, openid = chat.sender(), new_openid()
+    found = await sender.text(openid, f"找 {instruments.nmr}")
+    assert f"1. 核磁共振波谱仪 {instruments.nmr}" in found.content and "\n2. " not in found.content
     details = await sender.text(openid, "1")
     assert "氢谱 1H" in details.content and "300.00 元/小时" in details.content
     assert "绑定" in (await sender.text(openid, "预约")).content
@@ -67,12 +79,15 @@ async def test_unbound_followers_can_search_but_must_bind_to_book(world: World) 
     assert "绑定" in (await sender.text(openid, "券还剩多少")).content
 
 
-async def test_from_search_to_a_booking_with_a_voucher_hold(world: World) -> None:
-    sender = world.sender()
-    openid = await bind_openid(world, "demo-researcher")
-    listing = await sender.text(openid, "找核磁")
+async def test_from_search_to_a_booking_with_a_voucher_hold(
+    chat: Chat, instruments: TaggedInstruments
+) -> None:
+    sender = chat.sender()
+    firm, researcher = await new_firm_researcher(chat, voucher_fen=1_000_000)
+    openid = await bind_openid(chat, researcher)
+    listing = await sender.text(openid, f"找 {instruments.nmr}")
     assert "1. " in listing.content
-    assert world.tag in (await sender.text(openid, "1")).content
+    assert instruments.nmr in (await sender.text(openid, "1")).content
     asked = await sender.text(openid, "预约")
     assert "日期和时段" in asked.content
     items = await sender.text(openid, "后天 14:00-16:00")
@@ -82,32 +97,36 @@ async def test_from_search_to_a_booking_with_a_voucher_hold(world: World) -> Non
     msgid, created = sender.next_msgid(), int(time.time())
     replies = [await sender.text(openid, "1", msgid=msgid, create_time=created) for _ in range(3)]
     assert len({r.content for r in replies}) == 1  # WeChat's retries: the same answer
-    assert "预约已提交" in replies[0].content and "待审核" in replies[0].content
-    mine = [b for b in world.bookings.bookings.values() if b.instrument_id == world.nmr_id]
-    assert len(mine) == 1 and mine[0].firm_id == demo_id("firm-qinghe")  # one booking, for the user's firm
-    assert mine[0].view.voucher_share_fen == 30_000
+    assert "预约已提交" in replies[0].content and "已确认" in replies[0].content
+    [booking] = await bookings_on(chat, instruments.nmr_id)  # one booking, for the user's firm
+    assert booking.enterprise_id == firm
+    wallet = await chat.backend.client.get("/api/v1/me/vouchers", headers=await chat.headers(researcher))
+    assert [h["held_fen"] for h in wallet.json()["holds"] if h["booking_id"] == str(booking.id)] == [30_000]
+    code = booking_code(booking)
+    assert code in replies[0].content
 
     listed = await sender.text(openid, "我的预约")
-    assert mine[0].view.code in listed.content
+    assert code in listed.content
     # Another firm's researcher never sees it.
-    other = await bind_openid(world, "demo-researcher-2")
-    assert mine[0].view.code not in (await sender.text(other, "我的预约")).content
+    other = await bind_openid(chat, "demo-researcher-2")
+    assert code not in (await sender.text(other, "我的预约")).content
 
     # The slot is taken now: the other firm is offered what is still free that day.
-    for text in ["预约 核磁", "后天 14:00-15:00"]:
+    for text in [f"预约 {instruments.nmr}", "后天 14:00-15:00"]:
         reply = await sender.text(other, text)
     assert "不可预约" in reply.content and "1. " in reply.content
 
     cancel_ask = await sender.text(openid, "取消预约")
-    assert mine[0].view.code in cancel_ask.content
+    assert code in cancel_ask.content
     done = await sender.text(openid, "1")
-    assert "已取消" in done.content and world.bookings.bookings[mine[0].view.id].view.status == "cancelled"
+    assert "已取消" in done.content
+    assert "已取消" in (await sender.text(openid, "我的预约")).content
 
 
-async def test_one_message_can_fill_several_steps(world: World) -> None:
-    sender = world.sender()
-    openid = await bind_openid(world, "demo-researcher")
-    slots = await sender.text(openid, f"预约 XRD{world.tag[:0]} 大后天上午")
+async def test_one_message_can_fill_several_steps(chat: Chat, instruments: TaggedInstruments) -> None:
+    sender = chat.sender()
+    openid = await bind_openid(chat, "demo-researcher")
+    slots = await sender.text(openid, f"预约 {instruments.xrd} 大后天上午")
     # XRD has one item, so after the slot comes the confirmation directly.
     assert "可预约时段" in slots.content and "1. " in slots.content
     confirm = await sender.text(openid, "2")
@@ -117,10 +136,12 @@ async def test_one_message_can_fill_several_steps(world: World) -> None:
     assert "预约已提交" in (await sender.text(openid, "确认")).content
 
 
-async def test_sample_testing_asks_for_the_number_of_samples(world: World) -> None:
-    sender = world.sender()
-    openid = await bind_openid(world, "demo-researcher")
-    ask = await sender.text(openid, "预约 质谱")
+async def test_sample_testing_asks_for_the_number_of_samples(
+    chat: Chat, instruments: TaggedInstruments
+) -> None:
+    sender = chat.sender()
+    openid = await bind_openid(chat, "demo-researcher")
+    ask = await sender.text(openid, f"预约 {instruments.icp}")
     assert "样品数量" in ask.content
     assert "数量" in (await sender.text(openid, "很多")).content  # not a number: asked again
     confirm = await sender.text(openid, "3")
@@ -129,10 +150,12 @@ async def test_sample_testing_asks_for_the_number_of_samples(world: World) -> No
     assert "预约已提交" in booked.content and "样品：3 个" in booked.content
 
 
-async def test_leave_words_end_any_flow_and_stale_numbers_are_not_guessed(world: World) -> None:
-    sender = world.sender()
-    openid = await bind_openid(world, "demo-researcher")
-    await sender.text(openid, "预约 核磁")
+async def test_leave_words_end_any_flow_and_stale_numbers_are_not_guessed(
+    chat: Chat, instruments: TaggedInstruments
+) -> None:
+    sender = chat.sender()
+    openid = await bind_openid(chat, "demo-researcher")
+    await sender.text(openid, f"预约 {instruments.nmr}")
     assert "没看懂" in (await sender.text(openid, "随便什么时候")).content
     assert "已退出" in (await sender.text(openid, "算了")).content
     assert "序号已过期" in (await sender.text(openid, "1")).content
@@ -140,61 +163,69 @@ async def test_leave_words_end_any_flow_and_stale_numbers_are_not_guessed(world:
     assert "已退出" in (await sender.text(openid, "取消")).content
 
 
-async def test_conversation_state_expires(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_conversation_state_expires(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base, "STATE_TTL_SECONDS", 0.3)
-    sender, openid = world.sender(), new_openid()
+    sender, openid = chat.sender(), new_openid()
     await sender.text(openid, "找核磁")
     await asyncio.sleep(0.5)
     assert "序号已过期" in (await sender.text(openid, "1")).content
 
 
-async def test_availability_lists_free_slots_by_the_calendar(world: World) -> None:
-    sender, openid = world.sender(), new_openid()
-    reply = await sender.text(openid, "XRD 后天有空吗")
+async def test_availability_lists_free_slots_by_the_calendar(
+    chat: Chat, instruments: TaggedInstruments
+) -> None:
+    sender, openid = chat.sender(), new_openid()
+    reply = await sender.text(openid, f"{instruments.xrd} 后天有空吗")
     assert "空闲时段" in reply.content and "09:00-10:00" in reply.content
     assert "8. " in reply.content and "16:00-17:00" in reply.content and "17:00-18:00" not in reply.content
 
 
-async def test_voucher_balance_shows_only_the_users_firm(world: World) -> None:
-    sender = world.sender()
-    qinghe = await bind_openid(world, "demo-researcher")
-    lanwan = await bind_openid(world, "demo-researcher-2")
+async def test_voucher_balance_shows_only_the_users_firm(chat: Chat) -> None:
+    _, researcher = await new_firm_researcher(chat, voucher_fen=200_000)
+    sender = chat.sender()
+    qinghe = await bind_openid(chat, "demo-researcher")
+    granted = await bind_openid(chat, researcher)
+    unfunded = await bind_openid(chat, "demo-researcher-2")  # 蓝湾 holds no vouchers
     mine = await sender.text(qinghe, "券还剩多少")
-    theirs = await sender.text(lanwan, "创新卷")
+    theirs = await sender.text(granted, "创新卷")
     assert "可用" in mine.content and "2,000.00 元" not in mine.content
     assert "可用 2,000.00 元" in theirs.content
-    assert "发放" in (await sender.text(lanwan, "券记录")).content
+    assert "没有可用的创新券" in (await sender.text(unfunded, "券还剩多少")).content
+    assert "发放 2,000.00 元" in (await sender.text(granted, "券记录")).content
 
 
-async def test_results_link_and_rating_by_digit(world: World) -> None:
-    sender = world.sender()
-    openid = await bind_openid(world, "demo-researcher")
-    for text in ["预约 质谱", "1", "1"]:
+async def test_results_link_and_rating_by_digit(chat: Chat, instruments: TaggedInstruments) -> None:
+    sender = chat.sender()
+    _, researcher = await new_firm_researcher(chat)
+    openid = await bind_openid(chat, researcher)
+    for text in [f"预约 {instruments.icp}", "1", "1"]:
         await sender.text(openid, text)
-    booking = next(
-        b for b in reversed(list(world.bookings.bookings.values())) if b.instrument_id == world.icp_id
-    )
+    [booking] = await bookings_on(chat, instruments.icp_id)
     assert "还没有可下载" in (await sender.text(openid, "结果")).content
-    world.bookings.set_status(
-        booking.view.id, "delivered", "结果已交付", has_results=True, can_rate=True, can_cancel=False
-    )
+    await deliver(chat, booking)
     results = await sender.text(openid, "报告")
-    assert f"/results/{booking.view.id}" in results.content
+    link = re.search(r"/api/v1/results/\S+", results.content)
+    assert link is not None, results.content
+    assert (await chat.backend.client.get(link.group())).content == REPORT  # the link downloads the report
     prompt = await sender.text(openid, "评价")
     assert "1-5" in prompt.content
     thanks = await sender.text(openid, "5 数据很专业")
-    assert "5 分" in thanks.content and booking.rating == 5 and booking.comment == "数据很专业"
+    assert "5 分" in thanks.content
+    assert "已评价" in (await sender.text(openid, "我的预约")).content
 
 
-async def test_details_link_to_the_h5_page_as_one_article_when_configured(world: World) -> None:
-    settings = world.backend.settings
+async def test_details_link_to_the_h5_page_as_one_article_when_configured(
+    chat: Chat, instruments: TaggedInstruments
+) -> None:
+    settings = chat.backend.settings
     WeChatSettings.of(settings).h5_base_url = "https://h5.yixiang.example"
     try:
-        sender, openid = world.sender(), new_openid()
-        await sender.text(openid, "找衍射")
+        sender, openid = chat.sender(), new_openid()
+        await sender.text(openid, f"找 {instruments.xrd}")
         reply = await sender.text(openid, "1")
         assert (
-            reply.msg_type == "news" and reply.url == f"https://h5.yixiang.example/instruments/{world.xrd_id}"
+            reply.msg_type == "news"
+            and reply.url == f"https://h5.yixiang.example/instruments/{instruments.xrd_id}"
         )
         assert reply.body.count("<item>") <= 1  # encrypted, but the decrypted reply holds one article
     finally:

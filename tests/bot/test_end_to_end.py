@@ -8,31 +8,22 @@ import time
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from accounts.demo import demo_id
 from booking.models import Booking, BookingStatus
-from bot.adapters import build_ports
-from bot.ports import SERVICE_KEY
 from catalogue.models import Instrument
 from tests.booking.world import iso, make_instrument, set_calendar
-from tests.bot.conftest import World, bind_openid
+from tests.bot.chat import Chat, bind_openid
 from tests.results.flow import upload
 from yixiang.db import utcnow
 from yixiang.outbox import emit
 
 
-async def test_a_researcher_books_gets_results_and_rates_in_wechat(world: World) -> None:
-    backend, client = world.backend, world.backend.client
-    test_ports = backend.runtime.services[SERVICE_KEY]
-    backend.runtime.services[SERVICE_KEY] = build_ports(backend.runtime)
-    try:
-        await _flow(world, backend, client)
-    finally:
-        backend.runtime.services[SERVICE_KEY] = test_ports
-
-
-async def _flow(world: World, backend, client) -> None:
+@pytest.mark.slow
+async def test_a_researcher_books_gets_results_and_rates_in_wechat(chat: Chat) -> None:
+    backend, client = chat.backend, chat.backend.client
     # An always-open NMR of the demo provider's unit, indexed for search.
     tag = uuid.uuid4().hex[:6].upper()
     nmr = await make_instrument(backend)
@@ -45,10 +36,10 @@ async def _flow(world: World, backend, client) -> None:
     provider = await client.post("/api/v1/auth/dev-login", json={"username": "demo-provider"})
     provider_headers = {"Authorization": f"Bearer {provider.json()['token']}"}
     await set_calendar(client, provider_headers, nmr.instrument_id)
-    await world.drain()
+    await chat.drain()
 
-    sender = world.sender()
-    openid = await bind_openid(world, "demo-researcher")
+    sender = chat.sender()
+    openid = await bind_openid(chat, "demo-researcher")
     listing = await sender.text(openid, "找核磁")
     assert "1. " in listing.content and "核磁" in listing.content
     found = await sender.text(openid, f"找 E2E{tag}")
@@ -95,8 +86,8 @@ async def _flow(world: World, backend, client) -> None:
     delivered = await upload(client, provider_headers, str(booking.id), [("NMR报告.pdf", b"%PDF-1.7 report")])
     assert delivered.status_code == 201, delivered.text
 
-    await world.drain()
-    sent = [c for c in world.fake.calls if (c.body or {}).get("touser") == openid]
+    await chat.drain()
+    sent = [c for c in chat.fake.calls if (c.body or {}).get("touser") == openid]
     templates = [c.body["template_id"] for c in sent if c.path == "/cgi-bin/message/template/send"]
     assert "demo-tpl-booking.confirmed" in templates
     [confirmed] = [c for c in sent if (c.body or {}).get("template_id") == "demo-tpl-booking.confirmed"]

@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from accounts.demo import demo_id
 from accounts.models import User
+from booking.events import booking_code
 from bot.models import SentNotification
 from bot.notify import send_template_message
-from tests.bot.conftest import World, bind_openid
+from tests.bot.chat import Chat, TaggedInstruments, bind_openid, bookings_on, deliver, new_firm_researcher
 from yixiang.domains import JobContext
 from yixiang.outbox import Event, OutboxEvent, emit
 
@@ -29,42 +30,42 @@ def _payload(booking_id: uuid.UUID, user: str = "demo-researcher", **extra: obje
     }
 
 
-async def _emit(world: World, topic: str, payload: dict[str, object]) -> int:
-    async with world.backend.runtime.session_maker() as session, session.begin():
+async def _emit(chat: Chat, topic: str, payload: dict[str, object]) -> int:
+    async with chat.backend.runtime.session_maker() as session, session.begin():
         await emit(session, topic, payload)
         await session.flush()
         return int(await session.scalar(select(OutboxEvent.id).order_by(OutboxEvent.id.desc()).limit(1)) or 0)
 
 
-async def test_confirmation_goes_to_the_official_account_and_the_mini_program(world: World) -> None:
-    openid = await bind_openid(world, "demo-researcher")
+async def test_confirmation_goes_to_the_official_account_and_the_mini_program(chat: Chat) -> None:
+    openid = await bind_openid(chat, "demo-researcher")
     mp_openid = "mp-" + uuid.uuid4().hex[:20]
-    async with world.backend.runtime.session_maker() as session, session.begin():
+    async with chat.backend.runtime.session_maker() as session, session.begin():
         user = await session.get(User, demo_id("demo-researcher"))
         assert user is not None
         user.wechat_openid = mp_openid
     booking_id = uuid.uuid4()
-    await world.drain()  # earlier tests' events go out first
-    seen = len(world.fake.calls)
-    await _emit(world, "booking.confirmed", _payload(booking_id, voucher_share_fen=30_000))
-    await world.drain()
-    new_calls = world.fake.calls[seen:]
+    await chat.drain()  # earlier tests' events go out first
+    seen = len(chat.fake.calls)
+    await _emit(chat, "booking.confirmed", _payload(booking_id, voucher_share_fen=30_000))
+    await chat.drain()
+    new_calls = chat.fake.calls[seen:]
     [template] = [
-        c for c in world.fake.calls_to("/cgi-bin/message/template/send", touser=openid) if c in new_calls
+        c for c in chat.fake.calls_to("/cgi-bin/message/template/send", touser=openid) if c in new_calls
     ]
     assert template.body is not None and template.body["template_id"] == "demo-tpl-booking.confirmed"
     data = template.body["data"]
     assert data["thing1"]["value"] == "核磁共振波谱仪" and data["amount5"]["value"] == "300.00 元"
     assert data["time3"]["value"] == "11月25日 14:00-16:00"
     [subscribe] = [
-        c for c in world.fake.calls_to("/cgi-bin/message/subscribe/send", touser=mp_openid) if c in new_calls
+        c for c in chat.fake.calls_to("/cgi-bin/message/subscribe/send", touser=mp_openid) if c in new_calls
     ]
     assert subscribe.body is not None and subscribe.body["page"] == f"pages/booking/detail?id={booking_id}"
 
 
-async def test_a_consumer_running_twice_sends_once(world: World) -> None:
-    openid = await bind_openid(world, "demo-researcher-2")
-    event_id = await _emit(world, "booking.delivered", _payload(uuid.uuid4(), "demo-researcher-2"))
+async def test_a_consumer_running_twice_sends_once(chat: Chat) -> None:
+    openid = await bind_openid(chat, "demo-researcher-2")
+    event_id = await _emit(chat, "booking.delivered", _payload(uuid.uuid4(), "demo-researcher-2"))
     event = Event(
         id=event_id,
         topic="booking.delivered",
@@ -72,15 +73,15 @@ async def test_a_consumer_running_twice_sends_once(world: World) -> None:
         attempts=1,
         created_at=None,
     )  # type: ignore[arg-type]
-    runtime = world.backend.runtime
+    runtime = chat.backend.runtime
     for _ in range(2):  # e.g. a worker that died after sending, before marking the delivery
         async with runtime.session_maker() as session, session.begin():
             ctx = JobContext(
                 session=session, settings=runtime.settings, store=runtime.store, services=runtime.services
             )
             await send_template_message(ctx, event)
-    await world.drain()  # the worker's own run of the same event adds nothing either
-    assert len(world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)) == 1
+    await chat.drain()  # the worker's own run of the same event adds nothing either
+    assert len(chat.fake.calls_to("/cgi-bin/message/template/send", touser=openid)) == 1
     async with runtime.session_maker() as session:
         rows = (
             await session.scalars(select(SentNotification).where(SentNotification.event_id == event_id))
@@ -88,15 +89,15 @@ async def test_a_consumer_running_twice_sends_once(world: World) -> None:
     assert [r.channel for r in rows] == ["template"] and rows[0].wechat_msgid
 
 
-async def test_a_failed_send_is_retried_by_the_worker(world: World) -> None:
-    openid = await bind_openid(world, "demo-researcher")
-    world.fake.fail_touser[openid] = [45009]  # WeChat's daily quota, temporarily
+async def test_a_failed_send_is_retried_by_the_worker(chat: Chat) -> None:
+    openid = await bind_openid(chat, "demo-researcher")
+    chat.fake.fail_touser[openid] = [45009]  # WeChat's daily quota, temporarily
     event_id = await _emit(
-        world, "booking.reminder", _payload(uuid.uuid4(), address="杭州市西湖区测试路 1 号")
+        chat, "booking.reminder", _payload(uuid.uuid4(), address="杭州市西湖区测试路 1 号")
     )
-    await world.drain()
-    assert not world.fake.calls_to("/cgi-bin/message/template/send", touser=openid) or True
-    async with world.backend.runtime.session_maker() as session, session.begin():
+    await chat.drain()
+    assert not chat.fake.calls_to("/cgi-bin/message/template/send", touser=openid) or True
+    async with chat.backend.runtime.session_maker() as session, session.begin():
         row = await session.get(OutboxEvent, event_id)
         assert row is not None, event_id
         assert row.status == "pending" and "45009" in (row.last_error or ""), (
@@ -108,42 +109,44 @@ async def test_a_failed_send_is_retried_by_the_worker(world: World) -> None:
         from yixiang.db import utcnow
 
         row.run_at = utcnow()  # skip the backoff
-    await world.drain()
+    await chat.drain()
     sent = [
         c
-        for c in world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
+        for c in chat.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
         if c.body and c.body["template_id"] == "demo-tpl-booking.reminder"
     ]
     assert len(sent) == 1
 
 
-async def test_rating_request_then_a_digit_rates_the_booking(world: World) -> None:
-    sender = world.sender()
-    openid = await bind_openid(world, "demo-researcher")
-    for text in ["预约 质谱", "2", "1"]:
+async def test_rating_request_then_a_digit_rates_the_booking(
+    chat: Chat, instruments: TaggedInstruments
+) -> None:
+    sender = chat.sender()
+    _, researcher = await new_firm_researcher(chat)
+    openid = await bind_openid(chat, researcher)
+    for text in [f"预约 {instruments.icp}", "2", "1"]:
         await sender.text(openid, text)
-    booking = next(
-        b for b in reversed(list(world.bookings.bookings.values())) if b.instrument_id == world.icp_id
-    )
-    world.bookings.set_status(booking.view.id, "delivered", "结果已交付", has_results=True, can_rate=True)
-    await _emit(world, "booking.rating_requested", _payload(booking.view.id, booking_code=booking.view.code))
-    await world.drain()
-    prompts = world.fake.calls_to("/cgi-bin/message/custom/send", touser=openid)
+    [booking] = await bookings_on(chat, instruments.icp_id)
+    await deliver(chat, booking)  # delivery asks for a rating
+    await chat.drain()
+    prompts = chat.fake.calls_to("/cgi-bin/message/custom/send", touser=openid)
     assert prompts and "1-5" in prompts[-1].body["text"]["content"]  # type: ignore[index]
+    assert booking_code(booking) in prompts[-1].body["text"]["content"]  # type: ignore[index]
     thanks = await sender.text(openid, "5")
-    assert "5 分" in thanks.content and booking.rating == 5
+    assert "5 分" in thanks.content and booking_code(booking) in thanks.content
+    assert "已评价" in (await sender.text(openid, "我的预约")).content
 
 
-async def test_unfollowed_users_get_no_template_message(world: World) -> None:
-    openid = await bind_openid(world, "demo-firm-admin")
-    await world.sender().event(openid, "unsubscribe")
-    await _emit(world, "booking.rejected", _payload(uuid.uuid4(), "demo-firm-admin", reason="样品不符合要求"))
-    await world.drain()
-    assert not world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
+async def test_unfollowed_users_get_no_template_message(chat: Chat) -> None:
+    openid = await bind_openid(chat, "demo-firm-admin")
+    await chat.sender().event(openid, "unsubscribe")
+    await _emit(chat, "booking.rejected", _payload(uuid.uuid4(), "demo-firm-admin", reason="样品不符合要求"))
+    await chat.drain()
+    assert not chat.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
 
 
-async def test_voucher_capture_tells_the_amounts(world: World) -> None:
-    openid = await bind_openid(world, "demo-researcher")
+async def test_voucher_capture_tells_the_amounts(chat: Chat) -> None:
+    openid = await bind_openid(chat, "demo-researcher")
     payload = {
         "booking_id": str(uuid.uuid4()),
         "user_id": str(demo_id("demo-researcher")),
@@ -153,11 +156,11 @@ async def test_voucher_capture_tells_the_amounts(world: World) -> None:
         "balance_fen": 970_000,
         "payable_fen": 30_000,
     }
-    await _emit(world, "voucher.captured", payload)
-    await world.drain()
+    await _emit(chat, "voucher.captured", payload)
+    await chat.drain()
     [sent] = [
         c
-        for c in world.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
+        for c in chat.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
         if c.body and c.body["template_id"] == "demo-tpl-voucher.captured"
     ]
     assert sent.body is not None
@@ -169,18 +172,18 @@ async def test_voucher_capture_tells_the_amounts(world: World) -> None:
     }
 
 
-async def test_a_batch_sends_to_the_linked_researcher_and_settles_the_rest_unsent(world: World) -> None:
-    openid = await bind_openid(world, "demo-researcher-2")
-    await world.drain()
+async def test_a_batch_sends_to_the_linked_researcher_and_settles_the_rest_unsent(chat: Chat) -> None:
+    openid = await bind_openid(chat, "demo-researcher-2")
+    await chat.drain()
     unlinked = uuid.uuid4()  # a user with no follower and no mini-program openid
-    async with world.backend.runtime.session_maker() as session, session.begin():
+    async with chat.backend.runtime.session_maker() as session, session.begin():
         for user_id in (unlinked, demo_id("demo-researcher-2"), unlinked):
             await emit(session, "booking.confirmed", {**_payload(uuid.uuid4()), "user_id": str(user_id)})
-    seen = len(world.fake.calls)
-    assert await world.drain() == 3
-    new_calls = world.fake.calls[seen:]
+    seen = len(chat.fake.calls)
+    assert await chat.drain() == 3
+    new_calls = chat.fake.calls[seen:]
     assert [c.body["touser"] for c in new_calls if c.body] == [openid]  # type: ignore[index]
-    async with world.backend.runtime.session_maker() as session:
+    async with chat.backend.runtime.session_maker() as session:
         pending = await session.scalar(
             select(OutboxEvent.id).where(
                 OutboxEvent.topic == "booking.confirmed", OutboxEvent.status != "done"

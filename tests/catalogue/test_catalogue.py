@@ -11,7 +11,7 @@ from accounts.demo import demo_id
 from catalogue.listing import listing_deadline
 from catalogue.workdays import WorkingDayCalendar
 from tests.catalogue.helpers import instrument_body
-from tests.conftest import error_code
+from tests.support import error_code
 from yixiang.outbox import OutboxEvent
 
 PROVIDER = "/api/v1/provider/instruments"

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from catalogue.models import Instrument
 from catalogue.transfer import HEADERS
 from tests.catalogue.helpers import as_csv, row
-from tests.conftest import error_code
+from tests.support import error_code
 
 PROVIDER = "/api/v1/provider/instruments"
 

@@ -20,7 +20,7 @@ from catalogue.access import can_see_instrument
 from catalogue.models import PublicationStatus
 from tests.booking.world import ALWAYS_OPEN, day_at, iso, make_user
 from tests.catalogue.helpers import instrument_body
-from tests.conftest import error_code
+from tests.support import error_code
 from yixiang.errors import NotFound
 
 PROVIDER = "/api/v1/provider/instruments"

@@ -15,6 +15,8 @@ from accounts.demo import demo_id
 from tests.faults.servers import private_postgres, private_redis
 from tests.live_server import live_server
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def stack(tmp_path):

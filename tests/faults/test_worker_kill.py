@@ -27,11 +27,13 @@ import pytest
 from sqlalchemy import select
 
 from accounts.models import User
-from tests.conftest import BACKENDS, PG_URL, REDIS_URL, _plain_dsn, _with_database
 from tests.fakes.wechat import FakeWeChat
+from tests.support import BACKENDS, PG_URL, REDIS_URL, plain_dsn, with_database
 from yixiang.outbox import EventStatus, OutboxEvent, emit
 from yixiang.runtime import Runtime
 from yixiang.settings import load_settings
+
+pytestmark = pytest.mark.slow
 
 EVENTS = 30
 APP_ID, APP_SECRET = "wx-kill-test-app", "kill-test-secret"
@@ -84,12 +86,12 @@ def environment(request, tmp_path):
     database = None
     if request.param == "postgres":
         database = f"yixiang_kill_{uuid.uuid4().hex[:10]}"
-        env["YIXIANG_DATABASE_URL"] = _with_database(PG_URL, database)
+        env["YIXIANG_DATABASE_URL"] = with_database(PG_URL, database)
         env["YIXIANG_REDIS_URL"] = REDIS_URL
         env["YIXIANG_REDIS_PREFIX"] = f"yixiang-kill-{uuid.uuid4().hex[:8]}:"
 
         async def create() -> None:
-            conn = await asyncpg.connect(_plain_dsn(PG_URL))
+            conn = await asyncpg.connect(plain_dsn(PG_URL))
             await conn.execute(f'CREATE DATABASE "{database}"')
             await conn.close()
 
@@ -102,7 +104,7 @@ def environment(request, tmp_path):
         if database:
 
             async def drop() -> None:
-                conn = await asyncpg.connect(_plain_dsn(PG_URL))
+                conn = await asyncpg.connect(plain_dsn(PG_URL))
                 await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
                 await conn.close()
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from booking.models import BookingHistory, BookingStatus
-from tests.conftest import error_code
 from tests.results.flow import completed_booking, upload
+from tests.support import error_code
 from yixiang.db import utcnow
 
 GOOD = {

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from results.models import ResultDownload
 from results.settings import ResultsSettings
-from tests.conftest import error_code
 from tests.results.flow import completed_booking, upload
+from tests.support import error_code
 
 
 async def test_provider_delivers_and_the_researcher_downloads(client, login, backend):

@@ -36,6 +36,7 @@ async def test_electron_microscope_finds_scanning_and_transmission(client, engin
     assert all("电子显微镜" in n or "电镜" in n for n in first_page), first_page
 
 
+@pytest.mark.slow
 async def test_wrong_script_or_one_typo_still_finds_it(client, engine):
     simplified = {i["id"] for i in await everything(client, q="电镜")}
     assert {i["id"] for i in await everything(client, q="電鏡")} == simplified
@@ -122,6 +123,7 @@ async def test_empty_query_browses_voucher_instruments_of_a_city(client, backend
     assert items and all(i["city"]["name"] == "温州市" and i["voucher_eligible"] for i in items)
 
 
+@pytest.mark.slow
 async def test_cursor_pages_return_each_instrument_once(client, engine):
     seen: list[str] = []
     page = await search(client, q="显微镜", limit=7)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.vouchers.conftest import TODAY, World, new_org, order
+from tests.vouchers.desk import TODAY, VoucherDesk, new_org, order
 from vouchers.checkout import (
     capture_voucher_share,
     hold_voucher_share,
@@ -24,7 +24,7 @@ class Boom(Exception):
     pass
 
 
-async def test_hold_then_capture_the_final_fee_pays_half_and_leaves_the_rest_due(world: World) -> None:
+async def test_hold_then_capture_the_final_fee_pays_half_and_leaves_the_rest_due(world: VoucherDesk) -> None:
     firm, program = await world.firm_with_grant(1_000_000)
     grant_id = (
         await world.client.get(
@@ -42,7 +42,7 @@ async def test_hold_then_capture_the_final_fee_pays_half_and_leaves_the_rest_due
     assert await world.balances(grant_id) == (820_000, 0)
 
 
-async def test_capture_below_the_hold_gives_the_unused_part_back(world: World) -> None:
+async def test_capture_below_the_hold_gives_the_unused_part_back(world: VoucherDesk) -> None:
     firm, program = await world.firm_with_grant(1_000_000)
     grant_id = (
         await world.client.get(
@@ -56,7 +56,7 @@ async def test_capture_below_the_hold_gives_the_unused_part_back(world: World) -
     assert await world.balances(grant_id) == (950_000, 0)
 
 
-async def test_capture_above_the_hold_takes_only_what_the_balance_allows(world: World) -> None:
+async def test_capture_above_the_hold_takes_only_what_the_balance_allows(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(100_000)
     o = order(firm, 200_000)
     assert await world.run(hold_voucher_share, o) == 100_000  # the whole balance
@@ -64,7 +64,7 @@ async def test_capture_above_the_hold_takes_only_what_the_balance_allows(world: 
     assert (result.voucher_fen, result.due_fen) == (100_000, 400_000)
 
 
-async def test_hold_and_capture_are_idempotent_per_booking(world: World) -> None:
+async def test_hold_and_capture_are_idempotent_per_booking(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(1_000_000)
     o = order(firm, 200_000)
     assert await world.run(hold_voucher_share, o) == 100_000
@@ -80,7 +80,7 @@ async def test_hold_and_capture_are_idempotent_per_booking(world: World) -> None
     assert sorted(k.split(":")[0] for k in keys) == ["capture", "hold"]
 
 
-async def test_release_gives_the_hold_back_once(world: World) -> None:
+async def test_release_gives_the_hold_back_once(world: VoucherDesk) -> None:
     firm, program = await world.firm_with_grant(1_000_000)
     grant_id = (
         await world.client.get(
@@ -95,7 +95,7 @@ async def test_release_gives_the_hold_back_once(world: World) -> None:
     assert await world.run(release_voucher_hold, uuid.uuid4(), reason="无此预约", actor_id=None) == 0
 
 
-async def test_an_error_after_the_hold_in_the_callers_transaction_leaves_no_hold(world: World) -> None:
+async def test_an_error_after_the_hold_in_the_callers_transaction_leaves_no_hold(world: VoucherDesk) -> None:
     firm, program = await world.firm_with_grant(1_000_000)
     grant_id = (
         await world.client.get(
@@ -118,7 +118,7 @@ async def test_an_error_after_the_hold_in_the_callers_transaction_leaves_no_hold
     assert await world.run(hold_voucher_share, o) == 100_000
 
 
-async def test_no_programme_applies_means_no_voucher_and_the_whole_fee_is_due(world: World) -> None:
+async def test_no_programme_applies_means_no_voucher_and_the_whole_fee_is_due(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(1_000_000, accepted_category_codes=["03"])
     o = order(firm, 200_000, category_code="0201")
     assert await world.run(hold_voucher_share, o) == 0
@@ -128,7 +128,7 @@ async def test_no_programme_applies_means_no_voucher_and_the_whole_fee_is_due(wo
     assert await world.run(hold_voucher_share, order(firm, 200_000, category_code="0301")) == 100_000
 
 
-async def test_providers_outside_the_accepted_regions_do_not_take_the_voucher(world: World) -> None:
+async def test_providers_outside_the_accepted_regions_do_not_take_the_voucher(world: VoucherDesk) -> None:
     # A Hangzhou programme without 通用通兑 is accepted in Hangzhou only.
     firm, _ = await world.firm_with_grant(1_000_000, accepted_region_codes=[], cross_region=False)
     assert await world.run(hold_voucher_share, order(firm, 100_000, region_code="330200")) == 0
@@ -139,14 +139,14 @@ async def test_providers_outside_the_accepted_regions_do_not_take_the_voucher(wo
     assert await world.run(hold_voucher_share, order(firm2, 100_000, region_code="310000")) == 0
 
 
-async def test_per_order_and_per_firm_year_caps_limit_the_share(world: World) -> None:
+async def test_per_order_and_per_firm_year_caps_limit_the_share(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(5_000_000, per_order_cap_fen=300_000, per_firm_year_cap_fen=500_000)
     assert await world.run(hold_voucher_share, order(firm, 10_000_000)) == 300_000
     assert await world.run(hold_voucher_share, order(firm, 10_000_000)) == 200_000  # year cap reached
     assert await world.run(hold_voucher_share, order(firm, 10_000_000)) == 0
 
 
-async def test_the_grant_expiring_first_pays_first(world: World) -> None:
+async def test_the_grant_expiring_first_pays_first(world: VoucherDesk) -> None:
     firm = await new_org(world.backend)
     late = await world.program(valid_until=str(TODAY + timedelta(days=300)))
     soon = await world.program(valid_until=str(TODAY + timedelta(days=10)))
@@ -159,7 +159,7 @@ async def test_the_grant_expiring_first_pays_first(world: World) -> None:
     assert await world.run(hold_voucher_share, order(firm, 200_000)) == 100_000  # then the later one
 
 
-async def test_evidence_is_recorded_once_per_kind_and_unknown_kinds_are_refused(world: World) -> None:
+async def test_evidence_is_recorded_once_per_kind_and_unknown_kinds_are_refused(world: VoucherDesk) -> None:
     from yixiang.errors import InvalidInput
 
     booking_id = uuid.uuid4()
@@ -177,7 +177,7 @@ async def test_evidence_is_recorded_once_per_kind_and_unknown_kinds_are_refused(
     assert [(r.kind, r.detail["hours"]) for r in rows] == [("usage", 2)]
 
 
-async def test_a_negative_fee_is_refused(world: World) -> None:
+async def test_a_negative_fee_is_refused(world: VoucherDesk) -> None:
     from yixiang.errors import InvalidInput
 
     firm, _ = await world.firm_with_grant(100_000)

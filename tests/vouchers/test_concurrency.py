@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from tests.vouchers.conftest import World, order
+from tests.vouchers.desk import VoucherDesk, order
 from vouchers.checkout import CheckoutOrder, capture_voucher_share, hold_voucher_share, release_voucher_hold
 from vouchers.ledger import check_ledger
 from vouchers.models import CheckoutState, VoucherCheckout
@@ -16,14 +16,14 @@ from vouchers.models import CheckoutState, VoucherCheckout
 RACERS = 100
 
 
-async def _grant_id(world: World, program_id: str) -> str:
+async def _grant_id(world: VoucherDesk, program_id: str) -> str:
     grants = await world.client.get(
         f"/api/v1/voucher-programs/{program_id}/grants", headers=await world.bureau()
     )
     return str(grants.json()[0]["id"])
 
 
-async def test_a_hundred_concurrent_holds_never_hold_more_than_the_balance(world: World) -> None:
+async def test_a_hundred_concurrent_holds_never_hold_more_than_the_balance(world: VoucherDesk) -> None:
     balance = 1_234_567
     firm, program = await world.firm_with_grant(balance, per_firm_year_cap_fen=10**9)
     orders = [order(firm, 60_000) for _ in range(RACERS)]  # 30,000 each: 3,000,000 asked for
@@ -35,7 +35,7 @@ async def test_a_hundred_concurrent_holds_never_hold_more_than_the_balance(world
     assert await world.balances(await _grant_id(world, program["id"])) == (0, balance)
 
 
-async def test_racing_holds_captures_and_releases_spend_exactly_what_was_captured(world: World) -> None:
+async def test_racing_holds_captures_and_releases_spend_exactly_what_was_captured(world: VoucherDesk) -> None:
     balance = 2_000_000
     firm, program = await world.firm_with_grant(balance, per_firm_year_cap_fen=10**9, per_order_cap_fen=10**9)
     first = [order(firm, 100_000) for _ in range(RACERS // 2)]  # held first, then completed/cancelled
@@ -75,7 +75,7 @@ async def test_racing_holds_captures_and_releases_spend_exactly_what_was_capture
     assert report["ok"], report
 
 
-async def test_a_hundred_concurrent_captures_without_holds_never_overspend(world: World) -> None:
+async def test_a_hundred_concurrent_captures_without_holds_never_overspend(world: VoucherDesk) -> None:
     balance = 777_777
     firm, program = await world.firm_with_grant(balance, per_firm_year_cap_fen=10**9)
     results = await asyncio.gather(

@@ -10,12 +10,12 @@ from datetime import timedelta
 
 from accounts.demo import demo_id
 from tests.booking.world import iso, machine_time, make_instrument, set_calendar
-from tests.conftest import error_code
-from tests.vouchers.conftest import TODAY, World
+from tests.support import error_code
+from tests.vouchers.desk import TODAY, VoucherDesk
 from yixiang.db import utcnow
 
 
-async def _principal(world: World, username: str):  # type: ignore[no-untyped-def]
+async def _principal(world: VoucherDesk, username: str):  # type: ignore[no-untyped-def]
     from accounts.auth import load_user, principal_from_user
 
     async with world.backend.runtime.session_maker() as session:
@@ -24,7 +24,7 @@ async def _principal(world: World, username: str):  # type: ignore[no-untyped-de
         return principal_from_user(user)
 
 
-async def test_book_confirm_complete_pay_settle_reconcile(world: World) -> None:
+async def test_book_confirm_complete_pay_settle_reconcile(world: VoucherDesk) -> None:
     from booking import services
 
     client = world.client
@@ -105,7 +105,7 @@ async def test_book_confirm_complete_pay_settle_reconcile(world: World) -> None:
 
 
 async def test_cancelling_a_confirmed_booking_releases_its_hold_and_a_firm_without_vouchers_pays_all(
-    world: World,
+    world: VoucherDesk,
 ) -> None:
     client = world.client
     instrument = await make_instrument(world.backend)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.vouchers.conftest import TODAY, World, new_org, order
+from tests.vouchers.desk import TODAY, VoucherDesk, new_org, order
 from vouchers.checkout import CheckoutOrder, hold_voucher_share
 from vouchers.checkout_store import FirmGrants, Grant, ProgramTerms
 from vouchers.estimate import estimate_order, estimate_voucher_share
@@ -27,28 +27,28 @@ from vouchers.models import (
 from vouchers.rules import ProgramRules
 
 
-async def _estimate(world: World, o: CheckoutOrder) -> int:
+async def _estimate(world: VoucherDesk, o: CheckoutOrder) -> int:
     async with world.backend.runtime.session_maker() as session:
         return await estimate_order(session, o)
 
 
-async def _ratio(world: World) -> tuple[CheckoutOrder, int]:
+async def _ratio(world: VoucherDesk) -> tuple[CheckoutOrder, int]:
     firm, _ = await world.firm_with_grant(1_000_000)
     return order(firm, 300_001), 150_000  # half, rounded down to the fen
 
 
-async def _per_order_cap(world: World) -> tuple[CheckoutOrder, int]:
+async def _per_order_cap(world: VoucherDesk) -> tuple[CheckoutOrder, int]:
     firm, _ = await world.firm_with_grant(5_000_000, per_order_cap_fen=300_000)
     return order(firm, 10_000_000), 300_000
 
 
-async def _per_firm_cap(world: World) -> tuple[CheckoutOrder, int]:
+async def _per_firm_cap(world: VoucherDesk) -> tuple[CheckoutOrder, int]:
     firm, _ = await world.firm_with_grant(5_000_000, per_order_cap_fen=300_000, per_firm_year_cap_fen=500_000)
     assert await world.run(hold_voucher_share, order(firm, 10_000_000)) == 300_000
     return order(firm, 10_000_000), 200_000  # what the year's cap leaves
 
 
-async def _expired_grant(world: World) -> tuple[CheckoutOrder, int]:
+async def _expired_grant(world: VoucherDesk) -> tuple[CheckoutOrder, int]:
     firm, program = await world.firm_with_grant(1_000_000)
     async with world.backend.runtime.session_maker() as session, session.begin():
         await session.execute(
@@ -59,23 +59,23 @@ async def _expired_grant(world: World) -> tuple[CheckoutOrder, int]:
     return order(firm, 200_000), 0
 
 
-async def _ineligible_category(world: World) -> tuple[CheckoutOrder, int]:
+async def _ineligible_category(world: VoucherDesk) -> tuple[CheckoutOrder, int]:
     firm, _ = await world.firm_with_grant(1_000_000, accepted_category_codes=["03"])
     return order(firm, 200_000, category_code="0201"), 0
 
 
-async def _zero_balance(world: World) -> tuple[CheckoutOrder, int]:
+async def _zero_balance(world: VoucherDesk) -> tuple[CheckoutOrder, int]:
     firm, _ = await world.firm_with_grant(100_000)
     assert await world.run(hold_voucher_share, order(firm, 200_000)) == 100_000  # all of it held
     return order(firm, 200_000), 0
 
 
-async def _balance_below_the_share(world: World) -> tuple[CheckoutOrder, int]:
+async def _balance_below_the_share(world: VoucherDesk) -> tuple[CheckoutOrder, int]:
     firm, _ = await world.firm_with_grant(60_000)
     return order(firm, 200_000), 60_000
 
 
-async def _the_soonest_expiring_programme(world: World) -> tuple[CheckoutOrder, int]:
+async def _the_soonest_expiring_programme(world: VoucherDesk) -> tuple[CheckoutOrder, int]:
     firm = await new_org(world.backend)
     late = await world.program(valid_until=str(TODAY + timedelta(days=300)), coverage_bp=8000)
     soon = await world.program(valid_until=str(TODAY + timedelta(days=10)), coverage_bp=2000)
@@ -84,12 +84,12 @@ async def _the_soonest_expiring_programme(world: World) -> tuple[CheckoutOrder, 
     return order(firm, 200_000), 40_000  # the soon-expiring programme's 20%, ratios never stack
 
 
-async def _no_voucher_for_the_instrument(world: World) -> tuple[CheckoutOrder, int]:
+async def _no_voucher_for_the_instrument(world: VoucherDesk) -> tuple[CheckoutOrder, int]:
     firm, _ = await world.firm_with_grant(1_000_000)
     return order(firm, 200_000, voucher_eligible=False), 0
 
 
-CASES: dict[str, Callable[[World], Awaitable[tuple[CheckoutOrder, int]]]] = {
+CASES: dict[str, Callable[[VoucherDesk], Awaitable[tuple[CheckoutOrder, int]]]] = {
     "ratio": _ratio,
     "per-order cap": _per_order_cap,
     "per-firm year cap": _per_firm_cap,
@@ -103,14 +103,14 @@ CASES: dict[str, Callable[[World], Awaitable[tuple[CheckoutOrder, int]]]] = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-async def test_the_estimate_is_what_the_hold_then_takes(world: World, case: str) -> None:
+async def test_the_estimate_is_what_the_hold_then_takes(world: VoucherDesk, case: str) -> None:
     o, expected = await CASES[case](world)
     estimated = await _estimate(world, o)
     held = await world.run(hold_voucher_share, o)
     assert (estimated, held) == (expected, expected)
 
 
-async def _ledger(world: World) -> Any:
+async def _ledger(world: VoucherDesk) -> Any:
     async with world.backend.runtime.session_maker() as session:
         return (
             await session.scalar(select(func.count()).select_from(JournalEntry)),
@@ -119,7 +119,7 @@ async def _ledger(world: World) -> Any:
         )
 
 
-async def test_an_estimate_writes_nothing_and_waits_for_no_checkout(world: World) -> None:
+async def test_an_estimate_writes_nothing_and_waits_for_no_checkout(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(1_000_000)
     before = await _ledger(world)
     assert await _estimate(world, order(firm, 200_000)) == 100_000

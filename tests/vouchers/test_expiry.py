@@ -8,14 +8,14 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from tests.conftest import error_code
-from tests.vouchers.conftest import TODAY, World, new_org, order
+from tests.support import error_code
+from tests.vouchers.desk import TODAY, VoucherDesk, new_org, order
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, release_voucher_hold
 from vouchers.models import VoucherProgram
 from yixiang.db import utcnow
 
 
-async def _end_programme_yesterday(world: World, program_id: str) -> None:
+async def _end_programme_yesterday(world: VoucherDesk, program_id: str) -> None:
     """Time passes: the programme's last valid day is now behind us."""
     async with world.backend.runtime.session_maker() as session, session.begin():
         await session.execute(
@@ -25,7 +25,7 @@ async def _end_programme_yesterday(world: World, program_id: str) -> None:
         )
 
 
-async def test_the_expiry_job_returns_unused_balances_to_the_budget(world: World) -> None:
+async def test_the_expiry_job_returns_unused_balances_to_the_budget(world: VoucherDesk) -> None:
     firm = await new_org(world.backend)
     program = await world.program(budget_fen=1_000_000)
     grant = await world.grant(program["id"], firm, 400_000)
@@ -67,8 +67,8 @@ async def test_the_expiry_job_returns_unused_balances_to_the_budget(world: World
     assert check.json()["ok"], check.json()
 
 
-async def test_a_programme_replayed_with_its_key_is_created_once(world: World) -> None:
-    from tests.vouchers.conftest import program_body
+async def test_a_programme_replayed_with_its_key_is_created_once(world: VoucherDesk) -> None:
+    from tests.vouchers.desk import program_body
 
     headers = {**await world.bureau(), "Idempotency-Key": f"program-{uuid.uuid4().hex}"}
     body = program_body()

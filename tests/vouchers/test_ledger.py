@@ -6,12 +6,12 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from tests.vouchers.conftest import World, order
+from tests.vouchers.desk import VoucherDesk, order
 from vouchers.checkout import capture_voucher_share, hold_voucher_share
 from vouchers.models import EntryKind, JournalEntry, JournalLine
 
 
-async def test_every_journal_entry_sums_to_zero_and_names_its_cause(world: World) -> None:
+async def test_every_journal_entry_sums_to_zero_and_names_its_cause(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(500_000)
     o = order(firm, 100_000)
     await world.run(hold_voucher_share, o)
@@ -32,7 +32,7 @@ async def test_every_journal_entry_sums_to_zero_and_names_its_cause(world: World
     assert all(e.reason and e.program_id for e in entries)
 
 
-async def test_the_journal_cannot_be_edited_or_deleted(world: World) -> None:
+async def test_the_journal_cannot_be_edited_or_deleted(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(500_000)
     o = order(firm, 100_000)
     await world.run(hold_voucher_share, o)

@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -30,8 +31,8 @@ from sqlalchemy import func, select
 from accounts.auth import MembershipView, Principal
 from accounts.demo import demo_id
 from accounts.models import Organization, OrgKind, Role
-from tests.conftest import Backend
-from tests.vouchers.conftest import TODAY, order
+from tests.support import Backend
+from tests.vouchers.desk import TODAY, order
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, release_voucher_hold
 from vouchers.errors import BudgetExceeded, GrantNotFound, InsufficientVoucherBalance, ProgramClosed
 from vouchers.grants import create_grant
@@ -41,6 +42,8 @@ from vouchers.programs import adjust_grant, create_program, expire_program_grant
 from vouchers.refunds import refund_voucher_share
 from vouchers.schemas import AdjustmentIn, GrantIn, ProgramIn, RefundIn
 from yixiang.db import create_engine, create_session_maker
+
+pytestmark = pytest.mark.slow
 
 BUREAU = Principal(
     user_id=demo_id("demo-science-bureau"),

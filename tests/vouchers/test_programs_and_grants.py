@@ -6,11 +6,11 @@ import uuid
 
 from accounts.demo import demo_id
 from accounts.models import OrgKind, Role
-from tests.conftest import error_code
-from tests.vouchers.conftest import World, new_org, new_user, program_body
+from tests.support import error_code
+from tests.vouchers.desk import VoucherDesk, new_org, new_user, program_body
 
 
-async def test_demo_researcher_holds_a_grant_and_demo_researcher_2_holds_none(world: World) -> None:
+async def test_demo_researcher_holds_a_grant_and_demo_researcher_2_holds_none(world: VoucherDesk) -> None:
     mine = await world.client.get("/api/v1/me/vouchers", headers=await world.headers("demo-researcher"))
     assert mine.status_code == 200, mine.text
     body = mine.json()
@@ -21,14 +21,14 @@ async def test_demo_researcher_holds_a_grant_and_demo_researcher_2_holds_none(wo
     assert other.json()["grants"] == [] and other.json()["available_fen"] == 0
 
 
-async def test_a_researcher_cannot_create_a_programme(world: World) -> None:
+async def test_a_researcher_cannot_create_a_programme(world: VoucherDesk) -> None:
     response = await world.client.post(
         "/api/v1/voucher-programs", json=program_body(), headers=await world.headers("demo-researcher")
     )
     assert response.status_code == 403 and error_code(response) == "bureau_officer_required"
 
 
-async def test_programme_rules_are_validated(world: World) -> None:
+async def test_programme_rules_are_validated(world: VoucherDesk) -> None:
     headers = await world.bureau()
     bad = [
         ({"coverage_bp": 12_000}, "validation_error"),
@@ -44,7 +44,7 @@ async def test_programme_rules_are_validated(world: World) -> None:
         assert response.status_code == 400 and error_code(response) == code, (overrides, response.text)
 
 
-async def test_a_bureau_of_another_region_can_neither_see_nor_act_on_a_programme(world: World) -> None:
+async def test_a_bureau_of_another_region_can_neither_see_nor_act_on_a_programme(world: VoucherDesk) -> None:
     program = await world.program()
     ningbo = await new_user(world.backend, demo_id("bureau-nb-sci"), Role.bureau_officer)
     headers = await world.headers(ningbo)
@@ -67,7 +67,7 @@ async def test_a_bureau_of_another_region_can_neither_see_nor_act_on_a_programme
     assert finance.status_code == 200
 
 
-async def test_grants_draw_on_the_budget_and_refuse_to_exceed_it(world: World) -> None:
+async def test_grants_draw_on_the_budget_and_refuse_to_exceed_it(world: VoucherDesk) -> None:
     program = await world.program(budget_fen=1_000_000)
     firm = await new_org(world.backend)
     await world.grant(program["id"], firm, 600_000)
@@ -81,7 +81,7 @@ async def test_grants_draw_on_the_budget_and_refuse_to_exceed_it(world: World) -
     assert shown.json()["budget_available_fen"] == 400_000
 
 
-async def test_a_grant_replayed_with_its_key_is_granted_once(world: World) -> None:
+async def test_a_grant_replayed_with_its_key_is_granted_once(world: VoucherDesk) -> None:
     program = await world.program(budget_fen=1_000_000)
     firm = await new_org(world.backend)
     headers = {**await world.bureau(), "Idempotency-Key": f"grant-{uuid.uuid4().hex}"}
@@ -97,7 +97,7 @@ async def test_a_grant_replayed_with_its_key_is_granted_once(world: World) -> No
     assert shown.json()["budget_available_fen"] == 700_000
 
 
-async def test_firms_outside_the_region_or_not_tech_smes_are_not_eligible(world: World) -> None:
+async def test_firms_outside_the_region_or_not_tech_smes_are_not_eligible(world: VoucherDesk) -> None:
     program = await world.program()
     for firm in (
         await new_org(world.backend, region_code="330200"),
@@ -116,7 +116,7 @@ def _uscc() -> str:
     return ("91330106" + uuid.uuid4().hex[:10]).upper()
 
 
-async def test_a_csv_with_a_bad_row_imports_nothing_and_names_every_bad_row(world: World) -> None:
+async def test_a_csv_with_a_bad_row_imports_nothing_and_names_every_bad_row(world: VoucherDesk) -> None:
     program = await world.program(budget_fen=10_000_000)
     good, sme_not = _uscc(), _uscc()
     await new_org(world.backend, uscc=good)
@@ -150,7 +150,7 @@ async def test_a_csv_with_a_bad_row_imports_nothing_and_names_every_bad_row(worl
     assert grants.json() == []
 
 
-async def test_a_clean_csv_imports_every_row_in_one_go(world: World) -> None:
+async def test_a_clean_csv_imports_every_row_in_one_go(world: VoucherDesk) -> None:
     program = await world.program(budget_fen=10_000_000)
     usccs = [_uscc() for _ in range(3)]
     for u in usccs:
@@ -170,7 +170,7 @@ async def test_a_clean_csv_imports_every_row_in_one_go(world: World) -> None:
     assert [r["code"] for r in response.json()["error"]["details"]["rows"]] == ["budget_exceeded"]
 
 
-async def test_a_firm_sees_only_its_own_vouchers(world: World) -> None:
+async def test_a_firm_sees_only_its_own_vouchers(world: VoucherDesk) -> None:
     firm, program = await world.firm_with_grant(123_400)
     member = await new_user(world.backend, firm, Role.researcher)
     mine = (await world.client.get("/api/v1/me/vouchers", headers=await world.headers(member))).json()
@@ -190,7 +190,7 @@ async def test_a_firm_sees_only_its_own_vouchers(world: World) -> None:
     assert program["id"] not in {g["program_id"] for g in demo["grants"]}
 
 
-async def test_adjustments_need_a_bureau_officer_and_a_reason_and_move_budget(world: World) -> None:
+async def test_adjustments_need_a_bureau_officer_and_a_reason_and_move_budget(world: VoucherDesk) -> None:
     program = await world.program(budget_fen=1_000_000)
     firm = await new_org(world.backend)
     grant = await world.grant(program["id"], firm, 500_000)
@@ -223,7 +223,9 @@ async def test_adjustments_need_a_bureau_officer_and_a_reason_and_move_budget(wo
     assert shown.json()["budget_available_fen"] == 700_000
 
 
-async def test_only_platform_admins_run_the_ledger_check_and_it_finds_no_difference(world: World) -> None:
+async def test_only_platform_admins_run_the_ledger_check_and_it_finds_no_difference(
+    world: VoucherDesk,
+) -> None:
     assert (await world.client.get("/api/v1/ledger/check", headers=await world.bureau())).status_code == 403
     response = await world.client.get("/api/v1/ledger/check", headers=await world.headers("demo-admin"))
     assert response.status_code == 200

@@ -11,14 +11,14 @@ from openpyxl import load_workbook
 
 from accounts.demo import demo_id
 from accounts.models import OrgKind, Role
-from tests.conftest import error_code
-from tests.vouchers.conftest import TODAY, World, new_org, new_user, order
+from tests.support import error_code
+from tests.vouchers.desk import TODAY, VoucherDesk, new_org, new_user, order
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, record_evidence
 from yixiang.db import utcnow
 
 
 async def _completed(
-    world: World, firm: uuid.UUID, unit: uuid.UUID, fee: int, evidence: tuple[str, ...]
+    world: VoucherDesk, firm: uuid.UUID, unit: uuid.UUID, fee: int, evidence: tuple[str, ...]
 ) -> uuid.UUID:
     o = order(firm, fee, unit_id=unit)
     await world.run(hold_voucher_share, o)
@@ -28,7 +28,7 @@ async def _completed(
     return o.booking_id
 
 
-async def test_the_statement_shows_fee_share_and_due_to_the_parties_only(world: World) -> None:
+async def test_the_statement_shows_fee_share_and_due_to_the_parties_only(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(1_000_000)
     unit = await new_org(world.backend, kind=OrgKind.unit)
     researcher = await new_user(world.backend, firm, Role.researcher)
@@ -64,7 +64,7 @@ async def test_the_statement_shows_fee_share_and_due_to_the_parties_only(world: 
     assert again.json()["payment_reference"] == "BANK-001"
 
 
-async def test_a_fully_covered_fee_needs_no_payment(world: World) -> None:
+async def test_a_fully_covered_fee_needs_no_payment(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(1_000_000, coverage_bp=10_000)
     unit = await new_org(world.backend, kind=OrgKind.unit)
     staff = await new_user(world.backend, unit, Role.provider_staff)
@@ -79,7 +79,9 @@ async def test_a_fully_covered_fee_needs_no_payment(world: World) -> None:
     assert response.status_code == 409 and error_code(response) == "nothing_due"
 
 
-async def test_settlement_is_drawn_submitted_approved_paid_and_reconciled_to_the_fen(world: World) -> None:
+async def test_settlement_is_drawn_submitted_approved_paid_and_reconciled_to_the_fen(
+    world: VoucherDesk,
+) -> None:
     firm, _ = await world.firm_with_grant(5_000_000)
     unit = await new_org(world.backend, kind=OrgKind.unit)
     complete = ("booking", "usage", "payment", "delivery", "rating")
@@ -172,7 +174,7 @@ async def test_settlement_is_drawn_submitted_approved_paid_and_reconciled_to_the
     assert check.json()["ok"], check.json()
 
 
-async def test_refund_needs_a_captured_share_and_cannot_exceed_it(world: World) -> None:
+async def test_refund_needs_a_captured_share_and_cannot_exceed_it(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(1_000_000)
     o = order(firm, 100_000)
     await world.run(hold_voucher_share, o)
@@ -188,7 +190,7 @@ async def test_refund_needs_a_captured_share_and_cannot_exceed_it(world: World) 
     assert too_much.status_code == 409 and error_code(too_much) == "refund_too_large"
 
 
-async def test_a_discarded_draft_frees_its_bookings_for_the_next_batch(world: World) -> None:
+async def test_a_discarded_draft_frees_its_bookings_for_the_next_batch(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(1_000_000)
     unit = await new_org(world.backend, kind=OrgKind.unit)
     booking = await _completed(world, firm, unit, 50_000, ("booking", "usage", "payment", "delivery"))

@@ -1,0 +1,104 @@
+"""What tests share besides fixtures: the backends a run covers, their settings and databases,
+and the shape every error answer has. ``tests/conftest.py`` builds its fixtures from these."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from litestar import Litestar
+
+from yixiang.runtime import Runtime
+from yixiang.settings import Settings, build_settings
+
+PG_URL = os.environ.get("YIXIANG_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("YIXIANG_TEST_REDIS_URL", "")
+BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
+
+
+def plain_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@dataclass
+class Backend:
+    name: str
+    settings: Settings
+    app: Litestar
+    client: httpx.AsyncClient
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.name == "postgres"
+
+
+def make_settings(name: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "profile": "embedded",
+        "data_dir": str(data_dir),
+        "worker_in_process": False,
+        "demo_data": True,
+        "auto_migrate": True,
+        "dev_login": True,
+        "log_level": "WARNING",
+        # Tests race hundreds of requests from few users; the limits have their own test.
+        "rate_limit_sign_in_per_minute": 1_000_000,
+        "rate_limit_search_per_minute": 1_000_000,
+        "rate_limit_booking_per_minute": 1_000_000,
+    }
+    if name == "postgres":
+        values["database_url"] = with_database(PG_URL, f"yixiang_test_{uuid.uuid4().hex[:12]}")
+        if not REDIS_URL:
+            raise RuntimeError("YIXIANG_TEST_REDIS_URL must be set with YIXIANG_TEST_DATABASE_URL")
+        values["redis_url"] = REDIS_URL
+        values["redis_prefix"] = f"yixiang-test-{uuid.uuid4().hex[:8]}:"
+    values.update(overrides)
+    return build_settings(values)
+
+
+async def create_database(settings: Settings) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        return
+    name = settings.database_url.rpartition("/")[2]
+    conn = await asyncpg.connect(plain_dsn(PG_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(settings: Settings) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        return
+    name = settings.database_url.rpartition("/")[2]
+    conn = await asyncpg.connect(plain_dsn(PG_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+Login = Callable[[str], Awaitable[dict[str, str]]]
+
+
+def error_code(response: Any) -> str:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert {"code", "message", "details"} <= set(body["error"]), body
+    return str(body["error"]["code"])
