@@ -38,8 +38,8 @@ from vouchers.checkout import CheckoutOrder, capture_voucher_share, hold_voucher
 from vouchers.grants import create_grant
 from vouchers.ledger import check_ledger
 from vouchers.programs import create_program
-from vouchers.rules import shanghai_date
 from vouchers.schemas import GrantIn, ProgramIn
+from yixiang.clock import shanghai_date
 from yixiang.db import create_engine, create_session_maker, utcnow
 from yixiang.migrate import upgrade
 

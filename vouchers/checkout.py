@@ -63,8 +63,8 @@ from vouchers.rules import (
     choose_program,
     program_share,
     programs_with_balance,
-    shanghai_date,
 )
+from yixiang.clock import shanghai_date
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput
 

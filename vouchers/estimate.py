@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vouchers.checkout import CheckoutOrder
 from vouchers.checkout_store import FirmGrants, firm_usage_by_program, read_firm_grants
-from vouchers.rules import accepting_grants, choose_program, programs_with_balance, shanghai_date
+from vouchers.rules import accepting_grants, choose_program, programs_with_balance
+from yixiang.clock import shanghai_date
 from yixiang.db import transaction, utcnow
 
 

@@ -23,8 +23,9 @@ from vouchers.errors import BudgetExceeded, FirmNotEligible, GrantImportRejected
 from vouchers.ledger import Posting, budget_account, grant_account, hold_account, open_account, post_entry
 from vouchers.models import AccountKind, EntryKind, GrantStatus, ProgramStatus, VoucherGrant, VoucherProgram
 from vouchers.programs import budget_available_fen, lock_program
-from vouchers.rules import region_covers, shanghai_date, yuan_to_fen
+from vouchers.rules import region_covers, yuan_to_fen
 from vouchers.schemas import GrantIn
+from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
 
 MAX_IMPORT_ROWS = 5000

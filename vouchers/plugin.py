@@ -5,7 +5,7 @@ from __future__ import annotations
 from vouchers.controllers import ROUTES
 from vouchers.demo import load_vouchers
 from vouchers.programs import expire_programs
-from vouchers.rules import shanghai_date
+from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, TypeVar
-
-from yixiang.clock import SHANGHAI
 
 FULL_COVERAGE_BP = 10_000
 K = TypeVar("K")
@@ -169,10 +167,6 @@ def choose_program(
         if share > 0:
             return ProgramChoice(program, share, grants)
     return ProgramChoice(None, 0, [])
-
-
-def shanghai_date(moment: datetime) -> date:
-    return moment.astimezone(SHANGHAI).date()
 
 
 def allocate(amount_fen: int, balances: Sequence[tuple[K, int]]) -> list[tuple[K, int]]:

@@ -11,6 +11,11 @@ from yixiang.db import utcnow
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
+def shanghai_date(moment: datetime) -> date:
+    """The date a moment falls on in Asia/Shanghai."""
+    return moment.astimezone(SHANGHAI).date()
+
+
 def shanghai_today(now: datetime | None = None) -> date:
     """Today's date in Asia/Shanghai (or the date of ``now`` there)."""
-    return (now or utcnow()).astimezone(SHANGHAI).date()
+    return shanghai_date(now or utcnow())

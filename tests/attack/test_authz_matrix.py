@@ -37,7 +37,7 @@ from tests.results.flow import upload
 from tests.support import error_code
 from tests.vouchers.desk import VoucherDesk, new_org, order, program_body
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, record_evidence
-from vouchers.rules import shanghai_date
+from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
 
 ANON = "anonymous"

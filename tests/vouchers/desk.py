@@ -17,7 +17,7 @@ from tests.support import Backend, Login
 from vouchers.checkout import CheckoutOrder
 from vouchers.ledger import grant_account, hold_account
 from vouchers.models import LedgerAccount
-from vouchers.rules import shanghai_date
+from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
 
 TODAY = shanghai_date(utcnow())
