@@ -22,6 +22,7 @@ from accounts.auth import (
 from accounts.models import RefreshToken, User
 from yixiang.db import transaction, utcnow
 from yixiang.errors import NotFound, Unauthenticated
+from yixiang.locking import lock_row
 from yixiang.ratelimit import RateLimited, rate_limit
 from yixiang.schemas import Input, Output
 from yixiang.settings import Settings
@@ -89,7 +90,7 @@ class AuthController(Controller):
         issuer: TokenIssuer = request.app.state.token_issuer
         claims = issuer.decode(data.refresh_token, "refresh")
         async with transaction(db_session):
-            stored = await db_session.get(RefreshToken, str(claims.get("jti")), with_for_update=True)
+            stored = await lock_row(db_session, RefreshToken, str(claims.get("jti")))
             if stored is None or stored.revoked_at is not None:
                 raise Unauthenticated("登录已失效，请重新登录", reason="token_revoked")
             stored.revoked_at = utcnow()

@@ -11,6 +11,7 @@ from accounts.models import Role
 from booking.errors import BookingNotFound, InstrumentNotFound, NotProviderStaff
 from booking.models import Booking
 from catalogue.models import Instrument, PublicationStatus
+from yixiang.locking import lock_row
 
 BOOKER_ROLES = (Role.researcher, Role.enterprise_admin)
 STAFF_ROLES = (Role.provider_staff, Role.unit_admin)
@@ -60,7 +61,9 @@ async def visible_booking(
     session: AsyncSession, principal: Principal, booking_id: uuid.UUID, *, for_update: bool = False
 ) -> Booking:
     """The booking if the caller's firm made it or the caller's unit provides it; else a 404."""
-    booking = await session.get(Booking, booking_id, with_for_update=for_update or None)
+    booking = await (
+        lock_row(session, Booking, booking_id) if for_update else session.get(Booking, booking_id)
+    )
     if booking is None or not can_see_booking(principal, booking):
         raise BookingNotFound()
     return booking

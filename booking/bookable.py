@@ -27,6 +27,7 @@ from catalogue.models import (
     ServiceMode,
 )
 from yixiang.driver_statements import DriverStatement
+from yixiang.locking import locked
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ _ITEM_COLUMNS = (
 )
 # One row per service item (one row with NULL items when there are none); the instrument's and
 # the calendar's columns repeat on each.
-_BOOKABLE = DriverStatement(
+_BOOKABLE_SELECT = (
     select(*_INSTRUMENT_COLUMNS, *_CALENDAR_COLUMNS, *_ITEM_COLUMNS)
     .select_from(Instrument)
     .outerjoin(InstrumentCalendar, InstrumentCalendar.instrument_id == Instrument.id)
@@ -116,15 +117,21 @@ _BOOKABLE = DriverStatement(
     .where(Instrument.id == bindparam("p_instrument"))
     .order_by(ServiceItem.position, ServiceItem.id)
 )
+_BOOKABLE = DriverStatement(_BOOKABLE_SELECT)
+# The same read locking the instrument's row: bookings of its calendar's time queue here, before
+# their overlap check (the lock order and the deadlock it prevents: ``yixiang.locking``).
+_BOOKABLE_LOCKED = DriverStatement(locked(_BOOKABLE_SELECT, Instrument))
 
 
 async def load_bookable(
-    session: AsyncSession, principal: Principal | None, instrument_id: uuid.UUID
+    session: AsyncSession, principal: Principal | None, instrument_id: uuid.UUID, *, lock: bool = False
 ) -> BookableInstrument:
     """The instrument as ``access.visible_instrument`` sees it (published, or the caller's own
-    unit's; others are a 404), with its calendar rules and service items."""
+    unit's; others are a 404), with its calendar rules and service items. ``lock``: lock the
+    instrument's row for the rest of the transaction, to book time on its calendar."""
     # On the session's connection: plain rows, without the ORM's result machinery.
-    rows = await _BOOKABLE.all(await session.connection(), {"p_instrument": instrument_id})
+    statement = _BOOKABLE_LOCKED if lock else _BOOKABLE
+    rows = await statement.all(await session.connection(), {"p_instrument": instrument_id})
     if not rows:
         raise InstrumentNotFound()
     first = rows[0]

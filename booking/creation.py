@@ -1,10 +1,10 @@
 """Creating a booking: machine time on an instrument's calendar, or samples in its queue.
 
-No double booking: the overlap check and the insert share one transaction. On SQLite that
-transaction holds the database write lock (BEGIN IMMEDIATE), so checks cannot interleave; on
-PostgreSQL two transactions can both pass the check, and the exclusion constraint
-``ex_bookings_no_overlap`` (migration 0003) refuses the second insert, which we answer like a
-failed check: 409 ``slot_taken`` with the nearest free alternatives.
+No double booking: the overlap check and the insert share one transaction, which first locks
+the instrument (``yixiang.locking``; on SQLite the transaction's write lock does it), so checks of
+one calendar run one after another and the loser's check sees the winner's booking: 409
+``slot_taken`` with the nearest free alternatives. The exclusion constraint
+``ex_bookings_no_overlap`` (migration 0003) stays the database's own refusal, answered alike.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, union_all
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
@@ -64,6 +64,7 @@ from catalogue.workdays import SHANGHAI, WorkingDayCalendar, load_working_day_ca
 from yixiang.db import transaction, utcnow
 from yixiang.driver_statements import DriverStatement
 from yixiang.errors import InvalidInput
+from yixiang.locking import lock_row
 
 EXCLUSION_CONSTRAINT = "ex_bookings_no_overlap"
 ALTERNATIVES_HORIZON = timedelta(days=7)
@@ -72,9 +73,6 @@ ALTERNATIVES_HORIZON = timedelta(days=7)
 class EnterpriseAmbiguous(InvalidInput):
     code = "enterprise_ambiguous"
     message = "您属于多个单位，请用 enterprise_id 指定以哪个单位预约"
-
-
-DEADLOCK_RETRIES = 3
 
 
 # --- creation --------------------------------------------------------------------------------------
@@ -195,7 +193,7 @@ async def _check_open_requests(
 ) -> None:
     """At most ``cap`` requests of one firm await approval on one instrument. The firm's row is
     locked first so that a firm's simultaneous requests are counted one after another."""
-    await session.get(Organization, enterprise_id, with_for_update=True)
+    await lock_row(session, Organization, enterprise_id)
     open_requests = await session.scalar(
         select(func.count()).where(
             Booking.enterprise_id == enterprise_id,
@@ -231,7 +229,11 @@ async def _insert_booking(
     now: datetime,
     max_open_requests: int | None = None,
 ) -> Booking:
-    instrument = await load_bookable(session, principal, data.instrument_id)
+    # Machine time locks the instrument first: racing requests for its calendar then check for
+    # overlaps one after another (see yixiang.locking); a sample queue has no slots to race for.
+    instrument = await load_bookable(
+        session, principal, data.instrument_id, lock=data.mode == ServiceMode.machine_time
+    )
     if instrument.status != InstrumentStatus.in_service:
         raise InstrumentUnavailable(status=instrument.status.value)
     _check_mode(instrument, data)
@@ -345,21 +347,14 @@ async def create_booking(
     a firm with ``max_open_requests`` requests already awaiting approval there answers 409."""
     now = now or utcnow()
     enterprise_id = booking_firm(principal, data.enterprise_id)
-    for attempt in range(DEADLOCK_RETRIES + 1):
-        try:
-            async with transaction(session):
-                return await _insert_booking(session, principal, enterprise_id, data, now, max_open_requests)
-        except SlotTaken:
-            break
-        except IntegrityError as exc:
-            if not is_slot_conflict(exc):
-                raise
-            break
-        except DBAPIError as exc:
-            # PostgreSQL breaks a lock cycle between racing bookings by aborting one of them:
-            # run it again; it now sees the winner (and answers slot_taken) or goes through.
-            if "deadlock detected" not in str(exc.orig) or attempt == DEADLOCK_RETRIES:
-                raise
+    try:
+        async with transaction(session):
+            return await _insert_booking(session, principal, enterprise_id, data, now, max_open_requests)
+    except SlotTaken:
+        pass
+    except IntegrityError as exc:
+        if not is_slot_conflict(exc):
+            raise
     assert data.start is not None and data.end is not None
     async with transaction(session):
         options = await nearest_free(session, data.instrument_id, data.start, data.end, now)

@@ -54,8 +54,9 @@ from booking.schemas import CompleteIn
 from booking.states import TRANSITIONS, Actor
 from catalogue.models import Instrument, ServiceItem, ServiceMode
 from catalogue.workdays import SHANGHAI, load_working_day_calendar, shanghai_today
-from yixiang.db import is_postgres, transaction, utcnow
+from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput
+from yixiang.locking import claim
 from yixiang.outbox import emitted_keys
 
 MAX_USAGE = timedelta(days=7)
@@ -384,14 +385,12 @@ async def expire_overdue_requests(session: AsyncSession, now: datetime | None = 
     """System: requests past their approval deadline release their slot. Runs inside the
     caller's transaction (the worker's); concurrent workers skip each other's rows."""
     now = now or utcnow()
-    query = (
+    query = claim(
         select(Booking)
         .where(Booking.status == BookingStatus.requested, Booking.approval_deadline <= now)
         .order_by(Booking.approval_deadline)
         .limit(500)
     )
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
     expired = []
     for booking in (await session.scalars(query)).all():
         await _expire(session, booking, now)

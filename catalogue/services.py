@@ -39,6 +39,7 @@ from catalogue.models import (
 from catalogue.schemas import InstrumentIn, ServiceItemIn
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput
+from yixiang.locking import lock_row
 
 STAFF_ROLES = (Role.provider_staff, Role.unit_admin)
 
@@ -137,7 +138,9 @@ async def managed_instrument(
     session: AsyncSession, principal: Principal, instrument_id: uuid.UUID, *, for_update: bool = False
 ) -> Instrument:
     """An instrument of the caller's unit; anyone else's is a 404 (existence is not revealed)."""
-    instrument = await session.get(Instrument, instrument_id, with_for_update=for_update or None)
+    instrument = await (
+        lock_row(session, Instrument, instrument_id) if for_update else session.get(Instrument, instrument_id)
+    )
     if instrument is None or instrument.unit_id not in principal.orgs_where(*STAFF_ROLES):
         raise CatalogueInstrumentNotFound()
     return instrument

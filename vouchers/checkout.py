@@ -7,8 +7,8 @@
 
 Each runs inside the caller's open transaction when there is one (the caller commits or rolls
 back: a crash between hold and confirm leaves neither), else in its own. Each is idempotent per
-booking. Concurrency: the firm's grant rows are locked first (``FOR UPDATE`` on PostgreSQL, in id
-order; SQLite serialises write transactions), then balances are read and the entry is posted with
+booking. Concurrency: the firm's grant rows are locked first, in id order, then the checkout
+(the order is :mod:`yixiang.locking`'s), then balances are read and the entry is posted with
 conditional balance updates, so racing checkouts never spend more than the balance.
 
 Which programme pays: the one whose usable grant expires first; within it, grants are drawn
