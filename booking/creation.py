@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, union_all
+from sqlalchemy import bindparam, func, insert, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,6 +50,7 @@ from booking.models import (
     Operation,
 )
 from booking.qualifications import has_valid_qualification
+from booking.queries import samples_ahead
 from booking.rules import (
     approval_deadline,
     check_closures,
@@ -118,32 +119,6 @@ def _check_mode(instrument: BookableInstrument, data: BookingIn) -> None:
         offered = instrument.sample_testing
     if not offered:
         raise ModeNotOffered(mode=data.mode.value, operation=data.operation.value if data.operation else None)
-
-
-async def samples_ahead(session: AsyncSession, booking: Booking) -> tuple[int, int]:
-    """(bookings, samples) queued before this one on its instrument."""
-    row = (
-        await session.execute(
-            select(func.count(), func.coalesce(func.sum(Booking.samples), 0)).where(
-                Booking.instrument_id == booking.instrument_id,
-                Booking.mode == ServiceMode.sample_testing,
-                Booking.status.in_(SLOT_HOLDING),
-                Booking.id != booking.id,
-                or_(
-                    Booking.created_at < booking.created_at,
-                    and_(Booking.created_at == booking.created_at, Booking.id < booking.id),
-                ),
-            )
-        )
-    ).one()
-    return int(row[0] or 0), int(row[1] or 0)
-
-
-async def queue_position(session: AsyncSession, booking: Booking) -> int | None:
-    if booking.mode != ServiceMode.sample_testing or booking.status not in SLOT_HOLDING:
-        return None
-    ahead, _ = await samples_ahead(session, booking)
-    return ahead + 1
 
 
 # Built once: every machine-time booking asks both, so they share one round trip: the closures

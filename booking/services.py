@@ -1,5 +1,5 @@
 """Booking operations: one function per transition of ``states.TRANSITIONS`` (creation is in
-``booking.creation``, reading in ``booking.queries``; both re-exported here).
+``booking.creation``, reading and sample queues in ``booking.queries``).
 
 Each operation runs in one transaction: load (and on PostgreSQL lock) the booking, check who
 may act, apply the transition, record it in the history, emit its outbox event and call the
@@ -21,12 +21,6 @@ from booking.calendar_rules import (
     CalendarRules,
     load_calendar,
 )
-from booking.creation import EnterpriseAmbiguous as EnterpriseAmbiguous
-from booking.creation import create_booking as create_booking
-from booking.creation import is_slot_conflict as is_slot_conflict
-from booking.creation import nearest_free as nearest_free
-from booking.creation import queue_position as queue_position
-from booking.creation import samples_ahead
 from booking.errors import (
     CancellationDeadlinePassed,
     InvalidTransition,
@@ -42,8 +36,7 @@ from booking.models import (
     BookingStatus,
     LateCancellation,
 )
-from booking.queries import get_booking as get_booking
-from booking.queries import list_bookings as list_bookings
+from booking.queries import samples_ahead
 from booking.rules import (
     expected_completion,
     late_cancellation_fee,

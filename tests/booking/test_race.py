@@ -65,7 +65,7 @@ async def test_the_database_itself_refuses_overlapping_slots_on_postgresql(clien
     import pytest
     from sqlalchemy.exc import IntegrityError
 
-    from booking.services import is_slot_conflict
+    from booking.creation import is_slot_conflict
     from tests.booking.world import QINGHE, ZJLG, user_id
 
     if not backend.is_postgres:
