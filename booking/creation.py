@@ -293,9 +293,7 @@ async def _insert_booking(
     )
     about = payload_of(booking, instrument.name, instrument.address or instrument.lab, item.name)
     await emit_transition(session, booking, action, None, principal.user_id, "", payload=about)
-    await voucher_share.on_evidence(session, booking, "booking", now)
-    if booking.status == BookingStatus.confirmed:
-        await voucher_share.on_confirmed(session, booking, instrument, principal.user_id, new_booking=True)
+    await voucher_share.on_created(session, booking, instrument, principal.user_id)
     return booking
 
 

@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from accounts.models import User
 from booking.access import STAFF_ROLES, is_staff_of, managed_instrument
-from booking.bookable import BookableInstrument
+from booking.bookable import InstrumentTerms
 from booking.errors import NotProviderStaff
 from booking.models import Qualification
 from booking.schemas import QualificationIn
-from catalogue.models import Category, Instrument
+from catalogue.models import Category
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, NotFound
 from yixiang.outbox import emit
@@ -27,7 +27,7 @@ class QualificationTargetInvalid(InvalidInput):
 
 
 async def has_valid_qualification(
-    session: AsyncSession, user_id: uuid.UUID, instrument: Instrument | BookableInstrument, on: date
+    session: AsyncSession, user_id: uuid.UUID, instrument: InstrumentTerms, on: date
 ) -> bool:
     """A qualification for this instrument, or for its category at its unit, valid on ``on``."""
     found = await session.scalar(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from booking import voucher_share
 from booking.access import is_booker_of, is_staff_of, visible_booking
+from booking.bookable import InstrumentTerms, item_terms, terms_of
 from booking.calendar_rules import (
     CalendarRules,
     load_calendar,
@@ -136,10 +137,10 @@ async def _load_for(
     return booking
 
 
-async def _instrument(session: AsyncSession, booking: Booking) -> Instrument:
+async def _instrument(session: AsyncSession, booking: Booking) -> InstrumentTerms:
     instrument = await session.get(Instrument, booking.instrument_id)
     assert instrument is not None  # a foreign key guarantees it
-    return instrument
+    return terms_of(instrument)
 
 
 # --- transitions, one function each ------------------------------------------------------------------
@@ -287,7 +288,7 @@ async def complete_booking(
         item = await session.get(ServiceItem, booking.service_item_id) if booking.service_item_id else None
         if item is not None:
             booking.final_fee_fen = quote_fee(
-                item, internal=booking.rate == "internal", minutes=minutes, samples=samples
+                item_terms(item), internal=booking.rate == "internal", minutes=minutes, samples=samples
             ).fee_fen
         else:
             booking.final_fee_fen = booking.quoted_fee_fen
