@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, insert, literal, select, union_all
+from sqlalchemy import bindparam, func, insert, inspect, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,11 +40,10 @@ from booking.errors import (
     TimezoneRequired,
     TooManyOpenRequests,
 )
-from booking.events import emit_transition, payload_of
+from booking.events import emit_transition, payload_of, write_history
 from booking.models import (
     SLOT_HOLDING,
     Booking,
-    BookingHistory,
     BookingStatus,
     Closure,
     Operation,
@@ -190,10 +189,9 @@ async def _working_days(
     return None
 
 
-# Built once: every booking runs them. Plain inserts on the session's connection: no ORM objects
+# Built once: every booking runs it. A plain insert on the session's connection: no ORM object
 # for the unit of work to flush, nor the ORM's bulk insert path that ``session.execute`` would take.
 _BOOKING_INSERT = DriverStatement(insert(Booking))
-_HISTORY_INSERT = DriverStatement(insert(BookingHistory))
 
 
 async def _insert_booking(
@@ -249,18 +247,10 @@ async def _insert_booking(
         block_end=block_end,
         status=BookingStatus.requested if rules.needs_approval else BookingStatus.confirmed,
         approval_deadline=approval_deadline(rules, now, start) if rules.needs_approval else None,
-        expected_completion_on=None,
         note=data.note,
         rate=quote.rate,
         quoted_fee_fen=quote.fee_fen,
         fee_breakdown=quote.breakdown,
-        final_fee_fen=None,
-        cancellation_fee_fen=None,
-        voucher_fen=None,
-        due_fen=None,
-        actual_start=None,
-        actual_end=None,
-        actual_samples=None,
         created_at=now,
         updated_at=now,
     )
@@ -276,21 +266,9 @@ async def _insert_booking(
         )
     # The booking goes first so the constraint speaks before anything else is written. The
     # object returned is not added to the session: its row is written here, once.
-    conn = await session.connection()
-    await _BOOKING_INSERT.run(conn, _columns(booking))
+    await _BOOKING_INSERT.run(await session.connection(), _columns(booking))
     action = "request" if rules.needs_approval else "book"
-    await _HISTORY_INSERT.run(
-        conn,
-        {
-            "booking_id": booking.id,
-            "action": action,
-            "from_status": None,
-            "to_status": booking.status,
-            "actor_id": principal.user_id,
-            "reason": data.note[:500],
-            "at": now,
-        },
-    )
+    await write_history(session, booking, action, None, principal.user_id, data.note[:500], now)
     about = payload_of(booking, instrument.name, instrument.address or instrument.lab, item.name)
     await emit_transition(session, booking, action, None, principal.user_id, "", payload=about)
     await voucher_share.on_created(session, booking, instrument, principal.user_id)
@@ -301,7 +279,9 @@ _BOOKING_COLUMNS = tuple(column.key for column in Booking.__table__.columns)
 
 
 def _columns(booking: Booking) -> dict[str, object]:
-    return {key: getattr(booking, key) for key in _BOOKING_COLUMNS}
+    """The columns the booking was given; the insert fills in the others' defaults (or NULL)."""
+    given = inspect(booking).dict
+    return {key: given[key] for key in _BOOKING_COLUMNS if key in given}
 
 
 def is_slot_conflict(exc: IntegrityError) -> bool:

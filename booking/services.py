@@ -30,10 +30,9 @@ from booking.errors import (
     NotProviderStaff,
     TimezoneRequired,
 )
-from booking.events import emit_reminder, emit_transition, reminder_key
+from booking.events import emit_reminder, emit_transition, reminder_key, write_history
 from booking.models import (
     Booking,
-    BookingHistory,
     BookingStatus,
     LateCancellation,
 )
@@ -105,17 +104,7 @@ async def _apply(
     previous = booking.status
     booking.status = transition.target
     booking.updated_at = now
-    session.add(
-        BookingHistory(
-            booking_id=booking.id,
-            action=action,
-            from_status=previous,
-            to_status=transition.target,
-            actor_id=actor_id,
-            reason=reason,
-            at=now,
-        )
-    )
+    await write_history(session, booking, action, previous, actor_id, reason, now)
     await emit_transition(session, booking, action, previous, actor_id, reason)
     return previous
 

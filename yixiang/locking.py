@@ -11,7 +11,8 @@ How a lock is taken:
   row it refers to: with ``FOR UPDATE`` on a firm's row, the insert of any row naming that firm
   (a booking, a checkout) queued behind the lock holder — a lock taken by one statement and
   waited on by another that had no reason to wait. Keys never change, so nothing needs more.
-  Rows of one kind are locked by one statement in ascending key order (:func:`lock_rows`).
+  Rows of one kind are locked by one statement ordered by their key (a firm's grants, a
+  programme's grants, result files to purge), so two such statements take them in one order.
 * SQLite: nothing to add. Every write transaction begins with ``BEGIN IMMEDIATE``
   (:mod:`yixiang.db`), which holds the database's one write lock from its first statement to its
   commit, so writers run one after another. SQLAlchemy's SQLite compiler renders no ``FOR ...``
@@ -52,11 +53,9 @@ stays as the database's own guarantee against writers that skip the check.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 LOCK_TIMEOUT_SECONDS = 30
@@ -69,8 +68,8 @@ _NO_KEY_UPDATE: dict[str, Any] = {"key_share": True}
 
 
 def locked(statement: _Statement, *of: Any) -> _Statement:
-    """``statement`` locking the rows it reads (of the tables or models ``of``, else all), for a
-    statement built once at import. Give it an ORDER BY on the key when it reads several rows."""
+    """``statement`` locking the rows it reads (of the tables or models ``of``, else all). Give it
+    an ORDER BY on the key when it reads several rows."""
     return statement.with_for_update(key_share=True, of=list(of) or None)
 
 
@@ -83,15 +82,3 @@ def claim(statement: _Statement) -> _Statement:
 async def lock_row(session: AsyncSession, model: type[_Model], key: Any) -> _Model | None:
     """The row of ``model`` with primary key ``key``, locked and read afresh (None if there is none)."""
     return await session.get(model, key, with_for_update=_NO_KEY_UPDATE, populate_existing=True)
-
-
-async def lock_rows(session: AsyncSession, model: type[_Model], ids: Iterable[uuid.UUID]) -> list[_Model]:
-    """The rows of ``model`` with these ids, locked in ascending id order and read afresh."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return []
-    column = model.id  # type: ignore[attr-defined]
-    query = locked(select(model).where(column.in_(wanted)).order_by(column)).execution_options(
-        populate_existing=True
-    )
-    return list((await session.scalars(query)).all())
