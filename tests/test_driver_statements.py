@@ -420,7 +420,8 @@ async def test_constraint_violations_are_sqlalchemys_integrity_errors(backend, c
 
 
 async def test_a_deadlock_is_a_dbapi_error_saying_so(backend):
-    """What create_booking retries on."""
+    """A lock cycle PostgreSQL breaks surfaces as a DBAPIError saying so (none of ours retries it:
+    the lock order in yixiang.locking keeps cycles out)."""
     postgres_only(backend)
     keys = [uuid.uuid4().hex, uuid.uuid4().hex]
     async with autocommit(backend.runtime.engine) as conn:
