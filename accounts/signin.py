@@ -12,6 +12,7 @@ from accounts.auth import TokenIssuer, TokenPair, load_user, verify_password
 from accounts.models import RefreshToken, User
 from yixiang.db import transaction, utcnow
 from yixiang.errors import NotFound, Unauthenticated
+from yixiang.locking import lock_row
 from yixiang.ratelimit import RateLimited, RateLimiter
 
 
@@ -51,7 +52,7 @@ async def refresh(session: AsyncSession, issuer: TokenIssuer, refresh_token: str
     """A new token pair for a refresh token, which is spent: a second use is refused."""
     claims = issuer.decode(refresh_token, "refresh")
     async with transaction(session):
-        stored = await session.get(RefreshToken, str(claims.get("jti")), with_for_update=True)
+        stored = await lock_row(session, RefreshToken, str(claims.get("jti")))
         if stored is None or stored.revoked_at is not None:
             raise Unauthenticated("登录已失效，请重新登录", reason="token_revoked")
         stored.revoked_at = utcnow()

@@ -14,6 +14,7 @@ from booking.models import Booking
 from catalogue import access as catalogue_access
 from catalogue.access import is_staff_of
 from catalogue.models import Instrument
+from yixiang.locking import lock_row
 
 
 def is_booker_of(principal: Principal, booking: Booking) -> bool:
@@ -42,7 +43,9 @@ async def visible_booking(
     session: AsyncSession, principal: Principal, booking_id: uuid.UUID, *, for_update: bool = False
 ) -> Booking:
     """The booking if the caller's firm made it or the caller's unit provides it; else a 404."""
-    booking = await session.get(Booking, booking_id, with_for_update=for_update or None)
+    booking = await (
+        lock_row(session, Booking, booking_id) if for_update else session.get(Booking, booking_id)
+    )
     if booking is None or not can_see_booking(principal, booking):
         raise BookingNotFound()
     return booking

@@ -1,8 +1,10 @@
-"""What a new booking needs to know about its instrument, read in one statement.
+"""What booking's rules and the voucher seam know of an instrument and its service items: small
+frozen values, the only shapes they take.
 
-Every booking runs this read, so it is one prebuilt Core query (instrument, its calendar and its
-service items joined; SQLAlchemy then only binds the id) into plain frozen values, instead of
-three ORM loads into the identity map.
+A new booking reads them in one statement (:func:`load_bookable`: instrument, its calendar and its
+service items joined, a prebuilt Core query that SQLAlchemy only binds the id of) instead of three
+ORM loads into the identity map. Paths that hold ORM objects already (approval, completion, the
+bot's quotes) convert them at the edge with :func:`terms_of` and :func:`item_terms`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from catalogue.models import (
     ServiceMode,
 )
 from yixiang.driver_statements import DriverStatement
+from yixiang.locking import locked
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,9 @@ class ItemTerms:
 
 
 @dataclass(frozen=True, slots=True)
-class BookableInstrument:
+class InstrumentTerms:
+    """An instrument's columns that booking and its voucher share read."""
+
     id: uuid.UUID
     unit_id: uuid.UUID
     name: str
@@ -58,8 +63,45 @@ class BookableInstrument:
     operator_run: bool
     sample_testing: bool
     voucher_eligible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BookableInstrument(InstrumentTerms):
+    """An instrument with its calendar's rules and its service items: what a new booking checks."""
+
     rules: CalendarRules
     items: tuple[ItemTerms, ...]  # in their published order
+
+
+def terms_of(instrument: Instrument) -> InstrumentTerms:
+    return InstrumentTerms(
+        id=instrument.id,
+        unit_id=instrument.unit_id,
+        name=instrument.name,
+        address=instrument.address,
+        lab=instrument.lab,
+        region_code=instrument.region_code,
+        category_code=instrument.category_code,
+        status=instrument.status,
+        publication=instrument.publication,
+        self_operation=instrument.self_operation,
+        operator_run=instrument.operator_run,
+        sample_testing=instrument.sample_testing,
+        voucher_eligible=instrument.voucher_eligible,
+    )
+
+
+def item_terms(item: ServiceItem) -> ItemTerms:
+    return ItemTerms(
+        id=item.id,
+        name=item.name,
+        mode=item.mode,
+        price_unit=item.price_unit,
+        internal_price_fen=item.internal_price_fen,
+        external_price_fen=item.external_price_fen,
+        turnaround_working_days=item.turnaround_working_days,
+        active=item.active,
+    )
 
 
 _INSTRUMENT_COLUMNS = (
@@ -108,7 +150,7 @@ _ITEM_COLUMNS = (
 )
 # One row per service item (one row with NULL items when there are none); the instrument's and
 # the calendar's columns repeat on each.
-_BOOKABLE = DriverStatement(
+_BOOKABLE_SELECT = (
     select(*_INSTRUMENT_COLUMNS, *_CALENDAR_COLUMNS, *_ITEM_COLUMNS)
     .select_from(Instrument)
     .outerjoin(InstrumentCalendar, InstrumentCalendar.instrument_id == Instrument.id)
@@ -116,15 +158,21 @@ _BOOKABLE = DriverStatement(
     .where(Instrument.id == bindparam("p_instrument"))
     .order_by(ServiceItem.position, ServiceItem.id)
 )
+_BOOKABLE = DriverStatement(_BOOKABLE_SELECT)
+# The same read locking the instrument's row: bookings of its calendar's time queue here, before
+# their overlap check (the lock order and the deadlock it prevents: ``yixiang.locking``).
+_BOOKABLE_LOCKED = DriverStatement(locked(_BOOKABLE_SELECT, Instrument))
 
 
 async def load_bookable(
-    session: AsyncSession, principal: Principal | None, instrument_id: uuid.UUID
+    session: AsyncSession, principal: Principal | None, instrument_id: uuid.UUID, *, lock: bool = False
 ) -> BookableInstrument:
     """The instrument, if the caller may see it (``catalogue.access``: published, or the caller's
-    own unit's; others are a 404), with its calendar rules and service items."""
+    own unit's; others are a 404), with its calendar rules and service items. ``lock``: lock the
+    instrument's row for the rest of the transaction, to book time on its calendar."""
     # On the session's connection: plain rows, without the ORM's result machinery.
-    rows = await _BOOKABLE.all(await session.connection(), {"p_instrument": instrument_id})
+    statement = _BOOKABLE_LOCKED if lock else _BOOKABLE
+    rows = await statement.all(await session.connection(), {"p_instrument": instrument_id})
     if not rows:
         raise InstrumentNotFound()
     first = rows[0]

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_user
 from booking import calendar_admin, free_time, qualifications, services
+from booking.creation import create_booking
 from booking.models import BookingStatus
+from booking.queries import get_booking, list_bookings, queue_position
 from booking.schemas import (
     AvailabilityOut,
     BookingIn,
@@ -47,11 +49,11 @@ class BookingController(Controller):
         self, data: BookingIn, principal: Principal, db_session: AsyncSession, request: Request[Any, Any, Any]
     ) -> BookingOut:
         cap = BookingSettings.of(request.app.state.settings).max_open_requests_per_instrument
-        booking = await services.create_booking(db_session, principal, data, max_open_requests=cap)
+        booking = await create_booking(db_session, principal, data, max_open_requests=cap)
         position = None
         if booking.mode == ServiceMode.sample_testing:
             async with transaction(db_session):
-                position = await services.queue_position(db_session, booking)
+                position = await queue_position(db_session, booking)
         return booking_out(booking, queue_position=position)
 
     @get("/", summary="Bookings of my firm (default), made by me (mine=true) or of a unit I manage")
@@ -66,7 +68,7 @@ class BookingController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
     ) -> BookingPage:
-        rows, total = await services.list_bookings(
+        rows, total = await list_bookings(
             db_session,
             principal,
             mine=mine,
@@ -82,7 +84,7 @@ class BookingController(Controller):
 
     @get("/{booking_id:uuid}", summary="One booking with its history")
     async def show(self, booking_id: uuid.UUID, principal: Principal, db_session: AsyncSession) -> BookingOut:
-        booking, history, position = await services.get_booking(db_session, principal, booking_id)
+        booking, history, position = await get_booking(db_session, principal, booking_id)
         return booking_out(booking, queue_position=position, history=history)
 
     @post("/{booking_id:uuid}/approve", status_code=200, summary="Provider: approve a request")

@@ -1,10 +1,10 @@
 """Creating a booking: machine time on an instrument's calendar, or samples in its queue.
 
-No double booking: the overlap check and the insert share one transaction. On SQLite that
-transaction holds the database write lock (BEGIN IMMEDIATE), so checks cannot interleave; on
-PostgreSQL two transactions can both pass the check, and the exclusion constraint
-``ex_bookings_no_overlap`` (migration 0003) refuses the second insert, which we answer like a
-failed check: 409 ``slot_taken`` with the nearest free alternatives.
+No double booking: the overlap check and the insert share one transaction, which first locks
+the instrument (``yixiang.locking``; on SQLite the transaction's write lock does it), so checks of
+one calendar run one after another and the loser's check sees the winner's booking: 409
+``slot_taken`` with the nearest free alternatives. The exclusion constraint
+``ex_bookings_no_overlap`` (migration 0003) stays the database's own refusal, answered alike.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, union_all
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import bindparam, func, insert, inspect, literal, select, union_all
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
@@ -32,17 +32,17 @@ from booking.errors import (
     TimezoneRequired,
     TooManyOpenRequests,
 )
-from booking.events import emit_transition, payload_of
+from booking.events import emit_transition, payload_of, write_history
 from booking.free_time import load_calendar, load_closures, load_taken
 from booking.models import (
     SLOT_HOLDING,
     Booking,
-    BookingHistory,
     BookingStatus,
     Closure,
     Operation,
 )
 from booking.qualifications import has_valid_qualification
+from booking.queries import samples_ahead
 from booking.rules import (
     approval_deadline,
     check_closures,
@@ -58,6 +58,7 @@ from yixiang.clock import SHANGHAI, shanghai_today
 from yixiang.db import transaction, utcnow
 from yixiang.driver_statements import DriverStatement
 from yixiang.errors import InvalidInput
+from yixiang.locking import lock_row
 
 EXCLUSION_CONSTRAINT = "ex_bookings_no_overlap"
 ALTERNATIVES_HORIZON = timedelta(days=7)
@@ -66,9 +67,6 @@ ALTERNATIVES_HORIZON = timedelta(days=7)
 class EnterpriseAmbiguous(InvalidInput):
     code = "enterprise_ambiguous"
     message = "您属于多个单位，请用 enterprise_id 指定以哪个单位预约"
-
-
-DEADLOCK_RETRIES = 3
 
 
 # --- creation --------------------------------------------------------------------------------------
@@ -114,32 +112,6 @@ def _check_mode(instrument: BookableInstrument, data: BookingIn) -> None:
         offered = instrument.sample_testing
     if not offered:
         raise ModeNotOffered(mode=data.mode.value, operation=data.operation.value if data.operation else None)
-
-
-async def samples_ahead(session: AsyncSession, booking: Booking) -> tuple[int, int]:
-    """(bookings, samples) queued before this one on its instrument."""
-    row = (
-        await session.execute(
-            select(func.count(), func.coalesce(func.sum(Booking.samples), 0)).where(
-                Booking.instrument_id == booking.instrument_id,
-                Booking.mode == ServiceMode.sample_testing,
-                Booking.status.in_(SLOT_HOLDING),
-                Booking.id != booking.id,
-                or_(
-                    Booking.created_at < booking.created_at,
-                    and_(Booking.created_at == booking.created_at, Booking.id < booking.id),
-                ),
-            )
-        )
-    ).one()
-    return int(row[0] or 0), int(row[1] or 0)
-
-
-async def queue_position(session: AsyncSession, booking: Booking) -> int | None:
-    if booking.mode != ServiceMode.sample_testing or booking.status not in SLOT_HOLDING:
-        return None
-    ahead, _ = await samples_ahead(session, booking)
-    return ahead + 1
 
 
 # Built once: every machine-time booking asks both, so they share one round trip: the closures
@@ -189,7 +161,7 @@ async def _check_open_requests(
 ) -> None:
     """At most ``cap`` requests of one firm await approval on one instrument. The firm's row is
     locked first so that a firm's simultaneous requests are counted one after another."""
-    await session.get(Organization, enterprise_id, with_for_update=True)
+    await lock_row(session, Organization, enterprise_id)
     open_requests = await session.scalar(
         select(func.count()).where(
             Booking.enterprise_id == enterprise_id,
@@ -211,10 +183,9 @@ async def _working_days(
     return None
 
 
-# Built once: every booking runs them. Plain inserts on the session's connection: no ORM objects
+# Built once: every booking runs it. A plain insert on the session's connection: no ORM object
 # for the unit of work to flush, nor the ORM's bulk insert path that ``session.execute`` would take.
 _BOOKING_INSERT = DriverStatement(insert(Booking))
-_HISTORY_INSERT = DriverStatement(insert(BookingHistory))
 
 
 async def _insert_booking(
@@ -225,7 +196,11 @@ async def _insert_booking(
     now: datetime,
     max_open_requests: int | None = None,
 ) -> Booking:
-    instrument = await load_bookable(session, principal, data.instrument_id)
+    # Machine time locks the instrument first: racing requests for its calendar then check for
+    # overlaps one after another (see yixiang.locking); a sample queue has no slots to race for.
+    instrument = await load_bookable(
+        session, principal, data.instrument_id, lock=data.mode == ServiceMode.machine_time
+    )
     if instrument.status != InstrumentStatus.in_service:
         raise InstrumentUnavailable(status=instrument.status.value)
     _check_mode(instrument, data)
@@ -266,18 +241,10 @@ async def _insert_booking(
         block_end=block_end,
         status=BookingStatus.requested if rules.needs_approval else BookingStatus.confirmed,
         approval_deadline=approval_deadline(rules, now, start) if rules.needs_approval else None,
-        expected_completion_on=None,
         note=data.note,
         rate=quote.rate,
         quoted_fee_fen=quote.fee_fen,
         fee_breakdown=quote.breakdown,
-        final_fee_fen=None,
-        cancellation_fee_fen=None,
-        voucher_fen=None,
-        due_fen=None,
-        actual_start=None,
-        actual_end=None,
-        actual_samples=None,
         created_at=now,
         updated_at=now,
     )
@@ -293,26 +260,12 @@ async def _insert_booking(
         )
     # The booking goes first so the constraint speaks before anything else is written. The
     # object returned is not added to the session: its row is written here, once.
-    conn = await session.connection()
-    await _BOOKING_INSERT.run(conn, _columns(booking))
+    await _BOOKING_INSERT.run(await session.connection(), _columns(booking))
     action = "request" if rules.needs_approval else "book"
-    await _HISTORY_INSERT.run(
-        conn,
-        {
-            "booking_id": booking.id,
-            "action": action,
-            "from_status": None,
-            "to_status": booking.status,
-            "actor_id": principal.user_id,
-            "reason": data.note[:500],
-            "at": now,
-        },
-    )
+    await write_history(session, booking, action, None, principal.user_id, data.note[:500], now)
     about = payload_of(booking, instrument.name, instrument.address or instrument.lab, item.name)
     await emit_transition(session, booking, action, None, principal.user_id, "", payload=about)
-    await voucher_share.on_evidence(session, booking, "booking", now)
-    if booking.status == BookingStatus.confirmed:
-        await voucher_share.on_confirmed(session, booking, instrument, principal.user_id, new_booking=True)
+    await voucher_share.on_created(session, booking, instrument, principal.user_id)
     return booking
 
 
@@ -320,7 +273,9 @@ _BOOKING_COLUMNS = tuple(column.key for column in Booking.__table__.columns)
 
 
 def _columns(booking: Booking) -> dict[str, object]:
-    return {key: getattr(booking, key) for key in _BOOKING_COLUMNS}
+    """The columns the booking was given; the insert fills in the others' defaults (or NULL)."""
+    given = inspect(booking).dict
+    return {key: given[key] for key in _BOOKING_COLUMNS if key in given}
 
 
 def is_slot_conflict(exc: IntegrityError) -> bool:
@@ -339,21 +294,14 @@ async def create_booking(
     a firm with ``max_open_requests`` requests already awaiting approval there answers 409."""
     now = now or utcnow()
     enterprise_id = booking_firm(principal, data.enterprise_id)
-    for attempt in range(DEADLOCK_RETRIES + 1):
-        try:
-            async with transaction(session):
-                return await _insert_booking(session, principal, enterprise_id, data, now, max_open_requests)
-        except SlotTaken:
-            break
-        except IntegrityError as exc:
-            if not is_slot_conflict(exc):
-                raise
-            break
-        except DBAPIError as exc:
-            # PostgreSQL breaks a lock cycle between racing bookings by aborting one of them:
-            # run it again; it now sees the winner (and answers slot_taken) or goes through.
-            if "deadlock detected" not in str(exc.orig) or attempt == DEADLOCK_RETRIES:
-                raise
+    try:
+        async with transaction(session):
+            return await _insert_booking(session, principal, enterprise_id, data, now, max_open_requests)
+    except SlotTaken:
+        pass
+    except IntegrityError as exc:
+        if not is_slot_conflict(exc):
+            raise
     assert data.start is not None and data.end is not None
     async with transaction(session):
         options = await nearest_free(session, data.instrument_id, data.start, data.end, now)

@@ -1,4 +1,7 @@
-"""Outbox events the booking domain emits. Notifications (bot) and search availability consume them.
+"""Outbox events the booking domain emits, and the history row each transition writes.
+
+Notifications (bot) and search availability consume the events. Creation and every transition
+write both through the functions here: :func:`write_history` and :func:`emit_transition`.
 
 Topics: ``booking.<status>`` for every transition (``booking.requested``, ``booking.confirmed``,
 ``booking.cancelled`` ...), ``booking.reminder`` (kind ``tomorrow`` or ``next_hour``), and the
@@ -8,13 +11,16 @@ periodic job topics this domain consumes itself.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.models import Booking, BookingStatus
+from booking.models import Booking, BookingHistory, BookingStatus
 from catalogue.models import Instrument, ServiceItem
 from yixiang.clock import SHANGHAI
+from yixiang.driver_statements import DriverStatement
 from yixiang.outbox import emit
 
 EXPIRY_DUE = "booking.expiry_due"  # periodic: expire requests past their approval deadline
@@ -63,6 +69,34 @@ async def booking_payload(session: AsyncSession, booking: Booking) -> dict[str, 
         instrument.name if instrument else "",
         (instrument.address or instrument.lab) if instrument else "",
         item.name if item else None,
+    )
+
+
+# A plain insert on the session's connection: every booking and transition writes one.
+_HISTORY_INSERT = DriverStatement(insert(BookingHistory))
+
+
+async def write_history(
+    session: AsyncSession,
+    booking: Booking,
+    action: str,
+    from_status: BookingStatus | None,
+    actor_id: uuid.UUID | None,
+    reason: str,
+    at: datetime,
+) -> None:
+    """The booking's history row for ``action``, which moved it to its current status."""
+    await _HISTORY_INSERT.run(
+        await session.connection(),
+        {
+            "booking_id": booking.id,
+            "action": action,
+            "from_status": from_status,
+            "to_status": booking.status,
+            "actor_id": actor_id,
+            "reason": reason,
+            "at": at,
+        },
     )
 
 

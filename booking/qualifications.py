@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from accounts.models import STAFF_ROLES, User
 from booking.access import managed_instrument
-from booking.bookable import BookableInstrument
+from booking.bookable import InstrumentTerms
 from booking.errors import NotProviderStaff
 from booking.models import Qualification
 from booking.schemas import QualificationIn
 from catalogue.access import is_staff_of
-from catalogue.models import Category, Instrument
+from catalogue.models import Category
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, NotFound
 from yixiang.outbox import emit
@@ -28,7 +28,7 @@ class QualificationTargetInvalid(InvalidInput):
 
 
 async def has_valid_qualification(
-    session: AsyncSession, user_id: uuid.UUID, instrument: Instrument | BookableInstrument, on: date
+    session: AsyncSession, user_id: uuid.UUID, instrument: InstrumentTerms, on: date
 ) -> bool:
     """A qualification for this instrument, or for its category at its unit, valid on ``on``."""
     found = await session.scalar(

@@ -1,25 +1,26 @@
-"""Reading bookings: one with its history, and lists for a firm, a user or a unit."""
+"""Reading bookings: one with its history, lists for a firm, a user or a unit, and sample queues."""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
 from accounts.models import BOOKER_ROLES
 from booking.access import visible_booking
-from booking.creation import queue_position
 from booking.errors import (
     NotProviderStaff,
 )
 from booking.models import (
+    SLOT_HOLDING,
     Booking,
     BookingHistory,
     BookingStatus,
 )
 from catalogue.access import is_staff_of
+from catalogue.models import ServiceMode
 from yixiang.db import transaction
 
 
@@ -73,3 +74,30 @@ async def list_bookings(
             )
         ).all()
         return [(b, await queue_position(session, b)) for b in rows], total
+
+
+# --- sample queues ----------------------------------------------------------------------------------
+async def samples_ahead(session: AsyncSession, booking: Booking) -> tuple[int, int]:
+    """(bookings, samples) queued before this one on its instrument."""
+    row = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(Booking.samples), 0)).where(
+                Booking.instrument_id == booking.instrument_id,
+                Booking.mode == ServiceMode.sample_testing,
+                Booking.status.in_(SLOT_HOLDING),
+                Booking.id != booking.id,
+                or_(
+                    Booking.created_at < booking.created_at,
+                    and_(Booking.created_at == booking.created_at, Booking.id < booking.id),
+                ),
+            )
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+async def queue_position(session: AsyncSession, booking: Booking) -> int | None:
+    if booking.mode != ServiceMode.sample_testing or booking.status not in SLOT_HOLDING:
+        return None
+    ahead, _ = await samples_ahead(session, booking)
+    return ahead + 1

@@ -25,7 +25,7 @@ from booking.errors import (
     TooLong,
     TooShort,
 )
-from catalogue.models import PriceUnit, ServiceItem
+from catalogue.models import PriceUnit
 from catalogue.workdays import WorkingDayCalendar
 
 
@@ -96,9 +96,7 @@ class Quote:
     breakdown: dict[str, Any]
 
 
-def quote_fee(
-    item: ServiceItem | ItemTerms, *, internal: bool, minutes: int | None, samples: int | None
-) -> Quote:
+def quote_fee(item: ItemTerms, *, internal: bool, minutes: int | None, samples: int | None) -> Quote:
     """The fee from the published standard: hours rounded up to the minute, per sample, or per item."""
     rate = "internal" if internal else "external"
     unit_price = item.internal_price_fen if internal else item.external_price_fen

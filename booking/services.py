@@ -1,5 +1,5 @@
 """Booking operations: one function per transition of ``states.TRANSITIONS`` (creation is in
-``booking.creation``, reading in ``booking.queries``; both re-exported here).
+``booking.creation``, reading and sample queues in ``booking.queries``).
 
 Each operation runs in one transaction: load (and on PostgreSQL lock) the booking, check who
 may act, apply the transition, record it in the history, emit its outbox event and call the
@@ -17,13 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from booking import voucher_share
 from booking.access import is_booker_of, visible_booking
+from booking.bookable import InstrumentTerms, item_terms, terms_of
 from booking.calendar_rules import CalendarRules
-from booking.creation import EnterpriseAmbiguous as EnterpriseAmbiguous
-from booking.creation import create_booking as create_booking
-from booking.creation import is_slot_conflict as is_slot_conflict
-from booking.creation import nearest_free as nearest_free
-from booking.creation import queue_position as queue_position
-from booking.creation import samples_ahead
 from booking.errors import (
     CancellationDeadlinePassed,
     InvalidTransition,
@@ -32,16 +27,14 @@ from booking.errors import (
     NotProviderStaff,
     TimezoneRequired,
 )
-from booking.events import emit_reminder, emit_transition, reminder_key
+from booking.events import emit_reminder, emit_transition, reminder_key, write_history
 from booking.free_time import load_calendar
 from booking.models import (
     Booking,
-    BookingHistory,
     BookingStatus,
     LateCancellation,
 )
-from booking.queries import get_booking as get_booking
-from booking.queries import list_bookings as list_bookings
+from booking.queries import samples_ahead
 from booking.rules import (
     expected_completion,
     late_cancellation_fee,
@@ -54,8 +47,9 @@ from catalogue.access import is_staff_of
 from catalogue.models import Instrument, ServiceItem, ServiceMode
 from catalogue.workdays import load_working_day_calendar
 from yixiang.clock import SHANGHAI, shanghai_today
-from yixiang.db import is_postgres, transaction, utcnow
+from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput
+from yixiang.locking import claim
 from yixiang.outbox import emitted_keys
 
 MAX_USAGE = timedelta(days=7)
@@ -110,17 +104,7 @@ async def _apply(
     previous = booking.status
     booking.status = transition.target
     booking.updated_at = now
-    session.add(
-        BookingHistory(
-            booking_id=booking.id,
-            action=action,
-            from_status=previous,
-            to_status=transition.target,
-            actor_id=actor_id,
-            reason=reason,
-            at=now,
-        )
-    )
+    await write_history(session, booking, action, previous, actor_id, reason, now)
     await emit_transition(session, booking, action, previous, actor_id, reason)
     return previous
 
@@ -142,10 +126,10 @@ async def _load_for(
     return booking
 
 
-async def _instrument(session: AsyncSession, booking: Booking) -> Instrument:
+async def _instrument(session: AsyncSession, booking: Booking) -> InstrumentTerms:
     instrument = await session.get(Instrument, booking.instrument_id)
     assert instrument is not None  # a foreign key guarantees it
-    return instrument
+    return terms_of(instrument)
 
 
 # --- transitions, one function each ------------------------------------------------------------------
@@ -293,7 +277,7 @@ async def complete_booking(
         item = await session.get(ServiceItem, booking.service_item_id) if booking.service_item_id else None
         if item is not None:
             booking.final_fee_fen = quote_fee(
-                item, internal=booking.rate == "internal", minutes=minutes, samples=samples
+                item_terms(item), internal=booking.rate == "internal", minutes=minutes, samples=samples
             ).fee_fen
         else:
             booking.final_fee_fen = booking.quoted_fee_fen
@@ -384,14 +368,12 @@ async def expire_overdue_requests(session: AsyncSession, now: datetime | None = 
     """System: requests past their approval deadline release their slot. Runs inside the
     caller's transaction (the worker's); concurrent workers skip each other's rows."""
     now = now or utcnow()
-    query = (
+    query = claim(
         select(Booking)
         .where(Booking.status == BookingStatus.requested, Booking.approval_deadline <= now)
         .order_by(Booking.approval_deadline)
         .limit(500)
     )
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
     expired = []
     for booking in (await session.scalars(query)).all():
         await _expire(session, booking, now)

@@ -11,20 +11,20 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.bookable import BookableInstrument
-from booking.models import Booking
-from catalogue.models import Instrument
+from booking.bookable import InstrumentTerms
+from booking.models import Booking, BookingStatus
 from vouchers.checkout import (
     CheckoutOrder,
     capture_voucher_share,
     hold_voucher_share,
+    open_checkout,
     record_evidence,
     release_voucher_hold,
 )
 
 
 def checkout_order(
-    booking: Booking, instrument: Instrument | BookableInstrument, fee_fen: int, actor_id: uuid.UUID | None
+    booking: Booking, instrument: InstrumentTerms, fee_fen: int, actor_id: uuid.UUID | None
 ) -> CheckoutOrder:
     return CheckoutOrder(
         booking_id=booking.id,
@@ -39,25 +39,30 @@ def checkout_order(
     )
 
 
-async def on_confirmed(
-    session: AsyncSession,
-    booking: Booking,
-    instrument: Instrument | BookableInstrument,
-    actor_id: uuid.UUID | None,
-    *,
-    new_booking: bool = False,
+async def on_created(
+    session: AsyncSession, booking: Booking, instrument: InstrumentTerms, actor_id: uuid.UUID | None
 ) -> int:
-    """Booking confirmed: hold the voucher share of the quoted fee; returns the fen held.
-    ``new_booking``: confirmed as it was created, in this transaction (no hold can exist yet)."""
-    return await hold_voucher_share(
+    """Booking made (in this transaction): the evidence chain starts, and a booking confirmed as
+    it was made holds the voucher share of its quoted fee; returns the fen held."""
+    return await open_checkout(
         session,
         checkout_order(booking, instrument, booking.quoted_fee_fen, actor_id),
-        new_booking=new_booking,
+        at=booking.created_at,
+        hold=booking.status == BookingStatus.confirmed,
+    )
+
+
+async def on_confirmed(
+    session: AsyncSession, booking: Booking, instrument: InstrumentTerms, actor_id: uuid.UUID | None
+) -> int:
+    """Booking confirmed: hold the voucher share of the quoted fee; returns the fen held."""
+    return await hold_voucher_share(
+        session, checkout_order(booking, instrument, booking.quoted_fee_fen, actor_id)
     )
 
 
 async def on_completed(
-    session: AsyncSession, booking: Booking, instrument: Instrument, actor_id: uuid.UUID | None
+    session: AsyncSession, booking: Booking, instrument: InstrumentTerms, actor_id: uuid.UUID | None
 ) -> tuple[int, int, int]:
     """Service completed: capture the voucher share of the final fee (无感直兑: nobody files
     anything); returns (fee_fen, voucher_fen, due_fen) — the firm owes what vouchers don't cover."""

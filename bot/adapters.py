@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.auth import Principal
 from accounts.models import Organization, Region
+from booking.bookable import item_terms
 from booking.creation import booking_firm, create_booking
 from booking.events import booking_code
 from booking.free_time import availability
@@ -190,7 +191,7 @@ class BookingAdapter:
             item, instrument = await self._item(session, principal, item_id)
             internal = await _is_internal(session, principal, instrument.unit_id)
             minutes = int((end - start).total_seconds() // 60) if start and end else None
-            fee = quote_fee(item, internal=internal, minutes=minutes, samples=samples).fee_fen
+            fee = quote_fee(item_terms(item), internal=internal, minutes=minutes, samples=samples).fee_fen
         share = await estimate_voucher_share(self.session_maker, principal, instrument, fee)
         return Quote(fee_fen=fee, voucher_share_fen=share, payable_fen=fee - share)
 

@@ -16,6 +16,7 @@ from accounts.auth import Principal
 from catalogue.errors import InstrumentNotFound
 from catalogue.models import Instrument, PublicationStatus
 from yixiang.errors import Forbidden
+from yixiang.locking import lock_row
 
 
 def is_staff_of(principal: Principal | None, unit_id: uuid.UUID) -> bool:
@@ -57,7 +58,9 @@ async def managed_instrument(
     instrument" with their 403 — and otherwise a 404 too: the provider catalogue is the list of
     the caller's unit's instruments, in which another unit's does not exist.
     """
-    instrument = await session.get(Instrument, instrument_id, with_for_update=for_update or None)
+    instrument = await (
+        lock_row(session, Instrument, instrument_id) if for_update else session.get(Instrument, instrument_id)
+    )
     if instrument is None:
         raise InstrumentNotFound()
     if is_staff_of(principal, instrument.unit_id):

@@ -18,6 +18,7 @@ from catalogue.models import Instrument
 from ratings.models import DIMENSIONS, Rating, RatingAggregate
 from yixiang.db import insert_ignoring_conflict, transaction, utcnow
 from yixiang.errors import Conflict, Forbidden, InvalidInput, NotFound
+from yixiang.locking import lock_row
 from yixiang.outbox import emit
 
 # The topic keeps its first name ("booking.") because queued events carry it.
@@ -86,7 +87,7 @@ async def rate_booking(
 ) -> Rating:
     comment_text = clean_text(comment, MAX_COMMENT, CommentTooLong)
     async with transaction(session):
-        booking = await session.get(Booking, booking_id, with_for_update=True)
+        booking = await lock_row(session, Booking, booking_id)
         is_booker = booking is not None and booking.user_id == principal.user_id
         is_firm_admin = booking is not None and booking.enterprise_id in principal.orgs_where(
             Role.enterprise_admin
@@ -130,7 +131,7 @@ async def reply_to_rating(
     if not reply:
         raise InvalidInput("回复内容不能为空", field="reply")
     async with transaction(session):
-        rating = await session.get(Rating, rating_id, with_for_update=True)
+        rating = await lock_row(session, Rating, rating_id)
         if rating is None:
             raise NotFound("未找到该评价")
         if rating.unit_id not in principal.orgs_where(*STAFF_ROLES):
@@ -147,7 +148,7 @@ async def hide_rating(
 ) -> Rating:
     principal.require(Role.platform_admin)
     async with transaction(session):
-        rating = await session.get(Rating, rating_id, with_for_update=True)
+        rating = await lock_row(session, Rating, rating_id)
         if rating is None:
             raise NotFound("未找到该评价")
         rating.hidden_at, rating.hidden_by, rating.hidden_reason = utcnow(), principal.user_id, reason

@@ -27,6 +27,7 @@ from results.storage import ResultStorage
 from results.uploads import ReceivedUpload, receive_upload
 from yixiang.db import transaction, utcnow
 from yixiang.errors import Conflict, NotFound
+from yixiang.locking import lock_row, locked
 from yixiang.outbox import emit
 
 DELIVERABLE = {BookingStatus.completed, BookingStatus.delivered, BookingStatus.rated}
@@ -97,7 +98,7 @@ async def _record_upload(
     replaces: uuid.UUID | None,
 ) -> list[ResultFile]:
     async with transaction(session):
-        booking = await session.get(Booking, booking_id, with_for_update=True)
+        booking = await lock_row(session, Booking, booking_id)
         if booking is None or not _is_provider(principal, booking):
             raise NotFound("未找到该预约")
         if booking.status not in DELIVERABLE:
@@ -198,10 +199,12 @@ async def purge_expired_results(
     cutoff = utcnow() - timedelta(days=retention_days)
     files = (
         await session.scalars(
-            select(ResultFile)
-            .where(ResultFile.purged_at.is_(None), ResultFile.uploaded_at < cutoff)
-            .limit(limit)
-            .with_for_update()
+            locked(
+                select(ResultFile)
+                .where(ResultFile.purged_at.is_(None), ResultFile.uploaded_at < cutoff)
+                .order_by(ResultFile.id)
+                .limit(limit)
+            )
         )
     ).all()
     for file in files:

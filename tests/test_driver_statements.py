@@ -22,7 +22,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from accounts.auth import _PRINCIPAL_ROWS
 from booking.bookable import _BOOKABLE
-from booking.creation import _BOOKING_INSERT, _CLOSURES_AND_OVERLAP, _HISTORY_INSERT, is_slot_conflict
+from booking.creation import _BOOKING_INSERT, _CLOSURES_AND_OVERLAP, is_slot_conflict
+from booking.events import _HISTORY_INSERT
 from booking.models import Booking, BookingStatus, Closure, Operation
 from catalogue.models import ServiceMode
 from tests.booking.world import QINGHE, ZJLG, day_at, machine_time, make_instrument, set_calendar, user_id
@@ -258,6 +259,30 @@ async def test_a_row_written_reads_back_as_written(backend):
     assert stored.status is BookingStatus.confirmed and stored.start_at.tzinfo is not None
 
 
+async def test_columns_left_out_take_their_python_defaults(backend):
+    """As through SQLAlchemy: a constant default, and a function's value at each run (the
+    time of the run); a column without a default is NULL."""
+    world = await make_instrument(backend)
+    row = booking_row(world.instrument_id, await user_id(backend, "demo-researcher"), hours_ahead=44)
+    given = {key: value for key, value in row.items() if value is not None}
+    del given["note"], given["created_at"], given["updated_at"]
+    topic = f"test.defaults.{uuid.uuid4().hex[:8]}"
+    before = utcnow()
+    async with backend.runtime.session_maker() as session, session.begin():
+        conn = await session.connection()
+        await _BOOKING_INSERT.run(conn, given)
+        await _OUTBOX_INSERT.run_many(conn, [{"topic": topic, "payload": {}}] * 2)
+    async with backend.runtime.session_maker() as session:
+        stored = await session.get(Booking, row["id"])
+        events = (await session.scalars(select(OutboxEvent).where(OutboxEvent.topic == topic))).all()
+    assert stored is not None
+    assert stored.note == "" and stored.final_fee_fen is None and stored.actual_samples is None
+    assert before <= stored.created_at <= utcnow() and stored.updated_at >= before
+    assert [(e.status, e.attempts, e.key) for e in events] == [(EventStatus.pending, 0, None)] * 2
+    assert all(before <= e.run_at <= utcnow() for e in events)
+    assert events[0].id != events[1].id
+
+
 def outbox_row(topic: str) -> dict[str, Any]:
     return {
         "topic": topic,
@@ -395,7 +420,8 @@ async def test_constraint_violations_are_sqlalchemys_integrity_errors(backend, c
 
 
 async def test_a_deadlock_is_a_dbapi_error_saying_so(backend):
-    """What create_booking retries on."""
+    """A lock cycle PostgreSQL breaks surfaces as a DBAPIError saying so (none of ours retries it:
+    the lock order in yixiang.locking keeps cycles out)."""
     postgres_only(backend)
     keys = [uuid.uuid4().hex, uuid.uuid4().hex]
     async with autocommit(backend.runtime.engine) as conn:

@@ -1,5 +1,6 @@
 """No-touch redemption (无感直兑): the checkout interface booking calls inside its own transactions.
 
+    create   → open_checkout(session, order, at=..., hold=...)   evidence, and the hold if confirmed
     confirm  → hold_voucher_share(session, order)      the share of the quoted fee is held
     complete → capture_voucher_share(session, order)   the share of the final fee is captured
     cancel / reject / expire / no-show → release_voucher_hold(session, booking_id, ...)
@@ -7,8 +8,8 @@
 
 Each runs inside the caller's open transaction when there is one (the caller commits or rolls
 back: a crash between hold and confirm leaves neither), else in its own. Each is idempotent per
-booking. Concurrency: the firm's grant rows are locked first (``FOR UPDATE`` on PostgreSQL, in id
-order; SQLite serialises write transactions), then balances are read and the entry is posted with
+booking. Concurrency: the firm's grant rows are locked first, in id order, then the checkout
+(the order is :mod:`yixiang.locking`'s), then balances are read and the entry is posted with
 conditional balance updates, so racing checkouts never spend more than the balance.
 
 Which programme pays: the one whose usable grant expires first; within it, grants are drawn
@@ -117,61 +118,71 @@ async def _choose_program(
     return choose_program(candidates, order.fee_fen, used)
 
 
-async def hold_voucher_share(
-    session: AsyncSession, order: CheckoutOrder, *, new_booking: bool = False
-) -> int:
+async def open_checkout(session: AsyncSession, order: CheckoutOrder, *, at: datetime, hold: bool) -> int:
+    """A booking was just inserted in the caller's transaction: record the first link of its
+    evidence chain and, when it was confirmed as it was made (``hold``), hold the voucher share of
+    its quoted fee. Returns the fen held (0 without a hold). One call per new booking."""
+    _require_valid(order)
+    async with within_caller_transaction(session):
+        await store_evidence(session, order.booking_id, "booking", at, {})
+        # A booking inserted in this transaction has no checkout yet: the look for one is skipped
+        # (were there one, the hold's insert would fail on the key).
+        return await _hold(session, order, new_booking=True) if hold else 0
+
+
+async def hold_voucher_share(session: AsyncSession, order: CheckoutOrder) -> int:
     """At confirmation: hold the voucher share of the quoted fee; returns the fen held.
 
     Idempotent per booking: a second call returns the existing hold (0 once captured/released).
-    ``new_booking``: the booking was inserted in the caller's transaction, so it has no checkout
-    yet and the look for one is skipped (were there one, its insert would fail on the key).
     """
     _require_valid(order)
     async with within_caller_transaction(session):
-        firm = await lock_firm_grants(session, order.enterprise_id)
-        conn = await session.connection()
-        existing = None if new_booking else await read_checkout(conn, order.booking_id)
-        if existing is not None:
-            return existing.held_fen if existing.state == CheckoutState.held else 0
-        now = utcnow()
-        today = shanghai_date(now)
-        accepting = accepting_grants(firm.grants, order, today, firm.is_tech_sme)
-        choice = await _choose_program(conn, order, accepting, today.year)
-        if choice.program is not None:
-            lines: list[tuple[str, int]] = []
-            for grant_id, amount in allocate(
-                choice.share_fen, [(g.id, g.balance_fen) for g in choice.grants]
-            ):
-                lines += [(grant_account(grant_id), -amount), (hold_account(grant_id), amount)]
-            await post_entry(
-                session,
-                Posting(
-                    key=f"hold:{order.booking_id}",
-                    kind=EntryKind.hold,
-                    lines=lines,
-                    program_id=choice.program.id,
-                    booking_id=order.booking_id,
-                    actor_id=order.actor_id,
-                    reason="预约确认：冻结创新券抵扣额",
-                ),
-            )
-        await CHECKOUT_INSERT.run(
-            conn,
-            {
-                **_order_columns(order),
-                "program_id": choice.program.id if choice.program else None,
-                "state": CheckoutState.held,
-                "usage_year": today.year,
-                "quoted_fee_fen": order.fee_fen,
-                "held_fen": choice.share_fen,
-                "fee_fen": order.fee_fen,
-                "voucher_fen": 0,
-                "due_fen": order.fee_fen - choice.share_fen,
-                "held_at": now,
-                "updated_at": now,
-            },
+        return await _hold(session, order, new_booking=False)
+
+
+async def _hold(session: AsyncSession, order: CheckoutOrder, *, new_booking: bool) -> int:
+    firm = await lock_firm_grants(session, order.enterprise_id)
+    conn = await session.connection()
+    existing = None if new_booking else await read_checkout(conn, order.booking_id)
+    if existing is not None:
+        return existing.held_fen if existing.state == CheckoutState.held else 0
+    now = utcnow()
+    today = shanghai_date(now)
+    accepting = accepting_grants(firm.grants, order, today, firm.is_tech_sme)
+    choice = await _choose_program(conn, order, accepting, today.year)
+    if choice.program is not None:
+        lines: list[tuple[str, int]] = []
+        for grant_id, amount in allocate(choice.share_fen, [(g.id, g.balance_fen) for g in choice.grants]):
+            lines += [(grant_account(grant_id), -amount), (hold_account(grant_id), amount)]
+        await post_entry(
+            session,
+            Posting(
+                key=f"hold:{order.booking_id}",
+                kind=EntryKind.hold,
+                lines=lines,
+                program_id=choice.program.id,
+                booking_id=order.booking_id,
+                actor_id=order.actor_id,
+                reason="预约确认：冻结创新券抵扣额",
+            ),
         )
-        return choice.share_fen
+    await CHECKOUT_INSERT.run(
+        conn,
+        {
+            **_order_columns(order),
+            "program_id": choice.program.id if choice.program else None,
+            "state": CheckoutState.held,
+            "usage_year": today.year,
+            "quoted_fee_fen": order.fee_fen,
+            "held_fen": choice.share_fen,
+            "fee_fen": order.fee_fen,
+            "voucher_fen": 0,
+            "due_fen": order.fee_fen - choice.share_fen,
+            "held_at": now,
+            "updated_at": now,
+        },
+    )
+    return choice.share_fen
 
 
 def _order_columns(order: CheckoutOrder) -> dict[str, Any]:

@@ -28,8 +28,9 @@ from vouchers.models import (
     VoucherProgram,
 )
 from vouchers.rules import ProgramRules
-from yixiang.db import conflict_ignoring_inserts, is_postgres, utcnow
+from yixiang.db import conflict_ignoring_inserts, utcnow
 from yixiang.driver_statements import DriverStatement
+from yixiang.locking import locked
 
 
 @dataclass(frozen=True)
@@ -140,16 +141,14 @@ _FIRM_GRANTS = (
 )
 # Lock the balance rows too: READ COMMITTED hands back the newest version of a row it locked,
 # while an unlocked joined row would be read as of the statement's start, i.e. from before the
-# wait for the lock (a stale balance). SQLite needs no lock: its writers are serialised.
-_FIRM_GRANTS_LOCKED = DriverStatement(_FIRM_GRANTS.with_for_update(of=[VoucherGrant, LedgerAccount]))
+# wait for the lock (a stale balance).
+_FIRM_GRANTS_LOCKED = DriverStatement(locked(_FIRM_GRANTS, VoucherGrant, LedgerAccount))
 _FIRM_GRANTS_UNLOCKED = DriverStatement(_FIRM_GRANTS)
 
 
 async def lock_firm_grants(session: AsyncSession, enterprise_id: uuid.UUID) -> FirmGrants:
     """Every active grant of the firm with its programme and balance, locked in id order."""
-    conn = await session.connection()
-    query = _FIRM_GRANTS_LOCKED if conn.dialect.name == "postgresql" else _FIRM_GRANTS_UNLOCKED
-    rows = await query.all(conn, {"p_firm": enterprise_id})
+    rows = await _FIRM_GRANTS_LOCKED.all(await session.connection(), {"p_firm": enterprise_id})
     return _firm_grants(rows)
 
 
@@ -176,16 +175,17 @@ class CheckoutRow:
     due_fen: int
 
 
-_CHECKOUT_SELECT = select(
-    VoucherCheckout.state,
-    VoucherCheckout.program_id,
-    VoucherCheckout.usage_year,
-    VoucherCheckout.held_fen,
-    VoucherCheckout.fee_fen,
-    VoucherCheckout.voucher_fen,
-    VoucherCheckout.due_fen,
-).where(VoucherCheckout.booking_id == bindparam("p_booking"))
-_CHECKOUT_SELECT_LOCKED = _CHECKOUT_SELECT.with_for_update()
+_CHECKOUT_SELECT_LOCKED = locked(
+    select(
+        VoucherCheckout.state,
+        VoucherCheckout.program_id,
+        VoucherCheckout.usage_year,
+        VoucherCheckout.held_fen,
+        VoucherCheckout.fee_fen,
+        VoucherCheckout.voucher_fen,
+        VoucherCheckout.due_fen,
+    ).where(VoucherCheckout.booking_id == bindparam("p_booking"))
+)
 CHECKOUT_FIRM = select(VoucherCheckout.enterprise_id).where(
     VoucherCheckout.booking_id == bindparam("p_booking")
 )
@@ -221,21 +221,14 @@ CHECKOUT_RELEASED = (
 
 
 async def read_checkout(conn: AsyncConnection, booking_id: uuid.UUID) -> CheckoutRow | None:
-    query = _CHECKOUT_SELECT_LOCKED if conn.dialect.name == "postgresql" else _CHECKOUT_SELECT
-    row = (await conn.execute(query, {"p_booking": booking_id})).first()
+    row = (await conn.execute(_CHECKOUT_SELECT_LOCKED, {"p_booking": booking_id})).first()
     return CheckoutRow(*row) if row is not None else None
 
 
 async def lock_checkout(session: AsyncSession, booking_id: uuid.UUID) -> VoucherCheckout | None:
     """The checkout as an ORM object, locked (for the rarer paths that edit it: refunds)."""
-    query = (
-        select(VoucherCheckout)
-        .where(VoucherCheckout.booking_id == booking_id)
-        .execution_options(populate_existing=True)
-    )
-    if is_postgres(session):
-        query = query.with_for_update()
-    return await session.scalar(query)
+    query = locked(select(VoucherCheckout).where(VoucherCheckout.booking_id == booking_id))
+    return await session.scalar(query.execution_options(populate_existing=True))
 
 
 _FIRM_USAGE = DriverStatement(

@@ -9,9 +9,9 @@ Only the accounts a rule must read before it moves money carry a cached balance 
 hold); the shared ones (funding, receivable, settled) are plain sums of their lines: every
 provider's captures would otherwise queue on one receivable row until each commit's fsync.
 
-Locking: services lock the firm's grant rows first (``FOR UPDATE`` on PostgreSQL; SQLite runs one
-write transaction at a time), then post; balance updates run in account-code order so two
-entries never wait on each other's accounts in opposite orders.
+Locking (the order is :mod:`yixiang.locking`'s): services lock the firm's grant rows first, then
+post; balance updates run in account-code order so two entries never wait on each other's
+accounts in opposite orders.
 """
 
 from __future__ import annotations

@@ -43,18 +43,12 @@ from vouchers.models import (
 )
 from vouchers.rules import region_covers
 from vouchers.schemas import AdjustmentIn, ProgramIn
-from yixiang.db import is_postgres, utcnow
+from yixiang.db import utcnow
+from yixiang.locking import lock_row, locked
 
 
 async def lock_program(session: AsyncSession, program_id: uuid.UUID) -> VoucherProgram | None:
-    query = (
-        select(VoucherProgram)
-        .where(VoucherProgram.id == program_id)
-        .execution_options(populate_existing=True)
-    )
-    if is_postgres(session):
-        query = query.with_for_update()
-    return await session.scalar(query)
+    return await lock_row(session, VoucherProgram, program_id)
 
 
 def _validate(data: ProgramIn, issuer_region: str) -> None:
@@ -147,9 +141,11 @@ async def adjust_grant(
     async with within_caller_transaction(session):
         program = require_program_officer(principal, await lock_program(session, program_id))
         grant = await session.scalar(
-            select(VoucherGrant)
-            .where(VoucherGrant.id == data.grant_id, VoucherGrant.program_id == program.id)
-            .with_for_update()
+            locked(
+                select(VoucherGrant).where(
+                    VoucherGrant.id == data.grant_id, VoucherGrant.program_id == program.id
+                )
+            )
         )
         if grant is None:
             raise GrantNotFound()
@@ -205,14 +201,11 @@ async def expire_programs(session: AsyncSession, today: date) -> list[uuid.UUID]
 
 
 async def expire_program_grants(session: AsyncSession, program: VoucherProgram) -> None:
-    query = (
+    query = locked(
         select(VoucherGrant)
         .where(VoucherGrant.program_id == program.id, VoucherGrant.status == GrantStatus.active)
         .order_by(VoucherGrant.id)
-        .execution_options(populate_existing=True)
-    )
-    if is_postgres(session):
-        query = query.with_for_update()
+    ).execution_options(populate_existing=True)
     grants = (await session.scalars(query)).all()
     found = await balances(session, [grant_account(g.id) for g in grants])
     now = utcnow()

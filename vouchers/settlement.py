@@ -56,8 +56,9 @@ from vouchers.schemas import (
 )
 from vouchers.statements import missing_evidence
 from yixiang.clock import SHANGHAI
-from yixiang.db import is_postgres, utcnow
+from yixiang.db import utcnow
 from yixiang.errors import Conflict, InvalidInput
+from yixiang.locking import locked
 
 # action → (from, to): the whole state machine of a batch.
 TRANSITIONS: dict[str, tuple[SettlementStatus, SettlementStatus]] = {
@@ -185,8 +186,8 @@ async def get_batch(
         .where(SettlementBatch.id == batch_id)
         .execution_options(populate_existing=True)
     )
-    if lock and is_postgres(session):
-        query = query.with_for_update()
+    if lock:
+        query = locked(query)
     batch = await session.scalar(query)
     if batch is None or not (principal.is_platform_admin or officer_of_region(principal, batch.region_code)):
         raise SettlementNotFound()

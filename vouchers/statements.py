@@ -24,7 +24,8 @@ from vouchers.errors import NotCaptured, NothingDue, ProviderRequired
 from vouchers.models import CheckoutEvidence, CheckoutState, PaymentMethod, VoucherCheckout, VoucherProgram
 from vouchers.rules import fen_to_yuan
 from vouchers.schemas import EvidenceOut, StatementOut
-from yixiang.db import is_postgres, utcnow
+from yixiang.db import utcnow
+from yixiang.locking import locked
 
 # Settlement pays a provider only for a complete chain. Rating is shown but not required: a
 # firm's silence must not withhold the provider's payment.
@@ -116,9 +117,7 @@ async def mark_payment_received(
     """The provider confirms the firm's transfer of the amount due (after completion, or a late
     cancellation's fee); a second call changes nothing."""
     async with within_caller_transaction(session):
-        query = select(VoucherCheckout).where(VoucherCheckout.booking_id == booking_id)
-        if is_postgres(session):
-            query = query.with_for_update()
+        query = locked(select(VoucherCheckout).where(VoucherCheckout.booking_id == booking_id))
         checkout = await session.scalar(query.execution_options(populate_existing=True))
         region, _ = await _program_region(session, checkout.program_id if checkout else None)
         checkout = require_checkout_visible(principal, checkout, region)

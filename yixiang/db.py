@@ -2,7 +2,8 @@
 
 Transactions are explicit: a service opens ``async with session.begin():`` around each change.
 On SQLite every transaction starts with ``BEGIN IMMEDIATE`` so a check followed by an insert
-runs under the single database write lock (the embedded default's answer to races).
+runs under the single database write lock (the embedded default's answer to races). Row locks on
+PostgreSQL, their order and their timeout are :mod:`yixiang.locking`'s.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from yixiang.locking import LOCK_TIMEOUT_SECONDS
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -81,7 +84,10 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> A
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=10,
-        connect_args={"prepared_statement_cache_size": 1000},
+        connect_args={
+            "prepared_statement_cache_size": 1000,
+            "server_settings": {"lock_timeout": f"{LOCK_TIMEOUT_SECONDS}s"},
+        },
         **JSON_CODEC,
     )
 
@@ -90,7 +96,7 @@ def _create_sqlite_engine(url: str) -> AsyncEngine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **JSON_CODEC)
+    engine = create_async_engine(url, connect_args={"timeout": LOCK_TIMEOUT_SECONDS}, **JSON_CODEC)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -99,7 +105,7 @@ def _create_sqlite_engine(url: str) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

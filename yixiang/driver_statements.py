@@ -15,8 +15,20 @@ built once, which stays the one definition of it for both databases:
   the adapter commits or rolls back as usual;
 * on SQLite it is plain ``conn.execute``.
 
-Rows come back as tuples with the columns' labels as attributes. Errors surface as SQLAlchemy
-raises them (``IntegrityError`` with the driver's ``sqlstate``, a lost connection invalidated).
+Rows come back as tuples with the columns' labels as attributes. Columns an INSERT (UPDATE) leaves
+out take their Python-side default (onupdate) as through SQLAlchemy — a constant, or a function
+such as ``utcnow`` called at each run — so callers name only what they set. Errors surface as
+SQLAlchemy raises them (``IntegrityError`` with the driver's ``sqlstate``, a lost connection
+invalidated).
+
+When a statement belongs here: only when a benchmark proved it costly on a hot path — the
+statements every booking runs (BENCHMARKS.md, "Bookings": the instrument read, the closures and
+overlap read, the booking, history, outbox, evidence, checkout and ledger writes; the principal and
+``Idempotency-Key`` rows of every request). It takes and returns the same small value types as the
+rest of the code (no class beside an ORM class), it is defined once, as a Core statement, next to
+the one function that runs it (``booking.events.write_history``, ``yixiang.outbox.emit``), and
+both paths call that function. Everything else — admin edits, reports, the worker's rarer
+statements — is SQLAlchemy Core or ORM: a driver statement is cheaper to run, dearer to read.
 
 :func:`single_statements` is the request path's way to run a few statements that each commit on
 their own (the signed-in user, ``Idempotency-Key`` claims): on PostgreSQL a pooled connection
@@ -84,19 +96,31 @@ async def single_statements(engine: AsyncEngine) -> AsyncIterator[Target]:
         await greenlet_spawn(pooled.close)
 
 
+def _default_maker(column: str, default: Any) -> Callable[[], Any]:
+    """The column's Python-side default as a function of nothing (``uuid4``, ``utcnow``)."""
+    if default.is_callable:
+        # SQLAlchemy wraps a function of nothing to take the execution context; the wrapped
+        # function is called directly. A default that reads the context has no context here.
+        made = getattr(default.arg, "__wrapped__", None)
+        if made is not None:
+            return made  # type: ignore[no-any-return]
+    raise ValueError(
+        f"DriverStatement needs a value for the column {column!r} (its default reads the context)"
+    )
+
+
 class _Plan:
     """The statement compiled for one set of parameter names."""
 
-    __slots__ = ("binds", "columns", "row", "sql")
+    __slots__ = ("binds", "columns", "made", "row", "sql")
 
     def __init__(self, statement: Any, dialect: Dialect, params: Mapping[str, Any]) -> None:
         keys = tuple(params)
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-        # Columns left out of an INSERT (UPDATE) take their default (onupdate) if it is a constant.
+        # Columns left out of an INSERT (UPDATE) take their Python-side default (onupdate), as
+        # through SQLAlchemy: a constant is fixed in the plan, a function is called at each run.
         defaults = {c.key: c.default for c in compiled.insert_prefetch}
         defaults |= {c.key: c.onupdate for c in compiled.update_prefetch}
-        if computed := [key for key, default in defaults.items() if not default.is_scalar]:
-            raise ValueError(f"DriverStatement needs values for the columns {computed}")
         if any(bind.key in keys for bind in compiled.post_compile_params):
             raise ValueError("DriverStatement takes no list parameters (their SQL depends on the list)")
         # The final SQL: "IN" lists of constants in the statement rendered as SQLAlchemy would.
@@ -104,7 +128,9 @@ class _Plan:
         self.sql: str = expanded.statement
         # (the caller's key, or None for a value fixed in the statement; the value; its processor)
         self.binds: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
-        for name in expanded.positiontup or ():
+        # (the position, the default's function, its processor), filled in at each run
+        self.made: list[tuple[int, Callable[[], Any], Callable[[Any], Any] | None]] = []
+        for position, name in enumerate(expanded.positiontup or ()):
             bind = compiled.binds.get(name)
             if bind is not None:
                 processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -112,6 +138,9 @@ class _Plan:
                 processor = expanded.processors.get(name)
             if bind is not None and bind.key in keys:
                 self.binds.append((bind.key, None, processor))
+            elif name in defaults and not defaults[name].is_scalar:
+                self.made.append((position, _default_maker(name, defaults[name]), processor))
+                self.binds.append((None, None, None))
             else:
                 value = defaults[name].arg if name in defaults else expanded.parameters[name]
                 self.binds.append((None, processor(value) if processor else value, None))
@@ -129,6 +158,9 @@ class _Plan:
                 if processor is not None:
                     value = processor(value)
             out.append(value)
+        for position, make, processor in self.made:
+            value = make()
+            out[position] = processor(value) if processor is not None else value
         return out
 
     def rows(self, records: list[Any]) -> list[Any]:

@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Enum, Integer, String, Text, bindparam, inser
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from yixiang.db import Base, insert_ignoring_conflict, utcnow
+from yixiang.db import Base, conflict_ignoring_inserts, utcnow
 from yixiang.driver_statements import DriverStatement
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -77,7 +77,15 @@ class Event(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
+# Built once: every booking transition, catalogue change and rating emits one. Plain inserts on
+# the session's connection, not ORM objects for the unit of work to flush; a keyed event is
+# ignored when its key is taken. Left out, status, attempts, run_at and created_at take their
+# columns' defaults.
 _INSERT = DriverStatement(insert(OutboxEvent))
+_INSERT_KEYED = {
+    dialect: DriverStatement(statement)
+    for dialect, statement in conflict_ignoring_inserts(OutboxEvent, ["key"]).items()
+}
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
@@ -95,22 +103,14 @@ async def emit(
     key: str | None = None,
 ) -> None:
     """Add an event to the caller's open transaction. With ``key``, a duplicate is ignored."""
-    values = {
-        "topic": topic,
-        "payload": _jsonable(payload or {}),
-        "key": key,
-        "status": EventStatus.pending,
-        "attempts": 0,
-        "run_at": run_at or utcnow(),
-        "created_at": utcnow(),
-    }
+    values: dict[str, Any] = {"topic": topic, "payload": _jsonable(payload or {})}
+    if run_at is not None:
+        values["run_at"] = run_at
+    conn = await session.connection()
     if key is None:
-        # A plain insert on the session's connection, not an ORM object for the unit of work to
-        # flush (nor the ORM's bulk insert path): every booking transition, catalogue change and
-        # rating emits one.
-        await _INSERT.run(await session.connection(), values)
-        return
-    await insert_ignoring_conflict(session, OutboxEvent, values, ["key"])
+        await _INSERT.run(conn, values)
+    else:
+        await _INSERT_KEYED[conn.dialect.name].run(conn, values | {"key": key})
 
 
 _KEYS_TAKEN = select(OutboxEvent.key).where(OutboxEvent.key.in_(bindparam("p_keys", expanding=True)))

@@ -1,7 +1,8 @@
 """The worker: drains the outbox with retries, backoff and a dead-letter state, and runs periodic jobs.
 
-Claiming takes a lease (``locked_until``): on PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so replicas
-never take the same event; on SQLite under the database write lock. A worker that dies mid-job
+Claiming takes a lease (``locked_until``): on PostgreSQL with ``SKIP LOCKED``
+(``yixiang.locking.claim``) so replicas never take the same event; on SQLite under the database
+write lock. A worker that dies mid-job
 simply lets its lease run out and another worker takes the event again; consumers are idempotent
 because each one's effect commits together with its delivery mark.
 """
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yixiang.db import conflict_ignoring_inserts, insert_ignoring_conflict, utcnow
 from yixiang.domains import Consumer, Domain, JobContext, PeriodicJob, consumer_name, idle_selector
+from yixiang.locking import claim
 from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, PeriodicJobRun, emit
 from yixiang.services import Services
 from yixiang.settings import Settings
@@ -86,7 +88,7 @@ class Worker:
         """Lease up to a batch of due events in one statement: an UPDATE of the rows a locking
         subquery picks, returning them. Built once per worker (only the values change)."""
         now: Any = bindparam("p_now")
-        due = (
+        due = claim(
             select(OutboxEvent.id)
             .where(
                 OutboxEvent.status == EventStatus.pending,
@@ -95,7 +97,6 @@ class Worker:
             )
             .order_by(OutboxEvent.run_at, OutboxEvent.id)
             .limit(self.batch_size)
-            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite runs it under its write lock
         )
         if self.only_topics is not None:
             due = due.where(OutboxEvent.topic.in_(sorted(self.only_topics)))

@@ -67,7 +67,7 @@ async def test_the_database_itself_refuses_overlapping_slots_on_postgresql(clien
     import pytest
     from sqlalchemy.exc import IntegrityError
 
-    from booking.services import is_slot_conflict
+    from booking.creation import is_slot_conflict
     from tests.booking.world import QINGHE, ZJLG, user_id
 
     if not backend.is_postgres:
@@ -104,3 +104,25 @@ async def test_the_database_itself_refuses_overlapping_slots_on_postgresql(clien
     # released states do not hold the slot; adjacent ranges do not overlap
     async with backend.runtime.session_maker() as session, session.begin():
         session.add_all([row(30, "cancelled"), row(60)])
+
+
+async def test_a_booking_waits_for_whoever_holds_the_instrument_on_postgresql(client, login, backend):
+    """Racing bookings of one calendar queue on the instrument's row before their overlap check,
+    so they never meet at the exclusion constraint, where two inserts at once deadlock."""
+    import pytest
+
+    from booking.bookable import load_bookable
+    from yixiang.db import transaction
+
+    if not backend.is_postgres:
+        pytest.skip("SQLite serialises writers with its write lock instead")
+    world = await make_instrument(backend)
+    headers = await login("demo-researcher")
+    body = machine_time(world, day_at(2, 10), day_at(2, 11))
+    async with backend.runtime.session_maker() as holder, transaction(holder):
+        await load_bookable(holder, None, world.instrument_id, lock=True)
+        booking = asyncio.create_task(client.post("/api/v1/bookings", json=body, headers=headers))
+        await asyncio.sleep(0.5)
+        assert not booking.done()  # queued on the instrument's row
+    answer = await booking
+    assert answer.status_code == 201, answer.text
