@@ -44,7 +44,7 @@ from vouchers.estimate import estimate_order
 from vouchers.wallet import my_vouchers
 from yixiang.db import transaction
 from yixiang.errors import NotFound
-from yixiang.services import Services
+from yixiang.registry import ServiceRegistry
 
 STATUS_LABELS = {
     BookingStatus.requested: "待审核",
@@ -70,7 +70,7 @@ async def _is_internal(session: AsyncSession, principal: Principal | None, unit_
 
 
 class CatalogAdapter:
-    def __init__(self, session_maker: async_sessionmaker[AsyncSession], services: Services) -> None:
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession], services: ServiceRegistry) -> None:
         self.session_maker = session_maker
         self.services = services
 

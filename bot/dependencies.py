@@ -9,7 +9,7 @@ from litestar.di import Provide
 from litestar.params import Dependency
 
 from bot.wechat import WeChatGateway
-from yixiang.services import ServiceKey, Services
+from yixiang.registry import ServiceKey, ServiceRegistry
 
 # What a route names to receive it. The service is not a request value: Litestar need not
 # validate it (nor could it check a Protocol).
@@ -23,12 +23,12 @@ REPLY_BUDGET: ServiceKey[float] = ServiceKey("bot.reply_budget_seconds")
 
 
 def provide_official_account(state: State) -> WeChatGateway:
-    services: Services = state.services
+    services: ServiceRegistry = state.services
     return services[OFFICIAL_ACCOUNT]
 
 
 def provide_miniprogram(state: State) -> WeChatGateway:
-    services: Services = state.services
+    services: ServiceRegistry = state.services
     return services[MINIPROGRAM]
 
 

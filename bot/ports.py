@@ -19,7 +19,7 @@ from typing import Protocol
 import msgspec
 
 from accounts.auth import Principal
-from yixiang.services import ServiceKey
+from yixiang.registry import ServiceKey
 
 
 class InstrumentSummary(msgspec.Struct, frozen=True, kw_only=True):

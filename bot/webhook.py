@@ -38,7 +38,7 @@ from bot.ports import SERVICE_KEY, Ports
 from bot.settings import WeChatSettings
 from yixiang.db import transaction, utcnow
 from yixiang.outbox import emit
-from yixiang.services import Services
+from yixiang.registry import ServiceRegistry
 from yixiang.settings import Settings
 from yixiang.store import Store
 
@@ -226,7 +226,7 @@ async def handle_message(
     settings: Settings,
     store: Store,
     session_maker: async_sessionmaker[AsyncSession],
-    services: Services,
+    services: ServiceRegistry,
     message: BaseMessage,
     key: str,
 ) -> Reply:

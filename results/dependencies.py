@@ -9,7 +9,7 @@ from litestar.di import Provide
 from litestar.params import Dependency
 
 from results.storage import ResultStorage
-from yixiang.services import ServiceKey, Services
+from yixiang.registry import ServiceKey, ServiceRegistry
 
 # What a route names to receive it. The service is not a request value: Litestar need not
 # validate it (nor could it check a Protocol).
@@ -19,7 +19,7 @@ RESULT_STORAGE: ServiceKey[ResultStorage] = ServiceKey("result_storage")
 
 
 def provide_result_storage(state: State) -> ResultStorage:
-    services: Services = state.services
+    services: ServiceRegistry = state.services
     return services[RESULT_STORAGE]
 
 

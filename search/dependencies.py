@@ -9,7 +9,7 @@ from litestar.di import Provide
 from litestar.params import Dependency
 
 from search.backend import SearchBackend
-from yixiang.services import ServiceKey, Services
+from yixiang.registry import ServiceKey, ServiceRegistry
 
 # What a route names to receive it. The service is not a request value: Litestar need not
 # validate it (nor could it check a Protocol).
@@ -19,7 +19,7 @@ SEARCH_BACKEND: ServiceKey[SearchBackend] = ServiceKey("search")
 
 
 def provide_search_backend(state: State) -> SearchBackend:
-    services: Services = state.services
+    services: ServiceRegistry = state.services
     return services[SEARCH_BACKEND]
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yixiang.outbox import Event
-from yixiang.services import Services
+from yixiang.registry import ServiceRegistry
 from yixiang.settings import Settings
 from yixiang.store import Store
 
@@ -42,7 +42,7 @@ class JobContext:
     session: AsyncSession
     settings: Settings
     store: Store
-    services: Services
+    services: ServiceRegistry
 
 
 Consumer = Callable[[JobContext, Event], Awaitable[None]]

@@ -21,7 +21,7 @@ from yixiang.db import create_engine, create_session_maker
 from yixiang.domains import Domain, holds_records, load_demo, load_domains
 from yixiang.housekeeping import SHELL_DOMAIN
 from yixiang.migrate import upgrade
-from yixiang.services import Services
+from yixiang.registry import ServiceRegistry
 from yixiang.settings import Settings
 from yixiang.store import Store, create_store
 from yixiang.worker import Worker
@@ -57,7 +57,7 @@ class Runtime:
     session_maker: async_sessionmaker[AsyncSession]
     store: Store
     domains: list[Domain]
-    services: Services = field(default_factory=Services)
+    services: ServiceRegistry = field(default_factory=ServiceRegistry)
     _worker_task: asyncio.Task[None] | None = None
     _worker_stop: asyncio.Event | None = None
 

@@ -24,7 +24,7 @@ from yixiang.db import conflict_ignoring_inserts, insert_ignoring_conflict, utcn
 from yixiang.domains import Consumer, Domain, JobContext, PeriodicJob, consumer_name, idle_selector
 from yixiang.locking import claim
 from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, PeriodicJobRun, emit
-from yixiang.services import Services
+from yixiang.registry import ServiceRegistry
 from yixiang.settings import Settings
 from yixiang.store import MemoryStore, Store
 
@@ -59,7 +59,7 @@ class Worker:
         *,
         settings: Settings,
         store: Store | None = None,
-        services: Services | None = None,
+        services: ServiceRegistry | None = None,
         name: str | None = None,
         batch_size: int = 20,
         only_topics: set[str] | None = None,
@@ -67,7 +67,7 @@ class Worker:
         self.session_maker = session_maker
         self.settings = settings
         self.store: Store = store if store is not None else MemoryStore()
-        self.services = services if services is not None else Services()
+        self.services = services if services is not None else ServiceRegistry()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.batch_size = batch_size
         # A worker dedicated to some topics (tests, or a replica for slow sends) claims only those.

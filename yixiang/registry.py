@@ -1,5 +1,5 @@
-"""The process's long-lived services (the search backend, result storage, WeChat gateways ...),
-registered by the domains at start-up and found again by a typed key.
+"""The registry of the process's long-lived services (the search backend, result storage, the
+WeChat gateways ...), registered by the domains at start-up and found again by a typed key.
 
 A domain declares each key once, beside what it registers (``SEARCH_BACKEND =
 ServiceKey[SearchBackend]("search")``); every reader names the key, and the type checker knows
@@ -28,7 +28,7 @@ class ServiceMissing(LookupError):
     """No domain registered the service: its domain is not loaded, or not started yet."""
 
 
-class Services:
+class ServiceRegistry:
     def __init__(self) -> None:
         self._by_name: dict[str, Any] = {}
 
