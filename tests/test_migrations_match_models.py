@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from yixiang.migrate import include_object
-from yixiang.models import metadata
+from yixiang.metadata import metadata
 
 
 def _differences(connection: Connection) -> list[object]:

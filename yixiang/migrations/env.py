@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from yixiang.db import create_engine
 from yixiang.migrate import include_object
-from yixiang.models import metadata
+from yixiang.metadata import metadata
 
 config = context.config
 
