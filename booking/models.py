@@ -16,13 +16,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from catalogue.models import (  # noqa: F401  (registered with the metadata)
-    Category,
-    Instrument,
-    ServiceItem,
-    ServiceMode,
-)
-from catalogue.workdays import WorkingDayOverride  # noqa: F401
+from catalogue.models import ServiceMode
 from yixiang.db import Base, Timestamps, UUIDPrimaryKey, utcnow
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
