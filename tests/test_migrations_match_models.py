@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from yixiang.migrate import include_object
 from yixiang.metadata import metadata
+from yixiang.migrate import include_object
 
 
 def _differences(connection: Connection) -> list[object]:

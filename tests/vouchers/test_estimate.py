@@ -12,7 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.vouchers.desk import TODAY, VoucherDesk, new_org, order
+from accounts.auth import load_user, principal_from_user
+from accounts.models import Role, User
+from bot.adapters import build_ports
+from tests.booking.world import machine_time, make_instrument, set_calendar
+from tests.vouchers.desk import TODAY, VoucherDesk, new_org, new_user, order
 from vouchers.checkout import CheckoutOrder, hold_voucher_share
 from vouchers.checkout_store import FirmGrants, Grant, ProgramTerms
 from vouchers.estimate import estimate_order, estimate_voucher_share
@@ -179,3 +183,46 @@ def test_a_programme_whose_year_cap_is_spent_gives_way_to_the_next_with_plain_va
     assert estimate_voucher_share(o, firm, {spent.id: 0, next_one.id: 0}, TODAY) == 100_000
     assert estimate_voucher_share(o, firm, {spent.id: 300_000, next_one.id: 0}, TODAY) == 60_000
     assert estimate_voucher_share(o, firm, {spent.id: 250_000, next_one.id: 0}, TODAY) == 50_000
+
+
+@pytest.mark.parametrize(
+    ("grant_fen", "per_order_cap_fen", "share_fen"),
+    [(1_000_000, 3_000, 3_000), (1_000_000, 2_000_000, 20_000), (0, None, 0)],
+    ids=["per-order cap", "half the fee", "no grant"],
+)
+async def test_the_bots_quote_shows_the_share_the_booking_then_holds(
+    world: VoucherDesk, grant_fen: int, per_order_cap_fen: int | None, share_fen: int
+) -> None:
+    """The bot quotes before booking (fee, voucher share, rest); the same booking made then holds
+    exactly the quoted share: the estimate's caller and the hold agree."""
+    if grant_fen:
+        firm, _ = await world.firm_with_grant(grant_fen, per_order_cap_fen=per_order_cap_fen)
+    else:
+        firm = await new_org(world.backend)
+    username = await new_user(world.backend, firm, Role.researcher)
+    instrument = await make_instrument(world.backend)  # external rate 200 元 an hour
+    await set_calendar(world.client, await world.headers("demo-provider"), instrument.instrument_id)
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    end = start + timedelta(hours=2)
+    async with world.backend.runtime.session_maker() as session:
+        user_id = await session.scalar(select(User.id).where(User.username == username))
+        user = await load_user(session, user_id) if user_id else None
+        assert user is not None
+        principal = principal_from_user(user)  # as the bot knows a bound follower
+
+    quote = await build_ports(world.backend.runtime).bookings.quote(
+        principal, instrument.hourly_item_id, start=start, end=end, samples=None
+    )
+    assert (quote.fee_fen, quote.voucher_share_fen, quote.payable_fen) == (
+        40_000,
+        share_fen,
+        40_000 - share_fen,
+    )
+
+    headers = await world.headers(username)
+    created = await world.client.post(
+        "/api/v1/bookings", json=machine_time(instrument, start, end), headers=headers
+    )
+    assert created.status_code == 201 and created.json()["status"] == "confirmed", created.text
+    vouchers = (await world.client.get("/api/v1/me/vouchers", headers=headers)).json()
+    assert vouchers["held_fen"] == share_fen

@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from yixiang.db import create_engine
-from yixiang.migrate import include_object
 from yixiang.metadata import metadata
+from yixiang.migrate import include_object
 
 config = context.config
 
