@@ -55,6 +55,13 @@ async def test_limits_fall_back_to_this_process_when_redis_is_down():
     assert [allowed for allowed, _ in results] == [True, True, False]
 
 
+async def test_known_addresses_are_remembered_in_this_process_when_redis_is_down():
+    limiter = RateLimiter(RedisStore("redis://127.0.0.1:1/0"))
+    assert not await limiter.recalls("sign_in:known:someone:192.0.2.1")
+    await limiter.remember("sign_in:known:someone:192.0.2.1", 60)
+    assert await limiter.recalls("sign_in:known:someone:192.0.2.1")
+
+
 @contextmanager
 def settings_changed(backend: Any, **changes: Any):
     settings = backend.app.state.settings

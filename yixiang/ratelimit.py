@@ -61,6 +61,21 @@ class RateLimiter:
         retry_after = max(1, int((window + 1) * window_seconds - now))
         return max(counts) <= limit, retry_after
 
+    async def remember(self, mark: str, ttl_seconds: float) -> None:
+        """Note that something happened (e.g. a sign-in from an address), for ``ttl_seconds``."""
+        try:
+            await self.store.set(f"rm:{mark}", b"1", ttl_seconds)
+        except Exception as exc:
+            log.warning("rate limit store unavailable (%s); remembering per process", type(exc).__name__)
+            await self.fallback.set(f"rm:{mark}", b"1", ttl_seconds)
+
+    async def recalls(self, mark: str) -> bool:
+        try:
+            return await self.store.get(f"rm:{mark}") is not None
+        except Exception as exc:
+            log.warning("rate limit store unavailable (%s); recalling per process", type(exc).__name__)
+            return await self.fallback.get(f"rm:{mark}") is not None
+
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
