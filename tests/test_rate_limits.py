@@ -3,7 +3,9 @@ the address is the peer's, or behind trusted proxies the right-most one they did
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from contextlib import contextmanager
 from typing import Any
 
@@ -80,6 +82,20 @@ def a_loopback_address() -> str:
     return f"127.{random.randint(1, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
+async def in_one_window(seconds_needed: float = 8) -> None:
+    """Start near the beginning of a minute: the limits count in fixed one-minute windows, and a
+    test's requests straddling two of them would be counted twice over."""
+    into = time.time() % 60
+    if into > 60 - seconds_needed:
+        await asyncio.sleep(60 - into + 0.05)
+
+
+def in_one_window_now(seconds_needed: float = 8) -> None:
+    into = time.time() % 60
+    if into > 60 - seconds_needed:
+        time.sleep(60 - into + 0.05)
+
+
 async def searches(client: httpx.AsyncClient, forwarded_for: list[str]) -> list[int]:
     answers = [await client.get(SEARCH, headers={"X-Forwarded-For": value}) for value in forwarded_for]
     for answer in answers:
@@ -90,6 +106,7 @@ async def searches(client: httpx.AsyncClient, forwarded_for: list[str]) -> list[
 
 
 async def test_a_local_client_rotating_x_forwarded_for_stays_in_one_bucket(backend):
+    await in_one_window()
     with settings_changed(backend, rate_limit_search_per_minute=3):
         async with client_from(backend, a_loopback_address()) as local:
             statuses = await searches(local, [a_public_address() for _ in range(5)])
@@ -99,6 +116,7 @@ async def test_a_local_client_rotating_x_forwarded_for_stays_in_one_bucket(backe
 async def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(backend):
     ingress = f"10.244.{random.randint(0, 255)}.{random.randint(1, 254)}"
     user, neighbour = a_public_address(), a_public_address()
+    await in_one_window()
     with settings_changed(backend, rate_limit_search_per_minute=3, trusted_proxies=["10.244.0.0/16"]):
         async with client_from(backend, ingress) as proxy:
             # Five users behind one ingress are five buckets, not one.
@@ -113,6 +131,7 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(backend):
 async def test_a_spoofed_left_most_address_does_not_open_a_new_bucket(backend):
     ingress = f"10.244.{random.randint(0, 255)}.{random.randint(1, 254)}"
     attacker = a_public_address()
+    await in_one_window()
     with settings_changed(backend, rate_limit_search_per_minute=3, trusted_proxies=["10.244.0.0/16"]):
         async with client_from(backend, ingress) as proxy:
             # The attacker writes X-Forwarded-For; the ingress appends the address it saw.
@@ -143,10 +162,12 @@ def test_the_server_believes_x_forwarded_for_only_from_the_trusted_proxies(tmp_p
 
     # No trusted proxy: a client on the server's own machine cannot pose as many clients.
     with live_server(tmp_path / "plain", "sqlite", **limits) as server:
+        in_one_window_now()
         assert statuses(server, [a_public_address() for _ in range(5)]) == [200, 200, 200, 429, 429]
     # Loopback as the trusted proxy: each forwarded client is counted on its own.
     trusting = {**limits, "YIXIANG_TRUSTED_PROXIES": "127.0.0.1"}
     with live_server(tmp_path / "proxied", "sqlite", **trusting) as server:
+        in_one_window_now()
         assert statuses(server, [a_public_address() for _ in range(5)]) == [200] * 5
         spoofed = [f"{a_public_address()}, 203.0.113.9" for _ in range(5)]
         assert statuses(server, spoofed) == [200, 200, 200, 429, 429]
