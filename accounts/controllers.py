@@ -14,7 +14,7 @@ from accounts.organizations import add_member, get_organization, list_members, r
 from accounts.schemas import DevLogin, Me, MemberIn, MemberOut, OrganizationOut, PasswordLogin, RefreshRequest
 from accounts.settings import AccountsSettings
 from yixiang.db import transaction
-from yixiang.ratelimit import rate_limit
+from yixiang.ratelimit import client_address, rate_limit
 
 
 class AuthController(Controller):
@@ -33,6 +33,7 @@ class AuthController(Controller):
             state.rate_limiter,
             data.username,
             data.password,
+            address=client_address(request),
             limit_per_minute=state.settings.rate_limit_sign_in_per_minute,
         )
 

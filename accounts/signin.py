@@ -15,6 +15,9 @@ from yixiang.errors import NotFound, Unauthenticated
 from yixiang.locking import lock_row
 from yixiang.ratelimit import RateLimited, RateLimiter
 
+# How long a successful sign-in makes its address known to the account.
+KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600
+
 
 async def sign_in_with_password(
     session: AsyncSession,
@@ -23,17 +26,29 @@ async def sign_in_with_password(
     username: str,
     password: str,
     *,
+    address: str,
     limit_per_minute: int,
 ) -> TokenPair:
-    # Per account too: guessing one account's password from many addresses is still limited.
-    allowed, retry_after = await limiter.hit(f"sign_in:account:{username.lower()}", limit_per_minute)
+    """Sign in, within the lockout: at most ``limit_per_minute`` attempts a minute on one account
+    from one address, and — from addresses that have not signed in to it before — on the account
+    as a whole. Guessing from many addresses is slowed to that rate, yet it cannot lock the owner
+    out: their usual address is counted apart. An attempt over a limit is refused before the
+    password is looked at, so a guess that happens to be right tells the guesser nothing."""
+    account = username.lower()
+    known = f"sign_in:known:{account}:{address}"
+    buckets = [f"sign_in:account:{account}:ip:{address}"]
+    if not await limiter.recalls(known):
+        buckets.append(f"sign_in:account:{account}")
+    allowed, retry_after = await limiter.hit_all(buckets, limit_per_minute)
     if not allowed:
         raise RateLimited(retry_after, limit_per_minute=limit_per_minute)
     async with transaction(session):
         user = await session.scalar(select(User).where(User.username == username))
         if user is None or not user.is_active or not verify_password(user.password_hash, password):
             raise Unauthenticated("用户名或密码错误", reason="bad_credentials")
-        return await issuer.issue(session, user)
+        pair = await issuer.issue(session, user)
+    await limiter.remember(known, KNOWN_ADDRESS_SECONDS)
+    return pair
 
 
 async def sign_in_as_demo_account(

@@ -22,6 +22,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from yixiang.settings import load_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 K8S_DIR = ROOT / "k8s"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -322,6 +324,14 @@ def test_secret_template_holds_only_placeholders() -> None:
     config = _find("ConfigMap", "yixiang-config")["data"]
     leaked = sorted(set(config) & {k for s in secrets for k in s.get("stringData") or {}})
     assert not leaked, f"secret settings must not be in the ConfigMap: {leaked}"
+
+
+def test_the_config_map_holds_settings_the_app_accepts() -> None:
+    config = _find("ConfigMap", "yixiang-config")["data"]
+    # the production profile's own demands (database, Redis, secret) come from the Secret
+    settings = load_settings({**config, "YIXIANG_PROFILE": "embedded"})
+    # behind the ingress, X-Forwarded-For is believed from its pods only
+    assert settings.trusted_proxies, "set YIXIANG_TRUSTED_PROXIES to the ingress controller's network"
 
 
 # --- Dockerfile --------------------------------------------------------------------------

@@ -100,7 +100,10 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
-        proxy_headers=True,
+        # uvicorn believes X-Forwarded-For from loopback unless told otherwise: the same proxies as
+        # the app's own rate limits, so the client in logs and in the scope is the one they count.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
         log_level=settings.log_level.lower(),
         access_log=False,
     )

@@ -6,6 +6,8 @@ looser across replicas but requests keep being served — a cache outage must no
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -59,10 +61,72 @@ class RateLimiter:
         retry_after = max(1, int((window + 1) * window_seconds - now))
         return max(counts) <= limit, retry_after
 
+    async def remember(self, mark: str, ttl_seconds: float) -> None:
+        """Note that something happened (e.g. a sign-in from an address), for ``ttl_seconds``."""
+        try:
+            await self.store.set(f"rm:{mark}", b"1", ttl_seconds)
+        except Exception as exc:
+            log.warning("rate limit store unavailable (%s); remembering per process", type(exc).__name__)
+            await self.fallback.set(f"rm:{mark}", b"1", ttl_seconds)
+
+    async def recalls(self, mark: str) -> bool:
+        try:
+            return await self.store.get(f"rm:{mark}") is not None
+        except Exception as exc:
+            log.warning("rate limit store unavailable (%s); recalling per process", type(exc).__name__)
+            return await self.fallback.get(f"rm:{mark}") is not None
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(trusted: tuple[str, ...]) -> tuple[Network, ...]:
+    # the settings checked every entry at start
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in trusted)
+
+
+def _is_trusted(host: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a name, "unknown", garbage: nobody we trust
+        return False
+    return any(address in network for network in networks)
+
+
+def _host(entry: str) -> str:
+    """The address of an X-Forwarded-For entry, without a port (``1.2.3.4:5``, ``[::1]:5``)."""
+    if entry.startswith("[") and "]" in entry:
+        return entry[1 : entry.index("]")]
+    if entry.count(":") == 1:
+        return entry.split(":", 1)[0]
+    return entry
+
+
+def forwarded_client(peer: str, forwarded_for: list[str], trusted: tuple[str, ...]) -> str:
+    """The client's address: the peer, or — when the peer is a trusted proxy — the right-most
+    X-Forwarded-For entry that is not a trusted proxy. Entries further left were written by whoever
+    sent the request and are never believed; each proxy appends the address it saw."""
+    networks = _networks(trusted)
+    if not networks or not _is_trusted(peer, networks):
+        return peer
+    entries = [_host(item.strip()) for value in forwarded_for for item in value.split(",")]
+    entries = [entry for entry in entries if entry]
+    for entry in reversed(entries):
+        if not _is_trusted(entry, networks):
+            return entry
+    # every hop is a trusted proxy: the request started inside; the first hop is the client
+    return entries[0] if entries else peer
+
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     client = connection.scope.get("client")
-    return str(client[0]) if client else "unknown"
+    peer = str(client[0]) if client else "unknown"
+    trusted = tuple(connection.app.state.settings.trusted_proxies)
+    forwarded_for = [
+        value.decode("latin-1") for name, value in connection.scope["headers"] if name == b"x-forwarded-for"
+    ]
+    return forwarded_client(peer, forwarded_for, trusted)[:64]  # a bucket name, not a document
 
 
 def rate_limit(

@@ -13,6 +13,7 @@ reached as ``ResultsSettings.of(settings)``.
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import os
 import tomllib
 import types
@@ -89,6 +90,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=Tr
     rate_limit_sign_in_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 20
     rate_limit_search_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 240
     rate_limit_booking_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
+    # Proxies (addresses or CIDRs) whose X-Forwarded-For is believed: the client is the right-most
+    # address in it that is not one of them. None by default: a header anyone can send is no
+    # address (rate limits by address would be a client's choice).
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
 
     def section(self, cls: type[S]) -> S:
         """The domain's section; built from defaults if these settings were made without it."""
@@ -248,10 +253,20 @@ def build_settings(values: dict[str, Any], sections: list[type[Section]] | None 
     return settings
 
 
+def _trusted_proxy_errors(s: Settings) -> list[str]:
+    errors = []
+    for entry in s.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            errors.append(f"{env_name('trusted_proxies')}: {entry!r} is not an address or a CIDR network")
+    return errors
+
+
 def _profile_errors(s: Settings) -> list[str]:
+    errors = _trusted_proxy_errors(s)
     if s.profile != "production":
-        return []
-    errors: list[str] = []
+        return errors
     if not s.database_url.startswith("postgresql"):
         errors.append(f"{env_name('database_url')} must be a postgresql+asyncpg:// URL in production")
     if not s.redis_url.startswith(("redis://", "rediss://")):

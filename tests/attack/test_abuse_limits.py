@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import msgspec
+from sqlalchemy import update
 
+from accounts.auth import hash_password
+from accounts.models import User
 from booking.settings import BookingSettings
 from tests.booking.world import LANWAN, QINGHE, machine_time, make_instrument, make_user, set_calendar
 from tests.support import error_code
@@ -73,6 +77,60 @@ async def test_password_guessing_one_account_from_many_addresses_is_limited(back
         async with client_from(backend, an_address()) as someone:
             r = await someone.post("/api/v1/auth/login", json={"username": bystander, "password": "x"})
             assert r.status_code == 401
+
+
+async def user_with_password(backend: Any, password: str) -> str:
+    username = await make_user(backend, QINGHE)
+    async with backend.runtime.session_maker() as session, session.begin():
+        await session.execute(
+            update(User).where(User.username == username).values(password_hash=hash_password(password))
+        )
+    return username
+
+
+async def sign_in(address: str, username: str, password: str, backend: Any) -> httpx.Response:
+    async with client_from(backend, address) as c:
+        return await c.post("/api/v1/auth/login", json={"username": username, "password": password})
+
+
+async def in_one_window(seconds_needed: float = 8) -> None:
+    """Start near the beginning of a minute: the limits count in fixed one-minute windows, and a
+    test's requests straddling two of them would be counted twice over."""
+    into = time.time() % 60
+    if into > 60 - seconds_needed:
+        await asyncio.sleep(60 - into + 0.05)
+
+
+async def test_guessing_an_accounts_password_does_not_lock_its_owner_out(backend):
+    username = await user_with_password(backend, "owner-secret-1")
+    home = an_address()
+    await in_one_window()
+    with settings_changed(backend, rate_limit_sign_in_per_minute=3):
+        assert (await sign_in(home, username, "owner-secret-1", backend)).status_code == 200
+        # An attacker fails from many addresses: three attempts a minute on the account from
+        # addresses it does not know (the owner's first sign-in from home was one), then 429.
+        answers = [await sign_in(an_address(), username, f"guess{i}", backend) for i in range(6)]
+        assert [a.status_code for a in answers[:2]] == [401, 401]
+        for blocked in answers[2:]:
+            assert_limited(blocked)
+        # Even the right password is not let through from an address the account does not know:
+        # a lucky guess learns nothing.
+        assert_limited(await sign_in(an_address(), username, "owner-secret-1", backend))
+        # The owner, from the address they signed in from before, gets in all the same.
+        owner = await sign_in(home, username, "owner-secret-1", backend)
+        assert owner.status_code == 200, owner.text
+        assert owner.json()["token"]
+
+
+async def test_guessing_from_the_owners_own_address_is_still_limited(backend):
+    username = await user_with_password(backend, "owner-secret-2")
+    home = an_address()
+    await in_one_window()
+    with settings_changed(backend, rate_limit_sign_in_per_minute=3):
+        assert (await sign_in(home, username, "owner-secret-2", backend)).status_code == 200
+        answers = [await sign_in(home, username, f"guess{i}", backend) for i in range(3)]
+        assert [a.status_code for a in answers[:2]] == [401, 401]
+        assert_limited(answers[2])
 
 
 async def test_one_user_booking_too_fast_gets_429_and_others_keep_booking(backend, client, login):
