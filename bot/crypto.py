@@ -1,9 +1,15 @@
-"""What wechatpy's webhook helpers leave out: constant-time signatures, a replay window, mode checks.
+"""What wechatpy's webhook helpers leave out: constant-time signatures, a replay window, nonces.
 
 wechatpy's ``check_signature`` and ``WeChatCrypto`` compare signatures with ``!=`` and accept any
 timestamp. WeChat signs every push with sha1 over the sorted [token, timestamp, nonce] (and, in
 safe mode, the Encrypt element: ``msg_signature``); we compare with ``hmac.compare_digest`` and
-refuse timestamps more than five minutes from our clock, so a captured request cannot be replayed.
+refuse timestamps more than five minutes from our clock.
+
+Within those five minutes a signed query string could still be replayed: the plaintext
+``signature`` does not cover the body. So each (timestamp, nonce) is remembered in the shared
+store (Redis in production: every replica sees it) for the whole window, with a digest of the
+body it came with. The same query with the same body again is WeChat retrying an unanswered
+push (answered from the reply de-duplication, no second effect); with another body it is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +21,11 @@ from functools import lru_cache
 
 from wechatpy.crypto import WeChatCrypto
 
+from yixiang.store import Store
+
 TIMESTAMP_WINDOW_SECONDS = 300
+# A timestamp may be up to the window ahead of our clock and is accepted until the window after it.
+NONCE_TTL_SECONDS = 2 * TIMESTAMP_WINDOW_SECONDS
 
 
 class Refused(Exception):
@@ -48,3 +58,14 @@ def check_timestamp(timestamp: str, now: float | None = None) -> None:
 @lru_cache(maxsize=8)
 def crypto_for(token: str, aes_key: str, app_id: str) -> WeChatCrypto:
     return WeChatCrypto(token, aes_key, app_id)
+
+
+async def claim_nonce(store: Store, timestamp: str, nonce: str, body: bytes) -> None:
+    """Remember a signed (timestamp, nonce) with the body it signed for; refuse it with another."""
+    key = "bot:nonce:" + hashlib.sha256(f"{timestamp}:{nonce}".encode()).hexdigest()
+    digest = hashlib.sha256(body).hexdigest()
+    if await store.add(key, digest, ttl=NONCE_TTL_SECONDS):
+        return
+    first = await store.get(key)
+    if first is None or not hmac.compare_digest(first, digest.encode()):
+        raise Refused("reused_nonce")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 
@@ -37,19 +38,35 @@ class Follower(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class SendStatus(enum.StrEnum):
+    """Where a notification's one WeChat call stands (WeChat takes no idempotency key)."""
+
+    sending = "sending"  # committed before the call: a row left here means the worker died in it
+    sent = "sent"  # WeChat said ok
+    failed = "failed"  # WeChat answered an error that a retry may fix: the worker sends again
+    undeliverable = "undeliverable"  # WeChat answered that no retry can help (unfollowed...)
+    uncertain = "uncertain"  # the call may or may not have arrived: never sent again
+
+
 class SentNotification(Base):
-    """One row per (outbox event, channel) sent: a notification consumer running twice sends once."""
+    """One row per (outbox event, channel): a notification consumer running twice sends once.
+
+    ``status`` is committed as "sending" before WeChat is called and "sent" after (bot/notify.py).
+    """
 
     __tablename__ = "bot_sent_notifications"
 
     event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)  # template | subscribe | custom
+    status: Mapped[str] = mapped_column(
+        String(16), default=SendStatus.sent, server_default="sent", index=True
+    )
     topic: Mapped[str] = mapped_column(String(100))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     template_id: Mapped[str] = mapped_column(String(100), default="")
     # WeChat's message id when it returns one (template messages do), for support questions.
     wechat_msgid: Mapped[str | None] = mapped_column(String(64))
-    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the call was (last) started
 
 
 class UserPhone(Base):

@@ -5,35 +5,48 @@ Two channels, each its own consumer (so one failing never re-sends the other):
 - subscribe messages in the mini-program, to ``User.wechat_openid`` (the user must have accepted
   that template in the mini-program; WeChat answers 43101 otherwise, which we record and skip).
 
-Once per event and channel: a ``SentNotification`` row is inserted in the consumer's transaction
-before the send, and a second run of the consumer (a retry after a crash, a replayed event) finds
-it and sends nothing. WeChat itself gives no idempotency key for these APIs: if the send succeeds
-and our commit then fails, the retry sends again — at-least-once is the best the protocol allows;
-the window is the few milliseconds between WeChat's answer and our commit.
+At most once per event and channel. WeChat takes no idempotency key for these APIs, so a send
+whose answer we never recorded cannot be told apart from one that never arrived. Each send is
+therefore recorded in ``SentNotification`` and *committed* as "sending" before WeChat is called,
+then "sent" after (``_send_once``):
+- WeChat answers an error a retry may fix (quota, token, busy), or the connection could not even
+  be opened: "failed", and the worker retries the consumer, which sends again.
+- WeChat answers that no retry can help (unfollowed, no subscription): "undeliverable".
+- No answer (a read timeout), or the worker died in the call or before recording it: the message
+  may or may not be on the user's phone. It is never sent again: a duplicate "预约已确认" or
+  "创新券已抵扣" (was I charged twice?) misleads more than a missing one, and every notification
+  is also in the mini-program and the H5 pages. Such a send ends "uncertain", with a warning in
+  the log: at once when the consumer sees it, or — a worker that died after committing
+  "sending" — at the next housekeeping run (``flag_interrupted_sends``).
+What remains: a notification can be lost (the worker died after committing "sending" and before
+the request left, or WeChat took it and timed out answering), never doubled.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+import requests
 from sqlalchemy import bindparam, select, update
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from accounts.models import User
 from bot.conversation.base import save_state, yuan
 from bot.conversation.rate import prompt_for
 from bot.dependencies import MINIPROGRAM, OFFICIAL_ACCOUNT
 from bot.followers import bind_by_unionid
-from bot.models import Follower, SentNotification
+from bot.models import Follower, SendStatus, SentNotification
 from bot.settings import NOTIFICATION_TOPICS, WeChatSettings
 from bot.wechat import WeChatError, WeChatGateway
 from vouchers.models import VoucherCheckout
 from yixiang.clock import SHANGHAI
-from yixiang.db import insert_ignoring_conflict
+from yixiang.db import insert_ignoring_conflict, utcnow
 from yixiang.domains import Consumer, JobContext, idle_when
+from yixiang.housekeeping import HOUSEKEEPING_TOPIC
 from yixiang.outbox import Event
 
 log = logging.getLogger("bot.notify")
@@ -98,30 +111,127 @@ def _wechat_data(values: dict[str, str]) -> dict[str, dict[str, str]]:
     return {key: {"value": value} for key, value in values.items()}
 
 
-async def _claim(
+def _row(event: Event, channel: str) -> Any:
+    return (SentNotification.event_id == event.id, SentNotification.channel == channel)
+
+
+async def _begin_sending(
     ctx: JobContext, event: Event, channel: str, user_id: uuid.UUID | None, template_id: str
 ) -> bool:
-    return await insert_ignoring_conflict(
-        ctx.session,
-        SentNotification,
-        {
-            "event_id": event.id,
-            "channel": channel,
-            "topic": event.topic,
-            "user_id": user_id,
-            "template_id": template_id,
-        },
-        ["event_id", "channel"],
+    """Record the send as "sending"; False when this event's message on this channel is not to be
+    sent (again). Runs of one consumer for one event never overlap: the worker's delivery mark
+    serialises them."""
+    values = {
+        "event_id": event.id,
+        "channel": channel,
+        "topic": event.topic,
+        "user_id": user_id,
+        "template_id": template_id,
+        "status": SendStatus.sending,
+        "sent_at": utcnow(),
+    }
+    if await insert_ignoring_conflict(ctx.session, SentNotification, values, ["event_id", "channel"]):
+        return True
+    status = await ctx.session.scalar(select(SentNotification.status).where(*_row(event, channel)))
+    if status == SendStatus.failed:
+        await _set_status(ctx, event, channel, SendStatus.sending, sent_at=utcnow())
+        return True
+    if status == SendStatus.sending:
+        # An earlier run committed "sending" and never recorded an answer: it was in the call,
+        # or past it, when it failed. WeChat may have the message: not sent again.
+        log.warning(
+            "%s message of event %s (%s) may or may not have been delivered: not sent again",
+            channel,
+            event.id,
+            event.topic,
+        )
+        await _set_status(ctx, event, channel, SendStatus.uncertain)
+    return False
+
+
+async def _set_status(ctx: JobContext, event: Event, channel: str, status: SendStatus, **values: Any) -> None:
+    await ctx.session.execute(
+        update(SentNotification).where(*_row(event, channel)).values(status=status, **values)
     )
 
 
-async def _record(ctx: JobContext, event: Event, channel: str, result: Any) -> None:
+def _never_left(exc: WeChatError) -> bool:
+    """Whether WeChat surely did not take the message: it answered with an error code, or the
+    connection was never opened. A read timeout or a dropped connection is not sure."""
+    if exc.errcode is not None or exc.__cause__ is None:
+        return True
+    cause = exc.__cause__
+    if isinstance(cause, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(cause.args[0], "reason", None) if cause.args else None
+    return isinstance(cause, requests.exceptions.ConnectionError) and isinstance(
+        reason, (NewConnectionError, ConnectTimeoutError)
+    )
+
+
+async def _send_once(
+    ctx: JobContext,
+    event: Event,
+    channel: str,
+    send: Callable[[], Awaitable[Any]],
+    *,
+    user_id: uuid.UUID | None = None,
+    template_id: str = "",
+    final_errors: frozenset[int] = frozenset(FINAL_ERRORS),
+) -> bool:
+    """Make this event's WeChat call on ``channel`` at most once; True when it was sent now."""
+    if not await _begin_sending(ctx, event, channel, user_id, template_id):
+        return False
+    # Durable before the call (with the worker's delivery mark): a retry after a crash finds it.
+    # No transaction is open during the call either, so SQLite's writers do not wait for WeChat.
+    await ctx.session.commit()
+    try:
+        result = await send()
+    except WeChatError as exc:
+        if exc.errcode in final_errors:
+            log.info("%s message of event %s not deliverable (%s)", channel, event.id, exc.errcode)
+            await _set_status(ctx, event, channel, SendStatus.undeliverable)
+            return False
+        if _never_left(exc):
+            await _set_status(ctx, event, channel, SendStatus.failed)
+            await ctx.session.commit()  # outlives the rollback of this failed run
+            raise  # the worker retries with backoff
+        log.warning(
+            "%s message of event %s (%s): no answer from WeChat (%s), it may or may not have "
+            "been delivered: not sent again",
+            channel,
+            event.id,
+            event.topic,
+            exc.errmsg,
+        )
+        await _set_status(ctx, event, channel, SendStatus.uncertain)
+        return False
     msgid = result.get("msgid") if isinstance(result, dict) else None
-    if msgid is not None:
+    await _set_status(
+        ctx, event, channel, SendStatus.sent, **({"wechat_msgid": str(msgid)} if msgid is not None else {})
+    )
+    return True
+
+
+async def flag_interrupted_sends(ctx: JobContext, event: Event) -> None:
+    """Housekeeping: sends still "sending" long after any worker could be in the call (its lease
+    would have run out) were cut short by a dying worker: "uncertain", and said in the log."""
+    cutoff = utcnow() - timedelta(seconds=2 * ctx.settings.worker_lease_seconds)
+    rows = (
         await ctx.session.execute(
             update(SentNotification)
-            .where(SentNotification.event_id == event.id, SentNotification.channel == channel)
-            .values(wechat_msgid=str(msgid))
+            .where(SentNotification.status == SendStatus.sending, SentNotification.sent_at < cutoff)
+            .values(status=SendStatus.uncertain)
+            .returning(SentNotification.event_id, SentNotification.channel, SentNotification.topic)
+        )
+    ).all()
+    for row in rows:
+        log.warning(
+            "%s message of event %s (%s) was interrupted by a dying worker: it may or may not "
+            "have been delivered, not sent again",
+            row.channel,
+            row.event_id,
+            row.topic,
         )
 
 
@@ -190,23 +300,21 @@ async def send_template_message(ctx: JobContext, event: Event) -> None:
     follower = await ctx.session.scalar(
         select(Follower).where(Follower.user_id == user_id, Follower.subscribed.is_(True))
     )
-    if follower is None or not await _claim(ctx, event, "template", user_id, template_id):
+    if follower is None:
         return
     gateway: WeChatGateway = ctx.services[OFFICIAL_ACCOUNT]
     url = _link(ctx, event)
-    try:
-        result = await gateway.send_template(
-            follower.openid,
-            template_id,
-            _wechat_data(fields(event.topic, await _with_voucher_share(ctx, event))),
-            url=url or None,
-        )
-    except WeChatError as exc:
-        if exc.errcode in FINAL_ERRORS:
-            log.info("template message for event %s not deliverable (%s)", event.id, exc.errcode)
-            return
-        raise  # rolls back the claim; the worker retries with backoff
-    await _record(ctx, event, "template", result)
+    data = _wechat_data(fields(event.topic, await _with_voucher_share(ctx, event)))
+    sent = await _send_once(
+        ctx,
+        event,
+        "template",
+        lambda: gateway.send_template(follower.openid, template_id, data, url=url or None),
+        user_id=user_id,
+        template_id=template_id,
+    )
+    if not sent:
+        return
     if event.topic == "booking.rating_requested" and event.payload.get("booking_id"):
         # The next "5" from this follower rates the booking (the state expires like any flow).
         await save_state(
@@ -243,25 +351,21 @@ async def send_subscribe_message(ctx: JobContext, event: Event) -> None:
     if user_id is None or not template_id:
         return
     openid = await ctx.session.scalar(select(User.wechat_openid).where(User.id == user_id))
-    if not openid or not await _claim(ctx, event, "subscribe", user_id, template_id):
+    if not openid:
         return
     gateway: WeChatGateway = ctx.services[MINIPROGRAM]
     page = (
         f"pages/booking/detail?id={event.payload['booking_id']}" if event.payload.get("booking_id") else None
     )
-    try:
-        result = await gateway.send_subscribe(
-            openid,
-            template_id,
-            _wechat_data(fields(event.topic, await _with_voucher_share(ctx, event))),
-            page=page,
-        )
-    except WeChatError as exc:
-        if exc.errcode in FINAL_ERRORS:
-            log.info("subscribe message for event %s not deliverable (%s)", event.id, exc.errcode)
-            return
-        raise
-    await _record(ctx, event, "subscribe", result)
+    data = _wechat_data(fields(event.topic, await _with_voucher_share(ctx, event)))
+    await _send_once(
+        ctx,
+        event,
+        "subscribe",
+        lambda: gateway.send_subscribe(openid, template_id, data, page=page),
+        user_id=user_id,
+        template_id=template_id,
+    )
 
 
 def _link(ctx: JobContext, event: Event) -> str:
@@ -272,16 +376,15 @@ def _link(ctx: JobContext, event: Event) -> str:
 
 async def push_reply(ctx: JobContext, event: Event) -> None:
     """A reply that missed WeChat's 5 seconds, sent as a customer-service message."""
-    if not await _claim(ctx, event, "custom", None, ""):
-        return
     gateway: WeChatGateway = ctx.services[OFFICIAL_ACCOUNT]
-    try:
-        await gateway.send_text(str(event.payload["openid"]), str(event.payload["text"]))
-    except WeChatError as exc:
-        if exc.errcode in FINAL_ERRORS or exc.errcode == 45015:  # 45015: 48-hour window closed
-            log.info("late reply not deliverable (%s)", exc.errcode)
-            return
-        raise
+    openid, text = str(event.payload["openid"]), str(event.payload["text"])
+    await _send_once(
+        ctx,
+        event,
+        "custom",
+        lambda: gateway.send_text(openid, text),
+        final_errors=frozenset(FINAL_ERRORS | {45015}),  # 45015: the 48-hour window closed
+    )
 
 
 async def look_up_follower(ctx: JobContext, event: Event) -> None:
@@ -303,4 +406,5 @@ CONSUMERS: dict[str, Sequence[Consumer]] = {
     **{topic: [send_template_message, send_subscribe_message] for topic in NOTIFICATION_TOPICS},
     "bot.push_reply": [push_reply],
     "bot.follower_seen": [look_up_follower],
+    HOUSEKEEPING_TOPIC: [flag_interrupted_sends],
 }

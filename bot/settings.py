@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from yixiang.settings import Section, Settings
+from yixiang.settings import Section, Settings, env_name
 
 DEMO_APP_ID = "wx5f3c9a7e2d1b0a00"
 DEMO_APP_SECRET = "yixiang-demo-app-secret-0000000000"
@@ -38,6 +38,10 @@ class WeChatSettings(Section):
     app_secret: str = ""
     token: str = ""
     aes_key: str = ""
+    # With an AES key, also accept plaintext pushes (WeChat's "compatible mode"). Off by default
+    # and refused in production: a plaintext push is signed over the query string only, not its
+    # body, so anyone who saw one signed URL could send any message within the replay window.
+    compatible_mode: bool = False
     api_base_url: str = "https://api.weixin.qq.com"
     # The mini-program has its own app id and secret (empty: the official account's are used).
     miniprogram_app_id: str = ""
@@ -67,6 +71,14 @@ class WeChatSettings(Section):
         for topic in NOTIFICATION_TOPICS:
             self.template_ids.setdefault(topic, "demo-tpl-" + topic)
             self.subscribe_template_ids.setdefault(topic, "demo-sub-" + topic)
+
+    def problems(self, settings: Settings) -> list[str]:
+        if settings.profile == "production" and self.compatible_mode:
+            return [
+                f"{env_name(self.setting_key('compatible_mode'))} cannot be enabled in production: "
+                "plaintext pushes are not authenticated (use safe mode)"
+            ]
+        return []
 
     @property
     def miniprogram_credentials(self) -> tuple[str, str]:

@@ -1,9 +1,19 @@
 """The official account's webhook: ``GET`` answers URL verification, ``POST`` receives messages.
 
-Plaintext, compatible and safe (AES) modes, with wechatpy doing the XML and the AES and
-``bot.crypto`` adding what it lacks. What WeChat expects and we guarantee:
-- Every push is checked before anything else: timestamp within 300 s, signature (constant time).
+Safe (AES), plaintext and, when enabled, compatible mode, with wechatpy doing the XML and the AES
+and ``bot.crypto`` adding what it lacks. What WeChat expects and we guarantee:
+- Every push is checked before anything else: timestamp within 300 s, signature (constant time),
+  and its (timestamp, nonce) not seen before with another body (``bot.crypto.claim_nonce``).
   A refused push gets an empty 403/400/413 — no body WeChat could show, no stack trace.
+- With an AES key set (safe mode) only encrypted pushes are accepted: their ``msg_signature``
+  covers the encrypted body, so a signed query string seen once (a log, a proxy, the URL check)
+  cannot carry another message. Plaintext pushes too only with ``compatible_mode`` (never in
+  production).
+- A plaintext push (no AES key, or compatible mode) is authenticated by token, timestamp and nonce
+  only — not by its body, not by its ``FromUserName``. Its reply never holds a follower's own
+  records: it is answered as to an anonymous visitor (search, details, free slots, help), and
+  what needs the account (bookings, vouchers, results, rating, binding, booking) gets a pointer
+  to the mini-program / H5 pages instead (``PLAINTEXT_PRIVATE``).
 - WeChat retries a push it got no answer to within 5 s, three times in all, with the same MsgId
   (events: the same FromUserName + CreateTime). The first delivery claims the message in the
   store; its reply is stored, and every retry gets that same reply — one effect, same answer.
@@ -28,9 +38,11 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import ArticlesReply, TextReply
 
-from bot.conversation.base import Incoming, Reply, Turn, load_state, save_state
+from bot.conversation.base import Incoming, Reply, Turn, link, load_state, save_state
+from bot.conversation.intents import detect
 from bot.conversation.router import respond
-from bot.crypto import Refused, check_signature, check_timestamp, crypto_for
+from bot.conversation.wechat_events import CLICK_MESSAGES
+from bot.crypto import Refused, check_signature, check_timestamp, claim_nonce, crypto_for
 from bot.dependencies import REPLY_BUDGET
 from bot.followers import ensure_follower, principal_for
 from bot.models import Follower
@@ -53,6 +65,15 @@ SUCCESS = "success"
 TEXT_PLAIN = "text/plain; charset=utf-8"
 XML = "application/xml; charset=utf-8"
 
+# What shows or changes a follower's own records: never answered to an unauthenticated push.
+PRIVATE_INTENTS = frozenset(
+    {"bind", "book", "my_bookings", "cancel_booking", "voucher", "voucher_history", "results", "rate"}
+)
+PLAINTEXT_PRIVATE = (
+    "为保护您的账号信息，公众号当前的消息方式不能查询或办理预约、创新券、检测结果、评价和绑定。"
+    "请在仪享小程序或网页中操作。"
+)
+
 _background: set[asyncio.Task[Any]] = set()
 
 
@@ -61,24 +82,29 @@ def _refuse(reason: str, status: int = 403) -> Response[str]:
     return Response("", status_code=status, media_type=TEXT_PLAIN)
 
 
-@get(PATH, include_in_schema=False, sync_to_thread=False)
-def verify_url(request: Request[Any, Any, Any]) -> Response[str]:
+def _check_query(wechat: WeChatSettings, q: Any) -> tuple[str, str]:
+    """The push's (timestamp, nonce) once its timestamp and ``signature`` are ours."""
+    timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
+    check_timestamp(timestamp)
+    check_signature(wechat.token, q.get("signature", ""), timestamp, nonce)
+    return timestamp, nonce
+
+
+@get(PATH, include_in_schema=False)
+async def verify_url(request: Request[Any, Any, Any]) -> Response[str]:
     """WeChat's server configuration check: echo ``echostr`` when the signature is ours."""
     wechat = WeChatSettings.of(request.app.state.settings)
     q = request.query_params
     if not wechat.token:
         return _refuse("not_configured", 404)
+    echostr = q.get("echostr", "")
     try:
-        check_timestamp(q.get("timestamp", ""))
-        check_signature(
-            wechat.token,
-            q.get("signature", ""),
-            q.get("timestamp", ""),
-            q.get("nonce", ""),
-        )
+        timestamp, nonce = _check_query(wechat, q)
+        # Remembered too: this signed query must not then serve as a plaintext push.
+        await claim_nonce(request.app.state.store, timestamp, nonce, b"echostr:" + echostr.encode())
     except Refused as exc:
         return _refuse(exc.reason)
-    return Response(q.get("echostr", ""), media_type=TEXT_PLAIN)
+    return Response(echostr, media_type=TEXT_PLAIN)
 
 
 @post(PATH, include_in_schema=False, status_code=200, request_max_body_size=MAX_BODY_BYTES)
@@ -87,17 +113,18 @@ async def receive(request: Request[Any, Any, Any]) -> Response[str]:
     q = request.query_params
     if not wechat.token:
         return _refuse("not_configured", 404)
-    timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
     try:
-        check_timestamp(timestamp)
-        check_signature(wechat.token, q.get("signature", ""), timestamp, nonce)
+        timestamp, nonce = _check_query(wechat, q)
     except Refused as exc:
         return _refuse(exc.reason)
+    encrypted = q.get("encrypt_type", "").lower() == "aes"
+    if not encrypted and wechat.aes_key and not wechat.compatible_mode:
+        # Safe mode: WeChat encrypts every push, so a plaintext one is not WeChat's.
+        return _refuse("plaintext_in_safe_mode")
     try:
         body = await request.body()
     except HTTPException:
         return _refuse("too_large", 413)
-    encrypted = q.get("encrypt_type", "").lower() == "aes"
     try:
         xml = _decrypt(wechat, body, q.get("msg_signature", ""), timestamp, nonce) if encrypted else body
         message = parse_message(xml)
@@ -107,8 +134,12 @@ async def receive(request: Request[Any, Any, Any]) -> Response[str]:
         return _refuse(exc.reason, 403 if exc.reason == "bad_signature" else 400)
     except Exception as exc:  # expat, missing elements, bad base64/padding: not a WeChat push
         return _refuse(f"malformed ({type(exc).__name__})", 400)
+    try:
+        await claim_nonce(request.app.state.store, timestamp, nonce, body)
+    except Refused as exc:
+        return _refuse(exc.reason)
 
-    reply_xml = await answer(request.app.state, message)
+    reply_xml = await answer(request.app.state, message, authenticated=encrypted)
     if not reply_xml:
         return Response(SUCCESS, media_type=TEXT_PLAIN)
     if encrypted:
@@ -139,15 +170,18 @@ def dedup_key(message: BaseMessage) -> str:
     return f"msg:{message.id}" if message.id else f"msg:{message.source}:{message.time}"
 
 
-async def answer(state: Any, message: BaseMessage) -> str:
-    """The reply XML for a push (empty: "success"), the same for every retry of one message."""
+async def answer(state: Any, message: BaseMessage, *, authenticated: bool = True) -> str:
+    """The reply XML for a push (empty: "success"), the same for every retry of one message.
+
+    Plaintext pushes de-duplicate apart from encrypted ones: a forged plaintext push naming a
+    MsgId must not decide the reply a genuine encrypted message with that MsgId gets."""
     store: Store = state.store
-    key = "bot:msg:" + dedup_key(message)
+    key = ("bot:msg:" if authenticated else "bot:msg:plain:") + dedup_key(message)
     budget = state.services.get(REPLY_BUDGET, REPLY_BUDGET_SECONDS)
     if not await store.add(key, PENDING, ttl=DEDUP_TTL_SECONDS):
         return await _stored_reply(store, key, budget)
     late = asyncio.Event()
-    task = asyncio.ensure_future(_work(state, message, key, late))
+    task = asyncio.ensure_future(_work(state, message, key, late, authenticated))
     _background.add(task)
     task.add_done_callback(_background.discard)
     done, _ = await asyncio.wait({task}, timeout=budget)
@@ -170,7 +204,7 @@ async def _stored_reply(store: Store, key: str, budget: float) -> str:
         await asyncio.sleep(0.05)
 
 
-async def _work(state: Any, message: BaseMessage, key: str, late: asyncio.Event) -> str:
+async def _work(state: Any, message: BaseMessage, key: str, late: asyncio.Event, authenticated: bool) -> str:
     try:
         reply = await handle_message(
             settings=state.settings,
@@ -179,6 +213,7 @@ async def _work(state: Any, message: BaseMessage, key: str, late: asyncio.Event)
             services=state.services,
             message=message,
             key=key.removeprefix("bot:msg:"),
+            authenticated=authenticated,
         )
     except Exception:
         log.exception("bot failed to answer %s", key)
@@ -229,11 +264,20 @@ async def handle_message(
     services: ServiceRegistry,
     message: BaseMessage,
     key: str,
+    authenticated: bool = True,
 ) -> Reply:
+    """The bot's reply to one push. ``authenticated``: the push's body was signed (safe mode);
+    otherwise whoever sent it may not be the follower it names (see the module's docstring)."""
     incoming = incoming_of(message, key)
     if incoming.kind == "unknown" or not incoming.openid:
         return Reply()
-    follower, principal = await _who(session_maker, incoming.openid, key)
+    if not authenticated and _needs_the_account(incoming):
+        log.info("a plaintext push asked for a follower's own records: pointed to the mini-program")
+        return Reply(PLAINTEXT_PRIVATE + _h5_hint(settings))
+    follower, principal = await _who(session_maker, incoming.openid, key, authenticated)
+    # An unauthenticated turn keeps its own flow state: it can neither continue a flow of the
+    # follower's encrypted conversation nor leave one behind for it.
+    state_owner = incoming.openid if authenticated else "plain:" + incoming.openid
     ports: Ports = services.get(SERVICE_KEY) or Ports()
     turn = Turn(
         incoming=incoming,
@@ -244,18 +288,35 @@ async def handle_message(
         ports=ports,
         follower=follower,
         principal=principal,
-        state=await load_state(store, incoming.openid),
+        state=await load_state(store, state_owner),
     )
     before = turn.state
     reply = await respond(turn)
     if turn.state != before or turn.state is not None:
-        await save_state(store, incoming.openid, turn.state)  # also renews the TTL of a live flow
+        await save_state(store, state_owner, turn.state)  # also renews the TTL of a live flow
     return reply
 
 
+def _needs_the_account(incoming: Incoming) -> bool:
+    """Whether answering this message would show or change the follower's own records."""
+    text = incoming.text
+    if incoming.kind == "event":
+        if incoming.event.lower() != "click":
+            return False
+        text = CLICK_MESSAGES.get(incoming.event_key) or ""
+    intent = detect(text) if text else None
+    return intent is not None and intent.name in PRIVATE_INTENTS
+
+
+def _h5_hint(settings: Settings) -> str:
+    url = link(settings, "")
+    return f"\n{url}" if url else ""
+
+
 async def _who(
-    session_maker: async_sessionmaker[AsyncSession], openid: str, key: str
+    session_maker: async_sessionmaker[AsyncSession], openid: str, key: str, authenticated: bool
 ) -> tuple[Follower | None, Any]:
+    """The follower, and the account behind it — none for an unauthenticated push."""
     async with session_maker() as session:
         follower = await session.get(Follower, openid)
         if follower is None:
@@ -265,6 +326,8 @@ async def _who(
                 await emit(
                     session, "bot.follower_seen", {"openid": openid}, key=f"bot.follower_seen:{openid}"
                 )
+        if not authenticated:
+            return follower, None
         async with transaction(session):
             principal = await principal_for(session, follower)
         return follower, principal

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yixiang.db import conflict_ignoring_inserts, insert_ignoring_conflict, utcnow
@@ -185,21 +185,31 @@ class Worker:
     async def process(self, event: Event, consumers: Sequence[Consumer] | None = None) -> bool:
         """Run the event's consumers (all of them unless told which are left); True when all
         succeeded. The last consumer's transaction also marks the event done: its effect, its
-        delivery mark and the event's status commit together, one commit fewer per event."""
+        delivery mark and the event's status commit together, one commit fewer per event.
+
+        A consumer may commit part of its work itself (``ctx.session.commit()``, e.g. a record
+        made before calling a service that takes no idempotency key); its delivery mark commits
+        with it. If it then fails, the mark is removed again (``_failed``) so it runs again, and
+        it must recognise what it had committed (bot/notify.py)."""
         if consumers is None:
             consumers = self.consumers.get(event.topic, [])
+        running: Consumer | None = None
         try:
             for consumer in consumers[:-1]:
-                async with self.session_maker() as session, session.begin():
+                running = consumer
+                async with self.session_maker() as session:
                     await self._deliver(session, consumer, event)
-            async with self.session_maker() as session, session.begin():
-                if consumers:
-                    await self._deliver(session, consumers[-1], event)
+                    await session.commit()
+            running = consumers[-1] if consumers else None
+            async with self.session_maker() as session:
+                if running is not None:
+                    await self._deliver(session, running, event)
                 await session.execute(
                     _MARK_DONE, {"p_ids": [event.id], "p_worker": self.name, "p_now": utcnow()}
                 )
+                await session.commit()
         except Exception as exc:
-            await self._failed(event, exc)
+            await self._failed(event, exc, running)
             return False
         return True
 
@@ -225,7 +235,7 @@ class Worker:
                 .values(status=status, locked_until=None, done_at=utcnow(), last_error=error)
             )
 
-    async def _failed(self, event: Event, exc: Exception) -> None:
+    async def _failed(self, event: Event, exc: Exception, consumer: Consumer | None = None) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if event.attempts >= self.max_attempts:
             log.error(
@@ -236,11 +246,20 @@ class Worker:
         delay = backoff_seconds(event.attempts)
         log.warning("event %s (%s) failed, retry in %ss: %s", event.id, event.topic, delay, error)
         async with self.session_maker() as session, session.begin():
-            await session.execute(
+            retried = await session.execute(
                 update(OutboxEvent)
                 .where(OutboxEvent.id == event.id, OutboxEvent.locked_by == self.name)
                 .values(locked_until=None, run_at=utcnow() + timedelta(seconds=delay), last_error=error)
             )
+            # Undelivered, even if it committed part of its work — unless another worker holds the
+            # event now (our lease ran out): that worker's mark is not ours to remove.
+            if consumer is not None and getattr(retried, "rowcount", 0) == 1:
+                await session.execute(
+                    delete(OutboxDelivery).where(
+                        OutboxDelivery.event_id == event.id,
+                        OutboxDelivery.consumer == consumer_name(consumer),
+                    )
+                )
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many events were handled successfully."""

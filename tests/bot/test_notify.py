@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from accounts.demo import demo_id
 from accounts.models import User
 from booking.events import booking_code
 from bot.models import SentNotification
 from bot.notify import send_template_message
+from bot.wechat import HTTP_TIMEOUT_SECONDS
 from tests.bot.chat import Chat, TaggedInstruments, bind_openid, bookings_on, deliver, new_firm_researcher
+from yixiang.db import utcnow
 from yixiang.domains import JobContext
+from yixiang.housekeeping import HOUSEKEEPING_TOPIC
 from yixiang.outbox import Event, OutboxEvent, emit
 
 
@@ -74,12 +81,13 @@ async def test_a_consumer_running_twice_sends_once(chat: Chat) -> None:
         created_at=None,
     )  # type: ignore[arg-type]
     runtime = chat.backend.runtime
-    for _ in range(2):  # e.g. a worker that died after sending, before marking the delivery
-        async with runtime.session_maker() as session, session.begin():
+    for _ in range(2):  # e.g. an event replayed by hand after it was delivered
+        async with runtime.session_maker() as session:
             ctx = JobContext(
                 session=session, settings=runtime.settings, store=runtime.store, services=runtime.services
             )
             await send_template_message(ctx, event)
+            await session.commit()
     await chat.drain()  # the worker's own run of the same event adds nothing either
     assert len(chat.fake.calls_to("/cgi-bin/message/template/send", touser=openid)) == 1
     async with runtime.session_maker() as session:
@@ -116,6 +124,94 @@ async def test_a_failed_send_is_retried_by_the_worker(chat: Chat) -> None:
         if c.body and c.body["template_id"] == "demo-tpl-booking.reminder"
     ]
     assert len(sent) == 1
+
+
+TEMPLATE = "/cgi-bin/message/template/send"
+
+
+async def _expire_lease(chat: Chat, event_id: int) -> None:
+    """As if the worker's lease ran out (the default lease is a minute)."""
+    async with chat.backend.runtime.session_maker() as session, session.begin():
+        await session.execute(
+            update(OutboxEvent).where(OutboxEvent.id == event_id).values(locked_until=utcnow())
+        )
+
+
+async def _send_status(chat: Chat, event_id: int) -> str | None:
+    async with chat.backend.runtime.session_maker() as session:
+        return await session.scalar(
+            select(SentNotification.status).where(
+                SentNotification.event_id == event_id, SentNotification.channel == "template"
+            )
+        )
+
+
+async def test_a_worker_dying_between_the_send_and_its_commit_does_not_send_again(chat: Chat) -> None:
+    openid = await bind_openid(chat, "demo-researcher")
+    await chat.drain()
+    event_id = await _emit(chat, "booking.confirmed", _payload(uuid.uuid4()))
+    chat.fake.answer_delay[TEMPLATE] = 0.5  # WeChat has the message; its answer is on the way
+    try:
+        worker = asyncio.ensure_future(chat.drain())
+        for _ in range(100):
+            if chat.fake.calls_to(TEMPLATE, touser=openid):
+                break
+            await asyncio.sleep(0.02)
+        worker.cancel()  # the worker dies before it hears back, let alone commits
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+    finally:
+        chat.fake.answer_delay.clear()
+    assert len(chat.fake.calls_to(TEMPLATE, touser=openid)) == 1
+    await _expire_lease(chat, event_id)
+    await chat.drain()  # another worker takes the event over
+    assert len(chat.fake.calls_to(TEMPLATE, touser=openid)) == 1, "the user got the confirmation twice"
+    async with chat.backend.runtime.session_maker() as session, session.begin():
+        event = await session.get(OutboxEvent, event_id)
+        assert event is not None and event.status == "done"
+        # The send is still recorded as in flight; housekeeping, once no worker can still be in
+        # it, calls it uncertain (and says so in the log) instead of leaving it unexplained.
+        await session.execute(
+            update(SentNotification)
+            .where(SentNotification.event_id == event_id)
+            .values(sent_at=utcnow() - timedelta(hours=1))
+        )
+        await emit(session, HOUSEKEEPING_TOPIC, {})
+    assert await _send_status(chat, event_id) == "sending"
+    await chat.drain()
+    assert await _send_status(chat, event_id) == "uncertain"
+
+
+@pytest.mark.slow  # waits out the HTTP timeout
+async def test_no_answer_from_wechat_is_not_sent_again_and_a_refusal_is(chat: Chat) -> None:
+    openid = await bind_openid(chat, "demo-researcher")
+    await chat.drain()
+    # WeChat takes the message and answers too late (our read times out): it may be on the phone.
+    chat.fake.answer_delay[TEMPLATE] = HTTP_TIMEOUT_SECONDS + 0.5
+    try:
+        timed_out = await _emit(chat, "booking.reminder", _payload(uuid.uuid4()))
+        await chat.drain()
+    finally:
+        chat.fake.answer_delay.clear()
+    assert await _send_status(chat, timed_out) == "uncertain"
+    await _expire_lease(chat, timed_out)
+    await chat.drain()
+    reminders = [
+        c
+        for c in chat.fake.calls_to(TEMPLATE, touser=openid)
+        if c.body["template_id"].endswith("reminder")  # type: ignore[index]
+    ]
+    assert len(reminders) == 1
+    # An answered error is surely not on the phone: "failed", and the retry sends it.
+    chat.fake.fail_touser[openid] = [45009]
+    refused = await _emit(chat, "booking.rejected", _payload(uuid.uuid4(), reason="样品不符合要求"))
+    await chat.drain()
+    assert await _send_status(chat, refused) == "failed"
+    async with chat.backend.runtime.session_maker() as session, session.begin():
+        await session.execute(update(OutboxEvent).where(OutboxEvent.id == refused).values(run_at=utcnow()))
+    await chat.drain()
+    assert await _send_status(chat, refused) == "sent"
+    assert len(chat.fake.calls_to(TEMPLATE, touser=openid, template_id="demo-tpl-booking.rejected")) == 1
 
 
 async def test_rating_request_then_a_digit_rates_the_booking(

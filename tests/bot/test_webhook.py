@@ -8,16 +8,28 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from accounts.auth import Principal
+from booking.events import booking_code
 from bot.adapters import build_ports
 from bot.dependencies import REPLY_BUDGET
 from bot.models import Follower
 from bot.ports import SERVICE_KEY, CatalogPort, InstrumentDetails, InstrumentSummary
 from bot.settings import WeChatSettings
-from tests.bot.chat import Chat, TaggedInstruments, bind_openid, new_openid
-from tests.bot.wechat_client import PATH, sha1_sign, text_xml
+from tests.bot.chat import (
+    Chat,
+    TaggedInstruments,
+    bind_openid,
+    bookings_on,
+    follower_user,
+    new_firm_researcher,
+    new_openid,
+)
+from tests.bot.wechat_client import PATH, event_xml, sha1_sign, text_xml
+from tests.test_settings import PRODUCTION
+from yixiang.settings import SettingsError, load_settings
 
 
 async def test_url_verification_echoes_echostr_only_for_our_signature(chat: Chat) -> None:
@@ -61,6 +73,135 @@ async def test_plaintext_mode_when_no_aes_key_is_configured(chat: Chat) -> None:
         ).status_code == 400
     finally:
         WeChatSettings.of(settings).aes_key = aes_key
+
+
+async def follower_with_a_booking(chat: Chat, instruments: TaggedInstruments) -> tuple[str, str]:
+    """A follower bound to a researcher of a new firm who booked through the bot: (openid, code)."""
+    _, researcher = await new_firm_researcher(chat)
+    openid = await bind_openid(chat, researcher)
+    sender = chat.sender()
+    for text in [f"预约 {instruments.icp}", "2", "1"]:
+        await sender.text(openid, text)
+    [booking] = await bookings_on(chat, instruments.icp_id)
+    return openid, booking_code(booking)
+
+
+async def test_a_captured_signed_query_cannot_carry_another_body_in_safe_mode(
+    chat: Chat, instruments: TaggedInstruments
+) -> None:
+    client, sender = chat.backend.client, chat.sender()
+    victim, code = await follower_with_a_booking(chat, instruments)
+    assert code in (await sender.text(victim, "我的预约")).content  # what the follower sees
+    # Someone's genuine push, whose URL a log or a proxy kept.
+    params, body = sender.signed(text_xml(new_openid(), "帮助", sender.next_msgid(), int(time.time())))
+    assert (await client.post(PATH, params=params, content=body)).status_code == 200
+    # The same signed query with a body of the attacker's, in the victim's name.
+    forged = text_xml(victim, "我的预约", sender.next_msgid(), int(time.time())).encode()
+    as_plaintext = {k: params[k] for k in ("signature", "timestamp", "nonce")}
+    for query in (as_plaintext, params):
+        response = await client.post(PATH, params=query, content=forged)
+        assert response.status_code in (400, 403) and response.text == "", response.text
+        assert code not in response.text
+
+
+async def test_a_reused_nonce_is_refused(chat: Chat) -> None:
+    client, sender, openid = chat.backend.client, chat.sender(), new_openid()
+    ts, nonce = int(time.time()), uuid.uuid4().hex[:10]
+    first = sender.signed(text_xml(openid, "帮助", sender.next_msgid(), ts), timestamp=ts, nonce=nonce)
+    # Another message, correctly signed and encrypted, under the same timestamp and nonce.
+    other = sender.signed(text_xml(openid, "券还剩多少", sender.next_msgid(), ts), timestamp=ts, nonce=nonce)
+    answered = await client.post(PATH, params=first[0], content=first[1])
+    assert answered.status_code == 200 and "找仪器" in sender.read(answered).content
+    refused = await client.post(PATH, params=other[0], content=other[1])
+    assert refused.status_code == 403 and refused.text == ""
+    # WeChat retrying the first push (same query, same body) still gets its reply, once.
+    retried = await client.post(PATH, params=first[0], content=first[1])
+    assert retried.status_code == 200 and "找仪器" in sender.read(retried).content
+
+    # Without an AES key the URL verification's signed query cannot be reused as a push.
+    settings = WeChatSettings.of(chat.backend.settings)
+    aes_key, settings.aes_key = settings.aes_key, ""
+    try:
+        plain = chat.sender("plain")
+        ts, nonce = int(time.time()), uuid.uuid4().hex[:10]
+        query = {"signature": sha1_sign(plain.token, str(ts), nonce), "timestamp": str(ts), "nonce": nonce}
+        verified = await client.get(PATH, params=query | {"echostr": "e-1"})
+        assert verified.status_code == 200 and verified.text == "e-1"
+        pushed = await client.post(
+            PATH, params=query, content=text_xml(openid, "帮助", sender.next_msgid(), ts).encode()
+        )
+        assert pushed.status_code == 403 and pushed.text == ""
+    finally:
+        settings.aes_key = aes_key
+
+
+async def test_plaintext_pushes_are_refused_in_safe_mode(chat: Chat) -> None:
+    reply = await chat.sender("plain").text(new_openid(), "帮助")
+    assert reply.status == 403 and reply.body == ""
+    event = await chat.sender("plain").post_xml(event_xml(new_openid(), "subscribe", int(time.time())))
+    assert event.status_code == 403 and event.text == ""
+
+
+async def test_compatible_mode_only_when_enabled_and_never_in_production(chat: Chat) -> None:
+    wechat = WeChatSettings.of(chat.backend.settings)
+    assert wechat.aes_key and not wechat.compatible_mode  # safe mode by default
+    wechat.compatible_mode = True
+    try:
+        reply = await chat.sender("plain").text(new_openid(), "帮助")
+        assert reply.status == 200 and "找仪器" in reply.content
+    finally:
+        wechat.compatible_mode = False
+    assert (await chat.sender("plain").text(new_openid(), "帮助")).status == 403
+
+    configured = PRODUCTION | {"YIXIANG_WECHAT_TOKEN": "prod-token", "YIXIANG_WECHAT_AES_KEY": "k" * 43}
+    assert not WeChatSettings.of(load_settings(configured)).compatible_mode
+    with pytest.raises(SettingsError) as refused:
+        load_settings(configured | {"YIXIANG_WECHAT_COMPATIBLE_MODE": "true"})
+    assert "YIXIANG_WECHAT_COMPATIBLE_MODE" in str(refused.value)
+    assert "production profile refuses to start" in str(refused.value)
+
+
+async def test_plaintext_pushes_never_show_a_followers_own_records(
+    chat: Chat, instruments: TaggedInstruments
+) -> None:
+    openid, code = await follower_with_a_booking(chat, instruments)
+    bind_code = (
+        await chat.backend.client.post(
+            "/api/v1/auth/wechat/bind-code", headers=await chat.headers("demo-researcher-2")
+        )
+    ).json()["code"]
+    settings = WeChatSettings.of(chat.backend.settings)
+    aes_key, settings.aes_key = settings.aes_key, ""
+    try:
+        plain = chat.sender("plain")
+        # Anyone who can post a plaintext push may name this follower: nothing of theirs comes back.
+        for text in [
+            "我的预约",
+            "券还剩多少",
+            "券记录",
+            "结果",
+            "评价",
+            "取消预约",
+            f"预约 {instruments.xrd}",
+        ]:
+            reply = await plain.text(openid, text)
+            assert reply.status == 200 and "小程序" in reply.content, (text, reply.content)
+            assert code not in reply.body and "绑定" not in reply.content.replace("和绑定", ""), text
+        for key in ("YX_MY_BOOKINGS", "YX_VOUCHER", "YX_RESULTS"):
+            clicked = await plain.event(openid, "CLICK", key)
+            assert "小程序" in clicked.content and code not in clicked.body
+        # Nor does a plaintext push bind a follower to an account.
+        stranger = new_openid()
+        assert "小程序" in (await plain.text(stranger, f"绑定 {bind_code}")).content
+        assert await follower_user(chat, stranger) is None
+        # What anyone may see still works.
+        assert "找仪器" in (await plain.text(openid, "帮助")).content
+        assert instruments.nmr in (await plain.text(openid, f"找 {instruments.nmr}")).content
+        assert "核磁" in (await plain.text(openid, "1")).content
+    finally:
+        settings.aes_key = aes_key
+    # The follower's own, encrypted conversation is untouched.
+    assert code in (await chat.sender().text(openid, "我的预约")).content
 
 
 async def test_three_deliveries_of_one_message_have_one_effect_and_the_same_reply(chat: Chat) -> None:
@@ -133,6 +274,8 @@ async def test_huge_bodies_are_refused_without_reading_them(chat: Chat) -> None:
         "signature": sha1_sign(WeChatSettings.of(chat.backend.settings).token, ts, "n"),
         "timestamp": ts,
         "nonce": "n",
+        "encrypt_type": "aes",
+        "msg_signature": "0" * 40,
     }
     response = await chat.backend.client.post(
         PATH, params=params, content=b"<xml>" + b"a" * 200_000 + b"</xml>"

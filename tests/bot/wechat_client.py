@@ -90,11 +90,17 @@ class WeChatSender:
     def next_msgid(self) -> int:
         return next(_msgids)
 
-    async def post_xml(
-        self, xml: str, *, timestamp: int | None = None, signature: str | None = None
-    ) -> httpx.Response:
+    def signed(
+        self,
+        xml: str,
+        *,
+        timestamp: int | None = None,
+        nonce: str | None = None,
+        signature: str | None = None,
+    ) -> tuple[dict[str, str], bytes]:
+        """The query string and body WeChat would post for ``xml`` in this sender's mode."""
         ts = str(timestamp if timestamp is not None else int(self.now or time.time()))
-        nonce = os.urandom(6).hex()
+        nonce = nonce or os.urandom(6).hex()
         params = {"signature": signature or sha1_sign(self.token, ts, nonce), "timestamp": ts, "nonce": nonce}
         body = xml
         if self.mode in ("aes", "compat"):
@@ -107,8 +113,14 @@ class WeChatSender:
                 )
             else:  # compatible mode: the plaintext message with the Encrypt element added
                 body = xml.replace("</xml>", f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
+        return params, body.encode()
+
+    async def post_xml(
+        self, xml: str, *, timestamp: int | None = None, signature: str | None = None
+    ) -> httpx.Response:
+        params, body = self.signed(xml, timestamp=timestamp, signature=signature)
         self.sent.append(xml)
-        return await self.client.post(PATH, params=params, content=body.encode())
+        return await self.client.post(PATH, params=params, content=body)
 
     def read(self, response: httpx.Response) -> Replied:
         body = response.text

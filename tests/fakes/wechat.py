@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,6 +49,8 @@ class FakeWeChat:
     fail_next: list[int] = field(default_factory=list)
     # answer the next messages to this openid with these errcodes
     fail_touser: dict[str, list[int]] = field(default_factory=dict)
+    # path -> seconds to wait before answering a call (it is recorded, i.e. WeChat has it, at once)
+    answer_delay: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._tokens: set[str] = set()
@@ -121,6 +124,8 @@ class FakeWeChat:
             self.calls.append(call)
         status, answer = self._answer(method, path, query, body)
         call.errcode = int(answer.get("errcode", 0))
+        if self.answer_delay.get(path):
+            time.sleep(self.answer_delay[path])
         return status, answer
 
     def _answer(
