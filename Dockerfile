@@ -3,7 +3,12 @@
 #   API:        docker run IMAGE                      (= yixiang serve --host 0.0.0.0 --port 8000)
 #   Worker:     docker run IMAGE worker
 #   Migrations: docker run IMAGE db upgrade
-ARG PYTHON_IMAGE=python:3.11-slim
+# The base image by exact version and by digest (the multi-platform index), so every build
+# starts from the same bytes. To move to a newer patch release or a rebuilt image, look the
+# digest up and change both parts together:
+#   docker buildx imagetools inspect python:3.11.14-slim-bookworm     (the "Digest:" line)
+# or `docker pull python:3.11.14-slim-bookworm` and read its RepoDigests.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 # ---------------------------------------------------------------------------------------
 # Builder: install the pinned dependencies (pyproject.toml pins every version; uv.lock is

@@ -7,12 +7,12 @@ from typing import Any
 
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import JWTAuthMiddleware, TokenIssuer, provide_optional_principal, provide_principal
 from accounts.controllers import AuthController, OrganizationController, me
-from accounts.demo import load_accounts_demo
+from accounts.demo import ACCOUNTS, demo_id, load_accounts_demo
 from accounts.models import RefreshToken, User
 from accounts.settings import AccountsSettings
 from yixiang.db import utcnow
@@ -32,6 +32,18 @@ async def has_users(session: AsyncSession) -> bool:
     return bool(await session.scalar(select(exists().where(User.id.is_not(None)))))
 
 
+async def demo_accounts(session: AsyncSession) -> list[str]:
+    """The usernames of the demo accounts in the database (by their stable ids or their names):
+    they share a password published in the README."""
+    names = [username for username, *_ in ACCOUNTS]
+    found = await session.scalars(
+        select(User.username)
+        .where(or_(User.id.in_([demo_id(name) for name in names]), User.username.in_(names)))
+        .order_by(User.username)
+    )
+    return list(found)
+
+
 async def purge_expired_refresh_tokens(ctx: JobContext, event: Event) -> None:
     await ctx.session.execute(delete(RefreshToken).where(RefreshToken.expires_at < utcnow()))
 
@@ -46,6 +58,7 @@ DOMAIN = Domain(
     },
     app_state=app_state,
     holds_records=has_users,
+    demo_records=demo_accounts,
     consumers={HOUSEKEEPING_TOPIC: [purge_expired_refresh_tokens]},
     demo_loaders=[load_accounts_demo],
 )

@@ -8,6 +8,8 @@ the box against the local fake. Production never gets them: it must configure it
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 from yixiang.settings import Section, Settings, env_name
@@ -18,6 +20,30 @@ DEMO_TOKEN = "yixiangdemotoken"
 DEMO_AES_KEY = "YixiangDemoEncodingAESKey0123456789abcdefgh"  # 43 characters, as WeChat issues them
 DEMO_MINIPROGRAM_APP_ID = "wx5f3c9a7e2d1b0a01"
 DEMO_MINIPROGRAM_APP_SECRET = "yixiang-demo-miniprogram-secret-00"
+
+DEMO_VALUES = frozenset(
+    {
+        DEMO_APP_ID,
+        DEMO_APP_SECRET,
+        DEMO_TOKEN,
+        DEMO_AES_KEY,
+        DEMO_MINIPROGRAM_APP_ID,
+        DEMO_MINIPROGRAM_APP_SECRET,
+    }
+)
+# What a value left from a template or an example says of itself.
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "example", "replace-me", "your-")
+CREDENTIALS = ("app_id", "app_secret", "token", "aes_key", "miniprogram_app_id", "miniprogram_app_secret")
+APP_ID = re.compile(r"wx[0-9a-f]{16}")
+
+
+def looks_like_placeholder(value: str) -> bool:
+    """A demo value, a template's word, or one character repeated (``wx0000000000000000``)."""
+    lowered = value.lower()
+    if value in DEMO_VALUES or any(word in lowered for word in PLACEHOLDER_WORDS):
+        return True
+    return len(set(lowered.removeprefix("wx"))) <= 1
+
 
 # Every notification topic the bot sends; demo template ids are the topic with a prefix.
 NOTIFICATION_TOPICS = (
@@ -73,12 +99,33 @@ class WeChatSettings(Section):
             self.subscribe_template_ids.setdefault(topic, "demo-sub-" + topic)
 
     def problems(self, settings: Settings) -> list[str]:
-        if settings.profile == "production" and self.compatible_mode:
-            return [
+        """Production talks to the real WeChat with the credentials it is given: a placeholder
+        or a public demo value would fail every call, or, for the token, let anyone who read
+        the README forge the official account's messages."""
+        if settings.is_embedded:
+            return []
+        errors: list[str] = []
+        if self.compatible_mode:
+            errors.append(
                 f"{env_name(self.setting_key('compatible_mode'))} cannot be enabled in production: "
                 "plaintext pushes are not authenticated (use safe mode)"
-            ]
-        return []
+            )
+        for field in CREDENTIALS:
+            value = getattr(self, field)
+            if value and looks_like_placeholder(value):
+                errors.append(
+                    f"{env_name(self.setting_key(field))} is a placeholder or demo value: set the real one"
+                )
+        for field in ("app_id", "miniprogram_app_id"):
+            value = getattr(self, field)
+            if value and not looks_like_placeholder(value) and not APP_ID.fullmatch(value):
+                errors.append(
+                    f"{env_name(self.setting_key(field))}={value!r} is not a WeChat app id (wx + 16 hex)"
+                )
+        if self.app_id and not self.app_secret:
+            secret, app_id = env_name(self.setting_key("app_secret")), env_name(self.setting_key("app_id"))
+            errors.append(f"{secret} is required with {app_id}")
+        return errors
 
     @property
     def miniprogram_credentials(self) -> tuple[str, str]:

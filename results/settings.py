@@ -16,6 +16,9 @@ class ResultsSettings(Section):
     max_file_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 200 * 1024 * 1024
     link_ttl_seconds: Annotated[int, msgspec.Meta(ge=10, le=86400)] = 300
     retention_days: Annotated[int, msgspec.Meta(ge=1)] = 5 * 365
+    # Local storage in production: the operator states that the data dir is one volume every
+    # API and worker process mounts (NFS, a ReadWriteMany claim), not each pod's own disk.
+    shared_volume: bool = False
 
     def problems(self, settings: Settings) -> list[str]:
         s3 = S3Settings.of(settings)
@@ -24,9 +27,19 @@ class ResultsSettings(Section):
                 f"{env_name('s3_bucket')}, {env_name('s3_access_key')} and {env_name('s3_secret_key')} "
                 "are required when results are stored in S3"
             ]
+        if self.storage == "local" and not settings.is_embedded and not self.shared_volume:
+            # A file uploaded through one replica must be downloadable through every other, and
+            # outlive the pod: a pod's own disk (emptyDir) gives neither.
+            return [
+                f"{env_name('results_storage')}=local keeps result files in {env_name('data_dir')}, "
+                f"which production replicas do not share: use {env_name('results_storage')}=s3, or set "
+                f"{env_name('results_shared_volume')}=true if the data dir is one volume they all mount"
+            ]
         return []
 
     def describe(self) -> dict[str, str]:
+        if self.storage == "local" and self.shared_volume:
+            return {"result files": "local (shared volume)"}
         return {"result files": self.storage}
 
 

@@ -1,12 +1,22 @@
-"""The demo data loads on first start and loading it again changes nothing."""
+"""The demo data loads on first start and loading it again changes nothing; production never
+loads it, and ``yixiang check`` fails when a production database holds its accounts."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from accounts.demo import ACCOUNTS
+from accounts.demo import ACCOUNTS, load_accounts_demo
 from accounts.models import Membership, Organization, Region, User
+from tests.support import PG_URL, REDIS_URL, create_database, drop_database, make_settings
+from yixiang.cli import main
 from yixiang.domains import load_demo
+from yixiang.migrate import upgrade
+from yixiang.runtime import Runtime
+from yixiang.settings import Settings
 
 
 async def _counts(backend) -> tuple[int, ...]:
@@ -31,3 +41,61 @@ async def test_demo_has_a_province_with_its_cities_and_every_role(backend):
         users = set((await session.scalars(select(User.username))).all())
     assert {"杭州市", "宁波市", "温州市", "绍兴市"} <= set(cities)
     assert {username for username, *_ in ACCOUNTS} <= users
+
+
+# --- production refuses the demo ---------------------------------------------------------
+
+PRODUCTION = {
+    "YIXIANG_PROFILE": "production",
+    "YIXIANG_DATABASE_URL": "postgresql+asyncpg://yixiang@db/yixiang",
+    "YIXIANG_REDIS_URL": "redis://cache:6379/0",
+    "YIXIANG_SEARCH_BACKEND": "database",
+    "YIXIANG_SECRET_KEY": "x" * 48,
+    "YIXIANG_RESULTS_SHARED_VOLUME": "true",
+    "YIXIANG_LOG_LEVEL": "ERROR",
+}
+
+
+def test_demo_load_is_refused_in_production():
+    # Refused before connecting anywhere: the database above does not exist.
+    result = CliRunner().invoke(main, ["demo", "load"], env=PRODUCTION)
+    assert result.exit_code == 2, result.output
+    assert "demo data cannot be loaded in the production profile" in result.output
+
+
+def _with_demo_accounts(settings: Settings) -> None:
+    """A migrated database holding the demo accounts (only them: nothing else is needed)."""
+
+    async def load() -> None:
+        await create_database(settings)
+        runtime = Runtime.build(settings)
+        try:
+            await upgrade(runtime.engine)
+            async with runtime.session_maker() as session, session.begin():
+                await load_accounts_demo(session)
+        finally:
+            await runtime.store.close()
+            await runtime.engine.dispose()
+
+    asyncio.run(load())
+
+
+def test_check_names_the_demo_accounts_it_finds(tmp_path):
+    _with_demo_accounts(make_settings("sqlite", tmp_path))
+    result = CliRunner().invoke(main, ["check"], env={"YIXIANG_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output  # the embedded default is meant to have them
+    (line,) = [line for line in result.output.splitlines() if line.startswith("demo data:")]
+    assert "demo-admin" in line and "demo-researcher" in line
+
+
+@pytest.mark.skipif(not PG_URL, reason="the production profile needs PostgreSQL and Redis")
+def test_check_fails_on_demo_accounts_in_a_production_database(tmp_path):
+    settings = make_settings("postgres", tmp_path, demo_data=False)
+    _with_demo_accounts(settings)
+    try:
+        env = PRODUCTION | {"YIXIANG_DATABASE_URL": settings.database_url, "YIXIANG_REDIS_URL": REDIS_URL}
+        result = CliRunner().invoke(main, ["check"], env=env)
+        assert result.exit_code == 1, result.output
+        assert "FOUND IN PRODUCTION" in result.output and "demo-admin" in result.output
+    finally:
+        asyncio.run(drop_database(settings))

@@ -6,7 +6,11 @@ no network or cluster is needed. Patch files (under a ``patches/`` folder) are p
 objects; they are only checked for parseability and for targeting a real base resource.
 When ``kubectl`` is on PATH, each kustomization is also rendered and its output validated.
 
-These tests are plain and synchronous and use no fixtures.
+The production overlay is also checked against the application itself: its settings are
+accepted by the production profile, result files go to object storage, the ingress's body
+limits and timeouts match the app's own limits, and the worker's liveness probe reads the
+heartbeat its loop writes. These tests are plain and synchronous; only the one comparing the
+ingress paths with the app's routes uses the running app (the ``backend`` fixture).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from yixiang.settings import load_settings
+from results.settings import ResultsSettings
+from yixiang.heartbeat import heartbeat_path
+from yixiang.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S_DIR = ROOT / "k8s"
@@ -334,6 +340,175 @@ def test_the_config_map_holds_settings_the_app_accepts() -> None:
     assert settings.trusted_proxies, "set YIXIANG_TRUSTED_PROXIES to the ingress controller's network"
 
 
+# --- the app in production: storage, settings, ingress limits, worker liveness ----------------
+
+PRODUCTION_OVERLAY = K8S_DIR / "overlays" / "production"
+CONTAINER_WORKLOADS = [
+    ("Deployment", "yixiang-api"),
+    ("Deployment", "yixiang-worker"),
+    ("Job", "yixiang-migrate"),
+]
+
+
+def _render_production() -> list[dict[str, Any]]:
+    if KUBECTL is None:
+        pytest.skip("kubectl (with built-in kustomize) is not installed")
+    result = subprocess.run(
+        [KUBECTL, "kustomize", str(PRODUCTION_OVERLAY)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc is not None]
+
+
+def _base_docs() -> list[dict[str, Any]]:
+    return [doc for path, doc in _all_resources() if "base" in path.relative_to(K8S_DIR).parts]
+
+
+SOURCES = {"base": _base_docs, "production": _render_production}
+
+
+def _one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def _container(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (container,) = _pod_spec(_one(docs, kind, name))["containers"]
+    return container
+
+
+def _secret_refs(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Variable -> (Secret, key) for each variable the container takes from a Secret's key."""
+    return {
+        env["name"]: (ref["name"], ref["key"])
+        for env in container.get("env") or []
+        if (ref := (env.get("valueFrom") or {}).get("secretKeyRef"))
+    }
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_result_files_go_to_object_storage_with_keys_from_a_secret(source: str) -> None:
+    # Each pod's emptyDir loses the files on restart and hides them from the other replicas.
+    docs = SOURCES[source]()
+    config = _one(docs, "ConfigMap", "yixiang-config")["data"]
+    assert config.get("YIXIANG_RESULTS_STORAGE") == "s3", f"{source}: result files must go to S3"
+    assert config.get("YIXIANG_S3_BUCKET"), f"{source}: no S3 bucket"
+    assert "YIXIANG_RESULTS_SHARED_VOLUME" not in config, f"{source}: the data dir is an emptyDir"
+    for kind, name in CONTAINER_WORKLOADS:
+        refs = _secret_refs(_container(docs, kind, name))
+        for variable in ("YIXIANG_S3_ACCESS_KEY", "YIXIANG_S3_SECRET_KEY"):
+            assert variable in refs, f"{source} {kind}/{name}: {variable} must come from a Secret's key"
+            assert variable not in config, f"{source}: {variable} is a secret, not configuration"
+        if source == "base":  # the template names every key the workloads read
+            for secret, key in refs.values():
+                assert key in _one(docs, "Secret", secret)["stringData"], f"{secret} template lacks {key}"
+
+
+def test_the_production_overlay_is_accepted_by_the_production_profile() -> None:
+    docs = _render_production()
+    config = _one(docs, "ConfigMap", "yixiang-config")["data"]
+    # What the out-of-band Secrets hold (realistic values, none a placeholder)...
+    secrets = {
+        "YIXIANG_DATABASE_URL": "postgresql+asyncpg://yixiang:pw@postgres:5432/yixiang",
+        "YIXIANG_REDIS_URL": "redis://:pw@redis:6379/0",
+        "YIXIANG_MEILI_KEY": "6fbd1c0e3a7a4b2c9d8e7f6a5b4c3d2e",
+        "YIXIANG_SECRET_KEY": "kR8vQ2mZx4Lp9sTn6Wd3Hy7Jc1Fb5Gv0Ne8Ua2Xo",
+    }
+    for kind, name in CONTAINER_WORKLOADS:
+        env = (
+            config
+            | secrets
+            | {
+                variable: "s3-" + key
+                for variable, (_, key) in _secret_refs(_container(docs, kind, name)).items()
+            }
+        )
+        try:  # ...and the configuration shipped: the app must take it as it is
+            load_settings(env)
+        except Exception as exc:
+            pytest.fail(f"{kind}/{name}: the production profile refuses the overlay's settings: {exc}")
+
+
+NGINX = "nginx.ingress.kubernetes.io/"
+
+
+def _nginx_bytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", size.lower()).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+
+
+def _ingress(docs: list[dict[str, Any]], name: str) -> tuple[dict[str, str], list[str]]:
+    ingress = _one(docs, "Ingress", name)
+    paths = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    return ingress["metadata"].get("annotations") or {}, paths
+
+
+UPLOAD = "/api/v1/bookings/0b7a3c52-1f0e-4c8e-9d61-3f2a7b9c4e10/results"
+IMPORTS = [
+    "/api/v1/provider/instruments/import",
+    "/api/v1/voucher-programs/0b7a3c52-1f0e-4c8e-9d61-3f2a7b9c4e10/grants/import",
+]
+
+
+def _routed(paths: list[str], path: str) -> bool:
+    return any(re.match(pattern, path) for pattern in paths)
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_ingress_body_limits_and_timeouts_match_the_app(source: str) -> None:
+    docs = SOURCES[source]()
+    settings, results = Settings(), ResultsSettings()
+    ingresses = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "Ingress")
+    assert ingresses == ["yixiang-api", "yixiang-api-imports", "yixiang-api-results"], ingresses
+
+    general, _ = _ingress(docs, "yixiang-api")
+    assert _nginx_bytes(general[NGINX + "proxy-body-size"]) == settings.max_body_bytes
+
+    # Result files: the app takes each file up to its limit, streaming; so must the ingress.
+    upload, upload_paths = _ingress(docs, "yixiang-api-results")
+    limit = _nginx_bytes(upload[NGINX + "proxy-body-size"])
+    assert results.max_file_bytes < limit <= results.max_file_bytes + 8 * 1024**2
+    assert upload[NGINX + "proxy-request-buffering"] == "off"
+    for timeout in ("proxy-send-timeout", "proxy-read-timeout"):
+        # 200 MiB at a slow 0.5 MiB/s takes 400 s
+        assert int(upload[NGINX + timeout]) >= results.max_file_bytes / (512 * 1024), timeout
+    assert upload.get(NGINX + "use-regex") == "true"
+    assert _routed(upload_paths, UPLOAD) and not _routed(upload_paths, UPLOAD.removesuffix("/results"))
+    assert not _routed(upload_paths, UPLOAD.replace("/results", "/results/extra"))
+
+    imports, import_paths = _ingress(docs, "yixiang-api-imports")
+    assert _nginx_bytes(imports[NGINX + "proxy-body-size"]) == settings.max_body_bytes
+    for timeout in ("proxy-send-timeout", "proxy-read-timeout"):
+        assert int(imports[NGINX + timeout]) >= 300, timeout
+    assert all(_routed(import_paths, path) for path in IMPORTS)
+    assert not _routed(import_paths, "/api/v1/provider/instruments/export")
+
+
+async def test_the_ingress_paths_are_routes_of_the_app(backend) -> None:
+    # A renamed route would silently fall back to the 1 MiB default: the paths must exist.
+    routes = [
+        re.sub(r"\{[^}]+\}", "0b7a3c52-1f0e-4c8e-9d61-3f2a7b9c4e10", r.path) for r in backend.app.routes
+    ]
+    assert UPLOAD in routes and set(IMPORTS) <= set(routes)
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_the_worker_is_restarted_when_its_loop_hangs(source: str) -> None:
+    docs = SOURCES[source]()
+    data_dir = _one(docs, "ConfigMap", "yixiang-config")["data"]["YIXIANG_DATA_DIR"]
+    worker = _container(docs, "Deployment", "yixiang-worker")
+    expected = ["yixiang", "worker", "--check-heartbeat", "--heartbeat-file", str(heartbeat_path(data_dir))]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert (worker.get(probe) or {}).get("exec", {}).get("command") == expected, f"{source}: {probe}"
+    mounts = {m["mountPath"] for m in worker["volumeMounts"]}
+    assert data_dir in mounts, "the heartbeat's folder must be writable"
+
+
 # --- Dockerfile --------------------------------------------------------------------------
 
 
@@ -362,3 +537,15 @@ def test_dockerfile_final_stage_runs_as_non_root() -> None:
     entrypoints = [value for keyword, value in final if keyword == "ENTRYPOINT"]
     assert entrypoints and entrypoints[-1] == '["yixiang"]', "ENTRYPOINT must be the yixiang CLI"
     assert ("EXPOSE", "8000") in final
+
+
+def test_dockerfile_base_image_is_pinned_by_version_and_digest() -> None:
+    instructions = _dockerfile_instructions()
+    args = dict(value.split("=", 1) for keyword, value in instructions if keyword == "ARG" and "=" in value)
+    image = args.get("PYTHON_IMAGE", "")
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+@sha256:[0-9a-f]{64}", image), (
+        f"base image {image!r} must name an exact Python release and its digest"
+    )
+    for keyword, value in instructions:
+        if keyword == "FROM":
+            assert value.split()[0] == "${PYTHON_IMAGE}", f"FROM {value}: use the pinned PYTHON_IMAGE"

@@ -21,6 +21,10 @@ PRODUCTION = {
     "YIXIANG_MEILI_URL": "http://search:7700",
     "YIXIANG_MEILI_KEY": "meili-master-key",
     "YIXIANG_SECRET_KEY": "x" * 48,
+    "YIXIANG_RESULTS_STORAGE": "s3",
+    "YIXIANG_S3_BUCKET": "yixiang-results",
+    "YIXIANG_S3_ACCESS_KEY": "access",
+    "YIXIANG_S3_SECRET_KEY": "secret",
 }
 
 
@@ -70,6 +74,17 @@ def test_production_with_everything_set_starts():
         ({"YIXIANG_SECRET_KEY": "short"}, "YIXIANG_SECRET_KEY"),
         ({"YIXIANG_DEV_LOGIN": "true"}, "YIXIANG_DEV_LOGIN"),
         ({"YIXIANG_DEMO_DATA": "1"}, "YIXIANG_DEMO_DATA"),
+        # Result files on each pod's own disk: lost on restart, invisible to the other replicas.
+        ({"YIXIANG_RESULTS_STORAGE": "local"}, "YIXIANG_RESULTS_SHARED_VOLUME"),
+        ({"YIXIANG_S3_SECRET_KEY": ""}, "YIXIANG_S3_SECRET_KEY"),
+        # What the k8s overlay used to ship, and the embedded default's public demo values.
+        ({"YIXIANG_WECHAT_APP_ID": "wx0000000000000000"}, "YIXIANG_WECHAT_APP_ID"),
+        ({"YIXIANG_WECHAT_APP_ID": "wx5f3c9a7e2d1b0a00"}, "YIXIANG_WECHAT_APP_ID"),
+        ({"YIXIANG_WECHAT_APP_ID": "wx-my-app"}, "YIXIANG_WECHAT_APP_ID"),
+        ({"YIXIANG_WECHAT_APP_ID": "wx7c1e4b9a20d3f5e6"}, "YIXIANG_WECHAT_APP_SECRET"),
+        ({"YIXIANG_WECHAT_APP_SECRET": "CHANGE-ME"}, "YIXIANG_WECHAT_APP_SECRET"),
+        ({"YIXIANG_WECHAT_TOKEN": "yixiangdemotoken"}, "YIXIANG_WECHAT_TOKEN"),
+        ({"YIXIANG_WECHAT_AES_KEY": "x" * 43}, "YIXIANG_WECHAT_AES_KEY"),
     ],
 )
 def test_production_refuses_unsafe_or_missing_settings(change, named):
@@ -78,6 +93,22 @@ def test_production_refuses_unsafe_or_missing_settings(change, named):
         load_settings(env)
     assert named in str(exc.value)
     assert "production profile refuses to start" in str(exc.value)
+
+
+def test_production_keeps_result_files_locally_only_on_a_volume_said_to_be_shared():
+    local = PRODUCTION | {"YIXIANG_RESULTS_STORAGE": "local", "YIXIANG_RESULTS_SHARED_VOLUME": "true"}
+    assert ResultsSettings.of(load_settings(local)).shared_volume
+    assert ResultsSettings.of(load_settings({"YIXIANG_RESULTS_STORAGE": "local"})).storage == "local"
+
+
+def test_production_takes_real_wechat_settings():
+    real = {
+        "YIXIANG_WECHAT_APP_ID": "wx7c1e4b9a20d3f5e6",
+        "YIXIANG_WECHAT_APP_SECRET": "4f9d0c2b7a1e8d3c6b5a49e8f7d2c1b0",
+        "YIXIANG_WECHAT_TOKEN": "Qm7tR2vX9kLp4sWz",
+        "YIXIANG_WECHAT_AES_KEY": "a8Kd93JfLq02ZxPmWn47RtYb6VcHs15GeUo2NiMk3Dj",
+    }
+    assert WeChatSettings.of(load_settings(PRODUCTION | real)).app_id == "wx7c1e4b9a20d3f5e6"
 
 
 def test_production_without_meilisearch_when_database_search_is_chosen():
@@ -136,6 +167,27 @@ def test_check_reports_a_healthy_embedded_setup(tmp_path):
     result = CliRunner().invoke(main, ["check"], env=env)
     assert result.exit_code == 0, result.output
     assert "schema up to date" in result.output
+
+
+def test_db_upgrade_says_what_it_applied(tmp_path):
+    env = {"YIXIANG_DATA_DIR": str(tmp_path), "YIXIANG_LOG_LEVEL": "ERROR"}
+    first = CliRunner().invoke(main, ["db", "upgrade", "--revision", "0002_catalogue"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "applied 2 migrations" in first.output
+    assert "0001_shell" in first.output and "0002_catalogue" in first.output
+    assert "up to date" not in first.output
+    rest = CliRunner().invoke(main, ["db", "upgrade"], env=env)
+    assert "0001_shell" not in rest.output and "0003_bookings" in rest.output
+    again = CliRunner().invoke(main, ["db", "upgrade"], env=env)
+    assert "already up to date" in again.output and "applied" not in again.output
+
+
+def test_check_fails_while_the_schema_needs_an_upgrade(tmp_path):
+    env = {"YIXIANG_DATA_DIR": str(tmp_path), "YIXIANG_LOG_LEVEL": "ERROR"}
+    assert CliRunner().invoke(main, ["db", "upgrade", "--revision", "0005_bot"], env=env).exit_code == 0
+    result = CliRunner().invoke(main, ["check"], env=env)
+    assert result.exit_code == 1, result.output
+    assert "NEEDS UPGRADE" in result.output and "yixiang db upgrade" in result.output
 
 
 def test_each_domain_reads_its_own_section_from_the_same_variables(tmp_path):

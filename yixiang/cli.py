@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -111,15 +112,54 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
 @main.command()
 @click.option("--once", is_flag=True, help="Drain what is due and exit.")
-def worker(once: bool) -> None:
+@click.option(
+    "--check-heartbeat",
+    is_flag=True,
+    help="Start no worker: exit 1 if the running worker's loop has not turned lately (a liveness probe).",
+)
+@click.option(
+    "--heartbeat-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The file the worker's loop touches (default: worker.heartbeat in the data dir).",
+)
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --check-heartbeat: seconds after which the loop counts as stuck "
+    "(default: what the worker wrote, twice the outbox lease plus a poll).",
+)
+def worker(once: bool, check_heartbeat: bool, heartbeat_file: Path | None, max_age: float | None) -> None:
     """Drain the outbox and run periodic jobs."""
+    from yixiang.heartbeat import heartbeat_path
+
+    if check_heartbeat:
+        from yixiang.heartbeat import heartbeat_problem
+
+        # Reads settings only without --heartbeat-file: the probe runs this every few seconds.
+        problem = heartbeat_problem(heartbeat_file or heartbeat_path(_settings().data_dir), max_age)
+        if problem:
+            click.echo(f"yixiang: {problem}", err=True)
+            sys.exit(1)
+        click.echo("worker loop: alive")
+        return
 
     async def work(runtime: Any) -> None:
+        from yixiang.heartbeat import Heartbeat
+
         w = runtime.worker()
         if once:
             handled = await w.drain()
             click.echo(f"handled {handled} events")
             return
+        s = runtime.settings
+        # A turn of the loop may take up to a lease (a batch's events are leased for that long)
+        # and the loop then waits up to a poll: twice the lease leaves room for a slow batch.
+        w.heartbeat = Heartbeat(
+            heartbeat_file or heartbeat_path(s.data_dir),
+            stale_after=2 * s.worker_lease_seconds + s.worker_poll_seconds,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -138,11 +178,18 @@ def db() -> None:
 @click.option("--revision", default="heads", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations (PostgreSQL or SQLite)."""
-    from yixiang.migrate import upgrade
+    from yixiang.migrate import current_revisions, upgrade
 
     async def work(runtime: Any) -> None:
-        await upgrade(runtime.engine, revision)
-        click.echo("database is up to date")
+        applied = await upgrade(runtime.engine, revision)
+        at = ", ".join(sorted(await current_revisions(runtime.engine))) or "(empty)"
+        if not applied:
+            click.echo(f"database already up to date, at {at}")
+            return
+        click.echo(f"applied {len(applied)} migration{'s' if len(applied) > 1 else ''}:")
+        for name, doc in applied:
+            click.echo(f"  {name}  {doc}")
+        click.echo(f"database now at {at}")
 
     run_with_runtime(work, migrate=False)
 
@@ -163,8 +210,18 @@ def demo() -> None:
 
 @demo.command("load")
 def demo_load() -> None:
-    """Load the demo data set (idempotent)."""
+    """Load the demo data set (idempotent; refused in production)."""
     from yixiang.domains import load_demo
+
+    if not _settings().is_embedded:
+        # The demo accounts share a password published in the README: in production they
+        # would let anyone in.
+        click.echo(
+            "yixiang: demo data cannot be loaded in the production profile "
+            "(its accounts share a public password)",
+            err=True,
+        )
+        sys.exit(2)
 
     async def work(runtime: Any) -> None:
         await load_demo(runtime.session_maker, runtime.domains)
@@ -176,7 +233,8 @@ def demo_load() -> None:
 
 @main.command()
 def check() -> None:
-    """Report the configuration and whether the database and store are reachable."""
+    """Report the configuration and whether the database and store are reachable; exit 1 when
+    something needs the operator (unreachable, schema behind, demo data in production)."""
     from yixiang.migrate import current_revisions, head_revisions
 
     async def work(runtime: Any) -> bool:
@@ -190,14 +248,20 @@ def check() -> None:
         ok = True
         try:
             current = await current_revisions(runtime.engine)
-            heads = head_revisions()
-            state = (
-                "up to date" if current == heads else f"needs upgrade ({sorted(current)} -> {sorted(heads)})"
-            )
-            click.echo(f"database:       reachable, schema {state}")
         except Exception as exc:
             ok = False
             click.echo(f"database:       UNREACHABLE ({type(exc).__name__}: {exc})")
+        else:
+            heads = head_revisions()
+            if current == heads:
+                click.echo("database:       reachable, schema up to date")
+            else:
+                ok = False
+                click.echo(
+                    f"database:       reachable, schema NEEDS UPGRADE ({sorted(current)} -> {sorted(heads)}):"
+                    " run `yixiang db upgrade`"
+                )
+            ok = await _check_demo_data(runtime) and ok
         try:
             await runtime.store.ping()
             click.echo("store:          reachable")
@@ -208,6 +272,29 @@ def check() -> None:
 
     if not run_with_runtime(work, migrate=False):
         sys.exit(1)
+
+
+async def _check_demo_data(runtime: Any) -> bool:
+    """Report the demo records the database holds; False when the profile forbids them."""
+    from yixiang.domains import find_demo_records
+
+    try:
+        found = await find_demo_records(runtime.session_maker, runtime.domains)
+    except Exception as exc:  # a schema not yet migrated has no tables to look in
+        click.echo(f"demo data:      not checked ({type(exc).__name__})")
+        return True
+    if not found:
+        click.echo("demo data:      none")
+        return True
+    listed = "; ".join(f"{domain}: {', '.join(records)}" for domain, records in found.items())
+    if runtime.settings.is_embedded:
+        click.echo(f"demo data:      {listed}")
+        return True
+    click.echo(
+        f"demo data:      FOUND IN PRODUCTION ({listed}): the demo accounts share a public password, "
+        "delete them"
+    )
+    return False
 
 
 def _redact_url(url: str) -> str:

@@ -82,6 +82,10 @@ class Domain:
     # Whether the database already holds this domain's records: demo data loads on a first start
     # only, when no domain does.
     holds_records: Callable[[AsyncSession], Awaitable[bool]] | None = None
+    # The demo records this database holds, named as a person finds them (e.g. the demo
+    # accounts' usernames): ``yixiang check`` refuses them in production, where the demo's
+    # public password would let anyone in.
+    demo_records: Callable[[AsyncSession], Awaitable[list[str]]] | None = None
 
 
 def load_domains(modules: Sequence[str] = DOMAIN_MODULES) -> list[Domain]:
@@ -136,3 +140,15 @@ async def holds_records(session_maker: async_sessionmaker[AsyncSession], domains
             if domain.holds_records is not None and await domain.holds_records(session):
                 return True
     return False
+
+
+async def find_demo_records(
+    session_maker: async_sessionmaker[AsyncSession], domains: Sequence[Domain]
+) -> dict[str, list[str]]:
+    """Domain name -> the demo records it finds in the database (domains finding none left out)."""
+    found: dict[str, list[str]] = {}
+    async with session_maker() as session:
+        for domain in domains:
+            if domain.demo_records is not None and (records := await domain.demo_records(session)):
+                found[domain.name] = records
+    return found

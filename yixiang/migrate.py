@@ -45,15 +45,25 @@ def include_object(dialect: str) -> Callable[..., bool]:
     return include
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def _upgrade(connection: Connection, revision: str) -> list[tuple[str, str]]:
+    before = _current(connection)
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, revision)
+    after = _current(connection)
+    if after == before:
+        return []
+    from alembic.script import ScriptDirectory
+
+    applied = ScriptDirectory.from_config(cfg).iterate_revisions(tuple(after), tuple(before) or "base")
+    return [(script.revision, script.doc or "") for script in reversed(list(applied))]
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> list[tuple[str, str]]:
+    """Migrate to ``revision``; returns the migrations applied, oldest first, as (revision, what
+    it does): the operator sees what changed, not only that the schema is now current."""
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade, revision)
+        return await connection.run_sync(_upgrade, revision)
 
 
 def _current(connection: Connection) -> set[str]:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yixiang.db import conflict_ignoring_inserts, insert_ignoring_conflict, utcnow
 from yixiang.domains import Consumer, Domain, JobContext, PeriodicJob, consumer_name, idle_selector
+from yixiang.heartbeat import Heartbeat
 from yixiang.locking import claim
 from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, PeriodicJobRun, emit
 from yixiang.registry import ServiceRegistry
@@ -77,6 +78,8 @@ class Worker:
         self.consumers: dict[str, list[Consumer]] = {}
         self.periodic_jobs: list[PeriodicJob] = []
         self._jobs_registered = False
+        # Set by ``yixiang worker``: the loop touches it so a liveness probe sees a hung loop.
+        self.heartbeat: Heartbeat | None = None
         self._claim = self._claim_statement()
         for domain in domains:
             for topic, consumers in domain.consumers.items():
@@ -317,6 +320,8 @@ class Worker:
         next_tick = loop.time()
         while not stop.is_set():
             try:
+                if self.heartbeat is not None:
+                    self.heartbeat.beat()
                 # Once per poll, not once per batch: each tick costs a transaction per job.
                 if loop.time() >= next_tick:
                     await self.tick_periodic()
