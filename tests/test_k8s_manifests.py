@@ -334,8 +334,9 @@ def test_secret_template_holds_only_placeholders() -> None:
 
 def test_the_config_map_holds_settings_the_app_accepts() -> None:
     config = _find("ConfigMap", "yixiang-config")["data"]
-    # the production profile's own demands (database, Redis, secret) come from the Secret
-    settings = load_settings({**config, "YIXIANG_PROFILE": "embedded"})
+    # the production profile's own demands (database, Redis, secret, S3 keys) come from Secrets
+    secrets = {"YIXIANG_S3_ACCESS_KEY": "from-the-secret", "YIXIANG_S3_SECRET_KEY": "from-the-secret"}
+    settings = load_settings({**config, **secrets, "YIXIANG_PROFILE": "embedded"})
     # behind the ingress, X-Forwarded-For is believed from its pods only
     assert settings.trusted_proxies, "set YIXIANG_TRUSTED_PROXIES to the ingress controller's network"
 
