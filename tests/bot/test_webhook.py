@@ -153,7 +153,10 @@ async def test_compatible_mode_only_when_enabled_and_never_in_production(chat: C
         wechat.compatible_mode = False
     assert (await chat.sender("plain").text(new_openid(), "帮助")).status == 403
 
-    configured = PRODUCTION | {"YIXIANG_WECHAT_TOKEN": "prod-token", "YIXIANG_WECHAT_AES_KEY": "k" * 43}
+    configured = PRODUCTION | {
+        "YIXIANG_WECHAT_TOKEN": "Tq7prodToken",
+        "YIXIANG_WECHAT_AES_KEY": "HVOKJhkSGiPdyYddX9qySEvttaA7YiOEfcD7RUI7Out",
+    }
     assert not WeChatSettings.of(load_settings(configured)).compatible_mode
     with pytest.raises(SettingsError) as refused:
         load_settings(configured | {"YIXIANG_WECHAT_COMPATIBLE_MODE": "true"})
