@@ -17,11 +17,11 @@ gets the route's error body, request id and headers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 from litestar import Request
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
@@ -48,21 +48,20 @@ class BodyGuardMiddleware:
             await self.app(scope, receive, send)
             return
         settings = scope["litestar_app"].state.settings
-        idle = float(settings.body_idle_timeout_seconds)
-        limit = _body_limit(scope, settings)
-        headers = dict(scope["headers"])
         received, complete, checked = 0, False, False
+        limit: int | None = None  # looked up when the body is first read (never, for most GETs)
 
         async def guarded_receive() -> dict[str, Any]:
-            nonlocal received, complete, checked
+            nonlocal received, complete, checked, limit
             if complete:  # the body is in: what follows is the disconnect listener
                 after: dict[str, Any] = await receive()
                 return after
             if not checked:
-                checked = True
-                _check_declared(headers, limit)
+                checked, limit = True, _body_limit(scope, settings)
+                _check_headers(scope["headers"], limit)
+            idle = settings.body_idle_timeout_seconds
             try:
-                with anyio.fail_after(idle):
+                async with asyncio.timeout(idle):  # a timer handle: cheap on every receive
                     message: dict[str, Any] = await receive()
             except TimeoutError:
                 log.info("request body stalled for %.0f s: answered 408", idle)
@@ -89,7 +88,8 @@ def _body_limit(scope: Any, settings: Any) -> int | None:
     return limit
 
 
-def _check_declared(headers: dict[bytes, bytes], limit: int | None) -> None:
+def _check_headers(raw_headers: list[tuple[bytes, bytes]], limit: int | None) -> None:
+    headers = dict(raw_headers)
     declared = headers.get(b"content-length")
     if declared is not None and limit is not None:
         try:
@@ -100,7 +100,7 @@ def _check_declared(headers: dict[bytes, bytes], limit: int | None) -> None:
             raise _too_large(limit)
     media_type, _, params = headers.get(b"content-type", b"").decode("latin-1").partition(";")
     if media_type.strip().lower() == "multipart/form-data":
-        boundary = multipart_boundary(params)
+        boundary = _boundary(params)
         if not boundary:
             raise InvalidUpload("请以 multipart/form-data 上传，并给出 boundary")
         if len(boundary) > MAX_BOUNDARY:
@@ -110,7 +110,7 @@ def _check_declared(headers: dict[bytes, bytes], limit: int | None) -> None:
             )
 
 
-def multipart_boundary(params: str) -> str:
+def _boundary(params: str) -> str:
     for param in params.split(";"):
         name, _, value = param.strip().partition("=")
         if name.strip().lower() == "boundary":
@@ -124,7 +124,8 @@ def _too_large(limit: int) -> RequestEntityTooLarge:
 
 
 class GuardedRequest(Request[Any, Any, Any]):
-    """Litestar's request, whose JSON decoding refuses what msgspec can only raise as a bug."""
+    """Litestar's request, with the two ways msgspec refuses JSON outside its ``DecodeError``
+    (``RecursionError`` for deep nesting, ``UnicodeDecodeError`` inside strings) made a 400 too."""
 
     async def json(self) -> Any:
         try:
