@@ -17,6 +17,8 @@ from results.errors import BadUpload
 from results.models import ResultFile
 from results.services import deliver_results, download_path, list_results, open_download
 from results.settings import ResultsSettings
+from results.uploads import upload_limit
+from yixiang.bodies import BODY_LIMIT
 from yixiang.schemas import Output
 
 
@@ -36,6 +38,10 @@ class ResultFileOut(Output):
 
 class ResultList(Output):
     items: list[ResultFileOut]
+
+
+def _upload_limit(settings: Any) -> int:
+    return upload_limit(ResultsSettings.of(settings).max_file_bytes)
 
 
 def _out(file: ResultFile, url: str | None) -> ResultFileOut:
@@ -61,7 +67,8 @@ class ResultsController(Controller):
     @post(
         "/bookings/{booking_id:uuid}/results",
         summary="Provider staff deliver result files (multipart: one or more `file`, optional `description`)",
-        request_max_body_size=None,  # each file is limited (results_max_file_bytes) while it streams
+        request_max_body_size=None,  # each file is limited (results_max_file_bytes) while it streams,
+        opt={BODY_LIMIT: _upload_limit},  # and so are all of them together, refused before they stream
         status_code=201,
     )
     async def upload(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from yixiang.errors import DomainError, InvalidInput
+from yixiang.errors import DomainError, InvalidUpload
 
 
-class BadUpload(InvalidInput):
-    code = "invalid_upload"
-    message = "上传内容有误"
+class BadUpload(InvalidUpload):
+    """The upload's form or fields are wrong (code ``invalid_upload``, like the shell's)."""
 
 
 class FileTooLarge(DomainError):

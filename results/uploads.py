@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+import anyio
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from results.errors import BadUpload, DangerousFileType, FileTooLarge
@@ -20,6 +22,9 @@ from results.storage import ObjectWriter, ResultStorage, StoredObject, new_key
 MAX_DESCRIPTION = 2000
 MAX_NAME = 200
 MAX_FILES = 20
+# Boundaries, part headers (python-multipart allows 8 of 4 KiB each) and the description: what one
+# upload may carry on top of its files.
+MULTIPART_OVERHEAD = 1024 * 1024
 SNIFF_BYTES = 512
 
 # Programs, scripts and active web content: a results archive has no business carrying them,
@@ -98,6 +103,20 @@ def clean_filename(raw: str) -> str:
     return name[:MAX_NAME]
 
 
+def upload_limit(max_file_bytes: int) -> int:
+    """The largest body of one upload: its files together are held to the file limit."""
+    return max_file_bytes + MULTIPART_OVERHEAD
+
+
+def _refusal(exc: FormParserError) -> BadUpload:
+    reason = str(exc)
+    if "header size" in reason:
+        return BadUpload("文件的分段头过长（文件名过长？）：每个头最多 4 KB", reason=reason)
+    if "boundary" in reason.lower():
+        return BadUpload("multipart boundary 有误或过长", reason=reason)
+    return BadUpload("上传内容不是合法的 multipart/form-data", reason=reason)
+
+
 @dataclass
 class ReceivedFile:
     name: str
@@ -160,14 +179,20 @@ async def receive_upload(
     if ctype != b"multipart/form-data" or not boundary:
         raise BadUpload("请以 multipart/form-data 上传文件")
     collector = _Collector()
-    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    try:
+        parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    except FormParserError as exc:
+        raise _refusal(exc) from None
     files: list[ReceivedFile] = []
     open_writers: list[ObjectWriter] = []
     description = ""
     part: _Part | None = None
     try:
         async for chunk in stream:
-            parser.write(chunk)
+            try:
+                parser.write(chunk)
+            except FormParserError as exc:
+                raise _refusal(exc) from None
             events, collector.events = collector.events, []
             for kind, payload in events:
                 if kind == "part":
@@ -182,16 +207,20 @@ async def receive_upload(
                     else:
                         description = _finish_text(part)
                     part = None
-        parser.finalize()
+        try:
+            parser.finalize()
+        except FormParserError as exc:
+            raise _refusal(exc) from None
         if part is not None:
             raise BadUpload("上传内容不完整")
         if not files:
             raise BadUpload("请至少上传一个文件（字段名 file）", field="file")
     except BaseException:
-        for writer in open_writers:
-            await writer.abort()
-        for received in files:
-            await storage.delete(received.stored.key)
+        with anyio.CancelScope(shield=True):  # even when the request is being cancelled
+            for writer in open_writers:
+                await writer.abort()
+            for received in files:
+                await storage.delete(received.stored.key)
         raise
     return ReceivedUpload(files=files, description=description)
 

@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from yixiang import __version__
+from yixiang.bodies import BodyGuardMiddleware, GuardedRequest
 from yixiang.errors import EXCEPTION_HANDLERS
 from yixiang.health import health, ready
 from yixiang.idempotency import IdempotencyMiddleware
@@ -69,7 +70,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=[lifespan],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies=dependencies,
-        middleware=[RequestIdMiddleware, SecurityHeadersMiddleware, *middleware, IdempotencyMiddleware],
+        middleware=[
+            RequestIdMiddleware,
+            SecurityHeadersMiddleware,
+            BodyGuardMiddleware,
+            *middleware,
+            IdempotencyMiddleware,
+        ],
+        request_class=GuardedRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,

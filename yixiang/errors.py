@@ -74,6 +74,33 @@ class ServiceUnavailable(DomainError):
     message = "服务暂时不可用，请稍后再试"
 
 
+CLOSE_CONNECTION = {"Connection": "close"}  # the rest of an unread body is not worth reading
+
+
+class InvalidJSON(InvalidInput):
+    code = "invalid_json"
+    message = "请求体不是合法的 JSON"
+
+
+class InvalidUpload(InvalidInput):
+    code = "invalid_upload"
+    message = "上传内容有误"
+
+
+class BodyTimeout(DomainError):
+    status = 408
+    code = "request_timeout"
+    message = "请求内容长时间没有送达，请检查网络后重试"
+    headers: ClassVar[dict[str, str]] = CLOSE_CONNECTION
+
+
+class ClientDisconnected(DomainError):
+    # nginx's "client closed request": counted with the client's errors, not the server's.
+    status = 499
+    code = "client_closed_request"
+    message = "请求尚未发送完，连接已断开"
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -85,6 +112,12 @@ def _request_id(request: Request[Any, Any, Any]) -> str:
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     headers = getattr(exc, "headers", None)
     return Response(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
+
+
+def client_disconnected_handler(request: Request[Any, Any, Any], exc: ClientDisconnected) -> Response[Any]:
+    # Nobody is left to read the answer; what the route was writing is already dropped.
+    log.info("client left before its request body was complete (request %s)", _request_id(request))
+    return Response(error_body(exc.code, exc.message), status_code=exc.status)
 
 
 def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -131,6 +164,14 @@ _HTTP_CODES = {
 }
 
 
+# What Litestar's multipart parser says (as 400s) when a form breaks its format or its limits.
+_FORM_PARSER_REFUSALS = {
+    "Invalid multipart/form-data": "上传内容不是合法的 multipart/form-data",
+    "Unexpected eof in multipart/form-data": "上传内容不完整",
+    "Request Entity Too Large": "上传内容超出解析上限：分段头（如文件名）过长或分段过多",
+}
+
+
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException):
         return validation_error_handler(request, exc)
@@ -150,7 +191,20 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     if status == 400 and "json" in str(exc.detail).lower():
         code, message = "invalid_json", "请求体不是合法的 JSON"
         details = {"reason": str(exc.detail)}
-    return Response(error_body(code, message, details), status_code=status, headers=exc.headers)
+    elif status == 400 and str(exc.detail) in _FORM_PARSER_REFUSALS:
+        code, message = "invalid_upload", _FORM_PARSER_REFUSALS[str(exc.detail)]
+        details = {"reason": str(exc.detail)}
+    headers = exc.headers
+    if status == 413:  # refused unread: close rather than drain the rest of the body
+        headers = {**(exc.headers or {}), **CLOSE_CONNECTION}
+        if isinstance(exc.extra, dict) and "max_bytes" in exc.extra:
+            details = {"max_bytes": exc.extra["max_bytes"]}
+            message = f"{message}（上限 {_size(exc.extra['max_bytes'])}）"
+    return Response(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.0f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
 
 
 def database_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -192,6 +246,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ClientDisconnected: client_disconnected_handler,
     DomainError: domain_error_handler,
     HTTPException: http_error_handler,
     Exception: internal_error_handler,

@@ -87,6 +87,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=Tr
     worker_lease_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
     worker_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 8
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
+    # A request body that sends nothing for this long is answered 408 (the connection is closed).
+    body_idle_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
     rate_limit_sign_in_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 20
     rate_limit_search_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 240
     rate_limit_booking_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
