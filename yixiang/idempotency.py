@@ -330,7 +330,10 @@ class _Claim:
             return None
         except Exception:
             log.warning("could not commit a keyed request", exc_info=True)
-            return _unavailable() if answer is not None else None
+            if answer is not None:  # committed or not, nobody knows: the lease or the answer decides
+                return _unavailable()
+            await self.release()  # (nothing to replay: the key may go at once)
+            return None
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
