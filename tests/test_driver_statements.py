@@ -180,6 +180,7 @@ async def hot_statements(backend: Any) -> list[tuple[str, DriverStatement, dict[
             _COMPLETE,
             {
                 "p_key": "k",
+                "p_claimed": now,
                 "completed": True,
                 "response_status": 201,
                 "response_headers": {"items": [["content-type", "application/json"]]},
@@ -424,6 +425,7 @@ async def test_a_deadlock_is_a_dbapi_error_saying_so(backend):
     the lock order in yixiang.locking keeps cycles out)."""
     postgres_only(backend)
     keys = [uuid.uuid4().hex, uuid.uuid4().hex]
+    claimed = utcnow()
     async with autocommit(backend.runtime.engine) as conn:
         for key in keys:
             await _CLAIM["postgresql"].first(
@@ -432,11 +434,17 @@ async def test_a_deadlock_is_a_dbapi_error_saying_so(backend):
                     "scope_key": key,
                     "request_hash": "h",
                     "completed": False,
-                    "created_at": utcnow(),
-                    "expires_at": utcnow() + timedelta(hours=1),
+                    "created_at": claimed,
+                    "expires_at": claimed + timedelta(hours=1),
                 },
             )
-    store = {"completed": True, "response_status": 200, "response_headers": {}, "response_body": b""}
+    store = {
+        "p_claimed": claimed,
+        "completed": True,
+        "response_status": 200,
+        "response_headers": {},
+        "response_body": b"",
+    }
     first_locked, second_locked = asyncio.Event(), asyncio.Event()
 
     async def lock(mine: str, theirs: str, locked: asyncio.Event, other: asyncio.Event) -> None:

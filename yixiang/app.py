@@ -18,7 +18,7 @@ from yixiang import __version__
 from yixiang.bodies import BodyGuardMiddleware, GuardedRequest
 from yixiang.errors import EXCEPTION_HANDLERS
 from yixiang.health import health, ready
-from yixiang.idempotency import IdempotencyMiddleware
+from yixiang.idempotency import IdempotencyMiddleware, request_sessions
 from yixiang.logs import RequestIdMiddleware, configure_logging
 from yixiang.openapi import document_errors
 from yixiang.ratelimit import RateLimiter
@@ -46,10 +46,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     # Requests get the sessions the worker and the CLI get: without advanced-alchemy's cache,
     # file-object and timestamp listeners, which cost every commit and that nothing here uses
-    # (``updated_at`` columns are set by their own ``onupdate``).
+    # (``updated_at`` columns are set by their own ``onupdate``). A keyed request's session is
+    # on the connection its Idempotency-Key commits on (yixiang.idempotency).
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=runtime.engine,
-        session_maker=runtime.session_maker,
+        session_maker=request_sessions(runtime.session_maker),
         session_dependency_key="db_session",
         set_default_exception_handler=False,
         create_all=False,

@@ -83,6 +83,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=Tr
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     cors_origins: list[str] = msgspec.field(default_factory=list)
     idempotency_ttl_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 30)] = 24
+    # How long a running request holds its Idempotency-Key without renewing it (it renews every
+    # third of it): a request whose process died gives its key up after at most this long.
+    idempotency_lease_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 30
     worker_poll_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
     worker_lease_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
     worker_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 8
