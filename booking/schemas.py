@@ -19,7 +19,7 @@ from booking.models import (
     Qualification,
 )
 from catalogue.models import ServiceMode
-from yixiang.schemas import Input, Output
+from yixiang.schemas import MINIMUM_ZERO, Input, Output
 
 Reason = Annotated[str, msgspec.Meta(max_length=500)]
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
@@ -46,7 +46,7 @@ class ReasonIn(Input):
 class CompleteIn(Input):
     actual_start: datetime | None = None
     actual_end: datetime | None = None
-    samples: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
+    samples: Annotated[int, msgspec.Meta(ge=0, le=10_000, extra_json_schema=MINIMUM_ZERO)] | None = None
     reason: Reason = ""
 
 

@@ -17,11 +17,13 @@ from litestar.openapi.spec import Components, SecurityScheme
 from yixiang import __version__
 from yixiang.errors import EXCEPTION_HANDLERS
 from yixiang.health import health, ready
+from yixiang.http_meta import AllowMiddleware, one_charset
 from yixiang.idempotency import IdempotencyMiddleware
 from yixiang.logs import RequestIdMiddleware, configure_logging
-from yixiang.openapi import document_errors
+from yixiang.openapi import document
 from yixiang.ratelimit import RateLimiter
 from yixiang.runtime import Runtime
+from yixiang.schemas import StrictBodyRequest
 from yixiang.security import SecurityHeadersMiddleware
 from yixiang.settings import Settings, load_settings
 
@@ -69,7 +71,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=[lifespan],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies=dependencies,
-        middleware=[RequestIdMiddleware, SecurityHeadersMiddleware, *middleware, IdempotencyMiddleware],
+        middleware=[
+            RequestIdMiddleware,
+            SecurityHeadersMiddleware,
+            AllowMiddleware,
+            *middleware,
+            IdempotencyMiddleware,
+        ],
+        request_class=StrictBodyRequest,
+        after_request=one_charset,
         exception_handlers=EXCEPTION_HANDLERS,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
@@ -98,5 +108,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state[key] = value
     app.state.services = runtime.services
     app.state.rate_limiter = RateLimiter(runtime.store)
-    document_errors(app)
+    document(app)
     return app

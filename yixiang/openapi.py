@@ -1,11 +1,39 @@
-"""Make the published OpenAPI document tell the truth about errors: every operation may answer
-with our one error body, ``{"error": {"code", "message", "details"}}``, not Litestar's default."""
+"""Make the published OpenAPI document tell the truth:
+
+- errors: every operation may answer with our one error body,
+  ``{"error": {"code", "message", "details"}}``, not Litestar's default;
+- sign-in: an operation that no guard or principal protects works signed in or not (the
+  document's default is the bearer token), so it says so;
+- files: an operation that answers with a file (CSV/XLSX exports) names its media types, as its
+  handler declares with ``opt=files(CSV, XLSX)``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Litestar
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Reference, Schema
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+from litestar.routes import HTTPRoute
+
+CSV = "text/csv"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_FILES = "yixiang_files"
+
+
+def files(*media_types: str) -> dict[str, Any]:
+    """A handler's ``opt``: it answers 200 with a file in one of ``media_types``."""
+    return {_FILES: media_types}
+
 
 ERROR_STATUSES = {
     "400": "输入有误（validation_error 等，details.fields 指明字段）",
@@ -35,6 +63,12 @@ ERROR_SCHEMA = Schema(
 )
 
 
+def document(app: Litestar) -> None:
+    document_errors(app)
+    document_sign_in_and_files(app)
+    document_closed_bodies(app)
+
+
 def document_errors(app: Litestar) -> None:
     schema = app.openapi_schema
     if schema.components.schemas is None:
@@ -53,3 +87,60 @@ def document_errors(app: Litestar) -> None:
                     description=description, content={"application/json": OpenAPIMediaType(schema=reference)}
                 )
             operation.responses = responses
+
+
+def _needs_sign_in(handler: HTTPRouteHandler) -> bool:
+    guarded = any(getattr(g, "__name__", "").startswith("requires_") for g in handler.resolve_guards())
+    return guarded or "principal" in handler.parsed_fn_signature.parameters
+
+
+def document_sign_in_and_files(app: Litestar) -> None:
+    paths = app.openapi_schema.paths or {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path_format not in paths:
+            continue
+        item = paths[route.path_format]
+        for handler in route.route_handlers:
+            for method in handler.http_methods:
+                operation: Operation | None = getattr(item, method.lower(), None)
+                if operation is None:
+                    continue
+                if not _needs_sign_in(handler):
+                    operation.security = [{}, {"BearerToken": []}]
+                media_types = handler.opt.get(_FILES)
+                if media_types and operation.responses:
+                    binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+                    operation.responses["200"] = OpenAPIResponse(
+                        description="文件",
+                        content={media: OpenAPIMediaType(schema=binary) for media in media_types},
+                    )
+
+
+def document_closed_bodies(app: Litestar) -> None:
+    """Request bodies are :class:`yixiang.schemas.Input` Structs, which refuse unknown fields:
+    every object schema a request body reaches says so (``additionalProperties: false``)."""
+    schema = app.openapi_schema
+    components = schema.components.schemas or {}
+    seen: set[str] = set()
+
+    def close(node: Any) -> None:
+        if isinstance(node, Reference):
+            name = node.ref.rsplit("/", 1)[1]
+            if name not in seen and name in components:
+                seen.add(name)
+                close(components[name])
+            return
+        if not isinstance(node, Schema):
+            return
+        if node.properties is not None and node.additional_properties is None:
+            node.additional_properties = False
+        for inner in [*(node.properties or {}).values(), *(node.one_of or []), *(node.any_of or [])]:
+            close(inner)
+        if node.items is not None:
+            close(node.items)
+
+    for item in (schema.paths or {}).values():
+        for operation in (item.post, item.put, item.patch):
+            if operation is not None and isinstance(operation.request_body, RequestBody):
+                for media in operation.request_body.content.values():
+                    close(media.schema)

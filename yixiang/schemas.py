@@ -1,13 +1,79 @@
-"""Base Structs the API speaks. Request bodies refuse unknown fields (no mass assignment)."""
+"""Base Structs the API speaks, the bounds numbers get at the edge, and how a JSON request body
+becomes its Struct.
+
+Request bodies refuse unknown fields (no mass assignment) and are decoded strictly: a JSON
+string is not an integer (``"samples": "1"``), a float is not an integer, and neither a string
+nor 0/1 is a boolean. Litestar converts bodies leniently (it shares one conversion with query
+parameters, which are strings by nature), so :class:`StrictBodyRequest` converts them strictly
+first, once for every route. Query and path parameters keep their documented string parsing.
+
+Every number that reaches the database is bounded at the edge to what its column holds, so an
+out-of-range value is a 400 naming the field, never a driver overflow (a 500):
+``INT32_MAX`` for ``Integer`` columns (counts, minutes, prices of service items), and for
+``BigInteger`` fen amounts the owning domain's own ceiling, far below ``INT64_MAX``.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import msgspec
+from litestar import Request
+from litestar.exceptions import ValidationException
+from litestar.types import Empty
+
+INT32_MAX = 2**31 - 1  # PostgreSQL ``integer`` (SQLAlchemy ``Integer``)
+INT64_MAX = 2**63 - 1  # PostgreSQL ``bigint``, and SQLite's own integers
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A request body: unknown fields are a 400 naming the field."""
+    """A request body: unknown fields are a 400 naming the field, and values are not coerced."""
 
 
 class Output(msgspec.Struct, kw_only=True):
     """A response body."""
+
+
+# Litestar's OpenAPI generator leaves out a bound of 0 on an optional number (it tests the
+# bound's truth); these restate it for the document: ``msgspec.Meta(ge=0, ...,
+# extra_json_schema=MINIMUM_ZERO)`` on a Struct field, ``Parameter(ge=0, ...,
+# schema_extra=QUERY_MINIMUM_ZERO)`` on a query parameter.
+MINIMUM_ZERO: dict[str, Any] = {"extra": {"minimum": 0}}
+QUERY_MINIMUM_ZERO: dict[str, Any] = {"minimum": 0}
+
+_AT = re.compile(r" - at `\$\.?(.*)`$")
+
+
+class StrictBodyRequest(Request[Any, Any, Any]):
+    """A request whose JSON body is converted strictly into the route's declared ``data`` type.
+
+    The app's ``request_class``. The body is parsed as Litestar parses it (same errors for
+    malformed JSON), then converted with ``strict=True``; Litestar's own lenient conversion
+    afterwards receives the finished Struct and passes it through unchanged.
+    """
+
+    async def json(self) -> Any:
+        if self._json is not Empty:
+            return self._json
+        value = await super().json()
+        data_field = self.route_handler.parsed_data_field
+        if data_field is None or value is None:
+            return value
+        try:
+            converted = msgspec.convert(value, data_field.annotation, strict=True)
+        except msgspec.ValidationError as exc:
+            message = str(exc)
+            at = _AT.search(message)
+            raise ValidationException(
+                detail=f"Validation failed for {self.method} {self.url.path}",
+                extra=[
+                    {
+                        "message": message[: at.start()] if at else message,
+                        "key": at.group(1) if at else None,
+                        "source": "body",
+                    }
+                ],
+            ) from exc
+        self._json = self._connection_state.json = converted
+        return converted

@@ -25,6 +25,7 @@ from accounts.models import Role
 from bot.settings import WeChatSettings
 from tests.booking.world import (
     ALWAYS_OPEN,
+    booked_for_the_past,
     iso,
     machine_time,
     make_instrument,
@@ -168,6 +169,7 @@ class Scene:
     async def completed(self) -> str:
         booking_id = await self.checked_in()
         actual = utcnow() - timedelta(minutes=60)
+        await booked_for_the_past(self.backend, booking_id, actual)
         r = await self.client.post(
             f"/api/v1/bookings/{booking_id}/complete",
             json={"actual_start": iso(actual), "actual_end": iso(actual + timedelta(minutes=60))},
@@ -361,6 +363,7 @@ def cases(s: Scene) -> list[Case]:
     async def complete_body() -> tuple[str, Any]:
         booking_id = await s.checked_in()
         actual = utcnow() - timedelta(minutes=45)
+        await booked_for_the_past(s.backend, booking_id, actual)
         return f"{B}/{booking_id}/complete", {
             "actual_start": iso(actual),
             "actual_end": iso(actual + timedelta(minutes=30)),
