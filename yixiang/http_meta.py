@@ -38,12 +38,12 @@ def one_charset(response: Response[Any]) -> Response[Any]:
 
 
 def allowed_methods(app: Litestar) -> dict[str, str]:
-    """Each route's path (as routing reports it) → its ``Allow`` header value."""
-    allowed: dict[str, str] = {}
+    """Each path (as routing reports it, ``/bookings/{booking_id}``) → its ``Allow`` value."""
+    methods: dict[str, set[str]] = {}
     for route in app.routes:
         if isinstance(route, HTTPRoute):
-            allowed[route.path] = ", ".join(sorted({*route.methods, "OPTIONS"}))
-    return allowed
+            methods.setdefault(route.path_format, {"OPTIONS"}).update(route.methods)
+    return {path: ", ".join(sorted(names)) for path, names in methods.items()}
 
 
 class AllowMiddleware:
