@@ -15,13 +15,13 @@ from catalogue.models import (
     PublicationStatus,
     ServiceMode,
 )
-from yixiang.schemas import INT32_MAX, MINIMUM_ZERO, Input, Output
+from yixiang.schemas import INT32_MAX, Input, Output
 
 Text200 = Annotated[str, msgspec.Meta(max_length=200)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Fen = Annotated[int, msgspec.Meta(ge=0, le=10_000_000_000_00)]  # BigInteger: up to 100 亿元
 PriceFen = Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)]  # a service item's Integer price column
-WorkingDays = Annotated[int, msgspec.Meta(ge=0, le=365, extra_json_schema=MINIMUM_ZERO)]
+WorkingDays = Annotated[int, msgspec.Meta(ge=0, le=365)]
 
 
 class ServiceItemIn(Input):
@@ -33,9 +33,7 @@ class ServiceItemIn(Input):
     price_unit: PriceUnit
     internal_price_fen: PriceFen
     external_price_fen: PriceFen
-    turnaround_working_days: (
-        Annotated[int, msgspec.Meta(ge=0, le=365, extra_json_schema=MINIMUM_ZERO)] | None
-    ) = None
+    turnaround_working_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | None = None
     description: Annotated[str, msgspec.Meta(max_length=1000)] = ""
     active: bool = True
     id: uuid.UUID | None = None

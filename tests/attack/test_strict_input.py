@@ -97,12 +97,14 @@ def _numbers(schema: dict[str, Any], components: dict[str, Any], where: str, see
         if name not in seen:
             yield from _numbers(components[name], components, name, seen | {name})
         return
-    kinds = {schema.get("type")} | {s.get("type") for s in schema.get("oneOf", [])}
-    if kinds & {"integer", "number"}:
+    if schema.get("type") in ("integer", "number"):
         yield where, schema
     for key in ("oneOf", "anyOf", "allOf"):
         for inner in schema.get(key, []):
-            if inner.get("type") not in ("integer", "number", "null"):
+            if inner.get("type") in ("integer", "number"):  # bounds sit on the branch or its parent
+                bounds = {k: schema[k] for k in ("minimum", "maximum") if k in schema}
+                yield where, {**bounds, **inner}
+            else:
                 yield from _numbers(inner, components, where, seen)
     for name, inner in schema.get("properties", {}).items():
         yield from _numbers(inner, components, f"{where}.{name}", seen)
