@@ -84,6 +84,13 @@ FieldsForMode = _rule("FieldsForMode", "fields_for_mode", "所填字段与服务
 RangeTooWide = _rule("RangeTooWide", "range_too_wide", "查询范围过大")
 
 
+class UsageInvalid(InvalidInput):
+    """Recorded use that cannot be: ``details.rule`` names the rule (see ``rules.check_actual_use``)."""
+
+    code = "usage_invalid"
+    message = "实际使用时间或样品数有误"
+
+
 class TooManyOpenRequests(Conflict):
     code = "too_many_open_requests"
     message = "贵单位在该仪器上待审批的预约过多，请等待审批后再提交"

@@ -24,6 +24,7 @@ from booking.errors import (
     TooFarAhead,
     TooLong,
     TooShort,
+    UsageInvalid,
 )
 from catalogue.models import PriceUnit
 from catalogue.workdays import WorkingDayCalendar
@@ -62,6 +63,48 @@ def check_machine_time(
             raise InstrumentClosed(reason="holiday")
         raise OutsideOpeningHours()
     check_closures(closures, start, end)
+
+
+# Actual use is recorded by staff after the fact, and may stray from what was booked: the
+# researcher came early to a free instrument, or an acquisition overran. These bound how far.
+CLOCK_GRACE = timedelta(minutes=10)  # the recording device's clock against ours
+EARLY_START = timedelta(hours=24)  # before the booked start
+LATE_END = timedelta(hours=24)  # after the booked end
+MAX_USAGE = timedelta(days=7)  # one session, however booked
+
+
+def check_actual_use(
+    booked_start: datetime,
+    booked_end: datetime,
+    booked_at: datetime,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> None:
+    """Raise :class:`UsageInvalid` naming the first rule the recorded use breaks."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise TimezoneRequired()
+
+    def refuse(rule: str, message: str, **bound: datetime | int) -> UsageInvalid:
+        values = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in bound.items()}
+        return UsageInvalid(
+            message, rule=rule, actual_start=start.isoformat(), actual_end=end.isoformat(), **values
+        )
+
+    if end <= start:
+        raise refuse("end_before_start", "实际结束时间须晚于实际开始时间")
+    if end > now + CLOCK_GRACE:
+        raise refuse("in_future", "实际使用须已结束：结束时间不能晚于现在", latest=now + CLOCK_GRACE)
+    if start < booked_at - CLOCK_GRACE:
+        raise refuse("before_booking", "实际开始时间不能早于预约提交的时间", earliest=booked_at - CLOCK_GRACE)
+    if start < booked_start - EARLY_START:
+        raise refuse(
+            "too_early", "实际开始时间不能早于预约时段开始前 24 小时", earliest=booked_start - EARLY_START
+        )
+    if end > booked_end + LATE_END:
+        raise refuse("too_late", "实际结束时间不能晚于预约时段结束后 24 小时", latest=booked_end + LATE_END)
+    if end - start > MAX_USAGE:
+        raise refuse("too_long", "一次实际使用不能超过 7 天", max_days=MAX_USAGE.days)
 
 
 def check_closures(closures: Iterable[Interval], start: datetime, end: datetime) -> None:

@@ -19,7 +19,7 @@ from booking.models import (
     Qualification,
 )
 from catalogue.models import ServiceMode
-from yixiang.schemas import Input, Output
+from yixiang.schemas import Input, Moment, Output
 
 Reason = Annotated[str, msgspec.Meta(max_length=500)]
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
@@ -30,8 +30,8 @@ class BookingIn(Input):
     instrument_id: uuid.UUID
     mode: ServiceMode
     operation: Operation | None = None  # machine time: self | operator
-    start: datetime | None = None  # machine time, ISO 8601 with offset
-    end: datetime | None = None
+    start: Moment | None = None  # machine time, ISO 8601 with offset
+    end: Moment | None = None
     service_item_id: uuid.UUID | None = None
     samples: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None  # sample testing
     note: Annotated[str, msgspec.Meta(max_length=1000)] = ""
@@ -44,8 +44,8 @@ class ReasonIn(Input):
 
 
 class CompleteIn(Input):
-    actual_start: datetime | None = None
-    actual_end: datetime | None = None
+    actual_start: Moment | None = None
+    actual_end: Moment | None = None
     samples: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
     reason: Reason = ""
 
@@ -239,8 +239,8 @@ def calendar_out(instrument_id: uuid.UUID, rules: CalendarRules) -> CalendarOut:
 
 
 class ClosureIn(Input):
-    start: datetime
-    end: datetime
+    start: Moment
+    end: Moment
     reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 

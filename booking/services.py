@@ -25,7 +25,7 @@ from booking.errors import (
     NoShowTooEarly,
     NotBooker,
     NotProviderStaff,
-    TimezoneRequired,
+    UsageInvalid,
 )
 from booking.events import emit_reminder, emit_transition, reminder_key, write_history
 from booking.free_time import load_calendar
@@ -36,6 +36,7 @@ from booking.models import (
 )
 from booking.queries import samples_ahead
 from booking.rules import (
+    check_actual_use,
     expected_completion,
     late_cancellation_fee,
     may_cancel_without_fee,
@@ -48,11 +49,8 @@ from catalogue.models import Instrument, ServiceItem, ServiceMode
 from catalogue.workdays import load_working_day_calendar
 from yixiang.clock import SHANGHAI, shanghai_today
 from yixiang.db import transaction, utcnow
-from yixiang.errors import InvalidInput
 from yixiang.locking import claim
 from yixiang.outbox import emitted_keys
-
-MAX_USAGE = timedelta(days=7)
 
 STATUS_LABELS = {
     BookingStatus.requested: "待审批",
@@ -77,11 +75,6 @@ ACTION_LABELS = {
     "deliver": "交付结果",
     "rate": "评价",
 }
-
-
-class UsageInvalid(InvalidInput):
-    code = "usage_invalid"
-    message = "实际使用时间或样品数有误"
 
 
 # --- the transition core ---------------------------------------------------------------------------
@@ -257,14 +250,10 @@ async def complete_booking(
         if booking.mode == ServiceMode.machine_time:
             if data.samples is not None or (data.actual_start is None) != (data.actual_end is None):
                 raise UsageInvalid(required=["actual_start", "actual_end"])
+            assert booking.start_at is not None and booking.end_at is not None
             start = data.actual_start or booking.start_at
             end = data.actual_end or booking.end_at
-            assert start is not None and end is not None
-            if start.tzinfo is None or end.tzinfo is None:
-                raise TimezoneRequired()
-            # Use is recorded after the fact and is never longer than a week.
-            if end <= start or end > now + timedelta(minutes=10) or end - start > MAX_USAGE:
-                raise UsageInvalid(actual_start=start.isoformat(), actual_end=end.isoformat())
+            check_actual_use(booking.start_at, booking.end_at, booking.created_at, start, end, now)
             rules = await load_calendar(session, booking.instrument_id)
             booking.actual_start, booking.actual_end = start, end
             minutes, samples = _billed_minutes(rules, start, end), None

@@ -37,6 +37,7 @@ from catalogue.settings import CatalogueSettings
 from catalogue.workdays import WorkingDayOverride
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, NotFound
+from yixiang.openapi import CSV, XLSX, files
 
 
 def _threshold(request: Request[Any, Any, Any]) -> int:
@@ -158,7 +159,7 @@ class ProviderInstrumentController(Controller):
         async with transaction(db_session):
             return await _describe(db_session, request, instrument, show_contact=True, staff=True)
 
-    @get("/export", summary="Export my unit's instruments in the monthly push format")
+    @get("/export", summary="Export my unit's instruments in the monthly push format", opt=files(CSV, XLSX))
     async def export(
         self,
         principal: Principal,
@@ -173,12 +174,12 @@ class ProviderInstrumentController(Controller):
         if format == "xlsx":
             return Response(
                 transfer.to_xlsx(rows),
-                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                media_type=XLSX,
                 headers={"Content-Disposition": f'attachment; filename="instruments-{stamp}.xlsx"'},
             )
         return Response(
             transfer.to_csv(rows),
-            media_type="text/csv; charset=utf-8",
+            media_type=CSV,
             headers={"Content-Disposition": f'attachment; filename="instruments-{stamp}.csv"'},
         )
 

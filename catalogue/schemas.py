@@ -15,11 +15,13 @@ from catalogue.models import (
     PublicationStatus,
     ServiceMode,
 )
-from yixiang.schemas import Input, Output
+from yixiang.schemas import INT32_MAX, Input, Output
 
 Text200 = Annotated[str, msgspec.Meta(max_length=200)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Fen = Annotated[int, msgspec.Meta(ge=0, le=10_000_000_000_00)]
+Fen = Annotated[int, msgspec.Meta(ge=0, le=10_000_000_000_00)]  # BigInteger: up to 100 亿元
+PriceFen = Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)]  # a service item's Integer price column
+WorkingDays = Annotated[int, msgspec.Meta(ge=0, le=365)]
 
 
 class ServiceItemIn(Input):
@@ -29,8 +31,8 @@ class ServiceItemIn(Input):
     name: Name
     mode: ServiceMode
     price_unit: PriceUnit
-    internal_price_fen: Fen
-    external_price_fen: Fen
+    internal_price_fen: PriceFen
+    external_price_fen: PriceFen
     turnaround_working_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | None = None
     description: Annotated[str, msgspec.Meta(max_length=1000)] = ""
     active: bool = True

@@ -19,6 +19,11 @@ from search.schemas import ReindexReport, SearchPage
 from search.sync import reindex
 from yixiang.db import transaction
 from yixiang.ratelimit import rate_limit
+from yixiang.schemas import INT32_MAX, QUERY_MINIMUM_ZERO
+
+# Prices are compared with service items' ``Integer`` prices: a bound beyond it is a 400, not an
+# overflow in the database driver.
+PRICE: dict[str, Any] = {"ge": 0, "le": INT32_MAX, "schema_extra": QUERY_MINIMUM_ZERO}
 
 
 class SearchController(Controller):
@@ -43,8 +48,8 @@ class SearchController(Controller):
         category: Annotated[str | None, Parameter(max_length=8, description="分类代码：一级含其二级")] = None,
         mode: Mode | None = None,
         voucher: bool | None = None,
-        price_min: Annotated[int | None, Parameter(ge=0, description="最低价下限（分）")] = None,
-        price_max: Annotated[int | None, Parameter(ge=0, description="最低价上限（分）")] = None,
+        price_min: Annotated[int | None, Parameter(**PRICE, description="最低价下限（分）")] = None,
+        price_max: Annotated[int | None, Parameter(**PRICE, description="最低价上限（分）")] = None,
         unit: uuid.UUID | None = None,
         sort: Sort | None = None,
         lat: Annotated[float | None, Parameter(ge=-90, le=90)] = None,

@@ -37,6 +37,7 @@ from vouchers.schemas import (
     StatementOut,
 )
 from yixiang.db import transaction
+from yixiang.openapi import CSV, XLSX, files
 
 
 def operation_key(request: Request[Any, Any, Any], principal: Principal) -> str:
@@ -257,7 +258,7 @@ class SettlementController(Controller):
         async with transaction(db_session, read_only=True):
             return await settlement_service.reconciliation(db_session, principal, batch_id)
 
-    @get("/{batch_id:uuid}/export", summary="The batch as CSV or XLSX")
+    @get("/{batch_id:uuid}/export", summary="The batch as CSV or XLSX", opt=files(CSV, XLSX))
     async def export(
         self,
         batch_id: uuid.UUID,
@@ -270,10 +271,10 @@ class SettlementController(Controller):
             out = await settlement_service.batch_out(db_session, batch)
         if format == "xlsx":
             content = settlement_export.export_xlsx(out)
-            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            media = XLSX
         else:
             content = settlement_export.export_csv(out)
-            media = "text/csv; charset=utf-8"
+            media = CSV
         return Response(
             content,
             media_type=media,

@@ -45,6 +45,11 @@ class InvalidProgram(InvalidInput):
     message = "创新券批次设置有误"
 
 
+class ZeroAdjustment(InvalidInput):
+    code = "zero_adjustment"
+    message = "调整金额不能为 0：正数从批次预算调入该券，负数从该券退回预算"
+
+
 class BudgetExceeded(Conflict):
     code = "budget_exceeded"
     message = "批次剩余预算不足"

@@ -22,6 +22,7 @@ from vouchers.errors import (
     GrantNotFound,
     InsufficientVoucherBalance,
     InvalidProgram,
+    ZeroAdjustment,
 )
 from vouchers.ledger import (
     Posting,
@@ -138,6 +139,8 @@ async def adjust_grant(
     session: AsyncSession, principal: Principal, program_id: uuid.UUID, data: AdjustmentIn, *, key: str
 ) -> uuid.UUID | None:
     """A bureau officer's correction of a grant, with a reason: budget ↔ grant, either way."""
+    if data.amount_fen == 0:  # it would move nothing, yet answer as if a correction was made
+        raise ZeroAdjustment(field="amount_fen")
     async with within_caller_transaction(session):
         program = require_program_officer(principal, await lock_program(session, program_id))
         grant = await session.scalar(

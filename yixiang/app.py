@@ -15,14 +15,16 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from yixiang import __version__
-from yixiang.bodies import BodyGuardMiddleware, GuardedRequest
+from yixiang.bodies import BodyGuardMiddleware
 from yixiang.errors import EXCEPTION_HANDLERS
 from yixiang.health import health, ready
+from yixiang.http_meta import AllowMiddleware, one_charset
 from yixiang.idempotency import IdempotencyMiddleware, request_sessions
 from yixiang.logs import RequestIdMiddleware, configure_logging
-from yixiang.openapi import document_errors
+from yixiang.openapi import document
 from yixiang.ratelimit import RateLimiter
 from yixiang.runtime import Runtime
+from yixiang.schemas import StrictBodyRequest
 from yixiang.security import SecurityHeadersMiddleware
 from yixiang.settings import Settings, load_settings
 
@@ -75,10 +77,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             RequestIdMiddleware,
             SecurityHeadersMiddleware,
             BodyGuardMiddleware,
+            AllowMiddleware,
             *middleware,
             IdempotencyMiddleware,
         ],
-        request_class=GuardedRequest,
+        # strict JSON bodies (yixiang.schemas), over the body guard's refusals (yixiang.bodies)
+        request_class=StrictBodyRequest,
+        after_request=one_charset,
         exception_handlers=EXCEPTION_HANDLERS,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
@@ -107,5 +112,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state[key] = value
     app.state.services = runtime.services
     app.state.rate_limiter = RateLimiter(runtime.store)
-    document_errors(app)
+    document(app)
     return app

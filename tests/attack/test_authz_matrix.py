@@ -25,6 +25,7 @@ from accounts.models import Role
 from bot.settings import WeChatSettings
 from tests.booking.world import (
     ALWAYS_OPEN,
+    booked_for_the_past,
     iso,
     machine_time,
     make_instrument,
@@ -59,6 +60,7 @@ PROGRAMS, SETTLEMENTS = "/api/v1/voucher-programs", "/api/v1/settlements"
 DAYS, DAY = "/api/v1/admin/working-days", "2099-01-05"  # a year no other test looks at
 EVIDENCE = ("booking", "usage", "payment", "delivery")  # what settlement pays for
 SLOTS = itertools.count()
+PAST_SLOTS = itertools.count()  # hours back from now: each used booking gets its own
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
 
 
@@ -140,6 +142,13 @@ class Scene:
         start = (utcnow() + timedelta(days=1, hours=n)).replace(minute=0, second=0, microsecond=0)
         return start, start + timedelta(hours=1)
 
+    async def used_in_the_past(self, booking_id: str) -> Any:
+        """Move a checked-in booking to an hour of its own that has passed; its start."""
+        now = utcnow().replace(minute=0, second=0, microsecond=0)
+        start = now - timedelta(hours=2 + next(PAST_SLOTS))
+        await booked_for_the_past(self.backend, booking_id, start)
+        return start
+
     def booking_body(self, world: VoucherDesk | None = None) -> dict[str, Any]:
         start, end = self.slot()
         return machine_time(world or self.world, start, end)
@@ -167,7 +176,7 @@ class Scene:
 
     async def completed(self) -> str:
         booking_id = await self.checked_in()
-        actual = utcnow() - timedelta(minutes=60)
+        actual = await self.used_in_the_past(booking_id)
         r = await self.client.post(
             f"/api/v1/bookings/{booking_id}/complete",
             json={"actual_start": iso(actual), "actual_end": iso(actual + timedelta(minutes=60))},
@@ -360,7 +369,7 @@ def cases(s: Scene) -> list[Case]:
 
     async def complete_body() -> tuple[str, Any]:
         booking_id = await s.checked_in()
-        actual = utcnow() - timedelta(minutes=45)
+        actual = await s.used_in_the_past(booking_id)
         return f"{B}/{booking_id}/complete", {
             "actual_start": iso(actual),
             "actual_end": iso(actual + timedelta(minutes=30)),

@@ -16,6 +16,7 @@ from tests.booking.world import (
     LANWAN,
     QINGHE,
     ZJLG_LAB,
+    booked_for_the_past,
     day_at,
     iso,
     machine_time,
@@ -156,6 +157,7 @@ async def test_the_full_life_of_a_booking_is_recorded_and_billed_on_actual_use(c
     assert early_complete.json()["error"]["details"]["current_status"] == "confirmed"
     assert (await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=provider)).status_code == 200
     actual_start = utcnow() - timedelta(minutes=70)
+    await booked_for_the_past(backend, booking_id, actual_start)
     done = await client.post(
         f"/api/v1/bookings/{booking_id}/complete",
         json={"actual_start": iso(actual_start), "actual_end": iso(actual_start + timedelta(minutes=65))},

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from accounts.demo import demo_id
 from accounts.models import Membership, Role, User
 from booking.events import EXPIRY_DUE
+from booking.models import Booking
 from catalogue.models import (
     Category,
     Instrument,
@@ -160,6 +161,24 @@ def machine_time(
         "end": iso(end),
         **extra,
     }
+
+
+async def booked_for_the_past(
+    backend: Any, booking_id: Any, start: datetime, *, made_at: datetime | None = None
+) -> None:
+    """Move a booking to a slot that began at ``start`` (same length), booked a day before it
+    (or at ``made_at``).
+
+    Actual use is recorded after the fact and around the booked slot, never before the booking
+    was made (``booking.rules.check_actual_use``); a test cannot wait for its slot to come.
+    """
+    async with backend.runtime.session_maker() as session, session.begin():
+        booking = await session.get(Booking, uuid.UUID(str(booking_id)))
+        assert booking is not None and booking.start_at is not None and booking.end_at is not None
+        shift = start - booking.start_at
+        booking.start_at, booking.end_at = booking.start_at + shift, booking.end_at + shift
+        booking.block_end = booking.block_end + shift if booking.block_end is not None else None
+        booking.created_at = made_at or start - timedelta(days=1)
 
 
 async def run_expiry_job(backend: Any) -> None:

@@ -29,7 +29,7 @@ from catalogue.models import (
     ServiceItem,
     ServiceMode,
 )
-from tests.booking.world import iso
+from tests.booking.world import booked_for_the_past, iso
 from tests.bot.wechat_client import WeChatSender
 from tests.fakes.wechat import FakeWeChat
 from tests.results.flow import upload
@@ -233,6 +233,8 @@ async def deliver(chat: Chat, booking: Booking) -> None:
     checked_in = await client.post(f"/api/v1/bookings/{booking.id}/check-in", headers=provider)
     assert checked_in.status_code == 200, checked_in.text
     ended = utcnow()
+    if not booking.samples:
+        await booked_for_the_past(chat.backend, booking.id, ended - timedelta(hours=1))
     usage: dict[str, Any] = (
         {"samples": booking.samples}
         if booking.samples

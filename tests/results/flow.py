@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from tests.booking.world import iso, machine_time, make_instrument, set_calendar
+from tests.booking.world import booked_for_the_past, iso, machine_time, make_instrument, set_calendar
 from yixiang.db import utcnow
 
 
@@ -32,6 +32,7 @@ async def completed_booking(
     booking_id = created.json()["id"]
     assert (await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=provider)).status_code == 200
     actual = utcnow() - timedelta(minutes=60)
+    await booked_for_the_past(backend, booking_id, actual)
     done = await client.post(
         f"/api/v1/bookings/{booking_id}/complete",
         json={"actual_start": iso(actual), "actual_end": iso(actual + timedelta(minutes=60))},

@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 
 from accounts.demo import demo_id
-from tests.booking.world import iso, machine_time, make_instrument, set_calendar
+from tests.booking.world import booked_for_the_past, iso, machine_time, make_instrument, set_calendar
 from tests.support import error_code
 from tests.vouchers.desk import TODAY, VoucherDesk
 from yixiang.db import utcnow
@@ -57,6 +57,7 @@ async def test_book_confirm_complete_pay_settle_reconcile(world: VoucherDesk) ->
 
     assert (await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=provider)).status_code == 200
     actual_start = utcnow() - timedelta(minutes=70)
+    await booked_for_the_past(world.backend, booking_id, actual_start)
     done = await client.post(
         f"/api/v1/bookings/{booking_id}/complete",
         json={"actual_start": iso(actual_start), "actual_end": iso(actual_start + timedelta(minutes=65))},
