@@ -7,15 +7,13 @@ their own ``Domain.demo_loaders``, run after this one in domain order.
 
 from __future__ import annotations
 
-import json
 import uuid
-from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import hash_password
-from accounts.models import BureauKind, Membership, Organization, OrgKind, Region, Role, User
+from accounts.models import BureauKind, Membership, Organization, OrgKind, Role, User
+from accounts.regions import load_regions
 
 DEMO_NAMESPACE = uuid.UUID("6f1c2b7e-3f8a-4d1e-9a57-0c4b7d2e9f10")
 DEMO_PASSWORD = "yixiang-demo"
@@ -24,13 +22,6 @@ DEMO_PROVINCE = "330000"  # 浙江省
 
 def demo_id(name: str) -> uuid.UUID:
     return uuid.uuid5(DEMO_NAMESPACE, name)
-
-
-def regions() -> list[dict[str, str | None]]:
-    rows: list[dict[str, str | None]] = json.loads(
-        (Path(__file__).parent / "data" / "regions.json").read_text()
-    )
-    return rows
 
 
 # (key, kind, name, uscc, region, extra)
@@ -98,11 +89,7 @@ ACCOUNTS: list[tuple[str, str, str, Role]] = [
 
 
 async def load_accounts_demo(session: AsyncSession) -> None:
-    known = set((await session.scalars(select(Region.code))).all())
-    for row in regions():
-        if row["code"] not in known:
-            session.add(Region(**row))
-    await session.flush()
+    await load_regions(session)
     for key, kind, name, uscc, region, extra in ORGANIZATIONS:
         org_id = demo_id(key)
         if await session.get(Organization, org_id) is not None:

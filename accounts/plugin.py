@@ -14,6 +14,7 @@ from accounts.auth import JWTAuthMiddleware, TokenIssuer, provide_optional_princ
 from accounts.controllers import AuthController, OrganizationController, me
 from accounts.demo import ACCOUNTS, demo_id, load_accounts_demo
 from accounts.models import RefreshToken, User
+from accounts.regions import load_regions
 from accounts.settings import AccountsSettings
 from yixiang.db import utcnow
 from yixiang.domains import Domain, JobContext
@@ -60,5 +61,6 @@ DOMAIN = Domain(
     holds_records=has_users,
     demo_records=demo_accounts,
     consumers={HOUSEKEEPING_TOPIC: [purge_expired_refresh_tokens]},
+    reference_loaders=[load_regions],
     demo_loaders=[load_accounts_demo],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from catalogue.categories import load_categories
 from catalogue.controllers import InstrumentController, ProviderInstrumentController, WorkingDayController
 from catalogue.demo.loader import load_catalogue_demo
 from yixiang.domains import Domain
@@ -9,5 +10,6 @@ from yixiang.domains import Domain
 DOMAIN = Domain(
     name="catalogue",
     route_handlers=[InstrumentController, ProviderInstrumentController, WorkingDayController],
+    reference_loaders=[load_categories],
     demo_loaders=[load_catalogue_demo],
 )

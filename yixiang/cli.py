@@ -178,10 +178,13 @@ def db() -> None:
 @click.option("--revision", default="heads", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations (PostgreSQL or SQLite)."""
+    from yixiang.domains import load_reference_data
     from yixiang.migrate import current_revisions, upgrade
 
     async def work(runtime: Any) -> None:
         applied = await upgrade(runtime.engine, revision)
+        # Every installation needs the reference data; the migrate Job is where production gets it.
+        await load_reference_data(runtime.session_maker, runtime.domains)
         at = ", ".join(sorted(await current_revisions(runtime.engine))) or "(empty)"
         if not applied:
             click.echo(f"database already up to date, at {at}")

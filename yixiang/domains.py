@@ -79,6 +79,9 @@ class Domain:
     dependencies: Mapping[str, Any] = field(default_factory=dict)
     # values put on ``app.state`` when the app is built, from the settings
     app_state: Callable[[Settings], Mapping[str, Any]] | None = None
+    # Reference data every installation needs (regions, instrument categories), loaded after
+    # migrations whatever the demo setting; each loader adds only what is missing.
+    reference_loaders: Sequence[DemoLoader] = ()
     # Whether the database already holds this domain's records: demo data loads on a first start
     # only, when no domain does.
     holds_records: Callable[[AsyncSession], Awaitable[bool]] | None = None
@@ -130,6 +133,16 @@ async def load_demo(session_maker: async_sessionmaker[AsyncSession], domains: Se
     """Every domain's demo data, in domain order, each loader in its own transaction."""
     for domain in domains:
         for loader in domain.demo_loaders:
+            async with session_maker() as session, session.begin():
+                await loader(session)
+
+
+async def load_reference_data(
+    session_maker: async_sessionmaker[AsyncSession], domains: Sequence[Domain]
+) -> None:
+    """Every domain's reference data, in domain order, each loader in its own transaction."""
+    for domain in domains:
+        for loader in domain.reference_loaders:
             async with session_maker() as session, session.begin():
                 await loader(session)
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from yixiang.db import create_engine, create_session_maker
-from yixiang.domains import Domain, holds_records, load_demo, load_domains
+from yixiang.domains import Domain, holds_records, load_demo, load_domains, load_reference_data
 from yixiang.housekeeping import SHELL_DOMAIN
 from yixiang.migrate import upgrade
 from yixiang.registry import ServiceRegistry
@@ -92,6 +92,7 @@ class Runtime:
         async with startup_lock(self.engine, self.settings.data_dir):
             if self.settings.migrate_on_start:
                 await upgrade(self.engine)
+                await load_reference_data(self.session_maker, self.domains)
             for domain in self.domains:
                 for hook in domain.on_startup:
                     await hook(self)
