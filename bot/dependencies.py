@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.params import Dependency
 
 from bot.wechat import WeChatGateway
-from yixiang.registry import ServiceKey, ServiceRegistry
+from yixiang.registry import ServiceKey, provide
 
 # What a route names to receive it. The service is not a request value: Litestar need not
 # validate it (nor could it check a Protocol).
@@ -22,17 +20,4 @@ MINIPROGRAM: ServiceKey[WeChatGateway] = ServiceKey("bot.wechat_miniprogram")
 REPLY_BUDGET: ServiceKey[float] = ServiceKey("bot.reply_budget_seconds")
 
 
-def provide_official_account(state: State) -> WeChatGateway:
-    services: ServiceRegistry = state.services
-    return services[OFFICIAL_ACCOUNT]
-
-
-def provide_miniprogram(state: State) -> WeChatGateway:
-    services: ServiceRegistry = state.services
-    return services[MINIPROGRAM]
-
-
-DEPENDENCIES = {
-    "official_account": Provide(provide_official_account, sync_to_thread=False),
-    "miniprogram": Provide(provide_miniprogram, sync_to_thread=False),
-}
+DEPENDENCIES = {"official_account": provide(OFFICIAL_ACCOUNT), "miniprogram": provide(MINIPROGRAM)}

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.params import Dependency
 
 from results.storage import ResultStorage
-from yixiang.registry import ServiceKey, ServiceRegistry
+from yixiang.registry import ServiceKey, provide
 
 # What a route names to receive it. The service is not a request value: Litestar need not
 # validate it (nor could it check a Protocol).
@@ -18,9 +16,4 @@ ResultStorageDependency = Annotated[ResultStorage, Dependency(skip_validation=Tr
 RESULT_STORAGE: ServiceKey[ResultStorage] = ServiceKey("result_storage")
 
 
-def provide_result_storage(state: State) -> ResultStorage:
-    services: ServiceRegistry = state.services
-    return services[RESULT_STORAGE]
-
-
-DEPENDENCIES = {"result_storage": Provide(provide_result_storage, sync_to_thread=False)}
+DEPENDENCIES = {"result_storage": provide(RESULT_STORAGE)}

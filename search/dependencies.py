@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.params import Dependency
 
 from search.backend import SearchBackend
-from yixiang.registry import ServiceKey, ServiceRegistry
+from yixiang.registry import ServiceKey, provide
 
 # What a route names to receive it. The service is not a request value: Litestar need not
 # validate it (nor could it check a Protocol).
@@ -18,9 +16,4 @@ SearchBackendDependency = Annotated[SearchBackend, Dependency(skip_validation=Tr
 SEARCH_BACKEND: ServiceKey[SearchBackend] = ServiceKey("search")
 
 
-def provide_search_backend(state: State) -> SearchBackend:
-    services: ServiceRegistry = state.services
-    return services[SEARCH_BACKEND]
-
-
-DEPENDENCIES = {"search_backend": Provide(provide_search_backend, sync_to_thread=False)}
+DEPENDENCIES = {"search_backend": provide(SEARCH_BACKEND)}

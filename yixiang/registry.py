@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar, cast
 
+from litestar.datastructures import State
+from litestar.di import Provide
+
 T = TypeVar("T")
 
 
@@ -52,3 +55,14 @@ class ServiceRegistry:
 
     def __contains__(self, key: ServiceKey[Any]) -> bool:
         return key.name in self._by_name
+
+
+def provide(key: ServiceKey[T]) -> Provide:
+    """The Litestar dependency that hands a route the service registered under ``key``."""
+
+    def registered(state: State) -> Any:
+        services: ServiceRegistry = state.services
+        return services[key]
+
+    registered.__name__ = f"provide_{key.name.replace('.', '_')}"
+    return Provide(registered, sync_to_thread=False)
