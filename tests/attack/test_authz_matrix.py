@@ -938,12 +938,13 @@ def cases(s: Scene) -> list[Case]:
                 "/schema/openapi.yaml",
                 "/schema/openapi.yml",
                 "/schema/redoc",
-                "/schema/swagger",
-                "/schema/elements",
-                "/schema/rapidoc",
-                "/schema/oauth2-redirect.html",
             )
         ],
+        Case(
+            "GET /schema/assets/{file_path:path}",
+            fixed("/schema/assets/redoc.standalone.js"),
+            public,
+        ),
         Case("GET /schema/{path:str}", fixed("/schema/no-such-page"), expect(404, anonymous=404)),
     ]
 
