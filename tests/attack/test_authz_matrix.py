@@ -929,6 +929,8 @@ def cases(s: Scene) -> list[Case]:
             expect(503),
         ),
         Case("POST /api/v1/auth/wechat/bind-code", fixed("/api/v1/auth/wechat/bind-code"), expect(200)),
+        # the local outbox: on the embedded default with the dev sign-in (anyone may be the operator)
+        Case("GET /dev/outbox", fixed("/dev/outbox"), public),
         # --- the published API description ------------------------------------------------------
         *[
             Case(f"GET {path}", fixed(path), public)
