@@ -140,7 +140,7 @@ class WeChatSettings(Section):
     def describe(self) -> dict[str, str]:
         official = "local outbox" if self.keeps_notifications_local(self.app_id) else "WeChat"
         mini = "local outbox" if self.keeps_notifications_local(self.miniprogram_credentials[0]) else "WeChat"
-        return {"wechat notifications": f"official account: {official}; mini-program: {mini}"}
+        return {"notifications": f"official account: {official}; mini-program: {mini}"}
 
     def keeps_notifications_local(self, app_id: str) -> bool:
         """Whether the notifications of this app (the official account's or the mini-program's
