@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_user
-from booking import calendar_admin, free_time, qualifications, services
+from booking import calendar_admin, free_time, holiday_notes, qualifications, services
 from booking.creation import create_booking
 from booking.models import BookingStatus
 from booking.queries import get_booking, list_bookings, queue_position
@@ -54,7 +54,8 @@ class BookingController(Controller):
         if booking.mode == ServiceMode.sample_testing:
             async with transaction(db_session):
                 position = await queue_position(db_session, booking)
-        return booking_out(booking, queue_position=position)
+        note = await holiday_notes.booking_note(db_session, booking)
+        return booking_out(booking, queue_position=position, holiday_note=note)
 
     @get("/", summary="Bookings of my firm (default), made by me (mine=true) or of a unit I manage")
     async def index(
@@ -189,6 +190,7 @@ class AvailabilityController(Controller):
             slot_minutes=rules.slot_minutes,
             slots=intervals_out(slots),
             free=intervals_out(free),
+            holiday_note=await holiday_notes.availability_note(db_session, rules, start, end),
         )
 
     @get("/{instrument_id:uuid}/calendar", summary="An instrument's opening hours and booking rules")
@@ -196,7 +198,9 @@ class AvailabilityController(Controller):
         self, instrument_id: uuid.UUID, maybe_principal: Principal | None, db_session: AsyncSession
     ) -> CalendarOut:
         rules = await calendar_admin.get_calendar(db_session, maybe_principal, instrument_id)
-        return calendar_out(instrument_id, rules)
+        answer = calendar_out(instrument_id, rules)
+        answer.holiday_note = await holiday_notes.calendar_note(db_session, rules)
+        return answer
 
 
 class ProviderCalendarController(Controller):

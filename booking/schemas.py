@@ -98,6 +98,9 @@ class BookingOut(Output):
     queue_position: int | None = None
     expected_completion_on: date | None = None
     history: list[HistoryOut] | None = None
+    # Set when some of these days fall in a year whose holidays are not yet published
+    # (booking/holiday_notes.py): e.g. 「2028年节假日安排尚未公布，按周末休息计算」.
+    holiday_note: str | None = None
 
 
 class BookingPage(Output):
@@ -114,6 +117,9 @@ class AvailabilityOut(Output):
     slot_minutes: int
     slots: list[IntervalOut]
     free: list[IntervalOut]
+    # Set when some of these days fall in a year whose holidays are not yet published
+    # (booking/holiday_notes.py): e.g. 「2028年节假日安排尚未公布，按周末休息计算」.
+    holiday_note: str | None = None
 
 
 def intervals_out(intervals: list[Interval]) -> list[IntervalOut]:
@@ -136,6 +142,7 @@ def booking_out(
     *,
     queue_position: int | None = None,
     history: list[BookingHistory] | None = None,
+    holiday_note: str | None = None,
 ) -> BookingOut:
     return BookingOut(
         id=booking.id,
@@ -165,6 +172,7 @@ def booking_out(
         created_at=booking.created_at,
         updated_at=booking.updated_at,
         history=[history_out(h) for h in history] if history is not None else None,
+        holiday_note=holiday_note,
     )
 
 
@@ -209,6 +217,9 @@ class CalendarOut(Output):
     needs_approval: bool
     approval_window_hours: int
     sample_capacity_per_day: int
+    # Set when some of these days fall in a year whose holidays are not yet published
+    # (booking/holiday_notes.py): e.g. 「2028年节假日安排尚未公布，按周末休息计算」.
+    holiday_note: str | None = None
 
 
 def _hhmm(minutes: int) -> str:

@@ -1,4 +1,4 @@
-"""Command line: ``yixiang wechat menu push`` and ``yixiang bot chat --as <user>``."""
+"""Command line: ``yixiang wechat menu push``, ``yixiang bot chat --as <user>`` and ``yixiang bot outbox``."""
 
 from __future__ import annotations
 
@@ -78,6 +78,31 @@ def chat(username: str, url: str | None, password: str | None, openid: str | Non
         text = line.strip()
         if text:
             click.echo(client.send(text) or "（无回复）")
+
+
+@bot.command("outbox")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="How many.")
+def outbox(limit: int) -> None:
+    """The notifications kept in the local outbox instead of sent to WeChat, newest first."""
+    from bot.local_outbox import latest_messages, outbox_active
+    from yixiang.cli import run_with_runtime
+
+    async def work(runtime: Any) -> None:
+        if not outbox_active(runtime.settings):
+            click.echo("WeChat is configured: notifications go to WeChat, not to the local outbox.")
+        async with runtime.session_maker() as session:
+            messages = await latest_messages(session, limit)
+        if not messages:
+            click.echo("（本地通知箱是空的）")
+        for message in messages:
+            when = f"{message.at:%Y-%m-%d %H:%M:%S}"
+            click.echo(f"{when}  {message.recipient}  {message.channel} {message.topic}")
+            for line in message.text.splitlines():
+                click.echo(f"    {line}")
+            if message.link:
+                click.echo(f"    {message.link}")
+
+    run_with_runtime(work, migrate=False)
 
 
 class ChatError(Exception):

@@ -83,3 +83,20 @@ class UserPhone(Base):
     phone_masked: Mapped[str] = mapped_column(String(20))
     country_code: Mapped[str] = mapped_column(String(8), default="86")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LocalMessage(Base):
+    """A notification kept on this machine instead of sent to WeChat (``bot/local_outbox.py``):
+    what the researcher would have read, for a person to look at with ``yixiang bot outbox``."""
+
+    __tablename__ = "bot_local_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    channel: Mapped[str] = mapped_column(String(16))  # template | subscribe | custom
+    topic: Mapped[str] = mapped_column(String(100))
+    recipient: Mapped[str] = mapped_column(String(64))  # the openid the message was for
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    template_id: Mapped[str] = mapped_column(String(100), default="")
+    text: Mapped[str] = mapped_column(Text)
+    link: Mapped[str] = mapped_column(String(500), default="")

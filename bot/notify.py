@@ -18,6 +18,9 @@ then "sent" after (``_send_once``):
   is also in the mini-program and the H5 pages. Such a send ends "uncertain", with a warning in
   the log: at once when the consumer sees it, or — a worker that died after committing
   "sending" — at the next housekeeping run (``flag_interrupted_sends``).
+Without real WeChat credentials (the embedded default's public demo ones) an app's messages go to
+the local outbox instead (``bot/local_outbox.py``), through the same at-most-once bookkeeping.
+
 What remains: a notification can be lost (the worker died after committing "sending" and before
 the request left, or WeChat took it and timed out answering), never doubled.
 """
@@ -39,6 +42,7 @@ from bot.conversation.base import save_state, yuan
 from bot.conversation.rate import prompt_for
 from bot.dependencies import MINIPROGRAM, OFFICIAL_ACCOUNT
 from bot.followers import bind_by_unionid
+from bot.local_outbox import LocalOutbox
 from bot.models import Follower, SendStatus, SentNotification
 from bot.settings import NOTIFICATION_TOPICS, WeChatSettings
 from bot.wechat import WeChatError, WeChatGateway
@@ -105,6 +109,39 @@ def fields(topic: str, payload: dict[str, Any]) -> dict[str, str]:
     if topic == "booking.rating_requested":
         data["thing5"] = "回复1-5打分"
     return data
+
+
+def labels(topic: str) -> dict[str, str]:
+    """What each keyword of ``fields`` means, as the template shows it to the reader."""
+    if topic == "voucher.captured":
+        return {"thing1": "创新券", "amount2": "本次抵扣", "amount3": "余额", "character_string4": "预约号"}
+    extra = {"booking.rejected": "原因", "booking.reminder": "地点", "booking.rating_requested": "评价"}
+    return {
+        "thing1": "仪器",
+        "character_string2": "预约号",
+        "time3": "时间",
+        "thing4": "状态",
+        "amount5": "创新券抵扣",
+        "thing5": extra.get(topic, "备注"),
+    }
+
+
+Sender = WeChatGateway | LocalOutbox
+
+
+def _sender(
+    ctx: JobContext, event: Event, gateway: WeChatGateway, user_id: uuid.UUID | None = None
+) -> Sender:
+    """Where this app's message goes: WeChat, or the local outbox (``bot/local_outbox.py``)."""
+    if not WeChatSettings.of(ctx.settings).keeps_notifications_local(gateway.app_id):
+        return gateway
+    return LocalOutbox(
+        ctx.session,
+        topic=event.topic,
+        user_id=user_id,
+        title=TITLES.get(event.topic, ""),
+        labels=labels(event.topic),
+    )
 
 
 def _wechat_data(values: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -302,7 +339,7 @@ async def send_template_message(ctx: JobContext, event: Event) -> None:
     )
     if follower is None:
         return
-    gateway: WeChatGateway = ctx.services[OFFICIAL_ACCOUNT]
+    gateway = _sender(ctx, event, ctx.services[OFFICIAL_ACCOUNT], user_id)
     url = _link(ctx, event)
     data = _wechat_data(fields(event.topic, await _with_voucher_share(ctx, event)))
     sent = await _send_once(
@@ -335,7 +372,7 @@ async def send_template_message(ctx: JobContext, event: Event) -> None:
         )
 
 
-async def gateway_text_soft(gateway: WeChatGateway, openid: str, text: str) -> None:
+async def gateway_text_soft(gateway: Sender, openid: str, text: str) -> None:
     """A customer-service text when WeChat allows it (48 hours after the user's last message)."""
     try:
         await gateway.send_text(openid, text)
@@ -353,7 +390,7 @@ async def send_subscribe_message(ctx: JobContext, event: Event) -> None:
     openid = await ctx.session.scalar(select(User.wechat_openid).where(User.id == user_id))
     if not openid:
         return
-    gateway: WeChatGateway = ctx.services[MINIPROGRAM]
+    gateway = _sender(ctx, event, ctx.services[MINIPROGRAM], user_id)
     page = (
         f"pages/booking/detail?id={event.payload['booking_id']}" if event.payload.get("booking_id") else None
     )
@@ -376,7 +413,7 @@ def _link(ctx: JobContext, event: Event) -> str:
 
 async def push_reply(ctx: JobContext, event: Event) -> None:
     """A reply that missed WeChat's 5 seconds, sent as a customer-service message."""
-    gateway: WeChatGateway = ctx.services[OFFICIAL_ACCOUNT]
+    gateway = _sender(ctx, event, ctx.services[OFFICIAL_ACCOUNT])
     openid, text = str(event.payload["openid"]), str(event.payload["text"])
     await _send_once(
         ctx,
@@ -390,6 +427,8 @@ async def push_reply(ctx: JobContext, event: Event) -> None:
 async def look_up_follower(ctx: JobContext, event: Event) -> None:
     """Ask WeChat for a follower's unionid and bind the follower to the user who has it."""
     gateway: WeChatGateway = ctx.services[OFFICIAL_ACCOUNT]
+    if WeChatSettings.of(ctx.settings).keeps_notifications_local(gateway.app_id):
+        return  # demo credentials: no WeChat to ask (the bind code still binds)
     openid = str(event.payload["openid"])
     try:
         info = await gateway.user_info(openid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import cli, notify, signin, webhook
+from bot import cli, local_outbox, notify, signin, webhook
 from bot.adapters import build_ports
 from bot.dependencies import DEPENDENCIES, MINIPROGRAM, OFFICIAL_ACCOUNT
 from bot.ports import SERVICE_KEY
@@ -27,7 +27,7 @@ async def start(runtime: Any) -> None:
 
 DOMAIN = Domain(
     name="bot",
-    route_handlers=[*webhook.ROUTES, *signin.ROUTES],
+    route_handlers=[*webhook.ROUTES, *signin.ROUTES, *local_outbox.ROUTES],
     consumers=notify.CONSUMERS,
     on_startup=[start],
     dependencies=DEPENDENCIES,

@@ -9,6 +9,7 @@ the box against the local fake. Production never gets them: it must configure it
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import msgspec
 
@@ -80,6 +81,10 @@ class WeChatSettings(Section):
     menu: str = ""
     # Where links in bot messages point (H5 pages); empty: no links, text only.
     h5_base_url: str = ""
+    # Where notifications go (bot/local_outbox.py): "wechat" (the API), "local" (the local outbox
+    # on this machine, read with `yixiang bot outbox`), or "auto": local for an app whose
+    # credentials are the public demo ones (no WeChat would take them), WeChat otherwise.
+    notifications: Literal["auto", "wechat", "local"] = "auto"
 
     def resolve(self, settings: Settings) -> None:
         """Fill empty WeChat settings with the demo values, in the embedded profile only."""
@@ -122,10 +127,27 @@ class WeChatSettings(Section):
                 errors.append(
                     f"{env_name(self.setting_key(field))}={value!r} is not a WeChat app id (wx + 16 hex)"
                 )
+        if self.notifications == "local":
+            errors.append(
+                f"{env_name(self.setting_key('notifications'))}=local cannot be used in production: "
+                "researchers would never get their notifications"
+            )
         if self.app_id and not self.app_secret:
             secret, app_id = env_name(self.setting_key("app_secret")), env_name(self.setting_key("app_id"))
             errors.append(f"{secret} is required with {app_id}")
         return errors
+
+    def describe(self) -> dict[str, str]:
+        official = "local outbox" if self.keeps_notifications_local(self.app_id) else "WeChat"
+        mini = "local outbox" if self.keeps_notifications_local(self.miniprogram_credentials[0]) else "WeChat"
+        return {"notifications": f"official account: {official}; mini-program: {mini}"}
+
+    def keeps_notifications_local(self, app_id: str) -> bool:
+        """Whether the notifications of this app (the official account's or the mini-program's
+        id) go to the local outbox instead of WeChat."""
+        if self.notifications == "auto":
+            return app_id in DEMO_VALUES
+        return self.notifications == "local"
 
     @property
     def miniprogram_credentials(self) -> tuple[str, str]:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from catalogue.workdays import WorkingDayCalendar
+from catalogue.workdays import (
+    HolidayData,
+    WorkingDayCalendar,
+    holiday_advisories,
+    holiday_note,
+    maintained_years,
+)
 
 
 def test_national_day_week_is_not_working_and_make_up_saturday_is():
@@ -38,3 +44,51 @@ def test_admin_overrides_win_over_the_package():
     cal = WorkingDayCalendar({date(2031, 10, 1): False, date(2031, 10, 11): True})
     assert not cal.is_working_day(date(2031, 10, 1))  # a Wednesday declared a holiday
     assert cal.is_working_day(date(2031, 10, 11))  # a Saturday declared a working day
+
+
+def test_2027_comes_from_the_maintained_table_where_the_package_stops():
+    cal = WorkingDayCalendar()
+    assert not cal.is_working_day(date(2027, 2, 8))  # 春节, a Monday
+    assert not cal.is_working_day(date(2027, 6, 9))  # 端午节, a Wednesday
+    assert not cal.is_working_day(date(2027, 10, 1))  # 国庆节, a Friday
+    assert cal.is_working_day(date(2027, 2, 9))  # an ordinary Tuesday
+    assert not cal.is_working_day(date(2027, 2, 13))  # an ordinary Saturday
+    assert cal.holiday_data(2026) == HolidayData.official  # chinesecalendar's
+    assert cal.holiday_data(2027) == HolidayData.provisional
+    assert cal.holiday_data(2032) == HolidayData.missing
+    # the operator's overrides for a year count as its arrangement
+    assert WorkingDayCalendar({date(2032, 1, 1): False}).holiday_data(2032) == HolidayData.official
+
+
+def test_a_provisional_year_holds_the_thirteen_statutory_days_and_nothing_else():
+    # 《全国年节及纪念日放假办法》(2024): 元旦1 + 春节4 + 清明1 + 劳动节2 + 端午1 + 中秋1 + 国庆3
+    for year, table in maintained_years().items():
+        assert all(day.year == year for day in table.days), year
+        if table.status == HolidayData.provisional:
+            assert sorted(table.days.values()) == [False] * 13, year
+
+
+def test_researchers_are_told_when_a_year_is_not_yet_published():
+    cal = WorkingDayCalendar()
+    assert holiday_note(cal, date(2026, 3, 2), date(2026, 3, 6)) is None
+    assert (
+        holiday_note(cal, date(2027, 3, 1), date(2027, 3, 5))
+        == "2027年放假调休安排尚未公布，暂按法定节假日和周末计算"
+    )
+    assert holiday_note(cal, date(2032, 12, 30), date(2033, 1, 2)) == (
+        "2032年节假日安排尚未公布，按周末休息计算；2033年节假日安排尚未公布，按周末休息计算"
+    )
+
+
+def test_the_operator_is_warned_ninety_days_before_a_year_without_the_arrangement():
+    cal = WorkingDayCalendar()
+    assert holiday_advisories(cal, date(2026, 10, 2)) == []  # 2027 is 91 days away
+    [provisional] = holiday_advisories(cal, date(2026, 10, 3))
+    assert provisional.startswith("holiday data for 2027 (starts in 90 days) is provisional")
+    this_year, missing = holiday_advisories(cal, date(2027, 10, 3))
+    assert this_year.startswith("holiday data for 2027 (has begun) is provisional")
+    assert missing.startswith("no holiday data for 2028 (starts in 90 days)")
+    assert "working-day overrides" in missing
+    # the operator entered both years: nothing more to say
+    entered = WorkingDayCalendar({date(2027, 10, 4): True, date(2028, 1, 1): False})
+    assert holiday_advisories(entered, date(2027, 10, 3)) == []

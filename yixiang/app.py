@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from yixiang import __version__
+from yixiang.api_docs import DOCS_PATH, render_plugins
 from yixiang.bodies import BodyGuardMiddleware
 from yixiang.errors import EXCEPTION_HANDLERS
 from yixiang.health import health, ready
@@ -91,7 +92,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             title="仪享 yixiang API",
             version=__version__,
             description="大型科研仪器开放共享平台：搜索、预约、创新券抵扣、结果反馈与评价。",
-            path="/schema",
+            path=DOCS_PATH,
+            render_plugins=render_plugins(settings.api_docs),
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")

@@ -265,6 +265,7 @@ def check() -> None:
                     " run `yixiang db upgrade`"
                 )
             ok = await _check_demo_data(runtime) and ok
+            await _print_advisories(runtime)
         try:
             await runtime.store.ping()
             click.echo("store:          reachable")
@@ -298,6 +299,21 @@ async def _check_demo_data(runtime: Any) -> bool:
         "delete them"
     )
     return False
+
+
+async def _print_advisories(runtime: Any) -> None:
+    """What the operator should act on soon (a warning, not a failure: exit status unchanged)."""
+    from yixiang.domains import find_advisories
+
+    try:
+        advisories = await find_advisories(runtime.session_maker, runtime.domains)
+    except Exception as exc:
+        click.echo(f"advisories:     not checked ({type(exc).__name__})")
+        return
+    if not advisories:
+        click.echo("advisories:     none")
+    for line in advisories:
+        click.echo(f"advisory:       {line}")
 
 
 def _redact_url(url: str) -> str:

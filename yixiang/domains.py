@@ -89,6 +89,9 @@ class Domain:
     # accounts' usernames): ``yixiang check`` refuses them in production, where the demo's
     # public password would let anyone in.
     demo_records: Callable[[AsyncSession], Awaitable[list[str]]] | None = None
+    # What the operator should act on before users notice (next year's holidays not yet known):
+    # ``yixiang check`` prints each and the start-up logs each as a warning; never fatal.
+    advisories: Callable[[AsyncSession], Awaitable[list[str]]] | None = None
 
 
 def load_domains(modules: Sequence[str] = DOMAIN_MODULES) -> list[Domain]:
@@ -153,6 +156,18 @@ async def holds_records(session_maker: async_sessionmaker[AsyncSession], domains
             if domain.holds_records is not None and await domain.holds_records(session):
                 return True
     return False
+
+
+async def find_advisories(
+    session_maker: async_sessionmaker[AsyncSession], domains: Sequence[Domain]
+) -> list[str]:
+    """Every domain's advisories, each prefixed with the domain's name."""
+    found: list[str] = []
+    async with session_maker() as session:
+        for domain in domains:
+            if domain.advisories is not None:
+                found.extend(f"{domain.name}: {line}" for line in await domain.advisories(session))
+    return found
 
 
 async def find_demo_records(

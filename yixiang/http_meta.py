@@ -28,6 +28,8 @@ _CHARSET = re.compile(r";\s*charset=\"?([A-Za-z0-9._:-]+)\"?", re.IGNORECASE)
 
 def one_charset(response: Response[Any]) -> Response[Any]:
     """``after_request`` hook: a charset named in a text media type becomes the encoding."""
+    if not isinstance(response, Response):  # a file already made into ASGI (static files)
+        return response
     media_type = response.media_type
     if isinstance(media_type, str) and media_type.startswith("text/") and ";" in media_type:
         named = _CHARSET.search(media_type)

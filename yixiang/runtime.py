@@ -18,7 +18,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from yixiang.db import create_engine, create_session_maker
-from yixiang.domains import Domain, holds_records, load_demo, load_domains, load_reference_data
+from yixiang.domains import (
+    Domain,
+    find_advisories,
+    holds_records,
+    load_demo,
+    load_domains,
+    load_reference_data,
+)
 from yixiang.housekeeping import SHELL_DOMAIN
 from yixiang.migrate import upgrade
 from yixiang.registry import ServiceRegistry
@@ -99,9 +106,19 @@ class Runtime:
             if self.settings.demo_data_enabled and not await holds_records(self.session_maker, self.domains):
                 log.info("first start: loading demo data")
                 await load_demo(self.session_maker, self.domains)
+        await self.log_advisories()
         if self.settings.run_worker_in_process if run_worker is None else run_worker:
             self._worker_stop = asyncio.Event()
             self._worker_task = asyncio.create_task(self.worker().run(self._worker_stop))
+
+    async def log_advisories(self) -> None:
+        try:
+            advisories = await find_advisories(self.session_maker, self.domains)
+        except Exception as exc:  # a schema not yet migrated: `yixiang check` says so
+            log.info("advisories not checked (%s)", type(exc).__name__)
+            return
+        for line in advisories:
+            log.warning("%s", line)
 
     async def stop(self) -> None:
         if self._worker_task is not None and self._worker_stop is not None:

@@ -82,6 +82,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=Tr
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     cors_origins: list[str] = msgspec.field(default_factory=list)
+    # The browsable API documentation at /schema (yixiang.api_docs); the OpenAPI document stays.
+    api_docs: bool = True
     idempotency_ttl_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 30)] = 24
     # How long a running request holds its Idempotency-Key without renewing it (it renews every
     # third of it): a request whose process died gives its key up after at most this long.

@@ -929,6 +929,8 @@ def cases(s: Scene) -> list[Case]:
             expect(503),
         ),
         Case("POST /api/v1/auth/wechat/bind-code", fixed("/api/v1/auth/wechat/bind-code"), expect(200)),
+        # the local outbox: on the embedded default with the dev sign-in (anyone may be the operator)
+        Case("GET /dev/outbox", fixed("/dev/outbox"), public),
         # --- the published API description ------------------------------------------------------
         *[
             Case(f"GET {path}", fixed(path), public)
@@ -938,12 +940,13 @@ def cases(s: Scene) -> list[Case]:
                 "/schema/openapi.yaml",
                 "/schema/openapi.yml",
                 "/schema/redoc",
-                "/schema/swagger",
-                "/schema/elements",
-                "/schema/rapidoc",
-                "/schema/oauth2-redirect.html",
             )
         ],
+        Case(
+            "GET /schema/assets/{file_path:path}",
+            fixed("/schema/assets/redoc.standalone.js"),
+            public,
+        ),
         Case("GET /schema/{path:str}", fixed("/schema/no-such-page"), expect(404, anonymous=404)),
     ]
 

@@ -34,15 +34,18 @@ def wechat_fake() -> Iterator[FakeWeChat]:
 
 @pytest.fixture
 def chat(backend: Backend, wechat_fake: FakeWeChat) -> Iterator[Chat]:
-    """WeChat pointed at the fake, and the real domains behind the bot (whatever a test changed)."""
+    """WeChat pointed at the fake (the demo credentials sent to it, not kept in the local outbox),
+    and the real domains behind the bot (whatever a test changed)."""
     wechat = WeChatSettings.of(backend.settings)
     real_api, wechat.api_base_url = wechat.api_base_url, wechat_fake.url
+    # The fake takes the demo credentials: send to it rather than to the local outbox.
+    kept, wechat.notifications = wechat.notifications, "wechat"
     backend.runtime.services[SERVICE_KEY] = build_ports(backend.runtime)
     backend.runtime.services.pop(REPLY_BUDGET)
     wechat_fake.fail_next.clear()
     yield Chat(backend, wechat_fake)
     # Later tests (the authorisation matrix) must not find the backend talking to this fake.
-    wechat.api_base_url = real_api
+    wechat.api_base_url, wechat.notifications = real_api, kept
     backend.runtime.services[SERVICE_KEY] = build_ports(backend.runtime)
     backend.runtime.services.pop(REPLY_BUDGET)
 

@@ -1,0 +1,70 @@
+"""The browsable API documentation: served by the application, nothing from another host, and
+off in a deployment that says so (the OpenAPI document stays)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.support import make_settings
+from yixiang.api_docs import ASSETS
+from yixiang.app import create_app
+
+VIEWER = "/schema/assets/redoc.standalone.js"
+
+
+def _references(html: str) -> list[str]:
+    """Every address the page makes the browser load or link to."""
+    return re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", html)
+
+
+async def test_the_docs_page_references_no_other_host(client):
+    page = await client.get("/schema")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    references = _references(page.text)
+    assert VIEWER in references
+    assert all(ref.startswith(("/", "data:")) and not ref.startswith("//") for ref in references), references
+    assert "fonts.googleapis.com" not in page.text and "cdn.jsdelivr.net" not in page.text
+    # The browser is told so too: whatever the viewer tries, only this host is allowed.
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "http" not in policy, policy
+    assert (await client.get("/schema/redoc")).text == page.text
+
+
+async def test_the_viewer_comes_from_the_application(client):
+    bundle = (ASSETS / "redoc.standalone.js").read_bytes()
+    served = await client.get(VIEWER)
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert served.content == bundle
+    # The README beside the bundle records what it is: the version and checksum must match it.
+    readme = (ASSETS / "README.md").read_text(encoding="utf-8")
+    [version] = re.findall(r"version \*\*([0-9.]+)\*\*", readme)
+    assert f'const Hw="{version}"'.encode() in bundle or f'"{version}"'.encode() in bundle
+    assert hashlib.sha256(bundle).hexdigest() in readme
+
+
+@pytest.mark.parametrize("viewer", ["swagger", "elements", "rapidoc", "oauth2-redirect.html"])
+async def test_no_other_viewer_loads_from_a_cdn(client, viewer):
+    assert (await client.get(f"/schema/{viewer}")).status_code == 404
+
+
+@pytest.fixture
+async def docs_off(tmp_path) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(make_settings("sqlite", tmp_path, api_docs=False))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        yield client
+
+
+async def test_a_deployment_can_turn_the_browsable_docs_off(docs_off):
+    for path in ("/schema", "/schema/", "/schema/redoc", VIEWER):
+        assert (await docs_off.get(path)).status_code == 404, path
+    document = await docs_off.get("/schema/openapi.json")
+    assert document.status_code == 200 and "/api/v1/me" in document.json()["paths"]
