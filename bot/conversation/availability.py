@@ -9,7 +9,7 @@ from bot.conversation.base import LIST_LIMIT, UNAVAILABLE, Reply, Turn, numbered
 from bot.conversation.details import current_instrument
 from bot.conversation.intents import query_text
 from bot.conversation.search import find, summary_line
-from bot.dates import When, parse_when, strip_used
+from yixiang.dates import When, parse_when, strip_used
 
 DEFAULT_DAYS = 7
 

@@ -16,11 +16,11 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.auth import Principal
-from bot.dates import WEEKDAY_NAMES
 from bot.models import Follower
 from bot.ports import Ports
 from bot.settings import WeChatSettings
 from yixiang.clock import SHANGHAI
+from yixiang.dates import WEEKDAY_NAMES
 from yixiang.settings import Settings
 from yixiang.store import Store
 
@@ -164,7 +164,7 @@ def numbered(lines: list[str], footer: str = "") -> str:
 
 def pick_number(text: str, count: int) -> int | None:
     """'2', '第2个', '２', '二' -> index 1; None when the text is not a number in 1..count."""
-    from bot.dates import cn_number, normalize
+    from yixiang.dates import cn_number, normalize
 
     cleaned = normalize(text).strip().strip("。.!！")
     for prefix in ("第", "选", "要"):

@@ -26,9 +26,9 @@ from bot.conversation.base import (
 from bot.conversation.details import MODE_LABELS, UNIT_LABELS, current_instrument
 from bot.conversation.intents import clean, query_text
 from bot.conversation.search import find, summary_line
-from bot.dates import When, parse_when, strip_used
 from bot.ports import Slot
 from yixiang.clock import SHANGHAI
+from yixiang.dates import When, parse_when, strip_used
 
 CONFIRM_WORDS = {"1", "确认", "确定", "是", "是的", "好", "好的", "ok", "提交", "确认提交", "对", "yes", "y"}
 SAMPLE_WORDS = ("送样", "寄样", "样品检测", "送检")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.dates import normalize
+from yixiang.dates import normalize
 
 # Words that only leave the current flow; matched against the whole message.
 LEAVE_WORDS = {"取消", "算了", "退出", "不要了", "不用了", "放弃", "不约了", "quit", "exit", "q"}
