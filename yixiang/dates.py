@@ -78,9 +78,9 @@ _REL_DAYS = {
 }  # fmt: skip
 
 
-def _words(words: object) -> str:
+def _words(words: dict[str, object]) -> str:
     """Alternatives of English words, longest first, matched as whole words."""
-    return "|".join(sorted(map(str, words), key=len, reverse=True))
+    return "|".join(sorted(words, key=len, reverse=True))
 
 
 _HOUR_END = r"\s*(?:[点时:：]|am|pm|a\.m\.|p\.m\.)"
