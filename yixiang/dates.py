@@ -24,6 +24,7 @@ Conventions (documented for researchers in the bot's help):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -78,7 +79,7 @@ _REL_DAYS = {
 }  # fmt: skip
 
 
-def _words(words: dict[str, object]) -> str:
+def _words(words: Iterable[str]) -> str:
     """Alternatives of English words, longest first, matched as whole words."""
     return "|".join(sorted(words, key=len, reverse=True))
 
