@@ -29,7 +29,8 @@ STOP_WORDS = frozenset(
     i i'd want need to a an the some any for me my please can could is are there do does find search
     look looking book booking reserve instrument instruments machine near nearby where with
     便宜 便宜点 便宜的 最便宜 实惠 价格低 价格便宜 低价 评分高 评分最高 好评 口碑好 评价好 最好 最近 离我近
-    cheap cheaper cheapest best nearest closest top rated
+    cheap cheaper cheapest best nearest closest top rated 送 送样 寄样 送检 大约 大概 仪 到 in at on of
+    what about how
     """.split()
 )
 # Emoji, pictographs and WeChat's emoticon codes ("[微笑]") say nothing a search or a command needs.

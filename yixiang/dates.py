@@ -99,6 +99,7 @@ _TOKEN = re.compile(
             rf"(?P<weekday>(?P<wp>{_PREFIX})?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7]))",
             rf"(?P<weekend>(?P<wep>{_PREFIX})?周末)",
             rf"(?P<week>(?P<wkp>{_PREFIX})(?:周|星期|礼拜))",
+            r"(?P<eweek>(?<![a-z])(?P<ewkp>next|this|last) week(?![a-z]))",
             r"(?P<dom>(?P<dd>\d{1,2}|[一二三]?十[一二三四五六七八九]?|[一二三四五六七八九])[日号])",
             r"(?P<ampm>(?<![\d:])(?P<ah>\d{1,2})(?:[:：](?P<amm>\d{2}))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)(?![a-z]))",
             r"(?P<colon>(?P<hh>\d{1,2})[:：](?P<mm>\d{2}))",
@@ -212,7 +213,20 @@ def _valid_date(year: int, month: int, day: int) -> date | None:
         return None
 
 
-DAY_KINDS = ("ymd", "md", "mds", "rel", "erel", "eweekday", "ndays", "weekday", "weekend", "week", "dom")
+DAY_KINDS = (
+    "ymd",
+    "md",
+    "mds",
+    "rel",
+    "erel",
+    "eweekday",
+    "ndays",
+    "weekday",
+    "weekend",
+    "week",
+    "eweek",
+    "dom",
+)
 
 
 def parse_when(text: str, now: datetime) -> When | None:
@@ -382,8 +396,13 @@ def _resolve_day(kind: str | None, g: dict[str, str | None], today: date) -> tup
         if offset == 0 and today.weekday() == 6:
             return today, 1
         return saturday, 2
-    if kind == "week":
-        offset = _week_offset(g["wkp"]) or 0
+    if kind in ("week", "eweek"):
+        prefix = (
+            g["wkp"]
+            if kind == "week"
+            else {"next": "下", "this": "这", "last": "上"}[(g["ewkp"] or "").lower()]
+        )
+        offset = _week_offset(prefix) or 0
         monday = today - timedelta(days=today.weekday()) + timedelta(days=7 * offset)
         start = monday if offset < 0 else max(monday, today)
         return start, (monday + timedelta(days=7) - start).days
