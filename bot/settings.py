@@ -80,11 +80,17 @@ class WeChatSettings(Section):
     menu: str = ""
     # Where links in bot messages point (H5 pages); empty: no links, text only.
     h5_base_url: str = ""
+    # This service as WeChat's browser reaches it (result downloads): links in messages must be
+    # absolute to be tapped. Empty in production: the bot points to the mini-program instead.
+    public_base_url: str = ""
+    # What the bot answers to 人工 / 客服 / 投诉 when no instrument is in the conversation.
+    service_desk: str = "仪享平台客服：400-000-0000（工作日 9:00-17:30），或在小程序「我的 → 客服」留言。"
 
     def resolve(self, settings: Settings) -> None:
         """Fill empty WeChat settings with the demo values, in the embedded profile only."""
         if not settings.is_embedded:
             return
+        self.public_base_url = self.public_base_url or "http://127.0.0.1:8000"
         if not self.app_id:
             self.app_id = DEMO_APP_ID
             self.app_secret = self.app_secret or DEMO_APP_SECRET

@@ -91,10 +91,14 @@ class Turn:
         return f"wechat:{self.incoming.key}:{what}"
 
     def set_flow(self, flow: str, **data: Any) -> None:
+        last = (self.state or {}).get("last")
         self.state = {"flow": flow, **data}
+        if last and "last" not in data:
+            self.state["last"] = last  # the last request outlives flows (「下午呢」 refines it)
 
     def clear_flow(self) -> None:
-        self.state = None
+        last = (self.state or {}).get("last")
+        self.state = {"last": last} if last else None
 
 
 def state_key(openid: str) -> str:
@@ -157,9 +161,16 @@ def when_text(start: datetime | None, end: datetime | None) -> str:
     return text
 
 
-def numbered(lines: list[str], footer: str = "") -> str:
-    body = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
+def numbered(lines: list[str], footer: str = "", start: int = 1) -> str:
+    body = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, start))
     return body + ("\n" + footer if footer else "")
+
+
+def more_hint(shown_to: int, total: int) -> str:
+    """The line under a page of a longer list: how many remain and how to see them."""
+    if shown_to >= total:
+        return ""
+    return f"还有 {total - shown_to} 项，回复「更多」继续查看。"
 
 
 def pick_number(text: str, count: int) -> int | None:
