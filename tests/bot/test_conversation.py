@@ -174,6 +174,9 @@ async def test_results_link_and_rating_by_digit(chat: Chat, instruments: TaggedI
     results = await sender.text(openid, "报告")
     link = re.search(r"/api/v1/results/\S+", results.content)
     assert link is not None, results.content
+    # Tappable in WeChat: absolute, with its lifetime said.
+    assert re.search(r"http://127\.0\.0\.1:8000/api/v1/results/", results.content), results.content
+    assert "1 个文件" in results.content and "分钟内有效" in results.content
     assert (await chat.backend.client.get(link.group())).content == REPORT  # the link downloads the report
     prompt = await sender.text(openid, "评价")
     assert "1-5" in prompt.content
