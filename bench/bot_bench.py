@@ -45,7 +45,13 @@ async def main(messages: int) -> None:
                 WeChatSettings.of(settings).app_id,
                 mode="aes",
             )
-            for label, text in (("help", "帮助"), ("search", "找核磁")):
+            texts = (
+                ("help", "帮助"),
+                ("search", "找核磁"),
+                ("sentence", "明天下午三点到五点的核磁"),
+                ("english", "SEM tomorrow afternoon"),
+            )
+            for label, text in texts:
                 for _ in range(20):  # warm up
                     await sender.text("o-bench-warmup-000000000000", text)
                 timings = []
@@ -57,7 +63,7 @@ async def main(messages: int) -> None:
                 timings.sort()
                 p50 = statistics.median(timings)
                 p99 = timings[int(len(timings) * 0.99) - 1]
-                print(f"{label:7s} n={messages} p50={p50:.1f} ms p99={p99:.1f} ms max={timings[-1]:.1f} ms")
+                print(f"{label:8s} n={messages} p50={p50:.1f} ms p99={p99:.1f} ms max={timings[-1]:.1f} ms")
             await client.aclose()
     print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
 

@@ -35,7 +35,7 @@ def vocabulary(rng: random.Random) -> list[str]:
     tier in a shuffled order."""
     terms: list[str] = []
     for line in SYNONYMS.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
+        if line.strip() and not line.startswith(("#", "[")):
             terms += [t.strip() for t in line.split(",") if t.strip() and not t.strip().startswith("!")]
     names = [word for kind in KINDS for word in (kind.name, kind.name_en, *kind.aliases)]
     makers = [word for kind in KINDS for model in kind.models for word in (model.maker, model.model)]

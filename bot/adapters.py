@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.auth import Principal
@@ -24,21 +25,26 @@ from booking.settings import BookingSettings
 from bot.ports import (
     BookingView,
     InstrumentDetails,
+    InstrumentPage,
     InstrumentSummary,
     Ports,
     Quote,
+    ResultLink,
     ServiceItemView,
     Slot,
     VoucherBalance,
     VoucherEntry,
 )
+from bot.settings import WeChatSettings
 from catalogue.access import can_see_instrument
 from catalogue.models import Instrument, ServiceItem, ServiceMode
 from ratings.services import rate_booking
 from ratings.settings import RatingsSettings
 from results.services import download_path, list_results
-from search.backend import SearchQuery
+from results.settings import ResultsSettings
+from search.backend import SearchDocument, SearchQuery, Sort
 from search.dependencies import SEARCH_BACKEND
+from search.service import SearchRequest, build_query
 from vouchers.checkout import CheckoutOrder
 from vouchers.estimate import estimate_order
 from vouchers.wallet import my_vouchers
@@ -69,6 +75,18 @@ async def _is_internal(session: AsyncSession, principal: Principal | None, unit_
     return internal_rate(enterprise_id, firm.parent_id if firm else None, unit_id)
 
 
+def _summary(document: SearchDocument) -> InstrumentSummary:
+    return InstrumentSummary(
+        id=uuid.UUID(document.id),
+        name=document.name,
+        unit_name=document.unit_name,
+        region_name=document.city_name,
+        model=document.model,
+        price_from_fen=document.min_price_fen,
+        rating_mean=document.rating_mean,
+    )
+
+
 class CatalogAdapter:
     def __init__(self, session_maker: async_sessionmaker[AsyncSession], services: ServiceRegistry) -> None:
         self.session_maker = session_maker
@@ -78,18 +96,25 @@ class CatalogAdapter:
         backend = self.services[SEARCH_BACKEND]
         async with self.session_maker() as session, transaction(session, read_only=True):
             result = await backend.search(session, SearchQuery(q=text, limit=limit, with_facets=False))
-        return [
-            InstrumentSummary(
-                id=uuid.UUID(hit.document.id),
-                name=hit.document.name,
-                unit_name=hit.document.unit_name,
-                region_name=hit.document.city_name,
-                model=hit.document.model,
-                price_from_fen=hit.document.min_price_fen,
-                rating_mean=hit.document.rating_mean,
-            )
-            for hit in result.hits
-        ]
+        return [_summary(hit.document) for hit in result.hits]
+
+    async def search_page(
+        self,
+        text: str,
+        *,
+        offset: int,
+        limit: int,
+        principal: Principal | None,
+        region: str | None = None,
+        sort: str | None = None,
+    ) -> InstrumentPage:
+        backend = self.services[SEARCH_BACKEND]
+        request = SearchRequest(q=text, region=region, sort=Sort(sort) if sort else None, limit=limit)
+        async with self.session_maker() as session, transaction(session, read_only=True):
+            query = await build_query(session, request)
+            query = msgspec.structs.replace(query, offset=offset, with_facets=False)
+            result = await backend.search(session, query)
+        return InstrumentPage(items=[_summary(hit.document) for hit in result.hits], total=result.total)
 
     async def details(
         self, instrument_id: uuid.UUID, principal: Principal | None
@@ -128,6 +153,8 @@ class CatalogAdapter:
                 rating_count=instrument.rating_count,
                 voucher_eligible=instrument.voucher_eligible,
                 items=items,
+                contact_name=instrument.contact_name,
+                contact_phone=instrument.contact_phone,
             )
 
 
@@ -142,6 +169,7 @@ class BookingAdapter:
         item = await session.get(ServiceItem, booking.service_item_id) if booking.service_item_id else None
         return BookingView(
             id=booking.id,
+            instrument_id=booking.instrument_id,
             code=booking_code(booking),
             instrument_name=instrument.name if instrument else "",
             item_name=item.name if item else "机时",
@@ -256,6 +284,24 @@ class BookingAdapter:
         if not files or files[0].purged_at is not None:
             raise NotFound("该预约还没有可下载的结果")
         return download_path(self.settings, files[0], principal)
+
+    async def result_links(self, principal: Principal, booking_id: uuid.UUID) -> list[ResultLink]:
+        async with self.session_maker() as session:
+            files = [
+                f
+                for f in await list_results(session, principal, booking_id)
+                if f.superseded_at is None and f.purged_at is None
+            ]
+        if not files:
+            raise NotFound("该预约还没有可下载的结果")
+        base = WeChatSettings.of(self.settings).public_base_url.rstrip("/")
+        ttl = ResultsSettings.of(self.settings).link_ttl_seconds
+        return [
+            ResultLink(
+                name=f.name, url=base + download_path(self.settings, f, principal), expires_in_seconds=ttl
+            )
+            for f in files
+        ]
 
     async def rate(
         self, principal: Principal, booking_id: uuid.UUID, *, score: int, comment: str, idempotency_key: str

@@ -32,6 +32,17 @@ class InstrumentSummary(msgspec.Struct, frozen=True, kw_only=True):
     rating_mean: float | None = None
 
 
+class InstrumentPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[InstrumentSummary]
+    total: int  # every match, not only this page
+
+
+class ResultLink(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    url: str  # signed; absolute when the adapters know the public base URL, else a path
+    expires_in_seconds: int
+
+
 class ServiceItemView(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     name: str
@@ -55,6 +66,8 @@ class InstrumentDetails(msgspec.Struct, frozen=True, kw_only=True):
     voucher_eligible: bool = True
     items: tuple[ServiceItemView, ...] = ()
     url: str = ""  # H5 page or mini-program path, when the adapters know one
+    contact_name: str = ""  # the provider's contact for this instrument (public on its page)
+    contact_phone: str = ""
 
 
 class Slot(msgspec.Struct, frozen=True):
@@ -70,6 +83,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=True):
 
 class BookingView(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
+    instrument_id: uuid.UUID | None = None
     code: str  # a short reference the researcher can quote, e.g. "YX20261125-0001"
     instrument_name: str
     item_name: str
@@ -108,6 +122,19 @@ class CatalogPort(Protocol):
         self, instrument_id: uuid.UUID, principal: Principal | None
     ) -> InstrumentDetails | None:
         """One published instrument with its active service items priced for this user."""
+        ...
+
+    async def search_page(
+        self,
+        text: str,
+        *,
+        offset: int,
+        limit: int,
+        principal: Principal | None,
+        region: str | None = None,
+        sort: str | None = None,
+    ) -> InstrumentPage:
+        """A page of published instruments matching a whole sentence, with the true total."""
         ...
 
 
@@ -151,6 +178,10 @@ class BookingPort(Protocol):
 
     async def results_link(self, principal: Principal, booking_id: uuid.UUID) -> str:
         """A signed, short-lived link to the results (recorded as a download when used)."""
+        ...
+
+    async def result_links(self, principal: Principal, booking_id: uuid.UUID) -> list[ResultLink]:
+        """A signed, short-lived link to every current file of the booking's results."""
         ...
 
     async def rate(

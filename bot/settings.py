@@ -21,6 +21,8 @@ DEMO_TOKEN = "yixiangdemotoken"
 DEMO_AES_KEY = "YixiangDemoEncodingAESKey0123456789abcdefgh"  # 43 characters, as WeChat issues them
 DEMO_MINIPROGRAM_APP_ID = "wx5f3c9a7e2d1b0a01"
 DEMO_MINIPROGRAM_APP_SECRET = "yixiang-demo-miniprogram-secret-00"
+# A demo desk with a made-up number: production must say where its own desk is.
+DEMO_SERVICE_DESK = "仪享平台客服：400-000-0000（工作日 9:00-17:30），或在小程序「我的 → 客服」留言。"
 
 DEMO_VALUES = frozenset(
     {
@@ -85,11 +87,17 @@ class WeChatSettings(Section):
     # on this machine, read with `yixiang bot outbox`), or "auto": local for an app whose
     # credentials are the public demo ones (no WeChat would take them), WeChat otherwise.
     notifications: Literal["auto", "wechat", "local"] = "auto"
+    # This service as WeChat's browser reaches it (result downloads): links in messages must be
+    # absolute to be tapped. Empty in production: the bot points to the mini-program instead.
+    public_base_url: str = ""
+    # What the bot answers to 人工 / 客服 / 投诉 when no instrument is in the conversation.
+    service_desk: str = DEMO_SERVICE_DESK
 
     def resolve(self, settings: Settings) -> None:
         """Fill empty WeChat settings with the demo values, in the embedded profile only."""
         if not settings.is_embedded:
             return
+        self.public_base_url = self.public_base_url or "http://127.0.0.1:8000"
         if not self.app_id:
             self.app_id = DEMO_APP_ID
             self.app_secret = self.app_secret or DEMO_APP_SECRET
@@ -131,6 +139,13 @@ class WeChatSettings(Section):
             errors.append(
                 f"{env_name(self.setting_key('notifications'))}=local cannot be used in production: "
                 "researchers would never get their notifications"
+            )
+        if self.app_id and (
+            self.service_desk == DEMO_SERVICE_DESK or looks_like_placeholder(self.service_desk)
+        ):
+            errors.append(
+                f"{env_name(self.setting_key('service_desk'))} is the demo text with a made-up number: "
+                "say where the platform's service desk is"
             )
         if self.app_id and not self.app_secret:
             secret, app_id = env_name(self.setting_key("app_secret")), env_name(self.setting_key("app_id"))

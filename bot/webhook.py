@@ -39,7 +39,6 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import ArticlesReply, TextReply
 
 from bot.conversation.base import Incoming, Reply, Turn, link, load_state, save_state
-from bot.conversation.intents import detect
 from bot.conversation.router import respond
 from bot.conversation.wechat_events import CLICK_MESSAGES
 from bot.crypto import Refused, check_signature, check_timestamp, claim_nonce, crypto_for
@@ -48,6 +47,7 @@ from bot.followers import ensure_follower, principal_for
 from bot.models import Follower
 from bot.ports import SERVICE_KEY, Ports
 from bot.settings import WeChatSettings
+from bot.understanding import understand
 from yixiang.db import transaction, utcnow
 from yixiang.outbox import emit
 from yixiang.registry import ServiceRegistry
@@ -67,7 +67,7 @@ XML = "application/xml; charset=utf-8"
 
 # What shows or changes a follower's own records: never answered to an unauthenticated push.
 PRIVATE_INTENTS = frozenset(
-    {"bind", "book", "my_bookings", "cancel_booking", "voucher", "voucher_history", "results", "rate"}
+    {"bind", "book", "my_bookings", "cancel", "vouchers", "voucher_history", "results", "rate"}
 )
 PLAINTEXT_PRIVATE = (
     "为保护您的账号信息，公众号当前的消息方式不能查询或办理预约、创新券、检测结果、评价和绑定。"
@@ -304,8 +304,7 @@ def _needs_the_account(incoming: Incoming) -> bool:
         if incoming.event.lower() != "click":
             return False
         text = CLICK_MESSAGES.get(incoming.event_key) or ""
-    intent = detect(text) if text else None
-    return intent is not None and intent.name in PRIVATE_INTENTS
+    return bool(text) and understand(text, utcnow()).intent in PRIVATE_INTENTS
 
 
 def _h5_hint(settings: Settings) -> str:

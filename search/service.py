@@ -26,7 +26,9 @@ from catalogue.models import Category
 from search.backend import Mode, SearchBackend, SearchQuery, SearchResult, Sort
 from search.errors import BadSearchFilter
 from search.schemas import FacetValue, Named, RatingSummary, SearchItem, SearchPage
+from search.sentence import query_of_sentence
 from yixiang.clock import SHANGHAI
+from yixiang.db import utcnow
 
 MAX_OFFSET = 1000  # deep pages are not a search use case (Meilisearch's maxTotalHits default too)
 MAX_FREE_TIME_DAYS = 31
@@ -150,7 +152,7 @@ async def build_query(session: AsyncSession, request: SearchRequest) -> SearchQu
     if sort == Sort.distance and request.lat is None:
         raise BadSearchFilter("lat", "按距离排序需要提供 lat 和 lng")
     return SearchQuery(
-        q=request.q.strip(),
+        q=query_of_sentence(request.q, utcnow()) if request.q.strip() else "",
         province_code=province,
         city_code=city,
         region_code=region,

@@ -96,6 +96,7 @@ class Group:
     terms: tuple[str, ...]  # as written (for Meilisearch and display)
     normalized: tuple[str, ...]
     exclusions: tuple[str, ...]
+    kind: str = "instrument"  # or "brand" (the lines after [brands])
 
     @property
     def token(self) -> str:
@@ -153,15 +154,19 @@ SYNONYMS_FILE = Path(__file__).parent / "synonyms.txt"
 @functools.cache
 def _load_synonyms() -> Synonyms:
     groups: list[Group] = []
+    kind = "instrument"
     for line in SYNONYMS_FILE.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
+            continue
+        if line == "[brands]":
+            kind = "brand"
             continue
         raw = [t.strip() for t in line.split(",") if t.strip()]
         terms = tuple(t for t in raw if not t.startswith("!"))
         exclusions = tuple(normalize(t[1:]) for t in raw if t.startswith("!"))
         normalized = tuple(dict.fromkeys(normalize(t) for t in terms))
-        groups.append(Group(len(groups) + 1, terms, normalized, exclusions))
+        groups.append(Group(len(groups) + 1, terms, normalized, exclusions, kind))
     patterns: dict[str, re.Pattern[str]] = {}
     by_term: dict[str, list[int]] = {}
     for group in groups:

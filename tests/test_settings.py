@@ -107,8 +107,13 @@ def test_production_takes_real_wechat_settings():
         "YIXIANG_WECHAT_APP_SECRET": "4f9d0c2b7a1e8d3c6b5a49e8f7d2c1b0",
         "YIXIANG_WECHAT_TOKEN": "Qm7tR2vX9kLp4sWz",
         "YIXIANG_WECHAT_AES_KEY": "a8Kd93JfLq02ZxPmWn47RtYb6VcHs15GeUo2NiMk3Dj",
+        "YIXIANG_WECHAT_SERVICE_DESK": "仪享客服 0571-87654321（工作日 9:00-17:00）",
     }
     assert WeChatSettings.of(load_settings(PRODUCTION | real)).app_id == "wx7c1e4b9a20d3f5e6"
+    with pytest.raises(SettingsError, match="YIXIANG_WECHAT_SERVICE_DESK"):
+        load_settings(PRODUCTION | real | {"YIXIANG_WECHAT_SERVICE_DESK": ""})
+    with pytest.raises(SettingsError, match="YIXIANG_WECHAT_SERVICE_DESK"):
+        load_settings(PRODUCTION | {k: v for k, v in real.items() if not k.endswith("SERVICE_DESK")})
 
 
 def test_production_without_meilisearch_when_database_search_is_chosen():

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from bot.conversation.base import LIST_LIMIT, UNAVAILABLE, Reply, Turn, numbered, when_text
+from bot.conversation.base import LIST_LIMIT, UNAVAILABLE, Reply, Turn, more_hint, numbered, when_text
 from bot.conversation.details import current_instrument
-from bot.conversation.intents import query_text
+from bot.conversation.memory import remember
 from bot.conversation.search import find, summary_line
-from bot.dates import When, parse_when, strip_used
+from bot.conversation.when_words import closed_reason, day_of, passed
+from bot.understanding import Reading
+from yixiang.dates import When
 
 DEFAULT_DAYS = 7
+KEPT_SLOTS = 200  # remembered for 「更多」 and 「预约 序号」
 
 
-async def handle(turn: Turn, rest: str) -> Reply:
+async def handle(turn: Turn, reading: Reading) -> Reply:
     if turn.ports.catalog is None or turn.ports.bookings is None:
         return Reply(UNAVAILABLE)
-    when = parse_when(rest, turn.now)
-    query = query_text(strip_used(rest, when))
+    when = reading.slots.when
+    if when is not None and (refused := passed(when, turn.now)):
+        return Reply(refused)
+    query = reading.query
+    remember(turn, "availability", reading)
     instrument_id: uuid.UUID | None = None
     name = ""
     if query:
@@ -55,10 +61,33 @@ async def list_free(turn: Turn, instrument_id: uuid.UUID, name: str, when: When 
         "instrument",
         instrument_id=str(instrument_id),
         name=name,
-        slots=[[s.start.isoformat(), s.end.isoformat()] for s in slots[:LIST_LIMIT]],
+        slots=[[s.start.isoformat(), s.end.isoformat()] for s in slots[:KEPT_SLOTS]],
+        shown=min(LIST_LIMIT, len(slots)),
     )
     if not slots:
-        return Reply(f"{name} 在{label}没有空闲时段。换个日期试试，例如「下周三有空吗」。")
+        why = closed_reason(day_of(when)) if when is not None else ""
+        return Reply(f"{name} 在{label}没有空闲时段。{why}换个日期试试，例如「下周三有空吗」。")
     lines = [when_text(s.start, s.end) for s in slots[:LIST_LIMIT]]
-    more = f"（另有 {len(slots) - LIST_LIMIT} 个时段未列出）" if len(slots) > LIST_LIMIT else ""
-    return Reply(f"{name} 在{label}的空闲时段{more}：\n" + numbered(lines, "回复「预约 序号」预约对应时段。"))
+    total = min(len(slots), KEPT_SLOTS)
+    footer = "\n".join(x for x in ("回复「预约 序号」预约对应时段。", more_hint(len(lines), total)) if x)
+    return Reply(f"{name} 在{label}共有 {total} 个空闲时段：\n" + numbered(lines, footer))
+
+
+async def more(turn: Turn) -> Reply | None:
+    """The next page of the free slots in the conversation; None when there is none."""
+    state = turn.state or {}
+    if state.get("flow") != "instrument" or not state.get("slots") or "shown" not in state:
+        return None
+    slots, shown = state["slots"], state["shown"]
+    if shown >= len(slots):
+        return Reply(f"已经是全部 {len(slots)} 个空闲时段了。")
+    page = slots[shown : shown + LIST_LIMIT]
+    state["shown"] = shown + len(page)
+    lines = [when_text(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in page]
+    footer = "\n".join(
+        x for x in ("回复「预约 序号」预约对应时段。", more_hint(state["shown"], len(slots))) if x
+    )
+    return Reply(
+        f"共 {len(slots)} 个空闲时段，第 {shown + 1}-{state['shown']} 个：\n"
+        + numbered(lines, footer, shown + 1)
+    )

@@ -16,11 +16,11 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.auth import Principal
-from bot.dates import WEEKDAY_NAMES
 from bot.models import Follower
 from bot.ports import Ports
 from bot.settings import WeChatSettings
 from yixiang.clock import SHANGHAI
+from yixiang.dates import WEEKDAY_NAMES
 from yixiang.settings import Settings
 from yixiang.store import Store
 
@@ -91,10 +91,14 @@ class Turn:
         return f"wechat:{self.incoming.key}:{what}"
 
     def set_flow(self, flow: str, **data: Any) -> None:
+        last = (self.state or {}).get("last")
         self.state = {"flow": flow, **data}
+        if last and "last" not in data:
+            self.state["last"] = last  # the last request outlives flows (「下午呢」 refines it)
 
     def clear_flow(self) -> None:
-        self.state = None
+        last = (self.state or {}).get("last")
+        self.state = {"last": last} if last else None
 
 
 def state_key(openid: str) -> str:
@@ -157,14 +161,21 @@ def when_text(start: datetime | None, end: datetime | None) -> str:
     return text
 
 
-def numbered(lines: list[str], footer: str = "") -> str:
-    body = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
+def numbered(lines: list[str], footer: str = "", start: int = 1) -> str:
+    body = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, start))
     return body + ("\n" + footer if footer else "")
+
+
+def more_hint(shown_to: int, total: int) -> str:
+    """The line under a page of a longer list: how many remain and how to see them."""
+    if shown_to >= total:
+        return ""
+    return f"还有 {total - shown_to} 项，回复「更多」继续查看。"
 
 
 def pick_number(text: str, count: int) -> int | None:
     """'2', '第2个', '２', '二' -> index 1; None when the text is not a number in 1..count."""
-    from bot.dates import cn_number, normalize
+    from yixiang.dates import cn_number, normalize
 
     cleaned = normalize(text).strip().strip("。.!！")
     for prefix in ("第", "选", "要"):

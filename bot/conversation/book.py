@@ -25,10 +25,13 @@ from bot.conversation.base import (
 )
 from bot.conversation.details import MODE_LABELS, UNIT_LABELS, current_instrument
 from bot.conversation.intents import clean, query_text
+from bot.conversation.memory import remember
 from bot.conversation.search import find, summary_line
-from bot.dates import When, parse_when, strip_used
+from bot.conversation.when_words import closed_reason, day_of, passed
 from bot.ports import Slot
+from bot.understanding import Reading
 from yixiang.clock import SHANGHAI
+from yixiang.dates import When, parse_when
 
 CONFIRM_WORDS = {"1", "确认", "确定", "是", "是的", "好", "好的", "ok", "提交", "确认提交", "对", "yes", "y"}
 SAMPLE_WORDS = ("送样", "寄样", "样品检测", "送检")
@@ -63,25 +66,32 @@ def _go(turn: Turn, step: str, data: dict[str, Any]) -> None:
     turn.set_flow("book", step=step, **data)
 
 
-async def handle(turn: Turn, rest: str) -> Reply:
+async def handle(turn: Turn, reading: Reading) -> Reply:
     blocked = _ready(turn)
     if blocked:
         return blocked
-    when = parse_when(rest, turn.now)
-    query = query_text(strip_used(rest, when))
     state = turn.state or {}
-    if query and state.get("flow") == "pick" and state.get("purpose") == "instrument":
-        index = pick_number(query, len(state["ids"]))
-        if index is not None:
-            return await with_instrument(turn, uuid.UUID(state["ids"][index]), when)
-    if query and state.get("flow") == "instrument" and state.get("slots"):
-        index = pick_number(query, len(state["slots"]))
-        if index is not None:
-            start, end = (datetime.fromisoformat(x) for x in state["slots"][index])
+    when = reading.slots.when or _when_from(state.get("when"))
+    if when is not None and (refused := passed(when, turn.now)):
+        return Reply(refused)
+    query = reading.query
+    number = reading.number
+    if query or when:
+        remember(turn, "book", reading)
+    if number is not None and state.get("flow") == "pick" and state.get("purpose") == "instrument":
+        if 1 <= number <= len(state["ids"]):
+            return await with_instrument(turn, uuid.UUID(state["ids"][number - 1]), when)
+    if number is not None and state.get("flow") == "instrument" and state.get("slots"):
+        if 1 <= number <= len(state["slots"]):
+            start, end = (datetime.fromisoformat(x) for x in state["slots"][number - 1])
             return await with_instrument(turn, uuid.UUID(state["instrument_id"]), None, Slot(start, end))
-    if query and pick_number(query, 99) is None:
+    if query:
         found = await find(turn, query)
         if not found:
+            if reading.slots.instrument:
+                return Reply(
+                    f"平台上暂时没有开放预约的{reading.slots.instrument_said}（{reading.slots.instrument}）。"
+                )
             return Reply(f"没有找到与「{query}」相关的可预约仪器。")
         if len(found) == 1:
             return await with_instrument(turn, found[0].id, when)
@@ -148,8 +158,8 @@ async def take_when(turn: Turn, data: dict[str, Any], when: When) -> Reply:
     instrument_id = uuid.UUID(data["instrument_id"])
     day_start = datetime.combine(when.start.astimezone(SHANGHAI).date(), datetime.min.time(), SHANGHAI)
     if when.exact:
-        if when.start < turn.now:
-            return Reply("这个时间已经过去了，请换一个时间。")
+        if refused := passed(when, turn.now):
+            return Reply(refused)
         slots = await turn.ports.bookings.free_slots(instrument_id, day_start, when.end)
         if covered(slots, when.start, when.end):
             data |= {"mode": "machine_time", "start": when.start.isoformat(), "end": when.end.isoformat()}
@@ -157,17 +167,26 @@ async def take_when(turn: Turn, data: dict[str, Any], when: When) -> Reply:
         day_slots = await turn.ports.bookings.free_slots(
             instrument_id, max(day_start, turn.now), day_start + timedelta(days=1)
         )
-        return _offer_slots(turn, data, day_slots, f"{when.label()} 不可预约（已被占用或不在开放时间）。")
+        intro = f"{when.label()} 不可预约（已被占用或不在开放时间）。"
+        return _offer_slots(turn, data, day_slots, intro, when)
+    if refused := passed(when, turn.now):
+        _go(turn, "when", data)
+        return Reply(refused)
     start = max(when.start, turn.now)
     slots = await turn.ports.bookings.free_slots(instrument_id, start, when.end) if when.end > start else []
-    return _offer_slots(turn, data, slots, "")
+    return _offer_slots(turn, data, slots, "", when)
 
 
-def _offer_slots(turn: Turn, data: dict[str, Any], slots: list[Slot], intro: str) -> Reply:
+def _offer_slots(
+    turn: Turn, data: dict[str, Any], slots: list[Slot], intro: str, when: When | None = None
+) -> Reply:
     if not slots:
         _go(turn, "when", data)
+        why = closed_reason(day_of(when)) if when is not None else ""
         return Reply(
-            (intro + "\n" if intro else "") + "这段时间没有空闲时段，请换个日期或时段，例如「后天上午」。"
+            (intro + "\n" if intro else "")
+            + why
+            + "这段时间没有空闲时段，请换个日期或时段，例如「后天上午」。"
         )
     shown = slots[:LIST_LIMIT]
     data["slots"] = [[s.start.isoformat(), s.end.isoformat()] for s in shown]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 from bot.conversation.base import UNAVAILABLE, Article, Reply, Turn, fit_text, link
-from bot.conversation.intents import query_text
 from bot.conversation.search import find
 from bot.ports import InstrumentDetails
+from bot.understanding import Reading
 
 UNIT_LABELS = {"per_hour": "小时", "per_sample": "样", "per_item": "项"}
 MODE_LABELS = {"machine_time": "机时", "sample_testing": "送样"}
@@ -48,7 +48,8 @@ async def show(turn: Turn, instrument_id: uuid.UUID) -> Reply:
     if d is None:
         turn.clear_flow()
         return Reply("这台仪器暂不可预约或已下线。")
-    turn.set_flow("instrument", instrument_id=str(d.id), name=d.name)
+    when = (turn.state or {}).get("when")  # a time said with the search, kept for 「预约」
+    turn.set_flow("instrument", instrument_id=str(d.id), name=d.name, when=when)
     text = fit_text(render(d))
     url = d.url or link(turn.settings, f"instruments/{d.id}")
     if url:
@@ -63,14 +64,12 @@ def current_instrument(turn: Turn) -> uuid.UUID | None:
     return None
 
 
-async def handle(turn: Turn, rest: str) -> Reply:
-    from bot.conversation.base import pick_number
-
-    if turn.state and turn.state.get("flow") == "pick" and turn.state.get("purpose") == "instrument":
-        index = pick_number(rest, len(turn.state["ids"]))
-        if index is not None:
-            return await show(turn, uuid.UUID(turn.state["ids"][index]))
-    query = query_text(rest)
+async def handle(turn: Turn, reading: Reading) -> Reply:
+    state = turn.state or {}
+    if reading.number is not None and state.get("flow") == "pick" and state.get("purpose") == "instrument":
+        if 1 <= reading.number <= len(state["ids"]):
+            return await show(turn, uuid.UUID(state["ids"][reading.number - 1]))
+    query = reading.query
     if not query:
         current = current_instrument(turn)
         if current is not None:
@@ -81,4 +80,4 @@ async def handle(turn: Turn, rest: str) -> Reply:
         return await show(turn, found[0].id)
     from bot.conversation import search
 
-    return await search.handle(turn, query)
+    return await search.handle(turn, reading)

@@ -10,6 +10,7 @@ from bot.conversation.base import (
     UNAVAILABLE,
     Reply,
     Turn,
+    more_hint,
     numbered,
     when_text,
     yuan,
@@ -45,12 +46,15 @@ def card(b: BookingView) -> str:
     return "\n".join(lines)
 
 
+KEPT = 50  # bookings a list remembers for 「更多」
+
+
 async def bookings_of(turn: Turn) -> list[BookingView] | Reply:
     if turn.ports.bookings is None:
         return Reply(UNAVAILABLE)
     if turn.principal is None:
         return Reply(NEEDS_BINDING)
-    return await turn.ports.bookings.list_mine(turn.principal, limit=LIST_LIMIT)
+    return await turn.ports.bookings.list_mine(turn.principal, limit=KEPT)
 
 
 async def handle(turn: Turn, rest: str) -> Reply:
@@ -60,8 +64,28 @@ async def handle(turn: Turn, rest: str) -> Reply:
     if not found:
         turn.clear_flow()
         return Reply("您还没有预约。发送仪器名称（如「核磁」）开始搜索。")
-    turn.set_flow("pick", purpose="booking", ids=[str(b.id) for b in found])
-    return Reply("您的预约：\n" + numbered([line(b) for b in found], "回复序号查看详情。"))
+    turn.set_flow(
+        "pick", purpose="booking", ids=[str(b.id) for b in found], listing={"kind": "lines"},
+        lines=[line(b) for b in found], shown=min(LIST_LIMIT, len(found)),
+    )  # fmt: skip
+    shown = found[:LIST_LIMIT]
+    footer = "\n".join(x for x in ("回复序号查看详情。", more_hint(len(shown), len(found))) if x)
+    return Reply(f"您的预约（共 {len(found)} 条）：\n" + numbered([line(b) for b in shown], footer))
+
+
+async def more(turn: Turn) -> Reply | None:
+    state = turn.state or {}
+    if (state.get("listing") or {}).get("kind") != "lines":
+        return None
+    lines, shown = state["lines"], state["shown"]
+    if shown >= len(lines):
+        return Reply(f"已经是全部 {len(lines)} 条了。")
+    page = lines[shown : shown + LIST_LIMIT]
+    state["shown"] = shown + len(page)
+    footer = "\n".join(x for x in ("回复序号查看详情。", more_hint(state["shown"], len(lines))) if x)
+    return Reply(
+        f"共 {len(lines)} 条，第 {shown + 1}-{state['shown']} 条：\n" + numbered(page, footer, shown + 1)
+    )
 
 
 async def show_one(turn: Turn, booking_id: uuid.UUID) -> Reply:

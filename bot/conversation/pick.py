@@ -13,8 +13,13 @@ async def resume(turn: Turn, text: str) -> Reply | None:
     index = pick_number(text, len(ids))
     if index is None:
         return None
-    chosen = uuid.UUID(ids[index])
     purpose = state.get("purpose")
+    if purpose == "choice":  # the bot asked back: the number answers with the message beside it
+        from bot.conversation.router import respond_to_text
+
+        turn.clear_flow()
+        return await respond_to_text(turn, ids[index])
+    chosen = uuid.UUID(ids[index])
     if purpose == "instrument":
         from bot.conversation import details
 

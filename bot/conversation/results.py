@@ -25,7 +25,16 @@ async def handle(turn: Turn, rest: str) -> Reply:
 
 
 async def send(turn: Turn, booking_id: uuid.UUID) -> Reply:
+    """Every file of the booking, each an absolute link WeChat's browser opens, and how long it lasts."""
     assert turn.ports.bookings is not None and turn.principal is not None
-    url = await turn.ports.bookings.results_link(turn.principal, booking_id)
+    links = await turn.ports.bookings.result_links(turn.principal, booking_id)
     turn.clear_flow()
-    return Reply(f"检测结果下载链接（有效期较短，请尽快下载，仅限本企业使用）：\n{url}")
+    if not links or not links[0].url.startswith(("https://", "http://")):
+        # No public address configured: a path cannot be tapped in WeChat.
+        return Reply("检测结果已就绪，请在仪享小程序「我的预约」中下载（仅限本企业使用）。")
+    minutes = max(1, links[0].expires_in_seconds // 60)
+    lines = [
+        f"检测结果共 {len(links)} 个文件（链接 {minutes} 分钟内有效，过期请再发「结果」；仅限本企业使用）："
+    ]
+    lines += [f"{i}. {link.name}\n{link.url}" for i, link in enumerate(links, 1)]
+    return Reply("\n".join(lines))

@@ -11,7 +11,9 @@ from bot.conversation import (
     bind,
     book,
     cancel,
+    chitchat,
     details,
+    memory,
     my_bookings,
     pick,
     rate,
@@ -21,29 +23,45 @@ from bot.conversation import (
     wechat_events,
 )
 from bot.conversation import help as help_intent
-from bot.conversation.base import Reply, Turn, fit_text, pick_number
-from bot.conversation.intents import detect, is_leave
+from bot.conversation.base import Reply, Turn, fit_text
+from bot.understanding import Reading, understand
 from yixiang.errors import DomainError
 
 log = logging.getLogger("bot.conversation")
 
-Handler = Callable[[Turn, str], Awaitable[Reply]]
+Handler = Callable[[Turn, Reading], Awaitable[Reply]]
+
+
+def _rest(handler: Callable[[Turn, str], Awaitable[Reply]]) -> Handler:
+    """A handler that reads only a number or a code left in the message (「取消预约 2」, 「绑定 123456」)."""
+
+    async def handle(turn: Turn, reading: Reading) -> Reply:
+        return await handler(turn, reading.code or (str(reading.number) if reading.number else ""))
+
+    return handle
+
 
 HANDLERS: dict[str, Handler] = {
-    "help": help_intent.handle,
-    "bind": bind.handle,
+    "help": _rest(help_intent.handle),
+    "bind": _rest(bind.handle),
     "search": search.handle,
     "details": details.handle,
     "availability": availability.handle,
     "book": book.handle,
-    "my_bookings": my_bookings.handle,
-    "cancel_booking": cancel.handle,
-    "voucher": voucher.handle,
-    "voucher_history": voucher.history,
-    "results": results.handle,
-    "rate": rate.handle,
+    "my_bookings": _rest(my_bookings.handle),
+    "cancel": _rest(cancel.handle),
+    "vouchers": _rest(voucher.handle),
+    "voucher_history": _rest(voucher.history),
+    "results": _rest(results.handle),
+    "rate": _rest(rate.handle),
+    "human": chitchat.human,
+    "greeting": chitchat.greeting,
+    "thanks": chitchat.thanks,
+    "other": chitchat.clarify,
 }
 
+# How sure the bot must be to leave a flow for another request (a bare unknown word is not).
+FLOW_INTERRUPT = 0.7
 # Flows that continue with the next message; those with ``reprompt`` insist on an answer.
 FLOWS: dict[str, ModuleType] = {"book": book, "pick": pick, "cancel": cancel, "rate": rate}
 
@@ -64,23 +82,41 @@ async def respond(turn: Turn) -> Reply:
     return reply
 
 
+async def more(turn: Turn) -> Reply:
+    """还有吗 / 更多 / 下一页 / next: the next page of whatever list the conversation shows."""
+    for module in (search, availability, my_bookings):
+        reply: Reply | None = await module.more(turn)
+        if reply is not None:
+            return reply
+    return Reply("现在没有可以继续的列表。发送仪器名称（如「核磁」）开始搜索。")
+
+
 async def respond_to_text(turn: Turn, text: str) -> Reply:
-    if is_leave(text):
+    reading = understand(text, turn.now)
+    if reading.intent == "leave":
         had_flow = turn.state is not None and turn.state.get("flow") in FLOWS
         turn.clear_flow()
         return Reply("好的，已退出当前操作。" if had_flow else "好的。发送「帮助」查看可以做什么。")
     flow = FLOWS.get(str((turn.state or {}).get("flow")))
     if flow is not None:
-        reply: Reply | None = await flow.resume(turn, text)
-        if reply is not None:
-            return reply
-    intent = detect(text)
-    if intent is not None:
-        return await HANDLERS[intent.name](turn, intent.rest)
-    if flow is not None:
-        reprompt: Reply = await flow.reprompt(turn)
-        return reprompt
-    if pick_number(text, 99) is not None:
+        resumed: Reply | None = await flow.resume(turn, text)
+        if resumed is not None:
+            return resumed
+    if reading.intent == "more":
+        return await more(turn)
+    if reading.intent == "pick":
+        if flow is not None:
+            reprompt: Reply = await flow.reprompt(turn)
+            return reprompt
         return Reply("这个序号已过期或没有对应的列表。请重新搜索，或发送「帮助」查看用法。")
-    # Anything else is most likely an instrument name: "核磁", "XRD", "扫描电镜 杭州".
-    return await search.handle(turn, text)
+    if reading.follow_up or reading.intent == "refine":
+        refined = memory.refine(turn, reading)
+        if refined is not None:
+            reading = refined
+        elif reading.intent == "refine":
+            return Reply("想找什么仪器？请发送名称，例如「核磁」「明天下午的XRD」。")
+    if flow is not None and reading.confidence < FLOW_INTERRUPT:
+        # Inside a flow, a guess (unknown words) is a wrong answer to its question, not a search.
+        again: Reply = await flow.reprompt(turn)
+        return again
+    return await HANDLERS[reading.intent](turn, reading)

@@ -16,7 +16,7 @@ from booking.events import booking_code
 from bot.adapters import build_ports
 from bot.dependencies import REPLY_BUDGET
 from bot.models import Follower
-from bot.ports import SERVICE_KEY, CatalogPort, InstrumentDetails, InstrumentSummary
+from bot.ports import SERVICE_KEY, CatalogPort, InstrumentDetails, InstrumentPage, InstrumentSummary
 from bot.settings import WeChatSettings
 from tests.bot.chat import (
     Chat,
@@ -316,6 +316,10 @@ class SlowCatalog:
         self, instrument_id: uuid.UUID, principal: Principal | None
     ) -> InstrumentDetails | None:
         return await self.real.details(instrument_id, principal)
+
+    async def search_page(self, text: str, **kwargs: Any) -> InstrumentPage:
+        await asyncio.sleep(self.delay)
+        return await self.real.search_page(text, **kwargs)
 
 
 async def test_a_slow_answer_is_pushed_by_customer_service_message(

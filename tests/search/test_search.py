@@ -56,6 +56,23 @@ async def test_partial_model_numbers_and_abbreviations(client, engine):
     assert names and all(n.startswith("电感耦合等离子体质谱仪") for n in names)
 
 
+@pytest.mark.parametrize(
+    ("sentence", "words"),
+    [
+        ("明天下午三点到五点的核磁", "核磁"),
+        ("附近有没有液相", "液相"),
+        ("我想预约ICP-MS 下周一", "ICP-MS"),
+        ("find NMR tomorrow afternoon", "NMR"),
+        ("扫瞄电镜", "扫描电镜"),  # a common misspelling is a term of its synonym group
+    ],
+)
+async def test_a_whole_sentence_searches_for_its_instrument_words(client, engine, sentence, words):
+    found = await search(client, q=sentence, limit=50)
+    expected = await search(client, q=words, limit=50)
+    assert found["total"] == expected["total"] > 0
+    assert [i["id"] for i in found["items"]] == [i["id"] for i in expected["items"]]
+
+
 async def test_matched_terms_are_highlighted(client, engine):
     first = (await search(client, q="核磁"))["items"][0]
     assert "<em>" in first["highlight"]["name"]

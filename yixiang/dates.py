@@ -1,14 +1,18 @@
 """Chinese date and time expressions, resolved in Asia/Shanghai against a given ``now``.
 
-"明天下午", "下周三", "周五上午", "11月25日", "25号 14:00-16:00", "下午两点到四点", "上午" ...
+"明天下午", "下周三", "周五上午", "11月25日", "25号 14:00-16:00", "下午两点到四点", "上午",
+"昨天" (a day that has passed: the caller says so), and the English a researcher types
+("tomorrow afternoon", "next Tuesday 2-4pm", "3pm") ...
 No maintained PyPI parser fits (the chinese-time NLP packages are unmaintained since 2021 and
 do not resolve "周三" against a reference time as a booking needs), so this is a small scanner:
 it finds date, weekday, period and clock tokens anywhere in a message, resolves them, and says
-which parts of the text it used, so "预约 XRD 明天下午" leaves "预约 XRD" for the rest of the bot.
+which parts of the text it used, so "预约 XRD 明天下午" leaves "预约 XRD" for the rest of the bot
+(and the search API takes a whole sentence: ``without_time_words``). It lives in the shell
+because both the bot (resolving) and search (leaving time words out of a query) read it.
 
 Conventions (documented for researchers in the bot's help):
 - A bare weekday ("周三") is the next such day, today included; "这周三" is this week's
-  (weeks start on Monday), "下周三" next week's.
+  (weeks start on Monday), "下周三" next week's, "上周三" last week's (in the past).
 - A date without a year that has passed means next year; "25号" that has passed, next month.
 - Without a day, a time of day means today if that time is still ahead, otherwise tomorrow.
 - Periods: 上午/早上 08:00-12:00, 中午 12:00-14:00, 下午 13:00-18:00, 傍晚 17:00-19:00,
@@ -20,6 +24,7 @@ Conventions (documented for researchers in the bot's help):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -60,7 +65,26 @@ _CN_DIGITS = {
     "九": 9,
 }
 NUM = r"(?:\d{1,2}|[零〇一二两三四五六七八九十]{1,3})"
-_PREFIX = r"下下个?|下个?|这个?|本"
+_PREFIX = r"下下个?|下个?|上上个?|上个?|这个?|本"
+_EN_WEEKDAYS = {
+    "monday": 0, "mon": 0, "tuesday": 1, "tues": 1, "tue": 1, "wednesday": 2, "wed": 2,
+    "thursday": 3, "thurs": 3, "thur": 3, "thu": 3, "friday": 4, "fri": 4, "saturday": 5,
+    "sat": 5, "sunday": 6, "sun": 6,
+}  # fmt: skip
+_EN_PERIODS = {"morning": "上午", "noon": "中午", "afternoon": "下午", "evening": "晚上", "night": "晚上"}
+_EN_DAYS = {"yesterday": -1, "today": 0, "tonight": 0, "tomorrow": 1, "day after tomorrow": 2}
+_REL_DAYS = {
+    "前天": -2, "昨天": -1, "昨日": -1, "今天": 0, "今日": 0, "今儿": 0, "明天": 1, "明日": 1, "明儿": 1,
+    "后天": 2, "大后天": 3,
+}  # fmt: skip
+
+
+def _words(words: Iterable[str]) -> str:
+    """Alternatives of English words, longest first, matched as whole words."""
+    return "|".join(sorted(words, key=len, reverse=True))
+
+
+_HOUR_END = r"\s*(?:[点时:：]|am|pm|a\.m\.|p\.m\.)"
 
 _TOKEN = re.compile(
     "|".join(
@@ -68,19 +92,25 @@ _TOKEN = re.compile(
             r"(?P<ymd>(?P<y>\d{4})[年\-/.](?P<m>\d{1,2})[月\-/.](?P<d>\d{1,2})[日号]?)",
             rf"(?P<md>(?P<m2>{NUM})月(?P<d2>{NUM})[日号]?)",
             r"(?P<mds>(?<![\d:])(?P<m3>\d{1,2})/(?P<d3>\d{1,2})(?![\d/]))",
-            r"(?P<rel>大后天|后天|明天|明日|明儿|今天|今日|今儿)",
+            r"(?P<rel>大后天|后天|明天|明日|明儿|今天|今日|今儿|昨天|昨日|前天)",
+            rf"(?P<erel>(?<![a-z])(?:the )?(?P<ed>{_words(_EN_DAYS)})(?![a-z]))",
+            rf"(?P<eweekday>(?<![a-z])(?:(?P<ewp>next|this|last) )?(?P<ewd>{_words(_EN_WEEKDAYS)})(?![a-z]))",
             rf"(?P<ndays>(?P<nd>{NUM})天(?:后|以后|之后))",
             rf"(?P<weekday>(?P<wp>{_PREFIX})?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7]))",
             rf"(?P<weekend>(?P<wep>{_PREFIX})?周末)",
             rf"(?P<week>(?P<wkp>{_PREFIX})(?:周|星期|礼拜))",
+            r"(?P<eweek>(?<![a-z])(?P<ewkp>next|this|last) week(?![a-z]))",
             r"(?P<dom>(?P<dd>\d{1,2}|[一二三]?十[一二三四五六七八九]?|[一二三四五六七八九])[日号])",
+            r"(?P<ampm>(?<![\d:])(?P<ah>\d{1,2})(?:[:：](?P<amm>\d{2}))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)(?![a-z]))",
             r"(?P<colon>(?P<hh>\d{1,2})[:：](?P<mm>\d{2}))",
             rf"(?P<cn>(?P<ch>{NUM})[点时](?:(?P<half>半)|(?P<quarter>一刻)|(?P<tq>三刻)|(?P<cm>\d{{1,2}}|[零〇一二三四五六七八九十]{{1,3}})分?)?)",
-            rf"(?P<bare>(?P<bh>{NUM})(?=\s*(?:-|~|～|到|至|—|–)\s*{NUM}\s*[点时:：]))",
+            rf"(?P<bare>(?<![\d:])(?P<bh>{NUM})(?=\s*(?:-|~|～|到|至|—|–|to)\s*{NUM}(?:[:：]\d{{2}})?{_HOUR_END}))",
             r"(?P<period>" + "|".join(sorted(PERIODS, key=len, reverse=True)) + ")",
-            r"(?P<sep>-|~|～|到|至|—|–)",
+            rf"(?P<eperiod>(?<![a-z])(?:in the )?(?P<ep>{_words(_EN_PERIODS)})(?![a-z]))",
+            r"(?P<sep>-|~|～|到|至|—|–|(?<![a-z])to(?![a-z]))",
         ]
-    )
+    ),
+    re.IGNORECASE,
 )
 
 
@@ -169,10 +199,10 @@ def _apply_period(hour: int, period: str | None) -> int:
 def _week_offset(prefix: str | None) -> int | None:
     if not prefix:
         return None
-    if prefix.startswith("下下"):
-        return 2
-    if prefix.startswith("下"):
-        return 1
+    if prefix.startswith(("下下", "上上")):
+        return 2 if prefix[0] == "下" else -2
+    if prefix.startswith(("下", "上")):
+        return 1 if prefix[0] == "下" else -1
     return 0
 
 
@@ -181,6 +211,22 @@ def _valid_date(year: int, month: int, day: int) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
+
+
+DAY_KINDS = (
+    "ymd",
+    "md",
+    "mds",
+    "rel",
+    "erel",
+    "eweekday",
+    "ndays",
+    "weekday",
+    "weekend",
+    "week",
+    "eweek",
+    "dom",
+)
 
 
 def parse_when(text: str, now: datetime) -> When | None:
@@ -200,7 +246,7 @@ def parse_when(text: str, now: datetime) -> When | None:
         kind = match.lastgroup
         g = match.groupdict()
         span = match.span()
-        if kind in ("ymd", "md", "mds", "rel", "ndays", "weekday", "weekend", "week", "dom"):
+        if kind in DAY_KINDS:
             if day is not None:
                 continue  # the first day mentioned wins
             resolved = _resolve_day(kind, g, today)
@@ -208,13 +254,15 @@ def parse_when(text: str, now: datetime) -> When | None:
                 return None
             day, span_days = resolved
             used.append(span)
-        elif kind == "period":
+            if kind == "erel" and (g["ed"] or "").lower() == "tonight" and period is None:
+                period = "晚上"
+        elif kind in ("period", "eperiod"):
             if period is None or clocks:
-                period = g["period"]
+                period = g["period"] or _EN_PERIODS[(g["ep"] or "").lower()]
                 if period_span is None:
                     period_span = span
                 used.append(span)
-        elif kind in ("colon", "cn", "bare"):
+        elif kind in ("colon", "cn", "bare", "ampm"):
             clock = _clock(kind, g, period, span)
             if clock is None:
                 continue
@@ -244,6 +292,8 @@ def parse_when(text: str, now: datetime) -> When | None:
         if len(clocks) == 2:
             second = clocks[1]
             end_h = _apply_period(second.hour, second.period or first.period)
+            if first.period is None and second.period in AFTERNOON and start_h + 12 < end_h:
+                start_h += 12  # "2-4pm", "2点到下午4点"
             start_min, end_min = start_h * 60 + first.minute, end_h * 60 + second.minute
             if end_min <= start_min and end_h < 12 and (end_h + 12) * 60 + second.minute > start_min:
                 end_min += 12 * 60  # "9点到3点" means 9:00-15:00
@@ -272,6 +322,12 @@ def _clock(
 ) -> _Clock | None:
     if kind == "colon":
         hour, minute = int(g["hh"] or 0), int(g["mm"] or 0)
+    elif kind == "ampm":
+        hour, minute = int(g["ah"] or 0), int(g["amm"] or 0)
+        if hour > 12:
+            return None
+        pm = (g["ap"] or "").lower().startswith("p")
+        period = "下午" if pm else ("凌晨" if hour == 12 else "上午")  # 12am is midnight, 12pm noon
     elif kind == "cn":
         h = cn_number(g["ch"] or "")
         if h is None:
@@ -297,6 +353,14 @@ def _clock(
     return _Clock(hour, minute, period, span)
 
 
+def _weekday(today: date, target: int, prefix: str | None) -> date:
+    offset = _week_offset(prefix)
+    if offset is None:
+        return today + timedelta(days=(target - today.weekday()) % 7)
+    monday = today - timedelta(days=today.weekday())
+    return monday + timedelta(days=7 * offset + target)
+
+
 def _resolve_day(kind: str | None, g: dict[str, str | None], today: date) -> tuple[date, int] | None:
     if kind == "ymd":
         d = _valid_date(int(g["y"] or 0), int(g["m"] or 0), int(g["d"] or 0))
@@ -311,19 +375,20 @@ def _resolve_day(kind: str | None, g: dict[str, str | None], today: date) -> tup
             d = _valid_date(today.year + 1, m, dd)
         return (d, 1) if d else None
     if kind == "rel":
-        offsets = {"今天": 0, "今日": 0, "今儿": 0, "明天": 1, "明日": 1, "明儿": 1, "后天": 2, "大后天": 3}
-        return today + timedelta(days=offsets[g["rel"] or "今天"]), 1
+        return today + timedelta(days=_REL_DAYS[g["rel"] or "今天"]), 1
+    if kind == "erel":
+        return today + timedelta(days=_EN_DAYS[(g["ed"] or "today").lower()]), 1
+    if kind == "eweekday":
+        target = _EN_WEEKDAYS[(g["ewd"] or "").lower()]
+        prefix = {"next": "下", "this": "这", "last": "上"}.get((g["ewp"] or "").lower())
+        return _weekday(today, target, prefix), 1
     if kind == "ndays":
         n = cn_number(g["nd"] or "")
         return (today + timedelta(days=n), 1) if n is not None else None
     if kind == "weekday":
         wd = g["wd"] or ""
         target = 6 if wd in "日天7" else (int(wd) - 1 if wd.isdigit() else WEEKDAY_NAMES.index(wd))
-        offset = _week_offset(g["wp"])
-        monday = today - timedelta(days=today.weekday())
-        if offset is None:
-            return today + timedelta(days=(target - today.weekday()) % 7), 1
-        return monday + timedelta(days=7 * offset + target), 1
+        return _weekday(today, target, g["wp"]), 1
     if kind == "weekend":
         offset = _week_offset(g["wep"]) or 0
         monday = today - timedelta(days=today.weekday())
@@ -331,10 +396,15 @@ def _resolve_day(kind: str | None, g: dict[str, str | None], today: date) -> tup
         if offset == 0 and today.weekday() == 6:
             return today, 1
         return saturday, 2
-    if kind == "week":
-        offset = _week_offset(g["wkp"]) or 0
+    if kind in ("week", "eweek"):
+        prefix = (
+            g["wkp"]
+            if kind == "week"
+            else {"next": "下", "this": "这", "last": "上"}[(g["ewkp"] or "").lower()]
+        )
+        offset = _week_offset(prefix) or 0
         monday = today - timedelta(days=today.weekday()) + timedelta(days=7 * offset)
-        start = max(monday, today)
+        start = monday if offset < 0 else max(monday, today)
         return start, (monday + timedelta(days=7) - start).days
     if kind == "dom":
         dd = cn_number(g["dd"] or "")
@@ -363,3 +433,8 @@ def strip_used(text: str, when: When | None) -> str:
         last = end
     out.append(text[last:])
     return " ".join("".join(out).split())
+
+
+def without_time_words(text: str, now: datetime) -> str:
+    """A sentence without its date and time expression ("明天下午的核磁" -> "的核磁")."""
+    return strip_used(text, parse_when(text, now))

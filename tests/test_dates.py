@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from bot.dates import parse_when, strip_used
 from yixiang.clock import SHANGHAI
+from yixiang.dates import parse_when, strip_used, without_time_words
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=SHANGHAI)  # a Monday morning
 
@@ -88,6 +88,25 @@ TABLE: list[tuple[str, str, str, bool]] = [
     ("２５号 １４：００－１６：００", "2026-11-25 14:00", "2026-11-25 16:00", True),  # full-width keyboard
     ("XRD 明天有空吗", "2026-11-24 00:00", "2026-11-25 00:00", False),
     ("预约核磁周四上午", "2026-11-26 08:00", "2026-11-26 12:00", False),
+    # days that have passed resolve as they are said (the bot refuses them with a reason)
+    ("昨天下午", "2026-11-22 13:00", "2026-11-22 18:00", False),
+    ("前天", "2026-11-21 00:00", "2026-11-22 00:00", False),
+    ("上周五", "2026-11-20 00:00", "2026-11-21 00:00", False),
+    ("今天9点", "2026-11-23 09:00", "2026-11-23 10:00", False),
+    ("14-16点", "2026-11-23 14:00", "2026-11-23 16:00", True),
+    ("明天下午三点到五点的核磁", "2026-11-24 15:00", "2026-11-24 17:00", True),
+    # English, as researchers type it
+    ("SEM tomorrow afternoon", "2026-11-24 13:00", "2026-11-24 18:00", False),
+    ("book NMR next Tuesday 2-4pm", "2026-12-01 14:00", "2026-12-01 16:00", True),
+    ("XRD today", "2026-11-23 00:00", "2026-11-24 00:00", False),
+    ("the day after tomorrow", "2026-11-25 00:00", "2026-11-26 00:00", False),
+    ("Friday morning", "2026-11-27 08:00", "2026-11-27 12:00", False),
+    ("this friday 10am-12pm", "2026-11-27 10:00", "2026-11-27 12:00", True),
+    ("tomorrow 3pm", "2026-11-24 15:00", "2026-11-24 16:00", False),
+    ("tomorrow 9:30am to 11am", "2026-11-24 09:30", "2026-11-24 11:00", True),
+    ("tonight", "2026-11-23 18:00", "2026-11-23 22:00", False),
+    ("wed 14:00-16:00", "2026-11-25 14:00", "2026-11-25 16:00", True),
+    ("last monday", "2026-11-16 00:00", "2026-11-17 00:00", False),
 ]
 
 
@@ -105,7 +124,10 @@ def test_the_table_has_at_least_sixty_expressions() -> None:
     assert len(TABLE) >= 60
 
 
-@pytest.mark.parametrize("text", ["核磁", "NMR 600", "预约 2", "ICP-MS", "2月30日", "13月5日", "5"])
+@pytest.mark.parametrize(
+    "text",
+    ["核磁", "NMR 600", "预约 2", "ICP-MS", "2月30日", "13月5日", "5", "find NMR", "Q Exactive 240"],
+)
 def test_text_without_a_valid_date_is_not_a_date(text: str) -> None:
     assert parse_when(text, NOW) is None
 
@@ -115,6 +137,7 @@ def test_the_rest_of_the_message_is_left_for_the_bot() -> None:
     assert strip_used(text, parse_when(text, NOW)) == "预约 XRD"
     text = "NMR 600 25号 14:00-16:00"
     assert strip_used(text, parse_when(text, NOW)) == "NMR 600"
+    assert without_time_words("book NMR next Tuesday 2-4pm", NOW) == "book NMR"
 
 
 def test_labels_speak_chinese_in_shanghai_time() -> None:
