@@ -35,6 +35,7 @@ from booking.calendar_rules import (
     bookable_span,
     booking_window,
     free_intervals,
+    merge_intervals,
     rules_from_row,
     slot_grid,
 )
@@ -51,13 +52,7 @@ MAX_AVAILABILITY_DAYS = 62
 def merged_ranges(pieces: Iterable[Interval]) -> list[Interval]:
     """Pieces of time (bookable slots) merged where they touch or overlap, in order:
     09:00–09:30, 09:30–10:00 and 11:00–11:30 make 09:00–10:00 and 11:00–11:30."""
-    ranges: list[Interval] = []
-    for start, end in sorted(pieces):
-        if ranges and start <= ranges[-1][1]:
-            ranges[-1] = (ranges[-1][0], max(end, ranges[-1][1]))
-        else:
-            ranges.append((start, end))
-    return ranges
+    return merge_intervals(pieces)
 
 
 @dataclass(frozen=True)
