@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,7 +64,7 @@ class FreeTime:
     free: list[Interval]
     latest_start: datetime  # the advance limit: no booking starts later
 
-    @property
+    @cached_property  # the ranges are made of them too
     def slots(self) -> list[Interval]:
         """Bookable slots: grid-aligned, wholly free, starting within the booking window."""
         return [(s, e) for s, e in slot_grid(self.free, self.rules.slot_minutes) if s <= self.latest_start]
