@@ -80,7 +80,8 @@ def day_hours(rules: CalendarRules, days: WorkingDayCalendar | None, day: date) 
     return [(s, e) for d, s, e in rules.weekly_hours if d == weekday]
 
 
-def _merge(intervals: Iterable[Interval]) -> list[Interval]:
+def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
+    """The union of intervals, in order: those touching or overlapping become one."""
     merged: list[Interval] = []
     for start, end in sorted(intervals):
         if end <= start:
@@ -106,7 +107,7 @@ def opening_intervals(
         for s, e in day_hours(rules, days, day):
             raw.append((midnight + timedelta(minutes=s), midnight + timedelta(minutes=e)))
         day += timedelta(days=1)
-    return clip(_merge(raw), start, end)
+    return clip(merge_intervals(raw), start, end)
 
 
 def clip(intervals: Iterable[Interval], start: datetime, end: datetime) -> list[Interval]:
@@ -116,7 +117,7 @@ def clip(intervals: Iterable[Interval], start: datetime, end: datetime) -> list[
 def subtract(intervals: Sequence[Interval], blocks: Iterable[Interval]) -> list[Interval]:
     """``intervals`` minus the union of ``blocks`` (both half-open)."""
     result = list(intervals)
-    for b_start, b_end in _merge(blocks):
+    for b_start, b_end in merge_intervals(blocks):
         next_result: list[Interval] = []
         for s, e in result:
             if b_end <= s or b_start >= e:

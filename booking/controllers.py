@@ -27,10 +27,10 @@ from booking.schemas import (
     QualificationIn,
     QualificationOut,
     ReasonIn,
+    availability_out,
     booking_out,
     calendar_out,
     closure_out,
-    intervals_out,
     qualification_out,
 )
 from booking.settings import BookingSettings
@@ -164,7 +164,11 @@ class AvailabilityController(Controller):
     path = "/api/v1/instruments"
     tags = ["bookings"]
 
-    @get("/{instrument_id:uuid}/availability", summary="Free time and bookable slots of an instrument")
+    @get(
+        "/{instrument_id:uuid}/availability",
+        summary="What a client needs to book an instrument: the modes offered, the booking rules, "
+        "and free machine time as ranges and slots",
+    )
     async def availability(
         self,
         instrument_id: uuid.UUID,
@@ -180,18 +184,12 @@ class AvailabilityController(Controller):
     ) -> AvailabilityOut:
         start = calendar_admin.parse_moment(from_, field="from")
         end = calendar_admin.parse_moment(to, field="to")
-        rules, start, end, free, slots = await free_time.availability(
-            db_session, maybe_principal, instrument_id, start, end
+        found = await free_time.availability(db_session, maybe_principal, instrument_id, start, end)
+        answer = availability_out(instrument_id, found)
+        answer.holiday_note = await holiday_notes.availability_note(
+            db_session, found.rules, found.start, found.end
         )
-        return AvailabilityOut(
-            instrument_id=instrument_id,
-            from_=start,
-            to=end,
-            slot_minutes=rules.slot_minutes,
-            slots=intervals_out(slots),
-            free=intervals_out(free),
-            holiday_note=await holiday_notes.availability_note(db_session, rules, start, end),
-        )
+        return answer
 
     @get("/{instrument_id:uuid}/calendar", summary="An instrument's opening hours and booking rules")
     async def calendar(

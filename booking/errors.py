@@ -35,6 +35,16 @@ class NoShowTooEarly(Conflict):
     message = "预约开始前不能标记为未到场"
 
 
+class CheckInTooEarly(Conflict):
+    code = "check_in_too_early"
+    message = "预约开始前 30 分钟起才能签到"
+
+
+class CheckInTooLate(Conflict):
+    code = "check_in_too_late"
+    message = "预约时段已结束，不能再签到；用户未到场请标记未到场"
+
+
 class QualificationRequired(Forbidden):
     code = "qualification_required"
     message = "自主上机需要该仪器的有效培训资格"

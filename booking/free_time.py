@@ -10,15 +10,20 @@ Its callers: the availability API (``availability``), search's "free between two
 (``instruments_with_free_time``, the interface search uses: it does not read booking's tables),
 and booking creation, which checks one range with ``load_closures``/``load_taken`` and offers
 the nearest free alternatives when the range is taken.
+
+Free time is shown three ways: ``free`` (opening time left, as it is), ``slots`` (the
+grid-aligned pieces a booking is made of) and ``ranges`` (the slots merged, :func:`merged_ranges`:
+what a person picks from).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,16 +36,24 @@ from booking.calendar_rules import (
     bookable_span,
     booking_window,
     free_intervals,
+    merge_intervals,
     rules_from_row,
     slot_grid,
 )
 from booking.errors import InvalidRange, RangeTooWide
-from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar
+from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar, Operation
 from catalogue.access import visible_instrument
+from catalogue.models import InstrumentStatus, ServiceMode
 from catalogue.workdays import load_working_day_calendar
 from yixiang.db import transaction, utcnow
 
 MAX_AVAILABILITY_DAYS = 62
+
+
+def merged_ranges(pieces: Iterable[Interval]) -> list[Interval]:
+    """Pieces of time (bookable slots) merged where they touch or overlap, in order:
+    09:00–09:30, 09:30–10:00 and 11:00–11:30 make 09:00–10:00 and 11:00–11:30."""
+    return merge_intervals(pieces)
 
 
 @dataclass(frozen=True)
@@ -51,10 +64,17 @@ class FreeTime:
     free: list[Interval]
     latest_start: datetime  # the advance limit: no booking starts later
 
-    @property
+    @cached_property  # the ranges are made of them too
     def slots(self) -> list[Interval]:
         """Bookable slots: grid-aligned, wholly free, starting within the booking window."""
         return [(s, e) for s, e in slot_grid(self.free, self.rules.slot_minutes) if s <= self.latest_start]
+
+    @property
+    def ranges(self) -> list[Interval]:
+        """The slots merged into ranges, each long enough for the shortest booking: a booking of
+        any allowed length starting on the grid inside one fits."""
+        need = timedelta(minutes=self.rules.min_duration_minutes)
+        return [(s, e) for s, e in merged_ranges(self.slots) if e - s >= need]
 
     @property
     def fits_a_booking(self) -> bool:
@@ -178,6 +198,25 @@ async def instruments_with_free_time(
 
 
 # --- the availability API ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Availability:
+    """What a client needs to book one instrument, in one answer: the modes it can be booked in
+    now, its rules, and (when it offers machine time) its free time in [start, end)."""
+
+    rules: CalendarRules
+    start: datetime
+    end: datetime
+    modes: list[ServiceMode]
+    operations: list[Operation]  # machine time: self-operation, operator-run
+    free: list[Interval]
+    slots: list[Interval]
+    ranges: list[Interval]
+
+    @property
+    def offers_machine_time(self) -> bool:
+        return ServiceMode.machine_time in self.modes
+
+
 async def availability(
     session: AsyncSession,
     principal: Principal | None,
@@ -185,8 +224,9 @@ async def availability(
     start: datetime | None,
     end: datetime | None,
     now: datetime | None = None,
-) -> tuple[CalendarRules, datetime, datetime, list[Interval], list[Interval]]:
-    """Free intervals and bookable slots of one instrument in [start, end) (default: a week)."""
+) -> Availability:
+    """Free time, slots and ranges of one instrument in [start, end) (default: a week); none for
+    an instrument without machine time, or out of service (nothing can be booked on it)."""
     now = now or utcnow()
     start = start or now
     try:
@@ -198,6 +238,22 @@ async def availability(
     if end - start > timedelta(days=MAX_AVAILABILITY_DAYS):
         raise RangeTooWide(max_days=MAX_AVAILABILITY_DAYS)
     async with transaction(session, read_only=True):
-        await visible_instrument(session, principal, instrument_id)
-        found = (await free_time(session, [instrument_id], start, end, now))[instrument_id]
-    return found.rules, start, end, found.free, found.slots
+        instrument = await visible_instrument(session, principal, instrument_id)
+        in_service = instrument.status == InstrumentStatus.in_service
+        operations = [
+            operation
+            for operation, offered in (
+                (Operation.self, instrument.self_operation),
+                (Operation.operator, instrument.operator_run),
+            )
+            if offered and in_service
+        ]
+        modes = [ServiceMode.machine_time] if operations else []
+        if in_service and instrument.sample_testing:
+            modes.append(ServiceMode.sample_testing)
+        if operations:
+            found = (await free_time(session, [instrument_id], start, end, now))[instrument_id]
+            rules, free, slots, ranges = found.rules, found.free, found.slots, found.ranges
+        else:
+            rules, free, slots, ranges = await load_calendar(session, instrument_id), [], [], []
+    return Availability(rules, start, end, modes, operations, free, slots, ranges)

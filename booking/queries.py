@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +39,15 @@ async def get_booking(
             )
         ).all()
         return booking, list(history), await queue_position(session, booking)
+
+
+async def checked_in_at(session: AsyncSession, booking_id: uuid.UUID) -> datetime | None:
+    """When the provider checked the booking in (its history's ``check_in``), if it was."""
+    return await session.scalar(
+        select(func.max(BookingHistory.at)).where(
+            BookingHistory.booking_id == booking_id, BookingHistory.action == "check_in"
+        )
+    )
 
 
 async def list_bookings(

@@ -14,6 +14,8 @@ from typing import Any
 from booking.bookable import ItemTerms
 from booking.calendar_rules import CalendarRules, Interval, booking_window, covers, on_grid, opening_intervals
 from booking.errors import (
+    CheckInTooEarly,
+    CheckInTooLate,
     InstrumentClosed,
     InvalidRange,
     NoticeTooShort,
@@ -26,8 +28,10 @@ from booking.errors import (
     TooShort,
     UsageInvalid,
 )
+from booking.models import LateCancellation
 from catalogue.models import PriceUnit
 from catalogue.workdays import WorkingDayCalendar
+from yixiang.clock import SHANGHAI
 
 
 def check_machine_time(
@@ -65,6 +69,35 @@ def check_machine_time(
     check_closures(closures, start, end)
 
 
+def _local(moment: datetime) -> str:
+    """A moment as a person reads it in a message: Asia/Shanghai, to the minute."""
+    return f"{moment.astimezone(SHANGHAI):%Y-%m-%d %H:%M}"
+
+
+# Check-in records the user's arrival for machine time: from a little before the booked slot
+# (someone early to the lab) until the slot's end. After the end nobody arrives: the provider
+# marks a no-show instead. Sample testing has no slot: samples are received whenever they come.
+CHECK_IN_EARLY = timedelta(minutes=30)
+
+
+def check_arrival(booked_start: datetime, booked_end: datetime, now: datetime) -> None:
+    """Raise :class:`CheckInTooEarly` or :class:`CheckInTooLate` when ``now`` is not a moment
+    the user can arrive for the booked slot."""
+    earliest = booked_start - CHECK_IN_EARLY
+    if now < earliest:
+        raise CheckInTooEarly(
+            f"签到过早：最早可在预约开始前 30 分钟签到（{_local(earliest)} 起）",
+            earliest=earliest,
+            start=booked_start,
+        )
+    if now > booked_end:
+        raise CheckInTooLate(
+            f"签到过晚：预约时段已于 {_local(booked_end)} 结束；用户未到场请标记未到场",
+            latest=booked_end,
+            end=booked_end,
+        )
+
+
 # Actual use is recorded by staff after the fact, and may stray from what was booked: the
 # researcher came early to a free instrument, or an acquisition overran. These bound how far.
 CLOCK_GRACE = timedelta(minutes=10)  # the recording device's clock against ours
@@ -80,16 +113,17 @@ def check_actual_use(
     start: datetime,
     end: datetime,
     now: datetime,
+    checked_in_at: datetime | None = None,
 ) -> None:
-    """Raise :class:`UsageInvalid` naming the first rule the recorded use breaks."""
+    """Raise :class:`UsageInvalid` naming the first rule the recorded use breaks.
+
+    Use may have begun before the check-in (staff pressed it late), but not ended before it.
+    """
     if start.tzinfo is None or end.tzinfo is None:
         raise TimezoneRequired()
 
     def refuse(rule: str, message: str, **bound: datetime | int) -> UsageInvalid:
-        values = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in bound.items()}
-        return UsageInvalid(
-            message, rule=rule, actual_start=start.isoformat(), actual_end=end.isoformat(), **values
-        )
+        return UsageInvalid(message, rule=rule, actual_start=start, actual_end=end, **bound)
 
     if end <= start:
         raise refuse("end_before_start", "实际结束时间须晚于实际开始时间")
@@ -97,6 +131,12 @@ def check_actual_use(
         raise refuse("in_future", "实际使用须已结束：结束时间不能晚于现在", latest=now + CLOCK_GRACE)
     if start < booked_at - CLOCK_GRACE:
         raise refuse("before_booking", "实际开始时间不能早于预约提交的时间", earliest=booked_at - CLOCK_GRACE)
+    if checked_in_at is not None and end < checked_in_at - CLOCK_GRACE:
+        raise refuse(
+            "before_check_in",
+            f"实际结束时间不能早于签到时间（{_local(checked_in_at)}）",
+            earliest=checked_in_at - CLOCK_GRACE,
+        )
     if start < booked_start - EARLY_START:
         raise refuse(
             "too_early", "实际开始时间不能早于预约时段开始前 24 小时", earliest=booked_start - EARLY_START
@@ -105,6 +145,44 @@ def check_actual_use(
         raise refuse("too_late", "实际结束时间不能晚于预约时段结束后 24 小时", latest=booked_end + LATE_END)
     if end - start > MAX_USAGE:
         raise refuse("too_long", "一次实际使用不能超过 7 天", max_days=MAX_USAGE.days)
+
+
+# --- the rules in words (availability's summary) ----------------------------------------------------
+def _span(minutes: int) -> str:
+    if minutes and minutes % (24 * 60) == 0:
+        return f"{minutes // (24 * 60)} 天"
+    hours, rest = divmod(minutes, 60)
+    parts = (f"{hours} 小时" if hours else "", f"{rest} 分钟" if rest else "")
+    return " ".join(part for part in parts if part)
+
+
+def describe_rules(rules: CalendarRules, *, machine_time: bool, sample_testing: bool) -> list[str]:
+    """The booking rules as a researcher reads them, one sentence each, for the modes offered."""
+    lines: list[str] = []
+    if machine_time:
+        lines.append(
+            f"机时预约每次 {_span(rules.min_duration_minutes)}至 {_span(rules.max_duration_minutes)}，"
+            f"以 {_span(rules.slot_minutes)}为单位"
+        )
+        notice = f"至少提前 {_span(rules.min_notice_minutes)}" if rules.min_notice_minutes else "无需提前"
+        lines.append(f"{notice}预约，最多提前 {rules.max_advance_days} 天")
+    if rules.needs_approval:
+        lines.append(f"预约需仪器管理员审批，{rules.approval_window_hours} 小时内未审批自动失效")
+    else:
+        lines.append("提交即确认，无需审批")
+    if machine_time:
+        hours = rules.cancellation_deadline_hours
+        free_until = f"开始前 {hours} 小时之前可免费取消" if hours else "开始前可免费取消"
+        after = {
+            LateCancellation.refuse: "之后不能自行取消，请联系仪器管理员",
+            LateCancellation.charge: f"之后取消收取预约费用的 {rules.late_cancellation_fee_percent}%",
+            LateCancellation.allow: "之后取消也不收费",
+        }[rules.late_cancellation]
+        lines.append(f"机时预约{free_until}，{after}")
+        lines.append(f"预约开始前 {_span(int(CHECK_IN_EARLY / timedelta(minutes=1)))}起可签到")
+    if sample_testing:
+        lines.append("送样检测在样品送达前可随时免费取消")
+    return lines
 
 
 def check_closures(closures: Iterable[Interval], start: datetime, end: datetime) -> None:

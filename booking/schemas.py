@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
 
 from booking.calendar_rules import CalendarRules, Interval
+from booking.free_time import Availability
 from booking.models import (
     Booking,
     BookingHistory,
@@ -18,6 +19,7 @@ from booking.models import (
     Operation,
     Qualification,
 )
+from booking.rules import CHECK_IN_EARLY, describe_rules
 from catalogue.models import ServiceMode
 from yixiang.schemas import Input, Moment, Output
 
@@ -110,11 +112,39 @@ class BookingPage(Output):
     offset: int
 
 
+class MachineTimeRulesOut(Output):
+    """How machine time is booked on this instrument."""
+
+    slot_minutes: int  # starts and ends lie on this grid
+    min_duration_minutes: int
+    max_duration_minutes: int
+    min_notice_minutes: int  # a booking starts at least this long after it is made
+    max_advance_days: int  # and at most this many days ahead
+    buffer_minutes: int  # kept free after each booking
+    cancellation_deadline_hours: int  # the firm cancels free of charge until this long before the start
+    late_cancellation: LateCancellation  # after it: refuse | charge | allow
+    late_cancellation_fee_percent: int  # of the quoted fee, when ``charge``
+    check_in_minutes_before: int  # the user is checked in from this long before the start
+
+
+class BookingRulesOut(Output):
+    needs_approval: bool  # a request waits for the provider's approval
+    approval_window_hours: int  # unapproved for this long, a request expires
+    machine_time: MachineTimeRulesOut | None  # null when the instrument offers no machine time
+    summary: list[str]  # the rules in Chinese, one sentence each, for the modes offered
+
+
 class AvailabilityOut(Output):
     instrument_id: uuid.UUID
     from_: datetime = msgspec.field(name="from")
     to: datetime
+    modes: list[ServiceMode]  # what can be booked now (none when the instrument is out of service)
+    operations: list[Operation]  # machine time: self-operation, operator-run
+    rules: BookingRulesOut
     slot_minutes: int
+    # Free machine time, three ways: ranges to pick from (slots merged, each long enough for the
+    # shortest booking), the slots themselves, and the opening time left as it is.
+    ranges: list[IntervalOut]
     slots: list[IntervalOut]
     free: list[IntervalOut]
     # Set when some of these days fall in a year whose holidays are not yet published
@@ -124,6 +154,47 @@ class AvailabilityOut(Output):
 
 def intervals_out(intervals: list[Interval]) -> list[IntervalOut]:
     return [IntervalOut(start=s, end=e) for s, e in intervals]
+
+
+def availability_out(instrument_id: uuid.UUID, found: Availability) -> AvailabilityOut:
+    rules = found.rules
+    machine_time = (
+        MachineTimeRulesOut(
+            slot_minutes=rules.slot_minutes,
+            min_duration_minutes=rules.min_duration_minutes,
+            max_duration_minutes=rules.max_duration_minutes,
+            min_notice_minutes=rules.min_notice_minutes,
+            max_advance_days=rules.max_advance_days,
+            buffer_minutes=rules.buffer_minutes,
+            cancellation_deadline_hours=rules.cancellation_deadline_hours,
+            late_cancellation=rules.late_cancellation,
+            late_cancellation_fee_percent=rules.late_cancellation_fee_percent,
+            check_in_minutes_before=int(CHECK_IN_EARLY / timedelta(minutes=1)),
+        )
+        if found.offers_machine_time
+        else None
+    )
+    return AvailabilityOut(
+        instrument_id=instrument_id,
+        from_=found.start,
+        to=found.end,
+        modes=found.modes,
+        operations=found.operations,
+        rules=BookingRulesOut(
+            needs_approval=rules.needs_approval,
+            approval_window_hours=rules.approval_window_hours,
+            machine_time=machine_time,
+            summary=describe_rules(
+                rules,
+                machine_time=found.offers_machine_time,
+                sample_testing=ServiceMode.sample_testing in found.modes,
+            ),
+        ),
+        slot_minutes=rules.slot_minutes,
+        ranges=intervals_out(found.ranges),
+        slots=intervals_out(found.slots),
+        free=intervals_out(found.free),
+    )
 
 
 def history_out(row: BookingHistory) -> HistoryOut:

@@ -34,9 +34,10 @@ from booking.models import (
     BookingStatus,
     LateCancellation,
 )
-from booking.queries import samples_ahead
+from booking.queries import checked_in_at, samples_ahead
 from booking.rules import (
     check_actual_use,
+    check_arrival,
     expected_completion,
     late_cancellation_fee,
     may_cancel_without_fee,
@@ -208,12 +209,14 @@ async def check_in_booking(
     *,
     now: datetime | None = None,
 ) -> Booking:
-    """Machine time: the user arrived. Sample testing: the samples were received (the expected
-    completion date restarts from today)."""
+    """Machine time: the user arrived, around the booked slot (``rules.check_arrival``). Sample
+    testing: the samples were received (the expected completion date restarts from today)."""
     now = now or utcnow()
     async with transaction(session):
         booking = await _load_for(session, principal, booking_id, "check_in")
         await _apply(session, booking, "check_in", principal.user_id, reason, now)
+        if booking.start_at is not None and booking.end_at is not None:
+            check_arrival(booking.start_at, booking.end_at, now)
         if booking.mode == ServiceMode.sample_testing and booking.service_item_id is not None:
             item = await session.get(ServiceItem, booking.service_item_id)
             rules = await load_calendar(session, booking.instrument_id)
@@ -253,7 +256,8 @@ async def complete_booking(
             assert booking.start_at is not None and booking.end_at is not None
             start = data.actual_start or booking.start_at
             end = data.actual_end or booking.end_at
-            check_actual_use(booking.start_at, booking.end_at, booking.created_at, start, end, now)
+            arrived = await checked_in_at(session, booking.id)
+            check_actual_use(booking.start_at, booking.end_at, booking.created_at, start, end, now, arrived)
             rules = await load_calendar(session, booking.instrument_id)
             booking.actual_start, booking.actual_end = start, end
             minutes, samples = _billed_minutes(rules, start, end), None
@@ -300,7 +304,7 @@ async def mark_no_show(
             and now < booking.start_at
             and booking.status == BookingStatus.confirmed
         ):
-            raise NoShowTooEarly(start=booking.start_at.isoformat())
+            raise NoShowTooEarly(start=booking.start_at)
         await _apply(session, booking, "no_show", principal.user_id, reason, now)
         await voucher_share.on_released(session, booking, "no_show", principal.user_id)
     return booking

@@ -189,8 +189,8 @@ class BookingAdapter:
         self, instrument_id: uuid.UUID, start: datetime, end: datetime, *, item_id: uuid.UUID | None = None
     ) -> list[Slot]:
         async with self.session_maker() as session:
-            *_, slots = await availability(session, None, instrument_id, start, end)
-        return [Slot(s, e) for s, e in slots]
+            found = await availability(session, None, instrument_id, start, end)
+        return [Slot(s, e) for s, e in found.slots]
 
     async def _item(
         self, session: AsyncSession, principal: Principal, item_id: uuid.UUID

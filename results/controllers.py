@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -32,7 +33,7 @@ class ResultFileOut(Output):
     version: int
     replaces: uuid.UUID | None
     current: bool
-    uploaded_at: str
+    uploaded_at: datetime
     download_url: str | None
 
 
@@ -55,7 +56,7 @@ def _out(file: ResultFile, url: str | None) -> ResultFileOut:
         version=file.version,
         replaces=file.replaces_id,
         current=file.superseded_at is None and file.purged_at is None,
-        uploaded_at=file.uploaded_at.isoformat(),
+        uploaded_at=file.uploaded_at,
         download_url=url,
     )
 

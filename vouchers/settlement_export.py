@@ -7,7 +7,7 @@ import io
 
 from vouchers.rules import fen_to_yuan
 from vouchers.schemas import SettlementOut
-from yixiang.clock import SHANGHAI
+from yixiang.clock import public_moment_text
 
 EXPORT_HEADER = [
     "序号",
@@ -35,7 +35,7 @@ def export_rows(out: SettlementOut) -> list[list[str]]:
                 line.enterprise_name,
                 fen_to_yuan(line.fee_fen),
                 fen_to_yuan(line.voucher_fen),
-                line.captured_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+                public_moment_text(line.captured_at),
                 "是" if line.included else "否（暂缓）",
                 "、".join(line.missing_evidence),
             ]

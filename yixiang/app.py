@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from yixiang import __version__
+from yixiang.answers import Answer
 from yixiang.api_docs import DOCS_PATH, render_plugins
 from yixiang.bodies import BodyGuardMiddleware
 from yixiang.errors import EXCEPTION_HANDLERS
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         ],
         # strict JSON bodies (yixiang.schemas), over the body guard's refusals (yixiang.bodies)
         request_class=StrictBodyRequest,
+        # every JSON answer in one time convention: +08:00, whole seconds (yixiang.answers)
+        response_class=Answer,
         after_request=one_charset,
         exception_handlers=EXCEPTION_HANDLERS,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1000),

@@ -24,6 +24,8 @@ from litestar.exceptions import (
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from yixiang.answers import Answer
+
 log = logging.getLogger("yixiang.errors")
 
 
@@ -111,13 +113,13 @@ def _request_id(request: Request[Any, Any, Any]) -> str:
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     headers = getattr(exc, "headers", None)
-    return Response(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
+    return Answer(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
 
 
 def client_disconnected_handler(request: Request[Any, Any, Any], exc: ClientDisconnected) -> Response[Any]:
     # Nobody is left to read the answer; what the route was writing is already dropped.
     log.info("client left before its request body was complete (request %s)", _request_id(request))
-    return Response(error_body(exc.code, exc.message), status_code=exc.status)
+    return Answer(error_body(exc.code, exc.message), status_code=exc.status)
 
 
 def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -137,7 +139,7 @@ def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationExc
         fields.append({"field": None, "source": "body", "reason": detail})
     names = [f["field"] for f in fields if f["field"]]
     message = "输入有误：" + "、".join(names) if names else "输入有误：" + _zh_reason(detail)
-    return Response(
+    return Answer(
         error_body("validation_error", message, {"fields": fields}),
         status_code=400,
     )
@@ -200,7 +202,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         if isinstance(exc.extra, dict) and "max_bytes" in exc.extra:
             details = {"max_bytes": exc.extra["max_bytes"]}
             message = f"{message}（上限 {_size(exc.extra['max_bytes'])}）"
-    return Response(error_body(code, message, details), status_code=status, headers=headers)
+    return Answer(error_body(code, message, details), status_code=status, headers=headers)
 
 
 def _size(n: int) -> str:
@@ -209,7 +211,7 @@ def _size(n: int) -> str:
 
 def database_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.warning("database unavailable (request %s): %s", _request_id(request), type(exc).__name__)
-    return Response(
+    return Answer(
         error_body("database_unavailable", "服务暂时不可用，请稍后再试"),
         status_code=503,
         headers={"Retry-After": "2"},
@@ -239,7 +241,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     if is_database_unavailable(exc):
         return database_unavailable_handler(request, exc)
     log.exception("unhandled error (request %s)", request_id, exc_info=exc)
-    return Response(
+    return Answer(
         error_body("internal_error", "服务器内部错误，请稍后再试", {"request_id": request_id}),
         status_code=500,
     )

@@ -1,16 +1,19 @@
-"""Availability shows what can be booked; reminders go out once; demo calendars load idempotently."""
+"""Availability shows what can be booked, in one call: the modes offered, the booking rules, and free
+machine time as ranges and slots; reminders go out once; demo calendars load idempotently."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from accounts.demo import demo_id
 from booking.demo import load_booking_demo
 from booking.events import REMINDERS_DUE
+from booking.free_time import merged_ranges
 from booking.models import InstrumentCalendar, Qualification
-from catalogue.models import PublicationStatus
+from catalogue.models import Instrument, InstrumentStatus, PublicationStatus
 from tests.booking.world import day_at, iso, machine_time, make_instrument, set_calendar
 from tests.support import error_code
 from yixiang.outbox import OutboxEvent, emit
@@ -78,6 +81,119 @@ async def test_availability_is_opening_time_minus_bookings_buffers_and_closures(
         f"/api/v1/instruments/{world.instrument_id}/availability", params={"from": "soon"}
     )
     assert garbage.status_code == 400
+
+
+def test_touching_slots_merge_into_ranges():
+    day = day_at(3, 0)
+
+    def at(hours: float) -> datetime:
+        return day + timedelta(hours=hours)
+
+    pieces = [(at(9.5), at(10)), (at(9), at(9.5)), (at(11), at(11.5)), (at(11.25), at(12))]
+    pieces.append((at(14), at(14.5)))
+    assert merged_ranges(pieces) == [(at(9), at(10)), (at(11), at(12)), (at(14), at(14.5))]
+    assert merged_ranges([]) == []
+
+
+def _ranges(body: dict[str, Any], key: str = "ranges") -> list[tuple[datetime, datetime]]:
+    return [(datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"])) for r in body[key]]
+
+
+async def test_one_call_gives_free_ranges_the_booking_rules_and_the_modes_offered(client, login, backend):
+    world = await make_instrument(backend)
+    provider = await login("demo-provider")
+    await set_calendar(client, provider, world.instrument_id)
+    researcher = await login("demo-researcher")
+    day = day_at(3, 0)
+    for start, end in ((10, 12), (13, 14), (14.5, 16)):
+        booked = await client.post(
+            "/api/v1/bookings",
+            json=machine_time(world, day + timedelta(hours=start), day + timedelta(hours=end)),
+            headers=researcher,
+        )
+        assert booked.status_code == 201, booked.text
+    closed = await client.post(
+        f"/api/v1/provider/instruments/{world.instrument_id}/closures",
+        json={"start": iso(day + timedelta(hours=18)), "end": iso(day + timedelta(hours=20))},
+        headers=provider,
+    )
+    assert closed.status_code == 201, closed.text
+    await set_calendar(
+        client,
+        provider,
+        world.instrument_id,
+        min_duration_minutes=60,
+        max_duration_minutes=240,
+        min_notice_minutes=120,
+        max_advance_days=30,
+        needs_approval=True,
+        approval_window_hours=12,
+        cancellation_deadline_hours=48,
+        late_cancellation="charge",
+        late_cancellation_fee_percent=20,
+    )
+
+    response = await client.get(
+        f"/api/v1/instruments/{world.instrument_id}/availability",
+        params={"from": iso(day), "to": iso(day + timedelta(days=1))},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+
+    def hours(start: float, end: float) -> tuple[datetime, datetime]:
+        return day + timedelta(hours=start), day + timedelta(hours=end)
+
+    # 14:00-14:30 is free but shorter than the shortest booking: a slot, not a range
+    assert _ranges(body) == [hours(0, 10), hours(12, 13), hours(16, 18), hours(20, 24)]
+    assert hours(14, 14.5) in _ranges(body, "slots")
+    assert len(body["slots"]) == 2 * (10 + 1 + 2 + 4) + 1
+    assert body["modes"] == ["machine_time", "sample_testing"]
+    assert body["operations"] == ["self", "operator"]
+    rules = body["rules"]
+    assert (rules["needs_approval"], rules["approval_window_hours"]) == (True, 12)
+    assert rules["machine_time"] == {
+        "slot_minutes": 30,
+        "min_duration_minutes": 60,
+        "max_duration_minutes": 240,
+        "min_notice_minutes": 120,
+        "max_advance_days": 30,
+        "buffer_minutes": 0,
+        "cancellation_deadline_hours": 48,
+        "late_cancellation": "charge",
+        "late_cancellation_fee_percent": 20,
+        "check_in_minutes_before": 30,
+    }
+    assert rules["summary"] == [
+        "机时预约每次 1 小时至 4 小时，以 30 分钟为单位",
+        "至少提前 2 小时预约，最多提前 30 天",
+        "预约需仪器管理员审批，12 小时内未审批自动失效",
+        "机时预约开始前 48 小时之前可免费取消，之后取消收取预约费用的 20%",
+        "预约开始前 30 分钟起可签到",
+        "送样检测在样品送达前可随时免费取消",
+    ]
+
+
+async def test_an_instrument_without_machine_time_shows_none(client, login, backend):
+    world = await make_instrument(backend, self_operation=False, operator_run=False)
+    await set_calendar(client, await login("demo-provider"), world.instrument_id)
+    url = f"/api/v1/instruments/{world.instrument_id}/availability"
+    body = (await client.get(url)).json()
+    assert body["modes"] == ["sample_testing"] and body["operations"] == []
+    assert body["ranges"] == body["slots"] == body["free"] == []
+    assert body["rules"]["machine_time"] is None
+    assert body["rules"]["needs_approval"] is False
+    assert body["rules"]["summary"] == ["提交即确认，无需审批", "送样检测在样品送达前可随时免费取消"]
+
+    # out of service, nothing can be booked at all
+    async with backend.runtime.session_maker() as session, session.begin():
+        await session.execute(
+            update(Instrument)
+            .where(Instrument.id == world.instrument_id)
+            .values(status=InstrumentStatus.maintenance, sample_testing=True, operator_run=True)
+        )
+    body = (await client.get(url)).json()
+    assert body["modes"] == [] and body["operations"] == [] and body["slots"] == []
+    assert body["rules"]["machine_time"] is None
 
 
 async def test_a_taken_slot_answer_offers_the_nearest_free_ranges(client, login, backend):

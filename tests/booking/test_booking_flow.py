@@ -17,6 +17,7 @@ from tests.booking.world import (
     QINGHE,
     ZJLG_LAB,
     booked_for_the_past,
+    check_in_when_due,
     day_at,
     iso,
     machine_time,
@@ -155,7 +156,7 @@ async def test_the_full_life_of_a_booking_is_recorded_and_billed_on_actual_use(c
     early_complete = await client.post(f"/api/v1/bookings/{booking_id}/complete", headers=provider)
     assert early_complete.status_code == 409
     assert early_complete.json()["error"]["details"]["current_status"] == "confirmed"
-    assert (await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=provider)).status_code == 200
+    assert (await check_in_when_due(client, backend, provider, booking_id)).status_code == 200
     actual_start = utcnow() - timedelta(minutes=70)
     await booked_for_the_past(backend, booking_id, actual_start)
     done = await client.post(

@@ -14,7 +14,15 @@ from booking.models import BookingStatus
 from booking.rules import check_machine_time
 from booking.states import replay
 from catalogue.workdays import WorkingDayCalendar
-from tests.booking.world import day_at, iso, machine_time, make_instrument, make_user, set_calendar
+from tests.booking.world import (
+    check_in_when_due,
+    day_at,
+    iso,
+    machine_time,
+    make_instrument,
+    make_user,
+    set_calendar,
+)
 from tests.support import error_code
 from yixiang.clock import SHANGHAI
 from yixiang.db import utcnow
@@ -314,7 +322,7 @@ async def test_extreme_inputs_answer_4xx_never_500(client, login, backend):
             headers=researcher,
         )
     ).json()["id"]
-    await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=provider)
+    assert (await check_in_when_due(client, backend, provider, booking_id)).status_code == 200
     months = await client.post(
         f"/api/v1/bookings/{booking_id}/complete",
         json={"actual_start": "2000-01-01T00:00:00+08:00", "actual_end": iso(utcnow())},

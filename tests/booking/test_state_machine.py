@@ -169,7 +169,25 @@ async def test_random_booking_sequences_keep_every_invariant(client, login, back
         @precondition(lambda self: self.model)
         @rule(data=st.data())
         def check_in(self, data: st.DataObject) -> None:
-            self._act(self._pick(data), "check-in", "provider", {S.confirmed}, S.in_service)
+            """The provider checks the user in when the slot has come: a confirmed booking moves
+            to begin now when its instrument is free then, else its slot is still days away."""
+            booking_id = self._pick(data)
+            modelled = self.model[booking_id]
+            now = utcnow()
+            due = modelled.status == S.confirmed and self._free(
+                modelled.instrument, now, now + (modelled.end - modelled.start)
+            )
+            if due:
+                call(booked_for_the_past(backend, booking_id, now))
+                modelled.start, modelled.end = now, now + (modelled.end - modelled.start)
+            elif modelled.status == S.confirmed:
+                response = call(
+                    client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=headers["provider"])
+                )
+                assert response.status_code == 409, response.text
+                assert response.json()["error"]["code"] == "check_in_too_early"
+                return
+            self._act(booking_id, "check-in", "provider", {S.confirmed}, S.in_service)
 
         @precondition(lambda self: self.model)
         @rule(data=st.data())

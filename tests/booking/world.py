@@ -16,7 +16,7 @@ from sqlalchemy import select
 from accounts.demo import demo_id
 from accounts.models import Membership, Role, User
 from booking.events import EXPIRY_DUE
-from booking.models import Booking
+from booking.models import Booking, BookingHistory
 from catalogue.models import (
     Category,
     Instrument,
@@ -167,10 +167,11 @@ async def booked_for_the_past(
     backend: Any, booking_id: Any, start: datetime, *, made_at: datetime | None = None
 ) -> None:
     """Move a booking to a slot that began at ``start`` (same length), booked a day before it
-    (or at ``made_at``).
+    (or at ``made_at``); a check-in already recorded moves with the slot.
 
     Actual use is recorded after the fact and around the booked slot, never before the booking
-    was made (``booking.rules.check_actual_use``); a test cannot wait for its slot to come.
+    was made nor ending before the check-in (``booking.rules.check_actual_use``); a test cannot
+    wait for its slot to come.
     """
     async with backend.runtime.session_maker() as session, session.begin():
         booking = await session.get(Booking, uuid.UUID(str(booking_id)))
@@ -179,6 +180,26 @@ async def booked_for_the_past(
         booking.start_at, booking.end_at = booking.start_at + shift, booking.end_at + shift
         booking.block_end = booking.block_end + shift if booking.block_end is not None else None
         booking.created_at = made_at or start - timedelta(days=1)
+        check_ins = await session.scalars(
+            select(BookingHistory).where(
+                BookingHistory.booking_id == booking.id, BookingHistory.action == "check_in"
+            )
+        )
+        for row in check_ins.all():
+            row.at += shift
+
+
+async def check_in_when_due(client: Any, backend: Any, headers: dict[str, str], booking_id: Any) -> Any:
+    """The provider checks the user in once the slot has come (``booking.rules.check_arrival``):
+    a machine-time booking is first moved to begin now (a test cannot wait for it); samples are
+    received whenever they come. The check-in's answer."""
+    async with backend.runtime.session_maker() as session:
+        booking = await session.get(Booking, uuid.UUID(str(booking_id)))
+        assert booking is not None
+        due = booking.start_at is not None
+    if due:
+        await booked_for_the_past(backend, booking_id, utcnow())
+    return await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=headers)
 
 
 async def run_expiry_job(backend: Any) -> None:

@@ -29,7 +29,7 @@ from catalogue.models import (
     ServiceItem,
     ServiceMode,
 )
-from tests.booking.world import booked_for_the_past, iso
+from tests.booking.world import booked_for_the_past, check_in_when_due, iso
 from tests.bot.wechat_client import WeChatSender
 from tests.fakes.wechat import FakeWeChat
 from tests.results.flow import upload
@@ -230,7 +230,7 @@ async def deliver(chat: Chat, booking: Booking) -> None:
     """The provider runs the session (or tests the samples) and uploads the report, through the
     provider's API."""
     client, provider = chat.backend.client, await chat.headers("demo-provider")
-    checked_in = await client.post(f"/api/v1/bookings/{booking.id}/check-in", headers=provider)
+    checked_in = await check_in_when_due(client, chat.backend, provider, booking.id)
     assert checked_in.status_code == 200, checked_in.text
     ended = utcnow()
     if not booking.samples:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from accounts.demo import demo_id
 from booking.models import Booking, BookingStatus
 from catalogue.models import Instrument
-from tests.booking.world import booked_for_the_past, iso, make_instrument, set_calendar
+from tests.booking.world import booked_for_the_past, check_in_when_due, iso, make_instrument, set_calendar
 from tests.bot.chat import Chat, bind_openid
 from tests.results.flow import upload
 from yixiang.db import utcnow
@@ -75,7 +75,7 @@ async def test_a_researcher_books_gets_results_and_rates_in_wechat(chat: Chat) -
     assert "元" in balance.content, balance.content
 
     # The provider runs the session and delivers the report.
-    assert (await client.post(f"/api/v1/bookings/{booking.id}/check-in", headers=provider_headers)).is_success
+    assert (await check_in_when_due(client, backend, provider_headers, booking.id)).is_success
     ended = utcnow()
     await booked_for_the_past(backend, booking.id, ended - timedelta(hours=1))
     completed = await client.post(

@@ -9,7 +9,14 @@ import uuid
 from datetime import timedelta
 
 from accounts.demo import demo_id
-from tests.booking.world import booked_for_the_past, iso, machine_time, make_instrument, set_calendar
+from tests.booking.world import (
+    booked_for_the_past,
+    check_in_when_due,
+    iso,
+    machine_time,
+    make_instrument,
+    set_calendar,
+)
 from tests.support import error_code
 from tests.vouchers.desk import TODAY, VoucherDesk
 from yixiang.db import utcnow
@@ -55,7 +62,7 @@ async def test_book_confirm_complete_pay_settle_reconcile(world: VoucherDesk) ->
     assert held["held_fen"] - before["held_fen"] == 20_000  # half the quoted 400 元
     assert booking_id in {h["booking_id"] for h in held["holds"]}
 
-    assert (await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=provider)).status_code == 200
+    assert (await check_in_when_due(client, world.backend, provider, booking_id)).status_code == 200
     actual_start = utcnow() - timedelta(minutes=70)
     await booked_for_the_past(world.backend, booking_id, actual_start)
     done = await client.post(
