@@ -6,7 +6,9 @@
   document's default is the bearer token), so it says so;
 - request bodies: as msgspec describes the Structs, constraints and closed objects included;
 - files: an operation that answers with a file (CSV/XLSX exports) names its media types, as its
-  handler declares with ``opt=files(CSV, XLSX)``.
+  handler declares with ``opt=files(CSV, XLSX)``;
+- retries: every operation that honours an ``Idempotency-Key`` (yixiang.idempotency) declares
+  the header.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import msgspec
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     Operation,
+    Parameter,
     Reference,
     Schema,
 )
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.routes import HTTPRoute
 
+from yixiang.idempotency import KEY_PATTERN, honours_key
 from yixiang.schemas import Input
 
 CSV = "text/csv"
@@ -70,6 +75,7 @@ def document(app: Litestar) -> None:
     document_errors(app)
     document_sign_in_and_files(app)
     document_inputs(app)
+    document_idempotency_key(app)
 
 
 def document_errors(app: Litestar) -> None:
@@ -142,3 +148,39 @@ def document_inputs(app: Litestar) -> None:
     for name, definition in definitions.items():
         if name in names or name not in components:
             components[name] = definition  # type: ignore[assignment]  # plain JSON Schema
+
+
+IDEMPOTENCY_KEY = Parameter(
+    name="Idempotency-Key",
+    param_in="header",
+    required=False,
+    description=(
+        "可选。重试同一请求（例如网络中断后）时带上相同的键：已完成的请求原样重放其应答"
+        "（应答头 Idempotent-Replayed: true），不会重复执行；同一键用于不同的请求体为 409 "
+        "idempotency_key_reused，相同请求仍在处理为 409 idempotency_request_in_progress（见 Retry-After）。"
+    ),
+    schema=Schema(type=OpenAPIType.STRING, pattern=KEY_PATTERN.pattern, max_length=200),
+)
+REPLAYED = OpenAPIHeader(
+    description="true：这是此前相同请求（相同 Idempotency-Key）的应答重放",
+    schema=Schema(type=OpenAPIType.STRING, enum=["true"]),
+)
+
+
+def document_idempotency_key(app: Litestar) -> None:
+    """The ``Idempotency-Key`` header, declared once under components and referenced by every
+    operation whose method the middleware honours it on (and no other)."""
+    schema = app.openapi_schema
+    if schema.components.parameters is None:
+        schema.components.parameters = {}
+    schema.components.parameters["IdempotencyKey"] = IDEMPOTENCY_KEY
+    reference = Reference(ref="#/components/parameters/IdempotencyKey")
+    for item in (schema.paths or {}).values():
+        for method in ("get", "head", "options", "trace", "post", "put", "patch", "delete"):
+            operation: Operation | None = getattr(item, method)
+            if operation is None or not honours_key(method):
+                continue
+            operation.parameters = [*(operation.parameters or []), reference]
+            for status, response in (operation.responses or {}).items():
+                if status.startswith("2") and isinstance(response, OpenAPIResponse):
+                    response.headers = {**(response.headers or {}), "Idempotent-Replayed": REPLAYED}
