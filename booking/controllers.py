@@ -56,7 +56,11 @@ class BookingController(Controller):
                 position = await queue_position(db_session, booking)
         return booking_out(booking, queue_position=position)
 
-    @get("/", summary="Bookings of my firm (default), made by me (mine=true) or of a unit I manage")
+    @get(
+        "/",
+        summary="Bookings of my firms and of the units I manage (default), made by me (mine=true), "
+        "or of one unit I manage (unit=...)",
+    )
     async def index(
         self,
         principal: Principal,
