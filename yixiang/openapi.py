@@ -168,19 +168,14 @@ REPLAYED = OpenAPIHeader(
 
 
 def document_idempotency_key(app: Litestar) -> None:
-    """The ``Idempotency-Key`` header, declared once under components and referenced by every
-    operation whose method the middleware honours it on (and no other)."""
-    schema = app.openapi_schema
-    if schema.components.parameters is None:
-        schema.components.parameters = {}
-    schema.components.parameters["IdempotencyKey"] = IDEMPOTENCY_KEY
-    reference = Reference(ref="#/components/parameters/IdempotencyKey")
-    for item in (schema.paths or {}).values():
+    """The ``Idempotency-Key`` header on every operation whose method the middleware honours it
+    on, and no other (inline, as Litestar writes the other parameters)."""
+    for item in (app.openapi_schema.paths or {}).values():
         for method in ("get", "head", "options", "trace", "post", "put", "patch", "delete"):
             operation: Operation | None = getattr(item, method)
             if operation is None or not honours_key(method):
                 continue
-            operation.parameters = [*(operation.parameters or []), reference]
+            operation.parameters = [*(operation.parameters or []), IDEMPOTENCY_KEY]
             for status, response in (operation.responses or {}).items():
                 if status.startswith("2") and isinstance(response, OpenAPIResponse):
                     response.headers = {**(response.headers or {}), "Idempotent-Replayed": REPLAYED}
