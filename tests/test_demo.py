@@ -12,8 +12,10 @@ from sqlalchemy import func, select
 
 from accounts.demo import ACCOUNTS, demo_id, load_accounts_demo
 from accounts.models import Membership, Organization, Region, User
+from booking.models import Booking, BookingHistory, BookingStatus
 from catalogue.demo.generate import generate
 from catalogue.demo.loader import DEMO_SEED, demo_plans
+from ratings.models import Rating
 from tests.support import PG_URL, REDIS_URL, create_database, drop_database, make_settings
 from yixiang.cli import main
 from yixiang.domains import load_demo
@@ -67,6 +69,26 @@ async def test_every_demo_instrument_shows_the_ratings_it_has(client, backend):
         mean = round(sum(r["overall"] for r in listed) / len(listed), 2) if listed else None
         assert shown == details["rating"] == {"count": len(listed), "mean": mean}, instrument_id
         assert ratings["summary"]["count"] == len(listed) and ratings["summary"]["mean"] == mean
+    nmr_600 = str(demo_id("instrument:unit-zjlg:0"))  # the first 核磁 a researcher finds
+    assert in_search[nmr_600]["count"] >= 2, "the demo shows real ratings"
+    # ... each of a booking that went the whole way: booked, samples received, completed, delivered
+    async with backend.runtime.session_maker() as session:
+        rated = (
+            await session.scalars(
+                select(Booking)
+                .join(Rating, Rating.booking_id == Booking.id)
+                .where(Booking.note.startswith("演示评价"))
+            )
+        ).all()
+        assert len(rated) >= 5
+        for booking in rated:
+            steps = (
+                await session.scalars(
+                    select(BookingHistory.to_status).where(BookingHistory.booking_id == booking.id)
+                )
+            ).all()
+            assert booking.status == BookingStatus.rated
+            assert {BookingStatus.in_service, BookingStatus.completed, BookingStatus.delivered} <= set(steps)
 
 
 # --- production refuses the demo ---------------------------------------------------------
