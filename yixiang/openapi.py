@@ -44,7 +44,7 @@ def files(*media_types: str) -> dict[str, Any]:
 
 
 ERROR_STATUSES = {
-    "400": "输入有误（validation_error 等，details.fields 指明字段）",
+    "400": "输入有误（validation_error 等；details.fields 列出每个有误的字段：field、code、message）",
     "401": "未登录或登录已失效",
     "403": "没有权限",
     "404": "未找到（或无权知道其存在）",
