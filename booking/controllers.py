@@ -57,7 +57,11 @@ class BookingController(Controller):
         note = await holiday_notes.booking_note(db_session, booking)
         return booking_out(booking, queue_position=position, holiday_note=note)
 
-    @get("/", summary="Bookings of my firm (default), made by me (mine=true) or of a unit I manage")
+    @get(
+        "/",
+        summary="Bookings of my firms and of the units I manage (default), made by me (mine=true), "
+        "or of one unit I manage (unit=...)",
+    )
     async def index(
         self,
         principal: Principal,

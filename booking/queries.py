@@ -62,7 +62,8 @@ async def list_bookings(
     offset: int = 0,
 ) -> tuple[list[tuple[Booking, int | None]], int]:
     """``unit``: the unit's bookings (its staff only); ``mine``: bookings the caller made;
-    neither: every booking of the caller's firms."""
+    neither: every booking the caller's memberships show — of the firms they book for and of the
+    units they manage (a provider's own list without naming the unit)."""
     query = select(Booking)
     if unit_id is not None:
         if not is_staff_of(principal, unit_id):
@@ -71,7 +72,12 @@ async def list_bookings(
     elif mine:
         query = query.where(Booking.user_id == principal.user_id)
     else:
-        query = query.where(Booking.enterprise_id.in_(principal.orgs_where(*BOOKER_ROLES)))
+        query = query.where(
+            or_(
+                Booking.enterprise_id.in_(principal.orgs_where(*BOOKER_ROLES)),
+                Booking.unit_id.in_(principal.unit_ids),
+            )
+        )
     if status is not None:
         query = query.where(Booking.status == status)
     if instrument_id is not None:

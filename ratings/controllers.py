@@ -24,15 +24,17 @@ HIDDEN_TEXT = "该评价内容已被平台隐藏"
 
 
 class Dimensions(Input):
-    timeliness: Score
-    data_quality: Score
-    professionalism: Score
-    value: Score
+    """Each optional: a researcher scores what they care to."""
+
+    timeliness: Score | None = None
+    data_quality: Score | None = None
+    professionalism: Score | None = None
+    value: Score | None = None
 
 
 class RatingIn(Input):
     overall: Score
-    dimensions: Dimensions
+    dimensions: Dimensions | None = None  # the overall score alone is a rating (one tap)
     # The length limit is checked after trimming (a clear code, not a generic validation error).
     comment: Annotated[str, msgspec.Meta(max_length=20_000)] | None = None
 
@@ -50,7 +52,7 @@ class RatingOut(Output):
     booking_id: uuid.UUID | None
     instrument_id: uuid.UUID
     overall: int
-    dimensions: dict[str, int]
+    dimensions: dict[str, int]  # the dimensions the rater scored
     comment: str
     created_at: datetime
     reply: str | None
@@ -62,7 +64,8 @@ class RatingSummary(Output):
     count: int
     mean: float | None
     distribution: dict[str, int]
-    dimension_means: dict[str, float]
+    dimension_means: dict[str, float]  # over the ratings that scored the dimension
+    dimension_counts: dict[str, int]
 
 
 class RatingPage(Output):
@@ -78,7 +81,7 @@ def rating_out(rating: Rating, *, public: bool = False) -> RatingOut:
         booking_id=None if public else rating.booking_id,
         instrument_id=rating.instrument_id,
         overall=rating.overall,
-        dimensions={d: getattr(rating, d) for d in DIMENSIONS},
+        dimensions={d: score for d in DIMENSIONS if (score := getattr(rating, d)) is not None},
         comment=HIDDEN_TEXT if hidden else rating.comment,
         created_at=rating.created_at,
         reply=rating.reply,
@@ -90,13 +93,19 @@ def rating_out(rating: Rating, *, public: bool = False) -> RatingOut:
 def summary_of(aggregate: RatingAggregate | None) -> RatingSummary:
     if aggregate is None or aggregate.count == 0:
         return RatingSummary(
-            count=0, mean=None, distribution={str(s): 0 for s in range(1, 6)}, dimension_means={}
+            count=0,
+            mean=None,
+            distribution={str(s): 0 for s in range(1, 6)},
+            dimension_means={},
+            dimension_counts=dict.fromkeys(DIMENSIONS, 0),
         )
+    counts = {d: int(aggregate.dimension_counts.get(d, 0)) for d in DIMENSIONS}
     return RatingSummary(
         count=aggregate.count,
         mean=round(aggregate.overall_sum / aggregate.count, 2),
         distribution={k: int(v) for k, v in aggregate.distribution.items()},
-        dimension_means={k: round(int(v) / aggregate.count, 2) for k, v in aggregate.dimension_sums.items()},
+        dimension_means={d: round(int(aggregate.dimension_sums[d]) / n, 2) for d, n in counts.items() if n},
+        dimension_counts=counts,
     )
 
 
@@ -130,7 +139,7 @@ class RatingsController(Controller):
             principal,
             booking_id,
             overall=data.overall,
-            dimensions=msgspec.structs.asdict(data.dimensions),
+            dimensions=msgspec.structs.asdict(data.dimensions) if data.dimensions else {},
             comment=data.comment,
             window_days=RatingsSettings.of(request.app.state.settings).window_days,
         )

@@ -23,10 +23,11 @@ class Rating(UUIDPrimaryKey, Base):
     enterprise_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
     rated_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     overall: Mapped[int]
-    timeliness: Mapped[int]
-    data_quality: Mapped[int]
-    professionalism: Mapped[int]
-    value: Mapped[int]
+    # The dimensions are optional (one tap on a phone gives the overall score alone).
+    timeliness: Mapped[int | None]
+    data_quality: Mapped[int | None]
+    professionalism: Mapped[int | None]
+    value: Mapped[int | None]
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     reply: Mapped[str | None] = mapped_column(Text)
@@ -48,4 +49,5 @@ class RatingAggregate(Base):
     overall_sum: Mapped[int] = mapped_column(default=0)
     distribution: Mapped[dict[str, Any]] = mapped_column(default=dict)
     dimension_sums: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dimension_counts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # ratings that gave it
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from ratings.controllers import RatingsController
+from ratings.demo import load_ratings_demo
 from ratings.services import RATING_CHANGED, recompute_aggregates
 from yixiang.domains import Domain, JobContext
 from yixiang.outbox import Event
@@ -20,4 +21,5 @@ DOMAIN = Domain(
     name="ratings",
     route_handlers=[RatingsController],
     consumers={RATING_CHANGED: [update_rating_aggregates]},
+    demo_loaders=[load_ratings_demo],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,7 +82,7 @@ async def rate_booking(
     booking_id: uuid.UUID,
     *,
     overall: int,
-    dimensions: dict[str, int],
+    dimensions: Mapping[str, int | None],
     comment: str | None,
     window_days: int,
 ) -> Rating:
@@ -111,7 +112,7 @@ async def rate_booking(
             rated_by=principal.user_id,
             overall=overall,
             comment=comment_text,
-            **{d: dimensions[d] for d in DIMENSIONS},
+            **{d: dimensions.get(d) for d in DIMENSIONS},
         )
         session.add(rating)
         await session.flush()
@@ -185,16 +186,19 @@ async def recompute_aggregates(session: AsyncSession, instrument_id: uuid.UUID, 
     ):
         ratings = (await session.scalars(select(Rating).where(column == subject))).all()
         distribution = {str(score): 0 for score in range(1, 6)}
-        sums = dict.fromkeys(DIMENSIONS, 0)
+        sums, counts = dict.fromkeys(DIMENSIONS, 0), dict.fromkeys(DIMENSIONS, 0)
         for rating in ratings:
             distribution[str(rating.overall)] += 1
             for d in DIMENSIONS:
-                sums[d] += getattr(rating, d)
+                if (score := getattr(rating, d)) is not None:  # a dimension left out counts nowhere
+                    sums[d] += score
+                    counts[d] += 1
         values: dict[str, Any] = {
             "count": len(ratings),
             "overall_sum": sum(r.overall for r in ratings),
             "distribution": distribution,
             "dimension_sums": sums,
+            "dimension_counts": counts,
             "updated_at": utcnow(),
         }
         await insert_ignoring_conflict(

@@ -2,7 +2,9 @@
 the download audit and the retention purge.
 
 Results are the firm's trade secrets: anyone who is neither in the booking's firm nor in the
-provider unit gets a 404, so not even the existence of a booking's results is revealed.
+provider unit gets a 404, so not even the existence of a booking's results is revealed. The
+booking's own firm knows its booking: its members trying to upload are told who delivers results
+(403 ``results_by_provider_only``), not that the booking is missing.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from results.settings import ResultsSettings
 from results.storage import ResultStorage
 from results.uploads import ReceivedUpload, receive_upload
 from yixiang.db import transaction, utcnow
-from yixiang.errors import Conflict, NotFound
+from yixiang.errors import Conflict, Forbidden, NotFound
 from yixiang.locking import lock_row, locked
 from yixiang.outbox import emit
 
@@ -36,6 +38,11 @@ DELIVERABLE = {BookingStatus.completed, BookingStatus.delivered, BookingStatus.r
 class ResultsNotOpen(Conflict):
     code = "results_not_open"
     message = "预约尚未完成，不能上传结果"
+
+
+class ResultsByProviderOnly(Forbidden):
+    code = "results_by_provider_only"
+    message = "结果由仪器所属单位的管理人员上传，预约企业可以查看和下载结果"
 
 
 class ResultPurged(Conflict):
@@ -64,7 +71,7 @@ async def check_can_upload(session: AsyncSession, principal: Principal, booking_
     async with transaction(session):
         booking = await _booking_for(session, principal, booking_id)
         if not _is_provider(principal, booking):
-            raise NotFound("未找到该预约")
+            raise ResultsByProviderOnly()
         if booking.status not in DELIVERABLE:
             raise ResultsNotOpen(status=booking.status.value)
 

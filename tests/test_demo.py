@@ -1,5 +1,6 @@
 """The demo data loads on first start and loading it again changes nothing; production never
-loads it, and ``yixiang check`` fails when a production database holds its accounts."""
+loads it, and ``yixiang check`` fails when a production database holds its accounts. What it
+shows is backed by records: an instrument's rating figures are those of its stored ratings."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from accounts.demo import ACCOUNTS, load_accounts_demo
+from accounts.demo import ACCOUNTS, demo_id, load_accounts_demo
 from accounts.models import Membership, Organization, Region, User
+from booking.models import Booking, BookingHistory, BookingStatus
+from catalogue.demo.generate import generate
+from catalogue.demo.loader import DEMO_SEED, demo_plans
+from ratings.models import Rating
 from tests.support import PG_URL, REDIS_URL, create_database, drop_database, make_settings
 from yixiang.cli import main
 from yixiang.domains import load_demo
@@ -41,6 +46,49 @@ async def test_demo_has_a_province_with_its_cities_and_every_role(backend):
         users = set((await session.scalars(select(User.username))).all())
     assert {"杭州市", "宁波市", "温州市", "绍兴市"} <= set(cities)
     assert {username for username, *_ in ACCOUNTS} <= users
+
+
+async def test_every_demo_instrument_shows_the_ratings_it_has(client, backend):
+    await backend.runtime.worker().drain()  # the search index catches up with every rating
+    demo_instruments = {str(row["id"]) for row in generate(demo_plans(), DEMO_SEED, demo_id)}
+    in_search: dict[str, dict] = {}
+    params: dict[str, str | int] = {"limit": 50}
+    while True:
+        page = (await client.get("/api/v1/instruments/search", params=params)).json()
+        in_search |= {hit["id"]: hit["rating"] for hit in page["items"] if hit["id"] in demo_instruments}
+        if not page["next_cursor"]:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert len(in_search) > 300
+    for instrument_id, shown in in_search.items():
+        details = (await client.get(f"/api/v1/instruments/{instrument_id}")).json()
+        ratings = (
+            await client.get(f"/api/v1/instruments/{instrument_id}/ratings", params={"limit": 100})
+        ).json()
+        listed = ratings["items"]
+        mean = round(sum(r["overall"] for r in listed) / len(listed), 2) if listed else None
+        assert shown == details["rating"] == {"count": len(listed), "mean": mean}, instrument_id
+        assert ratings["summary"]["count"] == len(listed) and ratings["summary"]["mean"] == mean
+    nmr_600 = str(demo_id("instrument:unit-zjlg:0"))  # the first 核磁 a researcher finds
+    assert in_search[nmr_600]["count"] >= 2, "the demo shows real ratings"
+    # ... each of a booking that went the whole way: booked, samples received, completed, delivered
+    async with backend.runtime.session_maker() as session:
+        rated = (
+            await session.scalars(
+                select(Booking)
+                .join(Rating, Rating.booking_id == Booking.id)
+                .where(Booking.note.startswith("演示评价"))
+            )
+        ).all()
+        assert len(rated) >= 5
+        for booking in rated:
+            steps = (
+                await session.scalars(
+                    select(BookingHistory.to_status).where(BookingHistory.booking_id == booking.id)
+                )
+            ).all()
+            assert booking.status == BookingStatus.rated
+            assert {BookingStatus.in_service, BookingStatus.completed, BookingStatus.delivered} <= set(steps)
 
 
 # --- production refuses the demo ---------------------------------------------------------

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from yixiang.answers import Answer
+from yixiang.field_errors import describe
 
 log = logging.getLogger("yixiang.errors")
 
@@ -123,20 +124,41 @@ def client_disconnected_handler(request: Request[Any, Any, Any], exc: ClientDisc
 
 
 def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """Every invalid field in one answer: ``details.fields`` lists each with its ``field`` (the
+    path, e.g. ``service_items[0].mode``), ``source``, a stable ``code``, a Chinese ``message``,
+    and msgspec's own ``reason``."""
     fields = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             reason = str(item.get("message", ""))
             field = str(item.get("key") or "").removeprefix("$.") or None
             unknown = _UNKNOWN_FIELD.search(reason)
-            if unknown:  # msgspec reports these against the parent object
+            if unknown and (field or "").rpartition(".")[2] != unknown.group(1):
+                # Litestar's own reports name these against the parent object
                 field = unknown.group(1) if field in (None, "data") else f"{field}.{unknown.group(1)}"
             elif field == "data":
                 field = None
-            fields.append({"field": field, "source": item.get("source"), "reason": reason})
+            code, message = describe(reason)
+            fields.append(
+                {
+                    "field": field,
+                    "source": item.get("source"),
+                    "code": code,
+                    "message": message,
+                    "reason": reason,
+                }
+            )
     detail = str(exc.detail or "")
     if not fields and detail:
-        fields.append({"field": None, "source": "body", "reason": detail})
+        fields.append(
+            {
+                "field": None,
+                "source": "body",
+                "code": "invalid",
+                "message": _zh_reason(detail),
+                "reason": detail,
+            }
+        )
     names = [f["field"] for f in fields if f["field"]]
     message = "输入有误：" + "、".join(names) if names else "输入有误：" + _zh_reason(detail)
     return Answer(

@@ -136,6 +136,12 @@ def request_sessions(session_maker: async_sessionmaker[AsyncSession]) -> Callabl
     return make
 
 
+def honours_key(method: str) -> bool:
+    """Whether a request of this method, on any route, is made idempotent by its key (the
+    published OpenAPI document declares the header on exactly these operations)."""
+    return method.upper() in UNSAFE_METHODS
+
+
 def _takes_the_session(scope: Any) -> bool:
     handler = scope.get("route_handler")
     return handler is not None and REQUEST_SESSION in handler.parsed_fn_signature.parameters
@@ -146,7 +152,7 @@ class IdempotencyMiddleware:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] not in UNSAFE_METHODS:
+        if scope["type"] != "http" or not honours_key(scope["method"]):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

@@ -6,7 +6,9 @@
   document's default is the bearer token), so it says so;
 - request bodies: as msgspec describes the Structs, constraints and closed objects included;
 - files: an operation that answers with a file (CSV/XLSX exports) names its media types, as its
-  handler declares with ``opt=files(CSV, XLSX)``.
+  handler declares with ``opt=files(CSV, XLSX)``;
+- retries: every operation that honours an ``Idempotency-Key`` (yixiang.idempotency) declares
+  the header.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import msgspec
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     Operation,
+    Parameter,
     Reference,
     Schema,
 )
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.routes import HTTPRoute
 
+from yixiang.idempotency import KEY_PATTERN, honours_key
 from yixiang.schemas import Input
 
 CSV = "text/csv"
@@ -39,7 +44,7 @@ def files(*media_types: str) -> dict[str, Any]:
 
 
 ERROR_STATUSES = {
-    "400": "输入有误（validation_error 等，details.fields 指明字段）",
+    "400": "输入有误（validation_error 等；details.fields 列出每个有误的字段：field、code、message）",
     "401": "未登录或登录已失效",
     "403": "没有权限",
     "404": "未找到（或无权知道其存在）",
@@ -70,6 +75,7 @@ def document(app: Litestar) -> None:
     document_errors(app)
     document_sign_in_and_files(app)
     document_inputs(app)
+    document_idempotency_key(app)
 
 
 def document_errors(app: Litestar) -> None:
@@ -142,3 +148,34 @@ def document_inputs(app: Litestar) -> None:
     for name, definition in definitions.items():
         if name in names or name not in components:
             components[name] = definition  # type: ignore[assignment]  # plain JSON Schema
+
+
+IDEMPOTENCY_KEY = Parameter(
+    name="Idempotency-Key",
+    param_in="header",
+    required=False,
+    description=(
+        "可选。重试同一请求（例如网络中断后）时带上相同的键：已完成的请求原样重放其应答"
+        "（应答头 Idempotent-Replayed: true），不会重复执行；同一键用于不同的请求体为 409 "
+        "idempotency_key_reused，相同请求仍在处理为 409 idempotency_request_in_progress（见 Retry-After）。"
+    ),
+    schema=Schema(type=OpenAPIType.STRING, pattern=KEY_PATTERN.pattern, max_length=200),
+)
+REPLAYED = OpenAPIHeader(
+    description="true：这是此前相同请求（相同 Idempotency-Key）的应答重放",
+    schema=Schema(type=OpenAPIType.STRING, enum=["true"]),
+)
+
+
+def document_idempotency_key(app: Litestar) -> None:
+    """The ``Idempotency-Key`` header on every operation whose method the middleware honours it
+    on, and no other (inline, as Litestar writes the other parameters)."""
+    for item in (app.openapi_schema.paths or {}).values():
+        for method in ("get", "head", "options", "trace", "post", "put", "patch", "delete"):
+            operation: Operation | None = getattr(item, method)
+            if operation is None or not honours_key(method):
+                continue
+            operation.parameters = [*(operation.parameters or []), IDEMPOTENCY_KEY]
+            for status, response in (operation.responses or {}).items():
+                if status.startswith("2") and isinstance(response, OpenAPIResponse):
+                    response.headers = {**(response.headers or {}), "Idempotent-Replayed": REPLAYED}

@@ -15,7 +15,6 @@ out-of-range value is a 400 naming the field, never a driver overflow (a 500):
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -24,6 +23,7 @@ from litestar.exceptions import ValidationException
 from litestar.types import Empty
 
 from yixiang.bodies import GuardedRequest
+from yixiang.field_errors import field_errors
 
 INT32_MAX = 2**31 - 1  # PostgreSQL ``integer`` (SQLAlchemy ``Integer``)
 
@@ -45,15 +45,14 @@ class Output(msgspec.Struct, kw_only=True):
 # the bound's truth): ``Parameter(ge=0, ..., schema_extra=QUERY_MINIMUM_ZERO)`` restates it.
 QUERY_MINIMUM_ZERO: dict[str, Any] = {"minimum": 0}
 
-_AT = re.compile(r" - at `\$\.?(.*)`$")
-
 
 class StrictBodyRequest(GuardedRequest):
     """A request whose JSON body is converted strictly into the route's declared ``data`` type.
 
     The app's ``request_class``. The body is parsed as Litestar parses it (same errors for
     malformed JSON, and the body guard's for JSON msgspec refuses otherwise), then converted
-    with ``strict=True``; Litestar's own lenient conversion afterwards receives the finished
+    with ``strict=True`` (a refusal names every invalid field: :mod:`yixiang.field_errors`);
+    Litestar's own lenient conversion afterwards receives the finished
     Struct and passes it through unchanged.
     """
 
@@ -67,16 +66,11 @@ class StrictBodyRequest(GuardedRequest):
         try:
             converted = msgspec.convert(value, data_field.annotation, strict=True)
         except msgspec.ValidationError as exc:
-            message = str(exc)
-            at = _AT.search(message)
             raise ValidationException(
                 detail=f"Validation failed for {self.method} {self.url.path}",
                 extra=[
-                    {
-                        "message": message[: at.start()] if at else message,
-                        "key": at.group(1) if at else None,
-                        "source": "body",
-                    }
+                    {"message": error.reason, "key": error.path or None, "source": "body"}
+                    for error in field_errors(value, data_field.annotation)
                 ],
             ) from exc
         self._json = self._connection_state.json = converted

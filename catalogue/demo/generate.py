@@ -150,8 +150,11 @@ def _instrument(
     if model.imported and acceptance.year >= 2022 and rng.random() < 0.4:
         day = min(acceptance.day, 28) if acceptance.month == 2 else acceptance.day
         customs_until = acceptance.replace(year=acceptance.year + 3, day=day)  # 科教用品免税进口：监管期 3 年
-    rating_count = rng.choice((0, 0, 3, 8, 15, 27, 42, 66))
-    return {
+    # These draws once made up rating figures; an instrument's figures now come only from its
+    # stored ratings (ratings.services.recompute_aggregates). They are still drawn, in their old
+    # places, so every other value of the seeded catalogue (and what is built on it) stays put.
+    made_up_count = rng.choice((0, 0, 3, 8, 15, 27, 42, 66))
+    row = {
         "id": instrument_id,
         "asset_number": f"{plan.extra.get('asset_prefix', 'ZC')}{acceptance.year}{index:05d}",
         "name": kind.name,
@@ -186,7 +189,8 @@ def _instrument(
         "voucher_eligible": rng.random() < 0.9,
         "customs_supervised_until": customs_until,
         "fee_basis": FEE_BASIS,
-        "rating_count": rating_count,
-        "rating_mean": round(rng.uniform(3.6, 5.0), 1) if rating_count else None,
         "items": items,
     }
+    if made_up_count:
+        rng.uniform(3.6, 5.0)
+    return row

@@ -669,7 +669,7 @@ def cases(s: Scene) -> list[Case]:
         Case(
             "POST /api/v1/bookings/{booking_id:uuid}/results",
             results_of_completed,
-            only(201, staff, 404),
+            only(201, staff, 404) | {R1: 403, FA: 403},  # the booking's firm: told who uploads
             fresh=True,
             upload=True,
         ),
@@ -1077,7 +1077,8 @@ async def test_lists_show_only_what_the_caller_may_see(backend, client, login):
         seen[role] = {b["id"] for b in r.json()["items"]}
     assert seen[R1] == seen[FA] == {own}
     assert seen[R2] == {other}
-    assert seen[P] == seen[SB] == seen[PA] == set()  # no firm of their own
+    assert seen[P] == {own, other}  # the provider's own unit, without naming it
+    assert seen[SB] == seen[PA] == set()  # no firm or unit of their own
     r = await client.get(f"{query}&unit={ZJLG}", headers=s.headers[P])
     assert {b["id"] for b in r.json()["items"]} == {own, other}
 

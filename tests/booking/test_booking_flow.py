@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from accounts.models import Role
 from booking.errors import InvalidTransition, NotBooker, NotProviderStaff
 from booking.models import Booking, BookingStatus
 from booking.states import replay
 from tests.booking.world import (
+    HZCL,
     LANWAN,
     QINGHE,
     ZJLG_LAB,
@@ -210,6 +212,33 @@ async def test_another_firm_cannot_see_or_touch_a_booking(client, login, backend
     ).json()
     assert [b["id"] for b in unit["items"]] == [booking_id]
     assert (await client.get(f"/api/v1/bookings?unit={world_unit()}", headers=other)).status_code == 403
+
+
+async def test_a_provider_lists_its_units_bookings_without_naming_the_unit(client, login, backend):
+    researcher = await login("demo-researcher")
+    zjlg_staff = await login("demo-provider")
+    hzcl_staff = await login(await make_user(backend, HZCL, Role.provider_staff))
+    booked = {}
+    for unit, staff in ((world_unit(), zjlg_staff), (HZCL, hzcl_staff)):
+        world = await make_instrument(backend, unit_id=unit)
+        await set_calendar(client, staff, world.instrument_id)
+        start = day_at(6, 10)
+        created = await client.post(
+            "/api/v1/bookings",
+            json=machine_time(world, start, start + timedelta(hours=1)),
+            headers=researcher,
+        )
+        assert created.status_code == 201, created.text
+        booked[unit] = created.json()["id"]
+
+    async def listed(headers: dict[str, str]) -> set[str]:
+        page = (await client.get("/api/v1/bookings", params={"limit": 200}, headers=headers)).json()
+        return {b["id"] for b in page["items"]} & set(booked.values())
+
+    assert await listed(zjlg_staff) == {booked[world_unit()]}
+    assert await listed(hzcl_staff) == {booked[HZCL]}
+    assert await listed(researcher) == set(booked.values())  # the firm's own list is unchanged
+    assert await listed(await login("demo-researcher-2")) == set()
 
 
 def world_unit() -> uuid.UUID:

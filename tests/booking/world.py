@@ -31,6 +31,7 @@ from yixiang.outbox import emit
 from yixiang.worker import Worker
 
 ZJLG = demo_id("unit-zjlg")
+HZCL = demo_id("unit-hzcl")  # another holding unit
 QINGHE = demo_id("firm-qinghe")
 LANWAN = demo_id("firm-lanwan")
 ZJLG_LAB = demo_id("firm-zjlg-lab")  # affiliated to unit-zjlg: pays internal rates

@@ -163,3 +163,51 @@ async def test_rating_list_pages_with_a_cursor(client, login, backend):
         f"/api/v1/instruments/{world.instrument_id}/ratings", params={"cursor": "garbage!"}
     )
     assert bad.status_code == 400
+
+
+async def test_the_overall_score_alone_is_a_rating(client, login, backend):
+    booking_id, world = await delivered_booking(client, login, backend)
+    rated = await client.post(
+        f"/api/v1/bookings/{booking_id}/rating", json={"overall": 4}, headers=await login("demo-researcher")
+    )
+    assert rated.status_code == 201, rated.text
+    assert rated.json()["overall"] == 4
+    assert rated.json()["dimensions"] == {}
+    await backend.runtime.worker().drain()
+    summary = (await client.get(f"/api/v1/instruments/{world.instrument_id}/ratings")).json()["summary"]
+    assert (summary["count"], summary["mean"]) == (1, 4.0)
+    assert summary["dimension_means"] == {}
+    assert summary["dimension_counts"] == {
+        "timeliness": 0,
+        "data_quality": 0,
+        "professionalism": 0,
+        "value": 0,
+    }
+
+
+async def test_dimension_means_count_only_the_ratings_that_scored_them(client, login, backend):
+    researcher = await login("demo-researcher")
+    bodies = [
+        {"overall": 5, "dimensions": {"timeliness": 5, "value": 3}},
+        {"overall": 2},
+        {"overall": 3, "dimensions": {"timeliness": 2}},
+    ]
+    world = None
+    for slot, body in enumerate(bodies):
+        booking_id, world = await delivered_booking(client, login, backend, world=world, slot=slot)
+        rated = await client.post(f"/api/v1/bookings/{booking_id}/rating", json=body, headers=researcher)
+        assert rated.status_code == 201, rated.text
+        assert rated.json()["dimensions"] == body.get("dimensions", {})
+    await backend.runtime.worker().drain()
+    summary = (await client.get(f"/api/v1/instruments/{world.instrument_id}/ratings")).json()["summary"]
+    assert (summary["count"], summary["mean"]) == (3, round(10 / 3, 2))
+    assert summary["dimension_counts"] == {
+        "timeliness": 2,
+        "data_quality": 0,
+        "professionalism": 0,
+        "value": 1,
+    }
+    # a left-out dimension is not a zero: timeliness is (5 + 2) / 2, value 3 / 1
+    assert summary["dimension_means"] == {"timeliness": 3.5, "value": 3.0}
+    details = (await client.get(f"/api/v1/instruments/{world.instrument_id}")).json()
+    assert details["rating"] == {"count": 3, "mean": round(10 / 3, 2)}

@@ -94,8 +94,13 @@ async def test_expired_or_tampered_links_are_refused(client, login, backend):
 async def test_researchers_cannot_upload_and_nothing_before_completion(client, login, backend):
     booking_id, _ = await completed_booking(client, login, backend)
     researcher = await login("demo-researcher")
-    refused = await upload(client, researcher, booking_id, [("r.pdf", b"%PDF-1.4 x")])
-    assert refused.status_code == 404
+    for member in (researcher, await login("demo-firm-admin")):  # the booking's own firm
+        refused = await upload(client, member, booking_id, [("r.pdf", b"%PDF-1.4 x")])
+        assert refused.status_code == 403, refused.text
+        assert error_code(refused) == "results_by_provider_only"
+        assert "管理人员上传" in refused.json()["error"]["message"]
+    stranger = await upload(client, await login("demo-researcher-2"), booking_id, [("r.pdf", b"%PDF-1.4 x")])
+    assert stranger.status_code == 404  # another firm learns nothing of the booking
     exe = await upload(
         client, await login("demo-provider"), booking_id, [("tool.exe", b"MZ" + b"\x00" * 700)]
     )
