@@ -378,6 +378,9 @@ def cases(s: Scene) -> list[Case]:
     async def new_booking() -> tuple[str, Any]:
         return B, s.booking_body()
 
+    async def new_booking_as_quote() -> tuple[str, Any]:
+        return "/api/v1/quotes", s.booking_body()
+
     async def results_of_completed() -> tuple[str, Any]:
         return f"{B}/{await s.completed()}/results", None
 
@@ -531,6 +534,11 @@ def cases(s: Scene) -> list[Case]:
             new_booking,
             only(201, [R1, R2, FA], 403),  # provider, bureaus, platform book for no firm
             fresh=True,
+        ),
+        Case(
+            "POST /api/v1/quotes",
+            new_booking_as_quote,
+            only(200, [R1, R2, FA], 403),  # a price for a firm: those who book for none get none
         ),
         Case("GET /api/v1/bookings/{booking_id:uuid}", fixed(f"{B}/{own}"), sees_own),
         Case(
