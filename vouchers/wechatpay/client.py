@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -18,8 +19,16 @@ import httpx
 import msgspec
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from vouchers.settings import WeChatPaySettings
 from vouchers.wechatpay.messages import ErrorAnswer, Refund, Transaction
-from vouchers.wechatpay.signing import SignatureError, SignedHeaders, authorization, verify_signed
+from vouchers.wechatpay.signing import (
+    SignatureError,
+    SignedHeaders,
+    authorization,
+    load_private_key,
+    load_public_key,
+    verify_signed,
+)
 
 T = TypeVar("T")
 PrepayKind = Literal["jsapi", "native"]
@@ -203,3 +212,18 @@ def _error(response: httpx.Response) -> WeChatPayError:
     except msgspec.DecodeError:
         answer = ErrorAnswer(code="", message=response.text[:200])
     return WeChatPayError(response.status_code, answer.code, answer.message)
+
+
+def load_merchant_keys(settings: WeChatPaySettings) -> MerchantKeys:
+    """The merchant's keys from their files (checked at start-up by the settings' problems)."""
+    return MerchantKeys(
+        mchid=settings.mchid,
+        serial_no=settings.merchant_serial_no,
+        private_key=load_private_key(Path(settings.private_key_file).read_bytes()),
+        apiv3_key=Path(settings.apiv3_key_file).read_text().strip().encode(),
+        platform_keys={
+            settings.platform_public_key_id: load_public_key(
+                Path(settings.platform_public_key_file).read_bytes()
+            )
+        },
+    )
