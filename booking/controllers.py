@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_user
-from booking import calendar_admin, free_time, holiday_notes, qualifications, services
+from booking import calendar_admin, free_time, holiday_notes, qualifications, quotes, services
 from booking.creation import create_booking
 from booking.models import BookingStatus
 from booking.queries import get_booking, list_bookings, queue_position
@@ -24,6 +24,7 @@ from booking.schemas import (
     ClosureIn,
     ClosureOut,
     CompleteIn,
+    PriceQuoteOut,
     QualificationIn,
     QualificationOut,
     ReasonIn,
@@ -32,11 +33,27 @@ from booking.schemas import (
     calendar_out,
     closure_out,
     qualification_out,
+    quote_out,
 )
 from booking.settings import BookingSettings
 from catalogue.models import ServiceMode
 from yixiang.db import transaction
 from yixiang.ratelimit import rate_limit
+
+
+class QuoteController(Controller):
+    path = "/api/v1/quotes"
+    tags = ["bookings"]
+    guards = [requires_user]
+
+    @post(
+        "/",
+        summary="The price of a booking before making it: fee, voucher share now, remainder (holds nothing)",
+        status_code=200,
+        guards=[rate_limit("search")],
+    )
+    async def create(self, data: BookingIn, principal: Principal, db_session: AsyncSession) -> PriceQuoteOut:
+        return quote_out(data.instrument_id, await quotes.quote_booking(db_session, principal, data))
 
 
 class BookingController(Controller):

@@ -84,7 +84,9 @@ def booking_firm(principal: Principal, requested: uuid.UUID | None) -> uuid.UUID
     return next(iter(firms))
 
 
-def _service_item(instrument: BookableInstrument, item_id: uuid.UUID | None, mode: ServiceMode) -> ItemTerms:
+def service_item_for(
+    instrument: BookableInstrument, item_id: uuid.UUID | None, mode: ServiceMode
+) -> ItemTerms:
     items = [i for i in instrument.items if i.active and i.mode == mode]
     if item_id is not None:
         items = [i for i in items if i.id == item_id]
@@ -93,7 +95,7 @@ def _service_item(instrument: BookableInstrument, item_id: uuid.UUID | None, mod
     return items[0]
 
 
-def _check_mode(instrument: BookableInstrument, data: BookingIn) -> None:
+def check_mode(instrument: BookableInstrument, data: BookingIn) -> None:
     if data.mode == ServiceMode.machine_time:
         if data.start is None or data.end is None or data.operation is None or data.samples is not None:
             raise FieldsForMode(
@@ -139,7 +141,7 @@ _CLOSURES_AND_OVERLAP = DriverStatement(
 )
 
 
-async def _closures_and_overlap(
+async def closures_and_overlap(
     session: AsyncSession, instrument_id: uuid.UUID, start: datetime, end: datetime, block_end: datetime
 ) -> tuple[list[tuple[datetime, datetime]], bool]:
     """The closures [start, end) meets, and whether a booking holds part of [start, block_end)."""
@@ -173,7 +175,7 @@ async def _check_open_requests(
         raise TooManyOpenRequests(max_open_requests=cap, instrument_id=str(instrument_id))
 
 
-async def _working_days(
+async def working_days_for(
     session: AsyncSession, rules: CalendarRules, mode: ServiceMode
 ) -> WorkingDayCalendar | None:
     """The holiday calendar, read only when this booking consults it: opening hours that follow
@@ -203,16 +205,16 @@ async def _insert_booking(
     )
     if instrument.status != InstrumentStatus.in_service:
         raise InstrumentUnavailable(status=instrument.status.value)
-    _check_mode(instrument, data)
-    item = _service_item(instrument, data.service_item_id, data.mode)
+    check_mode(instrument, data)
+    item = service_item_for(instrument, data.service_item_id, data.mode)
     rules = instrument.rules
-    days = await _working_days(session, rules, data.mode)
+    days = await working_days_for(session, rules, data.mode)
     start, end, block_end, minutes, overlapping = data.start, data.end, None, None, False
     if start is not None and end is not None:
         # The rules first: they also keep absurd moments (year 1, year 9999) away from the database.
         check_machine_time(rules, days, [], start, end, now)
         block_end = end + timedelta(minutes=rules.buffer_minutes)
-        closures, overlapping = await _closures_and_overlap(session, instrument.id, start, end, block_end)
+        closures, overlapping = await closures_and_overlap(session, instrument.id, start, end, block_end)
         check_closures(closures, start, end)
         if data.operation == Operation.self and not await has_valid_qualification(
             session, principal.user_id, instrument, start.astimezone(SHANGHAI).date()

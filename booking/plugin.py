@@ -7,6 +7,7 @@ from booking.controllers import (
     BookingController,
     ProviderCalendarController,
     QualificationController,
+    QuoteController,
 )
 from booking.demo import load_booking_demo
 from booking.events import EXPIRY_DUE, REMINDERS_DUE
@@ -20,6 +21,7 @@ DOMAIN = Domain(
         AvailabilityController,
         ProviderCalendarController,
         QualificationController,
+        QuoteController,
     ],
     consumers={EXPIRY_DUE: [expire_requests], REMINDERS_DUE: [send_reminders]},
     periodic_jobs=[

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
@@ -22,6 +22,9 @@ from booking.models import (
 from booking.rules import CHECK_IN_EARLY, describe_rules
 from catalogue.models import ServiceMode
 from yixiang.schemas import Input, Moment, Output
+
+if TYPE_CHECKING:
+    from booking.quotes import BookingQuote
 
 Reason = Annotated[str, msgspec.Meta(max_length=500)]
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
@@ -385,4 +388,71 @@ def qualification_out(row: Qualification) -> QualificationOut:
         granted_by=row.granted_by,
         granted_at=row.granted_at,
         revoked_at=row.revoked_at,
+    )
+
+
+class GrantShareOut(Output):
+    grant_id: uuid.UUID
+    fen: int
+
+
+class VoucherEstimateOut(Output):
+    share_fen: int
+    program_id: uuid.UUID | None
+    program_name: str
+    coverage_percent: float  # of the fee, before the caps
+    per_order_cap_fen: int
+    per_firm_year_cap_fen: int
+    firm_year_used_fen: int
+    grants: list[GrantShareOut]
+
+
+class PriceQuoteOut(Output):
+    """What a booking would cost the firm if confirmed now (nothing is held)."""
+
+    instrument_id: uuid.UUID
+    service_item_id: uuid.UUID
+    service_item_name: str
+    enterprise_id: uuid.UUID | None
+    rate: str
+    fee_fen: int
+    fee_basis: str
+    breakdown: dict[str, Any]
+    billing_rule: str
+    voucher: VoucherEstimateOut
+    remainder_fen: int
+    needs_approval: bool
+    slot_free: bool | None
+    note: str
+
+
+QUOTE_NOTE = "这是按当前创新券余额的估算，不冻结任何额度；确认预约时按当时的余额冻结，如有变化以确认结果为准"
+
+
+def quote_out(instrument_id: uuid.UUID, quote: BookingQuote) -> PriceQuoteOut:
+    voucher = quote.voucher
+    return PriceQuoteOut(
+        instrument_id=instrument_id,
+        service_item_id=quote.item.id,
+        service_item_name=quote.item.name,
+        enterprise_id=quote.enterprise_id,
+        rate=quote.fee.rate,
+        fee_fen=quote.fee.fee_fen,
+        fee_basis=quote.fee_basis,
+        breakdown=quote.fee.breakdown,
+        billing_rule=quote.billing_rule,
+        voucher=VoucherEstimateOut(
+            share_fen=voucher.share_fen,
+            program_id=voucher.program_id,
+            program_name=voucher.program_name,
+            coverage_percent=voucher.coverage_bp / 100,
+            per_order_cap_fen=voucher.per_order_cap_fen,
+            per_firm_year_cap_fen=voucher.per_firm_year_cap_fen,
+            firm_year_used_fen=voucher.firm_year_used_fen,
+            grants=[GrantShareOut(grant_id=g, fen=fen) for g, fen in voucher.grants],
+        ),
+        remainder_fen=quote.remainder_fen,
+        needs_approval=quote.needs_approval,
+        slot_free=quote.slot_free,
+        note=QUOTE_NOTE,
     )

@@ -21,16 +21,27 @@ from vouchers.checkout import (
     record_evidence,
     release_voucher_hold,
 )
+from vouchers.estimate import VoucherEstimate, explain_order
 
 
 def checkout_order(
     booking: Booking, instrument: InstrumentTerms, fee_fen: int, actor_id: uuid.UUID | None
 ) -> CheckoutOrder:
+    return _order(booking.id, booking.enterprise_id, instrument, fee_fen, actor_id)
+
+
+def _order(
+    booking_id: uuid.UUID,
+    enterprise_id: uuid.UUID,
+    instrument: InstrumentTerms,
+    fee_fen: int,
+    actor_id: uuid.UUID | None,
+) -> CheckoutOrder:
     return CheckoutOrder(
-        booking_id=booking.id,
-        enterprise_id=booking.enterprise_id,
-        unit_id=booking.unit_id,
-        instrument_id=booking.instrument_id,
+        booking_id=booking_id,
+        enterprise_id=enterprise_id,
+        unit_id=instrument.unit_id,
+        instrument_id=instrument.id,
         region_code=instrument.region_code,
         category_code=instrument.category_code,
         voucher_eligible=instrument.voucher_eligible,
@@ -90,3 +101,11 @@ async def on_evidence(
 ) -> None:
     """A step of the evidence chain (booking, usage, delivery, rating) the bureau settles on."""
     await record_evidence(session, booking.id, kind, at=at, detail=detail or {})
+
+
+async def estimate(
+    session: AsyncSession, enterprise_id: uuid.UUID, instrument: InstrumentTerms, fee_fen: int
+) -> VoucherEstimate:
+    """What the firm's vouchers would hold for a booking confirmed now (a quote: nothing is held)."""
+    order = _order(uuid.uuid4(), enterprise_id, instrument, fee_fen, None)
+    return await explain_order(session, order)

@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.auth import Principal
 from accounts.models import Organization, Region
-from booking.bookable import item_terms
 from booking.creation import booking_firm, create_booking
 from booking.events import booking_code
 from booking.free_time import availability
 from booking.models import Booking, BookingStatus, Operation
 from booking.queries import list_bookings
-from booking.rules import internal_rate, quote_fee
+from booking.quotes import quote_booking
+from booking.rules import internal_rate
 from booking.schemas import BookingIn
 from booking.services import cancel_booking
 from booking.settings import BookingSettings
@@ -45,8 +45,6 @@ from results.settings import ResultsSettings
 from search.backend import SearchDocument, SearchQuery, Sort
 from search.dependencies import SEARCH_BACKEND
 from search.service import SearchRequest, build_query
-from vouchers.checkout import CheckoutOrder
-from vouchers.estimate import estimate_order
 from vouchers.wallet import my_vouchers
 from yixiang.db import transaction
 from yixiang.errors import NotFound
@@ -215,13 +213,18 @@ class BookingAdapter:
         end: datetime | None,
         samples: int | None,
     ) -> Quote:
-        async with self.session_maker() as session, transaction(session):
-            item, instrument = await self._item(session, principal, item_id)
-            internal = await _is_internal(session, principal, instrument.unit_id)
-            minutes = int((end - start).total_seconds() // 60) if start and end else None
-            fee = quote_fee(item_terms(item), internal=internal, minutes=minutes, samples=samples).fee_fen
-        share = await estimate_voucher_share(self.session_maker, principal, instrument, fee)
-        return Quote(fee_fen=fee, voucher_share_fen=share, payable_fen=fee - share)
+        """The API's quote (booking.quotes) for what the user picked."""
+        async with self.session_maker() as session:
+            async with transaction(session, read_only=True):
+                item, instrument = await self._item(session, principal, item_id)
+            data = _booking_in(item, instrument, start, end, samples)
+            price = await quote_booking(session, principal, data, for_a_firm=False)
+        return Quote(
+            fee_fen=price.fee.fee_fen,
+            voucher_share_fen=price.voucher.share_fen,
+            payable_fen=price.remainder_fen,
+            billing_rule=price.billing_rule,
+        )
 
     async def create(
         self,
@@ -241,19 +244,7 @@ class BookingAdapter:
                 if booking is not None:
                     return await self._view(session, booking)
             item, instrument = await self._item(session, principal, item_id)
-            machine_time = item.mode == ServiceMode.machine_time
-            data = BookingIn(
-                instrument_id=instrument.id,
-                mode=item.mode,
-                operation=(Operation.operator if instrument.operator_run else Operation.self)
-                if machine_time
-                else None,
-                start=start if machine_time else None,
-                end=end if machine_time else None,
-                service_item_id=item.id,
-                samples=None if machine_time else samples,
-                note="通过公众号预约",
-            )
+            data = _booking_in(item, instrument, start, end, samples, note="通过公众号预约")
             booking = await create_booking(
                 session,
                 principal,
@@ -321,29 +312,28 @@ class BookingAdapter:
             return await self._view(session, booking)
 
 
-async def estimate_voucher_share(
-    session_maker: async_sessionmaker[AsyncSession],
-    principal: Principal,
+def _booking_in(
+    item: ServiceItem,
     instrument: Instrument,
-    fee_fen: int,
-) -> int:
-    """What the firm's vouchers would cover if confirmed now: the hold's rules on an unlocked read
-    (nothing is held, nothing is recorded, no checkout waits for it)."""
-    if not principal.enterprise_ids:
-        return 0
-    order = CheckoutOrder(
-        booking_id=uuid.uuid4(),
-        enterprise_id=booking_firm(principal, None),
-        unit_id=instrument.unit_id,
+    start: datetime | None,
+    end: datetime | None,
+    samples: int | None,
+    note: str = "",
+) -> BookingIn:
+    """What the user picked in the chat, as the API's booking body."""
+    machine_time = item.mode == ServiceMode.machine_time
+    return BookingIn(
         instrument_id=instrument.id,
-        region_code=instrument.region_code,
-        category_code=instrument.category_code,
-        voucher_eligible=instrument.voucher_eligible,
-        fee_fen=fee_fen,
-        actor_id=principal.user_id,
+        mode=item.mode,
+        operation=(Operation.operator if instrument.operator_run else Operation.self)
+        if machine_time
+        else None,
+        start=start if machine_time else None,
+        end=end if machine_time else None,
+        service_item_id=item.id,
+        samples=None if machine_time else samples,
+        note=note,
     )
-    async with session_maker() as session:
-        return await estimate_order(session, order)
 
 
 HISTORY_LABELS = {

@@ -79,6 +79,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=True):
     fee_fen: int
     voucher_share_fen: int  # what the firm's vouchers will cover (held at confirmation)
     payable_fen: int  # what remains for the firm
+    billing_rule: str = ""  # how actual use is billed (said before the user confirms)
 
 
 class BookingView(msgspec.Struct, frozen=True, kw_only=True):

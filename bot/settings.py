@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 from yixiang.settings import Section, Settings, env_name
+from yixiang.settings import looks_like_placeholder as is_placeholder
 
 DEMO_APP_ID = "wx5f3c9a7e2d1b0a00"
 DEMO_APP_SECRET = "yixiang-demo-app-secret-0000000000"
@@ -34,18 +35,13 @@ DEMO_VALUES = frozenset(
         DEMO_MINIPROGRAM_APP_SECRET,
     }
 )
-# What a value left from a template or an example says of itself.
-PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "example", "replace-me", "your-")
 CREDENTIALS = ("app_id", "app_secret", "token", "aes_key", "miniprogram_app_id", "miniprogram_app_secret")
 APP_ID = re.compile(r"wx[0-9a-f]{16}")
 
 
 def looks_like_placeholder(value: str) -> bool:
-    """A demo value, a template's word, or one character repeated (``wx0000000000000000``)."""
-    lowered = value.lower()
-    if value in DEMO_VALUES or any(word in lowered for word in PLACEHOLDER_WORDS):
-        return True
-    return len(set(lowered.removeprefix("wx"))) <= 1
+    """A demo value of the bot's, a template's word, or one character repeated."""
+    return is_placeholder(value, DEMO_VALUES)
 
 
 # Every notification topic the bot sends; demo template ids are the topic with a prefix.

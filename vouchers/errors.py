@@ -113,3 +113,33 @@ class EmptySettlement(Conflict):
 class ReconciliationMismatch(Conflict):
     code = "reconciliation_mismatch"
     message = "对账不平：批次金额与账本不一致"
+
+
+class ApplicationNotFound(NotFound):
+    code = "application_not_found"
+    message = "未找到该创新券申领"
+
+
+class FirmAdminRequired(Forbidden):
+    code = "firm_admin_required"
+    message = "只有企业管理员可以为本企业申领创新券"
+
+
+class ApplicationOpen(Conflict):
+    code = "application_open"
+    message = "本企业在该批次已有一份待审核或待修改的申领，请在原申领上修改"
+
+
+class ApplicationStateInvalid(Conflict):
+    code = "application_state_invalid"
+    message = "该申领当前的状态不允许此操作"
+
+
+class AttachmentInvalid(InvalidInput):
+    code = "attachment_invalid"
+    message = "附件不符合要求"
+
+
+class ApplicationInvalid(InvalidInput):
+    code = "application_invalid"
+    message = "申领内容有误"

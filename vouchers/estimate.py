@@ -12,15 +12,39 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vouchers.checkout import CheckoutOrder
 from vouchers.checkout_store import FirmGrants, firm_usage_by_program, read_firm_grants
-from vouchers.rules import accepting_grants, choose_program, programs_with_balance
+from vouchers.models import VoucherProgram
+from vouchers.rules import ProgramChoice, accepting_grants, allocate, choose_program, programs_with_balance
 from yixiang.clock import shanghai_date
 from yixiang.db import transaction, utcnow
+
+
+@dataclass(frozen=True)
+class VoucherEstimate:
+    """What a hold taken now would take, and under which programme's terms."""
+
+    share_fen: int
+    program_id: uuid.UUID | None = None
+    program_name: str = ""
+    coverage_bp: int = 0
+    per_order_cap_fen: int = 0
+    per_firm_year_cap_fen: int = 0
+    firm_year_used_fen: int = 0  # held or captured under the programme this year, before this order
+    grants: tuple[tuple[uuid.UUID, int], ...] = ()  # which grants would pay, earliest-expiring first
+
+
+def choose_for(
+    order: CheckoutOrder, firm: FirmGrants, used_fen: Mapping[uuid.UUID, int], on: date
+) -> ProgramChoice:
+    accepting = accepting_grants(firm.grants, order, on, firm.is_tech_sme)
+    return choose_program(programs_with_balance(accepting), order.fee_fen, used_fen)
 
 
 def estimate_voucher_share(
@@ -28,8 +52,25 @@ def estimate_voucher_share(
 ) -> int:
     """The fen a hold taken on ``on`` would take for ``order``, given the firm's grants and its
     use this year of each programme they belong to."""
-    accepting = accepting_grants(firm.grants, order, on, firm.is_tech_sme)
-    return choose_program(programs_with_balance(accepting), order.fee_fen, used_fen).share_fen
+    return choose_for(order, firm, used_fen, on).share_fen
+
+
+def explain_estimate(
+    order: CheckoutOrder, firm: FirmGrants, used_fen: Mapping[uuid.UUID, int], on: date
+) -> VoucherEstimate:
+    choice = choose_for(order, firm, used_fen, on)
+    if choice.program is None:
+        return VoucherEstimate(share_fen=0)
+    program = choice.program
+    return VoucherEstimate(
+        share_fen=choice.share_fen,
+        program_id=program.id,
+        coverage_bp=program.coverage_bp,
+        per_order_cap_fen=program.per_order_cap_fen,
+        per_firm_year_cap_fen=program.per_firm_year_cap_fen,
+        firm_year_used_fen=used_fen[program.id],
+        grants=tuple(allocate(choice.share_fen, [(g.id, g.balance_fen) for g in choice.grants])),
+    )
 
 
 async def load_estimate_inputs(
@@ -46,7 +87,20 @@ async def load_estimate_inputs(
 
 async def estimate_order(session: AsyncSession, order: CheckoutOrder, now: datetime | None = None) -> int:
     """What vouchers would cover of ``order`` if it were confirmed now."""
+    return (await explain_order(session, order, now)).share_fen
+
+
+async def explain_order(
+    session: AsyncSession, order: CheckoutOrder, now: datetime | None = None
+) -> VoucherEstimate:
+    """What vouchers would cover of ``order`` if it were confirmed now, with the terms applied."""
     today = shanghai_date(now or utcnow())
     async with transaction(session, read_only=True):
         firm, used = await load_estimate_inputs(session, order, today)
-    return estimate_voucher_share(order, firm, used, today)
+        estimate = explain_estimate(order, firm, used, today)
+        if estimate.program_id is not None:
+            name = await session.scalar(
+                select(VoucherProgram.name).where(VoucherProgram.id == estimate.program_id)
+            )
+            estimate = replace(estimate, program_name=name or "")
+    return estimate

@@ -12,7 +12,17 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yixiang.db import Base, Timestamps, UUIDPrimaryKey, utcnow
@@ -262,3 +272,70 @@ class SettlementLine(Base):
     included: Mapped[bool]
     missing_evidence: Mapped[list[str]] = mapped_column(default=list)
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ApplicationStatus(enum.StrEnum):
+    submitted = "submitted"  # waiting for the bureau
+    returned = "returned"  # sent back for changes; the firm edits and submits again
+    approved = "approved"  # the approved amount became a grant
+    rejected = "rejected"  # final
+    withdrawn = "withdrawn"  # the firm took it back before a decision
+
+
+class VoucherApplication(UUIDPrimaryKey, Timestamps, Base):
+    """创新券申领: a firm asks a programme's bureau for vouchers; the bureau's decision, if it
+    approves, becomes a grant of the approved amount."""
+
+    __tablename__ = "voucher_applications"
+    __table_args__ = (
+        CheckConstraint("requested_fen > 0", name="requested_positive"),
+        Index("ix_voucher_applications_program_status", "program_id", "status"),
+    )
+
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("voucher_programs.id"))
+    enterprise_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    applicant_id: Mapped[uuid.UUID]  # the user who applied (notified at each step)
+    status: Mapped[ApplicationStatus] = mapped_column(
+        _enum(ApplicationStatus), default=ApplicationStatus.submitted
+    )
+    requested_fen: Mapped[int] = mapped_column(Fen)
+    tech_sme_number: Mapped[str] = mapped_column(String(40), default="")  # 科技型中小企业入库登记编号
+    contact_name: Mapped[str] = mapped_column(String(50))
+    contact_phone: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(Text, default="")  # what the firm will test, and why
+    submitted_at: Mapped[datetime]
+    decided_by: Mapped[uuid.UUID | None]
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    approved_fen: Mapped[int | None] = mapped_column(Fen)
+    grant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("voucher_grants.id"))
+
+
+class ApplicationEvent(Base):
+    """Each step of an application, with who took it and why (the record both sides see)."""
+
+    __tablename__ = "voucher_application_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("voucher_applications.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # submit, resubmit, return, approve, reject, withdraw
+    actor_id: Mapped[uuid.UUID]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    amount_fen: Mapped[int | None] = mapped_column(Fen)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApplicationAttachment(UUIDPrimaryKey, Base):
+    """A document attached to an application (licence, certificate): small, kept in the database
+    so it is written in the same transaction as the application it belongs to."""
+
+    __tablename__ = "voucher_application_attachments"
+
+    application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("voucher_applications.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[uuid.UUID]
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import msgspec
 
 from vouchers.models import (
+    ApplicationStatus,
     CheckoutState,
     GrantStatus,
     PaymentMethod,
@@ -229,3 +230,78 @@ class LedgerCheckOut(Output):
     unbalanced_entries: list[dict[str, Any]]
     entries_without_lines: int
     hold_mismatches: list[dict[str, Any]]
+
+
+# --- applications (申领) --------------------------------------------------------------------------
+class ApplicationIn(Input):
+    program_id: uuid.UUID
+    enterprise_id: uuid.UUID
+    requested_fen: FenIn
+    contact_name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    contact_phone: Annotated[str, msgspec.Meta(pattern=r"^[0-9+\- ]{5,20}$")]
+    tech_sme_number: Annotated[str, msgspec.Meta(max_length=40)] = ""
+    purpose: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class DecisionIn(Input):
+    reason: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+    approved_fen: FenIn | None = None  # approve only; default: the requested amount
+
+
+class ApplicationEventOut(Output):
+    action: str
+    actor_id: uuid.UUID
+    reason: str
+    amount_fen: int | None
+    at: datetime
+
+
+class AttachmentOut(Output):
+    id: uuid.UUID
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: datetime
+    url: str
+
+
+class ApplicationOut(Output):
+    id: uuid.UUID
+    program_id: uuid.UUID
+    program_name: str
+    enterprise_id: uuid.UUID
+    applicant_id: uuid.UUID
+    status: ApplicationStatus
+    status_text: str
+    requested_fen: int
+    approved_fen: int | None
+    grant_id: uuid.UUID | None
+    tech_sme_number: str
+    contact_name: str
+    contact_phone: str
+    purpose: str
+    submitted_at: datetime
+    decided_at: datetime | None
+    decision_reason: str
+    history: list[ApplicationEventOut] | None = None
+    attachments: list[AttachmentOut] | None = None
+
+
+class ApplicationPage(Output):
+    items: list[ApplicationOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class OpenProgramOut(Output):
+    id: uuid.UUID
+    name: str
+    region_code: str
+    coverage_bp: int
+    per_order_cap_fen: int
+    per_firm_year_cap_fen: int
+    valid_from: date
+    valid_until: date
+    requires_tech_sme: bool

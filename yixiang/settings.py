@@ -145,6 +145,18 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=Tr
         return self.effective_database_url.startswith("sqlite")
 
 
+# What a value left from a template or an example says of itself.
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "example", "replace-me", "your-")
+
+
+def looks_like_placeholder(value: str, demo_values: frozenset[str] = frozenset()) -> bool:
+    """A known demo value, a template's word, or one character repeated (``wx0000000000000000``)."""
+    lowered = value.lower()
+    if value in demo_values or any(word in lowered for word in PLACEHOLDER_WORDS):
+        return True
+    return len(set(lowered.removeprefix("wx"))) <= 1
+
+
 def env_name(key: str) -> str:
     return ENV_PREFIX + key.upper()
 

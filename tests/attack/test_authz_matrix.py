@@ -57,6 +57,7 @@ QINGHE, ZJLG, HZCL, HZ_SCI, NB_SCI = (
 )
 PROVIDER = "/api/v1/provider/instruments"
 PROGRAMS, SETTLEMENTS = "/api/v1/voucher-programs", "/api/v1/settlements"
+APPLICATIONS = "/api/v1/voucher-applications"
 DAYS, DAY = "/api/v1/admin/working-days", "2099-01-05"  # a year no other test looks at
 EVIDENCE = ("booking", "usage", "payment", "delivery")  # what settlement pays for
 SLOTS = itertools.count()
@@ -275,6 +276,31 @@ class Scene:
         body = r.json()
         return body["voucher_fen"], body["refunded_fen"], body["payment_received_at"]
 
+    async def new_program(self) -> str:
+        """A new 杭州 programme (with this matrix's SB token: signing out revokes older ones)."""
+        r = await self.client.post(PROGRAMS, json=program_body(), headers=self.headers[SB])
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    async def application(self, *, returned: bool = False) -> str:
+        """A new application of 青禾 (FA) under a new 杭州 programme, submitted or returned."""
+        body = {
+            "program_id": await self.new_program(),
+            "enterprise_id": str(QINGHE),
+            "requested_fen": 100_000,
+            "contact_name": "矩阵",
+            "contact_phone": "0571-88886666",
+            "tech_sme_number": "202633010600123",
+        }
+        r = await self.client.post(APPLICATIONS, json=body, headers=self.headers[FA])
+        assert r.status_code == 201, r.text
+        application_id = str(r.json()["id"])
+        if returned:
+            url = f"{APPLICATIONS}/{application_id}/return"
+            r = await self.client.post(url, json={"reason": "矩阵"}, headers=self.headers[SB])
+            assert r.status_code == 200, r.text
+        return application_id
+
     async def program_state(self, program_id: str) -> tuple[int, int]:
         shown = await self.client.get(f"{PROGRAMS}/{program_id}", headers=self.headers[PA])
         grants = await self.client.get(f"{PROGRAMS}/{program_id}/grants", headers=self.headers[PA])
@@ -390,6 +416,9 @@ def cases(s: Scene) -> list[Case]:
     async def new_booking() -> tuple[str, Any]:
         return B, s.booking_body()
 
+    async def new_booking_as_quote() -> tuple[str, Any]:
+        return "/api/v1/quotes", s.booking_body()
+
     async def results_of_completed() -> tuple[str, Any]:
         return f"{B}/{await s.completed()}/results", None
 
@@ -453,6 +482,39 @@ def cases(s: Scene) -> list[Case]:
 
     async def new_program() -> tuple[str, Any]:
         return PROGRAMS, program_body()
+
+    async def new_application() -> tuple[str, Any]:
+        body = {
+            "program_id": await s.new_program(),
+            "enterprise_id": str(QINGHE),
+            "requested_fen": 100_000,
+            "contact_name": "矩阵",
+            "contact_phone": "0571-88886666",
+            "tech_sme_number": "202633010600123",
+        }
+        return APPLICATIONS, body
+
+    def on_application(action: str = "", *, returned: bool = False, body: Any = None) -> Make:
+        async def make() -> tuple[str, Any]:
+            application_id = await s.application(returned=returned)
+            path = f"{APPLICATIONS}/{application_id}" + (f"/{action}" if action else "")
+            if body == "resubmit":
+                shown = (await s.client.get(path, headers=s.headers[FA])).json()
+                keys = ("program_id", "enterprise_id", "requested_fen", "contact_name", "contact_phone")
+                return path, {k: shown[k] for k in keys} | {"tech_sme_number": "202633010600123"}
+            return path, body
+
+        return make
+
+    async def an_attachment() -> tuple[str, Any]:
+        application_id = await s.application()
+        r = await s.client.post(
+            f"{APPLICATIONS}/{application_id}/attachments",
+            files={"file": ("证书.pdf", b"%PDF-1.7\n0")},
+            headers=s.headers[FA],
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["attachments"][0]["url"]), None
 
     async def new_settlement() -> tuple[str, Any]:
         await s.fully_evidenced()  # something to draw
@@ -543,6 +605,11 @@ def cases(s: Scene) -> list[Case]:
             new_booking,
             only(201, [R1, R2, FA], 403),  # provider, bureaus, platform book for no firm
             fresh=True,
+        ),
+        Case(
+            "POST /api/v1/quotes",
+            new_booking_as_quote,
+            only(200, [R1, R2, FA], 403),  # a price for a firm: those who book for none get none
         ),
         Case("GET /api/v1/bookings/{booking_id:uuid}", fixed(f"{B}/{own}"), sees_own),
         Case(
@@ -801,6 +868,49 @@ def cases(s: Scene) -> list[Case]:
         ),
         Case("POST /api/v1/admin/search/reindex", fixed("/api/v1/admin/search/reindex"), platform_only),
         Case("GET /api/v1/ledger/check", fixed("/api/v1/ledger/check"), platform_only),
+        # --- voucher applications: the firm's admin applies, the region's officers decide, both
+        # (and the firm's researchers, and the platform admin) read; everyone else: not found
+        Case(f"GET {APPLICATIONS}/open-programs", fixed(f"{APPLICATIONS}/open-programs"), expect(200)),
+        Case(f"POST {APPLICATIONS}", new_application, only(201, [FA], 403), fresh=True),
+        Case(f"GET {APPLICATIONS}", fixed(APPLICATIONS), expect(200)),  # filtered by who asks
+        Case(
+            f"GET {APPLICATIONS}/{{application_id:uuid}}",
+            on_application(),
+            {**only(200, [R1, FA, SB, FB, PA], 404)},
+        ),
+        Case(
+            f"PUT {APPLICATIONS}/{{application_id:uuid}}",
+            on_application(returned=True, body="resubmit"),
+            {**only(200, [FA], 404), R1: 403, SB: 403, FB: 403, PA: 403},
+            fresh=True,
+        ),
+        Case(
+            f"POST {APPLICATIONS}/{{application_id:uuid}}/withdraw",
+            on_application("withdraw"),
+            {**only(200, [FA], 404), R1: 403, SB: 403, FB: 403, PA: 403},
+            fresh=True,
+        ),
+        *[
+            Case(
+                f"POST {APPLICATIONS}/{{application_id:uuid}}/{action}",
+                on_application(action, body={"reason": "矩阵"}),
+                {**only(200, bureaus, 404), R1: 403, FA: 403, PA: 403},
+                fresh=True,
+            )
+            for action in ("approve", "return", "reject")
+        ],
+        Case(
+            f"POST {APPLICATIONS}/{{application_id:uuid}}/attachments",
+            on_application("attachments", body=b"%PDF-1.7\n0"),
+            {**only(201, [FA], 404), R1: 403, SB: 403, FB: 403, PA: 403},
+            fresh=True,
+            tag="file",
+        ),
+        Case(
+            f"GET {APPLICATIONS}/{{application_id:uuid}}/attachments/{{attachment_id:uuid}}",
+            an_attachment,
+            only(200, [R1, FA, SB, FB, PA], 404),
+        ),
         # --- voucher programmes: the bureaus (science and finance) of the issuing region act; the
         # platform admin reads; everyone else is told the programme does not exist
         Case("GET /api/v1/voucher-programs", fixed(PROGRAMS), expect(200)),  # filtered by region
