@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.bookable import InstrumentTerms
+from booking.events import booking_code
 from booking.models import Booking, BookingStatus
 from vouchers.checkout import (
     CheckoutOrder,
@@ -36,6 +37,7 @@ def checkout_order(
         voucher_eligible=instrument.voucher_eligible,
         fee_fen=fee_fen,
         actor_id=actor_id,
+        booking_number=booking_code(booking),
     )
 
 

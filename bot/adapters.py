@@ -41,6 +41,7 @@ from search.backend import SearchQuery
 from search.dependencies import SEARCH_BACKEND
 from vouchers.checkout import CheckoutOrder
 from vouchers.estimate import estimate_order
+from vouchers.schemas import HistoryOut
 from vouchers.wallet import my_vouchers
 from yixiang.db import transaction
 from yixiang.errors import NotFound
@@ -300,15 +301,12 @@ async def estimate_voucher_share(
         return await estimate_order(session, order)
 
 
-HISTORY_LABELS = {
-    "grant": "发放",
-    "hold": "冻结",
-    "capture": "抵扣",
-    "release": "释放",
-    "expiry": "到期收回",
-    "refund": "退回",
-    "adjustment": "调整",
-}
+# Entries that take from what the firm can spend: the bot shows them as negative amounts.
+SPENDING_KINDS = {"hold", "capture", "expiry"}
+
+
+def _spends(entry: HistoryOut) -> bool:
+    return entry.kind in SPENDING_KINDS or (entry.kind == "adjustment" and entry.available_change_fen < 0)
 
 
 class VoucherAdapter:
@@ -337,10 +335,14 @@ class VoucherAdapter:
         async with self.session_maker() as session, transaction(session, read_only=True):
             mine = await my_vouchers(session, principal, None)
         return [
-            VoucherEntry(at=h.at, label=HISTORY_LABELS.get(h.kind, h.kind), amount_fen=h.amount_fen)
-            for h in mine.history
-            if ":" not in h.kind  # the firm's balance lines, not the hold account's mirror
-        ][:limit]
+            VoucherEntry(
+                at=h.at,
+                label=h.label,
+                amount_fen=-h.amount_fen if _spends(h) else h.amount_fen,
+                booking_code=h.booking_number or "",
+            )
+            for h in mine.history[:limit]
+        ]
 
 
 def build_ports(runtime: Any) -> Ports:

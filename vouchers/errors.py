@@ -95,6 +95,20 @@ class NothingDue(Conflict):
     message = "该预约无需企业另行支付"
 
 
+class PaymentAlreadyReceived(Conflict):
+    code = "payment_already_received"
+    message = "该预约的付款已确认，不能再次确认"
+
+    @classmethod
+    def naming(cls, reference: str, paid_fen: int) -> PaymentAlreadyReceived:
+        first = f"流水号 {reference}" if reference else "未填写流水号"
+        return cls(
+            f"该预约的付款已于此前确认（{first}），不能以其他流水号再次确认；如确有重复付款，请线下退还",
+            payment_reference=reference,
+            paid_fen=paid_fen,
+        )
+
+
 class InvalidSettlementTransition(Conflict):
     code = "invalid_transition"
     message = "兑付批次当前状态不允许此操作"

@@ -49,19 +49,42 @@ async def test_the_statement_shows_fee_share_and_due_to_the_parties_only(world: 
         response = await world.client.get(url, headers=await world.headers(outsider))
         assert response.status_code == 404 and error_code(response) == "statement_not_found", outsider
 
-    # only the provider marks the firm's transfer received; once is enough
+    assert f"1500.01 元，备注预约号 {body['booking_number']}" in body["payment_instructions"]
+
+
+async def test_a_recorded_payment_leaves_nothing_due_and_a_second_reference_is_refused(
+    world: VoucherDesk,
+) -> None:
+    firm, _ = await world.firm_with_grant(1_000_000)
+    unit = await new_org(world.backend, kind=OrgKind.unit)
+    researcher = await new_user(world.backend, firm, Role.researcher)
+    staff = await world.headers(await new_user(world.backend, unit, Role.provider_staff))
+    booking = await _completed(world, firm, unit, 300_001, ("booking", "usage"))
+
+    # only the provider marks the firm's transfer received
     paid_url = f"/api/v1/bookings/{booking}/payment-received"
     as_firm = await world.client.post(paid_url, json={}, headers=await world.headers(researcher))
     assert as_firm.status_code == 403 and error_code(as_firm) == "provider_staff_required"
-    received = await world.client.post(
-        paid_url, json={"reference": "BANK-001"}, headers=await world.headers(staff)
-    )
+    received = await world.client.post(paid_url, json={"reference": "BANK-001"}, headers=staff)
     assert received.status_code == 200, received.text
-    assert received.json()["payment_received_at"] is not None and received.json()["evidence"]["payment"]
-    again = await world.client.post(
-        paid_url, json={"reference": "BANK-002"}, headers=await world.headers(staff)
+    body = received.json()
+    assert body["payment_received_at"] is not None and body["evidence"]["payment"]
+    assert (body["due_fen"], body["paid_fen"], body["payment_reference"]) == (0, 150_001, "BANK-001")
+    assert "已确认收到" in body["payment_instructions"] and "BANK-001" in body["payment_instructions"]
+    seen_by_firm = await world.client.get(
+        f"/api/v1/bookings/{booking}/statement", headers=await world.headers(researcher)
     )
-    assert again.json()["payment_reference"] == "BANK-001"
+    assert seen_by_firm.json()["due_fen"] == 0
+
+    # the same confirmation again (a retry) answers the same; another reference is refused
+    again = await world.client.post(paid_url, json={"reference": "BANK-001"}, headers=staff)
+    assert again.status_code == 200 and again.json() == body
+    other = await world.client.post(paid_url, json={"reference": "BANK-002"}, headers=staff)
+    assert other.status_code == 409 and error_code(other) == "payment_already_received", other.text
+    assert "BANK-001" in other.json()["error"]["message"]
+    assert other.json()["error"]["details"]["payment_reference"] == "BANK-001"
+    unchanged = await world.client.get(f"/api/v1/bookings/{booking}/statement", headers=staff)
+    assert unchanged.json() == body
 
 
 async def test_a_fully_covered_fee_needs_no_payment(world: VoucherDesk) -> None:
