@@ -15,9 +15,10 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vouchers.models import AccountKind, EntryKind, JournalEntry, JournalLine, LedgerAccount, VoucherCheckout
+from vouchers.models import AccountKind, EntryKind, JournalEntry, JournalLine, LedgerAccount
 from vouchers.rules import fen_to_yuan
 from vouchers.schemas import HistoryOut
+from vouchers.statements import booking_numbers
 
 HISTORY_LIMIT = 100
 
@@ -141,18 +142,3 @@ async def firm_history(
         )
         for _, kind, at, booking_id, program_id, reason, available, held in rows
     ]
-
-
-async def booking_numbers(session: AsyncSession, booking_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """The numbers people read of these bookings (a booking checked out before numbers were kept
-    shows its id)."""
-    wanted = list(booking_ids)
-    if not wanted:
-        return {}
-    rows = await session.execute(
-        select(VoucherCheckout.booking_id, VoucherCheckout.booking_number).where(
-            VoucherCheckout.booking_id.in_(wanted)
-        )
-    )
-    found = {booking_id: number for booking_id, number in rows.all() if number}
-    return {b: found.get(b, str(b)) for b in wanted}

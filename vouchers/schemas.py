@@ -196,6 +196,7 @@ class SettlementIn(Input):
 
 class SettlementLineOut(Output):
     booking_id: uuid.UUID
+    booking_number: str
     program_id: uuid.UUID
     unit_id: uuid.UUID
     unit_name: str
@@ -222,6 +223,7 @@ class SettlementOut(Output):
     period_start: date
     period_end: date
     status: SettlementStatus
+    status_label: str  # 草稿, 已提交, 已审核, 已付款, 已对账, 已作废
     total_fen: int
     held_back_fen: int
     bank_reference: str
@@ -233,6 +235,35 @@ class SettlementOut(Output):
     approved_at: datetime | None
     paid_at: datetime | None
     reconciled_at: datetime | None
+
+
+class SettlementSummaryOut(Output):
+    """A batch in a list: its amounts and counts, without its lines."""
+
+    id: uuid.UUID
+    bureau_id: uuid.UUID
+    region_code: str
+    period_start: date
+    period_end: date
+    status: SettlementStatus
+    status_label: str
+    total_fen: int
+    held_back_fen: int
+    lines: int  # included lines (paid by the batch)
+    held_back_lines: int
+    bank_reference: str
+    created_at: datetime
+    submitted_at: datetime | None
+    approved_at: datetime | None
+    paid_at: datetime | None
+    reconciled_at: datetime | None
+
+
+class SettlementPage(Output):
+    items: list[SettlementSummaryOut]
+    total: int
+    limit: int
+    offset: int
 
 
 class MarkPaidIn(Input):

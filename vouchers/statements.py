@@ -10,6 +10,7 @@ platform and the provider marks it received; a WeChat Pay adapter would implemen
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Protocol
 
 from sqlalchemy import select
@@ -57,6 +58,21 @@ class CorporateTransfer:
 def booking_number(checkout: VoucherCheckout) -> str:
     """The number people read (a checkout recorded before numbers were kept shows its id)."""
     return checkout.booking_number or str(checkout.booking_id)
+
+
+async def booking_numbers(session: AsyncSession, booking_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The numbers people read of these bookings (a booking checked out before numbers were kept
+    shows its id)."""
+    wanted = list(booking_ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(VoucherCheckout.booking_id, VoucherCheckout.booking_number).where(
+            VoucherCheckout.booking_id.in_(wanted)
+        )
+    )
+    found = {booking_id: number for booking_id, number in rows.all() if number}
+    return {b: found.get(b, str(b)) for b in wanted}
 
 
 PAYMENT_METHODS: dict[PaymentMethod, PaymentMethodAdapter] = {
