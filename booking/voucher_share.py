@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.bookable import InstrumentTerms
@@ -92,3 +93,10 @@ async def on_evidence(
 ) -> None:
     """A step of the evidence chain (booking, usage, delivery, rating) the bureau settles on."""
     await record_evidence(session, booking.id, kind, at=at, detail=detail or {})
+
+
+async def on_payment_received(session: AsyncSession, booking_id: uuid.UUID) -> None:
+    """The provider recorded the firm's payment (vouchers' event): the booking owes nothing."""
+    await session.execute(
+        update(Booking).where(Booking.id == booking_id, Booking.due_fen > 0).values(due_fen=0)
+    )

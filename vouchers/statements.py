@@ -27,6 +27,10 @@ from vouchers.rules import fen_to_yuan
 from vouchers.schemas import EvidenceOut, StatementOut
 from yixiang.db import utcnow
 from yixiang.locking import locked
+from yixiang.outbox import emit
+
+# Emitted when the provider records the firm's payment: {booking_id, paid_fen, reference}.
+PAYMENT_RECEIVED = "vouchers.payment_received"
 
 # Settlement pays a provider only for a complete chain. Rating is shown but not required: a
 # firm's silence must not withhold the provider's payment.
@@ -172,4 +176,6 @@ async def mark_payment_received(
             now,
             {"method": checkout.payment_method.value, "paid_fen": checkout.paid_fen, "reference": reference},
         )
+        payment = {"booking_id": booking_id, "paid_fen": checkout.paid_fen, "reference": reference}
+        await emit(session, PAYMENT_RECEIVED, payment)
         await session.flush()

@@ -9,11 +9,15 @@ import re
 import uuid
 from datetime import timedelta
 
+import msgspec
+
 from accounts.demo import demo_id
 from tests.booking.world import booked_for_the_past, iso, machine_time, make_instrument, set_calendar
 from tests.support import error_code
 from tests.vouchers.desk import TODAY, VoucherDesk
+from vouchers.statements import PAYMENT_RECEIVED
 from yixiang.db import utcnow
+from yixiang.worker import Worker
 
 
 async def _principal(world: VoucherDesk, username: str):  # type: ignore[no-untyped-def]
@@ -94,6 +98,16 @@ async def test_book_confirm_complete_pay_settle_reconcile(world: VoucherDesk) ->
     statement = received.json()
     assert (statement["fee_fen"], statement["voucher_fen"], statement["due_fen"]) == (30_000, 15_000, 0)
     assert statement["paid_fen"] == 15_000 and statement["booking_number"] == number
+    # booking hears of the payment through the outbox: the booking owes nothing either
+    worker = Worker(
+        world.backend.runtime.session_maker,
+        world.backend.runtime.domains,
+        settings=msgspec.structs.replace(world.backend.settings),
+        only_topics={PAYMENT_RECEIVED},
+    )
+    await worker.drain()
+    shown = (await client.get(f"/api/v1/bookings/{booking_id}", headers=researcher)).json()
+    assert (shown["voucher_fen"], shown["due_fen"]) == (15_000, 0)
     assert statement["evidence_complete"], statement["evidence"]
     assert statement["evidence"]["usage"]["detail"]["fee_fen"] == 30_000
     after = (await client.get("/api/v1/me/vouchers", headers=researcher)).json()
