@@ -13,7 +13,7 @@ from accounts.auth import Principal, requires_user
 from booking import calendar_admin, free_time, holiday_notes, qualifications, quotes, services
 from booking.creation import create_booking
 from booking.models import BookingStatus
-from booking.queries import get_booking, list_bookings, queue_position
+from booking.queries import get_booking, get_booking_by_number, list_bookings, queue_position
 from booking.schemas import (
     AvailabilityOut,
     BookingIn,
@@ -107,6 +107,16 @@ class BookingController(Controller):
     @get("/{booking_id:uuid}", summary="One booking with its history")
     async def show(self, booking_id: uuid.UUID, principal: Principal, db_session: AsyncSession) -> BookingOut:
         booking, history, position = await get_booking(db_session, principal, booking_id)
+        return booking_out(booking, queue_position=position, history=history)
+
+    @get("/by-number/{number:str}", summary="One booking found by its number (预约号, e.g. from a memo)")
+    async def by_number(
+        self,
+        number: Annotated[str, Parameter(max_length=40)],
+        principal: Principal,
+        db_session: AsyncSession,
+    ) -> BookingOut:
+        booking, history, position = await get_booking_by_number(db_session, principal, number)
         return booking_out(booking, queue_position=position, history=history)
 
     @post("/{booking_id:uuid}/approve", status_code=200, summary="Provider: approve a request")

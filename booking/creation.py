@@ -41,6 +41,7 @@ from booking.models import (
     Closure,
     Operation,
 )
+from booking.numbers import booking_number, is_number_conflict
 from booking.qualifications import has_valid_qualification
 from booking.queries import samples_ahead
 from booking.rules import (
@@ -62,6 +63,7 @@ from yixiang.locking import lock_row
 
 EXCLUSION_CONSTRAINT = "ex_bookings_no_overlap"
 ALTERNATIVES_HORIZON = timedelta(days=7)
+NUMBER_ATTEMPTS = 3
 
 
 class EnterpriseAmbiguous(InvalidInput):
@@ -228,8 +230,10 @@ async def _insert_booking(
     quote = quote_fee(item, internal=internal, minutes=minutes, samples=data.samples)
     if overlapping:
         raise SlotTaken()
+    booking_id = uuid.uuid4()
     booking = Booking(
-        id=uuid.uuid4(),
+        id=booking_id,
+        number=booking_number(booking_id, now),
         instrument_id=instrument.id,
         unit_id=instrument.unit_id,
         enterprise_id=enterprise_id,
@@ -296,14 +300,18 @@ async def create_booking(
     a firm with ``max_open_requests`` requests already awaiting approval there answers 409."""
     now = now or utcnow()
     enterprise_id = booking_firm(principal, data.enterprise_id)
-    try:
-        async with transaction(session):
-            return await _insert_booking(session, principal, enterprise_id, data, now, max_open_requests)
-    except SlotTaken:
-        pass
-    except IntegrityError as exc:
-        if not is_slot_conflict(exc):
-            raise
+    for attempt in range(NUMBER_ATTEMPTS):
+        try:
+            async with transaction(session):
+                return await _insert_booking(session, principal, enterprise_id, data, now, max_open_requests)
+        except SlotTaken:
+            break
+        except IntegrityError as exc:
+            if is_number_conflict(exc) and attempt + 1 < NUMBER_ATTEMPTS:
+                continue  # another booking of the day has this number: the next try draws a new id
+            if not is_slot_conflict(exc):
+                raise
+            break
     assert data.start is not None and data.end is not None
     async with transaction(session):
         options = await nearest_free(session, data.instrument_id, data.start, data.end, now)

@@ -10,6 +10,11 @@ class BookingNotFound(NotFound):
     message = "未找到该预约"
 
 
+class InvalidBookingNumber(InvalidInput):
+    code = "invalid_booking_number"
+    message = "预约号格式有误，应为 YX 加 8 位日期、短横线和 6 位字母数字，如 YX20261202-0A7F3C"
+
+
 class SlotTaken(Conflict):
     code = "slot_taken"
     message = "该时段已被预约，请选择其他时段"

@@ -18,8 +18,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import Booking, BookingHistory, BookingStatus
+from booking.numbers import booking_number
 from catalogue.models import Instrument, ServiceItem
-from yixiang.clock import SHANGHAI
 from yixiang.driver_statements import DriverStatement
 from yixiang.outbox import emit
 
@@ -34,8 +34,8 @@ def transition_topic(status: BookingStatus) -> str:
 
 
 def booking_code(booking: Booking) -> str:
-    """The short reference a researcher reads and quotes on the phone."""
-    return f"YX{booking.created_at.astimezone(SHANGHAI):%Y%m%d}-{booking.id.hex[:6].upper()}"
+    """The booking number (预约号) a researcher reads and quotes on the phone (booking.numbers)."""
+    return booking.number or booking_number(booking.id, booking.created_at)
 
 
 def payload_of(booking: Booking, instrument_name: str, address: str, item_name: str | None) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""Worker side of bookings: the periodic jobs' consumers (expiry of requests, reminders)."""
+"""Worker side of bookings: the periodic jobs' consumers (expiry of requests, reminders), and
+what booking does on other domains' events (a payment recorded by vouchers)."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 
 from booking.services import expire_overdue_requests, schedule_reminders
+from booking.voucher_share import on_payment_received
 from yixiang.domains import JobContext
 from yixiang.outbox import Event
 
@@ -19,3 +22,7 @@ async def expire_requests(ctx: JobContext, event: Event) -> None:
 
 async def send_reminders(ctx: JobContext, event: Event) -> None:
     await schedule_reminders(ctx.session)
+
+
+async def settle_amount_due(ctx: JobContext, event: Event) -> None:
+    await on_payment_received(ctx.session, uuid.UUID(str(event.payload["booking_id"])))

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from booking.numbers import NUMBER_LENGTH, UNIQUE_INDEX, number_default
 from catalogue.models import ServiceMode
 from yixiang.db import Base, Timestamps, UUIDPrimaryKey, utcnow
 
@@ -124,8 +125,11 @@ class Booking(UUIDPrimaryKey, Timestamps, Base):
         Index("ix_bookings_enterprise_created", "enterprise_id", "created_at"),
         Index("ix_bookings_unit_created", "unit_id", "created_at"),
         Index("ix_bookings_status_deadline", "status", "approval_deadline"),
+        Index(UNIQUE_INDEX, "number", unique=True),
     )
 
+    # 预约号 (booking.numbers): set at creation; numbered by migration 0011 before it existed
+    number: Mapped[str | None] = mapped_column(String(NUMBER_LENGTH), default=number_default)
     instrument_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instruments.id"))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
     enterprise_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))

@@ -11,7 +11,8 @@ from booking.controllers import (
 )
 from booking.demo import load_booking_demo
 from booking.events import EXPIRY_DUE, REMINDERS_DUE
-from booking.jobs import expire_requests, send_reminders
+from booking.jobs import expire_requests, send_reminders, settle_amount_due
+from vouchers.statements import PAYMENT_RECEIVED
 from yixiang.domains import Domain, PeriodicJob
 
 DOMAIN = Domain(
@@ -23,7 +24,11 @@ DOMAIN = Domain(
         QualificationController,
         QuoteController,
     ],
-    consumers={EXPIRY_DUE: [expire_requests], REMINDERS_DUE: [send_reminders]},
+    consumers={
+        EXPIRY_DUE: [expire_requests],
+        REMINDERS_DUE: [send_reminders],
+        PAYMENT_RECEIVED: [settle_amount_due],
+    },
     periodic_jobs=[
         PeriodicJob(name="booking-expire-requests", every_seconds=60, topic=EXPIRY_DUE),
         PeriodicJob(name="booking-reminders", every_seconds=300, topic=REMINDERS_DUE),

@@ -11,15 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from accounts.models import BOOKER_ROLES
 from booking.access import visible_booking
-from booking.errors import (
-    NotProviderStaff,
-)
+from booking.errors import BookingNotFound, InvalidBookingNumber, NotProviderStaff
 from booking.models import (
     SLOT_HOLDING,
     Booking,
     BookingHistory,
     BookingStatus,
 )
+from booking.numbers import normalize_number
 from catalogue.access import is_staff_of
 from catalogue.models import ServiceMode
 from yixiang.db import transaction
@@ -48,6 +47,21 @@ async def checked_in_at(session: AsyncSession, booking_id: uuid.UUID) -> datetim
             BookingHistory.booking_id == booking_id, BookingHistory.action == "check_in"
         )
     )
+
+
+async def get_booking_by_number(
+    session: AsyncSession, principal: Principal, typed: str
+) -> tuple[Booking, list[BookingHistory], int | None]:
+    """The booking a person names by its number (from a memo, a message, the phone): found by
+    whoever may see it by id; anybody else learns nothing (404)."""
+    number = normalize_number(typed)
+    if number is None:
+        raise InvalidBookingNumber(number=typed[:40])
+    async with transaction(session):
+        booking_id = await session.scalar(select(Booking.id).where(Booking.number == number))
+    if booking_id is None:
+        raise BookingNotFound(number=number)
+    return await get_booking(session, principal, booking_id)
 
 
 async def list_bookings(

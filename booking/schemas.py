@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 
 from booking.calendar_rules import CalendarRules, Interval
+from booking.events import booking_code
 from booking.free_time import Availability
 from booking.models import (
     Booking,
@@ -77,6 +78,7 @@ class HistoryOut(Output):
 
 class BookingOut(Output):
     id: uuid.UUID
+    number: str  # 预约号, what people read and type (booking.numbers)
     instrument_id: uuid.UUID
     unit_id: uuid.UUID
     enterprise_id: uuid.UUID
@@ -220,6 +222,7 @@ def booking_out(
 ) -> BookingOut:
     return BookingOut(
         id=booking.id,
+        number=booking_code(booking),
         instrument_id=booking.instrument_id,
         unit_id=booking.unit_id,
         enterprise_id=booking.enterprise_id,

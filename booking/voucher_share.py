@@ -9,9 +9,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.bookable import InstrumentTerms
+from booking.events import booking_code
 from booking.models import Booking, BookingStatus
 from vouchers.checkout import (
     CheckoutOrder,
@@ -27,7 +29,7 @@ from vouchers.estimate import VoucherEstimate, explain_order
 def checkout_order(
     booking: Booking, instrument: InstrumentTerms, fee_fen: int, actor_id: uuid.UUID | None
 ) -> CheckoutOrder:
-    return _order(booking.id, booking.enterprise_id, instrument, fee_fen, actor_id)
+    return _order(booking.id, booking.enterprise_id, instrument, fee_fen, actor_id, booking_code(booking))
 
 
 def _order(
@@ -36,6 +38,7 @@ def _order(
     instrument: InstrumentTerms,
     fee_fen: int,
     actor_id: uuid.UUID | None,
+    booking_number: str = "",
 ) -> CheckoutOrder:
     return CheckoutOrder(
         booking_id=booking_id,
@@ -47,6 +50,7 @@ def _order(
         voucher_eligible=instrument.voucher_eligible,
         fee_fen=fee_fen,
         actor_id=actor_id,
+        booking_number=booking_number,
     )
 
 
@@ -109,3 +113,10 @@ async def estimate(
     """What the firm's vouchers would hold for a booking confirmed now (a quote: nothing is held)."""
     order = _order(uuid.uuid4(), enterprise_id, instrument, fee_fen, None)
     return await explain_order(session, order)
+
+
+async def on_payment_received(session: AsyncSession, booking_id: uuid.UUID) -> None:
+    """The provider recorded the firm's payment (vouchers' event): the booking owes nothing."""
+    await session.execute(
+        update(Booking).where(Booking.id == booking_id, Booking.due_fen > 0).values(due_fen=0)
+    )

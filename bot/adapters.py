@@ -45,6 +45,7 @@ from results.settings import ResultsSettings
 from search.backend import SearchDocument, SearchQuery, Sort
 from search.dependencies import SEARCH_BACKEND
 from search.service import SearchRequest, build_query
+from vouchers.schemas import HistoryOut
 from vouchers.wallet import my_vouchers
 from yixiang.db import transaction
 from yixiang.errors import NotFound
@@ -336,15 +337,12 @@ def _booking_in(
     )
 
 
-HISTORY_LABELS = {
-    "grant": "发放",
-    "hold": "冻结",
-    "capture": "抵扣",
-    "release": "释放",
-    "expiry": "到期收回",
-    "refund": "退回",
-    "adjustment": "调整",
-}
+# Entries that take from what the firm can spend: the bot shows them as negative amounts.
+SPENDING_KINDS = {"hold", "capture", "expiry"}
+
+
+def _spends(entry: HistoryOut) -> bool:
+    return entry.kind in SPENDING_KINDS or (entry.kind == "adjustment" and entry.available_change_fen < 0)
 
 
 class VoucherAdapter:
@@ -373,10 +371,14 @@ class VoucherAdapter:
         async with self.session_maker() as session, transaction(session, read_only=True):
             mine = await my_vouchers(session, principal, None)
         return [
-            VoucherEntry(at=h.at, label=HISTORY_LABELS.get(h.kind, h.kind), amount_fen=h.amount_fen)
-            for h in mine.history
-            if ":" not in h.kind  # the firm's balance lines, not the hold account's mirror
-        ][:limit]
+            VoucherEntry(
+                at=h.at,
+                label=h.label,
+                amount_fen=-h.amount_fen if _spends(h) else h.amount_fen,
+                booking_code=h.booking_number or "",
+            )
+            for h in mine.history[:limit]
+        ]
 
 
 def build_ports(runtime: Any) -> Ports:

@@ -85,6 +85,7 @@ class CheckoutOrder:
     voucher_eligible: bool  # the instrument accepts vouchers at all
     fee_fen: int  # quoted fee (hold) or final fee (capture)
     actor_id: uuid.UUID | None  # who caused it (None = system)
+    booking_number: str = ""  # the number people read (预约号): memos, statements, exports
 
 
 def _require_valid(order: CheckoutOrder) -> None:
@@ -188,6 +189,7 @@ async def _hold(session: AsyncSession, order: CheckoutOrder, *, new_booking: boo
 def _order_columns(order: CheckoutOrder) -> dict[str, Any]:
     return {
         "booking_id": order.booking_id,
+        "booking_number": order.booking_number,
         "enterprise_id": order.enterprise_id,
         "unit_id": order.unit_id,
         "instrument_id": order.instrument_id,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from datetime import date
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_role
@@ -16,7 +18,7 @@ from vouchers import settlement as settlement_service
 from vouchers import settlement_export, wallet
 from vouchers import statements as statement_service
 from vouchers.ledger import check_ledger
-from vouchers.models import VoucherProgram
+from vouchers.models import SettlementStatus, VoucherProgram
 from vouchers.refunds import refund_voucher_share
 from vouchers.schemas import (
     AdjustmentIn,
@@ -34,8 +36,10 @@ from vouchers.schemas import (
     RefundIn,
     SettlementIn,
     SettlementOut,
+    SettlementPage,
     StatementOut,
 )
+from vouchers.settlement_list import SettlementFilter, list_settlements
 from yixiang.db import transaction
 from yixiang.openapi import CSV, XLSX, files
 
@@ -201,6 +205,27 @@ class SettlementController(Controller):
         async with transaction(db_session):
             batch = await settlement_service.create_settlement(db_session, principal, data)
             return await settlement_service.batch_out(db_session, batch)
+
+    @get(
+        "/",
+        summary="Settlement batches of the caller's regions (platform admins: all), filtered, newest first",
+    )
+    async def index(
+        self,
+        principal: Principal,
+        db_session: AsyncSession,
+        status: SettlementStatus | None = None,
+        unit: uuid.UUID | None = None,
+        bureau: uuid.UUID | None = None,
+        program: uuid.UUID | None = None,
+        period_from: date | None = None,
+        period_to: date | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+    ) -> SettlementPage:
+        wanted = SettlementFilter(status, unit, bureau, program, period_from, period_to)
+        async with transaction(db_session, read_only=True):
+            return await list_settlements(db_session, principal, wanted, limit=limit, offset=offset)
 
     @get("/{batch_id:uuid}", summary="A settlement batch with its lines")
     async def show(

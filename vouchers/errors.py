@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
 from yixiang.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
@@ -95,6 +99,20 @@ class NothingDue(Conflict):
     message = "该预约无需企业另行支付"
 
 
+class PaymentAlreadyReceived(Conflict):
+    code = "payment_already_received"
+    message = "该预约的付款已确认，不能再次确认"
+
+    @classmethod
+    def naming(cls, reference: str, paid_fen: int) -> PaymentAlreadyReceived:
+        first = f"流水号 {reference}" if reference else "未填写流水号"
+        return cls(
+            f"该预约的付款已于此前确认（{first}），不能以其他流水号再次确认；如确有重复付款，请线下退还",
+            payment_reference=reference,
+            paid_fen=paid_fen,
+        )
+
+
 class InvalidSettlementTransition(Conflict):
     code = "invalid_transition"
     message = "兑付批次当前状态不允许此操作"
@@ -108,6 +126,39 @@ class SameOfficerApproval(Forbidden):
 class EmptySettlement(Conflict):
     code = "empty_settlement"
     message = "该期间没有可兑付的创新券"
+
+
+@dataclass(frozen=True)
+class DraftHolding:
+    draft_id: uuid.UUID
+    period_start: date
+    period_end: date
+    bookings: int
+    total_fen: int
+
+
+class DraftHoldsBookings(Conflict):
+    code = "draft_holds_bookings"
+    message = "该期间可兑付的预约已在草稿兑付批次中"
+
+    @classmethod
+    def naming(cls, drafts: list[DraftHolding]) -> DraftHoldsBookings:
+        d = drafts[0]
+        return cls(
+            f"该期间可兑付的 {d.bookings} 笔预约已在草稿兑付批次（{d.period_start} 至 {d.period_end}，"
+            f"编号 {d.draft_id}）中；请提交该草稿，或将其作废后重新生成",
+            draft_id=str(d.draft_id),
+            drafts=[
+                {
+                    "draft_id": str(x.draft_id),
+                    "period_start": str(x.period_start),
+                    "period_end": str(x.period_end),
+                    "bookings": x.bookings,
+                    "total_fen": x.total_fen,
+                }
+                for x in drafts
+            ],
+        )
 
 
 class ReconciliationMismatch(Conflict):

@@ -192,6 +192,8 @@ class VoucherCheckout(Base):
     )
 
     booking_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # The booking's number (预约号) as booking gave it: what memos, statements and exports show.
+    booking_number: Mapped[str] = mapped_column(String(17), default="", server_default="")
     enterprise_id: Mapped[uuid.UUID] = mapped_column(index=True)
     unit_id: Mapped[uuid.UUID] = mapped_column(index=True)
     instrument_id: Mapped[uuid.UUID]
@@ -205,7 +207,8 @@ class VoucherCheckout(Base):
     fee_fen: Mapped[int] = mapped_column(Fen)  # final fee after capture (quoted before)
     voucher_fen: Mapped[int] = mapped_column(Fen, default=0)  # captured share, net of refunds
     refunded_fen: Mapped[int] = mapped_column(Fen, default=0)
-    due_fen: Mapped[int] = mapped_column(Fen, default=0)
+    due_fen: Mapped[int] = mapped_column(Fen, default=0)  # still owed by the firm: 0 once paid
+    paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")  # the firm's payment
     payment_method: Mapped[PaymentMethod] = mapped_column(
         _enum(PaymentMethod), default=PaymentMethod.corporate_transfer
     )

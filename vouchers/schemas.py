@@ -111,12 +111,14 @@ class EvidenceOut(Output):
 
 class StatementOut(Output):
     booking_id: uuid.UUID
+    booking_number: str  # 预约号: what the transfer's memo quotes
     state: CheckoutState
     fee_fen: int
     quoted_fee_fen: int
     voucher_fen: int
     refunded_fen: int
-    due_fen: int
+    due_fen: int  # still owed by the firm (0 once its payment is recorded)
+    paid_fen: int  # what the firm paid, as the provider recorded it
     held_fen: int
     program_id: uuid.UUID | None
     program_name: str | None
@@ -134,17 +136,47 @@ class PaymentReceivedIn(Input):
 
 class HoldOut(Output):
     booking_id: uuid.UUID
+    booking_number: str
     held_fen: int
     quoted_fee_fen: int
     held_at: datetime
 
 
 class HistoryOut(Output):
+    """One event of a firm's vouchers, as people read it (vouchers/history.py)."""
+
     at: datetime
-    kind: str
-    amount_fen: int  # + into the firm's balance, − out of it
+    kind: str  # grant | hold | capture | release | expiry | refund | adjustment
+    label: str  # 发放 | 冻结 | 抵扣 | 释放 | 到期收回 | 退回 | 调增 | 调减
+    amount_fen: int  # what the label speaks of, ≥ 0 (frozen, spent, released, granted ...)
+    amount_yuan: str  # the same in yuan, "450.00"
+    text: str  # the line a person reads: "冻结 450.00 元（预约 YX20261202-0A7F3C）：..."
+    available_change_fen: int  # signed change of the available balance
+    held_change_fen: int  # signed change of the held amount
     booking_id: uuid.UUID | None
+    booking_number: str | None
+    program_id: uuid.UUID | None
+    program_name: str | None
     reason: str
+
+
+class FirmProgramOut(Output):
+    """A programme the firm holds grants of: its coverage and caps, and what is left this year."""
+
+    program_id: uuid.UUID
+    program_name: str
+    enterprise_id: uuid.UUID
+    coverage_bp: int  # basis points of a fee the voucher pays (5000 = 50%)
+    coverage_percent: str  # "50%"
+    per_order_cap_fen: int  # most one booking's share may be
+    per_firm_year_cap_fen: int  # most the firm may use under the programme in a calendar year
+    year: int  # the calendar year (Asia/Shanghai) the next two count
+    used_this_year_fen: int  # held or captured this year
+    left_this_year_fen: int  # the per-firm-year cap minus what was used (≥ 0)
+    available_fen: int  # the firm's active grants' balance under the programme
+    usable_fen: int  # what bookings can still draw: the smaller of the two above
+    valid_until: date
+    summary: str  # the same in a sentence
 
 
 class MyVouchersOut(Output):
@@ -152,6 +184,7 @@ class MyVouchersOut(Output):
     available_fen: int
     held_fen: int
     grants: list[GrantOut]
+    programs: list[FirmProgramOut]
     holds: list[HoldOut]
     history: list[HistoryOut]
 
@@ -164,6 +197,7 @@ class SettlementIn(Input):
 
 class SettlementLineOut(Output):
     booking_id: uuid.UUID
+    booking_number: str
     program_id: uuid.UUID
     unit_id: uuid.UUID
     unit_name: str
@@ -190,6 +224,7 @@ class SettlementOut(Output):
     period_start: date
     period_end: date
     status: SettlementStatus
+    status_label: str  # 草稿, 已提交, 已审核, 已付款, 已对账, 已作废
     total_fen: int
     held_back_fen: int
     bank_reference: str
@@ -201,6 +236,35 @@ class SettlementOut(Output):
     approved_at: datetime | None
     paid_at: datetime | None
     reconciled_at: datetime | None
+
+
+class SettlementSummaryOut(Output):
+    """A batch in a list: its amounts and counts, without its lines."""
+
+    id: uuid.UUID
+    bureau_id: uuid.UUID
+    region_code: str
+    period_start: date
+    period_end: date
+    status: SettlementStatus
+    status_label: str
+    total_fen: int
+    held_back_fen: int
+    lines: int  # included lines (paid by the batch)
+    held_back_lines: int
+    bank_reference: str
+    created_at: datetime
+    submitted_at: datetime | None
+    approved_at: datetime | None
+    paid_at: datetime | None
+    reconciled_at: datetime | None
+
+
+class SettlementPage(Output):
+    items: list[SettlementSummaryOut]
+    total: int
+    limit: int
+    offset: int
 
 
 class MarkPaidIn(Input):

@@ -25,6 +25,8 @@ from vouchers.access import officer_of_region, require_bureau_officer
 from vouchers.checkout import within_caller_transaction
 from vouchers.errors import (
     BureauRequired,
+    DraftHolding,
+    DraftHoldsBookings,
     EmptySettlement,
     InvalidSettlementTransition,
     ReconciliationMismatch,
@@ -54,7 +56,8 @@ from vouchers.schemas import (
     SettlementLineOut,
     SettlementOut,
 )
-from vouchers.statements import missing_evidence
+from vouchers.settlement_export import STATUS_LABELS
+from vouchers.statements import booking_numbers, missing_evidence
 from yixiang.clock import SHANGHAI
 from yixiang.db import utcnow
 from yixiang.errors import Conflict, InvalidInput
@@ -132,9 +135,12 @@ async def create_settlement(
                     )
                 )
             ).all()
-            if not candidates:
-                raise EmptySettlement()
             evidence = await _evidence_kinds(session, [c.booking_id for c in candidates])
+            if not any(not missing_evidence(set(evidence[c.booking_id])) for c in candidates):
+                # Nothing payable is free: say so, naming a draft that holds the period's bookings.
+                await _refuse_if_a_draft_holds(session, bureau.region_code, start, end)
+                if not candidates:
+                    raise EmptySettlement()
             batch = SettlementBatch(
                 bureau_id=bureau_id,
                 region_code=bureau.region_code,
@@ -176,6 +182,41 @@ async def create_settlement(
             return batch
     except IntegrityError as exc:  # a concurrent batch took some of the same bookings first
         raise SettlementBusy() from exc
+
+
+async def _refuse_if_a_draft_holds(
+    session: AsyncSession, region_code: str, start: datetime, end: datetime
+) -> None:
+    drafts = (
+        await session.execute(
+            select(
+                SettlementBatch.id,
+                SettlementBatch.period_start,
+                SettlementBatch.period_end,
+                func.count(SettlementLine.id),
+                func.sum(SettlementLine.voucher_fen),
+            )
+            .join(SettlementLine, SettlementLine.batch_id == SettlementBatch.id)
+            .join(VoucherCheckout, VoucherCheckout.booking_id == SettlementLine.settles_booking_id)
+            .where(
+                SettlementBatch.region_code == region_code,
+                SettlementBatch.status == SettlementStatus.draft,
+                VoucherCheckout.captured_at >= start,
+                VoucherCheckout.captured_at < end,
+            )
+            .group_by(
+                SettlementBatch.id,
+                SettlementBatch.period_start,
+                SettlementBatch.period_end,
+                SettlementBatch.created_at,
+            )
+            .order_by(SettlementBatch.created_at.desc(), SettlementBatch.id)
+        )
+    ).all()
+    if drafts:  # the latest drawn is named; every one is listed
+        raise DraftHoldsBookings.naming(
+            [DraftHolding(d[0], d[1], d[2], int(d[3]), int(d[4] or 0)) for d in drafts]
+        )
 
 
 async def get_batch(
@@ -330,15 +371,16 @@ async def reconciliation(
             )
         ),
     )
-    held_back = {line.booking_id for line in lines if not line.included}
-    elsewhere = (
+    # Each captured booking of the period counts once: in this batch, else settled by another
+    # batch (a live claim: a discarded draft's lines claim nothing), else held back here, else
+    # not in any batch yet.
+    claimed = (
         set(
             (
                 await session.scalars(
-                    select(SettlementLine.booking_id).where(
+                    select(SettlementLine.settles_booking_id).where(
                         SettlementLine.batch_id != batch.id,
-                        SettlementLine.included.is_(True),
-                        SettlementLine.booking_id.in_(list(period)),
+                        SettlementLine.settles_booking_id.in_(list(period)),
                     )
                 )
             ).all()
@@ -346,6 +388,8 @@ async def reconciliation(
         if period
         else set()
     )
+    elsewhere = {b for b in period if b in claimed and b not in included}
+    held_back = {line.booking_id for line in lines if not line.included and line.booking_id not in elsewhere}
     batch_total = sum(included.values())
     ledger_captured = sum(ledger.get(b, 0) for b in included)
     ledger_settled = int(settled or 0)
@@ -360,7 +404,7 @@ async def reconciliation(
         period_held_back_fen=sum(v for b, v in period.items() if b in held_back),
         period_settled_elsewhere_fen=sum(v for b, v in period.items() if b in elsewhere),
         period_unlisted_fen=sum(
-            v for b, v in period.items() if b not in included and b not in held_back and b not in elsewhere
+            v for b, v in period.items() if not (b in included or b in elsewhere or b in held_back)
         ),
         difference_fen=difference,
         balanced=difference == 0 and not mismatched and batch_total == batch.total_fen,
@@ -379,9 +423,11 @@ async def batch_out(session: AsyncSession, batch: SettlementBatch) -> Settlement
         if org_ids
         else {}
     )
+    numbers = await booking_numbers(session, {line.booking_id for line in lines})
     outs = [
         SettlementLineOut(
             booking_id=line.booking_id,
+            booking_number=numbers[line.booking_id],
             program_id=line.program_id,
             unit_id=line.unit_id,
             unit_name=names.get(line.unit_id, ""),
@@ -411,6 +457,7 @@ async def batch_out(session: AsyncSession, batch: SettlementBatch) -> Settlement
         period_start=batch.period_start,
         period_end=batch.period_end,
         status=batch.status,
+        status_label=STATUS_LABELS[batch.status],
         total_fen=batch.total_fen,
         held_back_fen=batch.held_back_fen,
         bank_reference=batch.bank_reference,

@@ -1,18 +1,39 @@
-"""A settlement batch as the finance office files it: CSV (UTF-8 with BOM, opens in Excel) or XLSX."""
+"""A settlement batch as the finance office files it: CSV (UTF-8 with BOM, opens in Excel) or XLSX.
+
+Amounts are yuan with two decimals: text in CSV, numbers in XLSX (formatted ``#,##0.00``, so a
+column sums in Excel); bookings are named by their number (预约号) and statuses and evidence in
+Chinese. The ids stay in the last columns for matching against the platform.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 
+from vouchers.models import SettlementStatus
 from vouchers.rules import fen_to_yuan
-from vouchers.schemas import SettlementOut
+from vouchers.schemas import SettlementLineOut, SettlementOut
 from yixiang.clock import public_moment_text
 
-EXPORT_HEADER = [
+STATUS_LABELS: dict[SettlementStatus, str] = {
+    SettlementStatus.draft: "草稿",
+    SettlementStatus.submitted: "已提交",
+    SettlementStatus.approved: "已审核",
+    SettlementStatus.paid: "已付款",
+    SettlementStatus.reconciled: "已对账",
+    SettlementStatus.discarded: "已作废",
+}
+EVIDENCE_LABELS = {
+    "booking": "预约记录",
+    "usage": "使用记录",
+    "payment": "企业付款",
+    "delivery": "结果交付",
+    "rating": "服务评价",
+}
+EXPORT_HEADER: list[object] = [
     "序号",
     "服务单位",
-    "服务单位ID",
     "预约号",
     "企业",
     "服务费（元）",
@@ -20,33 +41,47 @@ EXPORT_HEADER = [
     "完成时间",
     "列入本批次",
     "缺失凭证",
+    "服务单位ID",
+    "预约ID",
 ]
+AMOUNT_COLUMNS = (4, 5)  # 0-based: 服务费, 兑付金额
+YUAN_FORMAT = "#,##0.00"
 
 
-def export_rows(out: SettlementOut) -> list[list[str]]:
-    rows = [EXPORT_HEADER]
-    for n, line in enumerate([*out.lines, *out.held_back], start=1):
-        rows.append(
-            [
-                str(n),
-                line.unit_name,
-                str(line.unit_id),
-                str(line.booking_id),
-                line.enterprise_name,
-                fen_to_yuan(line.fee_fen),
-                fen_to_yuan(line.voucher_fen),
-                public_moment_text(line.captured_at),
-                "是" if line.included else "否（暂缓）",
-                "、".join(line.missing_evidence),
-            ]
-        )
-    rows.append(["合计", "", "", "", "", "", fen_to_yuan(out.total_fen), "", f"{len(out.lines)} 笔", ""])
-    return rows
+def _row(n: int, line: SettlementLineOut) -> list[object]:
+    return [
+        n,
+        line.unit_name,
+        line.booking_number,
+        line.enterprise_name,
+        line.fee_fen,
+        line.voucher_fen,
+        public_moment_text(line.captured_at),
+        "是" if line.included else "否（暂缓：凭证不全）",
+        "、".join(EVIDENCE_LABELS.get(kind, kind) for kind in line.missing_evidence),
+        str(line.unit_id),
+        str(line.booking_id),
+    ]
+
+
+def _total(out: SettlementOut) -> list[object]:
+    return ["合计", "", "", "", None, out.total_fen, "", f"{len(out.lines)} 笔", "", "", ""]
+
+
+def export_rows(out: SettlementOut) -> list[list[object]]:
+    """Header, one row per line (included first), the total; amounts in fen (int) until written."""
+    lines = [*out.lines, *out.held_back]
+    return [EXPORT_HEADER.copy(), *(_row(n, line) for n, line in enumerate(lines, start=1)), _total(out)]
 
 
 def export_csv(out: SettlementOut) -> bytes:
+    rows = export_rows(out)
+    for row in rows[1:]:
+        for i in AMOUNT_COLUMNS:
+            fen = row[i]
+            row[i] = fen_to_yuan(fen) if isinstance(fen, int) else ""
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(export_rows(out))
+    csv.writer(buffer).writerows(rows)
     return buffer.getvalue().encode("utf-8-sig")  # with BOM: Excel opens it as UTF-8
 
 
@@ -58,10 +93,19 @@ def export_xlsx(out: SettlementOut) -> bytes:
     assert sheet is not None
     sheet.title = "兑付明细"
     sheet.append(
-        [f"创新券兑付批次 {out.id}", f"{out.period_start} 至 {out.period_end}", f"状态：{out.status.value}"]
+        [
+            f"创新券兑付批次 {out.id}",
+            f"{out.period_start} 至 {out.period_end}",
+            f"状态：{STATUS_LABELS[out.status]}",
+        ]
     )
     for row in export_rows(out):
-        sheet.append(row)
+        sheet.append(
+            [Decimal(v) / 100 if i in AMOUNT_COLUMNS and isinstance(v, int) else v for i, v in enumerate(row)]
+        )
+    for column in AMOUNT_COLUMNS:
+        for (cell,) in sheet.iter_rows(min_row=3, min_col=column + 1, max_col=column + 1):
+            cell.number_format = YUAN_FORMAT
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

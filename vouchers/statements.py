@@ -10,6 +10,7 @@ platform and the provider marks it received; a WeChat Pay adapter would implemen
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Protocol
 
 from sqlalchemy import select
@@ -20,12 +21,16 @@ from accounts.models import Organization
 from vouchers.access import require_checkout_visible
 from vouchers.checkout import EVIDENCE_KINDS, within_caller_transaction
 from vouchers.checkout_store import store_evidence
-from vouchers.errors import NotCaptured, NothingDue, ProviderRequired
+from vouchers.errors import NotCaptured, NothingDue, PaymentAlreadyReceived, ProviderRequired
 from vouchers.models import CheckoutEvidence, CheckoutState, PaymentMethod, VoucherCheckout, VoucherProgram
 from vouchers.rules import fen_to_yuan
 from vouchers.schemas import EvidenceOut, StatementOut
 from yixiang.db import utcnow
 from yixiang.locking import locked
+from yixiang.outbox import emit
+
+# Emitted when the provider records the firm's payment: {booking_id, paid_fen, reference}.
+PAYMENT_RECEIVED = "vouchers.payment_received"
 
 # Settlement pays a provider only for a complete chain. Rating is shown but not required: a
 # firm's silence must not withhold the provider's payment.
@@ -42,12 +47,36 @@ class CorporateTransfer:
     method = PaymentMethod.corporate_transfer
 
     def instructions(self, checkout: VoucherCheckout, payee_name: str) -> str:
+        if checkout.payment_received_at is not None:
+            paid = fen_to_yuan(checkout.paid_fen)
+            reference = checkout.payment_reference or "未填写"
+            return f"{payee_name}已确认收到对公转账 {paid} 元（流水号 {reference}），无需再付"
         if checkout.due_fen <= 0 and checkout.state == CheckoutState.released:
             return "预约已取消，无需支付"
         if checkout.due_fen <= 0:
             return "本次费用已由创新券全额抵扣，无需另行支付"
         amount = fen_to_yuan(checkout.due_fen)
-        return f"请以对公转账方式向{payee_name}支付 {amount} 元，备注预约号 {checkout.booking_id}"
+        return f"请以对公转账方式向{payee_name}支付 {amount} 元，备注预约号 {booking_number(checkout)}"
+
+
+def booking_number(checkout: VoucherCheckout) -> str:
+    """The number people read (a checkout recorded before numbers were kept shows its id)."""
+    return checkout.booking_number or str(checkout.booking_id)
+
+
+async def booking_numbers(session: AsyncSession, booking_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The numbers people read of these bookings (a booking checked out before numbers were kept
+    shows its id)."""
+    wanted = list(booking_ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(VoucherCheckout.booking_id, VoucherCheckout.booking_number).where(
+            VoucherCheckout.booking_id.in_(wanted)
+        )
+    )
+    found = {booking_id: number for booking_id, number in rows.all() if number}
+    return {b: found.get(b, str(b)) for b in wanted}
 
 
 PAYMENT_METHODS: dict[PaymentMethod, PaymentMethodAdapter] = {
@@ -87,6 +116,7 @@ async def statement(session: AsyncSession, principal: Principal, booking_id: uui
     held = checkout.state == CheckoutState.held
     return StatementOut(
         booking_id=checkout.booking_id,
+        booking_number=booking_number(checkout),
         state=checkout.state,
         fee_fen=checkout.fee_fen,
         quoted_fee_fen=checkout.quoted_fee_fen,
@@ -94,6 +124,7 @@ async def statement(session: AsyncSession, principal: Principal, booking_id: uui
         voucher_fen=checkout.held_fen if held else checkout.voucher_fen,
         refunded_fen=checkout.refunded_fen,
         due_fen=checkout.due_fen,
+        paid_fen=checkout.paid_fen,
         held_fen=checkout.held_fen if held else 0,
         program_id=checkout.program_id,
         program_name=program_name,
@@ -115,7 +146,9 @@ async def mark_payment_received(
     session: AsyncSession, principal: Principal, booking_id: uuid.UUID, reference: str
 ) -> None:
     """The provider confirms the firm's transfer of the amount due (after completion, or a late
-    cancellation's fee); a second call changes nothing."""
+    cancellation's fee): nothing is due any more. The same reference again changes nothing;
+    another reference is refused (one payment per booking: a second would be a mistake, or a
+    double payment the provider must return outside the platform)."""
     async with within_caller_transaction(session):
         query = locked(select(VoucherCheckout).where(VoucherCheckout.booking_id == booking_id))
         checkout = await session.scalar(query.execution_options(populate_existing=True))
@@ -123,21 +156,26 @@ async def mark_payment_received(
         checkout = require_checkout_visible(principal, checkout, region)
         if checkout.unit_id not in principal.unit_ids:
             raise ProviderRequired()
+        if checkout.payment_received_at is not None:
+            if reference != checkout.payment_reference:
+                raise PaymentAlreadyReceived.naming(checkout.payment_reference, checkout.paid_fen)
+            return
         if checkout.state == CheckoutState.held:
             raise NotCaptured(state=checkout.state.value)
         if checkout.due_fen <= 0:
             raise NothingDue()
-        if checkout.payment_received_at is not None:
-            return
         now = utcnow()
         checkout.payment_received_at = now
         checkout.payment_received_by = principal.user_id
         checkout.payment_reference = reference
+        checkout.paid_fen, checkout.due_fen = checkout.due_fen, 0
         await store_evidence(
             session,
             booking_id,
             "payment",
             now,
-            {"method": checkout.payment_method.value, "due_fen": checkout.due_fen, "reference": reference},
+            {"method": checkout.payment_method.value, "paid_fen": checkout.paid_fen, "reference": reference},
         )
+        payment = {"booking_id": booking_id, "paid_fen": checkout.paid_fen, "reference": reference}
+        await emit(session, PAYMENT_RECEIVED, payment)
         await session.flush()

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
 from accounts.models import Role
 from vouchers.access import firm_for, require_program_visible
+from vouchers.checkout_store import firm_usage_fen
+from vouchers.history import firm_history
 from vouchers.ledger import balances, grant_account, hold_account
 from vouchers.models import (
-    AccountKind,
     CheckoutState,
-    JournalEntry,
-    JournalLine,
-    LedgerAccount,
     VoucherCheckout,
     VoucherGrant,
     VoucherProgram,
 )
 from vouchers.programs import budget_available_fen
-from vouchers.schemas import GrantOut, HistoryOut, HoldOut, MyVouchersOut, ProgramOut
+from vouchers.rules import fen_to_yuan
+from vouchers.schemas import FirmProgramOut, GrantOut, HoldOut, MyVouchersOut, ProgramOut
+from vouchers.statements import booking_number
+from yixiang.clock import shanghai_date
+from yixiang.db import utcnow
 
-HISTORY_LIMIT = 100
+NO_BOOKING = uuid.UUID(int=0)  # firm_usage_fen leaves one booking out: here none
 
 
 async def grant_outs(
@@ -75,44 +78,68 @@ async def my_vouchers(
             .order_by(VoucherCheckout.held_at.desc())
         )
     ).all()
-    history = (
-        await session.execute(
-            select(JournalEntry, LedgerAccount.kind, JournalLine.amount_fen)
-            .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
-            .join(LedgerAccount, LedgerAccount.code == JournalLine.account_code)
-            .where(
-                LedgerAccount.enterprise_id.in_(firms),
-                or_(LedgerAccount.kind == AccountKind.grant, LedgerAccount.kind == AccountKind.hold),
-            )
-            .order_by(JournalEntry.created_at.desc(), JournalLine.id.desc())
-            .limit(HISTORY_LIMIT)
-        )
-    ).all()
     return MyVouchersOut(
         enterprise_ids=firms,
         available_fen=sum(g.balance_fen for g in grants if g.status == "active"),
         held_fen=sum(g.held_fen for g in grants),
         grants=grants,
+        programs=await firm_programs(session, rows, grants),
         holds=[
             HoldOut(
                 booking_id=h.booking_id,
+                booking_number=booking_number(h),
                 held_fen=h.held_fen,
                 quoted_fee_fen=h.quoted_fee_fen,
                 held_at=h.held_at,
             )
             for h in holds
         ],
-        history=[
-            HistoryOut(
-                at=entry.created_at,
-                kind=f"{entry.kind.value}" if kind == AccountKind.grant else f"{entry.kind.value}:hold",
-                amount_fen=int(amount),
-                booking_id=entry.booking_id,
-                reason=entry.reason,
-            )
-            for entry, kind, amount in history
-        ],
+        history=await firm_history(session, firms, {p.id: p.name for _, p in rows}),
     )
+
+
+async def firm_programs(
+    session: AsyncSession, rows: Sequence[tuple[VoucherGrant, VoucherProgram]], grants: Sequence[GrantOut]
+) -> list[FirmProgramOut]:
+    """Per firm and programme of its grants: coverage, caps and what is left this year (the rules
+    of vouchers/rules.py: a share is the coverage of the fee, at most the per-booking cap, the
+    balance and what the per-firm-year cap leaves)."""
+    year = shanghai_date(utcnow()).year
+    conn = await session.connection()
+    available: dict[tuple[uuid.UUID, uuid.UUID], int] = defaultdict(int)
+    for g in grants:
+        available[(g.enterprise_id, g.program_id)] += g.balance_fen if g.status == "active" else 0
+    programs = {(g.enterprise_id, p.id): p for g, p in rows}
+    outs = []
+    for (firm, program_id), p in programs.items():
+        used = await firm_usage_fen(conn, firm, program_id, year, NO_BOOKING)
+        left = max(p.per_firm_year_cap_fen - used, 0)
+        usable = min(available[(firm, program_id)], left)
+        percent = f"{p.coverage_bp / 100:g}%"
+        outs.append(
+            FirmProgramOut(
+                program_id=program_id,
+                program_name=p.name,
+                enterprise_id=firm,
+                coverage_bp=p.coverage_bp,
+                coverage_percent=percent,
+                per_order_cap_fen=p.per_order_cap_fen,
+                per_firm_year_cap_fen=p.per_firm_year_cap_fen,
+                year=year,
+                used_this_year_fen=used,
+                left_this_year_fen=left,
+                available_fen=available[(firm, program_id)],
+                usable_fen=usable,
+                valid_until=p.valid_until,
+                summary=(
+                    f"{p.name}：抵扣服务费的 {percent}，每笔预约最多 {fen_to_yuan(p.per_order_cap_fen)} 元，"
+                    f"每家企业每年最多 {fen_to_yuan(p.per_firm_year_cap_fen)} 元；"
+                    f"{year} 年已用 {fen_to_yuan(used)} 元，还可用 {fen_to_yuan(usable)} 元，"
+                    f"有效期至 {p.valid_until:%Y-%m-%d}"
+                ),
+            )
+        )
+    return outs
 
 
 async def program_out(session: AsyncSession, program: VoucherProgram) -> ProgramOut:

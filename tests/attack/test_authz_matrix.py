@@ -520,6 +520,15 @@ def cases(s: Scene) -> list[Case]:
         await s.fully_evidenced()  # something to draw
         return SETTLEMENTS, s.period()
 
+    def by_number(booking_id: str) -> Make:
+        """The booking as a person names it: by its number (read as the platform admin)."""
+
+        async def make() -> tuple[str, Any]:
+            shown = await s.client.get(f"/api/v1/bookings/{booking_id}", headers=s.headers[PA])
+            return f"/api/v1/bookings/by-number/{shown.json()['number']}", None
+
+        return make
+
     def batch_in(status: str, action: str, body: Any) -> Make:
         async def make() -> tuple[str, Any]:
             return f"{SETTLEMENTS}/{await s.settlement(status)}/{action}", body
@@ -612,6 +621,10 @@ def cases(s: Scene) -> list[Case]:
             only(200, [R1, R2, FA], 403),  # a price for a firm: those who book for none get none
         ),
         Case("GET /api/v1/bookings/{booking_id:uuid}", fixed(f"{B}/{own}"), sees_own),
+        Case("GET /api/v1/bookings/by-number/{number:str}", by_number(own), sees_own),
+        Case(
+            "GET /api/v1/bookings/by-number/{number:str}", by_number(others), only(200, [R2, P, UA, PA], 404)
+        ),
         Case(
             "GET /api/v1/bookings/{booking_id:uuid}",
             fixed(f"{B}/{others}"),
@@ -994,6 +1007,7 @@ def cases(s: Scene) -> list[Case]:
         ),
         # --- settlement: the bureaus of the batch's region draw and move it; the platform reads
         Case("POST /api/v1/settlements", new_settlement, only(201, bureaus, 403), fresh=True),
+        Case("GET /api/v1/settlements", fixed(SETTLEMENTS), only(200, [*bureaus, PA], 403)),
         Case("GET /api/v1/settlements/{batch_id:uuid}", fixed(f"{SETTLEMENTS}/{s.batch}"), region_reads),
         Case(
             "GET /api/v1/settlements/{batch_id:uuid}",

@@ -140,8 +140,9 @@ def order(
     category_code: str = "0201",
     voucher_eligible: bool = True,
 ) -> CheckoutOrder:
+    booking_id = booking_id or uuid.uuid4()
     return CheckoutOrder(
-        booking_id=booking_id or uuid.uuid4(),
+        booking_id=booking_id,
         enterprise_id=firm,
         unit_id=unit_id,
         instrument_id=uuid.uuid4(),
@@ -150,6 +151,7 @@ def order(
         voucher_eligible=voucher_eligible,
         fee_fen=fee_fen,
         actor_id=None,
+        booking_number=f"YX{TODAY:%Y%m%d}-{booking_id.hex[:6].upper()}",  # as booking numbers it
     )
 
 

@@ -5,8 +5,11 @@ fee, voucher share and due; the bureau's batch for the period pays it and reconc
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
+
+import msgspec
 
 from accounts.demo import demo_id
 from tests.booking.world import (
@@ -19,7 +22,9 @@ from tests.booking.world import (
 )
 from tests.support import error_code
 from tests.vouchers.desk import TODAY, VoucherDesk
+from vouchers.statements import PAYMENT_RECEIVED
 from yixiang.db import utcnow
+from yixiang.worker import Worker
 
 
 async def _principal(world: VoucherDesk, username: str):  # type: ignore[no-untyped-def]
@@ -48,7 +53,8 @@ async def test_book_confirm_complete_pay_settle_reconcile(world: VoucherDesk) ->
         headers=researcher,
     )
     assert created.status_code == 201, created.text
-    booking_id = created.json()["id"]
+    booking_id, number = created.json()["id"], created.json()["number"]
+    assert re.fullmatch(r"YX\d{8}-[0-9A-F]{6}", number), number
     assert created.json()["quote"]["fee_fen"] == 40_000
     assert (
         await client.get(f"/api/v1/bookings/{booking_id}/statement", headers=researcher)
@@ -65,6 +71,9 @@ async def test_book_confirm_complete_pay_settle_reconcile(world: VoucherDesk) ->
     assert (await check_in_when_due(client, world.backend, provider, booking_id)).status_code == 200
     actual_start = utcnow() - timedelta(minutes=70)
     await booked_for_the_past(world.backend, booking_id, actual_start)
+    # what the firm reads before paying: the booking number to write in the transfer's memo
+    due = (await client.get(f"/api/v1/bookings/{booking_id}/statement", headers=researcher)).json()
+    assert due["booking_number"] == number
     done = await client.post(
         f"/api/v1/bookings/{booking_id}/complete",
         json={"actual_start": iso(actual_start), "actual_end": iso(actual_start + timedelta(minutes=65))},
@@ -77,6 +86,14 @@ async def test_book_confirm_complete_pay_settle_reconcile(world: VoucherDesk) ->
         15_000,
     )
 
+    due = (await client.get(f"/api/v1/bookings/{booking_id}/statement", headers=researcher)).json()
+    assert due["due_fen"] == 15_000 and f"150.00 元，备注预约号 {number}" in due["payment_instructions"]
+    assert booking_id not in due["payment_instructions"]
+    # the provider finds the booking by the memo's number, however it was typed
+    typed = f" {number.lower().replace('-', '')} "
+    found = await client.get(f"/api/v1/bookings/by-number/{typed}", headers=provider)
+    assert found.status_code == 200 and found.json()["id"] == booking_id, found.text
+
     async with world.backend.runtime.session_maker() as session:
         await services.mark_delivered(
             session, await _principal(world, "demo-provider"), uuid.UUID(booking_id), "报告"
@@ -86,11 +103,29 @@ async def test_book_confirm_complete_pay_settle_reconcile(world: VoucherDesk) ->
     )
     assert received.status_code == 200, received.text
     statement = received.json()
-    assert (statement["fee_fen"], statement["voucher_fen"], statement["due_fen"]) == (30_000, 15_000, 15_000)
+    assert (statement["fee_fen"], statement["voucher_fen"], statement["due_fen"]) == (30_000, 15_000, 0)
+    assert statement["paid_fen"] == 15_000 and statement["booking_number"] == number
+    # booking hears of the payment through the outbox: the booking owes nothing either
+    worker = Worker(
+        world.backend.runtime.session_maker,
+        world.backend.runtime.domains,
+        settings=msgspec.structs.replace(world.backend.settings),
+        only_topics={PAYMENT_RECEIVED},
+    )
+    await worker.drain()
+    shown = (await client.get(f"/api/v1/bookings/{booking_id}", headers=researcher)).json()
+    assert (shown["voucher_fen"], shown["due_fen"]) == (15_000, 0)
     assert statement["evidence_complete"], statement["evidence"]
     assert statement["evidence"]["usage"]["detail"]["fee_fen"] == 30_000
     after = (await client.get("/api/v1/me/vouchers", headers=researcher)).json()
     assert before["available_fen"] - after["available_fen"] == 15_000
+    ours = [h for h in after["history"] if h["booking_id"] == booking_id]
+    assert [(h["label"], h["amount_fen"], h["amount_yuan"]) for h in ours] == [
+        ("抵扣", 15_000, "150.00"),  # the final fee's half; the rest of the hold went back
+        ("冻结", 20_000, "200.00"),
+    ]
+    assert all(h["booking_number"] == number and number in h["text"] for h in ours)
+    assert ours[0]["text"].startswith("抵扣 150.00 元")
     assert after["held_fen"] == before["held_fen"]
 
     science, finance = await world.bureau(), await world.headers("demo-finance-bureau")

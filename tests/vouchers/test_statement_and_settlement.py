@@ -49,19 +49,42 @@ async def test_the_statement_shows_fee_share_and_due_to_the_parties_only(world: 
         response = await world.client.get(url, headers=await world.headers(outsider))
         assert response.status_code == 404 and error_code(response) == "statement_not_found", outsider
 
-    # only the provider marks the firm's transfer received; once is enough
+    assert f"1500.01 元，备注预约号 {body['booking_number']}" in body["payment_instructions"]
+
+
+async def test_a_recorded_payment_leaves_nothing_due_and_a_second_reference_is_refused(
+    world: VoucherDesk,
+) -> None:
+    firm, _ = await world.firm_with_grant(1_000_000)
+    unit = await new_org(world.backend, kind=OrgKind.unit)
+    researcher = await new_user(world.backend, firm, Role.researcher)
+    staff = await world.headers(await new_user(world.backend, unit, Role.provider_staff))
+    booking = await _completed(world, firm, unit, 300_001, ("booking", "usage"))
+
+    # only the provider marks the firm's transfer received
     paid_url = f"/api/v1/bookings/{booking}/payment-received"
     as_firm = await world.client.post(paid_url, json={}, headers=await world.headers(researcher))
     assert as_firm.status_code == 403 and error_code(as_firm) == "provider_staff_required"
-    received = await world.client.post(
-        paid_url, json={"reference": "BANK-001"}, headers=await world.headers(staff)
-    )
+    received = await world.client.post(paid_url, json={"reference": "BANK-001"}, headers=staff)
     assert received.status_code == 200, received.text
-    assert received.json()["payment_received_at"] is not None and received.json()["evidence"]["payment"]
-    again = await world.client.post(
-        paid_url, json={"reference": "BANK-002"}, headers=await world.headers(staff)
+    body = received.json()
+    assert body["payment_received_at"] is not None and body["evidence"]["payment"]
+    assert (body["due_fen"], body["paid_fen"], body["payment_reference"]) == (0, 150_001, "BANK-001")
+    assert "已确认收到" in body["payment_instructions"] and "BANK-001" in body["payment_instructions"]
+    seen_by_firm = await world.client.get(
+        f"/api/v1/bookings/{booking}/statement", headers=await world.headers(researcher)
     )
-    assert again.json()["payment_reference"] == "BANK-001"
+    assert seen_by_firm.json()["due_fen"] == 0
+
+    # the same confirmation again (a retry) answers the same; another reference is refused
+    again = await world.client.post(paid_url, json={"reference": "BANK-001"}, headers=staff)
+    assert again.status_code == 200 and again.json() == body
+    other = await world.client.post(paid_url, json={"reference": "BANK-002"}, headers=staff)
+    assert other.status_code == 409 and error_code(other) == "payment_already_received", other.text
+    assert "BANK-001" in other.json()["error"]["message"]
+    assert other.json()["error"]["details"]["payment_reference"] == "BANK-001"
+    unchanged = await world.client.get(f"/api/v1/bookings/{booking}/statement", headers=staff)
+    assert unchanged.json() == body
 
 
 async def test_a_fully_covered_fee_needs_no_payment(world: VoucherDesk) -> None:
@@ -120,6 +143,7 @@ async def test_settlement_is_drawn_submitted_approved_paid_and_reconciled_to_the
     assert ours[str(paid_1)]["voucher_fen"] == 61_728 and ours[str(paid_2)]["voucher_fen"] == 90_000
     held = {line["booking_id"]: line for line in batch["held_back"]}
     assert held[str(apart)]["missing_evidence"] == ["payment", "delivery"]
+    assert batch["status_label"] == "草稿"
     assert batch["total_fen"] == sum(line["voucher_fen"] for line in batch["lines"])
     url = f"/api/v1/settlements/{batch['id']}"
 
@@ -151,14 +175,12 @@ async def test_settlement_is_drawn_submitted_approved_paid_and_reconciled_to_the
     exported = await world.client.get(f"{url}/export", params={"format": "csv"}, headers=finance)
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    by_booking = {row[3]: row for row in rows[1:-1]}
-    assert by_booking[str(paid_1)][6] == "617.28" and by_booking[str(apart)][8].startswith("否")
-    assert rows[-1][6] == f"{batch['total_fen'] // 100}.{batch['total_fen'] % 100:02d}"
-    xlsx = await world.client.get(f"{url}/export", params={"format": "xlsx"}, headers=finance)
-    sheet = load_workbook(io.BytesIO(xlsx.content)).active
-    assert sheet is not None
-    cells = [[c.value for c in row] for row in sheet.iter_rows()]
-    assert any(row[3] == str(paid_2) and row[6] == "900.00" for row in cells)
+    by_booking = {row[-1]: row for row in rows[1:-1]}
+    numbers = {line["booking_id"]: line["booking_number"] for line in batch["lines"] + batch["held_back"]}
+    assert by_booking[str(paid_1)][2] == numbers[str(paid_1)]
+    assert by_booking[str(paid_1)][5] == "617.28" and by_booking[str(apart)][7].startswith("否")
+    assert by_booking[str(apart)][8] == "企业付款、结果交付"
+    assert rows[-1][5] == f"{batch['total_fen'] // 100}.{batch['total_fen'] % 100:02d}"
 
     # a booking is settled once: the next batch does not take it again
     await _completed(world, firm, unit, 2_000, complete)
@@ -210,3 +232,90 @@ async def test_a_discarded_draft_frees_its_bookings_for_the_next_batch(world: Vo
     late = await world.client.post(f"/api/v1/settlements/{again['id']}/discard", headers=science)
     assert submitted.status_code == 200
     assert late.status_code == 409 and error_code(late) == "invalid_transition"
+
+
+async def test_reconciliation_does_not_count_the_batchs_own_bookings_as_settled_elsewhere(
+    world: VoucherDesk,
+) -> None:
+    firm, _ = await world.firm_with_grant(1_000_000)
+    unit = await new_org(world.backend, kind=OrgKind.unit)
+    complete = ("booking", "usage", "payment", "delivery")
+    booking = await _completed(world, firm, unit, 50_000, complete)  # share 25,000
+    science = await world.bureau()
+    period = {"period_start": str(TODAY), "period_end": str(TODAY)}
+    draft = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
+    discarded = await world.client.post(f"/api/v1/settlements/{draft['id']}/discard", headers=science)
+    assert discarded.status_code == 200
+    batch = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
+    assert str(booking) in {line["booking_id"] for line in batch["lines"]}
+
+    report = (
+        await world.client.get(f"/api/v1/settlements/{batch['id']}/reconciliation", headers=science)
+    ).json()
+    # the discarded draft settled nothing: this batch's bookings count once, as this batch's (the
+    # period's captures split into this batch, held back, other batches and none: each once)
+    parts = (
+        report["batch_total_fen"],
+        report["period_held_back_fen"],
+        report["period_settled_elsewhere_fen"],
+        report["period_unlisted_fen"],
+    )
+    assert sum(parts) == report["period_captured_fen"], report
+
+
+async def test_drawing_again_while_a_draft_holds_the_bookings_names_the_draft(world: VoucherDesk) -> None:
+    firm, _ = await world.firm_with_grant(1_000_000)
+    unit = await new_org(world.backend, kind=OrgKind.unit)
+    await _completed(world, firm, unit, 40_000, ("booking", "usage", "payment", "delivery"))
+    science = await world.bureau()
+    period = {"period_start": str(TODAY), "period_end": str(TODAY)}
+    draft = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
+    assert draft["status"] == "draft" and draft["total_fen"] > 0
+
+    again = await world.client.post("/api/v1/settlements", json=period, headers=science)
+    assert again.status_code == 409 and error_code(again) == "draft_holds_bookings", again.text
+    error = again.json()["error"]
+    assert error["details"]["draft_id"] == draft["id"] and draft["id"] in error["message"]
+    [named] = [d for d in error["details"]["drafts"] if d["draft_id"] == draft["id"]]
+    assert named["total_fen"] == draft["total_fen"] and named["bookings"] == len(draft["lines"])
+
+    # once the draft is discarded its bookings are drawn again
+    await world.client.post(f"/api/v1/settlements/{draft['id']}/discard", headers=science)
+    redrawn = await world.client.post("/api/v1/settlements", json=period, headers=science)
+    assert redrawn.status_code == 201 and redrawn.json()["total_fen"] >= draft["total_fen"]
+
+
+async def test_the_xlsx_export_has_summable_yuan_amounts_and_chinese_statuses(world: VoucherDesk) -> None:
+    firm, _ = await world.firm_with_grant(5_000_000)
+    unit = await new_org(world.backend, kind=OrgKind.unit)
+    complete = ("booking", "usage", "payment", "delivery")
+    first = await _completed(world, firm, unit, 123_457, complete)  # share 61,728
+    await _completed(world, firm, unit, 200_001, complete)  # share 100,000
+    science = await world.bureau()
+    period = {"period_start": str(TODAY), "period_end": str(TODAY)}
+    batch = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
+    submitted = await world.client.post(f"/api/v1/settlements/{batch['id']}/submit", headers=science)
+    assert submitted.json()["status_label"] == "已提交"
+
+    xlsx = await world.client.get(
+        f"/api/v1/settlements/{batch['id']}/export", params={"format": "xlsx"}, headers=science
+    )
+    assert xlsx.status_code == 200, xlsx.text
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows())
+    assert rows[0][2].value == "状态：已提交"
+    header = [c.value for c in rows[1]]
+    fee, share = header.index("服务费（元）"), header.index("创新券兑付金额（元）")
+    lines, total = rows[2:-1], rows[-1]
+    assert all(isinstance(row[share].value, int | float) for row in lines)
+    assert {row[share].number_format for row in [*lines, total]} == {"#,##0.00"}
+    ours = next(row for row in lines if row[-1].value == str(first))
+    assert ours[share].value == 617.28 and ours[fee].value == 1234.57
+    assert ours[2].value == next(
+        line["booking_number"] for line in batch["lines"] if line["booking_id"] == str(first)
+    )
+    included = [row for row in lines if row[7].value == "是"]
+    assert (
+        round(sum(row[share].value for row in included), 2) == total[share].value == batch["total_fen"] / 100
+    )
