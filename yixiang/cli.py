@@ -114,6 +114,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the HTTP API (embedded default: with the worker in-process)."""
     import uvicorn
 
+    from yixiang.logs import uvicorn_log_config
+
     settings = _settings()
     uvicorn.run(
         "yixiang.asgi:app",
@@ -124,8 +126,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         # the app's own rate limits, so the client in logs and in the scope is the one they count.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies),
+        log_config=uvicorn_log_config(settings.effective_log_format, settings.log_level),
         log_level=settings.log_level.lower(),
-        access_log=False,
+        access_log=False,  # the app writes the access lines (yixiang.logs.AccessLogMiddleware)
     )
 
 
