@@ -14,10 +14,16 @@ import time
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+if TYPE_CHECKING:
+    from litestar.enums import ScopeType
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+else:  # the command line configures logging without importing the web framework (litestar.enums does)
+
+    class ScopeType:
+        HTTP = "http"  # the value of litestar.enums.ScopeType.HTTP, a str enum
+
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
