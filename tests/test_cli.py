@@ -70,7 +70,7 @@ def test_demo_load_and_reindex_show_their_progress_apart_from_their_result(tmp_p
     assert steps[0].startswith("loading demo data: 1/") and steps[0].endswith(" domains (accounts)")
     domains = int(steps[0].split("/")[1].split()[0])
     assert steps[domains - 1].startswith(f"loading demo data: {domains}/{domains} domains (")
-    assert steps[domains:] == ["loading demo data: events for the search index and notifications"]
+    assert steps[domains:] == ["loading demo data: handling its events (search index, notifications)"]
 
     reindexed = CliRunner().invoke(main, ["search", "reindex"], env=env)
     assert reindexed.exit_code == 0, reindexed.output

@@ -253,7 +253,7 @@ def demo_load() -> None:
 
     async def work(runtime: Any) -> None:
         await load_demo(runtime.session_maker, runtime.domains, report)
-        click.echo("loading demo data: events for the search index and notifications", err=True)
+        click.echo("loading demo data: handling its events (search index, notifications)", err=True)
         handled = await runtime.worker().drain()
         click.echo(f"demo data loaded ({handled} events handled)")
 
