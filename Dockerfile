@@ -11,8 +11,9 @@
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 # ---------------------------------------------------------------------------------------
-# Builder: install the pinned dependencies (pyproject.toml pins every version; uv.lock is
-# not committed because it records download addresses) and the project into /opt/venv.
+# Builder: install the runtime dependencies (pyproject.toml's, not the dev group) at the
+# versions constraints.txt pins, each file checked against the hashes pinned there (uv.lock is
+# not committed because it records download addresses), then the project, into /opt/venv.
 # ---------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS builder
 
@@ -31,9 +32,11 @@ WORKDIR /src
 
 RUN uv venv /opt/venv
 ENV VIRTUAL_ENV=/opt/venv
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
+RUN uv pip install --no-cache --require-hashes -c constraints.txt -r pyproject.toml
 
-# ... then the project itself, installed as a regular (non-editable) wheel.
+# ... then the project itself, installed as a regular (non-editable) wheel, its dependencies
+# already there.
 COPY yixiang ./yixiang
 COPY accounts ./accounts
 COPY catalogue ./catalogue
@@ -43,7 +46,7 @@ COPY ratings ./ratings
 COPY vouchers ./vouchers
 COPY search ./search
 COPY bot ./bot
-RUN uv pip install --no-cache . \
+RUN uv pip install --no-cache --no-deps . \
  && /opt/venv/bin/python -c "import yixiang, accounts, catalogue, booking, results, ratings, vouchers, search, bot"
 
 # ---------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""The bot as the shell sees it: the webhook, WeChat sign-in, notification consumers, CLI commands."""
+"""The bot as the shell sees it: the webhook, WeChat sign-in, notification consumers (its commands:
+``bot.cli``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bot import cli, local_outbox, notify, signin, webhook
+from bot import local_outbox, notify, signin, webhook
 from bot.adapters import build_ports
 from bot.dependencies import DEPENDENCIES, MINIPROGRAM, OFFICIAL_ACCOUNT
 from bot.ports import SERVICE_KEY
@@ -31,5 +32,4 @@ DOMAIN = Domain(
     consumers=notify.CONSUMERS,
     on_startup=[start],
     dependencies=DEPENDENCIES,
-    cli_commands=cli.COMMANDS,
 )

@@ -7,7 +7,7 @@ sorts, shows and matches on; never the contact person, phone or e-mail.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -115,8 +115,11 @@ def _searchable() -> tuple[Any, ...]:
     )
 
 
-async def all_documents(session: AsyncSession, batch: int = 2000) -> AsyncIterator[list[SearchDocument]]:
-    """Every searchable instrument's document, in batches, by category, then name (then id).
+async def all_documents(
+    session: AsyncSession, batch: int = 2000, progress: Callable[[int, int], None] | None = None
+) -> AsyncIterator[list[SearchDocument]]:
+    """Every searchable instrument's document, in batches, by category, then name (then id);
+    ``progress(done, total)`` after each batch the consumer has taken (and written).
 
     A rebuild writes the index in this order, so instruments of one kind, which the same words
     find, lie together on disk: a broad query reads a few hundred pages, not one per match.
@@ -133,3 +136,5 @@ async def all_documents(session: AsyncSession, batch: int = 2000) -> AsyncIterat
             lookups = await load_lookups(session, units | (set(lookups.units) if lookups else set()))
         if rows:
             yield [build_document(r, lookups) for r in rows]
+        if progress is not None:
+            progress(min(start + batch, len(ids)), len(ids))

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from catalogue.events import INSTRUMENT_CHANGED
 from search.backend import SearchBackend
-from search.cli import search_group
 from search.controllers import SearchAdminController, SearchController
 from search.dependencies import DEPENDENCIES, SEARCH_BACKEND
 from search.settings import MeiliSettings, SearchSettings
@@ -48,5 +47,4 @@ DOMAIN = Domain(
     consumers={INSTRUMENT_CHANGED: [index_changed_instruments]},
     on_startup=[start_search],
     dependencies=DEPENDENCIES,
-    cli_commands=[search_group],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,13 +34,17 @@ async def _index_current(session: AsyncSession, backend: SearchBackend, ids: lis
     await backend.delete(session, removed)
 
 
-async def reindex(session_maker: async_sessionmaker[AsyncSession], backend: SearchBackend) -> int:
+async def reindex(
+    session_maker: async_sessionmaker[AsyncSession],
+    backend: SearchBackend,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Rebuild the whole index from the catalogue; searches keep answering from the old index
     until the new one is complete (one transaction on the database backend, an index swap on
-    Meilisearch)."""
+    Meilisearch). ``progress(done, total)`` counts the instruments written."""
     started = utcnow()
     async with session_maker() as session, transaction(session):
-        count = await backend.rebuild(session, all_documents(session))
+        count = await backend.rebuild(session, all_documents(session, progress=progress))
     # A change committed after the rebuild read its instrument went, through its event, into the
     # index being replaced (Meilisearch swaps the new one in): apply such changes again.
     async with session_maker() as session, transaction(session):

@@ -22,7 +22,7 @@ from yixiang.errors import EXCEPTION_HANDLERS
 from yixiang.health import health, ready
 from yixiang.http_meta import AllowMiddleware, one_charset
 from yixiang.idempotency import IdempotencyMiddleware, request_sessions
-from yixiang.logs import RequestIdMiddleware, configure_logging
+from yixiang.logs import AccessLogMiddleware, RequestIdMiddleware, configure_logging
 from yixiang.openapi import document
 from yixiang.ratelimit import RateLimiter
 from yixiang.runtime import Runtime
@@ -76,7 +76,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies=dependencies,
         middleware=[
-            RequestIdMiddleware,
             SecurityHeadersMiddleware,
             BodyGuardMiddleware,
             AllowMiddleware,
@@ -108,6 +107,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         debug=False,
         logging_config=None,
     )
+    # Around the whole app, not among the middleware above (which run only once a route matched):
+    # every request gets its id and its access line, a 404 or a 405 too.
+    app.asgi_handler = RequestIdMiddleware(AccessLogMiddleware(app.asgi_handler, settings.secret_key))
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.engine = runtime.engine

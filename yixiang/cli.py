@@ -53,10 +53,21 @@ def run_with_runtime(work: Callable[[Any], Awaitable[T]], *, migrate: bool | Non
     return uvloop.run(main())
 
 
+def show_progress(what: str) -> Callable[[int, int], None]:
+    """A long command's progress, ``what done/total``, on stderr: stdout keeps only its result."""
+
+    def report(done: int, total: int) -> None:
+        click.echo(f"{what}: {done}/{total}", err=True)
+
+    return report
+
+
 class _Commands(click.Group):
-    """The shell's commands here, the domains' (``search reindex``, ``wechat menu push``, ...)
-    loaded only when one of them, or the list, is asked for: importing every domain made the
-    process that ``serve --workers N`` keeps as uvicorn's supervisor hold ~130 MB for nothing."""
+    """The shell's commands here; the domains' (``search reindex``, ``wechat menu push``, ...) from
+    each domain package's ``cli`` module, loaded only when one of them, or the list, is asked for.
+    Those modules import click and little else, and each command imports what it needs when it
+    runs: ``yixiang --help`` and the worker's liveness probe load no domain (loading them all cost
+    ~6 s of CPU per command), and neither does the supervisor process of ``serve --workers N``."""
 
     _domains_loaded = False
 
@@ -64,10 +75,18 @@ class _Commands(click.Group):
         if self._domains_loaded:
             return
         self._domains_loaded = True
-        from yixiang.domains import load_domains
+        import importlib
 
-        for domain in load_domains():
-            for command in domain.cli_commands:
+        from yixiang.packages import DOMAIN_PACKAGES
+
+        for package in DOMAIN_PACKAGES:
+            try:
+                module = importlib.import_module(f"{package}.cli")
+            except ModuleNotFoundError as exc:
+                if exc.name == f"{package}.cli":
+                    continue  # a domain without commands
+                raise
+            for command in module.COMMANDS:
                 self.add_command(command)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -95,6 +114,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the HTTP API (embedded default: with the worker in-process)."""
     import uvicorn
 
+    from yixiang.logs import uvicorn_log_config
+
     settings = _settings()
     uvicorn.run(
         "yixiang.asgi:app",
@@ -105,8 +126,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         # the app's own rate limits, so the client in logs and in the scope is the one they count.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies),
+        log_config=uvicorn_log_config(settings.effective_log_format, settings.log_level),
         log_level=settings.log_level.lower(),
-        access_log=False,
+        access_log=False,  # the app writes the access lines (yixiang.logs.AccessLogMiddleware)
     )
 
 
@@ -226,10 +248,14 @@ def demo_load() -> None:
         )
         sys.exit(2)
 
+    def report(done: int, total: int, domain: str) -> None:
+        click.echo(f"loading demo data: {done}/{total} domains ({domain})", err=True)
+
     async def work(runtime: Any) -> None:
-        await load_demo(runtime.session_maker, runtime.domains)
-        await runtime.worker().drain()
-        click.echo("demo data loaded")
+        await load_demo(runtime.session_maker, runtime.domains, report)
+        click.echo("loading demo data: handling its events (search index, notifications)", err=True)
+        handled = await runtime.worker().drain()
+        click.echo(f"demo data loaded ({handled} events handled)")
 
     run_with_runtime(work, migrate=True)
 

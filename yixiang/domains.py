@@ -2,7 +2,9 @@
 
 Each domain package exposes ``<package>.plugin.DOMAIN``, a :class:`Domain` listing its routes,
 outbox consumers, periodic jobs and demo-data loaders. The shell loads them by module path, so
-dependencies still point one way (domains import ``yixiang``, never the reverse).
+dependencies still point one way (domains import ``yixiang``, never the reverse). A domain's
+command-line commands are apart, in ``<package>.cli.COMMANDS``: the ``yixiang`` command lists them
+without loading any plugin (which imports the whole domain, and the web framework with it).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yixiang.outbox import Event
+from yixiang.packages import DOMAIN_PACKAGES
 from yixiang.registry import ServiceRegistry
 from yixiang.settings import Settings
 from yixiang.store import Store
@@ -22,17 +25,7 @@ from yixiang.store import Store
 if TYPE_CHECKING:  # the runtime loads the domains: a run-time import would be circular
     from yixiang.runtime import Runtime
 
-# The order matters for demo data: later domains build on earlier ones.
-DOMAIN_MODULES = (
-    "accounts.plugin",
-    "catalogue.plugin",
-    "booking.plugin",
-    "results.plugin",
-    "ratings.plugin",
-    "vouchers.plugin",
-    "search.plugin",
-    "bot.plugin",
-)
+DOMAIN_MODULES = tuple(f"{package}.plugin" for package in DOMAIN_PACKAGES)
 
 
 @dataclass
@@ -70,8 +63,6 @@ class Domain:
     # backend) in ``runtime.services`` for controllers and consumers.
     on_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     on_shutdown: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
-    # click commands added to the ``yixiang`` CLI (e.g. ``search reindex``)
-    cli_commands: Sequence[Any] = ()
     # ASGI middleware, added after the shell's request id and security headers and before its
     # idempotency (which keys on the signed-in user), in domain order
     middleware: Sequence[Any] = ()
@@ -132,12 +123,20 @@ def idle_selector(consumer: Consumer) -> IdleSelector | None:
     return getattr(consumer, "idle_events", None)
 
 
-async def load_demo(session_maker: async_sessionmaker[AsyncSession], domains: Sequence[Domain]) -> None:
-    """Every domain's demo data, in domain order, each loader in its own transaction."""
-    for domain in domains:
+async def load_demo(
+    session_maker: async_sessionmaker[AsyncSession],
+    domains: Sequence[Domain],
+    progress: Callable[[int, int, str], None] | None = None,
+) -> None:
+    """Every domain's demo data, in domain order, each loader in its own transaction;
+    ``progress(done, total, domain)`` after each domain that has some."""
+    loading = [domain for domain in domains if domain.demo_loaders]
+    for done, domain in enumerate(loading, start=1):
         for loader in domain.demo_loaders:
             async with session_maker() as session, session.begin():
                 await loader(session)
+        if progress is not None:
+            progress(done, len(loading), domain.name)
 
 
 async def load_reference_data(

@@ -163,11 +163,11 @@ def env_name(key: str) -> str:
 
 def domain_sections() -> list[type[Section]]:
     """The sections of the domains the shell loads (``<package>.settings``, where it exists)."""
-    from yixiang.domains import DOMAIN_MODULES
+    from yixiang.packages import DOMAIN_PACKAGES
 
     sections: list[type[Section]] = []
-    for plugin in DOMAIN_MODULES:
-        module_path = plugin.rsplit(".", 1)[0] + ".settings"
+    for package in DOMAIN_PACKAGES:
+        module_path = package + ".settings"
         try:
             module = importlib.import_module(module_path)
         except ModuleNotFoundError as exc:
