@@ -66,6 +66,7 @@ TITLES = {
     "booking.delivered": "检测结果已交付",
     "booking.rating_requested": "请为服务打分",
     "voucher.captured": "创新券已抵扣",
+    "voucher.application_decided": "创新券申领有结果",
 }
 
 
@@ -94,6 +95,13 @@ def fields(topic: str, payload: dict[str, Any]) -> dict[str, str]:
             "amount3": yuan(int(payload.get("balance_fen") or 0)),
             "character_string4": _cut(payload.get("booking_code"), 32),
         }
+    if topic == "voucher.application_decided":
+        return {
+            "thing1": _cut(payload.get("program_name"), 20),
+            "phrase2": _cut(payload.get("status_text"), 5),
+            "amount3": yuan(int(payload.get("amount_fen") or 0)) if payload.get("amount_fen") else "—",
+            "thing4": _cut(payload.get("reason") or "—", 20),
+        }
     data = {
         "thing1": _cut(payload.get("instrument_name"), 20),
         "character_string2": _cut(payload.get("booking_code"), 32),
@@ -115,6 +123,8 @@ def labels(topic: str) -> dict[str, str]:
     """What each keyword of ``fields`` means, as the template shows it to the reader."""
     if topic == "voucher.captured":
         return {"thing1": "创新券", "amount2": "本次抵扣", "amount3": "余额", "character_string4": "预约号"}
+    if topic == "voucher.application_decided":
+        return {"thing1": "创新券批次", "phrase2": "结果", "amount3": "批准金额", "thing4": "说明"}
     extra = {"booking.rejected": "原因", "booking.reminder": "地点", "booking.rating_requested": "评价"}
     return {
         "thing1": "仪器",

@@ -53,6 +53,7 @@ NOTIFICATION_TOPICS = (
     "booking.delivered",
     "booking.rating_requested",
     "voucher.captured",
+    "voucher.application_decided",
 )
 
 

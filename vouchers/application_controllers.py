@@ -29,13 +29,6 @@ from yixiang.db import transaction
 from yixiang.openapi import files
 
 BASE = "/api/v1/voucher-applications"
-STATUS_TEXT = {
-    ApplicationStatus.submitted: "待审核",
-    ApplicationStatus.returned: "已退回修改",
-    ApplicationStatus.approved: "已批准",
-    ApplicationStatus.rejected: "不予批准",
-    ApplicationStatus.withdrawn: "已撤回",
-}
 ATTACHMENT_TYPES = ("application/pdf", "image/png", "image/jpeg")
 
 
@@ -47,7 +40,7 @@ def _out(application: VoucherApplication, program: VoucherProgram) -> Applicatio
         enterprise_id=application.enterprise_id,
         applicant_id=application.applicant_id,
         status=application.status,
-        status_text=STATUS_TEXT[application.status],
+        status_text=applications.STATUS_TEXT[application.status],
         requested_fen=application.requested_fen,
         approved_fen=application.approved_fen,
         grant_id=application.grant_id,

@@ -53,8 +53,16 @@ from yixiang.locking import locked
 from yixiang.outbox import emit
 
 OPEN = (ApplicationStatus.submitted, ApplicationStatus.returned)
+STATUS_TEXT = {
+    ApplicationStatus.submitted: "待审核",
+    ApplicationStatus.returned: "已退回修改",
+    ApplicationStatus.approved: "已批准",
+    ApplicationStatus.rejected: "不予批准",
+    ApplicationStatus.withdrawn: "已撤回",
+}
 DECIDED_TOPIC = "voucher.application_decided"  # to the applicant
-SUBMITTED_TOPIC = "voucher.application_submitted"  # to the region's officers
+SUBMITTED_TOPIC = "voucher.application_submitted"  # for the region's officers
+WITHDRAWN_TOPIC = "voucher.application_withdrawn"  # for the region's officers
 MAX_ATTACHMENTS = 8
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 # What a licence or certificate is sent as, recognised by its first bytes (never by its name).
@@ -93,6 +101,7 @@ async def load_visible(
 
 async def _record(
     session: AsyncSession,
+    program: VoucherProgram,
     application: VoucherApplication,
     action: str,
     actor_id: uuid.UUID,
@@ -111,7 +120,9 @@ async def _record(
             at=now,
         )
     )
-    topic = SUBMITTED_TOPIC if action in ("submit", "resubmit") else DECIDED_TOPIC
+    topic = {"submit": SUBMITTED_TOPIC, "resubmit": SUBMITTED_TOPIC, "withdraw": WITHDRAWN_TOPIC}.get(
+        action, DECIDED_TOPIC
+    )
     step = await session.scalar(
         select(func.count())
         .select_from(ApplicationEvent)
@@ -127,6 +138,8 @@ async def _record(
             "user_id": application.applicant_id,
             "action": action,
             "status": application.status.value,
+            "status_text": STATUS_TEXT[application.status],
+            "program_name": program.name,
             "amount_fen": amount_fen,
             "reason": reason,
         },
@@ -196,7 +209,7 @@ async def apply(session: AsyncSession, principal: Principal, data: ApplicationIn
         _fill(application, program, data)
         session.add(application)
         await session.flush()
-        await _record(session, application, "submit", principal.user_id, now)
+        await _record(session, program, application, "submit", principal.user_id, now)
         return application
 
 
@@ -218,7 +231,7 @@ async def resubmit(
         _fill(application, program, data)
         now = utcnow()
         application.status, application.submitted_at = ApplicationStatus.submitted, now
-        await _record(session, application, "resubmit", principal.user_id, now)
+        await _record(session, program, application, "resubmit", principal.user_id, now)
         return application
 
 
@@ -226,13 +239,13 @@ async def withdraw(
     session: AsyncSession, principal: Principal, application_id: uuid.UUID
 ) -> VoucherApplication:
     async with within_caller_transaction(session):
-        application, _ = await load_visible(session, principal, application_id, lock=True)
+        application, program = await load_visible(session, principal, application_id, lock=True)
         if not firm_admin_of(principal, application.enterprise_id):
             raise FirmAdminRequired()
         if application.status not in OPEN:
             raise ApplicationStateInvalid(status=application.status.value, allowed=[s.value for s in OPEN])
         application.status = ApplicationStatus.withdrawn
-        await _record(session, application, "withdraw", principal.user_id, utcnow())
+        await _record(session, program, application, "withdraw", principal.user_id, utcnow())
         return application
 
 
@@ -292,6 +305,7 @@ async def decide(
         )
         await _record(
             session,
+            program,
             application,
             action,
             principal.user_id,

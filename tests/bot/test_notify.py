@@ -17,6 +17,7 @@ from bot.models import SentNotification
 from bot.notify import send_template_message
 from bot.wechat import HTTP_TIMEOUT_SECONDS
 from tests.bot.chat import Chat, TaggedInstruments, bind_openid, bookings_on, deliver, new_firm_researcher
+from tests.vouchers.desk import program_body
 from yixiang.db import utcnow
 from yixiang.domains import JobContext
 from yixiang.housekeeping import HOUSEKEEPING_TOPIC
@@ -289,3 +290,44 @@ async def test_a_batch_sends_to_the_linked_researcher_and_settles_the_rest_unsen
             select(SentNotification.event_id).where(SentNotification.user_id == unlinked)
         )
     assert pending is None and unsent is None
+
+
+async def test_a_voucher_application_decision_reaches_the_applicant(chat: Chat) -> None:
+    """The bureau approves a firm admin's application through the API; the applicant hears the
+    programme, the result and the approved amount."""
+    openid = await bind_openid(chat, "demo-firm-admin")
+    client, bureau = chat.backend.client, await chat.headers("demo-science-bureau")
+    program = await client.post("/api/v1/voucher-programs", json=program_body(), headers=bureau)
+    assert program.status_code == 201, program.text
+    applied = await client.post(
+        "/api/v1/voucher-applications",
+        json={
+            "program_id": program.json()["id"],
+            "enterprise_id": str(demo_id("firm-qinghe")),
+            "requested_fen": 500_000,
+            "contact_name": "王青禾",
+            "contact_phone": "0571-88886666",
+            "tech_sme_number": "202633010600123",
+        },
+        headers=await chat.headers("demo-firm-admin"),
+    )
+    assert applied.status_code == 201, applied.text
+    approved = await client.post(
+        f"/api/v1/voucher-applications/{applied.json()['id']}/approve",
+        json={"approved_fen": 300_000, "reason": "按预算批准"},
+        headers=bureau,
+    )
+    assert approved.status_code == 200, approved.text
+    await chat.drain()
+    [sent] = [
+        c
+        for c in chat.fake.calls_to("/cgi-bin/message/template/send", touser=openid)
+        if c.body and c.body["template_id"] == "demo-tpl-voucher.application_decided"
+    ]
+    assert sent.body is not None
+    assert {k: v["value"] for k, v in sent.body["data"].items()} == {
+        "thing1": program.json()["name"],
+        "phrase2": "已批准",
+        "amount3": "3,000.00 元",
+        "thing4": "按预算批准",
+    }
