@@ -230,6 +230,8 @@ async def ask_confirm(turn: Turn, data: dict[str, Any]) -> Reply:
     lines.append(f"预计费用：{yuan(quote.fee_fen)}")
     if quote.voucher_share_fen:
         lines.append(f"创新券抵扣：{yuan(quote.voucher_share_fen)}，自付：{yuan(quote.payable_fen)}")
+    if quote.billing_rule:
+        lines.append(f"计费方式：{quote.billing_rule}")
     lines.append("回复 1 确认提交，回复「取消」放弃。")
     return Reply("\n".join(lines))
 

@@ -62,6 +62,7 @@ async def test_from_search_to_a_booking_with_a_voucher_hold(
     assert "1. 氢谱 1H" in items.content and "2. 碳谱 13C" in items.content
     confirm = await sender.text(openid, "1")
     assert "600.00 元" in confirm.content and "创新券抵扣：300.00 元" in confirm.content
+    assert "计费方式：按实际使用时长计费" in confirm.content  # said before the user commits
     msgid, created = sender.next_msgid(), int(time.time())
     replies = [await sender.text(openid, "1", msgid=msgid, create_time=created) for _ in range(3)]
     assert len({r.content for r in replies}) == 1  # WeChat's retries: the same answer
