@@ -25,6 +25,7 @@ from booking.bookable import _BOOKABLE
 from booking.creation import _BOOKING_INSERT, _CLOSURES_AND_OVERLAP, is_slot_conflict
 from booking.events import _HISTORY_INSERT
 from booking.models import Booking, BookingStatus, Closure, Operation
+from booking.numbers import booking_number
 from catalogue.models import ServiceMode
 from tests.booking.world import QINGHE, ZJLG, day_at, machine_time, make_instrument, set_calendar, user_id
 from tests.support import error_code
@@ -63,8 +64,10 @@ def sqlalchemy_sends(backend: Any) -> Iterator[list[tuple[str, Any]]]:
 def booking_row(instrument_id: uuid.UUID, user: uuid.UUID, hours_ahead: int = 0, **changes: Any) -> dict:
     start = day_at(20, 9) + timedelta(hours=hours_ahead)
     row: dict[str, Any] = {column.key: None for column in Booking.__table__.columns}
+    booking_id, made = uuid.uuid4(), utcnow()
     row |= {
-        "id": uuid.uuid4(),
+        "id": booking_id,
+        "number": booking_number(booking_id, made),  # creation numbers every booking it inserts
         "instrument_id": instrument_id,
         "unit_id": ZJLG,
         "enterprise_id": QINGHE,
@@ -80,8 +83,8 @@ def booking_row(instrument_id: uuid.UUID, user: uuid.UUID, hours_ahead: int = 0,
         "rate": "external",
         "quoted_fee_fen": 20_000,
         "fee_breakdown": {"lines": [{"label": "机时", "fen": 20_000}], "at": "2031-01-01"},
-        "created_at": utcnow(),
-        "updated_at": utcnow(),
+        "created_at": made,
+        "updated_at": made,
     }
     return row | changes
 

@@ -4,6 +4,7 @@ region decides; both see the application's steps and documents."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -30,6 +31,13 @@ from yixiang.openapi import files
 
 BASE = "/api/v1/voucher-applications"
 ATTACHMENT_TYPES = ("application/pdf", "image/png", "image/jpeg")
+
+
+@dataclass
+class AttachmentForm:
+    """The upload form: one ``file`` (what ``wx.uploadFile`` sends)."""
+
+    file: UploadFile
 
 
 def _out(application: VoucherApplication, program: VoucherProgram) -> ApplicationOut:
@@ -193,13 +201,15 @@ class VoucherApplicationController(Controller):
     async def attach(
         self,
         application_id: uuid.UUID,
-        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[AttachmentForm, Body(media_type=RequestEncodingType.MULTI_PART)],
         principal: Principal,
         db_session: AsyncSession,
     ) -> ApplicationOut:
-        content = await data.read()
+        content = await data.file.read()
         async with transaction(db_session):
-            await applications.attach(db_session, principal, application_id, data.filename or "", content)
+            await applications.attach(
+                db_session, principal, application_id, data.file.filename or "", content
+            )
             return await _full(db_session, principal, application_id)
 
     @get(

@@ -77,6 +77,22 @@ async def test_invalid_utf8_inside_a_json_string_is_400(client, login, caplog, r
     no_unhandled_errors(caplog)
 
 
+async def test_a_nul_character_in_a_string_is_400_on_every_database(client, login, caplog):
+    """PostgreSQL's text cannot hold U+0000: it is refused, and named, before any query runs."""
+    json_type = {"Content-Type": "application/json"}
+    with caplog.at_level(logging.INFO):
+        sign_in = await client.post(
+            "/api/v1/auth/login", content=b'{"username": "a\\u0000b", "password": "x"}', headers=json_type
+        )
+        escaped = await client.post(  # a backslash followed by "u0000" is ordinary text
+            "/api/v1/auth/login", content=b'{"username": "a\\\\u0000b", "password": "x"}', headers=json_type
+        )
+    assert_error_body(sign_in, 400, "invalid_json")
+    assert "\\u0000" in sign_in.json()["error"]["message"]
+    assert escaped.status_code == 401
+    no_unhandled_errors(caplog)
+
+
 # --- multipart: part headers and boundaries -------------------------------------------------------
 
 

@@ -70,7 +70,10 @@ async def test_a_whole_sentence_searches_for_its_instrument_words(client, engine
     found = await search(client, q=sentence, limit=50)
     expected = await search(client, q=words, limit=50)
     assert found["total"] == expected["total"] > 0
-    assert [i["id"] for i in found["items"]] == [i["id"] for i in expected["items"]]
+    if words in sentence:  # the same query terms: the same ranking
+        assert [i["id"] for i in found["items"]] == [i["id"] for i in expected["items"]]
+    else:  # a misspelling finds the same instruments; the right spelling may rank its own matches first
+        assert sorted(i["id"] for i in found["items"]) == sorted(i["id"] for i in expected["items"])
 
 
 async def test_matched_terms_are_highlighted(client, engine):
