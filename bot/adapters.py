@@ -18,12 +18,13 @@ from booking.free_time import availability
 from booking.models import Booking, BookingStatus, Operation
 from booking.queries import list_bookings
 from booking.quotes import quote_booking
-from booking.rules import internal_rate
+from booking.rules import describe_rules, internal_rate
 from booking.schemas import BookingIn
 from booking.services import cancel_booking
 from booking.settings import BookingSettings
 from bot.ports import (
     BookingView,
+    FreeRanges,
     InstrumentDetails,
     InstrumentPage,
     InstrumentSummary,
@@ -190,6 +191,24 @@ class BookingAdapter:
         async with self.session_maker() as session:
             found = await availability(session, None, instrument_id, start, end)
         return [Slot(s, e) for s, e in found.slots]
+
+    async def free_ranges(self, instrument_id: uuid.UUID, start: datetime, end: datetime) -> FreeRanges:
+        async with self.session_maker() as session:
+            found = await availability(session, None, instrument_id, start, end)
+        rules = found.rules
+        return FreeRanges(
+            ranges=[Slot(s, e) for s, e in found.ranges],
+            min_minutes=rules.min_duration_minutes,
+            max_minutes=rules.max_duration_minutes,
+            step_minutes=rules.slot_minutes,
+            rules="；".join(
+                describe_rules(
+                    rules,
+                    machine_time=found.offers_machine_time,
+                    sample_testing=ServiceMode.sample_testing in found.modes,
+                )
+            ),
+        )
 
     async def _item(
         self, session: AsyncSession, principal: Principal, item_id: uuid.UUID

@@ -75,6 +75,17 @@ class Slot(msgspec.Struct, frozen=True):
     end: datetime
 
 
+class FreeRanges(msgspec.Struct, frozen=True, kw_only=True):
+    """An instrument's free machine time as ranges a user picks a length from, with the rules
+    that bound a booking (said to the user before they choose)."""
+
+    ranges: list[Slot]
+    min_minutes: int
+    max_minutes: int
+    step_minutes: int  # bookings start and end on this grid
+    rules: str  # the booking rules, one sentence each
+
+
 class Quote(msgspec.Struct, frozen=True, kw_only=True):
     fee_fen: int
     voucher_share_fen: int  # what the firm's vouchers will cover (held at confirmation)
@@ -144,6 +155,10 @@ class BookingPort(Protocol):
         self, instrument_id: uuid.UUID, start: datetime, end: datetime, *, item_id: uuid.UUID | None = None
     ) -> list[Slot]:
         """Bookable machine-time slots that start in [start, end), by the instrument's calendar."""
+        ...
+
+    async def free_ranges(self, instrument_id: uuid.UUID, start: datetime, end: datetime) -> FreeRanges:
+        """Free machine time merged into ranges (each long enough for the shortest booking)."""
         ...
 
     async def quote(

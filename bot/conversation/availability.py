@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
-from bot.conversation.base import LIST_LIMIT, UNAVAILABLE, Reply, Turn, more_hint, numbered, when_text
+from bot.conversation import ranges
+from bot.conversation.base import LIST_LIMIT, UNAVAILABLE, Reply, Turn, more_hint, numbered
 from bot.conversation.details import current_instrument
 from bot.conversation.memory import remember
 from bot.conversation.search import find, summary_line
@@ -56,38 +58,35 @@ async def list_free(turn: Turn, instrument_id: uuid.UUID, name: str, when: When 
         label = f"未来 {DEFAULT_DAYS} 天"
     else:
         start, end, label = max(when.start, turn.now), when.end, when.label()
-    slots = await turn.ports.bookings.free_slots(instrument_id, start, end) if end > start else []
-    turn.set_flow(
-        "instrument",
-        instrument_id=str(instrument_id),
-        name=name,
-        slots=[[s.start.isoformat(), s.end.isoformat()] for s in slots[:KEPT_SLOTS]],
-        shown=min(LIST_LIMIT, len(slots)),
-    )
+    free = await turn.ports.bookings.free_ranges(instrument_id, start, end) if end > start else None
+    kept: dict[str, Any] = ranges.remembered(free) if free is not None else {"slots": [], "bounds": []}
+    slots: list[list[str]] = kept["slots"][:KEPT_SLOTS]
+    shown = min(LIST_LIMIT, len(slots))
+    kept["slots"] = slots
+    turn.set_flow("instrument", instrument_id=str(instrument_id), name=name, shown=shown, **kept)
     if not slots:
         why = closed_reason(day_of(when)) if when is not None else ""
         return Reply(f"{name} 在{label}没有空闲时段。{why}换个日期试试，例如「下周三有空吗」。")
-    lines = [when_text(s.start, s.end) for s in slots[:LIST_LIMIT]]
-    total = min(len(slots), KEPT_SLOTS)
-    footer = "\n".join(x for x in ("回复「预约 序号」预约对应时段。", more_hint(len(lines), total)) if x)
-    return Reply(f"{name} 在{label}共有 {total} 个空闲时段：\n" + numbered(lines, footer))
+    state = turn.state or {}
+    total = len(slots)
+    footer = "\n".join(x for x in (ranges.how_to_pick(state, "预约 "), more_hint(shown, total)) if x)
+    return Reply(f"{name} 在{label}有 {total} 段空闲时间：\n" + numbered(ranges.lines(slots[:shown]), footer))
 
 
 async def more(turn: Turn) -> Reply | None:
-    """The next page of the free slots in the conversation; None when there is none."""
+    """The next page of the free time in the conversation; None when there is none."""
     state = turn.state or {}
     if state.get("flow") != "instrument" or not state.get("slots") or "shown" not in state:
         return None
     slots, shown = state["slots"], state["shown"]
     if shown >= len(slots):
-        return Reply(f"已经是全部 {len(slots)} 个空闲时段了。")
+        return Reply(f"已经是全部 {len(slots)} 段空闲时间了。")
     page = slots[shown : shown + LIST_LIMIT]
     state["shown"] = shown + len(page)
-    lines = [when_text(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in page]
     footer = "\n".join(
-        x for x in ("回复「预约 序号」预约对应时段。", more_hint(state["shown"], len(slots))) if x
+        x for x in (ranges.how_to_pick(state, "预约 "), more_hint(state["shown"], len(slots))) if x
     )
     return Reply(
-        f"共 {len(slots)} 个空闲时段，第 {shown + 1}-{state['shown']} 个：\n"
-        + numbered(lines, footer, shown + 1)
+        f"共 {len(slots)} 段空闲时间，第 {shown + 1}-{state['shown']} 段：\n"
+        + numbered(ranges.lines(page), footer, shown + 1)
     )

@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.conversation import ranges
 from bot.conversation.base import (
     LIST_LIMIT,
     NEEDS_BINDING,
@@ -28,7 +29,7 @@ from bot.conversation.intents import clean, query_text
 from bot.conversation.memory import remember
 from bot.conversation.search import find, summary_line
 from bot.conversation.when_words import closed_reason, day_of, passed
-from bot.ports import Slot
+from bot.ports import FreeRanges, Slot
 from bot.understanding import Reading
 from yixiang.clock import SHANGHAI
 from yixiang.dates import When, parse_when
@@ -83,8 +84,10 @@ async def handle(turn: Turn, reading: Reading) -> Reply:
             return await with_instrument(turn, uuid.UUID(state["ids"][number - 1]), when)
     if number is not None and state.get("flow") == "instrument" and state.get("slots"):
         if 1 <= number <= len(state["slots"]):
-            start, end = (datetime.fromisoformat(x) for x in state["slots"][number - 1])
-            return await with_instrument(turn, uuid.UUID(state["instrument_id"]), None, Slot(start, end))
+            taken = ranges.take(state, number - 1, reading.slots.duration_minutes)
+            if isinstance(taken, str):
+                return Reply(taken)
+            return await with_instrument(turn, uuid.UUID(state["instrument_id"]), None, Slot(*taken))
     if query:
         found = await find(turn, query)
         if not found:
@@ -164,23 +167,23 @@ async def take_when(turn: Turn, data: dict[str, Any], when: When) -> Reply:
         if covered(slots, when.start, when.end):
             data |= {"mode": "machine_time", "start": when.start.isoformat(), "end": when.end.isoformat()}
             return await ask_item(turn, data)
-        day_slots = await turn.ports.bookings.free_slots(
+        day = await turn.ports.bookings.free_ranges(
             instrument_id, max(day_start, turn.now), day_start + timedelta(days=1)
         )
         intro = f"{when.label()} 不可预约（已被占用或不在开放时间）。"
-        return _offer_slots(turn, data, day_slots, intro, when)
+        return _offer_slots(turn, data, day, intro, when)
     if refused := passed(when, turn.now):
         _go(turn, "when", data)
         return Reply(refused)
     start = max(when.start, turn.now)
-    slots = await turn.ports.bookings.free_slots(instrument_id, start, when.end) if when.end > start else []
-    return _offer_slots(turn, data, slots, "", when)
+    free = await turn.ports.bookings.free_ranges(instrument_id, start, when.end) if when.end > start else None
+    return _offer_slots(turn, data, free, "", when)
 
 
 def _offer_slots(
-    turn: Turn, data: dict[str, Any], slots: list[Slot], intro: str, when: When | None = None
+    turn: Turn, data: dict[str, Any], free: FreeRanges | None, intro: str, when: When | None = None
 ) -> Reply:
-    if not slots:
+    if free is None or not free.ranges:
         _go(turn, "when", data)
         why = closed_reason(day_of(when)) if when is not None else ""
         return Reply(
@@ -188,11 +191,15 @@ def _offer_slots(
             + why
             + "这段时间没有空闲时段，请换个日期或时段，例如「后天上午」。"
         )
-    shown = slots[:LIST_LIMIT]
-    data["slots"] = [[s.start.isoformat(), s.end.isoformat()] for s in shown]
+    kept = ranges.remembered(free)
+    kept["slots"] = kept["slots"][:LIST_LIMIT]
+    data |= kept
     _go(turn, "slot", data)
-    lines = [when_text(s.start, s.end) for s in shown]
-    return Reply((intro + "\n" if intro else "") + "可预约时段，请回复序号：\n" + numbered(lines))
+    return Reply(
+        (intro + "\n" if intro else "")
+        + "可预约时段，请回复序号：\n"
+        + numbered(ranges.lines(kept["slots"]), ranges.how_to_pick(kept))
+    )
 
 
 async def ask_item(turn: Turn, data: dict[str, Any]) -> Reply:
@@ -297,10 +304,12 @@ async def resume(turn: Turn, text: str) -> Reply | None:
         return await with_instrument(turn, uuid.UUID(data["ids"][index]), _when_from(data.get("when")))
     if step in ("when", "slot"):
         if step == "slot":
-            index = pick_number(text, len(data.get("slots", [])))
-            if index is not None:
-                start, end = data["slots"][index]
-                data |= {"mode": "machine_time", "start": start, "end": end}
+            picked = ranges.number_and_minutes(text, len(data.get("slots", [])))
+            if picked is not None:
+                taken = ranges.take(data, *picked)
+                if isinstance(taken, str):
+                    return Reply(taken)
+                data |= {"mode": "machine_time", "start": taken[0].isoformat(), "end": taken[1].isoformat()}
                 return await ask_item(turn, data)
         if any(word in clean(text) for word in SAMPLE_WORDS) and any(
             i[2] == "sample_testing" for i in data["items"]

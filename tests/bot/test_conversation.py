@@ -97,10 +97,12 @@ async def test_one_message_can_fill_several_steps(chat: Chat, instruments: Tagge
     openid = await bind_openid(chat, "demo-researcher")
     slots = await sender.text(openid, f"预约 {instruments.xrd} 大后天上午")
     # XRD has one item, so after the slot comes the confirmation directly.
-    assert "可预约时段" in slots.content and "1. " in slots.content
-    confirm = await sender.text(openid, "2")
+    # free time as ranges, with the shortest and longest booking said before the choice
+    assert "可预约时段" in slots.content and "1. " in slots.content and "09:00-12:00" in slots.content
+    assert "每次可约 1 小时至" in slots.content
+    confirm = await sender.text(openid, "1 两小时")
     assert (
-        "请确认预约" in confirm.content and "粉末衍射" in confirm.content and "10:00-11:00" in confirm.content
+        "请确认预约" in confirm.content and "粉末衍射" in confirm.content and "09:00-11:00" in confirm.content
     )
     assert "预约已提交" in (await sender.text(openid, "确认")).content
 
@@ -145,8 +147,9 @@ async def test_availability_lists_free_slots_by_the_calendar(
 ) -> None:
     sender, openid = chat.sender(), new_openid()
     reply = await sender.text(openid, f"{instruments.xrd} 后天有空吗")
-    assert "空闲时段" in reply.content and "09:00-10:00" in reply.content
-    assert "8. " in reply.content and "16:00-17:00" in reply.content and "17:00-18:00" not in reply.content
+    # the opening hours (09:00-17:00) as one range, not eight pieces
+    assert "空闲时间" in reply.content and "1. " in reply.content and "09:00-17:00" in reply.content
+    assert "2. " not in reply.content and "17:00-18:00" not in reply.content
 
 
 async def test_voucher_balance_shows_only_the_users_firm(chat: Chat) -> None:
