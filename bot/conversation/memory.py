@@ -5,7 +5,7 @@ conversation state so that a message that only adds a slot refines it instead of
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from bot.conversation.base import Turn
@@ -36,17 +36,17 @@ def remember(turn: Turn, intent: str, reading: Reading) -> None:
     turn.state = {**(turn.state or {}), "last": last}
 
 
-def _merge_when(old: When | None, new: When | None) -> When | None:
-    """「明天」 then 「下午呢」: the new part of day on the remembered day."""
+def _merge_when(old: When | None, new: When | None, today: date) -> When | None:
+    """「后天上午」 then 「下午呢」: the new part of day on the remembered day. A part of day said
+    alone resolves to today; when the remembered day was another, it is meant for that day."""
     if new is None:
         return old
-    if old is None or not old.whole_days or new.whole_days:
+    if old is None or new.whole_days:
         return new
-    said_today = new.start.astimezone(SHANGHAI).date() != old.start.astimezone(SHANGHAI).date()
-    if not said_today:
-        return new
-    day = old.start.astimezone(SHANGHAI).date()
-    start = datetime.combine(day, new.start.astimezone(SHANGHAI).time(), SHANGHAI)
+    old_day, new_day = (w.start.astimezone(SHANGHAI).date() for w in (old, new))
+    if new_day != today or old_day == today:
+        return new  # a day was said with it, or the remembered day is today anyway
+    start = datetime.combine(old_day, new.start.astimezone(SHANGHAI).time(), SHANGHAI)
     return When(start, start + (new.end - new.start), new.exact, ())
 
 
@@ -68,7 +68,7 @@ def refine(turn: Turn, reading: Reading) -> Reading | None:
         instrument_said=s.instrument_said or ("" if instrument_changed else last["instrument_said"]),
         brand=s.brand or ("" if instrument_changed else last["brand"]),
         brand_said=s.brand_said or ("" if instrument_changed else last["brand_said"]),
-        when=_merge_when(old_when, s.when) if s.when else old_when,
+        when=_merge_when(old_when, s.when, turn.now.astimezone(SHANGHAI).date()) if s.when else old_when,
         duration_minutes=s.duration_minutes or last.get("duration"),
         samples=s.samples,
         sort=s.sort or last["sort"],

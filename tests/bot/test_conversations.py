@@ -4,10 +4,12 @@ refinement, 「更多」, leaving, booking from a sentence to confirmation — t
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from tests.bot.chat import Chat, TaggedInstruments, bind_openid, new_firm_researcher, new_openid
+from yixiang.clock import shanghai_today
 
 TABLE = Path(__file__).parent / "data" / "conversations.toml"
 
@@ -28,7 +30,10 @@ async def test_each_conversation_goes_as_the_table_says(chat: Chat, instruments:
     # the table's bookings use distinct hours, and the checks read the firm's own records.
     _, researcher = await new_firm_researcher(chat, voucher_fen=1_000_000)
     sender = chat.sender()
+    today = shanghai_today()
+    days = {name: today + timedelta(days=n) for name, n in (("today", 0), ("in_two_days", 2))}
     names = {"nmr": instruments.nmr, "xrd": instruments.xrd, "icp": instruments.icp}
+    names |= {name: f"{day.month}月{day.day}日" for name, day in days.items()}
     failures = []
     for conversation in conversations():
         openid = await bind_openid(chat, researcher) if conversation.get("bound") else new_openid()
