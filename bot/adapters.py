@@ -279,6 +279,11 @@ class BookingAdapter:
             rows, _ = await list_bookings(session, principal, limit=limit)
             return [await self._view(session, booking) for booking, _ in rows]
 
+    async def count_mine(self, principal: Principal) -> int:
+        async with self.session_maker() as session:
+            _, total = await list_bookings(session, principal, limit=1)
+            return total
+
     async def cancel(
         self, principal: Principal, booking_id: uuid.UUID, *, reason: str, idempotency_key: str
     ) -> BookingView:

@@ -188,6 +188,10 @@ class BookingPort(Protocol):
         """The principal's firm's bookings, newest first."""
         ...
 
+    async def count_mine(self, principal: Principal) -> int:
+        """How many bookings ``list_mine`` would list without a limit (a list's true total)."""
+        ...
+
     async def cancel(
         self, principal: Principal, booking_id: uuid.UUID, *, reason: str, idempotency_key: str
     ) -> BookingView: ...

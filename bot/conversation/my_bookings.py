@@ -70,7 +70,11 @@ async def handle(turn: Turn, rest: str) -> Reply:
     )  # fmt: skip
     shown = found[:LIST_LIMIT]
     footer = "\n".join(x for x in ("回复序号查看详情。", more_hint(len(shown), len(found))) if x)
-    return Reply(f"您的预约（共 {len(found)} 条）：\n" + numbered([line(b) for b in shown], footer))
+    total = len(found)
+    if total >= KEPT and turn.ports.bookings is not None and turn.principal is not None:
+        total = await turn.ports.bookings.count_mine(turn.principal)  # the list holds the newest only
+    count = f"共 {total} 条" + (f"，这里是最近的 {len(found)} 条" if total > len(found) else "")
+    return Reply(f"您的预约（{count}）：\n" + numbered([line(b) for b in shown], footer))
 
 
 async def more(turn: Turn) -> Reply | None:

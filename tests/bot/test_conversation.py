@@ -7,11 +7,13 @@ import re
 import time
 
 import pytest
+from sqlalchemy import select
 
 from booking.events import booking_code
-from bot.conversation import base
+from bot.conversation import base, my_bookings
 from bot.conversation.base import fit_text, pick_number
 from bot.settings import WeChatSettings
+from catalogue.models import ServiceItem
 from tests.bot.chat import (
     REPORT,
     Chat,
@@ -205,3 +207,24 @@ async def test_details_link_to_the_h5_page_as_one_article_when_configured(
         assert reply.body.count("<item>") <= 1  # encrypted, but the decrypted reply holds one article
     finally:
         WeChatSettings.of(settings).h5_base_url = ""
+
+
+async def test_my_bookings_tells_the_true_total_when_it_lists_only_the_newest(
+    chat: Chat, instruments: TaggedInstruments
+) -> None:
+    _, researcher = await new_firm_researcher(chat)
+    headers = await chat.headers(researcher)
+    async with chat.backend.runtime.session_maker() as session:
+        item_id = await session.scalar(
+            select(ServiceItem.id).where(ServiceItem.instrument_id == instruments.icp_id)
+        )
+    body = {
+        "instrument_id": str(instruments.icp_id),
+        "mode": "sample_testing",
+        "service_item_id": str(item_id),
+    }
+    for _ in range(my_bookings.KEPT + 2):
+        made = await chat.backend.client.post("/api/v1/bookings", json=body | {"samples": 1}, headers=headers)
+        assert made.status_code == 201, made.text
+    listing = await chat.sender().text(await bind_openid(chat, researcher), "我的预约")
+    assert f"共 {my_bookings.KEPT + 2} 条，这里是最近的 {my_bookings.KEPT} 条" in listing.content
