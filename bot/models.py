@@ -100,3 +100,19 @@ class LocalMessage(Base):
     template_id: Mapped[str] = mapped_column(String(100), default="")
     text: Mapped[str] = mapped_column(Text)
     link: Mapped[str] = mapped_column(String(500), default="")
+
+
+class HumanRequest(Base):
+    """人工 / 客服 / 投诉 asked in the chat: kept for the people who answer (the service desk, the
+    instrument's provider), with what was said and what the conversation was about."""
+
+    __tablename__ = "bot_human_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    instrument_id: Mapped[uuid.UUID | None]  # the instrument or booking's instrument being discussed
+    booking_id: Mapped[uuid.UUID | None]
+    text: Mapped[str] = mapped_column(Text)
+    referred_to: Mapped[str] = mapped_column(String(16))  # provider | desk
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

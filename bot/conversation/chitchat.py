@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from bot.conversation.base import Reply, Turn, numbered
+from bot.models import HumanRequest
 from bot.settings import WeChatSettings
 from bot.understanding import Reading
 
@@ -49,18 +50,27 @@ async def _instrument_in_conversation(turn: Turn) -> uuid.UUID | None:
 
 async def human(turn: Turn, reading: Reading) -> Reply:
     """人工 / 客服 / 投诉: the provider's contact for the instrument or booking in the conversation,
-    else the platform's service desk with its hours; the request is noted in the log."""
+    else the platform's service desk with its hours; the request is recorded (bot_human_requests)
+    for the people who answer."""
     desk = WeChatSettings.of(turn.settings).service_desk
     instrument_id = await _instrument_in_conversation(turn)
-    log.info(
-        "bot.human_requested openid=%s instrument=%s text=%r",
-        turn.openid[:6] + "***",
-        instrument_id,
-        reading.text,
-    )
+    contact = None
     if instrument_id is not None and turn.ports.catalog is not None:
         d = await turn.ports.catalog.details(instrument_id, turn.principal)
         if d is not None and (d.contact_phone or d.contact_name):
             who = " ".join(x for x in (d.contact_name, d.contact_phone) if x)
-            return Reply(f"{d.name}（{d.unit_name}）的联系人：{who}。\n如需投诉或平台帮助：{desk}")
-    return Reply(f"已记下您的请求。{desk}")
+            contact = f"{d.name}（{d.unit_name}）的联系人：{who}。\n如需投诉或平台帮助：{desk}"
+    booking_id = (turn.state or {}).get("booking_id")
+    async with turn.session_maker() as session, session.begin():
+        session.add(
+            HumanRequest(
+                openid=turn.openid,
+                user_id=turn.principal.user_id if turn.principal else None,
+                instrument_id=instrument_id,
+                booking_id=uuid.UUID(booking_id) if booking_id else None,
+                text=(turn.incoming.text or reading.text)[:500],  # as the user wrote it
+                referred_to="provider" if contact else "desk",
+            )
+        )
+    log.info("bot.human_requested openid=%s instrument=%s", turn.openid[:6] + "***", instrument_id)
+    return Reply(contact or f"已记下您的请求。{desk}")

@@ -9,9 +9,11 @@ import time
 import pytest
 from sqlalchemy import select
 
+from accounts.demo import demo_id
 from booking.events import booking_code
 from bot.conversation import base, my_bookings
 from bot.conversation.base import fit_text, pick_number
+from bot.models import HumanRequest
 from bot.settings import WeChatSettings
 from catalogue.models import ServiceItem
 from tests.bot.chat import (
@@ -228,3 +230,28 @@ async def test_my_bookings_tells_the_true_total_when_it_lists_only_the_newest(
         assert made.status_code == 201, made.text
     listing = await chat.sender().text(await bind_openid(chat, researcher), "我的预约")
     assert f"共 {my_bookings.KEPT + 2} 条，这里是最近的 {my_bookings.KEPT} 条" in listing.content
+
+
+async def test_a_request_for_a_person_is_recorded_with_what_the_chat_was_about(
+    chat: Chat, instruments: TaggedInstruments
+) -> None:
+    sender, openid = chat.sender(), await bind_openid(chat, "demo-researcher")
+    desk = await sender.text(openid, "人工客服")
+    assert (
+        "已记下您的请求" in desk.content
+        and WeChatSettings.of(chat.backend.settings).service_desk in desk.content
+    )
+    await sender.text(openid, f"找 {instruments.xrd}")
+    await sender.text(openid, "1")
+    await sender.text(openid, "投诉：报告一直没出")
+    async with chat.backend.runtime.session_maker() as session:
+        asked = (
+            await session.scalars(
+                select(HumanRequest).where(HumanRequest.openid == openid).order_by(HumanRequest.id)
+            )
+        ).all()
+    assert [(r.text, r.instrument_id) for r in asked] == [
+        ("人工客服", None),
+        ("投诉：报告一直没出", instruments.xrd_id),
+    ]
+    assert all(r.user_id == demo_id("demo-researcher") for r in asked)
