@@ -81,7 +81,9 @@ async def handle(turn: Turn, reading: Reading) -> Reply:
         remember(turn, "book", reading)
     if number is not None and state.get("flow") == "pick" and state.get("purpose") == "instrument":
         if 1 <= number <= len(state["ids"]):
-            return await with_instrument(turn, uuid.UUID(state["ids"][number - 1]), when)
+            return await with_instrument(
+                turn, uuid.UUID(state["ids"][number - 1]), when, said_samples=reading.slots.samples
+            )
     if number is not None and state.get("flow") == "instrument" and state.get("slots"):
         if 1 <= number <= len(state["slots"]):
             taken = ranges.take(state, number - 1, reading.slots.duration_minutes)
@@ -97,7 +99,7 @@ async def handle(turn: Turn, reading: Reading) -> Reply:
                 )
             return Reply(f"没有找到与「{query}」相关的可预约仪器。")
         if len(found) == 1:
-            return await with_instrument(turn, found[0].id, when)
+            return await with_instrument(turn, found[0].id, when, said_samples=reading.slots.samples)
         _go(
             turn,
             "instrument",
@@ -106,20 +108,27 @@ async def handle(turn: Turn, reading: Reading) -> Reply:
         return Reply("要预约哪一台？请回复序号：\n" + numbered([summary_line(i) for i in found]))
     current = current_instrument(turn)
     if current is not None:
-        return await with_instrument(turn, current, when)
+        return await with_instrument(turn, current, when, said_samples=reading.slots.samples)
     _go(turn, "instrument_query", {"when": _when_data(when)})
     return Reply("要预约哪台仪器？请发送仪器名称，例如「XRD」「核磁」。")
 
 
 async def with_instrument(
-    turn: Turn, instrument_id: uuid.UUID, when: When | None, slot: Slot | None = None
+    turn: Turn,
+    instrument_id: uuid.UUID,
+    when: When | None,
+    slot: Slot | None = None,
+    said_samples: int | None = None,
 ) -> Reply:
+    """``said_samples``: a number of samples said in the request (「送3个样品测ICP」), not asked again."""
     assert turn.ports.catalog is not None
     d = await turn.ports.catalog.details(instrument_id, turn.principal)
     if d is None:
         turn.clear_flow()
         return Reply("这台仪器暂不可预约或已下线。")
     data: dict[str, Any] = {"instrument_id": str(d.id), "instrument_name": d.name}
+    if said_samples is not None and 1 <= said_samples <= MAX_SAMPLES:
+        data["said_samples"] = said_samples
     data["items"] = [[str(i.id), i.name, i.mode, i.price_fen, i.price_unit] for i in d.items]
     machine = [i for i in d.items if i.mode == "machine_time"]
     samples = [i for i in d.items if i.mode == "sample_testing"]
@@ -217,6 +226,9 @@ async def ask_item(turn: Turn, data: dict[str, Any]) -> Reply:
 async def choose_item(turn: Turn, data: dict[str, Any], item: list[Any]) -> Reply:
     data |= {"item_id": item[0], "item_name": item[1]}
     if data["mode"] == "sample_testing":
+        if data.get("said_samples"):
+            data["samples"] = data["said_samples"]
+            return await ask_confirm(turn, data)
         _go(turn, "samples", data)
         return Reply(f"{item[1]}：请回复样品数量（1-{MAX_SAMPLES}）。")
     return await ask_confirm(turn, data)
