@@ -32,6 +32,10 @@ async def handle(turn: Turn, reading: Reading) -> Reply:
     if query:
         found = await find(turn, query)
         if not found:
+            if reading.slots.instrument:  # a known instrument word: say what the platform lacks
+                return Reply(
+                    f"平台上暂时没有开放预约的{reading.slots.instrument_said}（{reading.slots.instrument}）。"
+                )
             return Reply(f"没有找到与「{query}」相关的仪器。")
         if len(found) > 1:
             turn.set_flow(
