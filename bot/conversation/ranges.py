@@ -37,6 +37,8 @@ def lines(ranges: list[list[str]]) -> list[str]:
 
 
 def how_to_pick(state: dict[str, Any], prefix: str = "") -> str:
+    if not state.get("bounds"):  # a list remembered before ranges were offered
+        return f"回复「{prefix}序号」预约对应时段。"
     low, high, step = state["bounds"]
     return (
         f"每次可约 {span(low)}至 {span(high)}，以 {span(step)}为单位。"
@@ -63,8 +65,10 @@ def number_and_minutes(text: str, count: int) -> tuple[int, int | None] | None:
 def take(state: dict[str, Any], index: int, minutes: int | None) -> tuple[datetime, datetime] | str:
     """[start, end) from the start of range ``index``, ``minutes`` long (the shortest booking if
     not said); or why not, in words."""
-    low, high, step = state["bounds"]
     start, end = (datetime.fromisoformat(x) for x in state["slots"][index])
+    if not state.get("bounds"):  # a list remembered before ranges were offered: its pieces as they were
+        return start, end
+    low, high, step = state["bounds"]
     wanted = minutes if minutes is not None else low
     wanted = -(-wanted // step) * step  # a started step is a booked step
     if wanted < low:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
 
 from accounts.demo import demo_id
 from booking.events import booking_code
-from bot.conversation import base, my_bookings
+from bot.conversation import base, my_bookings, ranges
 from bot.conversation.base import fit_text, pick_number
 from bot.models import HumanRequest
 from bot.settings import WeChatSettings
@@ -255,3 +256,11 @@ async def test_a_request_for_a_person_is_recorded_with_what_the_chat_was_about(
         ("投诉：报告一直没出", instruments.xrd_id),
     ]
     assert all(r.user_id == demo_id("demo-researcher") for r in asked)
+
+
+def test_a_list_remembered_before_ranges_still_books_its_pieces() -> None:
+    """A conversation whose free list was made by the previous version (pieces, no bounds)."""
+    piece = ["2026-12-04T09:00:00+08:00", "2026-12-04T09:30:00+08:00"]
+    old = {"slots": [piece]}
+    assert ranges.take(old, 0, None) == tuple(datetime.fromisoformat(x) for x in piece)
+    assert "序号" in ranges.how_to_pick(old)
