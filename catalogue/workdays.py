@@ -52,6 +52,7 @@ class HolidayData(enum.StrEnum):
 class YearTable:
     status: HolidayData
     days: dict[date, bool]  # day -> is a working day
+    names: dict[date, str]  # holiday -> its name (元旦, 春节 ...)
 
 
 @functools.cache
@@ -60,10 +61,37 @@ def maintained_years() -> dict[int, YearTable]:
     raw = json.loads(HOLIDAY_TABLE.read_text(encoding="utf-8"))
     years: dict[int, YearTable] = {}
     for year, entry in raw["years"].items():
-        days = {date.fromisoformat(day): False for day in entry["holidays"]}
+        names = {date.fromisoformat(day): name for day, name in entry["holidays"].items()}
+        days = dict.fromkeys(names, False)
         days |= {date.fromisoformat(day): True for day in entry["working_days"]}
-        years[int(year)] = YearTable(HolidayData(entry["status"]), days)
+        years[int(year)] = YearTable(HolidayData(entry["status"]), days, names)
     return years
+
+
+# chinesecalendar names its holidays in English.
+PACKAGE_HOLIDAY_NAMES = {
+    "New Year's Day": "元旦",
+    "Spring Festival": "春节",
+    "Tomb-sweeping Day": "清明节",
+    "Labour Day": "劳动节",
+    "Dragon Boat Festival": "端午节",
+    "National Day": "国庆节",
+    "Mid-autumn Festival": "中秋节",
+    "Anti-Fascist 70th Day": "抗战胜利纪念日",
+}
+
+
+def holiday_name(day: date) -> str:
+    """The public holiday ``day`` belongs to, in Chinese (元旦, 春节 ...), from chinesecalendar or,
+    for the years it does not know, the maintained table; "" for any other day."""
+    try:
+        holiday, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        table = maintained_years().get(day.year)
+        return table.names.get(day, "") if table else ""
+    if not holiday or not name:
+        return ""
+    return PACKAGE_HOLIDAY_NAMES.get(str(name), str(name))
 
 
 @functools.cache

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+from bot.conversation.when_words import closed_reason
 from catalogue.workdays import (
     HolidayData,
     WorkingDayCalendar,
     holiday_advisories,
+    holiday_name,
     holiday_note,
     maintained_years,
 )
@@ -92,3 +94,14 @@ def test_the_operator_is_warned_ninety_days_before_a_year_without_the_arrangemen
     # the operator entered both years: nothing more to say
     entered = WorkingDayCalendar({date(2027, 10, 4): True, date(2028, 1, 1): False})
     assert holiday_advisories(entered, date(2027, 10, 3)) == []
+
+
+def test_a_holiday_is_named_the_same_way_in_a_package_year_and_a_maintained_one():
+    """The bot's 「…是春节假期」 comes from one place, for 2026 (chinesecalendar) and 2027 (the table)."""
+    assert holiday_name(date(2026, 10, 1)) == "国庆节"
+    assert holiday_name(date(2027, 2, 8)) == "春节"
+    assert holiday_name(date(2027, 2, 9)) == "" and holiday_name(date(2031, 1, 1)) == ""
+    assert closed_reason(date(2027, 2, 8)) == "2月8日是春节假期，多数仪器不开放。"
+    assert closed_reason(date(2026, 10, 1)) == "10月1日是国庆节假期，多数仪器不开放。"
+    assert closed_reason(date(2027, 3, 6)) == "3月6日是周末，多数仪器不开放。"
+    assert closed_reason(date(2027, 3, 8)) == ""

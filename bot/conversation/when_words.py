@@ -4,21 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import chinese_calendar
-
+from catalogue.workdays import WorkingDayCalendar, holiday_name
 from yixiang.clock import SHANGHAI
 from yixiang.dates import When
-
-HOLIDAY_NAMES = {
-    "New Year's Day": "元旦",
-    "Spring Festival": "春节",
-    "Tomb-sweeping Day": "清明节",
-    "Labour Day": "劳动节",
-    "Dragon Boat Festival": "端午节",
-    "National Day": "国庆节",
-    "Mid-autumn Festival": "中秋节",
-    "Anti-Fascist 70th Day": "抗战胜利纪念日",
-}
 
 
 def passed(when: When, now: datetime) -> str | None:
@@ -29,14 +17,12 @@ def passed(when: When, now: datetime) -> str | None:
 
 
 def closed_reason(day: date) -> str:
-    """Why nothing is free on a day, when the calendar of holidays says it: 「10月1日是国庆节假期」."""
-    try:
-        holiday, name = chinese_calendar.get_holiday_detail(day)
-    except NotImplementedError:  # a year the holiday data does not cover yet
-        return ""
-    if holiday and name:
-        return f"{day.month}月{day.day}日是{HOLIDAY_NAMES.get(str(name), str(name))}假期，多数仪器不开放。"
-    if holiday:
+    """Why nothing is free on a day, when the holiday calendar says it: 「10月1日是国庆节假期」
+    (catalogue.workdays: chinesecalendar, then the maintained table for later years)."""
+    name = holiday_name(day)
+    if name:
+        return f"{day.month}月{day.day}日是{name}假期，多数仪器不开放。"
+    if not WorkingDayCalendar().is_working_day(day):
         return f"{day.month}月{day.day}日是周末，多数仪器不开放。"
     return ""
 
