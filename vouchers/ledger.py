@@ -72,6 +72,16 @@ def settled_account(program_id: uuid.UUID, unit_id: uuid.UUID) -> str:
     return f"settled:{program_id}:{unit_id}"
 
 
+def cash_clearing_account(unit_id: uuid.UUID) -> str:
+    """What WeChat Pay collected for the unit from firms, net of refunds (real money)."""
+    return f"cash_clearing:{unit_id}"
+
+
+def firm_payments_account(unit_id: uuid.UUID) -> str:
+    """The fees firms paid the unit through WeChat Pay: the other side of its cash clearing."""
+    return f"firm_payments:{unit_id}"
+
+
 _ACCOUNT_INSERT = conflict_ignoring_inserts(LedgerAccount, ["code"])
 
 
@@ -79,7 +89,7 @@ async def open_account(
     session: AsyncSession,
     code: str,
     kind: AccountKind,
-    program_id: uuid.UUID,
+    program_id: uuid.UUID | None,
     *,
     grant_id: uuid.UUID | None = None,
     enterprise_id: uuid.UUID | None = None,
@@ -107,6 +117,19 @@ async def open_account(
 async def open_receivable_account(session: AsyncSession, program_id: uuid.UUID, unit_id: uuid.UUID) -> None:
     await open_account(
         session, receivable_account(program_id, unit_id), AccountKind.receivable, program_id, unit_id=unit_id
+    )
+
+
+async def open_cash_accounts(session: AsyncSession, unit_id: uuid.UUID) -> None:
+    clearing = cash_clearing_account(unit_id)
+    await open_account(session, clearing, AccountKind.cash_clearing, None, unit_id=unit_id)
+    await open_account(
+        session,
+        firm_payments_account(unit_id),
+        AccountKind.firm_payments,
+        None,
+        unit_id=unit_id,
+        may_go_negative=True,
     )
 
 
