@@ -12,7 +12,9 @@ from vouchers.models import (
     ApplicationStatus,
     CheckoutState,
     GrantStatus,
+    PaymentChannel,
     PaymentMethod,
+    PaymentOrderStatus,
     ProgramStatus,
     SettlementStatus,
 )
@@ -128,6 +130,7 @@ class StatementOut(Output):
     payment_instructions: str
     evidence: dict[str, EvidenceOut | None]
     evidence_complete: bool
+    cash_refunded_fen: int = 0  # what WeChat Pay paid back to the firm of what it paid
 
 
 class PaymentReceivedIn(Input):
@@ -369,3 +372,23 @@ class OpenProgramOut(Output):
     valid_from: date
     valid_until: date
     requires_tech_sme: bool
+
+
+class PaymentOrderIn(Input):
+    channel: PaymentChannel = PaymentChannel.jsapi  # jsapi: in WeChat; native: a QR code at a desk
+
+
+class PaymentOrderOut(Output):
+    out_trade_no: str  # 商户订单号: what WeChat Pay's bill and the firm's receipt show
+    booking_id: uuid.UUID
+    amount_fen: int
+    channel: PaymentChannel
+    status: PaymentOrderStatus
+    expires_at: datetime
+    paid_at: datetime | None
+    refunded_fen: int
+    summary: str  # what the payer reads: 请在微信中确认支付 120.00 元 ...
+    code_url: str | None  # native: the QR code's content
+    # jsapi: what the mini-program passes to wx.requestPayment (appId, timeStamp, nonceStr,
+    # package, signType, paySign)
+    jsapi: dict[str, str] | None
