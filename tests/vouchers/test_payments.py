@@ -90,6 +90,8 @@ async def test_the_firm_pays_in_wechat_and_a_repeated_notification_pays_once(wor
         assert statement["payment_method"] == "wechat_pay"
         assert statement["payment_reference"] == fake.orders[order["out_trade_no"]].transaction_id
         assert statement["evidence"]["payment"]["detail"]["method"] == "wechat_pay"
+        paid_text = f"已通过微信支付向之江理工大学分析测试中心支付 {due.due_fen / 100:.2f} 元"
+        assert statement["payment_instructions"].startswith(paid_text), statement["payment_instructions"]
         assert await _payments_of(world, due.booking_id) == 1
         listed = await world.client.get(
             f"/api/v1/bookings/{due.booking_id}/payment-orders", headers=due.provider
