@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import BigInteger, and_, bindparam, event, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vouchers.errors import InsufficientVoucherBalance
@@ -120,7 +120,15 @@ async def open_receivable_account(session: AsyncSession, program_id: uuid.UUID, 
     )
 
 
+# (database, unit) whose cash accounts this process has seen opened: a unit's every payment
+# would otherwise spend two round trips making sure they exist. Accounts are never deleted.
+_CASH_ACCOUNTS_OPEN: set[tuple[str, uuid.UUID]] = set()
+
+
 async def open_cash_accounts(session: AsyncSession, unit_id: uuid.UUID) -> None:
+    seen = (str(session.get_bind().engine.url), unit_id)
+    if seen in _CASH_ACCOUNTS_OPEN:
+        return
     clearing = cash_clearing_account(unit_id)
     await open_account(session, clearing, AccountKind.cash_clearing, None, unit_id=unit_id)
     await open_account(
@@ -131,6 +139,8 @@ async def open_cash_accounts(session: AsyncSession, unit_id: uuid.UUID) -> None:
         unit_id=unit_id,
         may_go_negative=True,
     )
+    # Remembered once they are committed: a rolled-back transaction takes them away again.
+    event.listen(session.sync_session, "after_commit", lambda _: _CASH_ACCOUNTS_OPEN.add(seen), once=True)
 
 
 async def open_settled_account(session: AsyncSession, program_id: uuid.UUID, unit_id: uuid.UUID) -> None:

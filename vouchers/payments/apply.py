@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vouchers.checkout import within_caller_transaction
-from vouchers.checkout_store import lock_checkout, store_evidence
+from vouchers.checkout_store import store_evidence
 from vouchers.errors import PaymentOrderNotFound
 from vouchers.ledger import (
     Posting,
@@ -24,12 +24,12 @@ from vouchers.ledger import (
     open_cash_accounts,
     post_entry,
 )
-from vouchers.models import EntryKind, PaymentMethod, PaymentOrder, PaymentOrderStatus
+from vouchers.models import EntryKind, PaymentMethod, PaymentOrder, PaymentOrderStatus, VoucherCheckout
 from vouchers.statements import PAYMENT_RECEIVED
 from vouchers.wechatpay.messages import Transaction
 from yixiang.db import utcnow
 from yixiang.errors import Conflict
-from yixiang.locking import lock_row
+from yixiang.locking import locked
 from yixiang.outbox import emit
 
 log = logging.getLogger("vouchers.payments")
@@ -54,12 +54,19 @@ def _paid_at(txn: Transaction) -> datetime:
 async def apply_transaction(session: AsyncSession, txn: Transaction) -> bool:
     """Apply what WeChat Pay says of an order; True when it changed something."""
     async with within_caller_transaction(session):
-        head = await session.scalar(select(PaymentOrder).where(PaymentOrder.out_trade_no == txn.out_trade_no))
-        if head is None:
+        # The booking's checkout first, then the order (the lock order), one round trip each.
+        booking = select(PaymentOrder.booking_id).where(PaymentOrder.out_trade_no == txn.out_trade_no)
+        checkout = await session.scalar(
+            locked(select(VoucherCheckout).where(VoucherCheckout.booking_id == booking.scalar_subquery()))
+            .execution_options(populate_existing=True)
+        )
+        if checkout is None:
             raise PaymentOrderNotFound(out_trade_no=txn.out_trade_no)
-        checkout = await lock_checkout(session, head.booking_id)
-        order = await lock_row(session, PaymentOrder, head.id)
-        assert checkout is not None and order is not None
+        order = await session.scalar(
+            locked(select(PaymentOrder).where(PaymentOrder.out_trade_no == txn.out_trade_no))
+            .execution_options(populate_existing=True)
+        )
+        assert order is not None
         if not txn.paid:
             if txn.trade_state in ("CLOSED", "REVOKED") and order.status == PaymentOrderStatus.open:
                 order.status, order.closed_at = PaymentOrderStatus.closed, utcnow()
