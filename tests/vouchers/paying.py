@@ -38,7 +38,9 @@ MERCHANT_KEY = new_rsa_key()
 
 
 @contextmanager
-def wechat_pay_in(backend: Backend) -> Iterator[FakeWeChatPay]:
+def wechat_pay_in(backend: Backend, *, direct: bool = False) -> Iterator[FakeWeChatPay]:
+    """WeChat Pay collecting for the demo unit: as its sub-merchant, or (``direct``) the unit
+    being the merchant itself."""
     fake = FakeWeChatPay(mchid=MCHID, merchant_public_key=MERCHANT_KEY.public_key())
     fake.start()
     settings = WeChatPaySettings(
@@ -47,7 +49,8 @@ def wechat_pay_in(backend: Backend) -> Iterator[FakeWeChatPay]:
         mchid=MCHID,
         appid=APPID,
         notify_url="https://yixiang.example.cn/api/v1/wechatpay/notifications",
-        sub_mchids={str(UNIT_ZJLG): SUB_MCHID},
+        sub_mchids={} if direct else {str(UNIT_ZJLG): SUB_MCHID},
+        direct_units=[str(UNIT_ZJLG)] if direct else [],
     )
     keys = MerchantKeys(
         mchid=MCHID,

@@ -239,3 +239,16 @@ async def test_fifty_notifications_and_queries_racing_settle_the_order_once(worl
         assert (statement["due_fen"], statement["paid_fen"]) == (0, due.due_fen)
         async with world.backend.runtime.session_maker() as session:
             assert (await check_ledger(session))["ok"]
+
+
+async def test_a_unit_that_is_its_own_merchant_is_paid_without_a_sub_merchant(world: VoucherDesk) -> None:
+    with wechat_pay_in(world.backend, direct=True) as fake:
+        due = await completed_with_due(world)
+        order = await _order(world, due, "native")
+        placed = [c for c in fake.calls if c.path.endswith("/native")][-1]
+        assert placed.path == "/v3/pay/transactions/native" and placed.body is not None
+        assert "sub_mchid" not in placed.body and placed.body["mchid"] == fake.mchid
+        fake.pay(order["out_trade_no"])
+        headers, body = fake.payment_notification(order["out_trade_no"])
+        assert (await world.client.post(NOTIFY, content=body, headers=headers)).status_code == 204
+        assert (await _statement(world, due))["due_fen"] == 0

@@ -57,14 +57,16 @@ async def apply_transaction(session: AsyncSession, txn: Transaction) -> bool:
         # The booking's checkout first, then the order (the lock order), one round trip each.
         booking = select(PaymentOrder.booking_id).where(PaymentOrder.out_trade_no == txn.out_trade_no)
         checkout = await session.scalar(
-            locked(select(VoucherCheckout).where(VoucherCheckout.booking_id == booking.scalar_subquery()))
-            .execution_options(populate_existing=True)
+            locked(
+                select(VoucherCheckout).where(VoucherCheckout.booking_id == booking.scalar_subquery())
+            ).execution_options(populate_existing=True)
         )
         if checkout is None:
             raise PaymentOrderNotFound(out_trade_no=txn.out_trade_no)
         order = await session.scalar(
-            locked(select(PaymentOrder).where(PaymentOrder.out_trade_no == txn.out_trade_no))
-            .execution_options(populate_existing=True)
+            locked(
+                select(PaymentOrder).where(PaymentOrder.out_trade_no == txn.out_trade_no)
+            ).execution_options(populate_existing=True)
         )
         assert order is not None
         if not txn.paid:
