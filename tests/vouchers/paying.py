@@ -14,14 +14,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from accounts.models import Role, User
-from tests.booking.world import (
-    booked_for_the_past,
-    check_in_when_due,
-    iso,
-    machine_time,
-    make_instrument,
-    set_calendar,
-)
+from tests.booking.world import machine_time, make_instrument, served, set_calendar
 from tests.fakes.wechatpay import FakeWeChatPay, new_rsa_key
 from tests.support import Backend
 from tests.vouchers.desk import UNIT_ZJLG, VoucherDesk, new_user
@@ -99,14 +92,7 @@ async def completed_with_due(world: VoucherDesk) -> DueBooking:
     )
     assert created.status_code == 201, created.text
     booking_id, number = created.json()["id"], created.json()["number"]
-    assert (await check_in_when_due(client, backend, provider, booking_id)).status_code == 200
-    actual_start = utcnow() - timedelta(minutes=70)
-    await booked_for_the_past(backend, booking_id, actual_start)
-    done = await client.post(
-        f"/api/v1/bookings/{booking_id}/complete",
-        json={"actual_start": iso(actual_start), "actual_end": iso(actual_start + timedelta(minutes=65))},
-        headers=provider,
-    )
+    done = await served(client, backend, provider, booking_id, minutes=65)
     assert done.status_code == 200, done.text
     assert done.json()["due_fen"] > 0, done.json()
     return DueBooking(booking_id, number, done.json()["due_fen"], researcher, provider, openid)
