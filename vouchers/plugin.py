@@ -5,6 +5,9 @@ from __future__ import annotations
 from vouchers.application_controllers import ROUTES as APPLICATION_ROUTES
 from vouchers.controllers import ROUTES
 from vouchers.demo import load_vouchers
+from vouchers.payment_refund_controllers import ROUTES as PAYMENT_REFUND_ROUTES
+from vouchers.payments.refund_jobs import CONSUMERS as REFUND_CONSUMERS
+from vouchers.payments.refund_jobs import PERIODIC_JOBS as REFUND_JOBS
 from vouchers.programs import expire_programs
 from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
@@ -21,8 +24,8 @@ async def expire_due_programs(ctx: JobContext, event: Event) -> None:
 
 DOMAIN = Domain(
     name="vouchers",
-    route_handlers=[*ROUTES, *APPLICATION_ROUTES],
-    consumers={EXPIRY_TOPIC: [expire_due_programs]},
-    periodic_jobs=[PeriodicJob(name="vouchers-expiry", every_seconds=3600, topic=EXPIRY_TOPIC)],
+    route_handlers=[*ROUTES, *APPLICATION_ROUTES, *PAYMENT_REFUND_ROUTES],
+    consumers={EXPIRY_TOPIC: [expire_due_programs], **REFUND_CONSUMERS},
+    periodic_jobs=[PeriodicJob(name="vouchers-expiry", every_seconds=3600, topic=EXPIRY_TOPIC), *REFUND_JOBS],
     demo_loaders=[load_vouchers],
 )
