@@ -110,10 +110,15 @@ async def completed_booking(
 
 
 async def pay_in_wechat(
-    backend: Backend, fake: FakeWeChatPay, booking: PaidBooking, amount_fen: int | None = None
+    backend: Backend,
+    fake: FakeWeChatPay,
+    booking: PaidBooking,
+    amount_fen: int | None = None,
+    *,
+    record: bool = True,
 ) -> str:
     """The firm pays (``amount_fen``, default what it owes) with a Native order: placed with WeChat
-    Pay, paid by the payer, and the paid transaction recorded."""
+    Pay, paid by the payer, and (``record``) the order and its paid transaction recorded."""
     pay = the_pay(backend)
     out_trade_no = f"YX{uuid.uuid4().hex[:24].upper()}"
     amount = booking.due_fen if amount_fen is None else amount_fen
@@ -132,6 +137,9 @@ async def pay_in_wechat(
         ),
     )
     transaction = msgspec.convert(fake.pay(out_trade_no), Transaction)
+    booking.out_trade_nos.append(out_trade_no)
+    if not record:
+        return out_trade_no
     async with backend.runtime.session_maker() as session, session.begin():
         session.add(
             PaymentOrder(
@@ -148,7 +156,6 @@ async def pay_in_wechat(
             )
         )
     await settle_paid_order(backend, transaction)
-    booking.out_trade_nos.append(out_trade_no)
     return out_trade_no
 
 
