@@ -29,11 +29,6 @@ RECONCILE_DUE = "vouchers.reconcile_due"
 # {booking_id, out_trade_no, amount_fen}
 PAYMENT_OVERPAID = "vouchers.payment_overpaid"
 
-# A refund still processing this long after it was asked for is asked about again.
-REFUND_QUERY_AFTER = timedelta(minutes=2)
-# WeChat Pay makes the day's bill available from 10:00 the next day (Asia/Shanghai).
-BILL_READY_HOUR = 10
-
 PERIODIC_JOBS = [
     PeriodicJob(name="vouchers-refunds", every_seconds=300, topic=REFUNDS_DUE),
     PeriodicJob(name="vouchers-reconcile", every_seconds=3600, topic=RECONCILE_DUE),
@@ -45,13 +40,13 @@ async def query_processing_refunds(ctx: JobContext, event: Event) -> None:
     if pay is None:
         return
     await ctx.session.commit()
-    await sync_refunds(ctx.session, pay, older_than=REFUND_QUERY_AFTER)
+    await sync_refunds(ctx.session, pay, older_than=timedelta(minutes=pay.settings.refund_query_minutes))
 
 
 async def reconcile_yesterday(ctx: JobContext, event: Event) -> None:
     pay = ctx.services.get(WECHAT_PAY)
     now = utcnow()
-    if pay is None or now.astimezone(SHANGHAI).hour < BILL_READY_HOUR:
+    if pay is None or now.astimezone(SHANGHAI).hour < pay.settings.bill_hour:
         return
     await ctx.session.commit()
     await reconcile_missing_days(ctx.session, pay, shanghai_date(now) - timedelta(days=1))
