@@ -302,6 +302,24 @@ async def test_a_correction_before_payment_only_lowers_what_is_due(
     assert wechat_pay.refunds == {}
 
 
+async def test_a_booking_paid_by_transfer_has_its_overpayment_recorded_for_the_unit_to_return(
+    backend: Backend, world: VoucherDesk, wechat_pay: FakeWeChatPay
+) -> None:
+    booking = await completed_booking(world, FEE)
+    received = await world.client.post(
+        f"/api/v1/bookings/{booking.booking_id}/payment-received",
+        json={"reference": "对公-20261202-01"},
+        headers=await world.headers("demo-provider"),
+    )
+    assert received.status_code == 200, received.text
+    first = (await correct(world, booking, 80_000)).json()
+    second = (await correct(world, booking, 70_000)).json()
+    # 50,000 paid by transfer; owed 40,000, then 35,000: the unit returns 10,000, then 5,000 more
+    assert (first["offline_refund_fen"], first["cash_refund_fen"], first["refunds"]) == (10_000, 0, [])
+    assert (second["offline_refund_fen"], second["due_fen"]) == (5_000, 0)
+    assert wechat_pay.refunds == {}
+
+
 async def test_a_provider_waives_the_whole_charge_after_payment_everything_goes_back(
     backend: Backend, world: VoucherDesk, wechat_pay: FakeWeChatPay
 ) -> None:

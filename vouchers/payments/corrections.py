@@ -38,7 +38,8 @@ from vouchers.models import (
     CheckoutState,
     EntryKind,
     FeeCorrection,
-    PaymentMethod,
+    PaymentOrder,
+    PaymentOrderStatus,
     SettlementLine,
     VoucherCheckout,
     VoucherProgram,
@@ -185,16 +186,21 @@ def _refund_key(correction: FeeCorrection) -> str:
 
 
 async def _paid_offline(session: AsyncSession, checkout: VoucherCheckout) -> int:
-    """What the firm paid outside WeChat Pay (a transfer the provider marked received) and no
-    earlier correction has yet told the unit to return."""
-    if checkout.payment_method != PaymentMethod.corporate_transfer or checkout.payment_received_at is None:
-        return 0
+    """What the firm paid outside WeChat Pay (a transfer the provider marked received: the part of
+    the checkout's paid amount no paid order accounts for) and no earlier correction has yet
+    told the unit to return. Read from the orders, not the payment method, so a WeChat payment is
+    never counted twice."""
+    by_orders = await session.scalar(
+        select(func.coalesce(func.sum(PaymentOrder.amount_fen), 0)).where(
+            PaymentOrder.booking_id == checkout.booking_id, PaymentOrder.status == PaymentOrderStatus.paid
+        )
+    )
     returned = await session.scalar(
         select(func.coalesce(func.sum(FeeCorrection.offline_refund_fen), 0)).where(
             FeeCorrection.booking_id == checkout.booking_id
         )
     )
-    return checkout.paid_fen - int(returned or 0)
+    return max(0, checkout.paid_fen - int(by_orders or 0) - int(returned or 0))
 
 
 async def corrections_of(session: AsyncSession, booking_id: uuid.UUID) -> list[FeeCorrection]:
