@@ -410,3 +410,53 @@ async def test_the_cash_check_finds_a_unit_whose_clearing_account_the_orders_do_
 
 
 _ = (settle_paid_order, load_public_key)
+
+
+async def test_the_worker_refunds_a_double_payment_and_its_refund_job_settles_it(
+    backend: Backend, world: VoucherDesk, wechat_pay: FakeWeChatPay
+) -> None:
+    from yixiang.outbox import emit
+
+    booking = await completed_booking(world, FEE)
+    await pay_in_wechat(backend, wechat_pay, booking)
+    second = await pay_in_wechat(backend, wechat_pay, booking, 50_000)
+    async with backend.runtime.session_maker() as session, session.begin():  # as apply emits it
+        payload = {"booking_id": str(booking.booking_id), "out_trade_no": second, "amount_fen": 50_000}
+        await emit(session, PAYMENT_OVERPAID, payload)
+    worker = backend.runtime.worker()
+    await worker.drain()
+    [row] = await refunds_of(backend, booking)
+    assert (row.status, row.amount_fen) == (RefundStatus.processing, 50_000)
+
+    wechat_pay.finish_refund(row.out_refund_no)
+    the_pay(backend).settings.refund_query_minutes = 0  # no waiting in a test
+    try:
+        assert "vouchers-refunds" in await worker.tick_periodic(now=utcnow() + timedelta(hours=1))
+        await worker.drain()
+    finally:
+        the_pay(backend).settings.refund_query_minutes = 2
+    [row] = await refunds_of(backend, booking)
+    assert row.status == RefundStatus.succeeded
+    assert (await checkout_of(backend, booking)).cash_refunded_fen == 50_000
+
+
+async def test_a_double_payment_a_correction_already_gave_back_is_not_refunded_again(
+    backend: Backend, world: VoucherDesk, wechat_pay: FakeWeChatPay
+) -> None:
+    booking = await completed_booking(world, FEE)
+    await pay_in_wechat(backend, wechat_pay, booking)
+    second = await pay_in_wechat(backend, wechat_pay, booking, 50_000)
+    corrected = (await correct(world, booking, 80_000)).json()  # owes 40,000 of the 100,000 paid
+    assert corrected["cash_refund_fen"] == 60_000
+    event = Event(
+        id=0,
+        topic=PAYMENT_OVERPAID,
+        payload={"booking_id": str(booking.booking_id), "out_trade_no": second, "amount_fen": 50_000},
+        attempts=0,
+        created_at=utcnow(),
+    )
+    async with backend.runtime.session_maker() as session:
+        ctx = JobContext(session, backend.settings, backend.app.state.store, backend.runtime.services)
+        await refund_overpayment(ctx, event)
+    assert sum(r.amount_fen for r in await refunds_of(backend, booking)) == 60_000
+    assert sum(r.amount for r in wechat_pay.refunds.values()) == 60_000

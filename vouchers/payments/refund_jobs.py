@@ -74,6 +74,7 @@ async def refund_overpayment(ctx: JobContext, event: Event) -> None:
             None,
             f"duplicate_payment:{out_trade_no}",
             out_trade_no=out_trade_no,
+            keep_owed=True,
         )
     except (RefundExceedsPaid, NotPaidByWeChat) as exc:
         await ctx.session.rollback()

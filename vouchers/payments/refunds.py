@@ -135,19 +135,20 @@ async def reserve_refund(
     key: str,
     out_trade_no: str | None = None,
     locked: bool = False,
+    keep_owed: bool = False,
 ) -> list[RefundRequest]:
     """Record the refund as processing, in the caller's transaction, under the checkout lock
     (``locked``: the caller holds it already). Taken from one order (``out_trade_no``) or from the
     booking's paid orders, latest first (a refund larger than one order's remainder becomes one
-    refund per order, keyed ``key``, ``key#2`` ...). The same key again returns the refunds it
-    made, never new ones."""
+    refund per order, keyed ``key``, ``key#2`` ...). ``keep_owed``: no more than the paid orders
+    hold beyond what the firm owes (the fee less the voucher share), the rest being its due. The
+    same key again returns the refunds it made, never new ones."""
     if cause not in CAUSES:
         raise InvalidInput("未知的退款原因", field="cause", allowed=sorted(CAUSES))
     if amount_fen <= 0:
         raise InvalidInput("退款金额必须大于 0", field="amount_fen", amount_fen=amount_fen)
     async with transaction(session):
-        if not locked:
-            await lock_checkout(session, booking_id)
+        checkout = None if locked else await lock_checkout(session, booking_id)
         existing = await reserved_for(session, key)
         if existing:
             return existing
@@ -157,6 +158,13 @@ async def reserve_refund(
         if not orders:
             raise NotPaidByWeChat()
         available = sum(left for _, left in orders)
+        if keep_owed:
+            checkout = checkout or await session.get(VoucherCheckout, booking_id)
+            owed = max(0, checkout.fee_fen - checkout.voucher_fen) if checkout is not None else 0
+            beyond = max(0, await refundable_fen(session, booking_id) - owed)
+            amount_fen = min(amount_fen, beyond, available)
+            if amount_fen <= 0:
+                raise RefundExceedsPaid(amount_fen=0, refundable_fen=0)
         if amount_fen > available:
             raise RefundExceedsPaid(amount_fen=amount_fen, refundable_fen=available)
         made: list[RefundRequest] = []
@@ -261,6 +269,7 @@ async def request_refund(
     key: str,
     *,
     out_trade_no: str | None = None,
+    keep_owed: bool = False,
 ) -> list[RefundRequest]:
     """Reserve the refund (its own transaction; call it with none open) and ask WeChat Pay for it."""
     if session.in_transaction() and session.info.get("transaction_depth", 0):
@@ -274,6 +283,7 @@ async def request_refund(
         actor=actor,
         key=key,
         out_trade_no=out_trade_no,
+        keep_owed=keep_owed,
     )
     for request in made:
         await submit_refund(session, pay, request)
