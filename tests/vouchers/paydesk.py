@@ -19,6 +19,7 @@ import msgspec
 import pytest
 from sqlalchemy import select
 
+from accounts.models import User
 from tests.fakes.wechatpay import FakeWeChatPay, new_rsa_key
 from tests.support import Backend
 from tests.vouchers.desk import UNIT_ZJLG, VoucherDesk, order
@@ -141,6 +142,7 @@ async def pay_in_wechat(
     if not record:
         return out_trade_no
     async with backend.runtime.session_maker() as session, session.begin():
+        payer = await session.scalar(select(User.id).where(User.username == "demo-researcher"))
         session.add(
             PaymentOrder(
                 out_trade_no=out_trade_no,
@@ -153,6 +155,7 @@ async def pay_in_wechat(
                 sub_mchid=sub_mchid,
                 code_url="weixin://wxpay/bizpayurl?pr=test",
                 expires_at=expires,
+                created_by=payer,  # the researcher who opened it: told when money comes back
             )
         )
     await settle_paid_order(backend, transaction)
