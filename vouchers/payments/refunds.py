@@ -227,7 +227,8 @@ async def submit_refund(session: AsyncSession, pay: WeChatPay, request: RefundRe
         await _note_error(session, request.refund_id, str(exc), close=False)
         return RefundStatus.processing
     except WeChatPayError as exc:
-        retry = exc.code in RETRYABLE_CODES or exc.status >= 500
+        # 401/403: our merchant key or permission is wrong: fixed by an operator, then retried
+        retry = exc.code in RETRYABLE_CODES or exc.status >= 500 or exc.status in (401, 403, 429)
         await _note_error(session, request.refund_id, f"{exc.code} {exc.message}", close=not retry)
         return RefundStatus.processing if retry else RefundStatus.closed
     await apply_refund(session, answer)
