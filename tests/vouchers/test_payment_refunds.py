@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from tests.fakes.wechatpay import FakeWeChatPay
 from tests.support import Backend, error_code
-from tests.vouchers.desk import VoucherDesk
+from tests.vouchers.desk import TODAY, VoucherDesk
 from tests.vouchers.paydesk import (
     PaidBooking,
     completed_booking,
@@ -461,3 +461,28 @@ async def test_a_double_payment_a_correction_already_gave_back_is_not_refunded_a
         await refund_overpayment(ctx, event)
     assert sum(r.amount_fen for r in await refunds_of(backend, booking)) == 60_000
     assert sum(r.amount for r in wechat_pay.refunds.values()) == 60_000
+
+
+async def test_a_correction_that_changes_the_voucher_share_is_refused_once_the_booking_is_in_a_batch(
+    backend: Backend, world: VoucherDesk, wechat_pay: FakeWeChatPay
+) -> None:
+    from vouchers.checkout import record_evidence
+
+    booking = await completed_booking(world, FEE)
+    for kind in ("booking", "usage", "payment", "delivery"):
+        await world.run(record_evidence, booking.booking_id, kind, at=utcnow(), detail={})
+    today = str(TODAY)  # the Asia/Shanghai day
+    drawn = await world.client.post(
+        "/api/v1/settlements", json={"period_start": today, "period_end": today}, headers=await world.bureau()
+    )
+    assert drawn.status_code == 201, drawn.text
+    assert str(booking.booking_id) in {line["booking_id"] for line in drawn.json()["lines"]}
+    try:
+        late = await correct(world, booking, 60_000)
+        assert late.status_code == 409 and error_code(late) == "already_in_settlement"
+        assert (await checkout_of(backend, booking)).fee_fen == FEE  # nothing half-written
+    finally:
+        discarded = await world.client.post(
+            f"/api/v1/settlements/{drawn.json()['id']}/discard", headers=await world.bureau()
+        )
+        assert discarded.status_code == 200, discarded.text
