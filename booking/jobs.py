@@ -1,5 +1,5 @@
 """Worker side of bookings: the periodic jobs' consumers (expiry of requests, reminders), and
-what booking does on other domains' events (a payment recorded by vouchers)."""
+what booking does on other domains' events (a payment recorded, a fee corrected by vouchers)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import uuid
 
 from booking.services import expire_overdue_requests, schedule_reminders
-from booking.voucher_share import on_payment_received
+from booking.voucher_share import on_fee_corrected, on_payment_received
 from yixiang.domains import JobContext
 from yixiang.outbox import Event
 
@@ -26,3 +26,7 @@ async def send_reminders(ctx: JobContext, event: Event) -> None:
 
 async def settle_amount_due(ctx: JobContext, event: Event) -> None:
     await on_payment_received(ctx.session, uuid.UUID(str(event.payload["booking_id"])))
+
+
+async def show_corrected_fee(ctx: JobContext, event: Event) -> None:
+    await on_fee_corrected(ctx.session, uuid.UUID(str(event.payload["booking_id"])), event.payload)

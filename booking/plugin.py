@@ -11,7 +11,8 @@ from booking.controllers import (
 )
 from booking.demo import load_booking_demo
 from booking.events import EXPIRY_DUE, REMINDERS_DUE
-from booking.jobs import expire_requests, send_reminders, settle_amount_due
+from booking.jobs import expire_requests, send_reminders, settle_amount_due, show_corrected_fee
+from vouchers.payments.corrections import FEE_CORRECTED
 from vouchers.statements import PAYMENT_RECEIVED
 from yixiang.domains import Domain, PeriodicJob
 
@@ -28,6 +29,7 @@ DOMAIN = Domain(
         EXPIRY_DUE: [expire_requests],
         REMINDERS_DUE: [send_reminders],
         PAYMENT_RECEIVED: [settle_amount_due],
+        FEE_CORRECTED: [show_corrected_fee],
     },
     periodic_jobs=[
         PeriodicJob(name="booking-expire-requests", every_seconds=60, topic=EXPIRY_DUE),

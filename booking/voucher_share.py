@@ -120,3 +120,17 @@ async def on_payment_received(session: AsyncSession, booking_id: uuid.UUID) -> N
     await session.execute(
         update(Booking).where(Booking.id == booking_id, Booking.due_fen > 0).values(due_fen=0)
     )
+
+
+async def on_fee_corrected(session: AsyncSession, booking_id: uuid.UUID, payload: dict[str, Any]) -> None:
+    """The provider corrected the final fee after completion (vouchers' event): the booking shows
+    the corrected fee, voucher share and amount due, as the statement does."""
+    await session.execute(
+        update(Booking)
+        .where(Booking.id == booking_id)
+        .values(
+            final_fee_fen=int(payload["new_fee_fen"]),
+            voucher_fen=int(payload["voucher_fen"]),
+            due_fen=int(payload.get("due_fen", 0)),
+        )
+    )

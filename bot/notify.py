@@ -69,6 +69,7 @@ TITLES = {
     "booking.completed": "服务已完成",
     "voucher.captured": "创新券已抵扣",
     "voucher.application_decided": "创新券申领有结果",
+    "vouchers.refund_succeeded": "退款已原路退回",
 }
 
 
@@ -104,6 +105,13 @@ def fields(topic: str, payload: dict[str, Any]) -> dict[str, str]:
             "amount3": yuan(int(payload.get("amount_fen") or 0)) if payload.get("amount_fen") else "—",
             "thing4": _cut(payload.get("reason") or "—", 20),
         }
+    if topic == "vouchers.refund_succeeded":
+        return {
+            "thing1": _cut(payload.get("cause_text"), 20),
+            "amount2": yuan(int(payload.get("amount_fen") or 0)),
+            "character_string3": _cut(payload.get("booking_code"), 32),
+            "thing4": _cut(payload.get("reason") or "—", 20),
+        }
     data = {
         "thing1": _cut(payload.get("instrument_name"), 20),
         "character_string2": _cut(payload.get("booking_code"), 32),
@@ -131,6 +139,8 @@ def labels(topic: str) -> dict[str, str]:
         return {"thing1": "创新券", "amount2": "本次抵扣", "amount3": "余额", "character_string4": "预约号"}
     if topic == "voucher.application_decided":
         return {"thing1": "创新券批次", "phrase2": "结果", "amount3": "批准金额", "thing4": "说明"}
+    if topic == "vouchers.refund_succeeded":
+        return {"thing1": "退款原因", "amount2": "退款金额", "character_string3": "预约号", "thing4": "说明"}
     extra = {"booking.rejected": "原因", "booking.reminder": "地点", "booking.rating_requested": "评价"}
     return {
         "thing1": "仪器",

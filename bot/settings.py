@@ -55,6 +55,7 @@ NOTIFICATION_TOPICS = (
     "booking.completed",  # the bill: what is left to pay after vouchers, and where to pay it
     "voucher.captured",
     "voucher.application_decided",
+    "vouchers.refund_succeeded",
 )
 
 

@@ -219,3 +219,38 @@ class PaymentOrderNotFound(NotFound):
 class PaymentUnavailable(ServiceUnavailable):
     code = "wechat_pay_unreachable"
     message = "微信支付暂时无法连接，请稍后再试"
+
+
+class RefundExceedsPaid(Conflict):
+    code = "refund_exceeds_paid"
+    message = "退款金额超过可退金额（已付款减去已退款和退款中的金额）"
+
+
+class NotPaidByWeChat(Conflict):
+    code = "not_paid_by_wechat"
+    message = "该预约没有通过微信支付的付款，无法原路退款"
+
+
+class FeeRaiseRefused(Conflict):
+    code = "fee_raise_refused"
+    message = "服务完成后不能调高费用；如需补收，请与企业另行协商"
+
+
+class FeeUnchanged(Conflict):
+    code = "fee_unchanged"
+    message = "更正后的费用与当前费用相同，无需更正"
+
+
+class BillUnavailable(ServiceUnavailable):
+    code = "bill_unavailable"
+    message = "微信支付对账单暂时无法获取，或其校验未通过；请稍后重试"
+
+
+class ReconciliationNotFound(NotFound):
+    code = "reconciliation_not_found"
+    message = "未找到该日的微信支付对账结果"
+
+
+class FinanceRequired(Forbidden):
+    code = "finance_officer_required"
+    message = "只有财政部门经办人或平台管理员可以执行此操作"

@@ -35,6 +35,8 @@ from vouchers.models import (
     JournalEntry,
     JournalLine,
     LedgerAccount,
+    PaymentOrder,
+    PaymentOrderStatus,
     VoucherCheckout,
     VoucherGrant,
 )
@@ -351,9 +353,13 @@ async def check_ledger(session: AsyncSession) -> dict[str, Any]:
         for b in sorted(set(held_in_ledger) | set(held_in_checkouts))
         if held_in_ledger.get(b, 0) != held_in_checkouts.get(b, 0)
     ]
+    cash_mismatches = await _cash_mismatches(session)
     return {
-        "ok": not (differences or overdrafts or unbalanced_entries or empty or hold_mismatches),
+        "ok": not (
+            differences or overdrafts or unbalanced_entries or empty or hold_mismatches or cash_mismatches
+        ),
         "hold_mismatches": hold_mismatches,
+        "cash_mismatches": cash_mismatches,
         "accounts_checked": accounts,
         "entries_checked": entries,
         "differences": differences,
@@ -361,3 +367,29 @@ async def check_ledger(session: AsyncSession) -> dict[str, Any]:
         "unbalanced_entries": unbalanced_entries,
         "entries_without_lines": int(empty or 0),
     }
+
+
+async def _cash_mismatches(session: AsyncSession) -> list[dict[str, Any]]:
+    """Per unit, its cash clearing balance equals what its paid orders took in minus the refunds
+    that succeeded (the orders' own counts): real money the ledger and the orders agree on."""
+    in_ledger = await session.execute(
+        select(LedgerAccount.unit_id, func.coalesce(func.sum(JournalLine.amount_fen), 0))
+        .outerjoin(JournalLine, JournalLine.account_code == LedgerAccount.code)
+        .where(LedgerAccount.kind == AccountKind.cash_clearing)
+        .group_by(LedgerAccount.unit_id)
+    )
+    ledger = {str(unit): int(total) for unit, total in in_ledger.all()}
+    in_orders = await session.execute(
+        select(
+            PaymentOrder.unit_id,
+            func.sum(PaymentOrder.amount_fen - PaymentOrder.refunded_fen),
+        )
+        .where(PaymentOrder.status == PaymentOrderStatus.paid)
+        .group_by(PaymentOrder.unit_id)
+    )
+    orders = {str(unit): int(total) for unit, total in in_orders.all()}
+    return [
+        {"unit_id": unit, "ledger_fen": ledger.get(unit, 0), "orders_fen": orders.get(unit, 0)}
+        for unit in sorted(set(ledger) | set(orders))
+        if ledger.get(unit, 0) != orders.get(unit, 0)
+    ]

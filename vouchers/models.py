@@ -423,6 +423,8 @@ class PaymentRefund(UUIDPrimaryKey, Base):
     requested_by: Mapped[uuid.UUID | None]
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # WeChat Pay's last refusal or failure (the refund job retries; finance reads it)
+    last_error: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class PaymentNotification(Base):
@@ -453,3 +455,26 @@ class PaymentReconciliation(UUIDPrimaryKey, Base):
     ledger_total_fen: Mapped[int] = mapped_column(Fen)  # the same, by our ledger
     differences: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"lines": [...]}
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeeCorrection(UUIDPrimaryKey, Base):
+    """费用更正: the provider lowered (or waived) a completed booking's fee, with a reason. The
+    voucher share is recomputed (never more), the firm's due shrinks, and what it paid beyond the
+    new amount goes back through WeChat Pay (``cash_refund_fen``) or, paid by transfer, outside
+    the platform (``offline_refund_fen``)."""
+
+    __tablename__ = "fee_corrections"
+
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # idempotency: one per key
+    booking_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    unit_id: Mapped[uuid.UUID]
+    waiver: Mapped[bool]  # the whole charge waived (the service cancelled after payment)
+    old_fee_fen: Mapped[int] = mapped_column(Fen)
+    new_fee_fen: Mapped[int] = mapped_column(Fen)
+    old_voucher_fen: Mapped[int] = mapped_column(Fen)
+    new_voucher_fen: Mapped[int] = mapped_column(Fen)
+    cash_refund_fen: Mapped[int] = mapped_column(Fen)
+    offline_refund_fen: Mapped[int] = mapped_column(Fen)
+    reason: Mapped[str] = mapped_column(Text)
+    corrected_by: Mapped[uuid.UUID]
+    corrected_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,7 +8,10 @@ from vouchers.application_controllers import ROUTES as APPLICATION_ROUTES
 from vouchers.controllers import ROUTES
 from vouchers.demo import load_vouchers
 from vouchers.payment_controllers import ROUTES as PAYMENT_ROUTES
+from vouchers.payment_refund_controllers import ROUTES as PAYMENT_REFUND_ROUTES
 from vouchers.payments.gateway import WECHAT_PAY, WeChatPay
+from vouchers.payments.refund_jobs import CONSUMERS as REFUND_CONSUMERS
+from vouchers.payments.refund_jobs import PERIODIC_JOBS as REFUND_JOBS
 from vouchers.payments.sync import sync_open_orders
 from vouchers.programs import expire_programs
 from vouchers.settings import WeChatPaySettings
@@ -51,11 +54,12 @@ async def expire_due_programs(ctx: JobContext, event: Event) -> None:
 
 DOMAIN = Domain(
     name="vouchers",
-    route_handlers=[*ROUTES, *APPLICATION_ROUTES, *PAYMENT_ROUTES],
-    consumers={EXPIRY_TOPIC: [expire_due_programs], PAYMENT_SYNC_TOPIC: [sync_payments]},
+    route_handlers=[*ROUTES, *APPLICATION_ROUTES, *PAYMENT_ROUTES, *PAYMENT_REFUND_ROUTES],
+    consumers={EXPIRY_TOPIC: [expire_due_programs], PAYMENT_SYNC_TOPIC: [sync_payments], **REFUND_CONSUMERS},
     periodic_jobs=[
         PeriodicJob(name="vouchers-expiry", every_seconds=3600, topic=EXPIRY_TOPIC),
         PeriodicJob(name="vouchers-payment-sync", every_seconds=60, topic=PAYMENT_SYNC_TOPIC),
+        *REFUND_JOBS,
     ],
     on_startup=[start_wechat_pay],
     on_shutdown=[stop_wechat_pay],

@@ -8,6 +8,7 @@ amounts there are final.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from vouchers.access import officer_of_region, require_checkout_visible
 from vouchers.checkout import within_caller_transaction
-from vouchers.checkout_store import lock_checkout, lock_firm_grants
+from vouchers.checkout_store import Grant, lock_checkout, lock_firm_grants
 from vouchers.errors import AlreadyInSettlement, BureauRequired, NotCaptured, RefundTooLarge
 from vouchers.ledger import Posting, budget_account, grant_account, post_entry, receivable_account
 from vouchers.models import (
@@ -28,6 +29,19 @@ from vouchers.models import (
 )
 from vouchers.schemas import RefundIn
 from yixiang.db import utcnow
+
+
+def give_back_account(grants: Sequence[Grant], program_id: uuid.UUID) -> str:
+    """Where a voucher share given back goes: the firm's earliest-expiring usable grant of the
+    programme, else (none left) the programme's budget."""
+    return next(
+        (
+            grant_account(g.id)
+            for g in sorted(grants, key=lambda g: (g.expires_on, g.id))
+            if g.program.id == program_id and g.usable
+        ),
+        budget_account(program_id),
+    )
 
 
 async def refund_voucher_share(
@@ -60,15 +74,7 @@ async def refund_voucher_share(
             raise AlreadyInSettlement(settlement_id=str(in_batch))
         if data.amount_fen > checkout.voucher_fen:
             raise RefundTooLarge(voucher_fen=checkout.voucher_fen)
-        # Back to the firm's earliest-expiring active grant of the programme, else to the budget.
-        target = next(
-            (
-                grant_account(g.id)
-                for g in sorted(grants, key=lambda g: (g.expires_on, g.id))
-                if g.program.id == program.id and g.usable
-            ),
-            budget_account(program.id),
-        )
+        target = give_back_account(grants, program.id)
         entry_id = await post_entry(
             session,
             Posting(

@@ -297,6 +297,8 @@ class LedgerCheckOut(Output):
     unbalanced_entries: list[dict[str, Any]]
     entries_without_lines: int
     hold_mismatches: list[dict[str, Any]]
+    # per unit: cash clearing balance against paid orders minus succeeded refunds
+    cash_mismatches: list[dict[str, Any]]
 
 
 # --- applications (申领) --------------------------------------------------------------------------

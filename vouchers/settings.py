@@ -39,6 +39,12 @@ class WeChatPaySettings(Section):
     # ``mchid``, and orders are placed without a sub-merchant). Comma-separated in the environment.
     direct_units: list[str] = msgspec.field(default_factory=list)
     order_minutes: Annotated[int, msgspec.Meta(ge=5, le=7 * 24 * 60)] = 120
+    # A refund WeChat Pay has not settled (or not answered) this long is asked about again by the
+    # refund job (every 5 minutes), under the same out_refund_no.
+    refund_query_minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 2
+    # The hour (Asia/Shanghai) from which yesterday's trade bill is reconciled (WeChat Pay makes
+    # it available at 10:00; the hourly job tries each merchant until a day is done).
+    bill_hour: Annotated[int, msgspec.Meta(ge=0, le=23)] = 10
 
     def problems(self, settings: Settings) -> list[str]:
         if not self.enabled:

@@ -555,6 +555,25 @@ def cases(s: Scene) -> list[Case]:
         return {**only(status, bureaus, 404), PA: 403}  # the platform admin sees but does not act
 
     grant_body = {"enterprise_id": str(s.grantee), "amount_fen": 100}
+
+    async def a_reconciliation() -> tuple[str, Any]:
+        from datetime import date
+
+        from vouchers.models import PaymentReconciliation
+
+        reconciliation = PaymentReconciliation(
+            day=date(2099, 1, 5),
+            mchid="1900000109",
+            sub_mchid=f"19{uuid.uuid4().int % 10**8:08d}",
+            bill_lines=0,
+            bill_total_fen=0,
+            ledger_total_fen=0,
+            differences={"lines": []},
+        )
+        async with s.backend.runtime.session_maker() as session, session.begin():
+            session.add(reconciliation)
+        return f"/api/v1/payment-reconciliations/{reconciliation.id}", None
+
     public = expect(200, anonymous=200)
     unchanged = s.status_of
 
@@ -1032,6 +1051,26 @@ def cases(s: Scene) -> list[Case]:
             ),
             expect(401, anonymous=401),
             tag="wechatpay",
+        ),
+        # --- fee corrections, WeChat Pay refunds and reconciliations (issue 20)
+        Case(
+            "POST /api/v1/bookings/{booking_id:uuid}/fee-correction",
+            transition_on(s.completed, "fee-correction", {"fee_fen": 1, "reason": "矩阵费用更正"}),
+            {**only(200, staff, 404), R1: 403, FA: 403, SB: 403, FB: 403, PA: 403},
+            fresh=True,
+            check_unchanged=s.statement_state,
+        ),
+        Case("GET /api/v1/payment-refunds", fixed("/api/v1/payment-refunds"), expect(200)),  # filtered
+        Case("GET /api/v1/payment-reconciliations", fixed("/api/v1/payment-reconciliations"), expect(200)),
+        Case(
+            "GET /api/v1/payment-reconciliations/{reconciliation_id:uuid}",
+            a_reconciliation,
+            only(200, [FB, PA], 404),  # a unit sees its own sub-merchant's only (none: pay is off here)
+        ),
+        Case(
+            "POST /api/v1/payment-reconciliations",
+            fixed("/api/v1/payment-reconciliations", {"day": "2099-01-05", "sub_mchid": "1900000201"}),
+            only(200, [FB, PA], 403),  # the fake WeChat Pay's (empty) bill of that day
         ),
         Case("GET /api/v1/me/vouchers", fixed("/api/v1/me/vouchers"), expect(200)),
         Case(

@@ -11,3 +11,7 @@ from tests.vouchers.desk import VoucherDesk
 @pytest.fixture
 def world(backend: Backend, login: Login) -> VoucherDesk:
     return VoucherDesk(backend, login)
+
+
+# the fake WeChat Pay server and the app's WeChat Pay service talking to it (refunds, reconciliation)
+from tests.vouchers.paydesk import wechat_pay  # noqa: E402, F401

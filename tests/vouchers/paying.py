@@ -25,7 +25,6 @@ from vouchers.wechatpay.signing import load_public_key
 from yixiang.db import utcnow
 
 MCHID = "1900000109"
-SUB_MCHID = "1900000201"
 APPID = "wx5f3c9a7e2d1b0a00"
 MERCHANT_KEY = new_rsa_key()
 
@@ -36,13 +35,15 @@ def wechat_pay_in(backend: Backend, *, direct: bool = False) -> Iterator[FakeWeC
     being the merchant itself."""
     fake = FakeWeChatPay(mchid=MCHID, merchant_public_key=MERCHANT_KEY.public_key())
     fake.start()
+    # each use its own sub-merchant, so one test's trade bill never holds another's
+    sub_mchid = f"19{uuid.uuid4().int % 10**8:08d}"
     settings = WeChatPaySettings(
         enabled=True,
         base_url=fake.base_url,
         mchid=MCHID,
         appid=APPID,
         notify_url="https://yixiang.example.cn/api/v1/wechatpay/notifications",
-        sub_mchids={} if direct else {str(UNIT_ZJLG): SUB_MCHID},
+        sub_mchids={} if direct else {str(UNIT_ZJLG): sub_mchid},
         direct_units=[str(UNIT_ZJLG)] if direct else [],
     )
     keys = MerchantKeys(

@@ -22,6 +22,7 @@ from vouchers.errors import PaymentOrderNotFound
 from vouchers.models import PaymentNotification
 from vouchers.payments.apply import PaymentMismatch, apply_transaction
 from vouchers.payments.gateway import WECHAT_PAY
+from vouchers.payments.refunds import apply_refund
 from vouchers.wechatpay.notifications import Notification, open_notification
 from vouchers.wechatpay.signing import TIMESTAMP_WINDOW_SECONDS, SignatureError
 from yixiang.db import insert_ignoring_conflict, transaction
@@ -40,8 +41,18 @@ async def _payment(session: AsyncSession, notification: Notification) -> bool:
     return await apply_transaction(session, notification.transaction)
 
 
+async def _refund(session: AsyncSession, notification: Notification) -> bool:
+    assert notification.refund is not None
+    return await apply_refund(session, notification.refund)
+
+
 # event_type -> what applies it; an event type not listed is acknowledged and ignored.
-HANDLERS: dict[str, Handler] = {"TRANSACTION.SUCCESS": _payment}
+HANDLERS: dict[str, Handler] = {
+    "TRANSACTION.SUCCESS": _payment,
+    "REFUND.SUCCESS": _refund,
+    "REFUND.CLOSED": _refund,
+    "REFUND.ABNORMAL": _refund,
+}
 
 
 def _fail(message: str, status: int) -> Response[Any]:

@@ -128,6 +128,7 @@ def upgrade() -> None:
         sa.Column("requested_by", sa.Uuid(), nullable=True),
         sa.Column("requested_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.Column("finished_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
+        sa.Column("last_error", sa.String(length=200), server_default="", nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.CheckConstraint("amount_fen > 0", name=op.f("ck_payment_refunds_amount_positive")),
         sa.ForeignKeyConstraint(
@@ -144,6 +145,28 @@ def upgrade() -> None:
     with op.batch_alter_table("ledger_accounts", schema=None) as batch_op:
         batch_op.alter_column("program_id", existing_type=sa.Uuid(), nullable=True)
 
+    op.create_table(
+        "fee_corrections",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("booking_id", sa.Uuid(), nullable=False),
+        sa.Column("unit_id", sa.Uuid(), nullable=False),
+        sa.Column("waiver", sa.Boolean(), nullable=False),
+        sa.Column("old_fee_fen", sa.BigInteger(), nullable=False),
+        sa.Column("new_fee_fen", sa.BigInteger(), nullable=False),
+        sa.Column("old_voucher_fen", sa.BigInteger(), nullable=False),
+        sa.Column("new_voucher_fen", sa.BigInteger(), nullable=False),
+        sa.Column("cash_refund_fen", sa.BigInteger(), nullable=False),
+        sa.Column("offline_refund_fen", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("corrected_by", sa.Uuid(), nullable=False),
+        sa.Column("corrected_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_fee_corrections")),
+        sa.UniqueConstraint("key", name=op.f("uq_fee_corrections_key")),
+    )
+    with op.batch_alter_table("fee_corrections", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_fee_corrections_booking_id"), ["booking_id"], unique=False)
+
     with op.batch_alter_table("voucher_checkouts", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("cash_refunded_fen", sa.BigInteger(), server_default="0", nullable=False)
@@ -151,6 +174,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("fee_corrections", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_fee_corrections_booking_id"))
+    op.drop_table("fee_corrections")
+
     with op.batch_alter_table("voucher_checkouts", schema=None) as batch_op:
         batch_op.drop_column("cash_refunded_fen")
 
