@@ -73,6 +73,17 @@ ORGANIZATIONS: list[tuple[str, OrgKind, str, str | None, str, dict[str, object]]
         "330200",
         {"bureau_kind": BureauKind.science},
     ),
+    # 宁波's side of cross-region use (通用通兑): a firm holding 宁波's vouchers, and the bureau
+    # that settles them (vouchers/demo.py)
+    (
+        "firm-nb-haiyun",
+        OrgKind.enterprise,
+        "宁波海韵智能装备有限公司",
+        "91330212MA2DDDDD4E",
+        "330212",
+        {"is_tech_sme": True},
+    ),
+    ("bureau-nb-fin", OrgKind.bureau, "宁波市财政局", None, "330200", {"bureau_kind": BureauKind.finance}),
 ]
 
 # (username, display name, organisation key, role)

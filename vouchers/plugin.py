@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vouchers.application_controllers import ROUTES as APPLICATION_ROUTES
+from vouchers.clearing_controllers import ROUTES as CLEARING_ROUTES
 from vouchers.controllers import ROUTES
 from vouchers.demo import load_vouchers
 from vouchers.programs import expire_programs
@@ -21,7 +22,7 @@ async def expire_due_programs(ctx: JobContext, event: Event) -> None:
 
 DOMAIN = Domain(
     name="vouchers",
-    route_handlers=[*ROUTES, *APPLICATION_ROUTES],
+    route_handlers=[*ROUTES, *APPLICATION_ROUTES, *CLEARING_ROUTES],
     consumers={EXPIRY_TOPIC: [expire_due_programs]},
     periodic_jobs=[PeriodicJob(name="vouchers-expiry", every_seconds=3600, topic=EXPIRY_TOPIC)],
     demo_loaders=[load_vouchers],

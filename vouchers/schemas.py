@@ -208,6 +208,10 @@ class SettlementLineOut(Output):
     captured_at: datetime
     included: bool
     missing_evidence: list[str]
+    # The rating link (seed 004 §(十一)): rated, window_passed (no rating in the window) or waiting
+    rating_status: str = "waiting"
+    rating_label: str = ""  # 已评价, 评价期已过（未评价）, 待评价
+    rating_window_closes_at: datetime | None = None
 
 
 class ProviderTotalOut(Output):
@@ -369,3 +373,52 @@ class OpenProgramOut(Output):
     valid_from: date
     valid_until: date
     requires_tech_sme: bool
+
+
+class ClearingLineOut(Output):
+    """One booking paid by a voucher of one region at a provider of another (通用通兑)."""
+
+    direction: str  # out: our voucher, their provider; in: their voucher, our provider
+    direction_label: str  # 本地券异地使用, 异地券本地使用
+    booking_id: uuid.UUID
+    booking_number: str
+    program_id: uuid.UUID
+    program_name: str
+    issuer_region_code: str  # the programme's region: its bureau's settlement batch pays
+    provider_region_code: str  # the instrument's region
+    unit_id: uuid.UUID
+    unit_name: str
+    enterprise_id: uuid.UUID
+    enterprise_name: str
+    fee_fen: int
+    voucher_fen: int  # captured share, net of refunds
+    captured_at: datetime
+    settlement_id: uuid.UUID | None  # the issuer's batch that settles it (none yet: null)
+    settlement_status: SettlementStatus | None
+    settlement_label: str  # the batch's status in words, or 未列入兑付批次
+
+
+class ClearingCounterpartOut(Output):
+    region_code: str
+    region_name: str
+    out_bookings: int
+    out_voucher_fen: int  # our vouchers spent at their providers (our batches pay them)
+    out_settled_fen: int  # of which paid by a batch of ours (paid or reconciled)
+    in_bookings: int
+    in_voucher_fen: int  # their vouchers spent at our providers (their batches pay them)
+    in_settled_fen: int
+    net_fen: int  # in - out: what our providers received from them beyond what we spent there
+    lines: list[ClearingLineOut]
+
+
+class ClearingOut(Output):
+    """清算对账单: a bureau's cross-region voucher use against every other region, for a period."""
+
+    region_code: str
+    region_name: str
+    period_start: date
+    period_end: date
+    out_voucher_fen: int
+    in_voucher_fen: int
+    net_fen: int
+    counterparts: list[ClearingCounterpartOut]
