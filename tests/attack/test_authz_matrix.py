@@ -58,8 +58,9 @@ QINGHE, ZJLG, HZCL, HZ_SCI, NB_SCI = (
 PROVIDER = "/api/v1/provider/instruments"
 PROGRAMS, SETTLEMENTS = "/api/v1/voucher-programs", "/api/v1/settlements"
 APPLICATIONS = "/api/v1/voucher-applications"
+CLEARING = "/api/v1/clearing-statements"
 DAYS, DAY = "/api/v1/admin/working-days", "2099-01-05"  # a year no other test looks at
-EVIDENCE = ("booking", "usage", "payment", "delivery")  # what settlement pays for
+EVIDENCE = ("booking", "usage", "payment", "delivery", "rating")  # what settlement pays for
 SLOTS = itertools.count()
 PAST_SLOTS = itertools.count()  # hours back from now: each used booking gets its own
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
@@ -237,8 +238,12 @@ class Scene:
         }
 
     async def fully_evidenced(self) -> str:
-        """R1's booking, completed, delivered and paid: a line a settlement batch pays."""
+        """R1's booking, completed, delivered, rated and paid: a line a settlement batch pays."""
         booking_id, _ = await self.delivered_booking()
+        r = await self.client.post(
+            f"/api/v1/bookings/{booking_id}/rating", json={"overall": 5}, headers=self.headers[R1]
+        )
+        assert r.status_code == 201, r.text
         r = await self.client.post(
             f"/api/v1/bookings/{booking_id}/payment-received",
             json={"reference": "对公-矩阵"},
@@ -547,6 +552,7 @@ def cases(s: Scene) -> list[Case]:
         return {**only(status, bureaus, 404), PA: 403}  # the platform admin sees but does not act
 
     grant_body = {"enterprise_id": str(s.grantee), "amount_fen": 100}
+    clearing_period = "&".join(f"{k}={v}" for k, v in s.period().items())
     public = expect(200, anonymous=200)
     unchanged = s.status_of
 
@@ -1045,6 +1051,22 @@ def cases(s: Scene) -> list[Case]:
             fixed(f"{SETTLEMENTS}/{s.nb_batch}/submit"),
             {**expect(404), PA: 403},
             check_unchanged=s.batch_state,
+        ),
+        # --- clearing statements (通用通兑): a region's bureaus read theirs; the platform names one
+        Case(
+            "GET /api/v1/clearing-statements",
+            fixed(f"{CLEARING}?{clearing_period}"),
+            {**only(200, bureaus, 403), PA: 400},  # the platform admin must name the region
+        ),
+        Case(
+            "GET /api/v1/clearing-statements",
+            fixed(f"{CLEARING}?{clearing_period}&region=330200"),  # 宁波's
+            only(200, [PA], 403),
+        ),
+        Case(
+            "GET /api/v1/clearing-statements/export",
+            fixed(f"{CLEARING}/export?{clearing_period}&region=330100"),
+            only(200, [*bureaus, PA], 403),
         ),
         # --- WeChat: the push endpoint trusts signatures, not tokens; sign-in trusts WeChat's code --
         Case("GET /wechat/official-account", fixed("/wechat/official-account?echostr=x"), WECHAT),
