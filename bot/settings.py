@@ -54,6 +54,8 @@ NOTIFICATION_TOPICS = (
     "booking.rating_requested",
     "voucher.captured",
     "voucher.application_decided",
+    "voucher.invoice_issued",
+    "voucher.invoice_rejected",
 )
 
 

@@ -6,6 +6,7 @@ from vouchers.application_controllers import ROUTES as APPLICATION_ROUTES
 from vouchers.clearing_controllers import ROUTES as CLEARING_ROUTES
 from vouchers.controllers import ROUTES
 from vouchers.demo import load_vouchers
+from vouchers.invoice_controllers import ROUTES as INVOICE_ROUTES
 from vouchers.programs import expire_programs
 from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
@@ -22,7 +23,7 @@ async def expire_due_programs(ctx: JobContext, event: Event) -> None:
 
 DOMAIN = Domain(
     name="vouchers",
-    route_handlers=[*ROUTES, *APPLICATION_ROUTES, *CLEARING_ROUTES],
+    route_handlers=[*ROUTES, *APPLICATION_ROUTES, *CLEARING_ROUTES, *INVOICE_ROUTES],
     consumers={EXPIRY_TOPIC: [expire_due_programs]},
     periodic_jobs=[PeriodicJob(name="vouchers-expiry", every_seconds=3600, topic=EXPIRY_TOPIC)],
     demo_loaders=[load_vouchers],

@@ -12,6 +12,8 @@ from vouchers.models import (
     ApplicationStatus,
     CheckoutState,
     GrantStatus,
+    InvoiceKind,
+    InvoiceStatus,
     PaymentMethod,
     ProgramStatus,
     SettlementStatus,
@@ -109,6 +111,27 @@ class EvidenceOut(Output):
     detail: dict[str, Any]
 
 
+class InvoiceOut(Output):
+    """发票 / 财政票据 of a booking: the firm's request and the provider's answer."""
+
+    booking_id: uuid.UUID
+    status: InvoiceStatus
+    status_label: str  # 待开具, 已开具, 已拒绝
+    kind: InvoiceKind
+    kind_label: str  # 增值税普通发票, 增值税专用发票, 财政票据
+    title: str
+    tax_number: str
+    email: str
+    amount_fen: int  # what the firm paid for the booking
+    requested_at: datetime
+    answered_at: datetime | None
+    invoice_number: str
+    reject_reason: str
+    file_name: str
+    file_size: int
+    file_url: str | None  # the firm downloads the issued invoice here
+
+
 class StatementOut(Output):
     booking_id: uuid.UUID
     booking_number: str  # 预约号: what the transfer's memo quotes
@@ -128,6 +151,7 @@ class StatementOut(Output):
     payment_instructions: str
     evidence: dict[str, EvidenceOut | None]
     evidence_complete: bool
+    invoice: InvoiceOut | None = None  # the firm's invoice request and the provider's answer
 
 
 class PaymentReceivedIn(Input):
@@ -422,3 +446,18 @@ class ClearingOut(Output):
     in_voucher_fen: int
     net_fen: int
     counterparts: list[ClearingCounterpartOut]
+
+
+Email = Annotated[str, msgspec.Meta(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class InvoiceIn(Input):
+    kind: InvoiceKind
+    title: Annotated[str, msgspec.Meta(min_length=2, max_length=200)]  # 发票抬头
+    # 纳税人识别号: the USCC (18) or an older number (15, 17, 20); not needed for 财政票据
+    email: Email
+    tax_number: Annotated[str, msgspec.Meta(pattern=r"^([0-9A-Z]{15}|[0-9A-Z]{17,18}|[0-9A-Z]{20})?$")] = ""
+
+
+class InvoiceRejectIn(Input):
+    reason: Reason

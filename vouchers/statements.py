@@ -25,6 +25,7 @@ from vouchers.checkout_store import store_evidence
 from vouchers.errors import NotCaptured, NothingDue, PaymentAlreadyReceived, ProviderRequired
 from vouchers.evidence import REQUIRED_EVIDENCE as REQUIRED_EVIDENCE  # re-exported: the chain
 from vouchers.evidence import completeness
+from vouchers.invoices import invoice_of
 from vouchers.models import CheckoutEvidence, CheckoutState, PaymentMethod, VoucherCheckout, VoucherProgram
 from vouchers.rules import fen_to_yuan
 from vouchers.schemas import EvidenceOut, StatementOut
@@ -150,6 +151,7 @@ async def statement(
             for kind in EVIDENCE_KINDS
         },
         evidence_complete=not missing_evidence({k: e.at for k, e in evidence.items()}, rating_window),
+        invoice=await invoice_of(session, booking_id),
     )
 
 
