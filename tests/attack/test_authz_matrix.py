@@ -59,6 +59,14 @@ PROVIDER = "/api/v1/provider/instruments"
 PROGRAMS, SETTLEMENTS = "/api/v1/voucher-programs", "/api/v1/settlements"
 APPLICATIONS = "/api/v1/voucher-applications"
 CLEARING = "/api/v1/clearing-statements"
+INVOICE = {
+    "kind": "ordinary",
+    "title": "杭州青禾生物科技有限公司",
+    "tax_number": "91330106MA2AAAAA1B",
+    "email": "cw@qinghe.example.cn",
+}
+INVOICE_PDF = b"%PDF-1.7\n" + b"0" * 64
+INVOICE_NUMBER = "25332000000012345678"
 DAYS, DAY = "/api/v1/admin/working-days", "2099-01-05"  # a year no other test looks at
 EVIDENCE = ("booking", "usage", "payment", "delivery", "rating")  # what settlement pays for
 SLOTS = itertools.count()
@@ -137,6 +145,7 @@ class Scene:
         self.clerk = await self.login(await make_user(self.backend, HZ_SCI, Role.bureau_officer))
         self.batch = await self.settlement("draft")
         self.nb_program, self.nb_batch = await self.other_region()
+        self.invoiced = await self.invoice_issued()
 
     # --- object factories (each through the API) ---------------------------------------------
     def slot(self) -> tuple[Any, Any]:
@@ -252,6 +261,35 @@ class Scene:
         assert r.status_code == 200 and r.json()["evidence_complete"], r.text
         assert r.json()["voucher_fen"] > 0, r.text  # a share the bureau owes the provider
         return booking_id
+
+    async def paid(self) -> str:
+        """R1's completed booking whose payment the provider recorded: it may be invoiced."""
+        booking_id = await self.completed()
+        r = await self.client.post(
+            f"/api/v1/bookings/{booking_id}/payment-received",
+            json={"reference": "对公-矩阵"},
+            headers=self.headers[P],
+        )
+        assert r.status_code == 200, r.text
+        return booking_id
+
+    async def invoice_requested(self) -> str:
+        booking_id = await self.paid()
+        r = await self.client.post(
+            f"/api/v1/bookings/{booking_id}/invoice", json=INVOICE, headers=self.headers[R1]
+        )
+        assert r.status_code == 201, r.text
+        return booking_id
+
+    async def invoice_issued(self) -> str:
+        booking_id = await self.invoice_requested()
+        r = await issue_invoice(self.client, f"/api/v1/bookings/{booking_id}/invoice/issue", self.headers[P])
+        assert r.status_code == 200, r.text
+        return booking_id
+
+    async def invoice_state(self, booking_id: str) -> tuple[int, Any]:
+        r = await self.client.get(f"/api/v1/bookings/{booking_id}/invoice", headers=self.headers[PA])
+        return r.status_code, r.json().get("status")
 
     async def settlement(self, status: str) -> str:
         """A new batch of 杭州 with at least one payable line, taken to ``status`` by the clerk
@@ -398,6 +436,12 @@ def cases(s: Scene) -> list[Case]:
     def transition_on(factory: Callable[[], Awaitable[str]], action: str, body: Any = None) -> Make:
         async def make() -> tuple[str, Any]:
             return f"{B}/{await factory()}/{action}", body
+
+        return make
+
+    def invoice_of(factory: Callable[[], Awaitable[str]], step: str, body: Any = None) -> Make:
+        async def make() -> tuple[str, Any]:
+            return f"{B}/{await factory()}/invoice{step}", body
 
         return make
 
@@ -1005,6 +1049,39 @@ def cases(s: Scene) -> list[Case]:
             fresh=True,
             check_unchanged=s.statement_state,
         ),
+        # --- invoices: the booking's researcher or firm admin asks, the provider's staff answer
+        Case(
+            "POST /api/v1/bookings/{booking_id:uuid}/invoice",
+            invoice_of(s.paid, "", INVOICE),
+            {**only(201, [R1, FA], 403), R2: 404},
+            fresh=True,
+            check_unchanged=s.invoice_state,
+        ),
+        Case(
+            "GET /api/v1/bookings/{booking_id:uuid}/invoice",
+            fixed(f"{B}/{s.invoiced}/invoice"),
+            {**expect(200), R2: 404},  # whoever sees the booking's statement
+        ),
+        Case(
+            "POST /api/v1/bookings/{booking_id:uuid}/invoice/issue",
+            invoice_of(s.invoice_requested, "/issue"),
+            {**only(200, staff, 403), R2: 404},
+            fresh=True,
+            tag="invoice",
+            check_unchanged=s.invoice_state,
+        ),
+        Case(
+            "POST /api/v1/bookings/{booking_id:uuid}/invoice/reject",
+            invoice_of(s.invoice_requested, "/reject", {"reason": "抬头与付款单位不符"}),
+            {**only(200, staff, 403), R2: 404},
+            fresh=True,
+            check_unchanged=s.invoice_state,
+        ),
+        Case(
+            "GET /api/v1/bookings/{booking_id:uuid}/invoice/file",
+            fixed(f"{B}/{s.invoiced}/invoice/file"),
+            only(200, [R1, FA, P, UA, PA], 404),  # the firm and the provider (bureaus: not theirs)
+        ),
         Case("GET /api/v1/me/vouchers", fixed("/api/v1/me/vouchers"), expect(200)),
         Case(
             "GET /api/v1/me/vouchers",
@@ -1132,6 +1209,12 @@ def app_routes(app: Any) -> set[str]:
     return found
 
 
+async def issue_invoice(client: Any, path: str, headers: dict[str, str]) -> Any:
+    """The provider's answer to an invoice request: its number and PDF (multipart)."""
+    files = {"file": ("发票.pdf", INVOICE_PDF, "application/pdf")}
+    return await client.post(path, data={"invoice_number": INVOICE_NUMBER}, files=files, headers=headers)
+
+
 async def call(s: Scene, case: Case, role: str, path: str, body: Any) -> Any:
     headers = dict(s.headers[role])
     if case.tag == "fresh-token" and role != ANON:
@@ -1142,6 +1225,8 @@ async def call(s: Scene, case: Case, role: str, path: str, body: Any) -> Any:
     method = case.route.split(" ", 1)[0]
     if case.upload:
         return await upload(s.client, headers, path.rsplit("/", 2)[1], [("x.png", PNG)])
+    if case.tag == "invoice":
+        return await issue_invoice(s.client, path, headers)
     if case.tag == "xml":
         headers["Content-Type"] = "text/xml"
         return await s.client.post(path, content=b"<xml></xml>", headers=headers)
