@@ -96,6 +96,9 @@ ACCOUNTS: list[tuple[str, str, str, Role]] = [
     ("demo-science-bureau", "演示科技局经办人（杭州）", "bureau-hz-sci", Role.bureau_officer),
     ("demo-finance-bureau", "演示财政局经办人（杭州）", "bureau-hz-fin", Role.bureau_officer),
     ("demo-admin", "演示平台管理员", "platform", Role.platform_admin),
+    # 宁波: a firm using 宁波's vouchers at 杭州's providers too (通用通兑), and its bureau
+    ("demo-researcher-nb", "演示研究员（海韵智能装备）", "firm-nb-haiyun", Role.researcher),
+    ("demo-science-bureau-nb", "演示科技局经办人（宁波）", "bureau-nb-sci", Role.bureau_officer),
 ]
 
 

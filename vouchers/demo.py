@@ -1,7 +1,8 @@
 """Demo vouchers of two cities whose programmes accept each other's providers (通用通兑, seed 004
 §(八)): 杭州市科学技术局's programme, accepted by providers across 浙江省, with a grant of 50,000 元
 to demo-researcher's firm (杭州青禾); and 宁波市科学技术局's, accepted in 宁波 and 杭州, with a
-grant of 30,000 元 to 宁波海韵智能装备. demo-researcher-2's firm (宁波蓝湾) holds none."""
+grant of 30,000 元 to 宁波海韵智能装备 (demo-researcher-nb). demo-researcher-2's firm (宁波蓝湾) holds
+none."""
 
 from __future__ import annotations
 
@@ -46,9 +47,9 @@ async def _grant(
     firm: str,
     amount_fen: int,
     note: str,
-    by: str | None,
+    by: str,
 ) -> None:
-    """``by``: the demo user who granted it (None: the demo loader, for a bureau without one)."""
+    """``by``: the demo officer who granted it."""
     if await session.get(VoucherGrant, demo_id(key)) is None:
         await add_grant(
             session,
@@ -57,7 +58,7 @@ async def _grant(
             amount_fen,
             note,
             f"demo:{key}",
-            demo_id(by) if by else None,
+            demo_id(by),
             grant_id=demo_id(key),
         )
 
@@ -103,5 +104,5 @@ async def load_vouchers(session: AsyncSession) -> None:
         "firm-nb-haiyun",
         3_000_000,
         "演示：海韵智能装备 2026 年度创新券",
-        "bureau-nb-sci",
+        "demo-science-bureau-nb",
     )

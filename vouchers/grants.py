@@ -57,7 +57,7 @@ async def add_grant(
     amount_fen: int,
     note: str,
     key: str,
-    actor_id: uuid.UUID | None,
+    actor_id: uuid.UUID,
     *,
     grant_id: uuid.UUID | None = None,
 ) -> VoucherGrant:

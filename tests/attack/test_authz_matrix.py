@@ -45,15 +45,16 @@ ANON = "anonymous"
 R1, R2, FA = "demo-researcher", "demo-researcher-2", "demo-firm-admin"  # R1, FA: 青禾; R2: 蓝湾
 P, UA = "demo-provider", "demo-unit-admin"  # 之江理工 staff
 SB, FB, PA = "demo-science-bureau", "demo-finance-bureau", "demo-admin"
+RN, NB = "demo-researcher-nb", "demo-science-bureau-nb"  # 宁波: 海韵's researcher, its bureau
 ROLES = [ANON, *[username for username, *_ in ACCOUNTS]]
-assert set(ROLES) == {ANON, R1, R2, FA, P, UA, SB, FB, PA}, "a new demo role needs its column here"
+assert set(ROLES) == {ANON, R1, R2, FA, P, UA, SB, FB, PA, RN, NB}, "a new demo role needs its column here"
 
 QINGHE, ZJLG, HZCL, HZ_SCI, NB_SCI = (
     demo_id("firm-qinghe"),
     demo_id("unit-zjlg"),
     demo_id("unit-hzcl"),
     demo_id("bureau-hz-sci"),
-    demo_id("bureau-nb-sci"),  # 宁波: another region's bureau (no demo account)
+    demo_id("bureau-nb-sci"),  # 宁波: another region's bureau (NB's)
 )
 PROVIDER = "/api/v1/provider/instruments"
 PROGRAMS, SETTLEMENTS = "/api/v1/voucher-programs", "/api/v1/settlements"
@@ -662,13 +663,13 @@ def cases(s: Scene) -> list[Case]:
         Case(
             "POST /api/v1/bookings",
             new_booking,
-            only(201, [R1, R2, FA], 403),  # provider, bureaus, platform book for no firm
+            only(201, [R1, R2, FA, RN], 403),  # provider, bureaus, platform book for no firm
             fresh=True,
         ),
         Case(
             "POST /api/v1/quotes",
             new_booking_as_quote,
-            only(200, [R1, R2, FA], 403),  # a price for a firm: those who book for none get none
+            only(200, [R1, R2, FA, RN], 403),  # a price for a firm: those who book for none get none
         ),
         Case("GET /api/v1/bookings/{booking_id:uuid}", fixed(f"{B}/{own}"), sees_own),
         Case("GET /api/v1/bookings/by-number/{number:str}", by_number(own), sees_own),
@@ -977,12 +978,12 @@ def cases(s: Scene) -> list[Case]:
         # --- voucher programmes: the bureaus (science and finance) of the issuing region act; the
         # platform admin reads; everyone else is told the programme does not exist
         Case("GET /api/v1/voucher-programs", fixed(PROGRAMS), expect(200)),  # filtered by region
-        Case("POST /api/v1/voucher-programs", new_program, only(201, bureaus, 403), fresh=True),
+        Case("POST /api/v1/voucher-programs", new_program, only(201, [*bureaus, NB], 403), fresh=True),
         Case("GET /api/v1/voucher-programs/{program_id:uuid}", fixed(f"{PROGRAMS}/{program}"), region_reads),
         Case(
             "GET /api/v1/voucher-programs/{program_id:uuid}",
             fixed(f"{PROGRAMS}/{s.nb_program}"),
-            only(200, [PA], 404),  # 宁波's: not 杭州's bureaus' business
+            only(200, [PA, NB], 404),  # 宁波's: not 杭州's bureaus' business
         ),
         Case(
             "GET /api/v1/voucher-programs/{program_id:uuid}/grants",
@@ -998,7 +999,7 @@ def cases(s: Scene) -> list[Case]:
         Case(
             "POST /api/v1/voucher-programs/{program_id:uuid}/grants",
             fixed(f"{PROGRAMS}/{s.nb_program}/grants", grant_body),
-            {**expect(404), PA: 403},
+            {**expect(404), PA: 403, NB: 400},  # 宁波's officer: the 杭州 firm is not eligible
             check_unchanged=s.program_state,
         ),
         Case(
@@ -1053,19 +1054,19 @@ def cases(s: Scene) -> list[Case]:
         Case(
             "POST /api/v1/bookings/{booking_id:uuid}/invoice",
             invoice_of(s.paid, "", INVOICE),
-            {**only(201, [R1, FA], 403), R2: 404},
+            {**only(201, [R1, FA], 403), R2: 404, RN: 404, NB: 404},
             fresh=True,
             check_unchanged=s.invoice_state,
         ),
         Case(
             "GET /api/v1/bookings/{booking_id:uuid}/invoice",
             fixed(f"{B}/{s.invoiced}/invoice"),
-            {**expect(200), R2: 404},  # whoever sees the booking's statement
+            {**expect(200), R2: 404, RN: 404, NB: 404},  # whoever sees the booking's statement
         ),
         Case(
             "POST /api/v1/bookings/{booking_id:uuid}/invoice/issue",
             invoice_of(s.invoice_requested, "/issue"),
-            {**only(200, staff, 403), R2: 404},
+            {**only(200, staff, 403), R2: 404, RN: 404, NB: 404},
             fresh=True,
             tag="invoice",
             check_unchanged=s.invoice_state,
@@ -1073,7 +1074,7 @@ def cases(s: Scene) -> list[Case]:
         Case(
             "POST /api/v1/bookings/{booking_id:uuid}/invoice/reject",
             invoice_of(s.invoice_requested, "/reject", {"reason": "抬头与付款单位不符"}),
-            {**only(200, staff, 403), R2: 404},
+            {**only(200, staff, 403), R2: 404, RN: 404, NB: 404},
             fresh=True,
             check_unchanged=s.invoice_state,
         ),
@@ -1089,13 +1090,18 @@ def cases(s: Scene) -> list[Case]:
             only(200, [R1, FA], 403),  # another firm's vouchers, asked for by id: refused
         ),
         # --- settlement: the bureaus of the batch's region draw and move it; the platform reads
-        Case("POST /api/v1/settlements", new_settlement, only(201, bureaus, 403), fresh=True),
-        Case("GET /api/v1/settlements", fixed(SETTLEMENTS), only(200, [*bureaus, PA], 403)),
+        Case(
+            "POST /api/v1/settlements",
+            new_settlement,
+            {**only(201, bureaus, 403), NB: 409},  # 宁波's officer: nothing new to draw in 宁波
+            fresh=True,
+        ),
+        Case("GET /api/v1/settlements", fixed(SETTLEMENTS), only(200, [*bureaus, PA, NB], 403)),
         Case("GET /api/v1/settlements/{batch_id:uuid}", fixed(f"{SETTLEMENTS}/{s.batch}"), region_reads),
         Case(
             "GET /api/v1/settlements/{batch_id:uuid}",
             fixed(f"{SETTLEMENTS}/{s.nb_batch}"),
-            only(200, [PA], 404),
+            only(200, [PA, NB], 404),
         ),
         Case(
             "GET /api/v1/settlements/{batch_id:uuid}/reconciliation",
@@ -1126,19 +1132,19 @@ def cases(s: Scene) -> list[Case]:
         Case(
             "POST /api/v1/settlements/{batch_id:uuid}/submit",
             fixed(f"{SETTLEMENTS}/{s.nb_batch}/submit"),
-            {**expect(404), PA: 403},
+            {**expect(404), PA: 403, NB: 200},  # 宁波's officer submits 宁波's batch
             check_unchanged=s.batch_state,
         ),
         # --- clearing statements (通用通兑): a region's bureaus read theirs; the platform names one
         Case(
             "GET /api/v1/clearing-statements",
             fixed(f"{CLEARING}?{clearing_period}"),
-            {**only(200, bureaus, 403), PA: 400},  # the platform admin must name the region
+            {**only(200, [*bureaus, NB], 403), PA: 400},  # the platform admin must name the region
         ),
         Case(
             "GET /api/v1/clearing-statements",
             fixed(f"{CLEARING}?{clearing_period}&region=330200"),  # 宁波's
-            only(200, [PA], 403),
+            only(200, [PA, NB], 403),
         ),
         Case(
             "GET /api/v1/clearing-statements/export",
