@@ -4,9 +4,11 @@ shows where it stands, the firm downloads the file, and the one who asked is tol
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from accounts.demo import demo_id
@@ -15,9 +17,10 @@ from tests.booking.world import make_user
 from tests.results.flow import completed_booking
 from tests.support import error_code
 from tests.vouchers.desk import VoucherDesk
-from vouchers.models import InvoiceRequest
+from vouchers.models import InvoiceEvent, InvoiceRequest
 from yixiang.outbox import OutboxEvent
 
+RACERS = 20
 PDF = b"%PDF-1.7\n% e-invoice\n" + b"0" * 2000
 BODY = {
     "kind": "special",
@@ -208,3 +211,32 @@ async def test_only_a_paid_booking_and_only_its_firm_get_an_invoice(world: Vouch
     async with world.backend.runtime.session_maker() as session:
         wanted = InvoiceRequest.booking_id == uuid.UUID(booking_id)
         assert await session.scalar(select(InvoiceRequest).where(wanted)) is None  # nothing half-written
+
+
+@pytest.mark.slow
+async def test_racing_requests_and_answers_leave_one_invoice_and_one_number(world: VoucherDesk) -> None:
+    booking_id, _ = await _booking(world)
+    url = f"/api/v1/bookings/{booking_id}/invoice"
+    askers = [await world.headers("demo-researcher"), await world.headers("demo-firm-admin")]
+    asked = await asyncio.gather(
+        *(world.client.post(url, json=BODY, headers=askers[i % 2]) for i in range(RACERS))
+    )
+    assert {r.status_code for r in asked} == {201}, {r.text for r in asked if r.status_code != 201}
+    assert len({r.text for r in asked}) == 1  # every caller got the one request
+
+    numbers = ["25332000000011111111", "25332000000022222222"]
+    answered = await asyncio.gather(*(_issue(world, booking_id, numbers[i % 2]) for i in range(RACERS)))
+    winners = {r.json()["invoice_number"] for r in answered if r.status_code == 200}
+    assert len(winners) == 1, winners
+    losers = [r for r in answered if r.status_code != 200]
+    assert all(r.status_code == 409 and error_code(r) == "invoice_already_issued" for r in losers)
+    assert len(losers) == RACERS // 2  # the other number's every try, and nothing else
+    async with world.backend.runtime.session_maker() as session:
+        invoice = await session.scalar(
+            select(InvoiceRequest).where(InvoiceRequest.booking_id == uuid.UUID(booking_id))
+        )
+        assert invoice is not None
+        steps = (
+            await session.scalars(select(InvoiceEvent.action).where(InvoiceEvent.invoice_id == invoice.id))
+        ).all()
+    assert sorted(steps) == ["issue", "request"]
