@@ -448,7 +448,9 @@ class ClearingOut(Output):
     counterparts: list[ClearingCounterpartOut]
 
 
-Email = Annotated[str, msgspec.Meta(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# ASCII only: the same in every regex engine a client validates with (JSON Schema's is ECMA's)
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+Email = Annotated[str, msgspec.Meta(max_length=200, pattern=EMAIL_PATTERN)]
 
 
 class InvoiceIn(Input):
