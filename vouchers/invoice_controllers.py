@@ -10,13 +10,14 @@ from typing import Annotated, Any
 from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
 from vouchers import invoices
 from vouchers.documents import download
-from vouchers.schemas import InvoiceIn, InvoiceOut, InvoiceRejectIn
+from vouchers.models import InvoiceStatus
+from vouchers.schemas import InvoiceIn, InvoiceOut, InvoicePage, InvoiceRejectIn
 from yixiang.db import transaction
 from yixiang.openapi import files
 
@@ -93,4 +94,20 @@ class InvoiceController(Controller):
         return download(invoice.file_name, invoice.file_content_type, invoice.file_data)
 
 
-ROUTES: list[Any] = [InvoiceController]
+@get(
+    "/api/v1/invoices",
+    tags=["vouchers"],
+    summary="Invoices the caller is party to (a provider's queue, a firm's)",
+)
+async def list_invoices(
+    principal: Principal,
+    db_session: AsyncSession,
+    status: InvoiceStatus | None = None,
+    limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+) -> InvoicePage:
+    async with transaction(db_session, read_only=True):
+        return await invoices.list_invoices(db_session, principal, status, limit=limit, offset=offset)
+
+
+ROUTES: list[Any] = [InvoiceController, list_invoices]

@@ -18,7 +18,7 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
@@ -46,7 +46,7 @@ from vouchers.models import (
     VoucherCheckout,
     VoucherProgram,
 )
-from vouchers.schemas import InvoiceIn, InvoiceOut
+from vouchers.schemas import InvoiceIn, InvoiceOut, InvoicePage
 from yixiang.db import utcnow
 from yixiang.errors import InvalidInput
 from yixiang.locking import locked
@@ -77,6 +77,7 @@ def file_url(booking_id: uuid.UUID) -> str:
 def invoice_out(invoice: InvoiceRequest) -> InvoiceOut:
     return InvoiceOut(
         booking_id=invoice.booking_id,
+        booking_number=invoice.booking_number or str(invoice.booking_id),
         status=invoice.status,
         status_label=STATUS_LABELS[invoice.status],
         kind=invoice.kind,
@@ -176,7 +177,10 @@ async def request_invoice(
             raise InvoiceAlreadyRequested(title=invoice.title, tax_number=invoice.tax_number)
         if invoice is None:
             invoice = InvoiceRequest(
-                booking_id=booking_id, enterprise_id=checkout.enterprise_id, unit_id=checkout.unit_id
+                booking_id=booking_id,
+                booking_number=checkout.booking_number,
+                enterprise_id=checkout.enterprise_id,
+                unit_id=checkout.unit_id,
             )
             session.add(invoice)
         # new, or asked again after a refusal (corrected, or the cause put right)
@@ -296,3 +300,25 @@ async def invoice_file(session: AsyncSession, principal: Principal, booking_id: 
     if invoice.status != InvoiceStatus.issued or invoice.file_data is None:
         raise InvoiceNotFound("发票尚未开具")
     return invoice
+
+
+async def list_invoices(
+    session: AsyncSession, principal: Principal, status: InvoiceStatus | None, *, limit: int, offset: int
+) -> InvoicePage:
+    """The invoices the caller is party to, newest request first: a provider's staff see their
+    units' (the queue to answer), a firm's members their firm's; the platform admin sees all."""
+    query = select(InvoiceRequest)
+    if not principal.is_platform_admin:
+        query = query.where(
+            or_(
+                InvoiceRequest.unit_id.in_(principal.unit_ids),
+                InvoiceRequest.enterprise_id.in_(principal.enterprise_ids),
+            )
+        )
+    if status is not None:
+        query = query.where(InvoiceRequest.status == status)
+    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    found = await session.scalars(
+        query.order_by(InvoiceRequest.requested_at.desc(), InvoiceRequest.id).limit(limit).offset(offset)
+    )
+    return InvoicePage(items=[invoice_out(i) for i in found.all()], total=total, limit=limit, offset=offset)

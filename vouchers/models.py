@@ -366,6 +366,7 @@ class InvoiceRequest(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "voucher_invoices"
 
     booking_id: Mapped[uuid.UUID] = mapped_column(unique=True)  # one invoice per booking
+    booking_number: Mapped[str] = mapped_column(String(17), default="")  # 预约号, as the checkout has it
     enterprise_id: Mapped[uuid.UUID] = mapped_column(index=True)
     unit_id: Mapped[uuid.UUID] = mapped_column(index=True)
     status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus), default=InvoiceStatus.requested)

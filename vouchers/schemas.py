@@ -115,6 +115,7 @@ class InvoiceOut(Output):
     """发票 / 财政票据 of a booking: the firm's request and the provider's answer."""
 
     booking_id: uuid.UUID
+    booking_number: str
     status: InvoiceStatus
     status_label: str  # 待开具, 已开具, 已拒绝
     kind: InvoiceKind
@@ -463,3 +464,10 @@ class InvoiceIn(Input):
 
 class InvoiceRejectIn(Input):
     reason: Reason
+
+
+class InvoicePage(Output):
+    items: list[InvoiceOut]
+    total: int
+    limit: int
+    offset: int

@@ -1078,6 +1078,7 @@ def cases(s: Scene) -> list[Case]:
             fresh=True,
             check_unchanged=s.invoice_state,
         ),
+        Case("GET /api/v1/invoices", fixed("/api/v1/invoices"), expect(200)),  # each sees their own
         Case(
             "GET /api/v1/bookings/{booking_id:uuid}/invoice/file",
             fixed(f"{B}/{s.invoiced}/invoice/file"),

@@ -71,6 +71,17 @@ async def test_the_researcher_asks_the_provider_issues_and_the_firm_downloads(wo
         "增值税专用发票",
     )
     assert invoice["amount_fen"] == paid["paid_fen"] > 0 and invoice["file_url"] is None
+    assert invoice["booking_number"] == paid["booking_number"]
+    # the provider finds it in its queue; another firm does not see it in its list
+    queue = await world.client.get(
+        "/api/v1/invoices", params={"status": "requested"}, headers=await world.headers("demo-provider")
+    )
+    assert invoice in queue.json()["items"]
+    for outsider in ("demo-researcher-2", "demo-science-bureau"):
+        others = await world.client.get("/api/v1/invoices", headers=await world.headers(outsider))
+        assert others.status_code == 200 and booking_id not in {
+            i["booking_id"] for i in others.json()["items"]
+        }
     # asked again the same (a retry, or the admin for the firm): the same request
     again = await world.client.post(url, json=BODY, headers=admin)
     assert again.status_code == 201 and again.json() == invoice
@@ -106,6 +117,10 @@ async def test_the_researcher_asks_the_provider_issues_and_the_firm_downloads(wo
     )
     assert done["file_url"] == f"{url}/file" and done["answered_at"] is not None
     assert (await _issue(world, booking_id, "25332000000012345678")).json() == done  # a retry
+    queue = await world.client.get(
+        "/api/v1/invoices", params={"status": "requested"}, headers=await world.headers("demo-provider")
+    )
+    assert booking_id not in {i["booking_id"] for i in queue.json()["items"]}
     other = await _issue(world, booking_id, "25332000000099999999")
     assert other.status_code == 409 and error_code(other) == "invoice_already_issued"
     late_reject = await world.client.post(

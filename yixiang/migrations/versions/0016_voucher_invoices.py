@@ -28,6 +28,7 @@ def upgrade() -> None:
     op.create_table(
         "voucher_invoices",
         sa.Column("booking_id", sa.Uuid(), nullable=False),
+        sa.Column("booking_number", sa.String(length=17), nullable=False),
         sa.Column("enterprise_id", sa.Uuid(), nullable=False),
         sa.Column("unit_id", sa.Uuid(), nullable=False),
         sa.Column(
