@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from wechatpy.crypto import WeChatCrypto
 
+from yixiang.nonces import nonce_fits_body
 from yixiang.store import Store
 
 TIMESTAMP_WINDOW_SECONDS = 300
@@ -62,10 +63,5 @@ def crypto_for(token: str, aes_key: str, app_id: str) -> WeChatCrypto:
 
 async def claim_nonce(store: Store, timestamp: str, nonce: str, body: bytes) -> None:
     """Remember a signed (timestamp, nonce) with the body it signed for; refuse it with another."""
-    key = "bot:nonce:" + hashlib.sha256(f"{timestamp}:{nonce}".encode()).hexdigest()
-    digest = hashlib.sha256(body).hexdigest()
-    if await store.add(key, digest, ttl=NONCE_TTL_SECONDS):
-        return
-    first = await store.get(key)
-    if first is None or not hmac.compare_digest(first, digest.encode()):
+    if not await nonce_fits_body(store, "bot", timestamp, nonce, body, NONCE_TTL_SECONDS):
         raise Refused("reused_nonce")

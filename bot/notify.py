@@ -38,6 +38,7 @@ from sqlalchemy import bindparam, select, update
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from accounts.models import User
+from bot.bills import MINIPROGRAM_PAY_PAGE, bill_text, due_checkout, pay_link, pays_in_wechat
 from bot.conversation.base import save_state, yuan
 from bot.conversation.rate import prompt_for
 from bot.dependencies import MINIPROGRAM, OFFICIAL_ACCOUNT
@@ -65,6 +66,7 @@ TITLES = {
     "booking.reminder": "预约提醒",
     "booking.delivered": "检测结果已交付",
     "booking.rating_requested": "请为服务打分",
+    "booking.completed": "服务已完成",
     "voucher.captured": "创新券已抵扣",
     "voucher.application_decided": "创新券申领有结果",
     "voucher.invoice_issued": "发票已开具",
@@ -132,6 +134,10 @@ def fields(topic: str, payload: dict[str, Any]) -> dict[str, str]:
         data["thing5"] = _cut(payload["address"], 20)
     if topic == "booking.rating_requested":
         data["thing5"] = "回复1-5打分"
+    if topic == "booking.completed" and "due_fen" in payload:
+        due = int(payload["due_fen"])
+        data["thing4"] = f"待支付 {yuan(due)} 元" if due > 0 else "费用已结清"
+        data["amount5"] = yuan(due)
     return data
 
 
@@ -157,7 +163,7 @@ def labels(topic: str) -> dict[str, str]:
         "character_string2": "预约号",
         "time3": "时间",
         "thing4": "状态",
-        "amount5": "创新券抵扣",
+        "amount5": "待支付" if topic == "booking.completed" else "创新券抵扣",
         "thing5": extra.get(topic, "备注"),
     }
 
@@ -312,6 +318,10 @@ async def _with_voucher_share(ctx: JobContext, event: Event) -> dict[str, Any]:
     """Booking emits "confirmed" before vouchers hold their share (same transaction); by the time
     the message goes out the hold is committed, so the amount is read from vouchers' record."""
     payload = dict(event.payload)
+    if event.topic == "booking.completed" and payload.get("booking_id"):
+        checkout = await due_checkout(ctx.session, uuid.UUID(str(payload["booking_id"])))
+        if checkout is not None:
+            payload["due_fen"] = checkout.due_fen
     if (
         event.topic == "booking.confirmed"
         and "voucher_share_fen" not in payload
@@ -376,7 +386,8 @@ async def send_template_message(ctx: JobContext, event: Event) -> None:
     if follower is None:
         return
     gateway = _sender(ctx, event, ctx.services[OFFICIAL_ACCOUNT], user_id)
-    url = _link(ctx, event)
+    bill = await _bill(ctx, event)
+    url = bill[2] if bill is not None and bill[1] and bill[2] else _link(ctx, event)
     data = _wechat_data(fields(event.topic, await _with_voucher_share(ctx, event)))
     sent = await _send_once(
         ctx,
@@ -388,6 +399,8 @@ async def send_template_message(ctx: JobContext, event: Event) -> None:
     )
     if not sent:
         return
+    if bill is not None:
+        await gateway_text_soft(gateway, follower.openid, bill[0])
     if event.topic == "booking.rating_requested" and event.payload.get("booking_id"):
         # The next "5" from this follower rates the booking (the state expires like any flow).
         await save_state(
@@ -430,6 +443,9 @@ async def send_subscribe_message(ctx: JobContext, event: Event) -> None:
     page = (
         f"pages/booking/detail?id={event.payload['booking_id']}" if event.payload.get("booking_id") else None
     )
+    bill = await _bill(ctx, event)
+    if bill is not None and bill[1]:  # something to pay in WeChat: the payment page
+        page = MINIPROGRAM_PAY_PAGE.format(booking_id=event.payload["booking_id"])
     data = _wechat_data(fields(event.topic, await _with_voucher_share(ctx, event)))
     await _send_once(
         ctx,
@@ -439,6 +455,20 @@ async def send_subscribe_message(ctx: JobContext, event: Event) -> None:
         user_id=user_id,
         template_id=template_id,
     )
+
+
+async def _bill(ctx: JobContext, event: Event) -> tuple[str, bool, str] | None:
+    """For a completed booking: the bill's text, whether something is left to pay in WeChat,
+    and the H5 payment page ("" without pages)."""
+    if event.topic != "booking.completed" or not event.payload.get("booking_id"):
+        return None
+    checkout = await due_checkout(ctx.session, uuid.UUID(str(event.payload["booking_id"])))
+    if checkout is None:
+        return None
+    in_wechat = pays_in_wechat(ctx.services, checkout.unit_id)
+    link = pay_link(WeChatSettings.of(ctx.settings).h5_base_url, checkout.booking_id)
+    text = bill_text(checkout, in_wechat=in_wechat, link=link)
+    return text, in_wechat and checkout.due_fen > 0, link
 
 
 def _link(ctx: JobContext, event: Event) -> str:

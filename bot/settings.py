@@ -52,6 +52,7 @@ NOTIFICATION_TOPICS = (
     "booking.reminder",
     "booking.delivered",
     "booking.rating_requested",
+    "booking.completed",  # the bill: what is left to pay after vouchers, and where to pay it
     "voucher.captured",
     "voucher.application_decided",
     "voucher.invoice_issued",

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from yixiang.errors import Conflict, Forbidden, InvalidInput, NotFound
+from yixiang.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 
 
 class ProgramNotFound(NotFound):
@@ -229,3 +229,28 @@ class InvoiceAlreadyIssued(Conflict):
 class InvoiceStateInvalid(Conflict):
     code = "invoice_state_invalid"
     message = "发票申请当前状态不允许此操作"
+
+
+class WeChatPayOff(Conflict):
+    code = "wechat_pay_unavailable"
+    message = "该服务单位尚未开通微信支付，请按账单以对公转账方式支付"
+
+
+class WeChatNotLinked(Conflict):
+    code = "wechat_not_linked"
+    message = "请先在微信小程序中登录仪享后再用微信支付，或在电脑上扫码支付"
+
+
+class PaymentOrderPending(Conflict):
+    code = "payment_order_pending"
+    message = "支付单正在生成，请稍后再试"
+
+
+class PaymentOrderNotFound(NotFound):
+    code = "payment_order_not_found"
+    message = "支付单不存在"
+
+
+class PaymentUnavailable(ServiceUnavailable):
+    code = "wechat_pay_unreachable"
+    message = "微信支付暂时无法连接，请稍后再试"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import BigInteger, and_, bindparam, event, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vouchers.errors import InsufficientVoucherBalance
@@ -72,6 +72,16 @@ def settled_account(program_id: uuid.UUID, unit_id: uuid.UUID) -> str:
     return f"settled:{program_id}:{unit_id}"
 
 
+def cash_clearing_account(unit_id: uuid.UUID) -> str:
+    """What WeChat Pay collected for the unit from firms, net of refunds (real money)."""
+    return f"cash_clearing:{unit_id}"
+
+
+def firm_payments_account(unit_id: uuid.UUID) -> str:
+    """The fees firms paid the unit through WeChat Pay: the other side of its cash clearing."""
+    return f"firm_payments:{unit_id}"
+
+
 _ACCOUNT_INSERT = conflict_ignoring_inserts(LedgerAccount, ["code"])
 
 
@@ -79,7 +89,7 @@ async def open_account(
     session: AsyncSession,
     code: str,
     kind: AccountKind,
-    program_id: uuid.UUID,
+    program_id: uuid.UUID | None,
     *,
     grant_id: uuid.UUID | None = None,
     enterprise_id: uuid.UUID | None = None,
@@ -108,6 +118,29 @@ async def open_receivable_account(session: AsyncSession, program_id: uuid.UUID, 
     await open_account(
         session, receivable_account(program_id, unit_id), AccountKind.receivable, program_id, unit_id=unit_id
     )
+
+
+# (database, unit) whose cash accounts this process has seen opened: a unit's every payment
+# would otherwise spend two round trips making sure they exist. Accounts are never deleted.
+_CASH_ACCOUNTS_OPEN: set[tuple[str, uuid.UUID]] = set()
+
+
+async def open_cash_accounts(session: AsyncSession, unit_id: uuid.UUID) -> None:
+    seen = (str(session.get_bind().engine.url), unit_id)
+    if seen in _CASH_ACCOUNTS_OPEN:
+        return
+    clearing = cash_clearing_account(unit_id)
+    await open_account(session, clearing, AccountKind.cash_clearing, None, unit_id=unit_id)
+    await open_account(
+        session,
+        firm_payments_account(unit_id),
+        AccountKind.firm_payments,
+        None,
+        unit_id=unit_id,
+        may_go_negative=True,
+    )
+    # Remembered once they are committed: a rolled-back transaction takes them away again.
+    event.listen(session.sync_session, "after_commit", lambda _: _CASH_ACCOUNTS_OPEN.add(seen), once=True)
 
 
 async def open_settled_account(session: AsyncSession, program_id: uuid.UUID, unit_id: uuid.UUID) -> None:

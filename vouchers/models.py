@@ -52,6 +52,10 @@ class AccountKind(enum.StrEnum):
     hold = "hold"  # amounts held for confirmed bookings, per grant
     receivable = "receivable"  # owed by the issuer to a provider unit (captured, not yet paid)
     settled = "settled"  # paid to a provider unit through a settlement batch
+    # Real money, per provider unit (no programme): what WeChat Pay collected from firms for the
+    # unit and holds until it pays the unit out, against the fees firms paid through it.
+    cash_clearing = "cash_clearing"
+    firm_payments = "firm_payments"
 
 
 class EntryKind(enum.StrEnum):
@@ -64,6 +68,8 @@ class EntryKind(enum.StrEnum):
     refund = "refund"
     adjustment = "adjustment"
     settlement = "settlement"
+    payment = "payment"  # a firm paid the amount due through WeChat Pay
+    cash_refund = "cash_refund"  # WeChat Pay returned (part of) such a payment
 
 
 class CheckoutState(enum.StrEnum):
@@ -74,7 +80,7 @@ class CheckoutState(enum.StrEnum):
 
 class PaymentMethod(enum.StrEnum):
     corporate_transfer = "corporate_transfer"  # 对公转账: the provider marks it received
-    wechat_pay = "wechat_pay"  # seam: an adapter in vouchers/payments.py may come later
+    wechat_pay = "wechat_pay"  # a payment order the firm pays in WeChat (vouchers/payments/)
 
 
 class SettlementStatus(enum.StrEnum):
@@ -146,7 +152,8 @@ class LedgerAccount(Base):
 
     code: Mapped[str] = mapped_column(String(120), primary_key=True)
     kind: Mapped[AccountKind] = mapped_column(_enum(AccountKind))
-    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("voucher_programs.id"), index=True)
+    # None for the real-money accounts of a unit (cash_clearing, firm_payments)
+    program_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("voucher_programs.id"), index=True)
     grant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("voucher_grants.id"))
     enterprise_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     unit_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
@@ -209,6 +216,8 @@ class VoucherCheckout(Base):
     refunded_fen: Mapped[int] = mapped_column(Fen, default=0)
     due_fen: Mapped[int] = mapped_column(Fen, default=0)  # still owed by the firm: 0 once paid
     paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")  # the firm's payment
+    # what was paid back of it (a fee correction or a cancellation after payment)
+    cash_refunded_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
     payment_method: Mapped[PaymentMethod] = mapped_column(
         _enum(PaymentMethod), default=PaymentMethod.corporate_transfer
     )
@@ -399,3 +408,105 @@ class InvoiceEvent(Base):
     actor_id: Mapped[uuid.UUID]
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentChannel(enum.StrEnum):
+    jsapi = "jsapi"  # in WeChat: the mini-program or the official account's pages
+    native = "native"  # a QR code shown at a desk
+
+
+class PaymentOrderStatus(enum.StrEnum):
+    open = "open"  # placed with WeChat Pay, waiting for the firm
+    paid = "paid"
+    closed = "closed"  # expired or replaced, nothing paid
+
+
+class PaymentOrder(UUIDPrimaryKey, Base):
+    """A WeChat Pay order for what a booking's firm owes: one is open per booking at a time."""
+
+    __tablename__ = "payment_orders"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("refunded_fen >= 0 AND refunded_fen <= amount_fen", name="refund_within_payment"),
+        Index("ix_payment_orders_status_expires", "status", "expires_at"),
+    )
+
+    out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
+    booking_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    enterprise_id: Mapped[uuid.UUID]
+    unit_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    channel: Mapped[PaymentChannel] = mapped_column(_enum(PaymentChannel))
+    status: Mapped[PaymentOrderStatus] = mapped_column(
+        _enum(PaymentOrderStatus), default=PaymentOrderStatus.open
+    )
+    mchid: Mapped[str] = mapped_column(String(32))
+    sub_mchid: Mapped[str] = mapped_column(String(32), default="")
+    prepay_id: Mapped[str] = mapped_column(String(64), default="")
+    code_url: Mapped[str] = mapped_column(String(256), default="")
+    payer_openid: Mapped[str] = mapped_column(String(128), default="")
+    transaction_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    refunded_fen: Mapped[int] = mapped_column(Fen, default=0)  # refunds that succeeded
+    created_by: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    last_queried_at: Mapped[datetime | None]
+
+
+class RefundStatus(enum.StrEnum):
+    processing = "processing"  # accepted by WeChat Pay, money on its way back
+    succeeded = "succeeded"
+    closed = "closed"  # WeChat Pay gave up (the payer's account closed...): nothing returned
+    abnormal = "abnormal"  # stuck at WeChat Pay: finance must act outside the platform
+
+
+class PaymentRefund(UUIDPrimaryKey, Base):
+    """Money returned to the firm through WeChat Pay for (part of) a paid order."""
+
+    __tablename__ = "payment_refunds"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+
+    out_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # idempotency: one refund per key
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payment_orders.id"), index=True)
+    booking_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    cause: Mapped[str] = mapped_column(String(20))  # fee_correction, cancellation
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[RefundStatus] = mapped_column(_enum(RefundStatus), default=RefundStatus.processing)
+    refund_id: Mapped[str] = mapped_column(String(32), default="")
+    requested_by: Mapped[uuid.UUID | None]
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class PaymentNotification(Base):
+    """Each WeChat Pay notification we accepted (its id is WeChat Pay's): the record that a
+    repeated delivery was recognised, and what it changed."""
+
+    __tablename__ = "payment_notifications"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(40))
+    reference: Mapped[str] = mapped_column(String(64), index=True)  # out_trade_no / out_refund_no
+    applied: Mapped[bool]  # False: it changed nothing (already known from a query or before)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentReconciliation(UUIDPrimaryKey, Base):
+    """One day's WeChat Pay trade bill compared line by line with the ledger (对账): the
+    differences are listed for finance and the provider, never fixed silently."""
+
+    __tablename__ = "payment_reconciliations"
+    __table_args__ = (Index("ux_payment_reconciliations_day", "day", "mchid", "sub_mchid", unique=True),)
+
+    day: Mapped[date]  # the bill's day, Asia/Shanghai
+    mchid: Mapped[str] = mapped_column(String(32))
+    sub_mchid: Mapped[str] = mapped_column(String(32), default="")
+    bill_lines: Mapped[int]
+    bill_total_fen: Mapped[int] = mapped_column(Fen)  # payments minus refunds, by the bill
+    ledger_total_fen: Mapped[int] = mapped_column(Fen)  # the same, by our ledger
+    differences: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"lines": [...]}
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)

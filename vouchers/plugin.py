@@ -2,18 +2,48 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vouchers.application_controllers import ROUTES as APPLICATION_ROUTES
 from vouchers.clearing_controllers import ROUTES as CLEARING_ROUTES
 from vouchers.controllers import ROUTES
 from vouchers.demo import load_vouchers
 from vouchers.invoice_controllers import ROUTES as INVOICE_ROUTES
+from vouchers.payment_controllers import ROUTES as PAYMENT_ROUTES
+from vouchers.payments.gateway import WECHAT_PAY, WeChatPay
+from vouchers.payments.sync import sync_open_orders
 from vouchers.programs import expire_programs
+from vouchers.settings import WeChatPaySettings
 from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event
 
+if TYPE_CHECKING:
+    from yixiang.runtime import Runtime
+
 EXPIRY_TOPIC = "vouchers.expire_due"
+PAYMENT_SYNC_TOPIC = "vouchers.payment_sync_due"
+
+
+async def start_wechat_pay(runtime: Runtime) -> None:
+    settings = WeChatPaySettings.of(runtime.settings)
+    if settings.enabled:
+        runtime.services[WECHAT_PAY] = WeChatPay.from_settings(settings)
+
+
+async def stop_wechat_pay(runtime: Runtime) -> None:
+    pay = runtime.services.pop(WECHAT_PAY)
+    if pay is not None:
+        await pay.client.aclose()
+
+
+async def sync_payments(ctx: JobContext, event: Event) -> None:
+    """Ask WeChat Pay about the orders it has not told us about; close the expired ones."""
+    pay = ctx.services.get(WECHAT_PAY)
+    if pay is not None:
+        await ctx.session.commit()  # no transaction held while WeChat Pay answers
+        await sync_open_orders(ctx.session, pay)
 
 
 async def expire_due_programs(ctx: JobContext, event: Event) -> None:
@@ -23,8 +53,13 @@ async def expire_due_programs(ctx: JobContext, event: Event) -> None:
 
 DOMAIN = Domain(
     name="vouchers",
-    route_handlers=[*ROUTES, *APPLICATION_ROUTES, *CLEARING_ROUTES, *INVOICE_ROUTES],
-    consumers={EXPIRY_TOPIC: [expire_due_programs]},
-    periodic_jobs=[PeriodicJob(name="vouchers-expiry", every_seconds=3600, topic=EXPIRY_TOPIC)],
+    route_handlers=[*ROUTES, *APPLICATION_ROUTES, *PAYMENT_ROUTES, *CLEARING_ROUTES, *INVOICE_ROUTES],
+    consumers={EXPIRY_TOPIC: [expire_due_programs], PAYMENT_SYNC_TOPIC: [sync_payments]},
+    periodic_jobs=[
+        PeriodicJob(name="vouchers-expiry", every_seconds=3600, topic=EXPIRY_TOPIC),
+        PeriodicJob(name="vouchers-payment-sync", every_seconds=60, topic=PAYMENT_SYNC_TOPIC),
+    ],
+    on_startup=[start_wechat_pay],
+    on_shutdown=[stop_wechat_pay],
     demo_loaders=[load_vouchers],
 )

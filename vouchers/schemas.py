@@ -14,7 +14,9 @@ from vouchers.models import (
     GrantStatus,
     InvoiceKind,
     InvoiceStatus,
+    PaymentChannel,
     PaymentMethod,
+    PaymentOrderStatus,
     ProgramStatus,
     SettlementStatus,
 )
@@ -152,6 +154,7 @@ class StatementOut(Output):
     payment_instructions: str
     evidence: dict[str, EvidenceOut | None]
     evidence_complete: bool
+    cash_refunded_fen: int = 0  # what WeChat Pay paid back to the firm of what it paid
     invoice: InvoiceOut | None = None  # the firm's invoice request and the provider's answer
 
 
@@ -471,3 +474,23 @@ class InvoicePage(Output):
     total: int
     limit: int
     offset: int
+
+
+class PaymentOrderIn(Input):
+    channel: PaymentChannel = PaymentChannel.jsapi  # jsapi: in WeChat; native: a QR code at a desk
+
+
+class PaymentOrderOut(Output):
+    out_trade_no: str  # 商户订单号: what WeChat Pay's bill and the firm's receipt show
+    booking_id: uuid.UUID
+    amount_fen: int
+    channel: PaymentChannel
+    status: PaymentOrderStatus
+    expires_at: datetime
+    paid_at: datetime | None
+    refunded_fen: int
+    summary: str  # what the payer reads: 请在微信中确认支付 120.00 元 ...
+    code_url: str | None  # native: the QR code's content
+    # jsapi: what the mini-program passes to wx.requestPayment (appId, timeStamp, nonceStr,
+    # package, signType, paySign)
+    jsapi: dict[str, str] | None

@@ -35,6 +35,9 @@ class WeChatPaySettings(Section):
     # Holding unit id -> its sub-merchant id (服务商模式); a unit not listed is paid by corporate
     # transfer. In the environment as JSON.
     sub_mchids: dict[str, str] = msgspec.field(default_factory=dict)
+    # Holding units that are the merchant themselves (直连商户: the unit runs its own merchant,
+    # ``mchid``, and orders are placed without a sub-merchant). Comma-separated in the environment.
+    direct_units: list[str] = msgspec.field(default_factory=list)
     order_minutes: Annotated[int, msgspec.Meta(ge=5, le=7 * 24 * 60)] = 120
 
     def problems(self, settings: Settings) -> list[str]:
@@ -63,6 +66,10 @@ class WeChatPaySettings(Section):
         for unit, sub in self.sub_mchids.items():
             if not (sub.isdigit() and len(sub) in MCHID_DIGITS):
                 errors.append(f"{name('sub_mchids')}: {sub!r} (unit {unit}) is not a merchant id")
+        for unit in set(self.direct_units) & set(self.sub_mchids):
+            errors.append(
+                f"{name('direct_units')}: unit {unit} is also a sub-merchant in {name('sub_mchids')}"
+            )
         for field in ("private_key_file", "apiv3_key_file", "platform_public_key_file"):
             path = getattr(self, field)
             if path and not Path(path).is_file():
@@ -85,7 +92,8 @@ class WeChatPaySettings(Section):
     def describe(self) -> dict[str, str]:
         if not self.enabled:
             return {"WeChat Pay": "off (remainders by corporate transfer)"}
-        return {"WeChat Pay": f"on, merchant {self.mchid}, {len(self.sub_mchids)} sub-merchant(s)"}
+        units = f"{len(self.sub_mchids)} sub-merchant(s), {len(self.direct_units)} direct unit(s)"
+        return {"WeChat Pay": f"on, merchant {self.mchid}, {units}"}
 
 
 SECTIONS = (WeChatPaySettings,)

@@ -1,10 +1,10 @@
 """A booking's checkout statement (fee, voucher share, amount due, how it is paid, evidence) and
 the payment of the amount due.
 
-Payment methods are a seam: corporate transfer (对公转账, the default) is settled outside the
-platform and the provider marks it received; a WeChat Pay adapter would implement
-:class:`PaymentMethodAdapter` (instructions = a prepay order; its notify callback calls
-:func:`mark_payment_received` with the transaction id as the reference).
+Two ways to pay what is due: corporate transfer (对公转账, the default), settled outside the
+platform and marked received by the provider; and WeChat Pay (``vouchers/payments/``), whose
+notification records the payment itself. Each has its :class:`PaymentMethodAdapter` saying what
+the firm reads.
 """
 
 from __future__ import annotations
@@ -83,8 +83,22 @@ async def booking_numbers(session: AsyncSession, booking_ids: Iterable[uuid.UUID
     return {b: found.get(b, str(b)) for b in wanted}
 
 
+class WeChatPayment:
+    method = PaymentMethod.wechat_pay
+
+    def instructions(self, checkout: VoucherCheckout, payee_name: str) -> str:
+        paid = fen_to_yuan(checkout.paid_fen)
+        text = f"已通过微信支付向{payee_name}支付 {paid} 元（交易单号 {checkout.payment_reference}）"
+        if checkout.cash_refunded_fen:
+            text += f"，已退回 {fen_to_yuan(checkout.cash_refunded_fen)} 元"
+        if checkout.due_fen > 0:
+            text += f"，尚需支付 {fen_to_yuan(checkout.due_fen)} 元"
+        return text
+
+
 PAYMENT_METHODS: dict[PaymentMethod, PaymentMethodAdapter] = {
-    PaymentMethod.corporate_transfer: CorporateTransfer()
+    PaymentMethod.corporate_transfer: CorporateTransfer(),
+    PaymentMethod.wechat_pay: WeChatPayment(),
 }
 
 
@@ -151,6 +165,7 @@ async def statement(
             for kind in EVIDENCE_KINDS
         },
         evidence_complete=not missing_evidence({k: e.at for k, e in evidence.items()}, rating_window),
+        cash_refunded_fen=checkout.cash_refunded_fen,
         invoice=await invoice_of(session, booking_id),
     )
 

@@ -34,6 +34,7 @@ skip kinds, never go back up (two transactions then never wait on each other in 
 6. voucher programme — budget changes, grant issue, adjustment and expiry;
 7. voucher grants with their ledger accounts, the firm's (or the programme's) in grant id order;
 8. voucher checkout — the booking's hold, capture, release, refund or payment;
+   then the booking's WeChat Pay orders (``vouchers/payments/``: payment, refund);
 9. ledger balances: ``post_entry`` updates the cached balances in account-code order.
 
 Alone (never held with another kind): refresh tokens (sign-in), result files being purged, and

@@ -37,6 +37,7 @@ from tests.catalogue.helpers import row as import_row
 from tests.results.flow import upload
 from tests.support import error_code
 from tests.vouchers.desk import VoucherDesk, new_org, order, program_body
+from tests.vouchers.paying import wechat_pay_in
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, record_evidence
 from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
@@ -141,6 +142,13 @@ class Scene:
         self.grantee, self.grantee_uscc = await new_org(self.backend, uscc=uscc), uscc
         self.grant = str((await self.vouchers.grant(self.program, self.grantee, 100_000))["id"])
         self.captured = await self.completed()
+        r = await self.client.post(
+            f"/api/v1/bookings/{self.captured}/payment-orders",
+            json={"channel": "native"},
+            headers=self.headers[R1],
+        )
+        assert r.status_code == 201, r.text
+        self.payment_order = str(r.json()["out_trade_no"])
         # A second 杭州 science officer draws and submits the batches the matrix acts on, so
         # that either demo bureau may approve them (four eyes).
         self.clerk = await self.login(await make_user(self.backend, HZ_SCI, Role.bureau_officer))
@@ -1084,6 +1092,32 @@ def cases(s: Scene) -> list[Case]:
             fixed(f"{B}/{s.invoiced}/invoice/file"),
             only(200, [R1, FA, P, UA, PA], 404),  # the firm and the provider (bureaus: not theirs)
         ),
+        # --- paying what a booking owes in WeChat: the firm pays; whoever sees the statement reads
+        Case(
+            "POST /api/v1/bookings/{booking_id:uuid}/payment-orders",
+            transition_on(s.completed, "payment-orders", {"channel": "native"}),
+            {**only(201, [R1, FA], 404), P: 403, UA: 403, SB: 403, FB: 403, PA: 403},
+            fresh=True,
+        ),
+        Case(
+            "GET /api/v1/bookings/{booking_id:uuid}/payment-orders",
+            fixed(f"{B}/{s.captured}/payment-orders"),
+            only(200, [R1, FA, P, UA, SB, FB, PA], 404),
+        ),
+        Case(
+            "POST /api/v1/payment-orders/{out_trade_no:str}/check",
+            fixed(f"/api/v1/payment-orders/{s.payment_order}/check"),
+            only(200, [R1, FA, P, UA, SB, FB, PA], 404),
+        ),
+        # WeChat Pay's own push: no sign-in, and nothing without WeChat Pay's signature
+        Case(
+            "POST /api/v1/wechatpay/notifications",
+            fixed(
+                "/api/v1/wechatpay/notifications", {"id": "EV-forged", "event_type": "TRANSACTION.SUCCESS"}
+            ),
+            expect(401, anonymous=401),
+            tag="wechatpay",
+        ),
         Case("GET /api/v1/me/vouchers", fixed("/api/v1/me/vouchers"), expect(200)),
         Case(
             "GET /api/v1/me/vouchers",
@@ -1247,6 +1281,11 @@ async def call(s: Scene, case: Case, role: str, path: str, body: Any) -> Any:
 
 @pytest.mark.slow
 async def test_every_route_answers_each_role_as_expected(backend, client, login):
+    with wechat_pay_in(backend):
+        await _every_route_answers_each_role_as_expected(backend, client, login)
+
+
+async def _every_route_answers_each_role_as_expected(backend: Any, client: Any, login: Any) -> None:
     wechat_configured = bool(WeChatSettings.of(backend.settings).token)
     s = Scene(backend, client, login)
     await s.setup()
@@ -1273,6 +1312,8 @@ async def test_every_route_answers_each_role_as_expected(backend, client, login)
                 wrong.append(
                     f"{case.route} [{path}] as {role}: {response.status_code} ≠ {want} {response.text[:200]}"
                 )
+            elif case.tag == "wechatpay":
+                assert response.json()["code"] == "FAIL", response.text  # WeChat Pay's protocol answer
             elif want >= 400 and response.headers.get("content-type", "").startswith("application/json"):
                 error_code(response)  # every refusal is the standard error body
             if before is not None and role == denied[-1]:

@@ -203,6 +203,22 @@ async def check_in_when_due(client: Any, backend: Any, headers: dict[str, str], 
     return await client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=headers)
 
 
+async def served(client: Any, backend: Any, headers: dict[str, str], booking_id: Any, minutes: int) -> Any:
+    """The provider checks the user in, the session lasts ``minutes`` (ending now) and the
+    provider completes it with those actual times. The completion's answer."""
+    assert (await check_in_when_due(client, backend, headers, booking_id)).status_code == 200
+    actual_start = utcnow() - timedelta(minutes=minutes + 5)
+    await booked_for_the_past(backend, booking_id, actual_start)
+    return await client.post(
+        f"/api/v1/bookings/{booking_id}/complete",
+        json={
+            "actual_start": iso(actual_start),
+            "actual_end": iso(actual_start + timedelta(minutes=minutes)),
+        },
+        headers=headers,
+    )
+
+
 async def run_expiry_job(backend: Any) -> None:
     """What the periodic job does every minute: emit the expiry event, and a worker handles it."""
     async with backend.runtime.session_maker() as session, session.begin():

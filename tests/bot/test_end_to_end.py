@@ -1,6 +1,8 @@
 """The whole flow in WeChat, over the encrypted webhook, with the real domains behind the bot:
 找核磁 → a confirmed booking with its voucher hold → the provider completes and delivers → the
-researcher is told (confirmation, results, rating request) → replying "5" rates the booking."""
+researcher gets the bill (what vouchers left to pay, in WeChat) and pays it through WeChat Pay
+(the fake server, its notification) → is told (confirmation, results, rating request) →
+replying "5" rates the booking."""
 
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ import pytest
 from sqlalchemy import select
 
 from accounts.demo import demo_id
+from accounts.models import User
 from booking.models import Booking, BookingStatus
 from catalogue.models import Instrument
 from tests.booking.world import booked_for_the_past, check_in_when_due, iso, make_instrument, set_calendar
 from tests.bot.chat import Chat, bind_openid
 from tests.results.flow import upload
+from tests.vouchers.paying import wechat_pay_in
 from yixiang.db import utcnow
 from yixiang.outbox import emit
 
@@ -78,12 +82,50 @@ async def test_a_researcher_books_gets_results_and_rates_in_wechat(chat: Chat) -
     assert (await check_in_when_due(client, backend, provider_headers, booking.id)).is_success
     ended = utcnow()
     await booked_for_the_past(backend, booking.id, ended - timedelta(hours=1))
-    completed = await client.post(
-        f"/api/v1/bookings/{booking.id}/complete",
-        json={"actual_start": iso(ended - timedelta(hours=1)), "actual_end": iso(ended)},
-        headers=provider_headers,
-    )
-    assert completed.status_code == 200, completed.text
+    with wechat_pay_in(backend) as wechat_pay:
+        completed = await client.post(
+            f"/api/v1/bookings/{booking.id}/complete",
+            json={"actual_start": iso(ended - timedelta(hours=1)), "actual_end": iso(ended)},
+            headers=provider_headers,
+        )
+        assert completed.status_code == 200, completed.text
+        due = completed.json()["due_fen"]
+        assert due > 0, completed.json()
+        await chat.drain()
+        # the bill: on the template message, and in words with where to pay
+        [bill] = [
+            c
+            for c in chat.fake.calls
+            if (c.body or {}).get("touser") == openid
+            and (c.body or {}).get("template_id") == "demo-tpl-booking.completed"
+        ]
+        assert bill.body is not None and bill.body["data"]["amount5"]["value"] == f"{due / 100:,.2f} 元"
+        [words] = [
+            c.body["text"]["content"]
+            for c in chat.fake.calls
+            if c.path == "/cgi-bin/message/custom/send"
+            and (c.body or {}).get("touser") == openid
+            and "还需支付" in c.body["text"]["content"]
+        ]
+        assert f"还需支付 {due / 100:,.2f} 元" in words and "微信支付" in words, words
+        # the mini-program's payment page opens a JSAPI order and WeChat takes the payment
+        researcher_headers = {"Authorization": f"Bearer {researcher.json()['token']}"}
+        async with backend.runtime.session_maker() as session, session.begin():
+            user = await session.get(User, demo_id("demo-researcher"))
+            assert user is not None
+            user.wechat_openid = user.wechat_openid or f"o-mp-{uuid.uuid4().hex[:16]}"
+        order = await client.post(
+            f"/api/v1/bookings/{booking.id}/payment-orders",
+            json={"channel": "jsapi"},
+            headers=researcher_headers,
+        )
+        assert order.status_code == 201 and order.json()["jsapi"]["paySign"], order.text
+        wechat_pay.pay(order.json()["out_trade_no"])
+        headers, body = wechat_pay.payment_notification(order.json()["out_trade_no"])
+        paid = await client.post("/api/v1/wechatpay/notifications", content=body, headers=headers)
+        assert paid.status_code == 204, paid.text
+        statement = await client.get(f"/api/v1/bookings/{booking.id}/statement", headers=researcher_headers)
+        assert (statement.json()["due_fen"], statement.json()["paid_fen"]) == (0, due)
     delivered = await upload(client, provider_headers, str(booking.id), [("NMR报告.pdf", b"%PDF-1.7 report")])
     assert delivered.status_code == 201, delivered.text
 
@@ -102,3 +144,4 @@ async def test_a_researcher_books_gets_results_and_rates_in_wechat(chat: Chat) -
         rated = await session.get(Booking, booking.id)
     assert rated is not None and rated.status == BookingStatus.rated
     assert rated.voucher_fen is not None and rated.voucher_fen > 0  # captured at checkout, no paperwork
+    assert rated.due_fen == 0  # paid in WeChat: the booking owes nothing

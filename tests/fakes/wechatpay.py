@@ -168,7 +168,9 @@ class FakeWeChatPay:
             order = self.orders[out_trade_no]
             if order.state == "NOTPAY":
                 order.state = "SUCCESS"
-                order.transaction_id = f"42000{next(self._ids):023d}"
+                order.transaction_id = (
+                    f"4200{next(self._ids):04d}{secrets.randbelow(10**20):020d}"  # unique, as WeChat's
+                )
                 order.success_time = _now_text()
                 order.openid = order.openid or openid
             return self._transaction(order)
@@ -387,7 +389,7 @@ class FakeWeChatPay:
         refund = RefundRecord(
             out_refund_no=body["out_refund_no"],
             out_trade_no=order.out_trade_no,
-            refund_id=f"50300{next(self._ids):025d}",
+            refund_id=f"5030{next(self._ids):04d}{secrets.randbelow(10**22):022d}",
             amount=amount,
             total=order.total,
             status="SUCCESS" if self.refunds_settle_immediately else "PROCESSING",

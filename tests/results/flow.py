@@ -6,14 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from tests.booking.world import (
-    booked_for_the_past,
-    check_in_when_due,
-    iso,
-    machine_time,
-    make_instrument,
-    set_calendar,
-)
+from tests.booking.world import machine_time, make_instrument, served, set_calendar
 from yixiang.db import utcnow
 
 
@@ -37,14 +30,7 @@ async def completed_booking(
     )
     assert created.status_code == 201, created.text
     booking_id = created.json()["id"]
-    assert (await check_in_when_due(client, backend, provider, booking_id)).status_code == 200
-    actual = utcnow() - timedelta(minutes=60)
-    await booked_for_the_past(backend, booking_id, actual)
-    done = await client.post(
-        f"/api/v1/bookings/{booking_id}/complete",
-        json={"actual_start": iso(actual), "actual_end": iso(actual + timedelta(minutes=60))},
-        headers=provider,
-    )
+    done = await served(client, backend, provider, booking_id, minutes=60)
     assert done.status_code == 200, done.text
     return booking_id, world
 

@@ -55,6 +55,10 @@ def test_production_with_a_complete_merchant_starts_and_its_keys_load(key_files:
         ({"YIXIANG_WECHATPAY_PRIVATE_KEY_FILE": "/nonexistent/merchant.pem"}, "is not a readable file"),
         ({"YIXIANG_WECHATPAY_NOTIFY_URL": "http://10.0.0.5/notify"}, "must be an https address"),
         ({"YIXIANG_WECHATPAY_SUB_MCHIDS": '{"u": "abc"}'}, "is not a merchant id"),
+        (
+            {"YIXIANG_WECHATPAY_DIRECT_UNITS": "6f1c0000-0000-0000-0000-000000000001"},
+            "is also a sub-merchant",
+        ),
     ],
 )
 def test_production_refuses_an_incomplete_or_placeholder_merchant(

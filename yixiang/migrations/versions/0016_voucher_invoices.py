@@ -2,7 +2,7 @@
 (number and file, or a reason); and the researcher who booked, on each checkout
 
 Revision ID: 0016_voucher_invoices
-Revises: 0015_bot_human_requests
+Revises: 0019_payment_orders
 Create Date: 2026-12-02 05:28:41.790460
 
 """
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "0016_voucher_invoices"
-down_revision: str | Sequence[str] | None = "0015_bot_human_requests"
+down_revision: str | Sequence[str] | None = "0019_payment_orders"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
