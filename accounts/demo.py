@@ -73,6 +73,17 @@ ORGANIZATIONS: list[tuple[str, OrgKind, str, str | None, str, dict[str, object]]
         "330200",
         {"bureau_kind": BureauKind.science},
     ),
+    # 宁波's side of cross-region use (通用通兑): a firm holding 宁波's vouchers, and the bureau
+    # that settles them (vouchers/demo.py)
+    (
+        "firm-nb-haiyun",
+        OrgKind.enterprise,
+        "宁波海韵智能装备有限公司",
+        "91330212MA2DDDDD4E",
+        "330212",
+        {"is_tech_sme": True},
+    ),
+    ("bureau-nb-fin", OrgKind.bureau, "宁波市财政局", None, "330200", {"bureau_kind": BureauKind.finance}),
 ]
 
 # (username, display name, organisation key, role)
@@ -85,6 +96,9 @@ ACCOUNTS: list[tuple[str, str, str, Role]] = [
     ("demo-science-bureau", "演示科技局经办人（杭州）", "bureau-hz-sci", Role.bureau_officer),
     ("demo-finance-bureau", "演示财政局经办人（杭州）", "bureau-hz-fin", Role.bureau_officer),
     ("demo-admin", "演示平台管理员", "platform", Role.platform_admin),
+    # 宁波: a firm using 宁波's vouchers at 杭州's providers too (通用通兑), and its bureau
+    ("demo-researcher-nb", "演示研究员（海韵智能装备）", "firm-nb-haiyun", Role.researcher),
+    ("demo-science-bureau-nb", "演示科技局经办人（宁波）", "bureau-nb-sci", Role.bureau_officer),
 ]
 
 

@@ -29,7 +29,15 @@ from vouchers.estimate import VoucherEstimate, explain_order
 def checkout_order(
     booking: Booking, instrument: InstrumentTerms, fee_fen: int, actor_id: uuid.UUID | None
 ) -> CheckoutOrder:
-    return _order(booking.id, booking.enterprise_id, instrument, fee_fen, actor_id, booking_code(booking))
+    return _order(
+        booking.id,
+        booking.enterprise_id,
+        instrument,
+        fee_fen,
+        actor_id,
+        booking_code(booking),
+        booked_by=booking.user_id,
+    )
 
 
 def _order(
@@ -39,6 +47,8 @@ def _order(
     fee_fen: int,
     actor_id: uuid.UUID | None,
     booking_number: str = "",
+    *,
+    booked_by: uuid.UUID | None = None,
 ) -> CheckoutOrder:
     return CheckoutOrder(
         booking_id=booking_id,
@@ -51,6 +61,7 @@ def _order(
         fee_fen=fee_fen,
         actor_id=actor_id,
         booking_number=booking_number,
+        booked_by=booked_by,
     )
 
 

@@ -70,6 +70,8 @@ TITLES = {
     "voucher.captured": "创新券已抵扣",
     "voucher.application_decided": "创新券申领有结果",
     "vouchers.refund_succeeded": "退款已原路退回",
+    "voucher.invoice_issued": "发票已开具",
+    "voucher.invoice_rejected": "发票申请未通过",
 }
 
 
@@ -112,6 +114,20 @@ def fields(topic: str, payload: dict[str, Any]) -> dict[str, str]:
             "character_string3": _cut(payload.get("booking_code"), 32),
             "thing4": _cut(payload.get("reason") or "—", 20),
         }
+    if topic == "voucher.invoice_issued":
+        return {
+            "thing1": _cut(payload.get("kind_label"), 20),
+            "character_string2": _cut(payload.get("booking_code"), 32),
+            "character_string3": _cut(payload.get("invoice_number"), 32),
+            "amount4": yuan(int(payload.get("amount_fen") or 0)),
+            "thing5": "可在预约结算单中下载",
+        }
+    if topic == "voucher.invoice_rejected":
+        return {
+            "thing1": _cut(payload.get("kind_label"), 20),
+            "character_string2": _cut(payload.get("booking_code"), 32),
+            "thing3": _cut(payload.get("reason") or "—", 20),
+        }
     data = {
         "thing1": _cut(payload.get("instrument_name"), 20),
         "character_string2": _cut(payload.get("booking_code"), 32),
@@ -141,6 +157,16 @@ def labels(topic: str) -> dict[str, str]:
         return {"thing1": "创新券批次", "phrase2": "结果", "amount3": "批准金额", "thing4": "说明"}
     if topic == "vouchers.refund_succeeded":
         return {"thing1": "退款原因", "amount2": "退款金额", "character_string3": "预约号", "thing4": "说明"}
+    if topic == "voucher.invoice_issued":
+        return {
+            "thing1": "票据类型",
+            "character_string2": "预约号",
+            "character_string3": "发票号码",
+            "amount4": "金额",
+            "thing5": "说明",
+        }
+    if topic == "voucher.invoice_rejected":
+        return {"thing1": "票据类型", "character_string2": "预约号", "thing3": "原因"}
     extra = {"booking.rejected": "原因", "booking.reminder": "地点", "booking.rating_requested": "评价"}
     return {
         "thing1": "仪器",

@@ -56,6 +56,8 @@ NOTIFICATION_TOPICS = (
     "voucher.captured",
     "voucher.application_decided",
     "vouchers.refund_succeeded",
+    "voucher.invoice_issued",
+    "voucher.invoice_rejected",
 )
 
 

@@ -10,6 +10,7 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
+from accounts.demo import ACCOUNTS
 from accounts.models import User
 from tests.support import create_database, drop_database, make_settings
 from yixiang.runtime import Runtime
@@ -25,7 +26,7 @@ async def test_two_processes_starting_at_once_load_the_demo_once(backend, tmp_pa
             users = await session.scalar(
                 select(func.count()).select_from(User).where(User.username.like("demo-%"))
             )
-        assert users == 8
+        assert users == len(ACCOUNTS)  # each demo account once
     finally:
         await first.stop()
         await second.stop()

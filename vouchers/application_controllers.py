@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from litestar import Controller, Response, get, post, put
 from litestar.datastructures import UploadFile
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_user
 from vouchers import applications
+from vouchers.documents import download
 from vouchers.models import ApplicationStatus, VoucherApplication, VoucherProgram
 from vouchers.schemas import (
     ApplicationEventOut,
@@ -226,11 +226,7 @@ class VoucherApplicationController(Controller):
     ) -> Response[bytes]:
         async with transaction(db_session, read_only=True):
             found = await applications.attachment(db_session, principal, application_id, attachment_id)
-        return Response(
-            found.data,
-            media_type=found.content_type,
-            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.name)}"},
-        )
+        return download(found.name, found.content_type, found.data)
 
 
 ROUTES: list[Any] = [VoucherApplicationController]

@@ -10,7 +10,6 @@ application per programme.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime
 from typing import Literal
@@ -23,6 +22,7 @@ from accounts.auth import Principal
 from accounts.models import Organization, Role
 from vouchers.access import officer_of_region, require_program_officer
 from vouchers.checkout import within_caller_transaction
+from vouchers.documents import MAX_DOCUMENT_BYTES, checked_document
 from vouchers.errors import (
     ApplicationInvalid,
     ApplicationNotFound,
@@ -64,13 +64,7 @@ DECIDED_TOPIC = "voucher.application_decided"  # to the applicant
 SUBMITTED_TOPIC = "voucher.application_submitted"  # for the region's officers
 WITHDRAWN_TOPIC = "voucher.application_withdrawn"  # for the region's officers
 MAX_ATTACHMENTS = 8
-MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
-# What a licence or certificate is sent as, recognised by its first bytes (never by its name).
-ATTACHMENT_KINDS = {
-    b"%PDF-": "application/pdf",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"\xff\xd8\xff": "image/jpeg",
-}
+MAX_ATTACHMENT_BYTES = MAX_DOCUMENT_BYTES
 
 
 def firm_admin_of(principal: Principal, enterprise_id: uuid.UUID) -> bool:
@@ -329,11 +323,7 @@ async def attach(
             raise FirmAdminRequired()
         if application.status not in OPEN:
             raise ApplicationStateInvalid(status=application.status.value, allowed=[s.value for s in OPEN])
-        kind = next((k for magic, k in ATTACHMENT_KINDS.items() if data.startswith(magic)), None)
-        if kind is None:
-            raise AttachmentInvalid("附件须为 PDF、PNG 或 JPEG 文件", reason="type")
-        if not data or len(data) > MAX_ATTACHMENT_BYTES:
-            raise AttachmentInvalid("附件不能超过 5 MB", reason="size", max_bytes=MAX_ATTACHMENT_BYTES)
+        document = checked_document(name, data)
         count = await session.scalar(
             select(func.count())
             .select_from(ApplicationAttachment)
@@ -344,11 +334,11 @@ async def attach(
         attachment = ApplicationAttachment(
             id=uuid.uuid4(),
             application_id=application.id,
-            name=(name.strip() or "附件")[:200],
-            content_type=kind,
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            data=data,
+            name=document.name,
+            content_type=document.content_type,
+            size=document.size,
+            sha256=document.sha256,
+            data=document.data,
             uploaded_by=principal.user_id,
         )
         session.add(attachment)

@@ -86,6 +86,7 @@ class CheckoutOrder:
     fee_fen: int  # quoted fee (hold) or final fee (capture)
     actor_id: uuid.UUID | None  # who caused it (None = system)
     booking_number: str = ""  # the number people read (预约号): memos, statements, exports
+    booked_by: uuid.UUID | None = None  # the researcher who booked (may request the invoice)
 
 
 def _require_valid(order: CheckoutOrder) -> None:
@@ -195,6 +196,7 @@ def _order_columns(order: CheckoutOrder) -> dict[str, Any]:
         "instrument_id": order.instrument_id,
         "region_code": order.region_code,
         "category_code": order.category_code,
+        "booked_by": order.booked_by,
     }
 
 

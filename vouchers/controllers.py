@@ -17,6 +17,7 @@ from vouchers import programs as program_service
 from vouchers import settlement as settlement_service
 from vouchers import settlement_export, wallet
 from vouchers import statements as statement_service
+from vouchers.evidence import rating_window
 from vouchers.ledger import check_ledger
 from vouchers.models import SettlementStatus, VoucherProgram
 from vouchers.refunds import refund_voucher_share
@@ -142,20 +143,33 @@ class BookingVoucherController(Controller):
 
     @get("/{booking_id:uuid}/statement", summary="Fee, voucher share, amount due, payment and evidence")
     async def statement(
-        self, booking_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+        self,
+        booking_id: uuid.UUID,
+        principal: Principal,
+        db_session: AsyncSession,
+        request: Request[Any, Any, Any],
     ) -> StatementOut:
         async with transaction(db_session, read_only=True):
-            return await statement_service.statement(db_session, principal, booking_id)
+            return await statement_service.statement(
+                db_session, principal, booking_id, rating_window=rating_window(request.app.state)
+            )
 
     @post(
         "/{booking_id:uuid}/payment-received", status_code=200, summary="Provider: the firm's payment arrived"
     )
     async def payment_received(
-        self, booking_id: uuid.UUID, data: PaymentReceivedIn, principal: Principal, db_session: AsyncSession
+        self,
+        booking_id: uuid.UUID,
+        data: PaymentReceivedIn,
+        principal: Principal,
+        db_session: AsyncSession,
+        request: Request[Any, Any, Any],
     ) -> StatementOut:
         async with transaction(db_session):
             await statement_service.mark_payment_received(db_session, principal, booking_id, data.reference)
-            return await statement_service.statement(db_session, principal, booking_id)
+            return await statement_service.statement(
+                db_session, principal, booking_id, rating_window=rating_window(request.app.state)
+            )
 
     @post(
         "/{booking_id:uuid}/voucher-refund", status_code=200, summary="Bureau: refund part of a voucher share"
@@ -172,7 +186,9 @@ class BookingVoucherController(Controller):
             await refund_voucher_share(
                 db_session, principal, booking_id, data, key=operation_key(request, principal)
             )
-            return await statement_service.statement(db_session, principal, booking_id)
+            return await statement_service.statement(
+                db_session, principal, booking_id, rating_window=rating_window(request.app.state)
+            )
 
 
 @get("/api/v1/me/vouchers", tags=["vouchers"], summary="The caller's firm's grants, balances, holds, history")
@@ -200,10 +216,16 @@ class SettlementController(Controller):
 
     @post("/", summary="Draw a settlement batch for the caller's region and a period")
     async def create(
-        self, data: SettlementIn, principal: Principal, db_session: AsyncSession
+        self,
+        data: SettlementIn,
+        principal: Principal,
+        db_session: AsyncSession,
+        request: Request[Any, Any, Any],
     ) -> SettlementOut:
         async with transaction(db_session):
-            batch = await settlement_service.create_settlement(db_session, principal, data)
+            batch = await settlement_service.create_settlement(
+                db_session, principal, data, rating_window=rating_window(request.app.state)
+            )
             return await settlement_service.batch_out(db_session, batch)
 
     @get(

@@ -196,6 +196,41 @@ class ApplicationInvalid(InvalidInput):
     message = "申领内容有误"
 
 
+class InvoiceNotFound(NotFound):
+    code = "invoice_not_found"
+    message = "该预约尚未申请发票"
+
+
+class InvoiceRequesterRequired(Forbidden):
+    code = "invoice_requester_required"
+    message = "只有预约的研究人员或企业管理员可以申请发票"
+
+
+class InvoiceNotPaid(Conflict):
+    code = "invoice_not_paid"
+    message = "该预约尚未付款，服务单位确认收款后才能申请发票"
+
+
+class NothingToInvoice(Conflict):
+    code = "nothing_to_invoice"
+    message = "该预约没有企业付款（费用由创新券全额抵扣或未产生费用），无需开具发票"
+
+
+class InvoiceAlreadyRequested(Conflict):
+    code = "invoice_already_requested"
+    message = "该预约已申请过发票（抬头或税号不同），请等待服务单位处理"
+
+
+class InvoiceAlreadyIssued(Conflict):
+    code = "invoice_already_issued"
+    message = "该预约的发票已开具，不能重复申请或开具"
+
+
+class InvoiceStateInvalid(Conflict):
+    code = "invoice_state_invalid"
+    message = "发票申请当前状态不允许此操作"
+
+
 class WeChatPayOff(Conflict):
     code = "wechat_pay_unavailable"
     message = "该服务单位尚未开通微信支付，请按账单以对公转账方式支付"

@@ -229,6 +229,9 @@ class VoucherCheckout(Base):
     released_at: Mapped[datetime | None]
     release_reason: Mapped[str] = mapped_column(String(200), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The researcher who booked (booking's user): with the firm's admins, who may ask for the
+    # invoice. None for checkouts recorded before it was kept.
+    booked_by: Mapped[uuid.UUID | None]
 
 
 class CheckoutEvidence(Base):
@@ -351,6 +354,60 @@ class ApplicationAttachment(UUIDPrimaryKey, Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[uuid.UUID]
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InvoiceKind(enum.StrEnum):
+    ordinary = "ordinary"  # 增值税普通发票
+    special = "special"  # 增值税专用发票 (the firm deducts input VAT)
+    fiscal = "fiscal"  # 财政票据: what a public institution issues for its service fees
+
+
+class InvoiceStatus(enum.StrEnum):
+    requested = "requested"  # the firm asked; the provider's unit issues it in its own system
+    issued = "issued"  # the provider recorded the number and uploaded the file
+    rejected = "rejected"  # the provider refused, with a reason; the firm may ask again
+
+
+class InvoiceRequest(UUIDPrimaryKey, Timestamps, Base):
+    """发票 / 财政票据 for a paid booking: the firm's request and the provider's answer (the
+    invoice's file is small and kept in the row, written in the answer's transaction)."""
+
+    __tablename__ = "voucher_invoices"
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(unique=True)  # one invoice per booking
+    booking_number: Mapped[str] = mapped_column(String(17), default="")  # 预约号, as the checkout has it
+    enterprise_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    unit_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus), default=InvoiceStatus.requested)
+    kind: Mapped[InvoiceKind] = mapped_column(_enum(InvoiceKind))
+    title: Mapped[str] = mapped_column(String(200))  # 抬头: the firm's name as on the invoice
+    tax_number: Mapped[str] = mapped_column(String(20))  # 纳税人识别号 (the USCC for a firm)
+    email: Mapped[str] = mapped_column(String(200))  # where the unit's system sends it
+    amount_fen: Mapped[int] = mapped_column(Fen)  # what the firm paid for the booking
+    requested_by: Mapped[uuid.UUID]
+    requested_at: Mapped[datetime]
+    answered_by: Mapped[uuid.UUID | None]
+    answered_at: Mapped[datetime | None]
+    invoice_number: Mapped[str] = mapped_column(String(40), default="")
+    reject_reason: Mapped[str] = mapped_column(Text, default="")
+    file_name: Mapped[str] = mapped_column(String(200), default="")
+    file_content_type: Mapped[str] = mapped_column(String(100), default="")
+    file_size: Mapped[int] = mapped_column(default=0)
+    file_sha256: Mapped[str] = mapped_column(String(64), default="")
+    file_data: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class InvoiceEvent(Base):
+    """Each step of an invoice (request, issue, reject, request again), with who and what."""
+
+    __tablename__ = "voucher_invoice_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("voucher_invoices.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # request, issue, reject
+    actor_id: Mapped[uuid.UUID]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class PaymentChannel(enum.StrEnum):

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vouchers.application_controllers import ROUTES as APPLICATION_ROUTES
+from vouchers.clearing_controllers import ROUTES as CLEARING_ROUTES
 from vouchers.controllers import ROUTES
 from vouchers.demo import load_vouchers
+from vouchers.invoice_controllers import ROUTES as INVOICE_ROUTES
 from vouchers.payment_controllers import ROUTES as PAYMENT_ROUTES
 from vouchers.payment_refund_controllers import ROUTES as PAYMENT_REFUND_ROUTES
 from vouchers.payments.gateway import WECHAT_PAY, WeChatPay
@@ -54,7 +56,14 @@ async def expire_due_programs(ctx: JobContext, event: Event) -> None:
 
 DOMAIN = Domain(
     name="vouchers",
-    route_handlers=[*ROUTES, *APPLICATION_ROUTES, *PAYMENT_ROUTES, *PAYMENT_REFUND_ROUTES],
+    route_handlers=[
+        *ROUTES,
+        *APPLICATION_ROUTES,
+        *PAYMENT_ROUTES,
+        *PAYMENT_REFUND_ROUTES,
+        *CLEARING_ROUTES,
+        *INVOICE_ROUTES,
+    ],
     consumers={EXPIRY_TOPIC: [expire_due_programs], PAYMENT_SYNC_TOPIC: [sync_payments], **REFUND_CONSUMERS},
     periodic_jobs=[
         PeriodicJob(name="vouchers-expiry", every_seconds=3600, topic=EXPIRY_TOPIC),

@@ -46,11 +46,23 @@ def region_covers(area_code: str, code: str) -> bool:
     A province ends in ``0000`` and covers its first two digits; a city ends in ``00`` and covers
     its first four; anything else is a district and covers itself only.
     """
+    return code.startswith(region_prefix(area_code))
+
+
+def region_prefix(area_code: str) -> str:
+    """The leading digits every code inside ``area_code`` shares (see ``region_covers``)."""
     if area_code.endswith("0000"):
-        return code[:2] == area_code[:2]
+        return area_code[:2]
     if area_code.endswith("00"):
-        return code[:4] == area_code[:4]
-    return code == area_code
+        return area_code[:4]
+    return area_code
+
+
+def region_at_level_of(area_code: str, code: str) -> str:
+    """``code`` rolled up to ``area_code``'s level: a district of 杭州 (330106) seen by a city
+    (330200) is 330100, seen by a province (320000) is 330000."""
+    prefix = region_prefix(code)[: len(region_prefix(area_code))]
+    return prefix.ljust(6, "0")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from vouchers.models import (
     ApplicationStatus,
     CheckoutState,
     GrantStatus,
+    InvoiceKind,
+    InvoiceStatus,
     PaymentChannel,
     PaymentMethod,
     PaymentOrderStatus,
@@ -111,6 +113,28 @@ class EvidenceOut(Output):
     detail: dict[str, Any]
 
 
+class InvoiceOut(Output):
+    """发票 / 财政票据 of a booking: the firm's request and the provider's answer."""
+
+    booking_id: uuid.UUID
+    booking_number: str
+    status: InvoiceStatus
+    status_label: str  # 待开具, 已开具, 已拒绝
+    kind: InvoiceKind
+    kind_label: str  # 增值税普通发票, 增值税专用发票, 财政票据
+    title: str
+    tax_number: str
+    email: str
+    amount_fen: int  # what the firm paid for the booking
+    requested_at: datetime
+    answered_at: datetime | None
+    invoice_number: str
+    reject_reason: str
+    file_name: str
+    file_size: int
+    file_url: str | None  # the firm downloads the issued invoice here
+
+
 class StatementOut(Output):
     booking_id: uuid.UUID
     booking_number: str  # 预约号: what the transfer's memo quotes
@@ -131,6 +155,7 @@ class StatementOut(Output):
     evidence: dict[str, EvidenceOut | None]
     evidence_complete: bool
     cash_refunded_fen: int = 0  # what WeChat Pay paid back to the firm of what it paid
+    invoice: InvoiceOut | None = None  # the firm's invoice request and the provider's answer
 
 
 class PaymentReceivedIn(Input):
@@ -211,6 +236,10 @@ class SettlementLineOut(Output):
     captured_at: datetime
     included: bool
     missing_evidence: list[str]
+    # The rating link (seed 004 §(十一)): rated, window_passed (no rating in the window) or waiting
+    rating_status: str = "waiting"
+    rating_label: str = ""  # 已评价, 评价期已过（未评价）, 待评价
+    rating_window_closes_at: datetime | None = None
 
 
 class ProviderTotalOut(Output):
@@ -374,6 +403,79 @@ class OpenProgramOut(Output):
     valid_from: date
     valid_until: date
     requires_tech_sme: bool
+
+
+class ClearingLineOut(Output):
+    """One booking paid by a voucher of one region at a provider of another (通用通兑)."""
+
+    direction: str  # out: our voucher, their provider; in: their voucher, our provider
+    direction_label: str  # 本地券异地使用, 异地券本地使用
+    booking_id: uuid.UUID
+    booking_number: str
+    program_id: uuid.UUID
+    program_name: str
+    issuer_region_code: str  # the programme's region: its bureau's settlement batch pays
+    provider_region_code: str  # the instrument's region
+    unit_id: uuid.UUID
+    unit_name: str
+    enterprise_id: uuid.UUID
+    enterprise_name: str
+    fee_fen: int
+    voucher_fen: int  # captured share, net of refunds
+    captured_at: datetime
+    settlement_id: uuid.UUID | None  # the issuer's batch that settles it (none yet: null)
+    settlement_status: SettlementStatus | None
+    settlement_label: str  # the batch's status in words, or 未列入兑付批次
+
+
+class ClearingCounterpartOut(Output):
+    region_code: str
+    region_name: str
+    out_bookings: int
+    out_voucher_fen: int  # our vouchers spent at their providers (our batches pay them)
+    out_settled_fen: int  # of which paid by a batch of ours (paid or reconciled)
+    in_bookings: int
+    in_voucher_fen: int  # their vouchers spent at our providers (their batches pay them)
+    in_settled_fen: int
+    net_fen: int  # in - out: what our providers received from them beyond what we spent there
+    lines: list[ClearingLineOut]
+
+
+class ClearingOut(Output):
+    """清算对账单: a bureau's cross-region voucher use against every other region, for a period."""
+
+    region_code: str
+    region_name: str
+    period_start: date
+    period_end: date
+    out_voucher_fen: int
+    in_voucher_fen: int
+    net_fen: int
+    counterparts: list[ClearingCounterpartOut]
+
+
+# ASCII only: the same in every regex engine a client validates with (JSON Schema's is ECMA's)
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+Email = Annotated[str, msgspec.Meta(max_length=200, pattern=EMAIL_PATTERN)]
+
+
+class InvoiceIn(Input):
+    kind: InvoiceKind
+    title: Annotated[str, msgspec.Meta(min_length=2, max_length=200)]  # 发票抬头
+    # 纳税人识别号: the USCC (18) or an older number (15, 17, 20); not needed for 财政票据
+    email: Email
+    tax_number: Annotated[str, msgspec.Meta(pattern=r"^([0-9A-Z]{15}|[0-9A-Z]{17,18}|[0-9A-Z]{20})?$")] = ""
+
+
+class InvoiceRejectIn(Input):
+    reason: Reason
+
+
+class InvoicePage(Output):
+    items: list[InvoiceOut]
+    total: int
+    limit: int
+    offset: int
 
 
 class PaymentOrderIn(Input):

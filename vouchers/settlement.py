@@ -33,6 +33,7 @@ from vouchers.errors import (
     SameOfficerApproval,
     SettlementNotFound,
 )
+from vouchers.evidence import RATING_LABELS, Completeness, RatingStatus, completeness
 from vouchers.ledger import Posting, open_settled_account, post_entry, receivable_account, settled_account
 from vouchers.models import (
     AccountKind,
@@ -57,7 +58,7 @@ from vouchers.schemas import (
     SettlementOut,
 )
 from vouchers.settlement_export import STATUS_LABELS
-from vouchers.statements import booking_numbers, missing_evidence
+from vouchers.statements import booking_numbers
 from yixiang.clock import SHANGHAI
 from yixiang.db import utcnow
 from yixiang.errors import Conflict, InvalidInput
@@ -87,22 +88,35 @@ def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
-async def _evidence_kinds(
+async def _evidence_of(
     session: AsyncSession, booking_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, dict[str, Any]]:
-    found: dict[uuid.UUID, dict[str, Any]] = defaultdict(dict)
+) -> dict[uuid.UUID, dict[str, CheckoutEvidence]]:
+    found: dict[uuid.UUID, dict[str, CheckoutEvidence]] = defaultdict(dict)
     if booking_ids:
         rows = await session.scalars(
             select(CheckoutEvidence).where(CheckoutEvidence.booking_id.in_(booking_ids))
         )
         for e in rows.all():
-            found[e.booking_id][e.kind] = {"at": e.at.isoformat(), **e.detail}
+            found[e.booking_id][e.kind] = e
     return found
 
 
+def _line_evidence(found: dict[str, CheckoutEvidence], chain: Completeness) -> dict[str, Any]:
+    """What the line keeps of the chain as it was when drawn: each link's moment and detail, and
+    how the rating link stood (rated / window passed / waiting, and when the window closes)."""
+    kept: dict[str, Any] = {kind: {"at": e.at.isoformat(), **e.detail} for kind, e in found.items()}
+    closes = chain.rating_window_closes_at
+    kept["rating_status"] = {
+        "status": chain.rating.value,
+        "window_closes_at": closes.isoformat() if closes is not None else None,
+    }
+    return kept
+
+
 async def create_settlement(
-    session: AsyncSession, principal: Principal, data: SettlementIn
+    session: AsyncSession, principal: Principal, data: SettlementIn, *, rating_window: timedelta | None
 ) -> SettlementBatch:
+    """``rating_window``: how long after delivery a firm may rate (see vouchers.evidence)."""
     require_bureau_officer(principal)
     bureaus = principal.orgs_where(Role.bureau_officer)
     bureau_id = data.bureau_id or (next(iter(bureaus)) if len(bureaus) == 1 else None)
@@ -135,8 +149,15 @@ async def create_settlement(
                     )
                 )
             ).all()
-            evidence = await _evidence_kinds(session, [c.booking_id for c in candidates])
-            if not any(not missing_evidence(set(evidence[c.booking_id])) for c in candidates):
+            evidence = await _evidence_of(session, [c.booking_id for c in candidates])
+            now = utcnow()
+            chains = {
+                c.booking_id: completeness(
+                    {kind: e.at for kind, e in evidence[c.booking_id].items()}, rating_window, now
+                )
+                for c in candidates
+            }
+            if not any(chain.complete for chain in chains.values()):
                 # Nothing payable is free: say so, naming a draft that holds the period's bookings.
                 await _refuse_if_a_draft_holds(session, bureau.region_code, start, end)
                 if not candidates:
@@ -153,8 +174,8 @@ async def create_settlement(
             await session.flush()
             total = held_back = 0
             for c in candidates:
-                missing = missing_evidence(set(evidence[c.booking_id]))
-                included = not missing
+                chain = chains[c.booking_id]
+                included = chain.complete
                 assert c.program_id is not None and c.captured_at is not None
                 session.add(
                     SettlementLine(
@@ -168,8 +189,8 @@ async def create_settlement(
                         fee_fen=c.fee_fen,
                         captured_at=c.captured_at,
                         included=included,
-                        missing_evidence=missing,
-                        evidence=evidence[c.booking_id],
+                        missing_evidence=chain.missing,
+                        evidence=_line_evidence(evidence[c.booking_id], chain),
                     )
                 )
                 if included:
@@ -412,6 +433,20 @@ async def reconciliation(
     )
 
 
+def _rating_of(line: SettlementLine) -> dict[str, Any]:
+    """How the rating link stood when the line was drawn (a line drawn before this was kept:
+    rated if a rating was recorded, else waiting)."""
+    kept = line.evidence.get("rating_status") or {}
+    fallback = RatingStatus.rated if "rating" in line.evidence else RatingStatus.waiting
+    status = RatingStatus(kept.get("status", fallback))
+    closes = kept.get("window_closes_at")
+    return {
+        "rating_status": status,
+        "rating_label": RATING_LABELS[status],
+        "rating_window_closes_at": datetime.fromisoformat(closes) if closes else None,
+    }
+
+
 async def batch_out(session: AsyncSession, batch: SettlementBatch) -> SettlementOut:
     lines = await _lines(session, batch.id)
     org_ids = {line.unit_id for line in lines} | {line.enterprise_id for line in lines}
@@ -438,6 +473,7 @@ async def batch_out(session: AsyncSession, batch: SettlementBatch) -> Settlement
             captured_at=line.captured_at,
             included=line.included,
             missing_evidence=list(line.missing_evidence),
+            **_rating_of(line),
         )
         for line in lines
     ]

@@ -41,6 +41,7 @@ EXPORT_HEADER: list[object] = [
     "完成时间",
     "列入本批次",
     "缺失凭证",
+    "服务评价",
     "服务单位ID",
     "预约ID",
 ]
@@ -59,13 +60,14 @@ def _row(n: int, line: SettlementLineOut) -> list[object]:
         public_moment_text(line.captured_at),
         "是" if line.included else "否（暂缓：凭证不全）",
         "、".join(EVIDENCE_LABELS.get(kind, kind) for kind in line.missing_evidence),
+        line.rating_label,
         str(line.unit_id),
         str(line.booking_id),
     ]
 
 
 def _total(out: SettlementOut) -> list[object]:
-    return ["合计", "", "", "", None, out.total_fen, "", f"{len(out.lines)} 笔", "", "", ""]
+    return ["合计", "", "", "", None, out.total_fen, "", f"{len(out.lines)} 笔", "", "", "", ""]
 
 
 def export_rows(out: SettlementOut) -> list[list[object]]:
@@ -74,15 +76,19 @@ def export_rows(out: SettlementOut) -> list[list[object]]:
     return [EXPORT_HEADER.copy(), *(_row(n, line) for n, line in enumerate(lines, start=1)), _total(out)]
 
 
-def export_csv(out: SettlementOut) -> bytes:
-    rows = export_rows(out)
+def csv_bytes(rows: list[list[object]], amount_columns: tuple[int, ...]) -> bytes:
+    """Rows (a header first) as the finance office's CSV: amounts in fen become yuan text."""
     for row in rows[1:]:
-        for i in AMOUNT_COLUMNS:
+        for i in amount_columns:
             fen = row[i]
             row[i] = fen_to_yuan(fen) if isinstance(fen, int) else ""
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
     return buffer.getvalue().encode("utf-8-sig")  # with BOM: Excel opens it as UTF-8
+
+
+def export_csv(out: SettlementOut) -> bytes:
+    return csv_bytes(export_rows(out), AMOUNT_COLUMNS)
 
 
 def export_xlsx(out: SettlementOut) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
@@ -22,6 +23,9 @@ from vouchers.access import require_checkout_visible
 from vouchers.checkout import EVIDENCE_KINDS, within_caller_transaction
 from vouchers.checkout_store import store_evidence
 from vouchers.errors import NotCaptured, NothingDue, PaymentAlreadyReceived, ProviderRequired
+from vouchers.evidence import REQUIRED_EVIDENCE as REQUIRED_EVIDENCE  # re-exported: the chain
+from vouchers.evidence import completeness
+from vouchers.invoices import invoice_of
 from vouchers.models import CheckoutEvidence, CheckoutState, PaymentMethod, VoucherCheckout, VoucherProgram
 from vouchers.rules import fen_to_yuan
 from vouchers.schemas import EvidenceOut, StatementOut
@@ -32,9 +36,9 @@ from yixiang.outbox import emit
 # Emitted when the provider records the firm's payment: {booking_id, paid_fen, reference}.
 PAYMENT_RECEIVED = "vouchers.payment_received"
 
-# Settlement pays a provider only for a complete chain. Rating is shown but not required: a
-# firm's silence must not withhold the provider's payment.
-REQUIRED_EVIDENCE = ("booking", "usage", "payment", "delivery")
+# Settlement pays a provider only for a complete chain: booking, usage, payment, delivery, and a
+# rating or the rating window passed without one (vouchers.evidence: a firm's silence must not
+# withhold the provider's payment for ever). The rule lives in vouchers.evidence.
 
 
 class PaymentMethodAdapter(Protocol):
@@ -98,8 +102,8 @@ PAYMENT_METHODS: dict[PaymentMethod, PaymentMethodAdapter] = {
 }
 
 
-def missing_evidence(kinds: set[str]) -> list[str]:
-    return [k for k in REQUIRED_EVIDENCE if k not in kinds]
+def missing_evidence(found: dict[str, datetime], rating_window: timedelta | None) -> list[str]:
+    return completeness(found, rating_window, utcnow()).missing
 
 
 async def _program_region(
@@ -115,7 +119,15 @@ async def _program_region(
     return (row[0], row[1]) if row else (None, None)
 
 
-async def statement(session: AsyncSession, principal: Principal, booking_id: uuid.UUID) -> StatementOut:
+async def statement(
+    session: AsyncSession,
+    principal: Principal,
+    booking_id: uuid.UUID,
+    *,
+    rating_window: timedelta | None = None,
+) -> StatementOut:
+    """``rating_window``: as the app knows it (vouchers.evidence.rating_window); without it the
+    rating link is not asked for."""
     checkout = await session.get(VoucherCheckout, booking_id, populate_existing=True)
     region, program_name = await _program_region(session, checkout.program_id if checkout else None)
     checkout = require_checkout_visible(principal, checkout, region)
@@ -152,8 +164,9 @@ async def statement(session: AsyncSession, principal: Principal, booking_id: uui
             else None
             for kind in EVIDENCE_KINDS
         },
-        evidence_complete=not missing_evidence(set(evidence)),
+        evidence_complete=not missing_evidence({k: e.at for k, e in evidence.items()}, rating_window),
         cash_refunded_fen=checkout.cash_refunded_fen,
+        invoice=await invoice_of(session, booking_id),
     )
 
 

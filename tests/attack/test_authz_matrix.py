@@ -46,21 +46,31 @@ ANON = "anonymous"
 R1, R2, FA = "demo-researcher", "demo-researcher-2", "demo-firm-admin"  # R1, FA: 青禾; R2: 蓝湾
 P, UA = "demo-provider", "demo-unit-admin"  # 之江理工 staff
 SB, FB, PA = "demo-science-bureau", "demo-finance-bureau", "demo-admin"
+RN, NB = "demo-researcher-nb", "demo-science-bureau-nb"  # 宁波: 海韵's researcher, its bureau
 ROLES = [ANON, *[username for username, *_ in ACCOUNTS]]
-assert set(ROLES) == {ANON, R1, R2, FA, P, UA, SB, FB, PA}, "a new demo role needs its column here"
+assert set(ROLES) == {ANON, R1, R2, FA, P, UA, SB, FB, PA, RN, NB}, "a new demo role needs its column here"
 
 QINGHE, ZJLG, HZCL, HZ_SCI, NB_SCI = (
     demo_id("firm-qinghe"),
     demo_id("unit-zjlg"),
     demo_id("unit-hzcl"),
     demo_id("bureau-hz-sci"),
-    demo_id("bureau-nb-sci"),  # 宁波: another region's bureau (no demo account)
+    demo_id("bureau-nb-sci"),  # 宁波: another region's bureau (NB's)
 )
 PROVIDER = "/api/v1/provider/instruments"
 PROGRAMS, SETTLEMENTS = "/api/v1/voucher-programs", "/api/v1/settlements"
 APPLICATIONS = "/api/v1/voucher-applications"
+CLEARING = "/api/v1/clearing-statements"
+INVOICE = {
+    "kind": "ordinary",
+    "title": "杭州青禾生物科技有限公司",
+    "tax_number": "91330106MA2AAAAA1B",
+    "email": "cw@qinghe.example.cn",
+}
+INVOICE_PDF = b"%PDF-1.7\n" + b"0" * 64
+INVOICE_NUMBER = "25332000000012345678"
 DAYS, DAY = "/api/v1/admin/working-days", "2099-01-05"  # a year no other test looks at
-EVIDENCE = ("booking", "usage", "payment", "delivery")  # what settlement pays for
+EVIDENCE = ("booking", "usage", "payment", "delivery", "rating")  # what settlement pays for
 SLOTS = itertools.count()
 PAST_SLOTS = itertools.count()  # hours back from now: each used booking gets its own
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
@@ -144,6 +154,7 @@ class Scene:
         self.clerk = await self.login(await make_user(self.backend, HZ_SCI, Role.bureau_officer))
         self.batch = await self.settlement("draft")
         self.nb_program, self.nb_batch = await self.other_region()
+        self.invoiced = await self.invoice_issued()
 
     # --- object factories (each through the API) ---------------------------------------------
     def slot(self) -> tuple[Any, Any]:
@@ -245,8 +256,12 @@ class Scene:
         }
 
     async def fully_evidenced(self) -> str:
-        """R1's booking, completed, delivered and paid: a line a settlement batch pays."""
+        """R1's booking, completed, delivered, rated and paid: a line a settlement batch pays."""
         booking_id, _ = await self.delivered_booking()
+        r = await self.client.post(
+            f"/api/v1/bookings/{booking_id}/rating", json={"overall": 5}, headers=self.headers[R1]
+        )
+        assert r.status_code == 201, r.text
         r = await self.client.post(
             f"/api/v1/bookings/{booking_id}/payment-received",
             json={"reference": "对公-矩阵"},
@@ -255,6 +270,35 @@ class Scene:
         assert r.status_code == 200 and r.json()["evidence_complete"], r.text
         assert r.json()["voucher_fen"] > 0, r.text  # a share the bureau owes the provider
         return booking_id
+
+    async def paid(self) -> str:
+        """R1's completed booking whose payment the provider recorded: it may be invoiced."""
+        booking_id = await self.completed()
+        r = await self.client.post(
+            f"/api/v1/bookings/{booking_id}/payment-received",
+            json={"reference": "对公-矩阵"},
+            headers=self.headers[P],
+        )
+        assert r.status_code == 200, r.text
+        return booking_id
+
+    async def invoice_requested(self) -> str:
+        booking_id = await self.paid()
+        r = await self.client.post(
+            f"/api/v1/bookings/{booking_id}/invoice", json=INVOICE, headers=self.headers[R1]
+        )
+        assert r.status_code == 201, r.text
+        return booking_id
+
+    async def invoice_issued(self) -> str:
+        booking_id = await self.invoice_requested()
+        r = await issue_invoice(self.client, f"/api/v1/bookings/{booking_id}/invoice/issue", self.headers[P])
+        assert r.status_code == 200, r.text
+        return booking_id
+
+    async def invoice_state(self, booking_id: str) -> tuple[int, Any]:
+        r = await self.client.get(f"/api/v1/bookings/{booking_id}/invoice", headers=self.headers[PA])
+        return r.status_code, r.json().get("status")
 
     async def settlement(self, status: str) -> str:
         """A new batch of 杭州 with at least one payable line, taken to ``status`` by the clerk
@@ -401,6 +445,12 @@ def cases(s: Scene) -> list[Case]:
     def transition_on(factory: Callable[[], Awaitable[str]], action: str, body: Any = None) -> Make:
         async def make() -> tuple[str, Any]:
             return f"{B}/{await factory()}/{action}", body
+
+        return make
+
+    def invoice_of(factory: Callable[[], Awaitable[str]], step: str, body: Any = None) -> Make:
+        async def make() -> tuple[str, Any]:
+            return f"{B}/{await factory()}/invoice{step}", body
 
         return make
 
@@ -574,6 +624,7 @@ def cases(s: Scene) -> list[Case]:
             session.add(reconciliation)
         return f"/api/v1/payment-reconciliations/{reconciliation.id}", None
 
+    clearing_period = "&".join(f"{k}={v}" for k, v in s.period().items())
     public = expect(200, anonymous=200)
     unchanged = s.status_of
 
@@ -639,13 +690,13 @@ def cases(s: Scene) -> list[Case]:
         Case(
             "POST /api/v1/bookings",
             new_booking,
-            only(201, [R1, R2, FA], 403),  # provider, bureaus, platform book for no firm
+            only(201, [R1, R2, FA, RN], 403),  # provider, bureaus, platform book for no firm
             fresh=True,
         ),
         Case(
             "POST /api/v1/quotes",
             new_booking_as_quote,
-            only(200, [R1, R2, FA], 403),  # a price for a firm: those who book for none get none
+            only(200, [R1, R2, FA, RN], 403),  # a price for a firm: those who book for none get none
         ),
         Case("GET /api/v1/bookings/{booking_id:uuid}", fixed(f"{B}/{own}"), sees_own),
         Case("GET /api/v1/bookings/by-number/{number:str}", by_number(own), sees_own),
@@ -954,12 +1005,12 @@ def cases(s: Scene) -> list[Case]:
         # --- voucher programmes: the bureaus (science and finance) of the issuing region act; the
         # platform admin reads; everyone else is told the programme does not exist
         Case("GET /api/v1/voucher-programs", fixed(PROGRAMS), expect(200)),  # filtered by region
-        Case("POST /api/v1/voucher-programs", new_program, only(201, bureaus, 403), fresh=True),
+        Case("POST /api/v1/voucher-programs", new_program, only(201, [*bureaus, NB], 403), fresh=True),
         Case("GET /api/v1/voucher-programs/{program_id:uuid}", fixed(f"{PROGRAMS}/{program}"), region_reads),
         Case(
             "GET /api/v1/voucher-programs/{program_id:uuid}",
             fixed(f"{PROGRAMS}/{s.nb_program}"),
-            only(200, [PA], 404),  # 宁波's: not 杭州's bureaus' business
+            only(200, [PA, NB], 404),  # 宁波's: not 杭州's bureaus' business
         ),
         Case(
             "GET /api/v1/voucher-programs/{program_id:uuid}/grants",
@@ -975,7 +1026,7 @@ def cases(s: Scene) -> list[Case]:
         Case(
             "POST /api/v1/voucher-programs/{program_id:uuid}/grants",
             fixed(f"{PROGRAMS}/{s.nb_program}/grants", grant_body),
-            {**expect(404), PA: 403},
+            {**expect(404), PA: 403, NB: 400},  # 宁波's officer: the 杭州 firm is not eligible
             check_unchanged=s.program_state,
         ),
         Case(
@@ -1025,6 +1076,40 @@ def cases(s: Scene) -> list[Case]:
             {**region_acts(200), R1: 403, FA: 403, P: 403, UA: 403},
             fresh=True,
             check_unchanged=s.statement_state,
+        ),
+        # --- invoices: the booking's researcher or firm admin asks, the provider's staff answer
+        Case(
+            "POST /api/v1/bookings/{booking_id:uuid}/invoice",
+            invoice_of(s.paid, "", INVOICE),
+            {**only(201, [R1, FA], 403), R2: 404, RN: 404, NB: 404},
+            fresh=True,
+            check_unchanged=s.invoice_state,
+        ),
+        Case(
+            "GET /api/v1/bookings/{booking_id:uuid}/invoice",
+            fixed(f"{B}/{s.invoiced}/invoice"),
+            {**expect(200), R2: 404, RN: 404, NB: 404},  # whoever sees the booking's statement
+        ),
+        Case(
+            "POST /api/v1/bookings/{booking_id:uuid}/invoice/issue",
+            invoice_of(s.invoice_requested, "/issue"),
+            {**only(200, staff, 403), R2: 404, RN: 404, NB: 404},
+            fresh=True,
+            tag="invoice",
+            check_unchanged=s.invoice_state,
+        ),
+        Case(
+            "POST /api/v1/bookings/{booking_id:uuid}/invoice/reject",
+            invoice_of(s.invoice_requested, "/reject", {"reason": "抬头与付款单位不符"}),
+            {**only(200, staff, 403), R2: 404, RN: 404, NB: 404},
+            fresh=True,
+            check_unchanged=s.invoice_state,
+        ),
+        Case("GET /api/v1/invoices", fixed("/api/v1/invoices"), expect(200)),  # each sees their own
+        Case(
+            "GET /api/v1/bookings/{booking_id:uuid}/invoice/file",
+            fixed(f"{B}/{s.invoiced}/invoice/file"),
+            only(200, [R1, FA, P, UA, PA], 404),  # the firm and the provider (bureaus: not theirs)
         ),
         # --- paying what a booking owes in WeChat: the firm pays; whoever sees the statement reads
         Case(
@@ -1079,13 +1164,18 @@ def cases(s: Scene) -> list[Case]:
             only(200, [R1, FA], 403),  # another firm's vouchers, asked for by id: refused
         ),
         # --- settlement: the bureaus of the batch's region draw and move it; the platform reads
-        Case("POST /api/v1/settlements", new_settlement, only(201, bureaus, 403), fresh=True),
-        Case("GET /api/v1/settlements", fixed(SETTLEMENTS), only(200, [*bureaus, PA], 403)),
+        Case(
+            "POST /api/v1/settlements",
+            new_settlement,
+            {**only(201, bureaus, 403), NB: 409},  # 宁波's officer: nothing new to draw in 宁波
+            fresh=True,
+        ),
+        Case("GET /api/v1/settlements", fixed(SETTLEMENTS), only(200, [*bureaus, PA, NB], 403)),
         Case("GET /api/v1/settlements/{batch_id:uuid}", fixed(f"{SETTLEMENTS}/{s.batch}"), region_reads),
         Case(
             "GET /api/v1/settlements/{batch_id:uuid}",
             fixed(f"{SETTLEMENTS}/{s.nb_batch}"),
-            only(200, [PA], 404),
+            only(200, [PA, NB], 404),
         ),
         Case(
             "GET /api/v1/settlements/{batch_id:uuid}/reconciliation",
@@ -1116,8 +1206,24 @@ def cases(s: Scene) -> list[Case]:
         Case(
             "POST /api/v1/settlements/{batch_id:uuid}/submit",
             fixed(f"{SETTLEMENTS}/{s.nb_batch}/submit"),
-            {**expect(404), PA: 403},
+            {**expect(404), PA: 403, NB: 200},  # 宁波's officer submits 宁波's batch
             check_unchanged=s.batch_state,
+        ),
+        # --- clearing statements (通用通兑): a region's bureaus read theirs; the platform names one
+        Case(
+            "GET /api/v1/clearing-statements",
+            fixed(f"{CLEARING}?{clearing_period}"),
+            {**only(200, [*bureaus, NB], 403), PA: 400},  # the platform admin must name the region
+        ),
+        Case(
+            "GET /api/v1/clearing-statements",
+            fixed(f"{CLEARING}?{clearing_period}&region=330200"),  # 宁波's
+            only(200, [PA, NB], 403),
+        ),
+        Case(
+            "GET /api/v1/clearing-statements/export",
+            fixed(f"{CLEARING}/export?{clearing_period}&region=330100"),
+            only(200, [*bureaus, PA], 403),
         ),
         # --- WeChat: the push endpoint trusts signatures, not tokens; sign-in trusts WeChat's code --
         Case("GET /wechat/official-account", fixed("/wechat/official-account?echostr=x"), WECHAT),
@@ -1183,6 +1289,12 @@ def app_routes(app: Any) -> set[str]:
     return found
 
 
+async def issue_invoice(client: Any, path: str, headers: dict[str, str]) -> Any:
+    """The provider's answer to an invoice request: its number and PDF (multipart)."""
+    files = {"file": ("发票.pdf", INVOICE_PDF, "application/pdf")}
+    return await client.post(path, data={"invoice_number": INVOICE_NUMBER}, files=files, headers=headers)
+
+
 async def call(s: Scene, case: Case, role: str, path: str, body: Any) -> Any:
     headers = dict(s.headers[role])
     if case.tag == "fresh-token" and role != ANON:
@@ -1193,6 +1305,8 @@ async def call(s: Scene, case: Case, role: str, path: str, body: Any) -> Any:
     method = case.route.split(" ", 1)[0]
     if case.upload:
         return await upload(s.client, headers, path.rsplit("/", 2)[1], [("x.png", PNG)])
+    if case.tag == "invoice":
+        return await issue_invoice(s.client, path, headers)
     if case.tag == "xml":
         headers["Content-Type"] = "text/xml"
         return await s.client.post(path, content=b"<xml></xml>", headers=headers)

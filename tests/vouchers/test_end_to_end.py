@@ -98,6 +98,12 @@ async def test_book_confirm_complete_pay_settle_reconcile(world: VoucherDesk) ->
         await services.mark_delivered(
             session, await _principal(world, "demo-provider"), uuid.UUID(booking_id), "报告"
         )
+    waiting = (await client.get(f"/api/v1/bookings/{booking_id}/statement", headers=researcher)).json()
+    assert waiting["evidence"]["rating"] is None and not waiting["evidence_complete"]
+    rated = await client.post(
+        f"/api/v1/bookings/{booking_id}/rating", json={"overall": 5}, headers=researcher
+    )
+    assert rated.status_code == 201, rated.text
     received = await client.post(
         f"/api/v1/bookings/{booking_id}/payment-received", json={"reference": "对公-0001"}, headers=provider
     )
@@ -136,7 +142,8 @@ async def test_book_confirm_complete_pay_settle_reconcile(world: VoucherDesk) ->
             headers=science,
         )
     ).json()
-    assert booking_id in {line["booking_id"] for line in batch["lines"]}
+    line = next(line for line in batch["lines"] if line["booking_id"] == booking_id)
+    assert (line["rating_status"], line["rating_label"]) == ("rated", "已评价")
     url = f"/api/v1/settlements/{batch['id']}"
     assert (await client.post(f"{url}/submit", headers=science)).status_code == 200
     assert (await client.post(f"{url}/approve", headers=finance)).status_code == 200

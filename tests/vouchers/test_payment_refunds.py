@@ -469,7 +469,7 @@ async def test_a_correction_that_changes_the_voucher_share_is_refused_once_the_b
     from vouchers.checkout import record_evidence
 
     booking = await completed_booking(world, FEE)
-    for kind in ("booking", "usage", "payment", "delivery"):
+    for kind in ("booking", "usage", "payment", "delivery", "rating"):  # all settlement asks for
         await world.run(record_evidence, booking.booking_id, kind, at=utcnow(), detail={})
     today = str(TODAY)  # the Asia/Shanghai day
     drawn = await world.client.post(

@@ -16,7 +16,7 @@ from vouchers.checkout import capture_voucher_share, hold_voucher_share, record_
 from yixiang.db import utcnow
 
 URL = "/api/v1/settlements"
-COMPLETE = ("booking", "usage", "payment", "delivery")
+COMPLETE = ("booking", "usage", "payment", "delivery", "rating")
 
 
 async def _captured(world: VoucherDesk, firm: uuid.UUID, unit: uuid.UUID, fee: int) -> None:

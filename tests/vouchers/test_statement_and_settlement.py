@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import timedelta
 
 from openpyxl import load_workbook
 
@@ -18,13 +19,20 @@ from yixiang.db import utcnow
 
 
 async def _completed(
-    world: VoucherDesk, firm: uuid.UUID, unit: uuid.UUID, fee: int, evidence: tuple[str, ...]
+    world: VoucherDesk,
+    firm: uuid.UUID,
+    unit: uuid.UUID,
+    fee: int,
+    evidence: tuple[str, ...],
+    *,
+    delivered_days_ago: int = 0,
 ) -> uuid.UUID:
     o = order(firm, fee, unit_id=unit)
     await world.run(hold_voucher_share, o)
     await world.run(capture_voucher_share, o)
     for kind in evidence:
-        await world.run(record_evidence, o.booking_id, kind, at=utcnow(), detail={"by": "booking"})
+        at = utcnow() - timedelta(days=delivered_days_ago if kind == "delivery" else 0)
+        await world.run(record_evidence, o.booking_id, kind, at=at, detail={"by": "booking"})
     return o.booking_id
 
 
@@ -109,8 +117,10 @@ async def test_settlement_is_drawn_submitted_approved_paid_and_reconciled_to_the
     unit = await new_org(world.backend, kind=OrgKind.unit)
     complete = ("booking", "usage", "payment", "delivery", "rating")
     paid_1 = await _completed(world, firm, unit, 123_457, complete)  # share 61,728
-    paid_2 = await _completed(world, firm, unit, 200_000, complete[:-1])  # no rating needed: 100,000
+    # not rated, but delivered longer ago than the rating window (30 days): 100,000
+    paid_2 = await _completed(world, firm, unit, 200_000, complete[:-1], delivered_days_ago=31)
     apart = await _completed(world, firm, unit, 80_000, ("booking", "usage"))  # no delivery yet
+    unrated = await _completed(world, firm, unit, 60_000, complete[:-1], delivered_days_ago=29)
 
     # a refund before settlement shrinks the share (bureau only, with a reason)
     refund_url = f"/api/v1/bookings/{paid_2}/voucher-refund"
@@ -141,8 +151,15 @@ async def test_settlement_is_drawn_submitted_approved_paid_and_reconciled_to_the
     ours = {line["booking_id"]: line for line in batch["lines"] if line["unit_id"] == str(unit)}
     assert set(ours) == {str(paid_1), str(paid_2)}
     assert ours[str(paid_1)]["voucher_fen"] == 61_728 and ours[str(paid_2)]["voucher_fen"] == 90_000
+    assert [ours[str(b)]["rating_status"] for b in (paid_1, paid_2)] == ["rated", "window_passed"]
+    assert ours[str(paid_2)]["rating_label"] == "评价期已过（未评价）"
     held = {line["booking_id"]: line for line in batch["held_back"]}
-    assert held[str(apart)]["missing_evidence"] == ["payment", "delivery"]
+    assert held[str(apart)]["missing_evidence"] == ["payment", "delivery", "rating"]
+    # delivered 29 days ago and not rated: the firm may still rate for a day; the line waits
+    assert held[str(unrated)]["missing_evidence"] == ["rating"]
+    assert (held[str(unrated)]["rating_status"], held[str(unrated)]["rating_label"]) == ("waiting", "待评价")
+    closes = held[str(unrated)]["rating_window_closes_at"]
+    assert closes is not None and closes.endswith("+08:00")
     assert batch["status_label"] == "草稿"
     assert batch["total_fen"] == sum(line["voucher_fen"] for line in batch["lines"])
     url = f"/api/v1/settlements/{batch['id']}"
@@ -179,7 +196,9 @@ async def test_settlement_is_drawn_submitted_approved_paid_and_reconciled_to_the
     numbers = {line["booking_id"]: line["booking_number"] for line in batch["lines"] + batch["held_back"]}
     assert by_booking[str(paid_1)][2] == numbers[str(paid_1)]
     assert by_booking[str(paid_1)][5] == "617.28" and by_booking[str(apart)][7].startswith("否")
-    assert by_booking[str(apart)][8] == "企业付款、结果交付"
+    assert by_booking[str(apart)][8] == "企业付款、结果交付、服务评价"
+    assert (by_booking[str(paid_1)][9], by_booking[str(paid_2)][9]) == ("已评价", "评价期已过（未评价）")
+    assert by_booking[str(unrated)][9] == "待评价"
     assert rows[-1][5] == f"{batch['total_fen'] // 100}.{batch['total_fen'] % 100:02d}"
 
     # a booking is settled once: the next batch does not take it again
@@ -215,7 +234,9 @@ async def test_refund_needs_a_captured_share_and_cannot_exceed_it(world: Voucher
 async def test_a_discarded_draft_frees_its_bookings_for_the_next_batch(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(1_000_000)
     unit = await new_org(world.backend, kind=OrgKind.unit)
-    booking = await _completed(world, firm, unit, 50_000, ("booking", "usage", "payment", "delivery"))
+    booking = await _completed(
+        world, firm, unit, 50_000, ("booking", "usage", "payment", "delivery", "rating")
+    )
     science = await world.bureau()
     period = {"period_start": str(TODAY), "period_end": str(TODAY)}
     draft = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
@@ -239,7 +260,7 @@ async def test_reconciliation_does_not_count_the_batchs_own_bookings_as_settled_
 ) -> None:
     firm, _ = await world.firm_with_grant(1_000_000)
     unit = await new_org(world.backend, kind=OrgKind.unit)
-    complete = ("booking", "usage", "payment", "delivery")
+    complete = ("booking", "usage", "payment", "delivery", "rating")
     booking = await _completed(world, firm, unit, 50_000, complete)  # share 25,000
     science = await world.bureau()
     period = {"period_start": str(TODAY), "period_end": str(TODAY)}
@@ -266,7 +287,7 @@ async def test_reconciliation_does_not_count_the_batchs_own_bookings_as_settled_
 async def test_drawing_again_while_a_draft_holds_the_bookings_names_the_draft(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(1_000_000)
     unit = await new_org(world.backend, kind=OrgKind.unit)
-    await _completed(world, firm, unit, 40_000, ("booking", "usage", "payment", "delivery"))
+    await _completed(world, firm, unit, 40_000, ("booking", "usage", "payment", "delivery", "rating"))
     science = await world.bureau()
     period = {"period_start": str(TODAY), "period_end": str(TODAY)}
     draft = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
@@ -288,7 +309,7 @@ async def test_drawing_again_while_a_draft_holds_the_bookings_names_the_draft(wo
 async def test_the_xlsx_export_has_summable_yuan_amounts_and_chinese_statuses(world: VoucherDesk) -> None:
     firm, _ = await world.firm_with_grant(5_000_000)
     unit = await new_org(world.backend, kind=OrgKind.unit)
-    complete = ("booking", "usage", "payment", "delivery")
+    complete = ("booking", "usage", "payment", "delivery", "rating")
     first = await _completed(world, firm, unit, 123_457, complete)  # share 61,728
     await _completed(world, firm, unit, 200_001, complete)  # share 100,000
     science = await world.bureau()
