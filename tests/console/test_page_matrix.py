@@ -1,0 +1,149 @@
+"""The console's authorisation matrix: every page and form × every demo role (and nobody) → what
+the person gets, on real objects. Beside each page, the API route that shows the same thing: a page
+a role may open is never one the API would refuse it (a page shows nothing the API would not).
+
+``tests/attack/test_authz_matrix.py`` leaves the ``/console`` routes to this table, which fails for
+a console route without a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from accounts.demo import demo_id
+from tests.attack.test_authz_matrix import (
+    ANON,
+    FA,
+    FB,
+    PA,
+    R1,
+    R2,
+    ROLES,
+    SB,
+    UA,
+    P,
+    app_routes,
+    voucher_world,
+)
+from tests.console.desk import console_client, csrf_of, signed_in
+
+DESK = [P, UA, SB, FB, PA]
+STAFF = [P, UA]
+BUREAU = [SB, FB]
+
+
+@dataclass(frozen=True)
+class Row:
+    allowed: list[str]  # roles that get the page (200) or whose form is done (303); others 403
+    path: str  # with {booking} / {batch} for the objects
+    api: str | None = None  # the API route showing the same (GET), checked to agree
+    form: dict[str, str] | None = None  # a POST: the form's fields (its token added)
+
+
+# "METHOD template" as the app declares it → the row. Forms that change state come after the
+# pages that show it, on objects of their own (so one role's action does not change another's).
+ROWS: dict[str, Row] = {
+    "GET /console": Row(DESK, "/console", api="/api/v1/me"),
+    "GET /console/login": Row(ROLES, "/console/login"),  # anyone; signed in: on to /console
+    "POST /console/login": Row(ROLES, "/console/login"),  # tested in test_pages (its own token)
+    "POST /console/logout": Row(ROLES, "/console/logout"),  # tested in test_pages
+    "GET /console/bookings": Row(STAFF, "/console/bookings?when=all", api="/api/v1/bookings?unit={unit}"),
+    "GET /console/samples": Row(STAFF, "/console/samples", api="/api/v1/bookings?unit={unit}"),
+    "GET /console/bookings/{booking_id:uuid}": Row(
+        STAFF, "/console/bookings/{booking}", api="/api/v1/bookings/{booking}"
+    ),
+    "POST /console/bookings/{booking_id:uuid}/{action:str}": Row(
+        STAFF, "/console/bookings/{fresh_booking}/no-show", form={}
+    ),
+    "GET /console/settlements": Row([SB, FB, PA], "/console/settlements", api="/api/v1/settlements"),
+    "POST /console/settlements": Row(
+        BUREAU, "/console/settlements", form={"period_start": "", "period_end": ""}
+    ),
+    "GET /console/settlements/{batch_id:uuid}": Row(
+        [SB, FB, PA], "/console/settlements/{batch}", api="/api/v1/settlements/{batch}"
+    ),
+    "POST /console/settlements/{batch_id:uuid}/{action:str}": Row(
+        BUREAU, "/console/settlements/{fresh_batch}/discard", form={}
+    ),
+    "GET /console/settlements/{batch_id:uuid}/export": Row(
+        [SB, FB, PA],
+        "/console/settlements/{batch}/export?format=csv",
+        api="/api/v1/settlements/{batch}/export",
+    ),
+    "GET /console/statements/{booking_id:uuid}": Row(
+        DESK, "/console/statements/{captured}", api="/api/v1/bookings/{captured}/statement"
+    ),
+    "GET /console/static/{file_path:path}": Row(ROLES, "/console/static/console.css"),
+}
+SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
+CONSOLE_ROUTES = set(ROWS)
+
+
+def test_every_console_route_has_a_row(backend):
+    console = {r for r in app_routes(backend.app) if r.split(" ", 1)[1].startswith("/console")}
+    assert console == CONSOLE_ROUTES, f"without a row: {sorted(console - CONSOLE_ROUTES)}"
+
+
+async def test_every_page_answers_each_role_as_the_api_does(backend, client, login):
+    s = await voucher_world(backend, client, login)
+    for role in (R1, R2, FA, P, UA, SB, FB, PA):
+        s.headers[role] = await login(role)
+    objects = {
+        "unit": str(demo_id("unit-zjlg")),
+        "booking": await s.booking(R1),
+        "captured": await s.fully_evidenced(),
+        "batch": await s.settlement("draft"),
+    }
+    people: dict[str, httpx.AsyncClient] = {ANON: console_client(backend)}
+    for role in ROLES:
+        if role != ANON:
+            people[role] = await signed_in(backend, role)
+
+    async def fresh(name: str) -> str:
+        if name == "fresh_booking":
+            return await s.booking(R1)
+        return await s.settlement("draft")
+
+    wrong: list[str] = []
+    for route, row in ROWS.items():
+        if route in SPECIAL:
+            continue
+        for role in ROLES:
+            path = row.path.format(**objects, fresh_booking="{fresh_booking}", fresh_batch="{fresh_batch}")
+            for name in ("fresh_booking", "fresh_batch"):
+                if "{" + name + "}" in path:
+                    path = path.replace("{" + name + "}", await fresh(name))
+            who = people[role]
+            if row.form is None:
+                r = await who.get(path)
+            else:
+                token = csrf_of(await who.get("/console/login")) if role == ANON else await token_of(who)
+                form = dict(row.form)
+                if "period_start" in form:
+                    form.update(s.period())
+                r = await who.post(path, data={"_csrf": token, **form})
+            got = r.status_code
+            if role == ANON and not path.startswith("/console/static"):
+                want = 303  # to the sign-in form
+                if got != want or not r.headers.get("location", "").startswith("/console/login"):
+                    wrong.append(f"{route} as nobody: {got}, {r.headers.get('location')}")
+                continue
+            want = (303 if row.form is not None else 200) if role in row.allowed else 403
+            if got != want:
+                wrong.append(f"{route} [{path}] as {role}: {got} ≠ {want} {r.text[:160]}")
+            if want == 403 and ("<table" in r.text or "预约号" in r.text):
+                wrong.append(f"{route} as {role}: the refusal shows data")
+            if row.api and role in row.allowed and role != ANON:
+                api = await client.get(row.api.format(**objects), headers=s.headers[role])
+                if api.status_code != 200:
+                    wrong.append(
+                        f"{route} as {role}: the page shows what the API refuses ({api.status_code})"
+                    )
+    assert not wrong, "\n".join(wrong)
+
+
+async def token_of(who: httpx.AsyncClient) -> str:
+    """The signed-in person's form token (a refusal page has the layout's sign-out form too)."""
+    return csrf_of(await who.get("/console"))
