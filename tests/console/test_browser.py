@@ -1,0 +1,96 @@
+"""The console in a real browser, by clicking and typing, checked through the API after: the
+provider approves a booking the API created; the finance bureau's four eyes on a settlement batch.
+No page logs a console error or asks another host for anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.attack.test_authz_matrix import FB, SB, SETTLEMENTS, P, Scene, voucher_world
+from tests.booking.world import make_instrument, set_calendar
+from tests.console.browser import Watched, chromium, screenshot, served, sign_in
+
+pytestmark = pytest.mark.slow
+
+
+async def test_a_provider_approves_a_booking_and_sees_it_confirmed(backend, client, login):
+    s = Scene(backend, client, login)
+    s.headers = {P: await login(P), "demo-researcher": await login("demo-researcher")}
+    s.approval = await make_instrument(backend)
+    await set_calendar(client, s.headers[P], s.approval.instrument_id, needs_approval=True)
+    booking_id = await s.requested()
+    number = (await client.get(f"/api/v1/bookings/{booking_id}", headers=s.headers[P])).json()["number"]
+
+    async with served(backend.app) as base, chromium() as browser:
+        seen = Watched(base)
+        page = seen.watch(
+            await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        )
+        await sign_in(page, base, P)
+        await screenshot(page, f"provider-home-{backend.name}")
+        await page.get_by_role("link", name="预约管理").click()
+        await page.get_by_label("时间").select_option("all")
+        await page.get_by_label("状态").select_option("requested")
+        await page.get_by_role("button", name="筛选").click()
+        row = page.locator("tr", has_text=number)
+        await row.get_by_role("button", name="审批通过").click()
+        await page.get_by_role("status").filter(has_text=number).wait_for()
+        assert "已确认" in await page.get_by_role("status").inner_text()
+        await page.get_by_label("状态").select_option("confirmed")  # it left the requests' list
+        await page.get_by_role("button", name="筛选").click()
+        await page.get_by_role("link", name=number).click()
+        await page.get_by_text("审批通过").first.wait_for()
+        await screenshot(page, f"provider-booking-{backend.name}")
+        assert "已确认" in await page.locator("h1").inner_text()
+
+    api = await client.get(f"/api/v1/bookings/{booking_id}", headers=s.headers[P])
+    assert api.json()["status"] == "confirmed"
+    assert not seen.errors, seen.errors
+    assert not seen.foreign, seen.foreign
+
+
+async def test_finance_four_eyes_on_a_settlement_batch_and_its_download(backend, client, login):
+    s = await voucher_world(backend, client, login)
+    booking_id = await s.fully_evidenced()
+    number = (await client.get(f"/api/v1/bookings/{booking_id}", headers=s.headers[P])).json()["number"]
+    period = s.period()
+
+    async with served(backend.app) as base, chromium() as browser:
+        seen = Watched(base)
+        first = seen.watch(
+            await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        )
+        await sign_in(first, base, SB)
+        await first.get_by_role("link", name="兑付批次").click()
+        await first.get_by_label("期间自").fill(period["period_start"])
+        await first.get_by_label("至", exact=True).fill(period["period_end"])
+        await first.get_by_role("button", name="生成草稿").click()
+        await first.get_by_text("已生成兑付批次草稿").wait_for()
+        batch_id = first.url.rsplit("/", 1)[1]
+        assert number in await first.locator("table").first.inner_text()
+        await first.get_by_role("link", name="查看").first.click()  # the evidence chain
+        await first.get_by_text("凭证链（完整）").wait_for()
+        await first.go_back()
+        await first.get_by_role("button", name="提交审核").click()
+        await first.get_by_text("四眼原则").wait_for()
+        assert await first.get_by_role("button", name="审核通过").count() == 0
+        await screenshot(first, f"finance-submitted-{backend.name}")
+
+        # a tablet's width: the second officer approves
+        second = seen.watch(
+            await (await browser.new_context(viewport={"width": 1024, "height": 768})).new_page()
+        )
+        await sign_in(second, base, FB)
+        await second.goto(f"{base}/console/settlements/{batch_id}")
+        await second.get_by_role("button", name="审核通过").click()
+        await second.get_by_text("已审核通过").wait_for()
+        async with second.expect_download() as download:
+            await second.get_by_role("link", name="Excel").click()
+        saved = await (await download.value).path()
+        assert saved is not None and saved.stat().st_size > 0
+        await screenshot(second, f"finance-approved-{backend.name}")
+
+    api = await client.get(f"{SETTLEMENTS}/{batch_id}", headers=s.headers[FB])
+    assert api.json()["status"] == "approved"
+    assert not seen.errors, seen.errors
+    assert not seen.foreign, seen.foreign
