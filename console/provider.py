@@ -64,7 +64,7 @@ def provider_actions(booking: Booking) -> list[tuple[str, str]]:
     ]
 
 
-def _unit(principal: Principal, query: dict[str, str]) -> uuid.UUID:
+def desk_unit(principal: Principal, query: dict[str, str]) -> uuid.UUID:
     """The unit whose desk this is: the one asked for (theirs), else the first of theirs."""
     asked = query.get("unit")
     if asked:
@@ -78,11 +78,11 @@ def _unit(principal: Principal, query: dict[str, str]) -> uuid.UUID:
     return sorted(principal.unit_ids)[0]
 
 
-async def _pairs(session: AsyncSession, query: Any) -> dict[uuid.UUID, str]:
+async def name_pairs(session: AsyncSession, query: Any) -> dict[uuid.UUID, str]:
     return {row[0]: row[1] for row in (await session.execute(query)).all()}
 
 
-async def _names(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UUID, str]:
+async def booking_names(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UUID, str]:
     """Names of the instruments, firms and bookers the rows show, in two queries."""
     names: dict[uuid.UUID, str] = {}
     instruments = {b.instrument_id for b in bookings}
@@ -90,16 +90,18 @@ async def _names(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UU
     users = {b.user_id for b in bookings}
     if instruments:
         names.update(
-            await _pairs(
+            await name_pairs(
                 session, select(Instrument.id, Instrument.name).where(Instrument.id.in_(instruments))
             )
         )
     if orgs:
         names.update(
-            await _pairs(session, select(Organization.id, Organization.name).where(Organization.id.in_(orgs)))
+            await name_pairs(
+                session, select(Organization.id, Organization.name).where(Organization.id.in_(orgs))
+            )
         )
     if users:
-        names.update(await _pairs(session, select(User.id, User.display_name).where(User.id.in_(users))))
+        names.update(await name_pairs(session, select(User.id, User.display_name).where(User.id.in_(users))))
     return names
 
 
@@ -139,7 +141,7 @@ async def bookings(
         if table.filters.get("status") in BookingStatus.__members__
         else None
     )
-    unit_id = _unit(principal, query)
+    unit_id = desk_unit(principal, query)
     span = today_range() if when == "today" else week_range() if when == "week" else (None, None)
     export = query.get("format") if query.get("format") in ("csv", "xlsx") else None
     rows, table.total = await list_bookings(
@@ -156,7 +158,7 @@ async def bookings(
     )
     found = [b for b, _ in rows]
     async with transaction(db_session, read_only=True):
-        names = await _names(db_session, found)
+        names = await booking_names(db_session, found)
     if export:
         return download(
             [c.label for c in BOOKING_COLUMNS] + ["预约人"],
@@ -209,7 +211,7 @@ async def samples(
     table = read_table(
         query, BOOKING_COLUMNS, default_sort="created", default_descending=False, filters=("unit",)
     )
-    unit_id = _unit(principal, query)
+    unit_id = desk_unit(principal, query)
     rows, table.total = await list_bookings(
         db_session,
         principal,
@@ -222,7 +224,7 @@ async def samples(
         offset=table.offset,
     )
     async with transaction(db_session, read_only=True):
-        names = await _names(db_session, [b for b, _ in rows])
+        names = await booking_names(db_session, [b for b, _ in rows])
     return render(
         request,
         "samples.html",
@@ -249,11 +251,11 @@ async def booking_page(
 ) -> Template:
     booking, history, position = await get_booking(db_session, principal, booking_id)
     async with transaction(db_session, read_only=True):
-        names = await _names(db_session, [booking])
+        names = await booking_names(db_session, [booking])
         actors = {h.actor_id for h in history if h.actor_id}
         if actors:
             names.update(
-                await _pairs(db_session, select(User.id, User.display_name).where(User.id.in_(actors)))
+                await name_pairs(db_session, select(User.id, User.display_name).where(User.id.in_(actors)))
             )
     return render(
         request,

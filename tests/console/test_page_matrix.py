@@ -20,6 +20,7 @@ from tests.attack.test_authz_matrix import (
     PA,
     R1,
     R2,
+    RATING,
     ROLES,
     SB,
     UA,
@@ -56,6 +57,16 @@ ROWS: dict[str, Row] = {
     ),
     "POST /console/bookings/{booking_id:uuid}/{action:str}": Row(
         STAFF, "/console/bookings/{fresh_booking}/no-show", form={}
+    ),
+    "GET /console/ratings": Row(STAFF, "/console/ratings", api="/api/v1/bookings?unit={unit}"),
+    "POST /console/ratings/{rating_id:uuid}/reply": Row(
+        STAFF, "/console/ratings/{fresh_rating}/reply", form={"reply": "谢谢"}
+    ),
+    "GET /console/unit-statements": Row(
+        STAFF, "/console/unit-statements", api="/api/v1/bookings/{captured}/statement"
+    ),
+    "POST /console/unit-statements/{booking_id:uuid}/payment-received": Row(
+        STAFF, "/console/unit-statements/{fresh_completed}/payment-received", form={"reference": "对公-矩阵"}
     ),
     "GET /console/settlements": Row([SB, FB, PA], "/console/settlements", api="/api/v1/settlements"),
     "POST /console/settlements": Row(
@@ -104,6 +115,12 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
     async def fresh(name: str) -> str:
         if name == "fresh_booking":
             return await s.booking(R1)
+        if name == "fresh_rating":
+            delivered, _ = await s.delivered_booking()
+            r = await client.post(f"/api/v1/bookings/{delivered}/rating", json=RATING, headers=s.headers[R1])
+            return str(r.json()["id"])
+        if name == "fresh_completed":
+            return await s.completed()
         return await s.settlement("draft")
 
     wrong: list[str] = []
@@ -111,8 +128,9 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         if route in SPECIAL:
             continue
         for role in ROLES:
-            path = row.path.format(**objects, fresh_booking="{fresh_booking}", fresh_batch="{fresh_batch}")
-            for name in ("fresh_booking", "fresh_batch"):
+            fresh_names = ("fresh_booking", "fresh_batch", "fresh_rating", "fresh_completed")
+            path = row.path.format(**objects, **{name: "{" + name + "}" for name in fresh_names})
+            for name in fresh_names:
                 if "{" + name + "}" in path:
                     path = path.replace("{" + name + "}", await fresh(name))
             who = people[role]
