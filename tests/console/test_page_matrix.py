@@ -8,6 +8,7 @@ a console route without a row.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import httpx
@@ -18,6 +19,7 @@ from tests.attack.test_authz_matrix import (
     FA,
     FB,
     PA,
+    PNG,
     R1,
     R2,
     RATING,
@@ -29,6 +31,7 @@ from tests.attack.test_authz_matrix import (
     voucher_world,
 )
 from tests.console.desk import console_client, csrf_of, signed_in
+from tests.vouchers.desk import new_org
 
 DESK = [P, UA, SB, FB, PA]
 STAFF = [P, UA]
@@ -68,6 +71,28 @@ ROWS: dict[str, Row] = {
     "POST /console/unit-statements/{booking_id:uuid}/payment-received": Row(
         STAFF, "/console/unit-statements/{fresh_completed}/payment-received", form={"reference": "对公-矩阵"}
     ),
+    "GET /console/programs": Row([SB, FB, PA], "/console/programs", api="/api/v1/voucher-programs"),
+    "POST /console/programs": Row(BUREAU, "/console/programs", form={"name": "矩阵项目"}),
+    "GET /console/programs/{program_id:uuid}": Row(
+        [SB, FB, PA], "/console/programs/{program}", api="/api/v1/voucher-programs/{program}"
+    ),
+    "POST /console/programs/{program_id:uuid}/grants": Row(
+        BUREAU, "/console/programs/{program}/grants", form={"uscc": "", "amount_yuan": "10"}
+    ),
+    "GET /console/applications": Row(
+        [SB, FB, PA], "/console/applications", api="/api/v1/voucher-applications"
+    ),
+    "GET /console/applications/{application_id:uuid}": Row(
+        [SB, FB, PA], "/console/applications/{application}", api="/api/v1/voucher-applications/{application}"
+    ),
+    "GET /console/applications/{application_id:uuid}/documents/{attachment_id:uuid}": Row(
+        [SB, FB, PA],
+        "/console/applications/{application}/documents/{document}",
+        api="/api/v1/voucher-applications/{application}/attachments/{document}",
+    ),
+    "POST /console/applications/{application_id:uuid}/{decision:str}": Row(
+        BUREAU, "/console/applications/{fresh_application}/approve", form={}
+    ),
     "GET /console/settlements": Row([SB, FB, PA], "/console/settlements", api="/api/v1/settlements"),
     "POST /console/settlements": Row(
         BUREAU, "/console/settlements", form={"period_start": "", "period_end": ""}
@@ -106,7 +131,16 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         "booking": await s.booking(R1),
         "captured": await s.fully_evidenced(),
         "batch": await s.settlement("draft"),
+        "program": await s.new_program(),
+        "application": await s.application(),
     }
+    r = await client.post(
+        f"/api/v1/voucher-applications/{objects['application']}/attachments",
+        files={"file": ("营业执照.png", PNG, "image/png")},
+        headers=s.headers[FA],
+    )
+    assert r.status_code == 201, r.text
+    objects["document"] = str(r.json()["attachments"][0]["id"])
     people: dict[str, httpx.AsyncClient] = {ANON: console_client(backend)}
     for role in ROLES:
         if role != ANON:
@@ -121,6 +155,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             return str(r.json()["id"])
         if name == "fresh_completed":
             return await s.completed()
+        if name == "fresh_application":
+            return await s.application()
         return await s.settlement("draft")
 
     wrong: list[str] = []
@@ -128,7 +164,13 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         if route in SPECIAL:
             continue
         for role in ROLES:
-            fresh_names = ("fresh_booking", "fresh_batch", "fresh_rating", "fresh_completed")
+            fresh_names = (
+                "fresh_booking",
+                "fresh_batch",
+                "fresh_rating",
+                "fresh_completed",
+                "fresh_application",
+            )
             path = row.path.format(**objects, **{name: "{" + name + "}" for name in fresh_names})
             for name in fresh_names:
                 if "{" + name + "}" in path:
@@ -141,6 +183,10 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
                 form = dict(row.form)
                 if "period_start" in form:
                     form.update(s.period())
+                if "uscc" in form:  # a firm of the region the programme may grant
+                    uscc = f"91330106{uuid.uuid4().hex[:10].upper()}"
+                    await new_org(backend, uscc=uscc)
+                    form["uscc"] = uscc
                 r = await who.post(path, data={"_csrf": token, **form})
             got = r.status_code
             if role == ANON and not path.startswith("/console/static"):
