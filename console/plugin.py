@@ -11,7 +11,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.handlers import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
-from console import desk, provider, science, settlements, unit_desk
+from console import desk, operator, provider, science, settlements, unit_desk
 from console.pages import EXCEPTION_PAGES, HERE, TEMPLATE_CONFIG
 from console.session import (
     CSRF_FIELD,
@@ -49,7 +49,14 @@ async def csrf_protected(connection: ASGIConnection[Any, Any, Any, Any], handler
 
 pages = Router(
     path="/console",
-    route_handlers=[*desk.ROUTES, *provider.ROUTES, *unit_desk.ROUTES, *science.ROUTES, *settlements.ROUTES],
+    route_handlers=[
+        *desk.ROUTES,
+        *provider.ROUTES,
+        *unit_desk.ROUTES,
+        *science.ROUTES,
+        *settlements.ROUTES,
+        *operator.ROUTES,
+    ],
     middleware=[ConsoleSessionMiddleware],
     guards=[csrf_protected],
     exception_handlers=EXCEPTION_PAGES,

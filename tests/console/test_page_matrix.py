@@ -30,8 +30,10 @@ from tests.attack.test_authz_matrix import (
     app_routes,
     voucher_world,
 )
+from tests.booking.world import make_user, user_id
 from tests.console.desk import console_client, csrf_of, signed_in
 from tests.vouchers.desk import new_org
+from yixiang.outbox import EventStatus, OutboxEvent
 
 DESK = [P, UA, SB, FB, PA]
 STAFF = [P, UA]
@@ -111,8 +113,24 @@ ROWS: dict[str, Row] = {
     "GET /console/statements/{booking_id:uuid}": Row(
         DESK, "/console/statements/{captured}", api="/api/v1/bookings/{captured}/statement"
     ),
+    "GET /console/outbox": Row([PA], "/console/outbox?status=all", api="/api/v1/ledger/check"),
+    "POST /console/outbox/{event_id:int}/retry": Row(
+        [PA], "/console/outbox/{fresh_dead_event}/retry", form={}
+    ),
+    "GET /console/users": Row([PA], "/console/users", api="/api/v1/ledger/check"),
+    "POST /console/users/{user_id:uuid}/sign-out": Row([PA], "/console/users/{fresh_user}/sign-out", form={}),
     "GET /console/static/{file_path:path}": Row(ROLES, "/console/static/console.css"),
 }
+# Objects each allowed caller of a form gets anew (made by ``fresh`` in the test).
+FRESH = (
+    "fresh_booking",
+    "fresh_batch",
+    "fresh_rating",
+    "fresh_completed",
+    "fresh_application",
+    "fresh_dead_event",
+    "fresh_user",
+)
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
 CONSOLE_ROUTES = set(ROWS)
 
@@ -157,6 +175,10 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             return await s.completed()
         if name == "fresh_application":
             return await s.application()
+        if name == "fresh_dead_event":
+            return str(await dead_event(backend))
+        if name == "fresh_user":
+            return str(await user_id(backend, await make_user(backend, demo_id("firm-qinghe"))))
         return await s.settlement("draft")
 
     wrong: list[str] = []
@@ -164,15 +186,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         if route in SPECIAL:
             continue
         for role in ROLES:
-            fresh_names = (
-                "fresh_booking",
-                "fresh_batch",
-                "fresh_rating",
-                "fresh_completed",
-                "fresh_application",
-            )
-            path = row.path.format(**objects, **{name: "{" + name + "}" for name in fresh_names})
-            for name in fresh_names:
+            path = row.path.format(**objects, **{name: "{" + name + "}" for name in FRESH})
+            for name in FRESH:
                 if "{" + name + "}" in path:
                     path = path.replace("{" + name + "}", await fresh(name))
             who = people[role]
@@ -206,6 +221,15 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
                         f"{route} as {role}: the page shows what the API refuses ({api.status_code})"
                     )
     assert not wrong, "\n".join(wrong)
+
+
+async def dead_event(backend) -> int:
+    """An outbox event the worker gave up on (a topic nobody consumes, marked dead as it would be)."""
+    async with backend.runtime.session_maker() as session, session.begin():
+        event = OutboxEvent(topic="test.console_matrix", payload={}, status=EventStatus.dead, attempts=8)
+        session.add(event)
+        await session.flush()
+        return event.id
 
 
 async def token_of(who: httpx.AsyncClient) -> str:
