@@ -11,7 +11,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.handlers import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
-from console import desk, operator, provider, science, settlements, unit_desk
+from console import desk, operator, provider, region, science, settlements, unit_desk
 from console.pages import EXCEPTION_PAGES, HERE, TEMPLATE_CONFIG
 from console.session import (
     CSRF_FIELD,
@@ -56,6 +56,7 @@ pages = Router(
         *science.ROUTES,
         *settlements.ROUTES,
         *operator.ROUTES,
+        *region.ROUTES,
     ],
     middleware=[ConsoleSessionMiddleware],
     guards=[csrf_protected],

@@ -13,3 +13,8 @@ document.addEventListener("submit", function (event) {
     buttons.forEach(function (b) { b.disabled = true; });
   }, 0);
 });
+
+// Bar heights from their data (the page's style rules allow no inline style attribute).
+document.querySelectorAll("[data-bar]").forEach(function (bar) {
+  bar.style.height = bar.getAttribute("data-bar") + "%";
+});

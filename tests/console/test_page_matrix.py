@@ -113,6 +113,7 @@ ROWS: dict[str, Row] = {
     "GET /console/statements/{booking_id:uuid}": Row(
         DESK, "/console/statements/{captured}", api="/api/v1/bookings/{captured}/statement"
     ),
+    "GET /console/region": Row(BUREAU, "/console/region", api="/api/v1/voucher-programs"),
     "GET /console/outbox": Row([PA], "/console/outbox?status=all", api="/api/v1/ledger/check"),
     "POST /console/outbox/{event_id:int}/retry": Row(
         [PA], "/console/outbox/{fresh_dead_event}/retry", form={}

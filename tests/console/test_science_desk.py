@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.attack.test_authz_matrix import APPLICATIONS, FB, PROGRAMS, SB, voucher_world
+from tests.attack.test_authz_matrix import APPLICATIONS, FB, PROGRAMS, SB, P, voucher_world
 from tests.console.desk import csrf_of, signed_in
 from tests.vouchers.desk import new_org
 
@@ -96,3 +96,24 @@ async def test_applications_are_approved_with_an_amount_returned_or_rejected_wit
     ] == "rejected"
     page = await officer.get(f"/console/applications/{rejected}")
     assert "/reject" not in page.text  # decided: no decision offered any more
+
+
+async def test_the_region_dashboard_counts_what_the_records_hold(backend, client, login):
+    s = await voucher_world(backend, client, login)
+    officer = await signed_in(backend, SB)
+
+    def captured_fen(page: str) -> int:
+        return int(page.split('id="captured">', 1)[1].split("<", 1)[0].replace(".", ""))
+
+    def bookings_in_30_days(page: str) -> int:
+        return sum(int(part.split("</b>")[0] or 0) for part in page.split("<b>")[1:])
+
+    before = (await officer.get("/console/region")).text
+    booking_id = await s.fully_evidenced()  # a booking in 杭州, its voucher share captured
+    share = (await client.get(f"/api/v1/bookings/{booking_id}/statement", headers=s.headers[P])).json()
+    after = (await officer.get("/console/region")).text
+    assert "杭州" in after
+    assert captured_fen(after) - captured_fen(before) == share["voucher_fen"] > 0
+    assert bookings_in_30_days(after) - bookings_in_30_days(before) == 1
+    assert (await (await signed_in(backend, FB)).get("/console/region")).status_code == 200
+    assert (await (await signed_in(backend, P)).get("/console/region")).status_code == 403
