@@ -45,6 +45,8 @@ BOOKING_COLUMNS = (
     Column("fee", "费用（元）"),
     Column("created", "提交时间", sortable=True),
 )
+# How a booking began, in its history (the later transitions are booking's ACTION_LABELS).
+CREATION_LABELS = {"request": "提交预约申请", "book": "预约"}
 # The provider's actions on a booking, by the name its URL carries.
 ACTIONS = {
     "approve": "approve",
@@ -268,7 +270,7 @@ async def booking_page(
         history=[
             {
                 "at": h.at,
-                "action": ACTION_LABELS.get(h.action, h.action),
+                "action": CREATION_LABELS.get(h.action) or ACTION_LABELS.get(h.action, h.action),
                 "to": STATUS_LABELS[h.to_status],
                 "who": names.get(h.actor_id, "系统") if h.actor_id else "系统",
                 "reason": h.reason,

@@ -1,14 +1,18 @@
 """The console in a real browser, by clicking and typing, checked through the API after: the
-provider approves a booking the API created; the finance bureau's four eyes on a settlement batch.
+provider approves a booking the API created; the finance bureau's four eyes on a settlement batch;
+the science bureau creates a programme and grants a firm.
 No page logs a console error or asks another host for anything."""
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 
 from tests.attack.test_authz_matrix import FB, SB, SETTLEMENTS, P, Scene, voucher_world
 from tests.booking.world import make_instrument, set_calendar
 from tests.console.browser import Watched, chromium, screenshot, served, sign_in
+from tests.vouchers.desk import new_org
 
 pytestmark = pytest.mark.slow
 
@@ -92,5 +96,35 @@ async def test_finance_four_eyes_on_a_settlement_batch_and_its_download(backend,
 
     api = await client.get(f"{SETTLEMENTS}/{batch_id}", headers=s.headers[FB])
     assert api.json()["status"] == "approved"
+    assert not seen.errors, seen.errors
+    assert not seen.foreign, seen.foreign
+
+
+async def test_the_science_bureau_creates_a_programme_and_grants_a_firm(backend, client, login):
+    uscc = f"91330106{uuid.uuid4().hex[:10].upper()}"
+    firm = await new_org(backend, uscc=uscc)
+    name = f"浏览器测试项目-{uuid.uuid4().hex[:6]}"
+    async with served(backend.app) as base, chromium() as browser:
+        seen = Watched(base)
+        page = seen.watch(
+            await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        )
+        await sign_in(page, base, SB)
+        await page.get_by_role("link", name="创新券项目").click()
+        await page.get_by_label("项目名称").fill(name)
+        await page.get_by_label("总额度（元）").fill("500000")
+        await page.get_by_label("单笔上限（元）").fill("10000")
+        await page.get_by_label("每家企业年度上限（元）").fill("50000")
+        await page.get_by_role("button", name="创建项目").click()
+        await page.get_by_text(f"已创建创新券项目「{name}」").wait_for()
+        await page.get_by_label("统一社会信用代码").fill(uscc)
+        await page.get_by_label("额度（元）").fill("20000")
+        await page.get_by_role("button", name="发放").click()
+        await page.get_by_text("发放 20000 元额度").wait_for()
+        await screenshot(page, f"science-granted-{backend.name}")
+        program_id = page.url.rsplit("/", 1)[1]
+
+    grants = await client.get(f"/api/v1/voucher-programs/{program_id}/grants", headers=await login(SB))
+    assert [(g["enterprise_id"], g["amount_fen"]) for g in grants.json()] == [(str(firm), 2_000_000)]
     assert not seen.errors, seen.errors
     assert not seen.foreign, seen.foreign
