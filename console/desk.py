@@ -21,7 +21,7 @@ from vouchers.models import SettlementStatus
 from vouchers.settlement_list import SettlementFilter, list_settlements
 from yixiang.db import transaction
 from yixiang.errors import DomainError
-from yixiang.ratelimit import client_address
+from yixiang.ratelimit import client_address, rate_limit
 
 
 def _safe_next(target: str | None) -> str:
@@ -41,7 +41,12 @@ async def sign_in_form(request: Request[Any, Any, Any], next: str | None = None)
     return page
 
 
-@post("/login", summary="Console: sign in with username and password", opt={"csrf": "sign_in"})
+@post(
+    "/login",
+    summary="Console: sign in with username and password",
+    opt={"csrf": "sign_in"},
+    guards=[rate_limit("sign_in")],
+)
 async def sign_in(request: Request[Any, Any, Any], db_session: AsyncSession) -> Template | Redirect:
     form = await request.form()
     username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:200]
@@ -67,6 +72,10 @@ async def sign_in(request: Request[Any, Any, Any], db_session: AsyncSession) -> 
             username=username,
             error=exc.message,
         )
+    # a new session on every sign-in; one this browser had before ends (no session fixation)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        await console_session.sign_out(state.store, previous)
     return Redirect(
         path=_safe_next(str(form.get("next", ""))),
         status_code=303,

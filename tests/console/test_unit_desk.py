@@ -19,21 +19,23 @@ async def scene(backend, client, login) -> Scene:
 async def test_the_unit_replies_to_a_rating_once(backend, client, login):
     s = await scene(backend, client, login)
     booking_id, _ = await s.delivered_booking()
-    comment = f"数据清晰-{booking_id[:8]}"
+    comment = f"数据清晰-{booking_id[:8]}，温度<5℃ & 湿度>30%"
     r = await client.post(
         f"/api/v1/bookings/{booking_id}/rating", json=RATING | {"comment": comment}, headers=s.headers[R1]
     )
     rating_id = r.json()["id"]
     provider = await signed_in(backend, P)
     waiting = await provider.get("/console/ratings?unanswered=1&per_page=200")
-    assert comment in waiting.text and f"/console/ratings/{rating_id}/reply" in waiting.text
+    shown = comment.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert shown in waiting.text and "<5℃" not in waiting.text  # the firm's words as text, never markup
+    assert f"/console/ratings/{rating_id}/reply" in waiting.text
     r = await post_form(
         provider, "/console/ratings", f"/console/ratings/{rating_id}/reply", reply="感谢使用，欢迎再来"
     )
     assert "回复已发布" in (await provider.get(r.headers["location"])).text
     answered = await client.get(f"/api/v1/instruments/{s.world.instrument_id}/ratings")
     assert answered.json()["items"][0]["reply"] == "感谢使用，欢迎再来"
-    assert comment not in (await provider.get("/console/ratings?unanswered=1&per_page=200")).text
+    assert shown not in (await provider.get("/console/ratings?unanswered=1&per_page=200")).text
     page = await provider.get("/console/ratings")
     r = await provider.post(
         f"/console/ratings/{rating_id}/reply", data={"_csrf": csrf_of(page), "reply": "再说一次"}
