@@ -11,7 +11,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.handlers import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
-from console import desk, operator, provider, region, science, settlements, unit_desk
+from console import desk, operator, provider, region, results_desk, science, settlements, unit_desk
 from console.pages import EXCEPTION_PAGES, HERE, TEMPLATE_CONFIG
 from console.session import (
     CSRF_FIELD,
@@ -36,8 +36,10 @@ async def csrf_protected(connection: ASGIConnection[Any, Any, Any, Any], handler
     if not isinstance(connection, Request) or connection.method in SAFE_METHODS:
         return
     request: Request[Any, Any, Any] = connection
-    form = await request.form()
-    given = form.get(CSRF_FIELD) or connection.headers.get(CSRF_HEADER)
+    if handler.opt.get("csrf") == "address":  # a streamed upload: its body is not read here
+        given: Any = connection.query_params.get(CSRF_FIELD) or connection.headers.get(CSRF_HEADER)
+    else:
+        given = (await request.form()).get(CSRF_FIELD) or connection.headers.get(CSRF_HEADER)
     session = current_session(connection.scope)
     if handler.opt.get("csrf") == "sign_in" or session is None:
         expected = connection.scope["state"].get("console_sign_in_csrf")
@@ -52,6 +54,7 @@ pages = Router(
     route_handlers=[
         *desk.ROUTES,
         *provider.ROUTES,
+        *results_desk.ROUTES,
         *unit_desk.ROUTES,
         *science.ROUTES,
         *settlements.ROUTES,

@@ -30,6 +30,8 @@ from catalogue.models import Instrument, ServiceMode
 from console.pages import act, render
 from console.tables import MAX_EXPORT_ROWS, Column, download, read_table
 from console.weeks import today_range, week_range
+from results.services import DELIVERABLE, download_path, list_results
+from results.settings import ResultsSettings
 from yixiang.clock import SHANGHAI
 from yixiang.db import transaction
 from yixiang.errors import InvalidInput
@@ -252,6 +254,11 @@ async def booking_page(
     request: Request[Any, Any, Any], booking_id: uuid.UUID, principal: Principal, db_session: AsyncSession
 ) -> Template:
     booking, history, position = await get_booking(db_session, principal, booking_id)
+    settings = request.app.state.settings
+    files = [
+        (f, download_path(settings, f, principal) if f.purged_at is None else None)
+        for f in await list_results(db_session, principal, booking_id)
+    ]
     async with transaction(db_session, read_only=True):
         names = await booking_names(db_session, [booking])
         actors = {h.actor_id for h in history if h.actor_id}
@@ -280,6 +287,10 @@ async def booking_page(
         actions=provider_actions(booking),
         machine_time=booking.mode == ServiceMode.machine_time,
         fee=_fee(booking),
+        results=files,
+        # the form is offered when the results service would accept (its own rule)
+        can_deliver=booking.status in DELIVERABLE,
+        max_file_mb=ResultsSettings.of(settings).max_file_bytes // (1024 * 1024),
     )
 
 

@@ -1,7 +1,7 @@
 """The console in a real browser, by clicking and typing, checked through the API after: the
-provider approves a booking the API created; the finance bureau's four eyes on a settlement batch;
-the science bureau creates a programme and grants a firm.
-No page logs a console error or asks another host for anything."""
+provider approves, checks in, completes and delivers a result for a booking the API created; the
+finance bureau's four eyes on a settlement batch; the science bureau creates a programme and
+grants a firm. No page logs a console error or asks another host for anything."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ import uuid
 
 import pytest
 
-from tests.attack.test_authz_matrix import FB, SB, SETTLEMENTS, P, Scene, voucher_world
-from tests.booking.world import make_instrument, set_calendar
+from tests.attack.test_authz_matrix import FB, PNG, SB, SETTLEMENTS, P, Scene, voucher_world
+from tests.booking.world import booked_for_the_past, make_instrument, set_calendar
 from tests.console.browser import Watched, chromium, screenshot, served, sign_in
 from tests.vouchers.desk import new_org
+from yixiang.db import utcnow
 
 pytestmark = pytest.mark.slow
 
 
-async def test_a_provider_approves_a_booking_and_sees_it_confirmed(backend, client, login):
+async def test_a_provider_approves_checks_in_completes_and_delivers_a_booking(
+    backend, client, login, tmp_path
+):
     s = Scene(backend, client, login)
     s.headers = {P: await login(P), "demo-researcher": await login("demo-researcher")}
     s.approval = await make_instrument(backend)
@@ -46,9 +49,31 @@ async def test_a_provider_approves_a_booking_and_sees_it_confirmed(backend, clie
         await page.get_by_text("审批通过").first.wait_for()
         await screenshot(page, f"provider-booking-{backend.name}")
         assert "已确认" in await page.locator("h1").inner_text()
+        assert (await client.get(f"/api/v1/bookings/{booking_id}", headers=s.headers[P])).json()[
+            "status"
+        ] == "confirmed"
+
+        # the user arrives (a test cannot wait for the slot: it is moved to now), then the hour
+        # is over and the provider records it as booked (the form's defaults)
+        await booked_for_the_past(backend, booking_id, utcnow())
+        await page.reload()
+        await page.get_by_role("button", name="签到开始服务").click()
+        await page.get_by_text("当前状态「服务中」").wait_for()
+        await s.used_in_the_past(booking_id)
+        await page.reload()
+        await page.get_by_role("button", name="完成服务").click()
+        await page.get_by_text("当前状态「已完成」").wait_for()
+        report = tmp_path / "检测报告.png"
+        report.write_bytes(PNG)
+        await page.locator("input[type=file]").set_input_files(str(report))
+        await page.get_by_role("button", name="交付结果").click()
+        await page.get_by_text("已交付 1 个结果文件：检测报告.png").wait_for()
+        await screenshot(page, f"provider-delivered-{backend.name}")
 
     api = await client.get(f"/api/v1/bookings/{booking_id}", headers=s.headers[P])
-    assert api.json()["status"] == "confirmed"
+    assert api.json()["status"] == "delivered" and api.json()["actual_start"]
+    files = await client.get(f"/api/v1/bookings/{booking_id}/results", headers=s.headers["demo-researcher"])
+    assert [f["name"] for f in files.json()["items"]] == ["检测报告.png"]
     assert not seen.errors, seen.errors
     assert not seen.foreign, seen.foreign
 

@@ -46,6 +46,7 @@ class Row:
     path: str  # with {booking} / {batch} for the objects
     api: str | None = None  # the API route showing the same (GET), checked to agree
     form: dict[str, str] | None = None  # a POST: the form's fields (its token added)
+    upload: bool = False  # a streamed upload: its token in the address, a file in the body
 
 
 # "METHOD template" as the app declares it → the row. Forms that change state come after the
@@ -56,6 +57,9 @@ ROWS: dict[str, Row] = {
     "POST /console/login": Row(ROLES, "/console/login"),  # tested in test_pages (its own token)
     "POST /console/logout": Row(ROLES, "/console/logout"),  # tested in test_pages
     "GET /console/bookings": Row(STAFF, "/console/bookings?when=all", api="/api/v1/bookings?unit={unit}"),
+    "POST /console/bookings/{booking_id:uuid}/results": Row(
+        STAFF, "/console/bookings/{fresh_completed}/results", form={}, upload=True
+    ),
     "GET /console/samples": Row(STAFF, "/console/samples", api="/api/v1/bookings?unit={unit}"),
     "GET /console/bookings/{booking_id:uuid}": Row(
         STAFF, "/console/bookings/{booking}", api="/api/v1/bookings/{booking}"
@@ -203,7 +207,10 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
                     uscc = f"91330106{uuid.uuid4().hex[:10].upper()}"
                     await new_org(backend, uscc=uscc)
                     form["uscc"] = uscc
-                r = await who.post(path, data={"_csrf": token, **form})
+                if row.upload:
+                    r = await who.post(f"{path}?_csrf={token}", files={"file": ("x.png", PNG, "image/png")})
+                else:
+                    r = await who.post(path, data={"_csrf": token, **form})
             got = r.status_code
             if role == ANON and not path.startswith("/console/static"):
                 want = 303  # to the sign-in form
