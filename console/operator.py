@@ -5,6 +5,7 @@ everywhere (every token and console session of theirs ends)."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from litestar import Request, get, post
@@ -15,10 +16,13 @@ from accounts.auth import Principal, requires_role
 from accounts.directory import list_users
 from accounts.models import Role
 from accounts.signin import sign_out_everywhere
+from catalogue import workdays
 from console.pages import act, render
 from console.tables import Column, read_table
 from yixiang import outbox_admin
+from yixiang.clock import shanghai_today
 from yixiang.db import transaction
+from yixiang.errors import InvalidInput
 from yixiang.outbox import EventStatus
 
 OPERATOR = requires_role(Role.platform_admin)
@@ -113,4 +117,54 @@ async def sign_user_out(user_id: uuid.UUID, db_session: AsyncSession) -> Redirec
     return await act("/console/users", work)
 
 
-ROUTES = [outbox, retry, users, sign_user_out]
+@get("/working-days", summary="Console: working-day overrides of a year", guards=[OPERATOR])
+async def working_days(request: Request[Any, Any, Any], db_session: AsyncSession) -> Template:
+    raw = request.query_params.get("year", "")
+    year = int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else shanghai_today().year + 1
+    async with transaction(db_session, read_only=True):
+        overrides = await workdays.year_overrides(db_session, year)
+    return render(
+        request,
+        "working_days.html",
+        year=year,
+        overrides=overrides,
+        built_in=year in workdays.package_years() or year in workdays.maintained_years(),
+    )
+
+
+@post(
+    "/working-days",
+    summary="Console: declare a day a holiday or a working day, or clear it",
+    guards=[OPERATOR],
+)
+async def set_working_day(
+    request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession
+) -> Redirect:
+    form = await request.form()
+    raw = str(form.get("day", "")).strip()
+
+    async def work() -> tuple[str, str]:
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError as exc:
+            raise InvalidInput("日期格式有误（YYYY-MM-DD）", field="day") from exc
+        kind = str(form.get("kind", ""))
+        async with transaction(db_session):
+            if kind == "clear":
+                if not await workdays.remove_override(db_session, day):
+                    raise InvalidInput("该日期没有设置", day=raw)
+                done = f"{day} 恢复为内置日历"
+            elif kind in ("holiday", "working"):
+                name = str(form.get("name", "")).strip()[:64]
+                await workdays.set_override(
+                    db_session, day, is_working_day=kind == "working", name=name, actor_id=principal.user_id
+                )
+                done = f"{day} 已设为{'工作日（调休上班）' if kind == 'working' else '休息日'}"
+            else:
+                raise InvalidInput("请选择休息日、工作日或恢复", field="kind")
+        return done, f"/console/working-days?year={day.year}"
+
+    return await act("/console/working-days", work)
+
+
+ROUTES = [outbox, retry, users, sign_user_out, working_days, set_working_day]

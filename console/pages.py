@@ -58,6 +58,7 @@ MENU = (
     MenuItem("兑付批次", "/console/settlements", (Role.bureau_officer, Role.platform_admin)),
     MenuItem("任务与事件", "/console/outbox", (Role.platform_admin,)),
     MenuItem("用户与角色", "/console/users", (Role.platform_admin,)),
+    MenuItem("工作日", "/console/working-days", (Role.platform_admin,)),
 )
 
 

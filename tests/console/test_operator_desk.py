@@ -57,3 +57,28 @@ async def test_users_are_found_by_name_and_role_and_signed_out_everywhere(backen
     assert (await client.get("/api/v1/me", headers=token)).status_code == 401
     assert (await unit_admin.get("/console")).status_code == 303  # to the sign-in form
     assert (await operator.get("/console")).status_code == 200  # the operator's own session stays
+
+
+async def test_the_operator_sets_and_clears_a_working_day_as_the_api_shows(backend, client, login):
+    operator, admin = await signed_in(backend, PA), await login(PA)
+    r = await post_form(
+        operator,
+        "/console/working-days?year=2098",
+        "/console/working-days",
+        day="2098-10-08",
+        kind="working",
+        name="国庆调休",
+    )
+    assert r.headers["location"] == "/console/working-days?year=2098"
+    assert "2098-10-08 已设为工作日（调休上班）" in (await operator.get(r.headers["location"])).text
+    api = (await client.get("/api/v1/admin/working-days?year=2098", headers=admin)).json()
+    assert [(d["day"], d["is_working_day"], d["name"]) for d in api] == [("2098-10-08", True, "国庆调休")]
+    r = await post_form(
+        operator, "/console/working-days", "/console/working-days", day="2098-10-08", kind="clear"
+    )
+    assert "恢复为内置日历" in (await operator.get(r.headers["location"])).text
+    assert (await client.get("/api/v1/admin/working-days?year=2098", headers=admin)).json() == []
+    r = await post_form(
+        operator, "/console/working-days", "/console/working-days", day="2098-13-01", kind="holiday"
+    )
+    assert "日期格式有误" in (await operator.get(r.headers["location"])).text

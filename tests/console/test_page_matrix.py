@@ -124,6 +124,12 @@ ROWS: dict[str, Row] = {
     ),
     "GET /console/users": Row([PA], "/console/users", api="/api/v1/ledger/check"),
     "POST /console/users/{user_id:uuid}/sign-out": Row([PA], "/console/users/{fresh_user}/sign-out", form={}),
+    "GET /console/working-days": Row(
+        [PA], "/console/working-days?year=2099", api="/api/v1/admin/working-days?year=2099"
+    ),
+    "POST /console/working-days": Row(
+        [PA], "/console/working-days", form={"day": "2099-01-06", "kind": "holiday"}
+    ),
     "GET /console/static/{file_path:path}": Row(ROLES, "/console/static/console.css"),
 }
 # Objects each allowed caller of a form gets anew (made by ``fresh`` in the test).
