@@ -153,3 +153,26 @@ async def test_the_science_bureau_creates_a_programme_and_grants_a_firm(backend,
     assert [(g["enterprise_id"], g["amount_fen"]) for g in grants.json()] == [(str(firm), 2_000_000)]
     assert not seen.errors, seen.errors
     assert not seen.foreign, seen.foreign
+
+
+async def test_every_menu_page_loads_without_a_script_error_or_another_host(backend, client, login):
+    """Each desk role opens every page its menu offers: each is a page (not an error), with no
+    console error and nothing asked of another host."""
+    async with served(backend.app) as base, chromium() as browser:
+        seen = Watched(base)
+        for username in (P, SB, "demo-admin"):
+            page = seen.watch(
+                await (await browser.new_context(viewport={"width": 1024, "height": 768})).new_page()
+            )
+            await sign_in(page, base, username)
+            links = await page.locator("nav.menu a").evaluate_all(
+                "links => links.map(a => a.getAttribute('href'))"
+            )
+            assert links, username
+            for link in links:
+                response = await page.goto(f"{base}{link}")
+                assert response is not None and response.status == 200, (username, link)
+                await page.wait_for_load_state("networkidle")
+            await screenshot(page, f"menu-last-{username}-{backend.name}")
+    assert not seen.errors, seen.errors
+    assert not seen.foreign, seen.foreign
