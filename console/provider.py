@@ -11,14 +11,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_role
-from accounts.models import STAFF_ROLES, Organization, User
+from accounts.models import STAFF_ROLES
 from booking import services
 from booking.errors import NotProviderStaff
 from booking.models import SLOT_HOLDING, Booking, BookingStatus
@@ -26,8 +24,9 @@ from booking.queries import get_booking, list_bookings
 from booking.schemas import CompleteIn
 from booking.services import ACTION_LABELS, STATUS_LABELS
 from booking.states import TRANSITIONS, Actor
-from catalogue.models import Instrument, ServiceMode
-from console.pages import act, render
+from catalogue.models import ServiceMode
+from console.names import instrument_names, org_names, user_names
+from console.pages import act, as_input, render
 from console.tables import MAX_EXPORT_ROWS, Column, download, read_table
 from console.weeks import today_range, week_range
 from results.services import DELIVERABLE, download_path, list_results
@@ -82,31 +81,13 @@ def desk_unit(principal: Principal, query: dict[str, str]) -> uuid.UUID:
     return sorted(principal.unit_ids)[0]
 
 
-async def name_pairs(session: AsyncSession, query: Any) -> dict[uuid.UUID, str]:
-    return {row[0]: row[1] for row in (await session.execute(query)).all()}
-
-
 async def booking_names(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UUID, str]:
-    """Names of the instruments, firms and bookers the rows show, in two queries."""
-    names: dict[uuid.UUID, str] = {}
-    instruments = {b.instrument_id for b in bookings}
-    orgs = {b.enterprise_id for b in bookings}
-    users = {b.user_id for b in bookings}
-    if instruments:
-        names.update(
-            await name_pairs(
-                session, select(Instrument.id, Instrument.name).where(Instrument.id.in_(instruments))
-            )
-        )
-    if orgs:
-        names.update(
-            await name_pairs(
-                session, select(Organization.id, Organization.name).where(Organization.id.in_(orgs))
-            )
-        )
-    if users:
-        names.update(await name_pairs(session, select(User.id, User.display_name).where(User.id.in_(users))))
-    return names
+    """Names of the instruments, firms and bookers the rows show."""
+    return {
+        **await instrument_names(session, (b.instrument_id for b in bookings)),
+        **await org_names(session, (b.enterprise_id for b in bookings)),
+        **await user_names(session, (b.user_id for b in bookings)),
+    }
 
 
 def _when(booking: Booking) -> str:
@@ -261,11 +242,7 @@ async def booking_page(
     ]
     async with transaction(db_session, read_only=True):
         names = await booking_names(db_session, [booking])
-        actors = {h.actor_id for h in history if h.actor_id}
-        if actors:
-            names.update(
-                await name_pairs(db_session, select(User.id, User.display_name).where(User.id.in_(actors)))
-            )
+        names.update(await user_names(db_session, (h.actor_id for h in history if h.actor_id)))
     return render(
         request,
         "booking.html",
@@ -316,10 +293,8 @@ def complete_input(form: Any) -> CompleteIn:
             body["samples"] = int(str(form.get("samples")))
         except ValueError as exc:
             raise InvalidInput("样品数应为整数", field="samples") from exc
-    try:
-        return msgspec.convert(body, CompleteIn)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(f"输入有误：{exc}") from exc
+    result: CompleteIn = as_input(body, CompleteIn)
+    return result
 
 
 @post(

@@ -14,7 +14,6 @@ from datetime import date
 from typing import Any, Literal
 from urllib.parse import quote
 
-import msgspec
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy import select
@@ -22,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_role
 from accounts.models import Organization, Role
-from console.pages import act, render
-from console.provider import name_pairs
+from console.names import org_names
+from console.pages import act, as_input, render
 from console.tables import Column, read_table
 from vouchers import applications, wallet
 from vouchers import grants as grant_service
@@ -65,14 +64,6 @@ def _fen(form: Any, field: str, label: str, *, required: bool = True) -> int | N
         raise InvalidInput(f"{label}应为金额（元，最多两位小数）", field=field) from exc
 
 
-def _convert(body: dict[str, Any], into: type[Any]) -> Any:
-    """A form as the API's body, with the API's bounds (msgspec checks them)."""
-    try:
-        return msgspec.convert(body, into)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(f"输入有误：{exc}") from exc
-
-
 def _key(principal: Principal, form: Any) -> str:
     nonce = str(form.get("form_key", "")).strip()[:64]
     return f"{principal.user_id}:{nonce}" if nonce else uuid.uuid4().hex
@@ -109,7 +100,7 @@ async def create_program(
             coverage_bp = round(float(coverage) * 100)
         except ValueError as exc:
             raise InvalidInput("补贴比例应为百分数", field="coverage_percent") from exc
-        data = _convert(
+        data = as_input(
             {
                 "name": str(form.get("name", "")).strip(),
                 "year": int(str(form.get("year"))) if str(form.get("year", "")).isdigit() else 0,
@@ -141,14 +132,7 @@ async def program_page(
     async with transaction(db_session, read_only=True):
         program = await wallet.show_program(db_session, principal, program_id)
         grants = await wallet.program_grants(db_session, principal, program_id)
-        firms = {g.enterprise_id for g in grants}
-        names = (
-            await name_pairs(
-                db_session, select(Organization.id, Organization.name).where(Organization.id.in_(firms))
-            )
-            if firms
-            else {}
-        )
+        names = await org_names(db_session, (g.enterprise_id for g in grants))
     return render(
         request,
         "program.html",
@@ -172,7 +156,7 @@ async def grant(
             firm = await db_session.scalar(select(Organization).where(Organization.uscc == uscc))
             if firm is None:
                 raise InvalidInput("没有这个统一社会信用代码的企业", field="uscc")
-            data = _convert(
+            data = as_input(
                 {
                     "enterprise_id": str(firm.id),
                     "amount_fen": _fen(form, "amount_yuan", "额度"),
@@ -202,14 +186,7 @@ async def applications_page(
         rows, table.total = await applications.list_applications(
             db_session, principal, status=status, program_id=None, limit=table.per_page, offset=table.offset
         )
-        firms = {a.enterprise_id for a, _ in rows}
-        names = (
-            await name_pairs(
-                db_session, select(Organization.id, Organization.name).where(Organization.id.in_(firms))
-            )
-            if firms
-            else {}
-        )
+        names = await org_names(db_session, (a.enterprise_id for a, _ in rows))
     return render(
         request,
         "applications.html",
@@ -291,7 +268,7 @@ async def decide(
             body["approved_fen"] = _fen(form, "approved_yuan", "批准金额", required=False)
         async with transaction(db_session):
             await applications.decide(
-                db_session, principal, application_id, action, _convert(body, DecisionIn)
+                db_session, principal, application_id, action, as_input(body, DecisionIn)
             )
         return DECISIONS[action]
 

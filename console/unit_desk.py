@@ -11,14 +11,12 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Organization
-from catalogue.models import Instrument
+from console.names import instrument_names, org_names
 from console.pages import act, render
-from console.provider import STAFF, desk_unit, name_pairs
+from console.provider import STAFF, desk_unit
 from console.tables import Column, read_table
 from ratings.services import list_unit_ratings, reply_to_rating
 from vouchers.statements import mark_payment_received
@@ -61,12 +59,7 @@ async def ratings(
         offset=table.offset,
     )
     async with transaction(db_session, read_only=True):
-        ids = {r.instrument_id for r in rows}
-        names = (
-            await name_pairs(db_session, select(Instrument.id, Instrument.name).where(Instrument.id.in_(ids)))
-            if ids
-            else {}
-        )
+        names = await instrument_names(db_session, (r.instrument_id for r in rows))
     return render(request, "ratings.html", table=table, rows=rows, names=names)
 
 
@@ -107,14 +100,7 @@ async def unit_statements(
             limit=table.per_page,
             offset=table.offset,
         )
-        firms = {r.enterprise_id for r in rows}
-        names = (
-            await name_pairs(
-                db_session, select(Organization.id, Organization.name).where(Organization.id.in_(firms))
-            )
-            if firms
-            else {}
-        )
+        names = await org_names(db_session, (r.enterprise_id for r in rows))
     return render(request, "unit_statements.html", table=table, rows=rows, names=names)
 
 
