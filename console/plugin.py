@@ -11,7 +11,17 @@ from litestar.datastructures import ResponseHeader
 from litestar.handlers import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
-from console import desk, operator, provider, region, results_desk, science, settlements, unit_desk
+from console import (
+    desk,
+    instruments,
+    operator,
+    provider,
+    region,
+    results_desk,
+    science,
+    settlements,
+    unit_desk,
+)
 from console.pages import EXCEPTION_PAGES, HERE, TEMPLATE_CONFIG
 from console.session import (
     CSRF_FIELD,
@@ -55,6 +65,7 @@ pages = Router(
         *desk.ROUTES,
         *provider.ROUTES,
         *results_desk.ROUTES,
+        *instruments.ROUTES,
         *unit_desk.ROUTES,
         *science.ROUTES,
         *settlements.ROUTES,

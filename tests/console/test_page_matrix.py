@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from accounts.demo import demo_id
+from catalogue.models import PublicationStatus
 from tests.attack.test_authz_matrix import (
     ANON,
     FA,
@@ -30,7 +31,9 @@ from tests.attack.test_authz_matrix import (
     app_routes,
     voucher_world,
 )
-from tests.booking.world import make_user, user_id
+from tests.booking.world import make_instrument, make_user, user_id
+from tests.catalogue.helpers import as_csv
+from tests.catalogue.helpers import row as import_row
 from tests.console.desk import console_client, csrf_of, signed_in
 from tests.vouchers.desk import new_org
 from yixiang.outbox import EventStatus, OutboxEvent
@@ -47,6 +50,7 @@ class Row:
     api: str | None = None  # the API route showing the same (GET), checked to agree
     form: dict[str, str] | None = None  # a POST: the form's fields (its token added)
     upload: bool = False  # a streamed upload: its token in the address, a file in the body
+    push: bool = False  # a monthly push file posted with the form
 
 
 # "METHOD template" as the app declares it → the row. Forms that change state come after the
@@ -59,6 +63,14 @@ ROWS: dict[str, Row] = {
     "GET /console/bookings": Row(STAFF, "/console/bookings?when=all", api="/api/v1/bookings?unit={unit}"),
     "POST /console/bookings/{booking_id:uuid}/results": Row(
         STAFF, "/console/bookings/{fresh_completed}/results", form={}, upload=True
+    ),
+    "GET /console/instruments": Row(STAFF, "/console/instruments", api="/api/v1/provider/instruments"),
+    "POST /console/instruments/import": Row(STAFF, "/console/instruments/import", form={}, push=True),
+    "GET /console/instruments/export": Row(
+        STAFF, "/console/instruments/export?format=csv", api="/api/v1/provider/instruments/export"
+    ),
+    "POST /console/instruments/{instrument_id:uuid}/{action:str}": Row(
+        STAFF, "/console/instruments/{fresh_draft}/submit", form={}
     ),
     "GET /console/samples": Row(STAFF, "/console/samples", api="/api/v1/bookings?unit={unit}"),
     "GET /console/bookings/{booking_id:uuid}": Row(
@@ -141,6 +153,7 @@ FRESH = (
     "fresh_application",
     "fresh_dead_event",
     "fresh_user",
+    "fresh_draft",
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
 CONSOLE_ROUTES = set(ROWS)
@@ -184,6 +197,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             return str(r.json()["id"])
         if name == "fresh_completed":
             return await s.completed()
+        if name == "fresh_draft":
+            return str((await make_instrument(backend, publication=PublicationStatus.draft)).instrument_id)
         if name == "fresh_application":
             return await s.application()
         if name == "fresh_dead_event":
@@ -213,7 +228,12 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
                     uscc = f"91330106{uuid.uuid4().hex[:10].upper()}"
                     await new_org(backend, uscc=uscc)
                     form["uscc"] = uscc
-                if row.upload:
+                if row.push:
+                    push = as_csv([import_row(f"M-{uuid.uuid4().hex[:10]}")])
+                    r = await who.post(
+                        path, data={"_csrf": token}, files={"file": ("push.csv", push, "text/csv")}
+                    )
+                elif row.upload:
                     r = await who.post(f"{path}?_csrf={token}", files={"file": ("x.png", PNG, "image/png")})
                 else:
                     r = await who.post(path, data={"_csrf": token, **form})
