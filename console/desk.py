@@ -13,6 +13,8 @@ from accounts.auth import Principal, requires_role, requires_user
 from accounts.models import STAFF_ROLES, Role
 from booking.models import BookingStatus
 from booking.queries import list_bookings
+from catalogue.models import PublicationStatus
+from catalogue.services import unit_instruments
 from console import session as console_session
 from console.pages import DESK_ROLES, render
 from console.session import SESSION_COOKIE, current_session, session_cookie, sign_in_cookie
@@ -103,13 +105,23 @@ async def home(request: Request[Any, Any, Any], principal: Principal, db_session
             _, waiting = await list_bookings(
                 db_session, principal, unit_id=unit_id, status=BookingStatus.requested, limit=1
             )
+            async with transaction(db_session, read_only=True):
+                _, pending = await unit_instruments(
+                    db_session,
+                    principal,
+                    unit_id=unit_id,
+                    publication=PublicationStatus.pending,
+                    offset=0,
+                    limit=1,
+                )
             name = next(m.organization_name for m in principal.memberships if m.organization_id == unit_id)
             cards.append(
                 {
                     "title": name,
                     "lines": [
-                        ("今日机时预约", today, "/console/bookings?when=today"),
-                        ("待审批", waiting, "/console/bookings?status=requested&when=all"),
+                        ("今日机时预约", today, f"/console/bookings?when=today&unit={unit_id}"),
+                        ("待审批", waiting, f"/console/bookings?status=requested&when=all&unit={unit_id}"),
+                        ("待发布仪器", pending, f"/console/instruments?publication=pending&unit={unit_id}"),
                     ],
                 }
             )
