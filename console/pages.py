@@ -51,6 +51,7 @@ MENU = (
     MenuItem("预约管理", "/console/bookings", STAFF_ROLES),
     MenuItem("送样队列", "/console/samples", STAFF_ROLES),
     MenuItem("仪器管理", "/console/instruments", STAFF_ROLES),
+    MenuItem("上机资格", "/console/qualifications", STAFF_ROLES),
     MenuItem("服务评价", "/console/ratings", STAFF_ROLES),
     MenuItem("结算单", "/console/unit-statements", STAFF_ROLES),
     MenuItem("地区概览", "/console/region", (Role.bureau_officer,)),

@@ -1,6 +1,6 @@
 """The unit's instruments from the console: a monthly push refused row by row (nothing written),
-then imported; the staff's import waits for the unit admin, who publishes it — each seen through
-the API after; the export carries it."""
+then imported; the staff's import waits for the unit admin, who publishes it; a researcher's
+self-operation qualification granted and revoked — each seen through the API after."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import uuid
 
 from openpyxl import load_workbook
 
+from accounts.demo import demo_id
 from tests.attack.test_authz_matrix import UA, P
+from tests.booking.world import make_instrument
 from tests.catalogue.helpers import as_csv, row
 from tests.console.desk import csrf_of, signed_in
 
@@ -56,3 +58,35 @@ async def test_a_push_is_refused_row_by_row_then_imported_and_published(backend,
     export = await staff.get("/console/instruments/export?format=xlsx")
     sheet = load_workbook(io.BytesIO(export.content)).active
     assert asset in {str(c.value) for c in sheet["A"]}
+
+
+async def test_a_researcher_is_granted_and_revoked_a_self_operation_qualification(backend, client, login):
+    world = await make_instrument(backend)  # self-operation offered
+    staff = await signed_in(backend, P)
+    page = await staff.get("/console/qualifications")
+    assert f'<option value="{world.instrument_id}">' in page.text
+    r = await staff.post(
+        "/console/qualifications",
+        data={
+            "_csrf": csrf_of(page),
+            "username": "demo-researcher",
+            "instrument_id": str(world.instrument_id),
+            "expires_on": "2099-06-30",
+            "note": "2026-12 培训合格",
+        },
+    )
+    assert (
+        "已授予 demo-researcher 自主上机资格，有效至 2099-06-30"
+        in (await staff.get(r.headers["location"])).text
+    )
+    unit = f"?unit={demo_id('unit-zjlg')}"
+    found = (await client.get(f"/api/v1/provider/qualifications{unit}", headers=await login(P))).json()
+    granted = next(q for q in found if q["instrument_id"] == str(world.instrument_id))
+    assert granted["expires_on"] == "2099-06-30" and granted["revoked_at"] is None
+    r = await staff.post(
+        f"/console/qualifications/{granted['id']}/revoke",
+        data={"_csrf": csrf_of(await staff.get("/console"))},
+    )
+    assert "资格已撤销" in (await staff.get(r.headers["location"])).text
+    mine = (await client.get("/api/v1/qualifications", headers=await login("demo-researcher"))).json()
+    assert next(q for q in mine if q["id"] == granted["id"])["revoked_at"] is not None

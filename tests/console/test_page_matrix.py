@@ -72,6 +72,17 @@ ROWS: dict[str, Row] = {
     "POST /console/instruments/{instrument_id:uuid}/{action:str}": Row(
         STAFF, "/console/instruments/{fresh_draft}/submit", form={}
     ),
+    "GET /console/qualifications": Row(
+        STAFF, "/console/qualifications", api="/api/v1/provider/qualifications?unit={unit}"
+    ),
+    "POST /console/qualifications": Row(
+        STAFF,
+        "/console/qualifications",
+        form={"username": "demo-researcher", "expires_on": "2099-12-31", "instrument_id": ""},
+    ),
+    "POST /console/qualifications/{qualification_id:uuid}/revoke": Row(
+        STAFF, "/console/qualifications/{fresh_qualification}/revoke", form={}
+    ),
     "GET /console/samples": Row(STAFF, "/console/samples", api="/api/v1/bookings?unit={unit}"),
     "GET /console/bookings/{booking_id:uuid}": Row(
         STAFF, "/console/bookings/{booking}", api="/api/v1/bookings/{booking}"
@@ -154,6 +165,7 @@ FRESH = (
     "fresh_dead_event",
     "fresh_user",
     "fresh_draft",
+    "fresh_qualification",
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
 CONSOLE_ROUTES = set(ROWS)
@@ -197,6 +209,12 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             return str(r.json()["id"])
         if name == "fresh_completed":
             return await s.completed()
+        if name == "fresh_qualification":
+            world = await make_instrument(backend)
+            body = {"username": R1, "expires_on": "2099-12-31", "instrument_id": str(world.instrument_id)}
+            r = await client.post("/api/v1/provider/qualifications", json=body, headers=s.headers[P])
+            assert r.status_code == 201, r.text
+            return str(r.json()["id"])
         if name == "fresh_draft":
             return str((await make_instrument(backend, publication=PublicationStatus.draft)).instrument_id)
         if name == "fresh_application":
