@@ -4,6 +4,8 @@ everywhere. Each returns what the client keeps (a token pair) or raises an error
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +19,7 @@ from yixiang.ratelimit import RateLimited, RateLimiter
 
 # How long a successful sign-in makes its address known to the account.
 KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600
+T = TypeVar("T")
 
 
 async def sign_in_with_password(
@@ -29,6 +32,28 @@ async def sign_in_with_password(
     address: str,
     limit_per_minute: int,
 ) -> TokenPair:
+    """Sign in for the API: a token pair, within the lockout of :func:`password_sign_in`."""
+    return await password_sign_in(
+        session,
+        limiter,
+        username,
+        password,
+        address=address,
+        limit_per_minute=limit_per_minute,
+        issue=issuer.issue,
+    )
+
+
+async def password_sign_in(
+    session: AsyncSession,
+    limiter: RateLimiter,
+    username: str,
+    password: str,
+    *,
+    address: str,
+    limit_per_minute: int,
+    issue: Callable[[AsyncSession, User], Awaitable[T]],
+) -> T:
     """Sign in, within the lockout: at most ``limit_per_minute`` attempts a minute on one account
     from one address, and — from addresses that have not signed in to it before — on the account
     as a whole. Guessing from many addresses is slowed to that rate, yet it cannot lock the owner
@@ -46,9 +71,10 @@ async def sign_in_with_password(
         user = await session.scalar(select(User).where(User.username == username))
         if user is None or not user.is_active or not verify_password(user.password_hash, password):
             raise Unauthenticated("用户名或密码错误", reason="bad_credentials")
-        pair = await issuer.issue(session, user)
+        # what the caller keeps: the API's token pair, the console's session
+        signed_in = await issue(session, user)
     await limiter.remember(known, KNOWN_ADDRESS_SECONDS)
-    return pair
+    return signed_in
 
 
 async def sign_in_as_demo_account(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
@@ -22,6 +23,14 @@ from booking.numbers import normalize_number
 from catalogue.access import is_staff_of
 from catalogue.models import ServiceMode
 from yixiang.db import transaction
+
+# The orders a list of bookings can be read in (the console's sortable columns).
+SORTS = {
+    "created": Booking.created_at,
+    "start": Booking.start_at,
+    "number": Booking.number,
+    "status": Booking.status,
+}
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -74,10 +83,17 @@ async def list_bookings(
     instrument_id: uuid.UUID | None = None,
     limit: int = 50,
     offset: int = 0,
+    mode: ServiceMode | None = None,
+    statuses: Collection[BookingStatus] = (),
+    starts_from: datetime | None = None,
+    starts_before: datetime | None = None,
+    sort: str = "created",
+    descending: bool = True,
 ) -> tuple[list[tuple[Booking, int | None]], int]:
     """``unit``: the unit's bookings (its staff only); ``mine``: bookings the caller made;
     neither: every booking the caller's memberships show — of the firms they book for and of the
-    units they manage (a provider's own list without naming the unit)."""
+    units they manage (a provider's own list without naming the unit). ``starts_from`` /
+    ``starts_before``: machine time beginning in that range; ``sort``: a key of ``SORTS``."""
     query = select(Booking)
     if unit_id is not None:
         if not is_staff_of(principal, unit_id):
@@ -96,11 +112,22 @@ async def list_bookings(
         query = query.where(Booking.status == status)
     if instrument_id is not None:
         query = query.where(Booking.instrument_id == instrument_id)
+    if statuses:
+        query = query.where(Booking.status.in_(list(statuses)))
+    if mode is not None:
+        query = query.where(Booking.mode == mode)
+    if starts_from is not None:
+        query = query.where(Booking.start_at >= starts_from)
+    if starts_before is not None:
+        query = query.where(Booking.start_at < starts_before)
+    column = SORTS[sort]
     async with transaction(session):
         total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
         rows = (
             await session.scalars(
-                query.order_by(Booking.created_at.desc(), Booking.id).limit(limit).offset(offset)
+                query.order_by((column.desc() if descending else column.asc()).nulls_last(), Booking.id)
+                .limit(limit)
+                .offset(offset)
             )
         ).all()
         return [(b, await queue_position(session, b)) for b in rows], total

@@ -13,12 +13,11 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_role, requires_user
 from accounts.models import STAFF_ROLES, Role
-from catalogue import services, transfer
+from catalogue import services, transfer, workdays
 from catalogue.access import is_staff_of, managed_instrument, visible_instrument
 from catalogue.categories import categories as category_rows
 from catalogue.models import PublicationStatus
@@ -295,38 +294,27 @@ class WorkingDayController(Controller):
         self, db_session: AsyncSession, year: Annotated[int, Parameter(ge=2000, le=2100)]
     ) -> list[WorkingDayOut]:
         async with transaction(db_session, read_only=True):
-            rows = await db_session.scalars(
-                select(WorkingDayOverride)
-                .where(
-                    WorkingDayOverride.day >= date(year, 1, 1), WorkingDayOverride.day <= date(year, 12, 31)
-                )
-                .order_by(WorkingDayOverride.day)
-            )
-            return [_day_out(r) for r in rows.all()]
+            return [_day_out(r) for r in await workdays.year_overrides(db_session, year)]
 
     @put("/{day:date}", summary="Declare a day a holiday or a (make-up) working day")
     async def set_day(
         self, day: date, data: WorkingDayIn, principal: Principal, db_session: AsyncSession
     ) -> WorkingDayOut:
         async with transaction(db_session):
-            row = await db_session.get(WorkingDayOverride, day)
-            if row is None:
-                row = WorkingDayOverride(day=day)
-                db_session.add(row)
-            row.is_working_day = data.is_working_day
-            row.name = data.name
-            row.updated_by = principal.user_id
-            row.updated_at = utcnow()
-            await db_session.flush()
+            row = await workdays.set_override(
+                db_session,
+                day,
+                is_working_day=data.is_working_day,
+                name=data.name,
+                actor_id=principal.user_id,
+            )
             return _day_out(row)
 
     @delete("/{day:date}", summary="Remove an override (the built-in calendar applies again)")
     async def remove(self, day: date, db_session: AsyncSession) -> None:
         async with transaction(db_session):
-            row = await db_session.get(WorkingDayOverride, day)
-            if row is None:
+            if not await workdays.remove_override(db_session, day):
                 raise NotFound("该日期没有设置", day=day.isoformat())
-            await db_session.delete(row)
 
 
 def _day_out(row: WorkingDayOverride) -> WorkingDayOut:

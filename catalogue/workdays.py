@@ -208,3 +208,38 @@ def holiday_advisories(calendar: WorkingDayCalendar, today: date) -> list[str]:
 async def holiday_advisories_today(session: AsyncSession) -> list[str]:
     """``Domain.advisories`` of the catalogue: :func:`holiday_advisories` for today in Shanghai."""
     return holiday_advisories(await load_working_day_calendar(session), shanghai_today())
+
+
+# --- the operator's overrides (the admin API and the console) ------------------------------------
+async def year_overrides(session: AsyncSession, year: int) -> list[WorkingDayOverride]:
+    rows = await session.scalars(
+        select(WorkingDayOverride)
+        .where(WorkingDayOverride.day >= date(year, 1, 1), WorkingDayOverride.day <= date(year, 12, 31))
+        .order_by(WorkingDayOverride.day)
+    )
+    return list(rows.all())
+
+
+async def set_override(
+    session: AsyncSession, day: date, *, is_working_day: bool, name: str, actor_id: uuid.UUID
+) -> WorkingDayOverride:
+    """Declare ``day`` a holiday or a (make-up) working day; the caller holds the transaction."""
+    row = await session.get(WorkingDayOverride, day)
+    if row is None:
+        row = WorkingDayOverride(day=day)
+        session.add(row)
+    row.is_working_day = is_working_day
+    row.name = name
+    row.updated_by = actor_id
+    row.updated_at = utcnow()
+    await session.flush()
+    return row
+
+
+async def remove_override(session: AsyncSession, day: date) -> bool:
+    """Remove ``day``'s override (the built-in calendar applies again); False when there was none."""
+    row = await session.get(WorkingDayOverride, day)
+    if row is None:
+        return False
+    await session.delete(row)
+    return True

@@ -219,3 +219,29 @@ async def recompute_aggregates(session: AsyncSession, instrument_id: uuid.UUID, 
                 await emit(
                     session, "catalogue.instrument_changed", {"instrument_ids": [subject], "reason": "rating"}
                 )
+
+
+async def list_unit_ratings(
+    session: AsyncSession,
+    principal: Principal,
+    unit_id: uuid.UUID,
+    *,
+    unanswered: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Rating], int]:
+    """A holding unit's ratings, newest first (hidden ones too: the unit may still answer them),
+    for its own staff; ``unanswered``: those without the unit's reply."""
+    if unit_id not in principal.orgs_where(*STAFF_ROLES):
+        raise Forbidden("只有该管理单位的人员可以查看其评价")
+    query = select(Rating).where(Rating.unit_id == unit_id)
+    if unanswered:
+        query = query.where(Rating.reply.is_(None))
+    async with transaction(session, read_only=True):
+        total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = (
+            await session.scalars(
+                query.order_by(Rating.created_at.desc(), Rating.id.desc()).limit(limit).offset(offset)
+            )
+        ).all()
+        return list(rows), total

@@ -63,7 +63,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     middleware: list[Any] = []
     dependencies: dict[str, Any] = {}
     state: dict[str, Any] = {}
+    template_config: Any = None
     for domain in runtime.domains:
+        template_config = template_config or domain.template_config
         route_handlers.extend(domain.route_handlers)
         middleware.extend(domain.middleware)
         dependencies.update(domain.dependencies)
@@ -104,6 +106,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             security=[{"BearerToken": []}],
         ),
         request_max_body_size=settings.max_body_bytes,
+        template_config=template_config,
         debug=False,
         logging_config=None,
     )

@@ -16,4 +16,5 @@ DOMAIN_PACKAGES = (
     "vouchers",
     "search",
     "bot",
+    "console",
 )

@@ -1,0 +1,289 @@
+"""The console's authorisation matrix: every page and form × every demo role (and nobody) → what
+the person gets, on real objects. Beside each page, the API route that shows the same thing: a page
+a role may open is never one the API would refuse it (a page shows nothing the API would not).
+
+``tests/attack/test_authz_matrix.py`` leaves the ``/console`` routes to this table, which fails for
+a console route without a row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import httpx
+
+from accounts.demo import demo_id
+from catalogue.models import PublicationStatus
+from tests.attack.test_authz_matrix import (
+    ANON,
+    FA,
+    FB,
+    PA,
+    PNG,
+    R1,
+    R2,
+    RATING,
+    ROLES,
+    SB,
+    UA,
+    P,
+    app_routes,
+    voucher_world,
+)
+from tests.booking.world import make_instrument, make_user, user_id
+from tests.catalogue.helpers import as_csv
+from tests.catalogue.helpers import row as import_row
+from tests.console.desk import console_client, csrf_of, signed_in
+from tests.vouchers.desk import new_org
+from yixiang.outbox import EventStatus, OutboxEvent
+
+DESK = [P, UA, SB, FB, PA]
+STAFF = [P, UA]
+BUREAU = [SB, FB]
+
+
+@dataclass(frozen=True)
+class Row:
+    allowed: list[str]  # roles that get the page (200) or whose form is done (303); others 403
+    path: str  # with {booking} / {batch} for the objects
+    api: str | None = None  # the API route showing the same (GET), checked to agree
+    form: dict[str, str] | None = None  # a POST: the form's fields (its token added)
+    upload: bool = False  # a streamed upload: its token in the address, a file in the body
+    push: bool = False  # a monthly push file posted with the form
+
+
+# "METHOD template" as the app declares it → the row. Forms that change state come after the
+# pages that show it, on objects of their own (so one role's action does not change another's).
+ROWS: dict[str, Row] = {
+    "GET /console": Row(DESK, "/console", api="/api/v1/me"),
+    "GET /console/login": Row(ROLES, "/console/login"),  # anyone; signed in: on to /console
+    "POST /console/login": Row(ROLES, "/console/login"),  # tested in test_pages (its own token)
+    "POST /console/logout": Row(ROLES, "/console/logout"),  # tested in test_pages
+    "GET /console/bookings": Row(STAFF, "/console/bookings?when=all", api="/api/v1/bookings?unit={unit}"),
+    "POST /console/bookings/{booking_id:uuid}/results": Row(
+        STAFF, "/console/bookings/{fresh_completed}/results", form={}, upload=True
+    ),
+    "GET /console/instruments": Row(STAFF, "/console/instruments", api="/api/v1/provider/instruments"),
+    "POST /console/instruments/import": Row(STAFF, "/console/instruments/import", form={}, push=True),
+    "GET /console/instruments/export": Row(
+        STAFF, "/console/instruments/export?format=csv", api="/api/v1/provider/instruments/export"
+    ),
+    "POST /console/instruments/{instrument_id:uuid}/{action:str}": Row(
+        STAFF, "/console/instruments/{fresh_draft}/submit", form={}
+    ),
+    "GET /console/qualifications": Row(
+        STAFF, "/console/qualifications", api="/api/v1/provider/qualifications?unit={unit}"
+    ),
+    "POST /console/qualifications": Row(
+        STAFF,
+        "/console/qualifications",
+        form={"username": "demo-researcher", "expires_on": "2099-12-31", "instrument_id": ""},
+    ),
+    "POST /console/qualifications/{qualification_id:uuid}/revoke": Row(
+        STAFF, "/console/qualifications/{fresh_qualification}/revoke", form={}
+    ),
+    "GET /console/samples": Row(STAFF, "/console/samples", api="/api/v1/bookings?unit={unit}"),
+    "GET /console/bookings/{booking_id:uuid}": Row(
+        STAFF, "/console/bookings/{booking}", api="/api/v1/bookings/{booking}"
+    ),
+    "POST /console/bookings/{booking_id:uuid}/{action:str}": Row(
+        STAFF, "/console/bookings/{fresh_booking}/no-show", form={}
+    ),
+    "GET /console/ratings": Row(STAFF, "/console/ratings", api="/api/v1/bookings?unit={unit}"),
+    "POST /console/ratings/{rating_id:uuid}/reply": Row(
+        STAFF, "/console/ratings/{fresh_rating}/reply", form={"reply": "谢谢"}
+    ),
+    "GET /console/unit-statements": Row(
+        STAFF, "/console/unit-statements", api="/api/v1/bookings/{captured}/statement"
+    ),
+    "POST /console/unit-statements/{booking_id:uuid}/payment-received": Row(
+        STAFF, "/console/unit-statements/{fresh_completed}/payment-received", form={"reference": "对公-矩阵"}
+    ),
+    "GET /console/programs": Row([SB, FB, PA], "/console/programs", api="/api/v1/voucher-programs"),
+    "POST /console/programs": Row(BUREAU, "/console/programs", form={"name": "矩阵项目"}),
+    "GET /console/programs/{program_id:uuid}": Row(
+        [SB, FB, PA], "/console/programs/{program}", api="/api/v1/voucher-programs/{program}"
+    ),
+    "POST /console/programs/{program_id:uuid}/grants": Row(
+        BUREAU, "/console/programs/{program}/grants", form={"uscc": "", "amount_yuan": "10"}
+    ),
+    "GET /console/applications": Row(
+        [SB, FB, PA], "/console/applications", api="/api/v1/voucher-applications"
+    ),
+    "GET /console/applications/{application_id:uuid}": Row(
+        [SB, FB, PA], "/console/applications/{application}", api="/api/v1/voucher-applications/{application}"
+    ),
+    "GET /console/applications/{application_id:uuid}/documents/{attachment_id:uuid}": Row(
+        [SB, FB, PA],
+        "/console/applications/{application}/documents/{document}",
+        api="/api/v1/voucher-applications/{application}/attachments/{document}",
+    ),
+    "POST /console/applications/{application_id:uuid}/{decision:str}": Row(
+        BUREAU, "/console/applications/{fresh_application}/approve", form={}
+    ),
+    "GET /console/settlements": Row([SB, FB, PA], "/console/settlements", api="/api/v1/settlements"),
+    "POST /console/settlements": Row(
+        BUREAU, "/console/settlements", form={"period_start": "", "period_end": ""}
+    ),
+    "GET /console/settlements/{batch_id:uuid}": Row(
+        [SB, FB, PA], "/console/settlements/{batch}", api="/api/v1/settlements/{batch}"
+    ),
+    "POST /console/settlements/{batch_id:uuid}/{action:str}": Row(
+        BUREAU, "/console/settlements/{fresh_batch}/discard", form={}
+    ),
+    "GET /console/settlements/{batch_id:uuid}/export": Row(
+        [SB, FB, PA],
+        "/console/settlements/{batch}/export?format=csv",
+        api="/api/v1/settlements/{batch}/export",
+    ),
+    "GET /console/statements/{booking_id:uuid}": Row(
+        DESK, "/console/statements/{captured}", api="/api/v1/bookings/{captured}/statement"
+    ),
+    "GET /console/region": Row(BUREAU, "/console/region", api="/api/v1/voucher-programs"),
+    "GET /console/outbox": Row([PA], "/console/outbox?status=all", api="/api/v1/ledger/check"),
+    "POST /console/outbox/{event_id:int}/retry": Row(
+        [PA], "/console/outbox/{fresh_dead_event}/retry", form={}
+    ),
+    "GET /console/users": Row([PA], "/console/users", api="/api/v1/ledger/check"),
+    "POST /console/users/{user_id:uuid}/sign-out": Row([PA], "/console/users/{fresh_user}/sign-out", form={}),
+    "GET /console/working-days": Row(
+        [PA], "/console/working-days?year=2099", api="/api/v1/admin/working-days?year=2099"
+    ),
+    "POST /console/working-days": Row(
+        [PA], "/console/working-days", form={"day": "2099-01-06", "kind": "holiday"}
+    ),
+    "GET /console/static/{file_path:path}": Row(ROLES, "/console/static/console.css"),
+}
+# Objects each allowed caller of a form gets anew (made by ``fresh`` in the test).
+FRESH = (
+    "fresh_booking",
+    "fresh_batch",
+    "fresh_rating",
+    "fresh_completed",
+    "fresh_application",
+    "fresh_dead_event",
+    "fresh_user",
+    "fresh_draft",
+    "fresh_qualification",
+)
+SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
+CONSOLE_ROUTES = set(ROWS)
+
+
+def test_every_console_route_has_a_row(backend):
+    console = {r for r in app_routes(backend.app) if r.split(" ", 1)[1].startswith("/console")}
+    assert console == CONSOLE_ROUTES, f"without a row: {sorted(console - CONSOLE_ROUTES)}"
+
+
+async def test_every_page_answers_each_role_as_the_api_does(backend, client, login):
+    s = await voucher_world(backend, client, login)
+    for role in (R1, R2, FA, P, UA, SB, FB, PA):
+        s.headers[role] = await login(role)
+    objects = {
+        "unit": str(demo_id("unit-zjlg")),
+        "booking": await s.booking(R1),
+        "captured": await s.fully_evidenced(),
+        "batch": await s.settlement("draft"),
+        "program": await s.new_program(),
+        "application": await s.application(),
+    }
+    r = await client.post(
+        f"/api/v1/voucher-applications/{objects['application']}/attachments",
+        files={"file": ("营业执照.png", PNG, "image/png")},
+        headers=s.headers[FA],
+    )
+    assert r.status_code == 201, r.text
+    objects["document"] = str(r.json()["attachments"][0]["id"])
+    people: dict[str, httpx.AsyncClient] = {ANON: console_client(backend)}
+    for role in ROLES:
+        if role != ANON:
+            people[role] = await signed_in(backend, role)
+
+    async def fresh(name: str) -> str:
+        if name == "fresh_booking":
+            return await s.booking(R1)
+        if name == "fresh_rating":
+            delivered, _ = await s.delivered_booking()
+            r = await client.post(f"/api/v1/bookings/{delivered}/rating", json=RATING, headers=s.headers[R1])
+            return str(r.json()["id"])
+        if name == "fresh_completed":
+            return await s.completed()
+        if name == "fresh_qualification":
+            world = await make_instrument(backend)
+            body = {"username": R1, "expires_on": "2099-12-31", "instrument_id": str(world.instrument_id)}
+            r = await client.post("/api/v1/provider/qualifications", json=body, headers=s.headers[P])
+            assert r.status_code == 201, r.text
+            return str(r.json()["id"])
+        if name == "fresh_draft":
+            return str((await make_instrument(backend, publication=PublicationStatus.draft)).instrument_id)
+        if name == "fresh_application":
+            return await s.application()
+        if name == "fresh_dead_event":
+            return str(await dead_event(backend))
+        if name == "fresh_user":
+            return str(await user_id(backend, await make_user(backend, demo_id("firm-qinghe"))))
+        return await s.settlement("draft")
+
+    wrong: list[str] = []
+    for route, row in ROWS.items():
+        if route in SPECIAL:
+            continue
+        for role in ROLES:
+            path = row.path.format(**objects, **{name: "{" + name + "}" for name in FRESH})
+            for name in FRESH:
+                if "{" + name + "}" in path:
+                    path = path.replace("{" + name + "}", await fresh(name))
+            who = people[role]
+            if row.form is None:
+                r = await who.get(path)
+            else:
+                token = csrf_of(await who.get("/console/login")) if role == ANON else await token_of(who)
+                form = dict(row.form)
+                if "period_start" in form:
+                    form.update(s.period())
+                if "uscc" in form:  # a firm of the region the programme may grant
+                    uscc = f"91330106{uuid.uuid4().hex[:10].upper()}"
+                    await new_org(backend, uscc=uscc)
+                    form["uscc"] = uscc
+                if row.push:
+                    push = as_csv([import_row(f"M-{uuid.uuid4().hex[:10]}")])
+                    r = await who.post(
+                        path, data={"_csrf": token}, files={"file": ("push.csv", push, "text/csv")}
+                    )
+                elif row.upload:
+                    r = await who.post(f"{path}?_csrf={token}", files={"file": ("x.png", PNG, "image/png")})
+                else:
+                    r = await who.post(path, data={"_csrf": token, **form})
+            got = r.status_code
+            if role == ANON and not path.startswith("/console/static"):
+                want = 303  # to the sign-in form
+                if got != want or not r.headers.get("location", "").startswith("/console/login"):
+                    wrong.append(f"{route} as nobody: {got}, {r.headers.get('location')}")
+                continue
+            want = (303 if row.form is not None else 200) if role in row.allowed else 403
+            if got != want:
+                wrong.append(f"{route} [{path}] as {role}: {got} ≠ {want} {r.text[:160]}")
+            if want == 403 and ("<table" in r.text or "预约号" in r.text):
+                wrong.append(f"{route} as {role}: the refusal shows data")
+            if row.api and role in row.allowed and role != ANON:
+                api = await client.get(row.api.format(**objects), headers=s.headers[role])
+                if api.status_code != 200:
+                    wrong.append(
+                        f"{route} as {role}: the page shows what the API refuses ({api.status_code})"
+                    )
+    assert not wrong, "\n".join(wrong)
+
+
+async def dead_event(backend) -> int:
+    """An outbox event the worker gave up on (a topic nobody consumes, marked dead as it would be)."""
+    async with backend.runtime.session_maker() as session, session.begin():
+        event = OutboxEvent(topic="test.console_matrix", payload={}, status=EventStatus.dead, attempts=8)
+        session.add(event)
+        await session.flush()
+        return event.id
+
+
+async def token_of(who: httpx.AsyncClient) -> str:
+    """The signed-in person's form token (a refusal page has the layout's sign-out form too)."""
+    return csrf_of(await who.get("/console"))
