@@ -23,6 +23,7 @@ from console.tables import Column, read_table
 from vouchers import settlement as settlement_service
 from vouchers import settlement_export
 from vouchers import statements as statement_service
+from vouchers.evidence import rating_window
 from vouchers.models import SettlementStatus
 from vouchers.schemas import MarkPaidIn, SettlementIn
 from vouchers.settlement_export import EVIDENCE_LABELS, STATUS_LABELS
@@ -130,7 +131,9 @@ async def draw(request: Request[Any, Any, Any], principal: Principal, db_session
             period_end=_date(form.get("period_end"), "period_end"),
         )
         async with transaction(db_session):
-            batch = await settlement_service.create_settlement(db_session, principal, data)
+            batch = await settlement_service.create_settlement(
+                db_session, principal, data, rating_window=rating_window(request.app.state)
+            )
         return "已生成兑付批次草稿，请逐笔核对", f"/console/settlements/{batch.id}"
 
     return await act("/console/settlements", work)
@@ -239,7 +242,9 @@ async def statement_page(
     request: Request[Any, Any, Any], booking_id: uuid.UUID, principal: Principal, db_session: AsyncSession
 ) -> Template:
     async with transaction(db_session, read_only=True):
-        out = await statement_service.statement(db_session, principal, booking_id)
+        out = await statement_service.statement(
+            db_session, principal, booking_id, rating_window=rating_window(request.app.state)
+        )
     return render(
         request, "statement.html", statement=out, evidence_labels=EVIDENCE_LABELS, required=REQUIRED_EVIDENCE
     )

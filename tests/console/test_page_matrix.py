@@ -19,6 +19,7 @@ from tests.attack.test_authz_matrix import (
     ANON,
     FA,
     FB,
+    NB,
     PA,
     PNG,
     R1,
@@ -262,6 +263,10 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
                     wrong.append(f"{route} as nobody: {got}, {r.headers.get('location')}")
                 continue
             want = (303 if row.form is not None else 200) if role in row.allowed else 403
+            if role == NB and SB in row.allowed:
+                # 宁波's science officer: its own region's lists and forms as 杭州's officer has
+                # them; 杭州's objects are not there for it (404, as the API answers)
+                want = 404 if "{" in row.path else (303 if row.form is not None else 200)
             if got != want:
                 wrong.append(f"{route} [{path}] as {role}: {got} ≠ {want} {r.text[:160]}")
             if want == 403 and ("<table" in r.text or "预约号" in r.text):
