@@ -29,6 +29,7 @@ from search import postgres_index, sqlite_index
 from search.backend import Hit, Mode, SearchDocument, SearchQuery, SearchResult, Sort
 from search.cache import AnswerCache
 from search.models import SearchDocumentRow, SearchIndexState, SearchPayloadRow, SearchTerm
+from search.phonetic import correct, vocabulary
 from search.sqlite_index import doc_number
 from search.text import (
     QueryTerm,
@@ -37,6 +38,7 @@ from search.text import (
     highlight,
     index_tokens,
     latin_vocabulary,
+    normalize,
     parse_query,
     synonyms,
     typo_variants,
@@ -332,8 +334,16 @@ class DatabaseSearch:
 
 @functools.lru_cache(maxsize=4096)
 def _parsed(q: str) -> tuple[QueryTerm, ...]:
-    """Parsed queries (normalisation, synonyms, jieba): the same few queries come again and again."""
-    return tuple(parse_query(q))
+    """Parsed queries (normalisation, what a query typed by sound meant, synonyms, jieba): the
+    same few queries come again and again. Pinyin and initials of the vocabulary (hecigongzhen,
+    hc) match their synonym groups, and the word itself (a model "HC-1" still matches "hc")."""
+    keys = vocabulary().latin_keys
+    terms = parse_query(correct(normalize(q)))
+    return tuple(QueryTerm(t.text, t.kind, keys[t.text]) if _is_key(t, keys) else t for t in terms)
+
+
+def _is_key(term: QueryTerm, keys: dict[str, tuple[int, ...]]) -> bool:
+    return term.kind == "latin" and not term.groups and term.text in keys
 
 
 def _page_values(query: SearchQuery) -> dict[str, Any]:
