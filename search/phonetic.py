@@ -47,7 +47,7 @@ LATIN_WORD_RUN = re.compile(r"[a-z0-9]+(?:\s+[a-z0-9]+)*")
 def _syllables(run: str) -> tuple[str, ...]:
     from pypinyin import Style, lazy_pinyin  # imported on the first query (~0.3 s, ~13 MB)
 
-    return tuple(lazy_pinyin(run, style=Style.NORMAL, errors=lambda chars: list(chars)))
+    return tuple(lazy_pinyin(run, style=Style.NORMAL))
 
 
 def _fuzzy(syllable: str) -> str:
