@@ -34,6 +34,7 @@ from search.sqlite_index import doc_number
 from search.text import (
     QueryTerm,
     bigrams,
+    compact_model,
     gram_tokens,
     highlight,
     index_tokens,
@@ -106,7 +107,7 @@ def token_values(doc: SearchDocument) -> dict[str, Any]:
     )
     return {
         "doc_number": doc_number(doc.id),
-        "name_tokens": _uniq(index_tokens(name_text)),
+        "name_tokens": _uniq([*index_tokens(name_text), compact_model(doc.model)]),
         "keyword_tokens": _uniq(group_tokens),
         "body_tokens": _uniq(index_tokens(body_text)),
         "grams": _uniq(gram_tokens(" ".join([doc.name, *doc.aliases, doc.category_name]))),
@@ -216,6 +217,7 @@ class DatabaseSearch:
         vocabulary: set[str] = set()
         for d in documents:
             vocabulary |= latin_vocabulary(" ".join([d.name_en, d.model, d.manufacturer, *d.aliases]))
+            vocabulary |= {compact_model(d.model)} - {""}
         if vocabulary:
             insert = postgresql.insert if is_postgres(session) else sqlite.insert
             await session.execute(

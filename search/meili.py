@@ -234,6 +234,10 @@ class MeiliSearch:
         else:
             params.update(offset=query.offset, limit=query.limit)
         q = correct(normalize(query.q))
+        if q.rsplit(" ", 1)[-1] in vocabulary().latin_keys:
+            # Pinyin or initials are whole words, as the database backend reads them: "hc" is
+            # 核磁, not also every word starting with hc (a trailing space ends prefix search).
+            q += " "
         raw = await self._call(lambda: self.client.index(self.index).search(q, params))
         hits = []
         for hit in raw["hits"]:
