@@ -6,7 +6,10 @@ filter tags and a table of sort keys (search/sqlite_index.py), PostgreSQL's GIN-
 column (search/postgres_index.py). Query terms are ANDed;
 each term matches its synonym groups' tokens, its own token, its bigrams (two-character Chinese
 words always work), a prefix if it was the last word typed, and for Latin words of five or more
-letters the indexed words one edit away (typo tolerance, like Meilisearch's default).
+letters the indexed words one edit away (typo tolerance, like Meilisearch's default). Before
+that, a query typed by sound is read as it was meant (search/phonetic.py: 扫苗电镜 is 扫描电镜),
+and the pinyin or initials of a vocabulary term (hecigongzhen, hc) match the term's groups. A
+model is also indexed glued ("MCR 302e" as mcr302e), so a query without separators finds it.
 
 A query reads its matches once, as narrow rows, for the page, the total and the facets alike,
 and its answer is remembered until the next index write (search/cache.py).
