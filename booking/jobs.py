@@ -8,6 +8,7 @@ import uuid
 
 from booking.services import expire_overdue_requests, schedule_reminders
 from booking.voucher_share import on_payment_received
+from booking.waitlist import tend_waiting_lists
 from yixiang.domains import JobContext
 from yixiang.outbox import Event
 
@@ -26,3 +27,9 @@ async def send_reminders(ctx: JobContext, event: Event) -> None:
 
 async def settle_amount_due(ctx: JobContext, event: Event) -> None:
     await on_payment_received(ctx.session, uuid.UUID(str(event.payload["booking_id"])))
+
+
+async def offer_waiting_lists(ctx: JobContext, event: Event) -> None:
+    made = await tend_waiting_lists(ctx.session)
+    if made:
+        log.info("offered freed machine time to %d researchers on waiting lists", made)

@@ -11,7 +11,9 @@ from booking.controllers import (
 )
 from booking.demo import load_booking_demo
 from booking.events import EXPIRY_DUE, REMINDERS_DUE
-from booking.jobs import expire_requests, send_reminders, settle_amount_due
+from booking.jobs import expire_requests, offer_waiting_lists, send_reminders, settle_amount_due
+from booking.waitlist import WAITLIST_DUE
+from booking.waitlist_api import WaitlistController
 from vouchers.statements import PAYMENT_RECEIVED
 from yixiang.domains import Domain, PeriodicJob
 
@@ -23,15 +25,18 @@ DOMAIN = Domain(
         ProviderCalendarController,
         QualificationController,
         QuoteController,
+        WaitlistController,
     ],
     consumers={
         EXPIRY_DUE: [expire_requests],
         REMINDERS_DUE: [send_reminders],
         PAYMENT_RECEIVED: [settle_amount_due],
+        WAITLIST_DUE: [offer_waiting_lists],
     },
     periodic_jobs=[
         PeriodicJob(name="booking-expire-requests", every_seconds=60, topic=EXPIRY_DUE),
         PeriodicJob(name="booking-reminders", every_seconds=300, topic=REMINDERS_DUE),
+        PeriodicJob(name="booking-waitlist", every_seconds=60, topic=WAITLIST_DUE),
     ],
     demo_loaders=[load_booking_demo],
 )

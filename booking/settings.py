@@ -12,6 +12,8 @@ from yixiang.settings import Section
 class BookingSettings(Section):
     # One firm must not hold every slot: at most this many requests awaiting approval per instrument.
     max_open_requests_per_instrument: Annotated[int, msgspec.Meta(ge=1)] = 3
+    # A range freed for the first in line on the waiting list is held this long for them alone.
+    waitlist_offer_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 30
 
 
 SECTIONS = (BookingSettings,)

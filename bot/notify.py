@@ -67,6 +67,7 @@ TITLES = {
     "booking.rating_requested": "请为服务打分",
     "voucher.captured": "创新券已抵扣",
     "voucher.application_decided": "创新券申领有结果",
+    "waitlist.offered": "候补时段已为您保留",
 }
 
 
@@ -102,6 +103,14 @@ def fields(topic: str, payload: dict[str, Any]) -> dict[str, str]:
             "amount3": yuan(int(payload.get("amount_fen") or 0)) if payload.get("amount_fen") else "—",
             "thing4": _cut(payload.get("reason") or "—", 20),
         }
+    if topic == "waitlist.offered":
+        deadline = datetime.fromisoformat(payload["offer_expires_at"]).astimezone(SHANGHAI)
+        return {
+            "thing1": _cut(payload.get("instrument_name"), 20),
+            "time2": _cut(_time(payload), 20),
+            "thing3": "候补到位，时段为您保留",
+            "time4": f"{deadline.month}月{deadline.day}日 {deadline:%H:%M}前确认",
+        }
     data = {
         "thing1": _cut(payload.get("instrument_name"), 20),
         "character_string2": _cut(payload.get("booking_code"), 32),
@@ -125,6 +134,8 @@ def labels(topic: str) -> dict[str, str]:
         return {"thing1": "创新券", "amount2": "本次抵扣", "amount3": "余额", "character_string4": "预约号"}
     if topic == "voucher.application_decided":
         return {"thing1": "创新券批次", "phrase2": "结果", "amount3": "批准金额", "thing4": "说明"}
+    if topic == "waitlist.offered":
+        return {"thing1": "仪器", "time2": "时间", "thing3": "状态", "time4": "确认期限"}
     extra = {"booking.rejected": "原因", "booking.reminder": "地点", "booking.rating_requested": "评价"}
     return {
         "thing1": "仪器",

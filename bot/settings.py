@@ -54,6 +54,7 @@ NOTIFICATION_TOPICS = (
     "booking.rating_requested",
     "voucher.captured",
     "voucher.application_decided",
+    "waitlist.offered",
 )
 
 
