@@ -11,6 +11,7 @@ from booking.controllers import (
 )
 from booking.demo import load_booking_demo
 from booking.events import EXPIRY_DUE, REMINDERS_DUE
+from booking.feeds_api import CalendarFeedController, CalendarFileController
 from booking.jobs import expire_requests, offer_waiting_lists, send_reminders, settle_amount_due
 from booking.waitlist import WAITLIST_DUE
 from booking.waitlist_api import WaitlistController
@@ -26,6 +27,8 @@ DOMAIN = Domain(
         QualificationController,
         QuoteController,
         WaitlistController,
+        CalendarFeedController,
+        CalendarFileController,
     ],
     consumers={
         EXPIRY_DUE: [expire_requests],
