@@ -13,6 +13,7 @@ from booking.demo import load_booking_demo
 from booking.events import EXPIRY_DUE, REMINDERS_DUE
 from booking.feeds_api import CalendarFeedController, CalendarFileController
 from booking.jobs import expire_requests, offer_waiting_lists, send_reminders, settle_amount_due
+from booking.series_api import BookingSeriesController
 from booking.waitlist import WAITLIST_DUE
 from booking.waitlist_api import WaitlistController
 from vouchers.statements import PAYMENT_RECEIVED
@@ -29,6 +30,7 @@ DOMAIN = Domain(
         WaitlistController,
         CalendarFeedController,
         CalendarFileController,
+        BookingSeriesController,
     ],
     consumers={
         EXPIRY_DUE: [expire_requests],
