@@ -21,6 +21,7 @@ from accounts.models import BOOKER_ROLES, Organization
 from booking import voucher_share
 from booking.bookable import BookableInstrument, ItemTerms, load_bookable
 from booking.calendar_rules import CalendarRules, alternatives, free_intervals
+from booking.credit import NoShowRule, held_for_approval
 from booking.errors import (
     FieldsForMode,
     InstrumentUnavailable,
@@ -235,6 +236,7 @@ async def _insert_booking(
     now: datetime,
     max_open_requests: int | None = None,
     offer: uuid.UUID | None = None,
+    no_show_rule: NoShowRule | None = None,
 ) -> Booking:
     # Machine time locks the instrument first: racing requests for its calendar then check for
     # overlaps one after another (see yixiang.locking); a sample queue has no slots to race for.
@@ -261,7 +263,11 @@ async def _insert_booking(
         ):
             raise QualificationRequired(instrument_id=str(instrument.id))
         minutes = int((end - start) / timedelta(minutes=1))
-    if rules.needs_approval and max_open_requests is not None:
+    needs_approval, held_back = rules.needs_approval, None
+    if not needs_approval and no_show_rule is not None:
+        held_back = await held_for_approval(session, principal.user_id, no_show_rule, now)
+        needs_approval = held_back is not None
+    if needs_approval and max_open_requests is not None:
         await _check_open_requests(session, enterprise_id, instrument.id, max_open_requests)
     # booking_firm made sure the firm is one of the caller's, loaded with the caller this request
     internal = internal_rate(enterprise_id, principal.parent_of(enterprise_id), instrument.unit_id)
@@ -283,8 +289,9 @@ async def _insert_booking(
         start_at=start,
         end_at=end,
         block_end=block_end,
-        status=BookingStatus.requested if rules.needs_approval else BookingStatus.confirmed,
-        approval_deadline=approval_deadline(rules, now, start) if rules.needs_approval else None,
+        status=BookingStatus.requested if needs_approval else BookingStatus.confirmed,
+        approval_deadline=approval_deadline(rules, now, start) if needs_approval else None,
+        approval_reason=held_back,
         note=data.note,
         rate=quote.rate,
         quoted_fee_fen=quote.fee_fen,
@@ -305,7 +312,7 @@ async def _insert_booking(
     # The booking goes first so the constraint speaks before anything else is written. The
     # object returned is not added to the session: its row is written here, once.
     await _BOOKING_INSERT.run(await session.connection(), _columns(booking))
-    action = "request" if rules.needs_approval else "book"
+    action = "request" if needs_approval else "book"
     await write_history(session, booking, action, None, principal.user_id, data.note[:500], now)
     about = payload_of(booking, instrument.name, instrument.address or instrument.lab, item.name)
     await emit_transition(session, booking, action, None, principal.user_id, "", payload=about)
@@ -334,17 +341,19 @@ async def create_booking(
     now: datetime | None = None,
     max_open_requests: int | None = None,
     offer: uuid.UUID | None = None,
+    no_show_rule: NoShowRule | None = None,
 ) -> Booking:
     """Book machine time or queue samples. A taken slot answers 409 with free alternatives;
     a firm with ``max_open_requests`` requests already awaiting approval there answers 409.
-    ``offer``: the waiting-list offer being accepted, whose hold does not count against it."""
+    ``offer``: the waiting-list offer being accepted, whose hold does not count against it.
+    ``no_show_rule``: a researcher it holds back books on approval (``booking.credit``)."""
     now = now or utcnow()
     enterprise_id = booking_firm(principal, data.enterprise_id)
     for attempt in range(NUMBER_ATTEMPTS):
         try:
             async with transaction(session):
                 return await _insert_booking(
-                    session, principal, enterprise_id, data, now, max_open_requests, offer
+                    session, principal, enterprise_id, data, now, max_open_requests, offer, no_show_rule
                 )
         except SlotTaken:
             break

@@ -144,6 +144,8 @@ class Booking(UUIDPrimaryKey, Timestamps, Base):
     block_end: Mapped[datetime | None]  # end_at + the instrument's buffer at booking time
     status: Mapped[BookingStatus] = mapped_column(_enum(BookingStatus), index=True)
     approval_deadline: Mapped[datetime | None]
+    # Why a request waits for approval when the instrument itself would not ask (booking.credit).
+    approval_reason: Mapped[str | None] = mapped_column(String(200))
     expected_completion_on: Mapped[date | None]  # sample testing: in working days
     note: Mapped[str] = mapped_column(Text, default="")
     rate: Mapped[str] = mapped_column(String(16))  # internal | external
@@ -258,3 +260,36 @@ class BookingSeriesSlot(Base):
     booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id"), index=True)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(String(300))
+
+
+class TrainingStatus(enum.StrEnum):
+    requested = "requested"  # the researcher asked; the provider has not scheduled a session yet
+    scheduled = "scheduled"
+    passed = "passed"  # the qualification was granted (``qualification_id``)
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+TRAINING_OPEN = (TrainingStatus.requested, TrainingStatus.scheduled)
+
+
+class TrainingRequest(UUIDPrimaryKey, Base):
+    """A researcher's request for the training self-operation of an instrument requires (培训申请):
+    the provider schedules a session, records the result, and a pass grants the qualification."""
+
+    __tablename__ = "training_requests"
+    __table_args__ = (Index("ix_training_requests_unit_status", "unit_id", "status"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    instrument_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"))
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    status: Mapped[TrainingStatus] = mapped_column(_enum(TrainingStatus))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    session_start: Mapped[datetime | None]
+    session_end: Mapped[datetime | None]
+    place: Mapped[str] = mapped_column(String(200), default="")
+    result_note: Mapped[str] = mapped_column(String(500), default="")
+    qualification_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("qualifications.id"))
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,6 +9,7 @@ from booking.controllers import (
     QualificationController,
     QuoteController,
 )
+from booking.credit_api import StandingController
 from booking.demo import load_booking_demo
 from booking.events import EXPIRY_DUE, REMINDERS_DUE
 from booking.feeds_api import CalendarFeedController, CalendarFileController
@@ -31,6 +32,7 @@ DOMAIN = Domain(
         CalendarFeedController,
         CalendarFileController,
         BookingSeriesController,
+        StandingController,
     ],
     consumers={
         EXPIRY_DUE: [expire_requests],

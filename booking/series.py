@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from booking import services
 from booking.creation import booking_firm, create_booking
+from booking.credit import NoShowRule
 from booking.errors import TimezoneRequired
 from booking.models import SLOT_HOLDING, Booking, BookingSeries, BookingSeriesSlot
 from booking.schemas import BookingIn
@@ -55,6 +56,7 @@ async def book_series(
     weeks: int,
     *,
     max_open_requests: int | None = None,
+    no_show_rule: NoShowRule | None = None,
     now: datetime | None = None,
 ) -> tuple[BookingSeries, list[SeriesSlot]]:
     now = now or utcnow()
@@ -88,7 +90,12 @@ async def book_series(
         booking_id, error = None, None
         try:
             booking = await create_booking(
-                session, principal, one, now=now, max_open_requests=max_open_requests
+                session,
+                principal,
+                one,
+                now=now,
+                max_open_requests=max_open_requests,
+                no_show_rule=no_show_rule,
             )
             booking_id = booking.id
         except DomainError as exc:

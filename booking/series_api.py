@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_user
 from booking import series as weekly
+from booking.credit import NoShowRule
 from booking.models import BookingSeries, BookingStatus, Operation
 from booking.schemas import BookingIn, ReasonIn
 from booking.settings import BookingSettings
@@ -108,7 +109,8 @@ class BookingSeriesController(Controller):
     async def create(
         self, data: SeriesIn, principal: Principal, db_session: AsyncSession, request: Request[Any, Any, Any]
     ) -> SeriesOut:
-        cap = BookingSettings.of(request.app.state.settings).max_open_requests_per_instrument
+        settings = request.app.state.settings
+        cap = BookingSettings.of(settings).max_open_requests_per_instrument
         first = BookingIn(
             instrument_id=data.instrument_id,
             mode=ServiceMode.machine_time,
@@ -120,7 +122,12 @@ class BookingSeriesController(Controller):
             enterprise_id=data.enterprise_id,
         )
         series, slots = await weekly.book_series(
-            db_session, principal, first, data.weeks, max_open_requests=cap
+            db_session,
+            principal,
+            first,
+            data.weeks,
+            max_open_requests=cap,
+            no_show_rule=NoShowRule.of(settings),
         )
         return series_out(series, slots)
 

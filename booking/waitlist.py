@@ -33,6 +33,7 @@ from booking.creation import (
     service_item_for,
     working_days_for,
 )
+from booking.credit import NoShowRule
 from booking.errors import InstrumentUnavailable, QualificationRequired
 from booking.free_time import load_calendar
 from booking.models import WAITLIST_OPEN, Booking, Operation, WaitlistEntry, WaitlistStatus
@@ -269,6 +270,7 @@ async def accept_offer(
     entry_id: uuid.UUID,
     *,
     max_open_requests: int | None = None,
+    no_show_rule: NoShowRule | None = None,
     now: datetime | None = None,
 ) -> Booking:
     """Book the held range through the normal creation path. Accepting twice answers the same
@@ -296,7 +298,13 @@ async def accept_offer(
             enterprise_id=entry.enterprise_id,
         )
         booking = await create_booking(
-            session, principal, data, now=now, max_open_requests=max_open_requests, offer=entry.id
+            session,
+            principal,
+            data,
+            now=now,
+            max_open_requests=max_open_requests,
+            offer=entry.id,
+            no_show_rule=no_show_rule,
         )
         entry.status, entry.booking_id, entry.updated_at = WaitlistStatus.booked, booking.id, now
         return booking

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_user
 from booking import waitlist
+from booking.credit import NoShowRule
 from booking.models import Operation, WaitlistEntry, WaitlistStatus
 from booking.schemas import BookingIn, BookingOut, booking_out
 from booking.settings import BookingSettings
@@ -96,8 +97,11 @@ class WaitlistController(Controller):
         db_session: AsyncSession,
         request: Request[Any, Any, Any],
     ) -> BookingOut:
-        cap = BookingSettings.of(request.app.state.settings).max_open_requests_per_instrument
-        booking = await waitlist.accept_offer(db_session, principal, entry_id, max_open_requests=cap)
+        settings = request.app.state.settings
+        cap = BookingSettings.of(settings).max_open_requests_per_instrument
+        booking = await waitlist.accept_offer(
+            db_session, principal, entry_id, max_open_requests=cap, no_show_rule=NoShowRule.of(settings)
+        )
         return booking_out(booking)
 
     @post(

@@ -821,6 +821,7 @@ def cases(s: Scene) -> list[Case]:
         Case(f"POST {SERIES}", series_body, only(201, [R1, R2, FA], 403), fresh=True),
         Case(f"GET {SERIES}/{{series_id:uuid}}", show_series, only(200, [R1, FA], 404)),
         Case(f"POST {SERIES}/{{series_id:uuid}}/cancel", cancel_series, only(200, [R1, FA], 404), fresh=True),
+        Case("GET /api/v1/booking-standing", fixed("/api/v1/booking-standing"), expect(200)),  # one's own
         # --- results and ratings -------------------------------------------------------------------
         Case(
             "POST /api/v1/bookings/{booking_id:uuid}/results",
