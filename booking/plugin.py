@@ -15,6 +15,7 @@ from booking.events import EXPIRY_DUE, REMINDERS_DUE
 from booking.feeds_api import CalendarFeedController, CalendarFileController
 from booking.jobs import expire_requests, offer_waiting_lists, send_reminders, settle_amount_due
 from booking.series_api import BookingSeriesController
+from booking.training_api import TrainingController
 from booking.waitlist import WAITLIST_DUE
 from booking.waitlist_api import WaitlistController
 from vouchers.statements import PAYMENT_RECEIVED
@@ -33,6 +34,7 @@ DOMAIN = Domain(
         CalendarFileController,
         BookingSeriesController,
         StandingController,
+        TrainingController,
     ],
     consumers={
         EXPIRY_DUE: [expire_requests],

@@ -68,6 +68,8 @@ TITLES = {
     "voucher.captured": "创新券已抵扣",
     "voucher.application_decided": "创新券申领有结果",
     "waitlist.offered": "候补时段已为您保留",
+    "training.scheduled": "上机培训已安排",
+    "training.decided": "上机培训有结果",
 }
 
 
@@ -111,6 +113,13 @@ def fields(topic: str, payload: dict[str, Any]) -> dict[str, str]:
             "thing3": "候补到位，时段为您保留",
             "time4": f"{deadline.month}月{deadline.day}日 {deadline:%H:%M}前确认",
         }
+    if topic in ("training.scheduled", "training.decided"):
+        return {
+            "thing1": _cut(payload.get("instrument_name"), 20),
+            "time2": _cut(_time(payload) if payload.get("start") else "—", 20),
+            "thing3": _cut(payload.get("summary") or TITLES[topic], 20),
+            "thing4": _cut(payload.get("address") or "—", 20),
+        }
     data = {
         "thing1": _cut(payload.get("instrument_name"), 20),
         "character_string2": _cut(payload.get("booking_code"), 32),
@@ -136,6 +145,8 @@ def labels(topic: str) -> dict[str, str]:
         return {"thing1": "创新券批次", "phrase2": "结果", "amount3": "批准金额", "thing4": "说明"}
     if topic == "waitlist.offered":
         return {"thing1": "仪器", "time2": "时间", "thing3": "状态", "time4": "确认期限"}
+    if topic in ("training.scheduled", "training.decided"):
+        return {"thing1": "仪器", "time2": "培训时间", "thing3": "结果", "thing4": "地点"}
     extra = {"booking.rejected": "原因", "booking.reminder": "地点", "booking.rating_requested": "评价"}
     return {
         "thing1": "仪器",

@@ -55,6 +55,8 @@ NOTIFICATION_TOPICS = (
     "voucher.captured",
     "voucher.application_decided",
     "waitlist.offered",
+    "training.scheduled",
+    "training.decided",
 )
 
 

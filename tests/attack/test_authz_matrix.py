@@ -590,6 +590,30 @@ def cases(s: Scene) -> list[Case]:
     async def cancel_series() -> tuple[str, Any]:
         return f"{SERIES}/{await series_of_r1()}/cancel", {"reason": "矩阵"}
 
+    TRAINING = "/api/v1/training-requests"
+
+    def training_of_r1(action: str, body: Any = None) -> Make:
+        """R1's request for training on a new instrument of 之江理工."""
+
+        async def make() -> tuple[str, Any]:
+            world = await make_instrument(s.backend)
+            r = await s.client.post(
+                TRAINING, json={"instrument_id": str(world.instrument_id)}, headers=s.headers[R1]
+            )
+            assert r.status_code == 201, r.text
+            return f"{TRAINING}/{r.json()['id']}/{action}", body
+
+        return make
+
+    async def new_training_request() -> tuple[str, Any]:
+        world = await make_instrument(s.backend)
+        return TRAINING, {"instrument_id": str(world.instrument_id)}
+
+    session_body = {
+        "start": iso(utcnow() + timedelta(days=2)),
+        "end": iso(utcnow() + timedelta(days=2, hours=2)),
+    }
+
     staff = [P, UA]
     sees_own = only(200, [R1, FA, P, UA, PA], 404)
     staff_only = only(200, staff, 403)
@@ -822,6 +846,27 @@ def cases(s: Scene) -> list[Case]:
         Case(f"GET {SERIES}/{{series_id:uuid}}", show_series, only(200, [R1, FA], 404)),
         Case(f"POST {SERIES}/{{series_id:uuid}}/cancel", cancel_series, only(200, [R1, FA], 404), fresh=True),
         Case("GET /api/v1/booking-standing", fixed("/api/v1/booking-standing"), expect(200)),  # one's own
+        Case(f"POST {TRAINING}", new_training_request, expect(201), fresh=True),  # one's own request
+        Case(f"GET {TRAINING}", fixed(TRAINING), expect(200)),  # one's own
+        Case(f"GET {TRAINING}", fixed(f"{TRAINING}?unit={ZJLG}"), only(200, staff, 403)),
+        Case(
+            f"POST {TRAINING}/{{request_id:uuid}}/schedule",
+            training_of_r1("schedule", session_body | {"place": "105 室"}),
+            {**only(200, staff, 404), R1: 403},  # the researcher sees it, the unit schedules
+            fresh=True,
+        ),
+        Case(
+            f"POST {TRAINING}/{{request_id:uuid}}/result",
+            training_of_r1("result", {"passed": True, "note": "矩阵"}),
+            {**only(200, staff, 404), R1: 403},
+            fresh=True,
+        ),
+        Case(
+            f"POST {TRAINING}/{{request_id:uuid}}/cancel",
+            training_of_r1("cancel"),
+            only(200, [R1], 404),
+            fresh=True,
+        ),
         # --- results and ratings -------------------------------------------------------------------
         Case(
             "POST /api/v1/bookings/{booking_id:uuid}/results",
