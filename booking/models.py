@@ -165,7 +165,11 @@ class BookingHistory(Base):
     """Every transition of a booking: who, when, from, to, why. Replaying it gives the status."""
 
     __tablename__ = "booking_history"
-    __table_args__ = (Index("ix_booking_history_booking", "booking_id", "id"),)
+    __table_args__ = (
+        Index("ix_booking_history_booking", "booking_id", "id"),
+        # No-shows in a period (booking.credit), read as each booking is made: few rows to scan.
+        Index("ix_booking_history_action_at", "action", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
