@@ -77,6 +77,14 @@ async def test_a_cancellation_offers_the_slot_to_the_first_in_line_then_the_next
     # Held for the first in line alone: nobody else books it, the one it waits for may
     direct = await client.post("/api/v1/bookings", json=wanted, headers=holder)
     assert direct.status_code == 409 and error_code(direct) == "slot_taken"
+    shown = await client.get(
+        f"/api/v1/instruments/{world.instrument_id}/availability",
+        params={"from": day_at(3, 0).isoformat(), "to": day_at(4, 0).isoformat()},
+    )
+    assert shown.status_code == 200, shown.text
+    held = [r for r in shown.json()["ranges"] if r["start"] < wanted["end"] and r["end"] > wanted["start"]]
+    assert held == []  # availability shows the held range as taken, not as free
+    assert wanted["start"] in {r["end"] for r in shown.json()["ranges"]}  # free up to it
     early = await client.post(f"{W}/{second_id}/accept", headers=second)
     assert early.status_code == 409 and error_code(early) == "no_waitlist_offer"
 

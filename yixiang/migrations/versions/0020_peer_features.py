@@ -1,4 +1,5 @@
-"""peer features (issue 24): waiting list, calendar feeds, weekly series, training requests, and why a booking waits for approval
+"""peer features (issue 24): waiting list, calendar feeds, weekly series, training requests,
+and why a booking waits for approval
 
 Revision ID: 0020_peer_features
 Revises: 0015_bot_human_requests
