@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import bindparam, select, union_all
+from sqlalchemy import Result, bindparam, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
@@ -146,7 +146,7 @@ async def _taken_of(
     reach = timedelta(minutes=buffer_minutes)
     taken: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
     # Time a waiting-list offer holds (booking.waitlist) is not free either, until it runs out.
-    rows = await session.execute(
+    rows: Result[tuple[uuid.UUID, datetime | None, datetime | None]] = await session.execute(
         union_all(
             select(Booking.instrument_id, Booking.start_at, Booking.block_end).where(
                 Booking.instrument_id.in_(ids),
