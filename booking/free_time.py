@@ -24,7 +24,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
 
 from sqlalchemy import Result, bindparam, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -147,7 +146,7 @@ async def _taken_of(
     reach = timedelta(minutes=buffer_minutes)
     taken: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
     # Time a waiting-list offer holds (booking.waitlist) is not free either, until it runs out.
-    rows: Result[Any] = await session.execute(
+    rows: Result[uuid.UUID, datetime | None, datetime | None] = await session.execute(
         union_all(
             select(Booking.instrument_id, Booking.start_at, Booking.block_end).where(
                 Booking.instrument_id.in_(ids),
@@ -165,8 +164,7 @@ async def _taken_of(
             ),
         )
     )
-    for row in rows.all():
-        instrument_id, s, e = row[0], row[1], row[2]
+    for instrument_id, s, e in rows.all():
         if s is not None and e is not None:
             taken[instrument_id].append((s, e))
     return taken
