@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
 from booking import services
+from booking.bookable import load_bookable
 from booking.creation import booking_firm, create_booking
 from booking.credit import NoShowRule
 from booking.errors import TimezoneRequired
@@ -66,6 +67,7 @@ async def book_series(
         raise TimezoneRequired()
     series_id = uuid.uuid4()
     async with transaction(session):
+        await load_bookable(session, principal, data.instrument_id)  # one the caller may see, or 404
         session.add(
             BookingSeries(
                 id=series_id,

@@ -49,7 +49,7 @@ from yixiang.outbox import emit
 
 OFFERED = "waitlist.offered"  # notification: a freed range is held for the researcher
 WAITLIST_DUE = "booking.waitlist_due"  # periodic: expire offers, offer freed time
-SWEEP_INSTRUMENTS = 200
+SWEEP_INSTRUMENTS = 1000  # instruments with people waiting, tended per run of the job
 
 
 class WaitlistMachineTimeOnly(InvalidInput):

@@ -78,3 +78,6 @@ async def test_a_series_follows_the_booking_rules_week_by_week(client, login, ba
     assert slots[3]["refusal"]["code"] == "too_many_open_requests"
     bad = await client.post(S, json={**body, "weeks": 27}, headers=await login("demo-researcher"))
     assert bad.status_code == 400 and error_code(bad) == "validation_error"
+    unknown = {**body, "instrument_id": "e3e70682-c209-1cac-a29f-6fbed82c07cd"}
+    missing = await client.post(S, json=unknown, headers=await login("demo-researcher"))
+    assert missing.status_code == 404 and error_code(missing) == "instrument_not_found", missing.text
