@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal, requires_user
 from booking import calendar_admin, free_time, holiday_notes, qualifications, quotes, services
 from booking.creation import create_booking
+from booking.credit import NoShowRule
 from booking.models import BookingStatus
 from booking.queries import get_booking, get_booking_by_number, list_bookings, queue_position
 from booking.schemas import (
@@ -65,8 +66,11 @@ class BookingController(Controller):
     async def create(
         self, data: BookingIn, principal: Principal, db_session: AsyncSession, request: Request[Any, Any, Any]
     ) -> BookingOut:
-        cap = BookingSettings.of(request.app.state.settings).max_open_requests_per_instrument
-        booking = await create_booking(db_session, principal, data, max_open_requests=cap)
+        settings = request.app.state.settings
+        cap = BookingSettings.of(settings).max_open_requests_per_instrument
+        booking = await create_booking(
+            db_session, principal, data, max_open_requests=cap, no_show_rule=NoShowRule.of(settings)
+        )
         position = None
         if booking.mode == ServiceMode.sample_testing:
             async with transaction(db_session):

@@ -21,6 +21,7 @@ from accounts.models import BOOKER_ROLES, Organization
 from booking import voucher_share
 from booking.bookable import BookableInstrument, ItemTerms, load_bookable
 from booking.calendar_rules import CalendarRules, alternatives, free_intervals
+from booking.credit import NoShowRule, held_for_approval
 from booking.errors import (
     FieldsForMode,
     InstrumentUnavailable,
@@ -40,6 +41,8 @@ from booking.models import (
     BookingStatus,
     Closure,
     Operation,
+    WaitlistEntry,
+    WaitlistStatus,
 )
 from booking.numbers import booking_number, is_number_conflict
 from booking.qualifications import has_valid_qualification
@@ -62,6 +65,7 @@ from yixiang.errors import InvalidInput
 from yixiang.locking import lock_row
 
 EXCLUSION_CONSTRAINT = "ex_bookings_no_overlap"
+NO_OFFER = uuid.UUID(int=0)
 ALTERNATIVES_HORIZON = timedelta(days=7)
 NUMBER_ATTEMPTS = 3
 
@@ -131,6 +135,22 @@ _OVERLAPPING = (
     .limit(1)
     .subquery()  # SQLite takes a LIMIT inside UNION ALL only in a subquery
 )
+# A waiting-list offer (booking.waitlist) holds its range like a booking until it runs out, for
+# every booking but the one accepting it (``p_offer``): checked here, under the same instrument
+# lock, so an offer and a booking never share time either.
+_OFFERED = (
+    select(WaitlistEntry.start_at, WaitlistEntry.block_end)
+    .where(
+        WaitlistEntry.instrument_id == bindparam("p_instrument"),
+        WaitlistEntry.status == WaitlistStatus.offered,
+        WaitlistEntry.offer_expires_at > bindparam("p_now"),
+        WaitlistEntry.id != bindparam("p_offer"),
+        WaitlistEntry.start_at < bindparam("p_block_end"),
+        WaitlistEntry.block_end > bindparam("p_start"),
+    )
+    .limit(1)
+    .subquery()
+)
 _CLOSURES_AND_OVERLAP = DriverStatement(
     union_all(
         select(Closure.start_at, Closure.end_at, literal(False).label("booked")).where(
@@ -139,17 +159,33 @@ _CLOSURES_AND_OVERLAP = DriverStatement(
             Closure.end_at > bindparam("p_start"),
         ),
         select(_OVERLAPPING.c.start_at, _OVERLAPPING.c.block_end, literal(True)),
+        select(_OFFERED.c.start_at, _OFFERED.c.block_end, literal(True)),
     )
 )
 
 
 async def closures_and_overlap(
-    session: AsyncSession, instrument_id: uuid.UUID, start: datetime, end: datetime, block_end: datetime
+    session: AsyncSession,
+    instrument_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    block_end: datetime,
+    *,
+    now: datetime,
+    offer: uuid.UUID | None = None,
 ) -> tuple[list[tuple[datetime, datetime]], bool]:
-    """The closures [start, end) meets, and whether a booking holds part of [start, block_end)."""
+    """The closures [start, end) meets, and whether a booking, or a waiting-list offer open at
+    ``now`` (other than ``offer``, the one being accepted), holds part of [start, block_end)."""
     rows = await _CLOSURES_AND_OVERLAP.all(
         await session.connection(),
-        {"p_instrument": instrument_id, "p_start": start, "p_end": end, "p_block_end": block_end},
+        {
+            "p_instrument": instrument_id,
+            "p_start": start,
+            "p_end": end,
+            "p_block_end": block_end,
+            "p_offer": offer or NO_OFFER,
+            "p_now": now,
+        },
     )
     closures, overlapping = [], False
     for row_start, row_end, booked in rows:
@@ -199,6 +235,8 @@ async def _insert_booking(
     data: BookingIn,
     now: datetime,
     max_open_requests: int | None = None,
+    offer: uuid.UUID | None = None,
+    no_show_rule: NoShowRule | None = None,
 ) -> Booking:
     # Machine time locks the instrument first: racing requests for its calendar then check for
     # overlaps one after another (see yixiang.locking); a sample queue has no slots to race for.
@@ -216,14 +254,20 @@ async def _insert_booking(
         # The rules first: they also keep absurd moments (year 1, year 9999) away from the database.
         check_machine_time(rules, days, [], start, end, now)
         block_end = end + timedelta(minutes=rules.buffer_minutes)
-        closures, overlapping = await closures_and_overlap(session, instrument.id, start, end, block_end)
+        closures, overlapping = await closures_and_overlap(
+            session, instrument.id, start, end, block_end, now=now, offer=offer
+        )
         check_closures(closures, start, end)
         if data.operation == Operation.self and not await has_valid_qualification(
             session, principal.user_id, instrument, start.astimezone(SHANGHAI).date()
         ):
             raise QualificationRequired(instrument_id=str(instrument.id))
         minutes = int((end - start) / timedelta(minutes=1))
-    if rules.needs_approval and max_open_requests is not None:
+    needs_approval, held_back = rules.needs_approval, None
+    if not needs_approval and no_show_rule is not None:
+        held_back = await held_for_approval(session, principal.user_id, no_show_rule, now)
+        needs_approval = held_back is not None
+    if needs_approval and max_open_requests is not None:
         await _check_open_requests(session, enterprise_id, instrument.id, max_open_requests)
     # booking_firm made sure the firm is one of the caller's, loaded with the caller this request
     internal = internal_rate(enterprise_id, principal.parent_of(enterprise_id), instrument.unit_id)
@@ -245,8 +289,9 @@ async def _insert_booking(
         start_at=start,
         end_at=end,
         block_end=block_end,
-        status=BookingStatus.requested if rules.needs_approval else BookingStatus.confirmed,
-        approval_deadline=approval_deadline(rules, now, start) if rules.needs_approval else None,
+        status=BookingStatus.requested if needs_approval else BookingStatus.confirmed,
+        approval_deadline=approval_deadline(rules, now, start) if needs_approval else None,
+        approval_reason=held_back,
         note=data.note,
         rate=quote.rate,
         quoted_fee_fen=quote.fee_fen,
@@ -267,7 +312,7 @@ async def _insert_booking(
     # The booking goes first so the constraint speaks before anything else is written. The
     # object returned is not added to the session: its row is written here, once.
     await _BOOKING_INSERT.run(await session.connection(), _columns(booking))
-    action = "request" if rules.needs_approval else "book"
+    action = "request" if needs_approval else "book"
     await write_history(session, booking, action, None, principal.user_id, data.note[:500], now)
     about = payload_of(booking, instrument.name, instrument.address or instrument.lab, item.name)
     await emit_transition(session, booking, action, None, principal.user_id, "", payload=about)
@@ -295,15 +340,21 @@ async def create_booking(
     *,
     now: datetime | None = None,
     max_open_requests: int | None = None,
+    offer: uuid.UUID | None = None,
+    no_show_rule: NoShowRule | None = None,
 ) -> Booking:
     """Book machine time or queue samples. A taken slot answers 409 with free alternatives;
-    a firm with ``max_open_requests`` requests already awaiting approval there answers 409."""
+    a firm with ``max_open_requests`` requests already awaiting approval there answers 409.
+    ``offer``: the waiting-list offer being accepted, whose hold does not count against it.
+    ``no_show_rule``: a researcher it holds back books on approval (``booking.credit``)."""
     now = now or utcnow()
     enterprise_id = booking_firm(principal, data.enterprise_id)
     for attempt in range(NUMBER_ATTEMPTS):
         try:
             async with transaction(session):
-                return await _insert_booking(session, principal, enterprise_id, data, now, max_open_requests)
+                return await _insert_booking(
+                    session, principal, enterprise_id, data, now, max_open_requests, offer, no_show_rule
+                )
         except SlotTaken:
             break
         except IntegrityError as exc:

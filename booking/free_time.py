@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Result, bindparam, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
@@ -41,7 +41,15 @@ from booking.calendar_rules import (
     slot_grid,
 )
 from booking.errors import InvalidRange, RangeTooWide
-from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar, Operation
+from booking.models import (
+    SLOT_HOLDING,
+    Booking,
+    Closure,
+    InstrumentCalendar,
+    Operation,
+    WaitlistEntry,
+    WaitlistStatus,
+)
 from catalogue.access import visible_instrument
 from catalogue.models import InstrumentStatus, ServiceMode
 from catalogue.workdays import load_working_day_calendar
@@ -137,13 +145,23 @@ async def _taken_of(
     # A booking starting up to a buffer after ``end`` still blocks the time before it.
     reach = timedelta(minutes=buffer_minutes)
     taken: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
-    rows = await session.execute(
-        select(Booking.instrument_id, Booking.start_at, Booking.block_end).where(
-            Booking.instrument_id.in_(ids),
-            Booking.status.in_(SLOT_HOLDING),
-            Booking.start_at.is_not(None),
-            Booking.start_at < end + reach,
-            Booking.block_end > start,
+    # Time a waiting-list offer holds (booking.waitlist) is not free either, until it runs out.
+    rows: Result[uuid.UUID, datetime | None, datetime | None] = await session.execute(
+        union_all(
+            select(Booking.instrument_id, Booking.start_at, Booking.block_end).where(
+                Booking.instrument_id.in_(ids),
+                Booking.status.in_(SLOT_HOLDING),
+                Booking.start_at.is_not(None),
+                Booking.start_at < end + reach,
+                Booking.block_end > start,
+            ),
+            select(WaitlistEntry.instrument_id, WaitlistEntry.start_at, WaitlistEntry.block_end).where(
+                WaitlistEntry.instrument_id.in_(ids),
+                WaitlistEntry.status == WaitlistStatus.offered,
+                WaitlistEntry.offer_expires_at > utcnow(),
+                WaitlistEntry.start_at < end + reach,
+                WaitlistEntry.block_end > start,
+            ),
         )
     )
     for instrument_id, s, e in rows.all():

@@ -8,6 +8,7 @@ import uuid
 
 from booking.services import expire_overdue_requests, schedule_reminders
 from booking.voucher_share import on_fee_corrected, on_payment_received
+from booking.waitlist import tend_waiting_lists
 from yixiang.domains import JobContext
 from yixiang.outbox import Event
 
@@ -30,3 +31,9 @@ async def settle_amount_due(ctx: JobContext, event: Event) -> None:
 
 async def show_corrected_fee(ctx: JobContext, event: Event) -> None:
     await on_fee_corrected(ctx.session, uuid.UUID(str(event.payload["booking_id"])), event.payload)
+
+
+async def offer_waiting_lists(ctx: JobContext, event: Event) -> None:
+    made = await tend_waiting_lists(ctx.session)
+    if made:
+        log.info("offered freed machine time to %d researchers on waiting lists", made)

@@ -144,6 +144,8 @@ class Booking(UUIDPrimaryKey, Timestamps, Base):
     block_end: Mapped[datetime | None]  # end_at + the instrument's buffer at booking time
     status: Mapped[BookingStatus] = mapped_column(_enum(BookingStatus), index=True)
     approval_deadline: Mapped[datetime | None]
+    # Why a request waits for approval when the instrument itself would not ask (booking.credit).
+    approval_reason: Mapped[str | None] = mapped_column(String(200))
     expected_completion_on: Mapped[date | None]  # sample testing: in working days
     note: Mapped[str] = mapped_column(Text, default="")
     rate: Mapped[str] = mapped_column(String(16))  # internal | external
@@ -163,7 +165,11 @@ class BookingHistory(Base):
     """Every transition of a booking: who, when, from, to, why. Replaying it gives the status."""
 
     __tablename__ = "booking_history"
-    __table_args__ = (Index("ix_booking_history_booking", "booking_id", "id"),)
+    __table_args__ = (
+        Index("ix_booking_history_booking", "booking_id", "id"),
+        # No-shows in a period (booking.credit), read as each booking is made: few rows to scan.
+        Index("ix_booking_history_action_at", "action", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
@@ -173,3 +179,121 @@ class BookingHistory(Base):
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))  # None: the system
     reason: Mapped[str] = mapped_column(String(500), default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- what peer booking systems give their users (issue 24) -----------------------------------------
+class WaitlistStatus(enum.StrEnum):
+    waiting = "waiting"  # in line for the range
+    offered = "offered"  # the range was freed and is held for this entry until ``offer_expires_at``
+    booked = "booked"  # the offer was accepted: ``booking_id``
+    declined = "declined"
+    expired = "expired"  # the offer ran out unanswered
+    lapsed = "lapsed"  # the wanted range began before it was freed
+    left = "left"  # the researcher left the line
+
+
+# Entries in these states still want their range; an offered one holds it against other bookings.
+WAITLIST_OPEN = (WaitlistStatus.waiting, WaitlistStatus.offered)
+
+
+class WaitlistEntry(UUIDPrimaryKey, Base):
+    """A researcher in line for machine time that others hold (候补). Offers go in the order of
+    ``created_at`` (then id), to the first entry whose wanted range is free (``booking.waitlist``)."""
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        Index("ix_waitlist_entries_instrument_status", "instrument_id", "status", "created_at"),
+        Index("ix_waitlist_entries_status_offer", "status", "offer_expires_at"),
+    )
+
+    instrument_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    enterprise_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    operation: Mapped[Operation] = mapped_column(_enum(Operation))
+    service_item_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("service_items.id"))
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    block_end: Mapped[datetime]  # end_at + the instrument's buffer: what an offer holds
+    note: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[WaitlistStatus] = mapped_column(_enum(WaitlistStatus))
+    hold_minutes: Mapped[int]  # how long an offer is held (the setting when the entry joined)
+    offered_at: Mapped[datetime | None]
+    offer_expires_at: Mapped[datetime | None]
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CalendarFeed(UUIDPrimaryKey, Base):
+    """A private iCalendar feed: a researcher's own bookings, or (``instrument_id``) an
+    instrument's schedule for its staff. Only the token's SHA-256 is kept; revoked feeds answer 404."""
+
+    __tablename__ = "calendar_feeds"
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    instrument_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class BookingSeries(UUIDPrimaryKey, Base):
+    """A weekly series booked in one request; each week is booked (or refused) on its own."""
+
+    __tablename__ = "booking_series"
+
+    instrument_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instruments.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    enterprise_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    weeks: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cancelled_at: Mapped[datetime | None]
+
+
+class BookingSeriesSlot(Base):
+    """One week of a series: its booking, or why it was refused (the error's code and words)."""
+
+    __tablename__ = "booking_series_slots"
+
+    series_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("booking_series.id", ondelete="CASCADE"), primary_key=True
+    )
+    week: Mapped[int] = mapped_column(primary_key=True)  # 0 for the first
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id"), index=True)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(String(300))
+
+
+class TrainingStatus(enum.StrEnum):
+    requested = "requested"  # the researcher asked; the provider has not scheduled a session yet
+    scheduled = "scheduled"
+    passed = "passed"  # the qualification was granted (``qualification_id``)
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+TRAINING_OPEN = (TrainingStatus.requested, TrainingStatus.scheduled)
+
+
+class TrainingRequest(UUIDPrimaryKey, Base):
+    """A researcher's request for the training self-operation of an instrument requires (培训申请):
+    the provider schedules a session, records the result, and a pass grants the qualification."""
+
+    __tablename__ = "training_requests"
+    __table_args__ = (Index("ix_training_requests_unit_status", "unit_id", "status"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    instrument_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"))
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    status: Mapped[TrainingStatus] = mapped_column(_enum(TrainingStatus))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    session_start: Mapped[datetime | None]
+    session_end: Mapped[datetime | None]
+    place: Mapped[str] = mapped_column(String(200), default="")
+    result_note: Mapped[str] = mapped_column(String(500), default="")
+    qualification_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("qualifications.id"))
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

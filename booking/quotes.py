@@ -102,7 +102,7 @@ async def quote_booking(
             check_machine_time(rules, days, [], data.start, data.end, now)
             block_end = data.end + timedelta(minutes=rules.buffer_minutes)
             closures, overlapping = await closures_and_overlap(
-                session, instrument.id, data.start, data.end, block_end
+                session, instrument.id, data.start, data.end, block_end, now=now
             )
             check_closures(closures, data.start, data.end)
             minutes, slot_free = int((data.end - data.start) / timedelta(minutes=1)), not overlapping

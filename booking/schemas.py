@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from booking.quotes import BookingQuote
 
 Reason = Annotated[str, msgspec.Meta(max_length=500)]
+INSTRUMENT_APPROVAL = "该仪器的预约须经仪器管理员审批"
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 
 
@@ -108,6 +109,9 @@ class BookingOut(Output):
     # Set when some of these days fall in a year whose holidays are not yet published
     # (booking/holiday_notes.py): e.g. 「2028年节假日安排尚未公布，按周末休息计算」.
     holiday_note: str | None = None
+    # Why the booking waits for the provider's approval (the instrument's rule, or the no-show
+    # rule of booking.credit); None when it does not.
+    approval_reason: str | None = None
 
 
 class BookingPage(Output):
@@ -250,6 +254,8 @@ def booking_out(
         updated_at=booking.updated_at,
         history=[history_out(h) for h in history] if history is not None else None,
         holiday_note=holiday_note,
+        approval_reason=booking.approval_reason
+        or (INSTRUMENT_APPROVAL if booking.status == BookingStatus.requested else None),
     )
 
 

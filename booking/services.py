@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from booking import voucher_share
+from booking import voucher_share, waitlist
 from booking.access import is_booker_of, visible_booking
 from booking.bookable import InstrumentTerms, item_terms, terms_of
 from booking.calendar_rules import CalendarRules
@@ -168,10 +168,20 @@ async def reject_booking(
 ) -> Booking:
     now = now or utcnow()
     async with transaction(session):
+        calendar = await waitlist.lock_calendar_of_booking(session, booking_id)
         booking = await _load_for(session, principal, booking_id, "reject")
         await _apply(session, booking, "reject", principal.user_id, reason, now)
         await voucher_share.on_released(session, booking, "rejected", principal.user_id)
+        await _offer_freed(session, calendar, now)
     return booking
+
+
+async def _offer_freed(session: AsyncSession, calendar: uuid.UUID | None, now: datetime) -> None:
+    """The slot just released goes to the first in line for it (``booking.waitlist``), in the
+    transaction that freed it: nobody books it between the release and the offer."""
+    if calendar is not None:
+        await session.flush()
+        await waitlist.offer_freed_time(session, calendar, now)
 
 
 async def cancel_booking(
@@ -186,6 +196,7 @@ async def cancel_booking(
     provider cancels at any time without a fee (breakdown, closure)."""
     now = now or utcnow()
     async with transaction(session):
+        calendar = await waitlist.lock_calendar_of_booking(session, booking_id)
         booking = await _load_for(session, principal, booking_id, "cancel")
         if not is_staff_of(principal, booking.unit_id) and booking.status == BookingStatus.confirmed:
             rules = await load_calendar(session, booking.instrument_id)
@@ -198,6 +209,7 @@ async def cancel_booking(
                     booking.cancellation_fee_fen = late_cancellation_fee(rules, booking.quoted_fee_fen)
         await _apply(session, booking, "cancel", principal.user_id, reason, now)
         await voucher_share.on_released(session, booking, "cancelled", principal.user_id)
+        await _offer_freed(session, calendar, now)
     return booking
 
 

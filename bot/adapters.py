@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from accounts.auth import Principal
 from accounts.models import Organization, Region
 from booking.creation import booking_firm, create_booking
+from booking.credit import NoShowRule
 from booking.events import booking_code
 from booking.free_time import availability
 from booking.models import Booking, BookingStatus, Operation
@@ -270,6 +271,7 @@ class BookingAdapter:
                 principal,
                 data,
                 max_open_requests=BookingSettings.of(self.settings).max_open_requests_per_instrument,
+                no_show_rule=NoShowRule.of(self.settings),
             )
             await self.store.set(remembered, str(booking.id), ttl=IDEMPOTENCY_TTL)
             return await self._view(session, booking)

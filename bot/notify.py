@@ -72,6 +72,9 @@ TITLES = {
     "vouchers.refund_succeeded": "退款已原路退回",
     "voucher.invoice_issued": "发票已开具",
     "voucher.invoice_rejected": "发票申请未通过",
+    "waitlist.offered": "候补时段已为您保留",
+    "training.scheduled": "上机培训已安排",
+    "training.decided": "上机培训有结果",
 }
 
 
@@ -128,6 +131,21 @@ def fields(topic: str, payload: dict[str, Any]) -> dict[str, str]:
             "character_string2": _cut(payload.get("booking_code"), 32),
             "thing3": _cut(payload.get("reason") or "—", 20),
         }
+    if topic == "waitlist.offered":
+        deadline = datetime.fromisoformat(payload["offer_expires_at"]).astimezone(SHANGHAI)
+        return {
+            "thing1": _cut(payload.get("instrument_name"), 20),
+            "time2": _cut(_time(payload), 20),
+            "thing3": "候补到位，时段为您保留",
+            "time4": f"{deadline.month}月{deadline.day}日 {deadline:%H:%M}前确认",
+        }
+    if topic in ("training.scheduled", "training.decided"):
+        return {
+            "thing1": _cut(payload.get("instrument_name"), 20),
+            "time2": _cut(_time(payload) if payload.get("start") else "—", 20),
+            "thing3": _cut(payload.get("summary") or TITLES[topic], 20),
+            "thing4": _cut(payload.get("address") or "—", 20),
+        }
     data = {
         "thing1": _cut(payload.get("instrument_name"), 20),
         "character_string2": _cut(payload.get("booking_code"), 32),
@@ -167,6 +185,10 @@ def labels(topic: str) -> dict[str, str]:
         }
     if topic == "voucher.invoice_rejected":
         return {"thing1": "票据类型", "character_string2": "预约号", "thing3": "原因"}
+    if topic == "waitlist.offered":
+        return {"thing1": "仪器", "time2": "时间", "thing3": "状态", "time4": "确认期限"}
+    if topic in ("training.scheduled", "training.decided"):
+        return {"thing1": "仪器", "time2": "培训时间", "thing3": "结果", "thing4": "地点"}
     extra = {"booking.rejected": "原因", "booking.reminder": "地点", "booking.rating_requested": "评价"}
     return {
         "thing1": "仪器",

@@ -58,6 +58,9 @@ NOTIFICATION_TOPICS = (
     "vouchers.refund_succeeded",
     "voucher.invoice_issued",
     "voucher.invoice_rejected",
+    "waitlist.offered",
+    "training.scheduled",
+    "training.decided",
 )
 
 

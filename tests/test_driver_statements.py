@@ -110,6 +110,8 @@ async def hot_statements(backend: Any) -> list[tuple[str, DriverStatement, dict[
                 "p_start": booking["start_at"] - timedelta(hours=2),
                 "p_end": booking["end_at"],
                 "p_block_end": booking["block_end"],
+                "p_offer": uuid.uuid4(),
+                "p_now": now,
             },
         ),
         ("grants", _FIRM_GRANTS_LOCKED, {"p_firm": QINGHE}),

@@ -26,6 +26,8 @@ skip kinds, never go back up (two transactions then never wait on each other in 
 
 1. instrument — its calendar's slots: a new machine-time booking locks it with the instrument
    read (``booking/bookable.py``), the catalogue's edits lock it too;
+   Its waiting-list entries (``booking/waitlist.py``) are locked only by a transaction that
+   holds the instrument already: offers, accepts and declines of one calendar queue on it;
 2. organisation — a firm, while its open requests on an instrument are counted;
 3. booking — every transition of an existing booking (``booking/access.visible_booking``),
    its results and its rating;

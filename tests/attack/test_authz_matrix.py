@@ -593,6 +593,85 @@ def cases(s: Scene) -> list[Case]:
 
         return make
 
+    # --- waiting list, calendar feeds, weekly series (issue 24) ----------------------------------
+    WL, FEEDS, SERIES = "/api/v1/waitlist", "/api/v1/calendar-feeds", "/api/v1/booking-series"
+
+    async def taken_range() -> tuple[str, Any]:
+        """A range R2 has just booked: one to wait for."""
+        body = s.booking_body()
+        r = await s.client.post(B, json=body, headers=s.headers[R2])
+        assert r.status_code == 201, r.text
+        return WL, body
+
+    def offer_to_r1(action: str) -> Make:
+        """R1 waits for R2's range, R2 cancels: the range is offered to R1."""
+
+        async def make() -> tuple[str, Any]:
+            _, body = await taken_range()
+            joined = await s.client.post(WL, json=body, headers=s.headers[R1])
+            assert joined.status_code == 201, joined.text
+            listed = await s.client.get(f"{B}?instrument_id={w}&mine=true", headers=s.headers[R2])
+            booking = next(b for b in listed.json()["items"] if b["start"] == joined.json()["start"])
+            r = await s.client.post(f"{B}/{booking['id']}/cancel", headers=s.headers[R2])
+            assert r.status_code == 200, r.text
+            return f"{WL}/{joined.json()['id']}/{action}", None
+
+        return make
+
+    async def feed_of_r1() -> tuple[str, str]:
+        r = await s.client.post(FEEDS, headers=s.headers[R1])
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"]), str(r.json()["url"])
+
+    async def revoke_feed() -> tuple[str, Any]:
+        feed_id, _ = await feed_of_r1()
+        return f"{FEEDS}/{feed_id}/revoke", None
+
+    async def feed_file() -> tuple[str, Any]:
+        _, url = await feed_of_r1()
+        return "/" + url.split("://", 1)[1].split("/", 1)[1], None
+
+    async def series_body() -> tuple[str, Any]:
+        body = s.booking_body()
+        del body["mode"]
+        return SERIES, body | {"weeks": 2}
+
+    async def series_of_r1() -> str:
+        _, body = await series_body()
+        r = await s.client.post(SERIES, json=body, headers=s.headers[R1])
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    async def show_series() -> tuple[str, Any]:
+        return f"{SERIES}/{await series_of_r1()}", None
+
+    async def cancel_series() -> tuple[str, Any]:
+        return f"{SERIES}/{await series_of_r1()}/cancel", {"reason": "矩阵"}
+
+    TRAINING = "/api/v1/training-requests"
+
+    def training_of_r1(action: str, body: Any = None) -> Make:
+        """R1's request for training on a new instrument of 之江理工."""
+
+        async def make() -> tuple[str, Any]:
+            world = await make_instrument(s.backend)
+            r = await s.client.post(
+                TRAINING, json={"instrument_id": str(world.instrument_id)}, headers=s.headers[R1]
+            )
+            assert r.status_code == 201, r.text
+            return f"{TRAINING}/{r.json()['id']}/{action}", body
+
+        return make
+
+    async def new_training_request() -> tuple[str, Any]:
+        world = await make_instrument(s.backend)
+        return TRAINING, {"instrument_id": str(world.instrument_id)}
+
+    session_body = {
+        "start": iso(utcnow() + timedelta(days=2)),
+        "end": iso(utcnow() + timedelta(days=2, hours=2)),
+    }
+
     staff = [P, UA]
     sees_own = only(200, [R1, FA, P, UA, PA], 404)
     staff_only = only(200, staff, 403)
@@ -823,6 +902,49 @@ def cases(s: Scene) -> list[Case]:
             fresh=True,
         ),
         Case("GET /api/v1/qualifications", fixed("/api/v1/qualifications"), expect(200)),
+        # --- waiting list, calendar feeds, weekly series ------------------------------------------
+        Case(f"POST {WL}", taken_range, only(201, [R1, R2, FA, RN], 403), fresh=True),
+        Case(f"GET {WL}", fixed(WL), expect(200)),  # one's own entries
+        Case(f"POST {WL}/{{entry_id:uuid}}/accept", offer_to_r1("accept"), only(200, [R1], 404), fresh=True),
+        Case(
+            f"POST {WL}/{{entry_id:uuid}}/decline", offer_to_r1("decline"), only(200, [R1], 404), fresh=True
+        ),
+        Case(f"POST {FEEDS}", fixed(FEEDS), expect(201)),  # one's own bookings (maybe none)
+        Case(
+            f"POST {FEEDS}",
+            fixed(FEEDS, {"instrument_id": str(w)}),
+            only(201, staff, 403),  # an instrument's schedule: its unit's staff
+        ),
+        Case(f"GET {FEEDS}", fixed(FEEDS), expect(200)),
+        Case(f"POST {FEEDS}/{{feed_id:uuid}}/revoke", revoke_feed, only(200, [R1], 404), fresh=True),
+        # the secret address is the key: whoever holds it reads the feed, signed in or not
+        Case("GET /api/v1/ical/{token:str}", feed_file, expect(200, anonymous=200)),
+        Case("GET /api/v1/ical/{token:str}", fixed("/api/v1/ical/forged.ics"), expect(404, anonymous=404)),
+        Case(f"POST {SERIES}", series_body, only(201, [R1, R2, FA, RN], 403), fresh=True),
+        Case(f"GET {SERIES}/{{series_id:uuid}}", show_series, only(200, [R1, FA], 404)),
+        Case(f"POST {SERIES}/{{series_id:uuid}}/cancel", cancel_series, only(200, [R1, FA], 404), fresh=True),
+        Case("GET /api/v1/booking-standing", fixed("/api/v1/booking-standing"), expect(200)),  # one's own
+        Case(f"POST {TRAINING}", new_training_request, expect(201), fresh=True),  # one's own request
+        Case(f"GET {TRAINING}", fixed(TRAINING), expect(200)),  # one's own
+        Case(f"GET {TRAINING}", fixed(f"{TRAINING}?unit={ZJLG}"), only(200, staff, 403)),
+        Case(
+            f"POST {TRAINING}/{{request_id:uuid}}/schedule",
+            training_of_r1("schedule", session_body | {"place": "105 室"}),
+            {**only(200, staff, 404), R1: 403},  # the researcher sees it, the unit schedules
+            fresh=True,
+        ),
+        Case(
+            f"POST {TRAINING}/{{request_id:uuid}}/result",
+            training_of_r1("result", {"passed": True, "note": "矩阵"}),
+            {**only(200, staff, 404), R1: 403},
+            fresh=True,
+        ),
+        Case(
+            f"POST {TRAINING}/{{request_id:uuid}}/cancel",
+            training_of_r1("cancel"),
+            only(200, [R1], 404),
+            fresh=True,
+        ),
         # --- results and ratings -------------------------------------------------------------------
         Case(
             "POST /api/v1/bookings/{booking_id:uuid}/results",

@@ -221,12 +221,17 @@ async def served(client: Any, backend: Any, headers: dict[str, str], booking_id:
 
 async def run_expiry_job(backend: Any) -> None:
     """What the periodic job does every minute: emit the expiry event, and a worker handles it."""
+    await run_periodic_job(backend, EXPIRY_DUE)
+
+
+async def run_periodic_job(backend: Any, topic: str) -> None:
+    """A periodic job's run: its event emitted, and a worker handling it (and only it)."""
     async with backend.runtime.session_maker() as session, session.begin():
-        await emit(session, EXPIRY_DUE, {"job": "test"})
+        await emit(session, topic, {"job": "test"})
     worker = Worker(
         backend.runtime.session_maker,
         backend.runtime.domains,
         settings=msgspec.structs.replace(backend.settings),
-        only_topics={EXPIRY_DUE},
+        only_topics={topic},
     )
     await worker.drain()
