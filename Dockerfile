@@ -46,8 +46,9 @@ COPY ratings ./ratings
 COPY vouchers ./vouchers
 COPY search ./search
 COPY bot ./bot
+COPY oversight ./oversight
 RUN uv pip install --no-cache --no-deps . \
- && /opt/venv/bin/python -c "import yixiang, accounts, catalogue, booking, results, ratings, vouchers, search, bot"
+ && /opt/venv/bin/python -c "import yixiang, accounts, catalogue, booking, results, ratings, vouchers, search, bot, oversight"
 
 # ---------------------------------------------------------------------------------------
 # Runtime: no compilers, no uv, no source tree; only the virtualenv and a non-root user.

@@ -15,5 +15,6 @@ DOMAIN_PACKAGES = (
     "ratings",
     "vouchers",
     "search",
+    "oversight",
     "bot",
 )
