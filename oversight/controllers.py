@@ -23,6 +23,7 @@ from oversight.errors import NotOverseer
 from oversight.ingest import Message, ingest
 from oversight.models import RefusedMessages, Sensor, SensorBinding
 from oversight.mqtt import topic_of
+from oversight.protocol import Envelope
 from oversight.schemas import (
     AnnotationIn,
     BindIn,
@@ -173,7 +174,7 @@ class SensorController(Controller):
         settings = request.app.state.settings
         result = await ingest(
             db_session,
-            [Message(envelope) for envelope in data.messages],
+            [Message(Envelope(body=e.body, signature=e.signature)) for e in data.messages],
             secret_key=settings.secret_key,
             future_skew=timedelta(seconds=OversightSettings.of(settings).future_skew_seconds),
         )

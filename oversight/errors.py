@@ -43,3 +43,18 @@ class InvalidUsage(InvalidInput):
 class SessionNotFound(NotFound):
     code = "session_not_found"
     message = "未找到该使用记录"
+
+
+class IdleCaseNotFound(NotFound):
+    code = "idle_case_not_found"
+    message = "未找到该闲置记录"
+
+
+class NotRegionBureau(Forbidden):
+    code = "not_region_bureau"
+    message = "只有仪器所在地区的科技局可以审核说明"
+
+
+class ExplanationDecided(Conflict):
+    code = "explanation_decided"
+    message = "该说明已审核"

@@ -153,3 +153,73 @@ class InstrumentMonitor(Base):
     state_since: Mapped[datetime | None]
     updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class IdleLevel(enum.IntEnum):
+    """Seed 004's steps for an instrument not run (连续...未开机运行), in months."""
+
+    none = 0
+    reminder = 1  # 由管理单位提醒或说明: the unit is reminded and may explain
+    transfer = 3  # 可由管理单位将大仪进行内部资产划转: listed for internal transfer
+    criticism = 6  # 对大仪管理单位进行通报批评: the unit listed for public criticism
+
+
+class IdleSource(enum.StrEnum):
+    sessions = "sessions"  # sensor and manual sessions
+    bookings = "bookings"  # no sensor: completed bookings are the only record of use
+
+
+class ExplanationReason(enum.StrEnum):
+    """正当理由 the bureau may accept."""
+
+    maintenance = "maintenance"  # 维修保养
+    awaiting_repair = "awaiting_repair"  # 待修
+    project_schedule = "project_schedule"  # 项目安排
+    customs_restriction = "customs_restriction"  # 海关监管限制
+    other = "other"
+
+
+class ExplanationDecision(enum.StrEnum):
+    pending = "pending"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+class IdleCase(UUIDPrimaryKey, Base):
+    """One stretch of an instrument not running, from ``idle_since`` (its last use, or its listing
+    when never used) until a new use clears it. Each step reached is stamped once; the stamps are
+    the record that each notice went out once."""
+
+    __tablename__ = "oversight_idle_cases"
+    __table_args__ = (Index("ix_oversight_idle_cases_instrument_open", "instrument_id", "cleared_at"),)
+
+    instrument_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instruments.id"))
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    idle_since: Mapped[datetime]
+    source: Mapped[IdleSource] = mapped_column(_enum(IdleSource))
+    level: Mapped[int] = mapped_column(default=0)  # an IdleLevel: the highest step reached
+    reminded_at: Mapped[datetime | None]
+    transfer_listed_at: Mapped[datetime | None]
+    criticism_listed_at: Mapped[datetime | None]
+    excused: Mapped[bool] = mapped_column(default=False)  # an explanation was accepted: no further steps
+    cleared_at: Mapped[datetime | None]  # a new use ended it
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdleExplanation(UUIDPrimaryKey, Base):
+    """The unit's explanation (说明) of an idle instrument, and the bureau's decision."""
+
+    __tablename__ = "oversight_idle_explanations"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("oversight_idle_cases.id"), index=True)
+    reason: Mapped[ExplanationReason] = mapped_column(_enum(ExplanationReason))
+    text: Mapped[str] = mapped_column(String(1000))
+    filed_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    filed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decision: Mapped[ExplanationDecision] = mapped_column(
+        _enum(ExplanationDecision), default=ExplanationDecision.pending
+    )
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str] = mapped_column(String(500), default="")

@@ -6,8 +6,10 @@ import uuid
 
 from catalogue.events import INSTRUMENT_CHANGED
 from oversight.controllers import LiveStatusController, SensorController, UsageController
+from oversight.idle import IDLE_CHECK_DUE, check_idle
+from oversight.idle_controllers import IdleController
 from oversight.sensors import retire_sensors_of_retired_instruments
-from yixiang.domains import Domain, JobContext
+from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event
 
 
@@ -18,8 +20,18 @@ async def remove_sensors_of_retired_instruments(ctx: JobContext, event: Event) -
     )
 
 
+async def find_idle_instruments(ctx: JobContext, event: Event) -> None:
+    """The daily idle check (run hourly: each step is stamped and announced once, so a run
+    that finds nothing new changes nothing)."""
+    await check_idle(ctx.session)
+
+
 DOMAIN = Domain(
     name="oversight",
-    route_handlers=[SensorController, UsageController, LiveStatusController],
-    consumers={INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments]},
+    route_handlers=[SensorController, UsageController, LiveStatusController, IdleController],
+    consumers={
+        INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
+        IDLE_CHECK_DUE: [find_idle_instruments],
+    },
+    periodic_jobs=[PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE)],
 )

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import msgspec
 
-from oversight.models import SENSOR_ID_PATTERN, Annotation
-from oversight.protocol import Envelope
+from oversight.models import SENSOR_ID_PATTERN, Annotation, ExplanationReason
+from oversight.protocol import MAX_BODY_CHARS
 from yixiang.schemas import Input, Moment, Output
 
 SensorId = Annotated[str, msgspec.Meta(pattern=SENSOR_ID_PATTERN, description="3–64 letters, digits, - or _")]
@@ -59,8 +59,15 @@ class SensorCreated(SensorOut):
     secret: str = ""
 
 
+class EnvelopeIn(Input):
+    """A signed message (SENSOR_PROTOCOL.md): the reading as JSON text, and its signature."""
+
+    body: Annotated[str, msgspec.Meta(max_length=MAX_BODY_CHARS)]
+    signature: Annotated[str, msgspec.Meta(max_length=128)] = ""
+
+
 class ReadingBatchIn(Input):
-    messages: Annotated[list[Envelope], msgspec.Meta(min_length=1, max_length=1000)]
+    messages: Annotated[list[EnvelopeIn], msgspec.Meta(min_length=1, max_length=1000)]
 
 
 class RefusedOut(Output):
@@ -139,3 +146,43 @@ class RefusalCountOut(Output):
     day: date
     reason: str
     count: int
+
+
+class ExplanationIn(Input):
+    reason: ExplanationReason
+    text: Annotated[str, msgspec.Meta(min_length=2, max_length=1000)]
+
+
+class ExplanationDecisionIn(Input):
+    accept: bool
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class ExplanationOut(Output):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    reason: str
+    text: str
+    filed_by: uuid.UUID
+    filed_at: datetime
+    decision: str  # pending | accepted | rejected
+    decided_at: datetime | None
+    decision_note: str
+
+
+class IdleCaseOut(Output):
+    id: uuid.UUID
+    instrument_id: uuid.UUID
+    instrument_name: str
+    unit_id: uuid.UUID
+    region_code: str
+    idle_since: datetime
+    months: int  # whole months not run, as of now
+    level: int  # 1 提醒, 3 内部资产划转, 6 通报批评: the highest step reached
+    source: str  # sessions (sensor and manual) | bookings (no sensor: completed bookings)
+    reminded_at: datetime | None
+    transfer_listed_at: datetime | None
+    criticism_listed_at: datetime | None
+    excused: bool  # an explanation was accepted
+    cleared_at: datetime | None
+    explanations: list[ExplanationOut]

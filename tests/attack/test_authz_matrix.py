@@ -23,6 +23,8 @@ import pytest
 from accounts.demo import ACCOUNTS, demo_id
 from accounts.models import Role
 from bot.settings import WeChatSettings
+from catalogue.models import Instrument as CatalogueInstrument
+from oversight.idle import check_idle
 from tests.booking.world import (
     ALWAYS_OPEN,
     booked_for_the_past,
@@ -1137,6 +1139,26 @@ def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
     async def shown_sensor() -> tuple[str, Any]:
         return f"{ov}/sensors/{await sensor_on_new_instrument()}", None
 
+    async def idle_case() -> str:
+        """A new 之江理工 instrument listed long ago and never used: an open idle case."""
+        instrument = await make_instrument(s.backend)
+        async with s.backend.runtime.session_maker() as session:
+            async with session.begin():
+                found = await session.get(CatalogueInstrument, instrument.instrument_id)
+                assert found is not None
+                found.published_at = utcnow() - timedelta(days=100)
+            [case] = await check_idle(session, instrument_ids=[instrument.instrument_id])
+        return str(case.id)
+
+    async def explaining() -> tuple[str, Any]:
+        return f"{ov}/idle/{await idle_case()}/explanations", {"reason": "maintenance", "text": "矩阵"}
+
+    async def deciding() -> tuple[str, Any]:
+        path, body = await explaining()
+        r = await s.client.post(path, json=body, headers=s.headers[P])
+        assert r.status_code == 201, r.text
+        return f"{ov}/idle-explanations/{r.json()['id']}/decision", {"accept": True}
+
     manual = {
         "start": iso(utcnow() - timedelta(hours=3)),
         "end": iso(utcnow() - timedelta(hours=2)),
@@ -1198,6 +1220,20 @@ def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
             "GET /api/v1/oversight/units/{unit_id:uuid}/live-board",
             fixed(f"{ov}/units/{ZJLG}/live-board"),
             overseers,
+        ),
+        Case("GET /api/v1/oversight/idle", fixed(f"{ov}/idle"), expect(200)),
+        Case(
+            "POST /api/v1/oversight/idle/{case_id:uuid}/explanations",
+            explaining,
+            only(201, staff, 404),
+            fresh=True,
+        ),
+        # the region's bureau officers decide; the unit is told it may not (403), others never see it
+        Case(
+            "POST /api/v1/oversight/idle-explanations/{explanation_id:uuid}/decision",
+            deciding,
+            only(200, [SB, FB], 404) | {P: 403, UA: 403, PA: 403},
+            fresh=True,
         ),
         Case(
             "GET /api/v1/instruments/{instrument_id:uuid}/live-status",
