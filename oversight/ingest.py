@@ -5,7 +5,9 @@ batch.
 Late, repeated and out-of-order messages give the same sessions as one in-order delivery:
 readings are stored once per ``(sensor, seq)`` and each batch recomputes the sessions of the time
 around its readings from every stored reading (``oversight.sessions``), replacing those there.
-Ingest processes racing on one instrument take its monitor row's lock, in instrument order.
+Ingest processes racing on one instrument are ordered by the rows they lock, in one order every
+batch follows: readings (by sensor and sequence), refusal counters (by reason), sensors (by id),
+then the instruments' monitor rows (by instrument id).
 """
 
 from __future__ import annotations
@@ -151,8 +153,8 @@ async def _store_readings(
             "watts": p.reading.watts,
             "received_at": now,
         }
-        for _, p, sensor in first.values()
-    ]
+        for _, p, sensor in sorted(first.values(), key=lambda f: (f[2].id, f[1].reading.seq))
+    ]  # in key order: two batches inserting the same messages never wait on each other in a cycle
     inserted: set[tuple[str, int]] = set()
     insert = postgresql.insert if is_postgres(session) else sqlite.insert
     for chunk in range(0, len(values), 500):
