@@ -83,7 +83,7 @@ def session_out(m: usage.MatchedSession) -> SessionOut:
         start=s.start_at,
         end=s.end_at,
         minutes=int((s.end_at - s.start_at).total_seconds() // 60),
-        energy_wh=s.energy_wh,
+        energy_wh=round(s.energy_j / 3600),
         source=s.source.value,
         recorded_by=s.recorded_by,
         reason=s.reason,

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oversight.models import (
     InstrumentMonitor,
+    PowerState,
     RefusedMessages,
     Sensor,
     SensorReading,
@@ -36,8 +37,8 @@ from oversight.protocol import Envelope, Parsed, Refusal, parse, parse_envelope,
 from oversight.secrets import SecretUnreadable, unseal
 from oversight.sessions import Point, Run, Thresholds, live_state, runs_of
 from yixiang.clock import shanghai_date
-from yixiang.db import insert_ignoring_conflict, is_postgres, transaction, utcnow
-from yixiang.locking import lock_row
+from yixiang.db import conflict_ignoring_inserts, is_postgres, transaction, utcnow
+from yixiang.locking import locked
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Message:
 class IngestResult:
     accepted: int = 0
     refused: list[tuple[int, Refusal]] = field(default_factory=list)  # (index in the batch, reason)
+    stored_read_at: list[datetime] = field(default_factory=list)  # the readings stored (their times)
 
     def count(self, reason: Refusal) -> int:
         return sum(1 for _, r in self.refused if r == reason)
@@ -92,7 +94,7 @@ async def ingest(
     async with transaction(session):
         sensors = await _active_sensors(session, {p.reading.sensor_id for _, p in parsed})
         keys: dict[str, bytes] = {}
-        good: list[tuple[int, Parsed, Sensor]] = []
+        good: list[tuple[int, Parsed, Any]] = []
         for index, p in parsed:
             sensor = sensors.get(p.reading.sensor_id)
             if sensor is None or sensor.instrument_id is None:
@@ -112,30 +114,67 @@ async def ingest(
         stored = await _store_readings(session, good, now, result)
         await _count_refusals(session, result.refused, now)
         await _touch_sensors(session, [(p, s) for _, p, s in good], now)
-        by_instrument: dict[uuid.UUID, list[SensorReading]] = defaultdict(list)
+        by_instrument: dict[uuid.UUID, list[Stored]] = defaultdict(list)
         for reading in stored:
             by_instrument[reading.instrument_id].append(reading)
-        for instrument_id in sorted(by_instrument):
-            await _update_instrument(session, instrument_id, by_instrument[instrument_id])
+            result.stored_read_at.append(reading.read_at)
+        if by_instrument:
+            await _update_instruments(session, by_instrument)
     result.refused.sort()
     return result
 
 
-async def _active_sensors(session: AsyncSession, ids: set[str]) -> dict[str, Sensor]:
+_INSERT_READINGS = {
+    dialect: statement.returning(SensorReading.sensor_id, SensorReading.seq)
+    for dialect, statement in conflict_ignoring_inserts(SensorReading, ["sensor_id", "seq"]).items()
+}
+_INSERT_MONITORS = conflict_ignoring_inserts(InstrumentMonitor, ["instrument_id"])
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A reading stored by this batch."""
+
+    sensor_id: str
+    seq: int
+    instrument_id: uuid.UUID
+    read_at: datetime
+    state: PowerState
+    watts: int
+    received_at: datetime
+
+
+_SENSORS: Table = Sensor.__table__  # type: ignore[assignment]
+_TOUCH_SENSOR = (
+    update(_SENSORS)
+    .where(_SENSORS.c.id == bindparam("b_id"))
+    .values(
+        last_seen_at=bindparam("b_last_seen_at"),
+        firmware=bindparam("b_firmware"),
+        signal_dbm=bindparam("b_signal_dbm"),
+    )
+)
+
+
+async def _active_sensors(session: AsyncSession, ids: set[str]) -> dict[str, Any]:
+    """The active sensors among ``ids`` (rows: id, instrument_id, secret_sealed, firmware, signal_dbm)."""
     if not ids:
         return {}
-    rows = await session.scalars(
-        select(Sensor).where(Sensor.id.in_(ids), Sensor.status == SensorStatus.active)
+    conn = await session.connection()
+    rows = await conn.execute(
+        select(
+            Sensor.id, Sensor.instrument_id, Sensor.secret_sealed, Sensor.firmware, Sensor.signal_dbm
+        ).where(Sensor.id.in_(ids), Sensor.status == SensorStatus.active)
     )
     return {s.id: s for s in rows}
 
 
 async def _store_readings(
-    session: AsyncSession, good: list[tuple[int, Parsed, Sensor]], now: datetime, result: IngestResult
-) -> list[SensorReading]:
+    session: AsyncSession, good: list[tuple[int, Parsed, Any]], now: datetime, result: IngestResult
+) -> list[Stored]:
     """Insert each new ``(sensor, seq)`` once; one seen before is a duplicate when it says the
     same, a replay when it says something else. Returns the readings stored now."""
-    first: dict[tuple[str, int], tuple[int, Parsed, Sensor]] = {}
+    first: dict[tuple[str, int], tuple[int, Parsed, Any]] = {}
     again: list[tuple[int, Parsed]] = []
     for index, p, sensor in good:
         key = (sensor.id, p.reading.seq)
@@ -156,15 +195,11 @@ async def _store_readings(
         for _, p, sensor in sorted(first.values(), key=lambda f: (f[2].id, f[1].reading.seq))
     ]  # in key order: two batches inserting the same messages never wait on each other in a cycle
     inserted: set[tuple[str, int]] = set()
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
-    for chunk in range(0, len(values), 500):
-        statement = (
-            insert(SensorReading)
-            .values(values[chunk : chunk + 500])
-            .on_conflict_do_nothing(index_elements=["sensor_id", "seq"])
-            .returning(SensorReading.sensor_id, SensorReading.seq)
-        )
-        inserted.update((row.sensor_id, row.seq) for row in await session.execute(statement))
+    if values:
+        # executemany: one statement compiled once (cached), sent as multi-row batches by SQLAlchemy
+        conn = await session.connection()
+        rows = await conn.execute(_INSERT_READINGS[conn.dialect.name], values)
+        inserted.update((row.sensor_id, row.seq) for row in rows)
     seen = [(index, p) for key, (index, p, _) in first.items() if key not in inserted] + again
     if seen:
         stored_before = {
@@ -186,7 +221,7 @@ async def _store_readings(
             )
             result.refused.append((index, Refusal.duplicate if same else Refusal.replayed))
     result.accepted = len(inserted)
-    return [SensorReading(**v) for v in values if (v["sensor_id"], v["seq"]) in inserted]
+    return [Stored(**v) for v in values if (v["sensor_id"], v["seq"]) in inserted]
 
 
 async def _count_refusals(session: AsyncSession, refused: list[tuple[int, Refusal]], now: datetime) -> None:
@@ -194,9 +229,9 @@ async def _count_refusals(session: AsyncSession, refused: list[tuple[int, Refusa
     if not counts:
         return
     day = shanghai_date(now)
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    upsert = postgresql.insert if is_postgres(session) else sqlite.insert
     for reason, n in sorted(counts.items()):
-        statement = insert(RefusedMessages).values(day=day, reason=reason.value, count=n)
+        statement = upsert(RefusedMessages).values(day=day, reason=reason.value, count=n)
         await session.execute(
             statement.on_conflict_do_update(
                 index_elements=["day", "reason"],
@@ -205,47 +240,207 @@ async def _count_refusals(session: AsyncSession, refused: list[tuple[int, Refusa
         )
 
 
-async def _touch_sensors(session: AsyncSession, good: list[tuple[Parsed, Sensor]], now: datetime) -> None:
-    newest: dict[str, Parsed] = {}
+async def _touch_sensors(session: AsyncSession, good: list[tuple[Parsed, Any]], now: datetime) -> None:
+    newest: dict[str, tuple[Parsed, Any]] = {}
     for p, sensor in good:
-        if sensor.id not in newest or p.reading.seq > newest[sensor.id].reading.seq:
-            newest[sensor.id] = p
+        if sensor.id not in newest or p.reading.seq > newest[sensor.id][0].reading.seq:
+            newest[sensor.id] = (p, sensor)
+    if not newest:
+        return
+    rows = []
     for sensor_id in sorted(newest):
-        reading = newest[sensor_id].reading
-        values: dict[str, Any] = {"last_seen_at": now}
-        if reading.firmware is not None:
-            values["firmware"] = reading.firmware
-        if reading.rssi is not None:
-            values["signal_dbm"] = reading.rssi
-        await session.execute(update(Sensor).where(Sensor.id == sensor_id).values(**values))
+        reading, sensor = newest[sensor_id][0].reading, newest[sensor_id][1]
+        rows.append(
+            {
+                "b_id": sensor_id,
+                "b_last_seen_at": now,
+                "b_firmware": sensor.firmware if reading.firmware is None else reading.firmware,
+                "b_signal_dbm": sensor.signal_dbm if reading.rssi is None else reading.rssi,
+            }
+        )
+    conn = await session.connection()
+    await conn.execute(_TOUCH_SENSOR, rows)  # one statement, executed for each row
 
 
 async def monitor_for_update(session: AsyncSession, instrument_id: uuid.UUID) -> InstrumentMonitor:
     """The instrument's monitor row, locked (made with the default thresholds if missing)."""
-    await insert_ignoring_conflict(
-        session, InstrumentMonitor, {"instrument_id": instrument_id}, ["instrument_id"]
+    return (await monitors_for_update(session, [instrument_id]))[instrument_id]
+
+
+async def monitors_for_update(
+    session: AsyncSession, instrument_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, InstrumentMonitor]:
+    """The instruments' monitor rows, locked in instrument order (made if missing)."""
+    ids = sorted(set(instrument_ids))
+    conn = await session.connection()
+    await conn.execute(
+        _INSERT_MONITORS[conn.dialect.name], [{"instrument_id": i, "updated_at": utcnow()} for i in ids]
     )
-    monitor = await lock_row(session, InstrumentMonitor, instrument_id)
-    assert monitor is not None
-    return monitor
+    rows = await session.scalars(
+        locked(select(InstrumentMonitor).where(InstrumentMonitor.instrument_id.in_(ids)))
+        .order_by(InstrumentMonitor.instrument_id)
+        .execution_options(populate_existing=True)
+    )
+    return {m.instrument_id: m for m in rows}
 
 
-async def _update_instrument(
-    session: AsyncSession, instrument_id: uuid.UUID, new: list[SensorReading]
-) -> None:
-    monitor = await monitor_for_update(session, instrument_id)
-    thresholds = thresholds_of(monitor)
-    newest = max(new, key=lambda r: (r.read_at, r.seq))
-    if monitor.last_reading_at is None or newest.read_at > monitor.last_reading_at:
-        state = live_state(Point(newest.read_at, newest.state, newest.watts), thresholds)
-        silent = (
-            monitor.last_reading_at is None
-            or newest.read_at - monitor.last_reading_at > thresholds.offline_after
+def _last_point(monitor: Any) -> Point | None:
+    """The instrument's newest reading as the session rules see it (from its monitor)."""
+    if monitor.last_reading_at is None or monitor.last_state is None:
+        return None
+    state = {"running": PowerState.on, "standby": PowerState.standby}.get(monitor.last_state, PowerState.off)
+    return Point(monitor.last_reading_at, state, monitor.last_watts or 0)
+
+
+# The statements of the usual case (readings arriving in order), on the driver without the ORM's
+# unit of work: each executed once per batch, for all its instruments (executemany).
+_MONITORS: Table = InstrumentMonitor.__table__  # type: ignore[assignment]
+_SESSIONS: Table = UsageSession.__table__  # type: ignore[assignment]
+_UPDATE_MONITOR = (
+    update(_MONITORS)
+    .where(_MONITORS.c.instrument_id == bindparam("b_instrument_id"))
+    .values(
+        last_reading_at=bindparam("b_last_reading_at"),
+        last_state=bindparam("b_last_state"),
+        last_watts=bindparam("b_last_watts"),
+        state_since=bindparam("b_state_since"),
+    )
+)
+_EXTEND_SESSION = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("b_id"))
+    .values(end_at=bindparam("b_end_at"), energy_j=bindparam("b_energy_j"), counted=bindparam("b_counted"))
+)
+
+
+async def _locked_monitor_rows(
+    session: AsyncSession, instrument_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    ids = sorted(set(instrument_ids))
+    conn = await session.connection()
+    await conn.execute(
+        _INSERT_MONITORS[conn.dialect.name], [{"instrument_id": i, "updated_at": utcnow()} for i in ids]
+    )
+    rows = await conn.execute(
+        locked(select(_MONITORS).where(_MONITORS.c.instrument_id.in_(ids))).order_by(
+            _MONITORS.c.instrument_id
         )
-        if silent or state != monitor.last_state:
-            monitor.state_since = newest.read_at
-        monitor.last_reading_at, monitor.last_state, monitor.last_watts = newest.read_at, state, newest.watts
-    await recompute_sessions(session, instrument_id, min(r.read_at for r in new), newest.read_at, thresholds)
+    )
+    return {row.instrument_id: row for row in rows}
+
+
+async def _update_instruments(session: AsyncSession, by_instrument: dict[uuid.UUID, list[Stored]]) -> None:
+    """Live state and sessions of every instrument the batch has readings of.
+
+    Readings all later than the instrument's newest (the usual case: a sensor reporting as it
+    goes) extend its sessions from where they stand: the newest reading (kept on the monitor) and
+    the session it ended, if running. Anything else (late, out of order) recomputes the sessions
+    around the readings from every stored one (:func:`recompute_sessions`); both give the same."""
+    monitors = await _locked_monitor_rows(session, list(by_instrument))
+    appended: dict[uuid.UUID, tuple[Point | None, list[Stored]]] = {}
+    changes = []
+    for instrument_id in sorted(by_instrument):
+        monitor, new = monitors[instrument_id], by_instrument[instrument_id]
+        thresholds = thresholds_of(monitor)
+        last = _last_point(monitor)
+        low = min(r.read_at for r in new)
+        newest = max(new, key=lambda r: (r.read_at, r.seq))
+        if last is None or low > last.at:
+            appended[instrument_id] = (last, new)
+        else:
+            await recompute_sessions(session, instrument_id, low, newest.read_at, thresholds)
+        if monitor.last_reading_at is None or newest.read_at > monitor.last_reading_at:
+            state = live_state(Point(newest.read_at, newest.state, newest.watts), thresholds)
+            silent = (
+                monitor.last_reading_at is None
+                or newest.read_at - monitor.last_reading_at > thresholds.offline_after
+            )
+            changes.append(
+                {
+                    "b_instrument_id": instrument_id,
+                    "b_last_reading_at": newest.read_at,
+                    "b_last_state": state,
+                    "b_last_watts": newest.watts,
+                    "b_state_since": newest.read_at
+                    if silent or state != monitor.last_state
+                    else monitor.state_since,
+                }
+            )
+    conn = await session.connection()
+    if changes:
+        await conn.execute(_UPDATE_MONITOR, changes)
+    if appended:
+        await _extend_sessions(session, monitors, appended)
+
+
+async def _extend_sessions(
+    session: AsyncSession,
+    monitors: dict[uuid.UUID, Any],
+    appended: dict[uuid.UUID, tuple[Point | None, list[Stored]]],
+) -> None:
+    conn = await session.connection()
+    open_ends = [
+        (instrument_id, last.at)
+        for instrument_id, (last, _) in appended.items()
+        if last is not None and monitors[instrument_id].last_state == "running"
+    ]
+    running: dict[uuid.UUID, Any] = {}
+    if open_ends:
+        rows = await conn.execute(
+            select(
+                _SESSIONS.c.id,
+                _SESSIONS.c.instrument_id,
+                _SESSIONS.c.start_at,
+                _SESSIONS.c.end_at,
+                _SESSIONS.c.energy_j,
+            ).where(
+                _SESSIONS.c.source == SessionSource.sensor,
+                tuple_(_SESSIONS.c.instrument_id, _SESSIONS.c.end_at).in_(open_ends),
+            )
+        )
+        running = {row.instrument_id: row for row in rows}
+    extended: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
+    for instrument_id, (last, new) in appended.items():
+        thresholds = thresholds_of(monitors[instrument_id])
+        points = [Point(r.read_at, r.state, r.watts, (r.sensor_id, r.seq)) for r in new]
+        runs = runs_of(([last] if last is not None else []) + points, thresholds)
+        current = running.get(instrument_id)
+        if runs and last is not None and runs[0].start == last.at:
+            run, runs = runs[0], runs[1:]
+            if current is None:  # not where it should be (thresholds changed since?): start afresh
+                await recompute_sessions(
+                    session, instrument_id, last.at, max(p.at for p in points), thresholds
+                )
+                continue
+            end = max(current.end_at, run.end)
+            extended.append(
+                {
+                    "b_id": current.id,
+                    "b_end_at": end,
+                    "b_energy_j": current.energy_j + run.energy_j,
+                    "b_counted": end - current.start_at >= thresholds.min_session,
+                }
+            )
+        added.extend(
+            {
+                "id": uuid.uuid4(),
+                "instrument_id": instrument_id,
+                "start_at": run.start,
+                "end_at": run.end,
+                "energy_j": run.energy_j,
+                "counted": run.counted,
+                "source": SessionSource.sensor,
+                "reason": "",
+                "annotation_note": "",
+                "created_at": utcnow(),
+            }
+            for run in runs
+        )
+    if extended:
+        await conn.execute(_EXTEND_SESSION, extended)
+    if added:
+        await conn.execute(insert(_SESSIONS), added)
 
 
 async def recompute_sessions(
@@ -301,17 +496,17 @@ async def _replace(
                     instrument_id=instrument_id,
                     start_at=run.start,
                     end_at=run.end,
-                    energy_wh=run.energy_wh,
+                    energy_j=run.energy_j,
                     counted=run.counted,
                     source=SessionSource.sensor,
                 )
             )
             continue
         unused.remove(match)
-        match.start_at, match.end_at, match.energy_wh, match.counted = (
+        match.start_at, match.end_at, match.energy_j, match.counted = (
             run.start,
             run.end,
-            run.energy_wh,
+            run.energy_j,
             run.counted,
         )
     if unused:

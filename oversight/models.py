@@ -124,7 +124,8 @@ class UsageSession(UUIDPrimaryKey, Base):
     instrument_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instruments.id"))
     start_at: Mapped[datetime]
     end_at: Mapped[datetime]
-    energy_wh: Mapped[int] = mapped_column(BigInteger, default=0)
+    # joules (watt-seconds), summed per interval between readings: the same however they are batched
+    energy_j: Mapped[int] = mapped_column(BigInteger, default=0)
     source: Mapped[SessionSource] = mapped_column(_enum(SessionSource))
     counted: Mapped[bool] = mapped_column(default=True)
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))  # manual: who

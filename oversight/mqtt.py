@@ -45,7 +45,9 @@ def subscription(share_group: str) -> str:
     return f"$share/{share_group}/{TOPIC_FILTER}" if share_group else TOPIC_FILTER
 
 
-def client_for(mqtt_url: str, identifier: str | None = None) -> aiomqtt.Client:
+def client_for(
+    mqtt_url: str, identifier: str | None = None, *, max_inflight: int | None = None
+) -> aiomqtt.Client:
     parts = urlsplit(mqtt_url)
     tls = parts.scheme == "mqtts"
     return aiomqtt.Client(
@@ -57,6 +59,7 @@ def client_for(mqtt_url: str, identifier: str | None = None) -> aiomqtt.Client:
         protocol=aiomqtt.ProtocolVersion.V5,
         tls_context=ssl.create_default_context() if tls else None,
         timeout=10,
+        max_inflight_messages=max_inflight,
     )
 
 

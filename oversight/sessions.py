@@ -42,7 +42,7 @@ class Point:
 class Run:
     start: datetime
     end: datetime
-    energy_wh: int
+    energy_j: int  # watt-seconds
     counted: bool  # at least the minimum session length
 
 
@@ -57,19 +57,25 @@ def live_state(point: Point, thresholds: Thresholds) -> str:
     return "off" if point.state == PowerState.off else "standby"
 
 
+def interval_joules(point: Point, until_next: timedelta) -> int:
+    """A reading's power held until the next reading, rounded per interval (so a session's energy
+    is the same sum whether computed at once or extended batch by batch)."""
+    return round(point.watts * until_next.total_seconds())
+
+
 def runs_of(points: Iterable[Point], thresholds: Thresholds) -> list[Run]:
     ordered = sorted(points, key=lambda p: (p.at, p.order))
     runs: list[Run] = []
     start: datetime | None = None
     last_running: datetime | None = None
-    watt_seconds = 0.0
+    joules = 0
     previous: Point | None = None
 
     def close(end: datetime) -> None:
-        nonlocal start, watt_seconds
+        nonlocal start, joules
         assert start is not None
-        runs.append(Run(start, end, round(watt_seconds / 3600), end - start >= thresholds.min_session))
-        start, watt_seconds = None, 0.0
+        runs.append(Run(start, end, joules, end - start >= thresholds.min_session))
+        start, joules = None, 0
 
     for point in ordered:
         if start is not None and previous is not None:
@@ -78,7 +84,7 @@ def runs_of(points: Iterable[Point], thresholds: Thresholds) -> list[Run]:
                 assert last_running is not None
                 close(last_running)
             else:
-                watt_seconds += previous.watts * silence.total_seconds()
+                joules += interval_joules(previous, silence)
                 if not is_running(point, thresholds):
                     close(point.at)
         if is_running(point, thresholds):

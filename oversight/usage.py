@@ -33,7 +33,7 @@ from oversight.models import (
     SessionSource,
     UsageSession,
 )
-from oversight.sessions import Thresholds
+from oversight.sessions import Point, Thresholds, live_state
 from yixiang.clock import SHANGHAI
 from yixiang.db import transaction, utcnow
 from yixiang.locking import lock_row
@@ -141,6 +141,16 @@ async def set_thresholds(
         low, high = span.one()
         if low is not None:
             await recompute_sessions(session, instrument_id, low, high, thresholds)
+            newest = await session.scalar(
+                select(SensorReading)
+                .where(SensorReading.instrument_id == instrument_id)
+                .order_by(
+                    SensorReading.read_at.desc(), SensorReading.sensor_id.desc(), SensorReading.seq.desc()
+                )
+                .limit(1)
+            )
+            if newest is not None:  # the newest reading seen under the new thresholds
+                monitor.last_state = live_state(Point(newest.read_at, newest.state, newest.watts), thresholds)
     return monitor
 
 
@@ -167,7 +177,7 @@ async def record_manual_session(
             instrument_id=instrument_id,
             start_at=start,
             end_at=end,
-            energy_wh=0,
+            energy_j=0,
             source=SessionSource.manual,
             counted=True,
             recorded_by=principal.user_id,

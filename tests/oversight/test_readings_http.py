@@ -35,9 +35,14 @@ async def test_a_morning_of_readings_gives_its_sessions(backend, client, login):
 
 async def test_shuffled_repeated_and_late_readings_give_the_same_sessions(backend, client, login):
     staff = await login(P)
+    at_once = await monitored_instrument(backend, client, staff, running_watts=100)
+    await post_batch(client, workday(at_once))
+    expected = await sessions_of(client, staff, at_once, "2026-11-02", "2026-11-02")
     in_order = await monitored_instrument(backend, client, staff, running_watts=100)
-    await post_batch(client, workday(in_order))
-    expected = await sessions_of(client, staff, in_order, "2026-11-02", "2026-11-02")
+    messages = workday(in_order)
+    for first in range(0, len(messages), 7):  # as a sensor reports: a few at a time, in order
+        await post_batch(client, messages[first : first + 7])
+    assert await sessions_of(client, staff, in_order, "2026-11-02", "2026-11-02") == expected
 
     m = await monitored_instrument(backend, client, staff, running_watts=100)
     messages = workday(m)

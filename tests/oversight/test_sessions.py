@@ -33,7 +33,7 @@ def test_on_below_the_threshold_is_not_use():
 def test_a_session_ends_at_the_first_reading_that_is_not_running():
     [run] = runs_of(points((0, "on", 20), (1, "on", 600), (11, "on", 600), (12, "standby", 5)), RULES)
     assert (run.start, run.end) == (T0 + timedelta(minutes=1), T0 + timedelta(minutes=12))
-    assert run.energy_wh == 110  # 600 W for 11 minutes
+    assert run.energy_j == 600 * 11 * 60  # 600 W for 11 minutes
     assert run.counted
 
 

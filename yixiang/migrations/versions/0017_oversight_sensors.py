@@ -157,7 +157,7 @@ def upgrade() -> None:
         sa.Column("instrument_id", sa.Uuid(), nullable=False),
         sa.Column("start_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.Column("end_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.Column("energy_wh", sa.BigInteger(), nullable=False),
+        sa.Column("energy_j", sa.BigInteger(), nullable=False),
         sa.Column(
             "source",
             sa.Enum("sensor", "manual", name="sessionsource", native_enum=False, length=32),
