@@ -16,7 +16,7 @@ from tests.support import error_code
 from yixiang.clock import SHANGHAI, shanghai_today
 from yixiang.db import utcnow
 
-R1 = "demo-researcher"  # 青禾: another firm, the external rate
+R2 = "demo-researcher-2"  # 蓝湾: another firm, the external rate, no vouchers to hold
 
 
 def moment(day: date, hh: int, mm: int = 0) -> datetime:
@@ -56,7 +56,7 @@ async def test_hours_split_by_booking_and_by_shanghai_day(backend, client, login
     await set_calendar(client, staff, m.instrument_id)
     d = shanghai_today() - timedelta(days=4)
     lab = await login(await make_user(backend, ZJLG_LAB))  # the unit's own lab: the internal rate
-    external = await login(R1)
+    external = await login(R2)
     a = await book(client, backend, external, m.instrument_id, moment(d, 9), moment(d, 11))
     b = await book(client, backend, lab, m.instrument_id, moment(d, 13), moment(d, 14))
     c = await book(
