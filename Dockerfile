@@ -47,8 +47,9 @@ COPY vouchers ./vouchers
 COPY search ./search
 COPY bot ./bot
 COPY console ./console
+COPY oversight ./oversight
 RUN uv pip install --no-cache --no-deps . \
- && /opt/venv/bin/python -c "import yixiang, accounts, catalogue, booking, results, ratings, vouchers, search, bot, console"
+ && /opt/venv/bin/python -c "import yixiang, accounts, catalogue, booking, results, ratings, vouchers, search, bot, console, oversight"
 
 # ---------------------------------------------------------------------------------------
 # Runtime: no compilers, no uv, no source tree; only the virtualenv and a non-root user.

@@ -15,6 +15,7 @@ DOMAIN_PACKAGES = (
     "ratings",
     "vouchers",
     "search",
+    "oversight",
     "bot",
     "console",
 )

@@ -23,6 +23,8 @@ import pytest
 from accounts.demo import ACCOUNTS, demo_id
 from accounts.models import Role
 from bot.settings import WeChatSettings
+from catalogue.models import Instrument as CatalogueInstrument
+from oversight.idle import check_idle
 from tests.booking.world import (
     ALWAYS_OPEN,
     booked_for_the_past,
@@ -1368,6 +1370,8 @@ def cases(s: Scene) -> list[Case]:
         Case("POST /api/v1/auth/wechat/bind-code", fixed("/api/v1/auth/wechat/bind-code"), expect(200)),
         # the local outbox: on the embedded default with the dev sign-in (anyone may be the operator)
         Case("GET /dev/outbox", fixed("/dev/outbox"), public),
+        # --- oversight: sensors, readings, sessions, live status (oversight_cases) ---------------
+        *oversight_cases(s, public),
         # --- the published API description ------------------------------------------------------
         *[
             Case(f"GET {path}", fixed(path), public)
@@ -1385,6 +1389,158 @@ def cases(s: Scene) -> list[Case]:
             public,
         ),
         Case("GET /schema/{path:str}", fixed("/schema/no-such-page"), expect(404, anonymous=404)),
+    ]
+
+
+def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
+    """The sensor registry and usage: a unit's staff manage its sensors; the unit, the bureaus of
+    its region and the operator read usage; a sensor's own signature is the readings' authority."""
+    ov = "/api/v1/oversight"
+    w = s.world.instrument_id
+    staff = [P, UA]
+    overseers = only(200, [P, UA, SB, FB, PA], 403)
+
+    async def sensor_on_new_instrument() -> str:
+        instrument = await make_instrument(s.backend)
+        body = {"sensor_id": f"S-m-{uuid.uuid4().hex[:10]}", "instrument_id": str(instrument.instrument_id)}
+        r = await s.client.post(f"{ov}/sensors", json=body, headers=s.headers[P])
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    async def new_registration() -> tuple[str, Any]:
+        instrument = await make_instrument(s.backend)
+        return f"{ov}/sensors", {
+            "sensor_id": f"S-m-{uuid.uuid4().hex[:10]}",
+            "instrument_id": str(instrument.instrument_id),
+        }
+
+    async def rebinding() -> tuple[str, Any]:
+        target = await make_instrument(s.backend)
+        return f"{ov}/sensors/{await sensor_on_new_instrument()}/bind", {
+            "instrument_id": str(target.instrument_id)
+        }
+
+    async def retiring() -> tuple[str, Any]:
+        return f"{ov}/sensors/{await sensor_on_new_instrument()}/retire", {"reason": "矩阵"}
+
+    async def annotating() -> tuple[str, Any]:
+        now = utcnow()
+        r = await s.client.post(
+            f"{ov}/instruments/{w}/sessions",
+            json={
+                "start": iso(now - timedelta(hours=2)),
+                "end": iso(now - timedelta(hours=1)),
+                "reason": "矩阵",
+            },
+            headers=s.headers[P],
+        )
+        assert r.status_code == 201, r.text
+        return f"{ov}/sessions/{r.json()['id']}/annotation", {"annotation": "maintenance", "note": "矩阵"}
+
+    async def shown_sensor() -> tuple[str, Any]:
+        return f"{ov}/sensors/{await sensor_on_new_instrument()}", None
+
+    async def idle_case() -> str:
+        """A new 之江理工 instrument listed long ago and never used: an open idle case."""
+        instrument = await make_instrument(s.backend)
+        async with s.backend.runtime.session_maker() as session:
+            async with session.begin():
+                found = await session.get(CatalogueInstrument, instrument.instrument_id)
+                assert found is not None
+                found.published_at = utcnow() - timedelta(days=100)
+            [case] = await check_idle(session, instrument_ids=[instrument.instrument_id])
+        return str(case.id)
+
+    async def explaining() -> tuple[str, Any]:
+        return f"{ov}/idle/{await idle_case()}/explanations", {"reason": "maintenance", "text": "矩阵"}
+
+    async def deciding() -> tuple[str, Any]:
+        path, body = await explaining()
+        r = await s.client.post(path, json=body, headers=s.headers[P])
+        assert r.status_code == 201, r.text
+        return f"{ov}/idle-explanations/{r.json()['id']}/decision", {"accept": True}
+
+    manual = {
+        "start": iso(utcnow() - timedelta(hours=3)),
+        "end": iso(utcnow() - timedelta(hours=2)),
+        "reason": "矩阵",
+    }
+    thresholds = {"running_watts": 80, "min_session_minutes": 5, "offline_after_minutes": 15}
+    unsigned = {"messages": [{"body": "{}", "signature": ""}]}
+    return [
+        Case("POST /api/v1/oversight/sensors", new_registration, only(201, staff, 404), fresh=True),
+        Case("GET /api/v1/oversight/sensors", fixed(f"{ov}/sensors"), expect(200)),
+        Case("GET /api/v1/oversight/sensors/{sensor_id:str}", shown_sensor, only(200, [P, UA, PA], 404)),
+        Case(
+            "POST /api/v1/oversight/sensors/{sensor_id:str}/bind",
+            rebinding,
+            only(200, staff, 404),
+            fresh=True,
+        ),
+        Case(
+            "POST /api/v1/oversight/sensors/{sensor_id:str}/retire",
+            retiring,
+            only(200, [P, UA, PA], 404),
+            fresh=True,
+        ),
+        # no sign-in: each message carries its own sensor's signature (refused ones are counted)
+        Case("POST /api/v1/oversight/readings", fixed(f"{ov}/readings", unsigned), public),
+        Case("GET /api/v1/oversight/refusals", fixed(f"{ov}/refusals"), only(200, [PA], 403)),
+        Case(
+            "GET /api/v1/oversight/instruments/{instrument_id:uuid}/thresholds",
+            fixed(f"{ov}/instruments/{w}/thresholds"),
+            overseers,
+        ),
+        Case(
+            "PUT /api/v1/oversight/instruments/{instrument_id:uuid}/thresholds",
+            fixed(f"{ov}/instruments/{w}/thresholds", thresholds),
+            only(200, staff, 404),
+        ),
+        Case(
+            "GET /api/v1/oversight/instruments/{instrument_id:uuid}/sessions",
+            fixed(f"{ov}/instruments/{w}/sessions"),
+            overseers,
+        ),
+        Case(
+            "POST /api/v1/oversight/instruments/{instrument_id:uuid}/sessions",
+            fixed(f"{ov}/instruments/{w}/sessions", manual),
+            only(201, staff, 404),
+        ),
+        Case(
+            "POST /api/v1/oversight/sessions/{session_id:uuid}/annotation",
+            annotating,
+            only(200, staff, 404),
+            fresh=True,
+        ),
+        Case(
+            "GET /api/v1/oversight/instruments/{instrument_id:uuid}/daily-hours",
+            fixed(f"{ov}/instruments/{w}/daily-hours"),
+            overseers,
+        ),
+        Case(
+            "GET /api/v1/oversight/units/{unit_id:uuid}/live-board",
+            fixed(f"{ov}/units/{ZJLG}/live-board"),
+            overseers,
+        ),
+        Case("GET /api/v1/oversight/idle", fixed(f"{ov}/idle"), expect(200)),
+        Case(
+            "POST /api/v1/oversight/idle/{case_id:uuid}/explanations",
+            explaining,
+            only(201, staff, 404),
+            fresh=True,
+        ),
+        # the region's bureau officers decide; the unit is told it may not (403), others never see it
+        Case(
+            "POST /api/v1/oversight/idle-explanations/{explanation_id:uuid}/decision",
+            deciding,
+            only(200, [SB, FB], 404) | {P: 403, UA: 403, PA: 403},
+            fresh=True,
+        ),
+        Case(
+            "GET /api/v1/instruments/{instrument_id:uuid}/live-status",
+            fixed(f"/api/v1/instruments/{w}/live-status"),
+            public,
+        ),
     ]
 
 

@@ -2,7 +2,7 @@
 the real-money ledger accounts of a unit (no programme); what a checkout paid back in cash
 
 Revision ID: 0019_payment_orders
-Revises: 0016_voucher_invoices
+Revises: 0017_oversight_sensors
 Create Date: 2026-12-02 05:18:28
 
 """
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "0019_payment_orders"
-down_revision: str | Sequence[str] | None = "0016_voucher_invoices"
+down_revision: str | Sequence[str] | None = "0017_oversight_sensors"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""The bureaus' domain (一网办): sensors and usage sessions, live status, idle escalation."""

@@ -1,0 +1,81 @@
+"""``yixiang oversight ...``: register sensors, and the ingest role that takes their MQTT messages."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from typing import Any
+
+import click
+
+
+@click.group("oversight")
+def oversight_group() -> None:
+    """Sensors, usage and idle instruments (一网办)."""
+
+
+@oversight_group.group("sensor")
+def sensor_group() -> None:
+    """The sensor registry."""
+
+
+@sensor_group.command("add")
+@click.option("--sensor-id", required=True, help="The sensor's id: what it sends and its MQTT topic level.")
+@click.option(
+    "--instrument", "instrument_id", required=True, type=click.UUID, help="The instrument it measures."
+)
+@click.option("--firmware", default="", help="Firmware version, if known.")
+@click.option("--reason", default="命令行登记", show_default=True, help="Recorded in the sensor's history.")
+def sensor_add(sensor_id: str, instrument_id: uuid.UUID, firmware: str, reason: str) -> None:
+    """Register a sensor on an instrument and print its secret (shown once: load it into the sensor)."""
+    from oversight.mqtt import topic_of
+    from oversight.sensors import register_sensor
+    from yixiang.cli import run_with_runtime
+    from yixiang.errors import DomainError
+
+    async def work(runtime: Any) -> str | None:
+        async with runtime.session_maker() as session:
+            try:
+                _, secret = await register_sensor(
+                    session,
+                    None,
+                    sensor_id=sensor_id,
+                    instrument_id=instrument_id,
+                    secret_key=runtime.settings.secret_key,
+                    firmware=firmware,
+                    reason=reason,
+                )
+            except DomainError as exc:
+                click.echo(f"sensor not added: {exc.message} ({exc.code})", err=True)
+                return None
+        return str(secret)
+
+    secret = run_with_runtime(work)
+    if secret is None:
+        sys.exit(1)
+    click.echo(f"sensor:  {sensor_id}")
+    click.echo(f"topic:   {topic_of(sensor_id)}")
+    click.echo(f"secret:  {secret}")
+
+
+@oversight_group.command("ingest")
+def ingest_command() -> None:
+    """Subscribe to the sensors' MQTT topics and store their readings (run as many as needed)."""
+    import asyncio
+    import signal
+
+    from oversight.mqtt import run_ingest
+    from yixiang.cli import run_with_runtime
+
+    async def work(runtime: Any) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        stats = await run_ingest(runtime.session_maker, runtime.settings, stop)
+        click.echo(f"stopped: {stats.accepted} readings stored, {stats.refused} refused", err=True)
+
+    run_with_runtime(work)
+
+
+COMMANDS = [oversight_group]

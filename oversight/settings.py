@@ -1,0 +1,44 @@
+"""Oversight's settings: the MQTT broker the sensors report through, and how readings are taken."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import msgspec
+
+from yixiang.settings import Section, Settings, env_name
+
+
+class OversightSettings(Section):
+    env_prefix = "OVERSIGHT_"
+
+    # mqtt://[user:password@]host[:port] (mqtts:// for TLS); the broker the sensors publish to
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    # Ingest processes subscribe as one shared-subscription group ($share/<group>/...): the broker
+    # hands each message to one of them. Empty: a plain subscription (every process gets all).
+    mqtt_share_group: Annotated[str, msgspec.Meta(max_length=64, pattern="^[A-Za-z0-9_-]*$")] = (
+        "yixiang-ingest"
+    )
+    # A reading timed later than now plus this is refused (far_future): a sensor clock's skew
+    future_skew_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 300
+    # The ingest role stores messages in batches of at most this many, or after this long
+    ingest_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
+    ingest_batch_seconds: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.2
+
+    def problems(self, settings: Settings) -> list[str]:
+        parts = urlsplit(self.mqtt_url)
+        if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+            return [f"{env_name('oversight_mqtt_url')} must look like mqtt://host:1883 (or mqtts://)"]
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            return [f"{env_name('oversight_mqtt_url')} has a port that is not a number"]
+        return []
+
+    def describe(self) -> dict[str, str]:
+        parts = urlsplit(self.mqtt_url)
+        return {"sensor broker": f"{parts.scheme}://{parts.hostname}:{parts.port or 1883}"}
+
+
+SECTIONS = (OversightSettings,)

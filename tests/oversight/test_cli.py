@@ -1,0 +1,50 @@
+"""``yixiang oversight sensor add``: registers a sensor from the command line and prints the secret
+it signs with (once); a refusal is a message and a non-zero exit."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from oversight.secrets import unseal
+from yixiang.cli import main
+from yixiang.settings import DEFAULT_SECRET
+
+
+@pytest.mark.slow
+def test_sensor_add_prints_the_topic_and_a_secret_the_sensor_signs_with(tmp_path: Path) -> None:
+    env = {"YIXIANG_DATA_DIR": str(tmp_path), "YIXIANG_DEMO_DATA": "false", "YIXIANG_LOG_LEVEL": "ERROR"}
+    assert CliRunner().invoke(main, ["demo", "load"], env=env).exit_code == 0
+    with sqlite3.connect(tmp_path / "yixiang.db") as db:
+        (instrument,) = db.execute(
+            "SELECT id FROM instruments WHERE status = 'in_service' LIMIT 1"
+        ).fetchone()
+    instrument_id = str(uuid.UUID(hex=instrument) if len(instrument) == 32 else instrument)
+
+    added = CliRunner().invoke(
+        main,
+        ["oversight", "sensor", "add", "--sensor-id", "S-CLI-01", "--instrument", instrument_id],
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    lines = dict(line.split(":", 1) for line in added.stdout.splitlines())
+    assert lines["topic"].strip() == "yixiang/sensors/S-CLI-01/power"
+    secret = lines["secret"].strip()
+    with sqlite3.connect(tmp_path / "yixiang.db") as db:
+        sealed, status = db.execute(
+            "SELECT secret_sealed, status FROM oversight_sensors WHERE id = 'S-CLI-01'"
+        ).fetchone()
+    assert status == "active" and unseal(sealed, DEFAULT_SECRET, "S-CLI-01") == secret.encode()
+    assert secret.encode() not in sealed  # kept encrypted
+
+    again = CliRunner().invoke(
+        main,
+        ["oversight", "sensor", "add", "--sensor-id", "S-CLI-02", "--instrument", instrument_id],
+        env=env,
+    )
+    assert again.exit_code == 1
+    assert "instrument_has_sensor" in again.stderr
