@@ -4,9 +4,14 @@ route shows the rule and the count."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+import msgspec
+import pytest
+
 from booking.credit import NoShowRule, approval_required_until
+from booking.settings import BookingSettings
 from tests.booking.world import (
     QINGHE,
     booked_for_the_past,
@@ -16,6 +21,7 @@ from tests.booking.world import (
     make_user,
     set_calendar,
 )
+from tests.support import Backend
 from yixiang.clock import SHANGHAI
 from yixiang.db import utcnow
 
@@ -32,6 +38,19 @@ def test_the_rule_is_met_by_enough_no_shows_close_enough_together() -> None:
     assert approval_required_until(at[:2], rule) is None
 
 
+@pytest.fixture
+def default_rule(backend: Backend) -> Iterator[None]:
+    """The rule as shipped (3 no-shows in 90 days), in place of the suite's lenient one."""
+    sections = backend.settings.__dict__["_sections"]
+    lenient = sections[BookingSettings]
+    sections[BookingSettings] = msgspec.structs.replace(lenient, no_show_limit=3)
+    try:
+        yield
+    finally:
+        sections[BookingSettings] = lenient
+
+
+@pytest.mark.usefixtures("default_rule")
 async def test_three_no_shows_put_new_bookings_on_approval_and_the_answer_says_why(client, login, backend):
     world = await make_instrument(backend)
     provider = await login("demo-provider")
