@@ -14,6 +14,7 @@ from litestar.static_files import create_static_files_router
 from console import (
     desk,
     instruments,
+    mobile,
     operator,
     provider,
     qualifications,
@@ -73,6 +74,7 @@ pages = Router(
         *settlements.ROUTES,
         *operator.ROUTES,
         *region.ROUTES,
+        *mobile.ROUTES,
     ],
     middleware=[ConsoleSessionMiddleware],
     guards=[csrf_protected],

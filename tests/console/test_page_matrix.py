@@ -25,6 +25,7 @@ from tests.attack.test_authz_matrix import (
     R1,
     R2,
     RATING,
+    RN,
     ROLES,
     SB,
     UA,
@@ -52,6 +53,7 @@ class Row:
     form: dict[str, str] | None = None  # a POST: the form's fields (its token added)
     upload: bool = False  # a streamed upload: its token in the address, a file in the body
     push: bool = False  # a monthly push file posted with the form
+    unseen: tuple[str, ...] = ()  # roles the object is not there for (404, as the API answers)
 
 
 # "METHOD template" as the app declares it → the row. Forms that change state come after the
@@ -155,6 +157,20 @@ ROWS: dict[str, Row] = {
         [PA], "/console/working-days", form={"day": "2099-01-06", "kind": "holiday"}
     ),
     "GET /console/static/{file_path:path}": Row(ROLES, "/console/static/console.css"),
+    # the firm's phone payment page (the bot's link): its members only; another firm's or region's
+    # people do not see the booking at all
+    "GET /console/m/bookings/{booking_id:uuid}/pay": Row(
+        [R1, FA],
+        "/console/m/bookings/{captured}/pay",
+        api="/api/v1/bookings/{captured}/statement",
+        unseen=(R2, RN, NB),
+    ),
+    "POST /console/m/bookings/{booking_id:uuid}/pay/{channel:str}": Row(
+        [R1, FA], "/console/m/bookings/{fresh_completed}/pay/native", form={}, unseen=(R2, RN, NB)
+    ),
+    "POST /console/m/payment-orders/{out_trade_no:str}/check": Row(
+        ROLES, ""
+    ),  # test_pay_pages (fake WeChat Pay)
 }
 # Objects each allowed caller of a form gets anew (made by ``fresh`` in the test).
 FRESH = (
@@ -169,6 +185,7 @@ FRESH = (
     "fresh_qualification",
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
+SPECIAL |= {"POST /console/m/payment-orders/{out_trade_no:str}/check"}  # needs an order: test_pay_pages
 CONSOLE_ROUTES = set(ROWS)
 
 
@@ -263,6 +280,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
                     wrong.append(f"{route} as nobody: {got}, {r.headers.get('location')}")
                 continue
             want = (303 if row.form is not None else 200) if role in row.allowed else 403
+            if role in row.unseen:
+                want = 404
             if role == NB and SB in row.allowed:
                 # 宁波's science officer: its own region's lists and forms as 杭州's officer has
                 # them; 杭州's objects are not there for it (404, as the API answers)
