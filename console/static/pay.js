@@ -14,9 +14,7 @@
     return post("/console/m/payment-orders/" + encodeURIComponent(outTradeNo) + "/check").then(function (o) {
       if (o.paid) {
         say("已支付");
-        var due = document.querySelector("[data-due]");
-        if (due) { due.textContent = "0.00 元"; }
-        if (box) { box.hidden = true; }
+        window.location.reload();  // the bill as the server now has it
       } else {
         say(o.message || "尚未收到付款，请稍后再查");
       }
