@@ -89,7 +89,7 @@ async def _payers_orders(
     return orders
 
 
-def _pay(request: Request[Any, Any, Any]) -> WeChatPay | None:
+def wechat_pay(request: Request[Any, Any, Any]) -> WeChatPay | None:
     pay: WeChatPay | None = request.app.state.services.get(WECHAT_PAY)
     return pay
 
@@ -121,7 +121,7 @@ async def pay_page(
         paid=bill.due_fen == 0 and bill.paid_fen > 0,
         native=native,
         qr=qr_svg(native.code_url) if native else None,
-        wechat_pay=_pay(request) is not None,
+        wechat_pay=wechat_pay(request) is not None,
     )
 
 
@@ -144,7 +144,7 @@ async def open_order(
         raise InvalidInput("支付方式只能是 jsapi 或 native") from None
     async with transaction(db_session, read_only=True):
         await _payers_orders(db_session, principal, booking_id)  # the refusals a page shows as such
-    pay = _pay(request)
+    pay = wechat_pay(request)
     if chosen == PaymentChannel.native:
 
         async def work() -> str:
@@ -172,7 +172,7 @@ async def open_order(
 async def check_order(
     request: Request[Any, Any, Any], out_trade_no: str, principal: Principal, db_session: AsyncSession
 ) -> Response[Any]:
-    pay = _pay(request)
+    pay = wechat_pay(request)
     try:
         async with transaction(db_session, read_only=True):
             order = await order_service.visible_order(db_session, principal, out_trade_no[:40])

@@ -17,7 +17,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_role
-from accounts.models import Role
+from accounts.models import STAFF_ROLES, Role
 from console.mobile import open_native_order, qr_svg
 from console.pages import act, render
 from console.tables import Column, read_table
@@ -25,7 +25,7 @@ from vouchers import settlement as settlement_service
 from vouchers import settlement_export
 from vouchers import statements as statement_service
 from vouchers.evidence import rating_window
-from vouchers.models import SettlementStatus
+from vouchers.models import CheckoutState, SettlementStatus
 from vouchers.payments.orders import booking_orders
 from vouchers.payments.refunds import list_refunds
 from vouchers.schemas import MarkPaidIn, SettlementIn
@@ -271,6 +271,9 @@ async def statement_page(
         refunds=refunds,
         desk_order=desk_order,
         qr=qr_svg(desk_order.code_url) if desk_order else None,
+        # the unit's staff correct a completed booking's fee (the service checks it is their unit's)
+        can_correct=principal.has_role(*STAFF_ROLES) and out.state == CheckoutState.captured,
+        correction_key=uuid.uuid4().hex,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import httpx
 
@@ -38,6 +39,7 @@ from tests.catalogue.helpers import as_csv
 from tests.catalogue.helpers import row as import_row
 from tests.console.desk import console_client, csrf_of, signed_in
 from tests.vouchers.desk import new_org
+from vouchers.models import PaymentReconciliation
 from yixiang.outbox import EventStatus, OutboxEvent
 
 DESK = [P, UA, SB, FB, PA]
@@ -168,9 +170,28 @@ ROWS: dict[str, Row] = {
     "POST /console/m/bookings/{booking_id:uuid}/pay/{channel:str}": Row(
         [R1, FA], "/console/m/bookings/{fresh_completed}/pay/native", form={}, unseen=(R2, RN, NB)
     ),
-    "POST /console/m/payment-orders/{out_trade_no:str}/check": Row(
-        ROLES, ""
-    ),  # test_pay_pages (fake WeChat Pay)
+    # WeChat Pay at the desks: reconciliations (finance all, a unit its merchant's), refunds, the
+    # unit's fee correction (its refunds: test_payments_desk)
+    "GET /console/payment-reconciliations": Row(
+        DESK, "/console/payment-reconciliations", api="/api/v1/payment-reconciliations"
+    ),
+    "GET /console/payment-reconciliations/{reconciliation_id:uuid}": Row(
+        [FB, PA],
+        "/console/payment-reconciliations/{reconciliation}",
+        api="/api/v1/payment-reconciliations/{reconciliation}",
+        unseen=(P, UA, SB, NB),
+    ),
+    "POST /console/payment-reconciliations": Row(
+        [FB, PA], "/console/payment-reconciliations", form={"day": "2026-12-01", "sub_mchid": ""}
+    ),
+    "GET /console/payment-refunds": Row(DESK, "/console/payment-refunds", api="/api/v1/payment-refunds"),
+    "POST /console/statements/{booking_id:uuid}/fee-correction": Row(
+        STAFF,
+        "/console/statements/{fresh_completed}/fee-correction",
+        form={"fee_yuan": "1", "reason": "矩阵"},
+    ),
+    # the order check: tested in test_pay_pages (an order needs the fake WeChat Pay)
+    "POST /console/m/payment-orders/{out_trade_no:str}/check": Row(ROLES, ""),
 }
 # Objects each allowed caller of a form gets anew (made by ``fresh`` in the test).
 FRESH = (
@@ -205,6 +226,7 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         "batch": await s.settlement("draft"),
         "program": await s.new_program(),
         "application": await s.application(),
+        "reconciliation": str(await direct_merchants_day(backend)),
     }
     r = await client.post(
         f"/api/v1/voucher-applications/{objects['application']}/attachments",
@@ -306,6 +328,23 @@ async def dead_event(backend) -> int:
         session.add(event)
         await session.flush()
         return event.id
+
+
+async def direct_merchants_day(backend) -> uuid.UUID:
+    """A day's reconciliation of the direct merchant (no unit's sub-merchant: finance's alone)."""
+    async with backend.runtime.session_maker() as session, session.begin():
+        found = PaymentReconciliation(
+            id=uuid.uuid4(),
+            day=date(2000, 1, 1) + timedelta(days=uuid.uuid4().int % 9000),  # one of its own
+            mchid="1900000109",
+            sub_mchid="",
+            bill_lines=0,
+            bill_total_fen=0,
+            ledger_total_fen=0,
+            differences={"lines": []},
+        )
+        session.add(found)
+        return found.id
 
 
 async def token_of(who: httpx.AsyncClient) -> str:
