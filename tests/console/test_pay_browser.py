@@ -46,6 +46,7 @@ async def test_a_researcher_pays_the_bill_on_the_phone_inside_wechat(backend, lo
             await context.add_init_script(BRIDGE)
             page = seen.watch(await context.new_page())
             await page.goto(base + pay_page(due))  # the bot's link: first the sign-in form
+            await expect(page.get_by_text("登录后查看并支付账单")).to_be_visible()
             await page.get_by_label("用户名").fill(username)
             await page.get_by_label("密码").fill("yixiang-demo")
             await page.get_by_role("button", name="登录").click()
