@@ -6,7 +6,10 @@ filter tags and a table of sort keys (search/sqlite_index.py), PostgreSQL's GIN-
 column (search/postgres_index.py). Query terms are ANDed;
 each term matches its synonym groups' tokens, its own token, its bigrams (two-character Chinese
 words always work), a prefix if it was the last word typed, and for Latin words of five or more
-letters the indexed words one edit away (typo tolerance, like Meilisearch's default).
+letters the indexed words one edit away (typo tolerance, like Meilisearch's default). Before
+that, a query typed by sound is read as it was meant (search/phonetic.py: 扫苗电镜 is 扫描电镜),
+and the pinyin or initials of a vocabulary term (hecigongzhen, hc) match the term's groups. A
+model is also indexed glued ("MCR 302e" as mcr302e), so a query without separators finds it.
 
 A query reads its matches once, as narrow rows, for the page, the total and the facets alike,
 and its answer is remembered until the next index write (search/cache.py).
@@ -29,14 +32,17 @@ from search import postgres_index, sqlite_index
 from search.backend import Hit, Mode, SearchDocument, SearchQuery, SearchResult, Sort
 from search.cache import AnswerCache
 from search.models import SearchDocumentRow, SearchIndexState, SearchPayloadRow, SearchTerm
+from search.phonetic import correct, vocabulary
 from search.sqlite_index import doc_number
 from search.text import (
     QueryTerm,
     bigrams,
+    compact_model,
     gram_tokens,
     highlight,
     index_tokens,
     latin_vocabulary,
+    normalize,
     parse_query,
     synonyms,
     typo_variants,
@@ -104,7 +110,7 @@ def token_values(doc: SearchDocument) -> dict[str, Any]:
     )
     return {
         "doc_number": doc_number(doc.id),
-        "name_tokens": _uniq(index_tokens(name_text)),
+        "name_tokens": _uniq([*index_tokens(name_text), compact_model(doc.model)]),
         "keyword_tokens": _uniq(group_tokens),
         "body_tokens": _uniq(index_tokens(body_text)),
         "grams": _uniq(gram_tokens(" ".join([doc.name, *doc.aliases, doc.category_name]))),
@@ -214,6 +220,7 @@ class DatabaseSearch:
         vocabulary: set[str] = set()
         for d in documents:
             vocabulary |= latin_vocabulary(" ".join([d.name_en, d.model, d.manufacturer, *d.aliases]))
+            vocabulary |= {compact_model(d.model)} - {""}
         if vocabulary:
             insert = postgresql.insert if is_postgres(session) else sqlite.insert
             await session.execute(
@@ -332,8 +339,16 @@ class DatabaseSearch:
 
 @functools.lru_cache(maxsize=4096)
 def _parsed(q: str) -> tuple[QueryTerm, ...]:
-    """Parsed queries (normalisation, synonyms, jieba): the same few queries come again and again."""
-    return tuple(parse_query(q))
+    """Parsed queries (normalisation, what a query typed by sound meant, synonyms, jieba): the
+    same few queries come again and again. Pinyin and initials of the vocabulary (hecigongzhen,
+    hc) match their synonym groups, and the word itself (a model "HC-1" still matches "hc")."""
+    keys = vocabulary().latin_keys
+    terms = parse_query(correct(normalize(q)))
+    return tuple(QueryTerm(t.text, t.kind, keys[t.text]) if _is_key(t, keys) else t for t in terms)
+
+
+def _is_key(term: QueryTerm, keys: dict[str, tuple[int, ...]]) -> bool:
+    return term.kind == "latin" and not term.groups and term.text in keys
 
 
 def _page_values(query: SearchQuery) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from search.backend import Hit, SearchDocument, SearchQuery, SearchResult, Sort
 from search.errors import SearchUnavailable
+from search.phonetic import correct, vocabulary
 from search.text import normalize, synonyms
 
 T = TypeVar("T")
@@ -70,6 +71,11 @@ def synonym_setting() -> dict[str, list[str]]:
             others = [t for t in group.normalized if t != term]
             mapping.setdefault(term, [])
             mapping[term] += [t for t in others if t not in mapping[term]]
+    # Pinyin and initials of the vocabulary (search/phonetic.py) name their groups, one way.
+    for key, numbers in vocabulary().latin_keys.items():
+        mapping.setdefault(key, [])
+        for number in numbers:
+            mapping[key] += [t for t in synonyms().groups[number - 1].normalized if t not in mapping[key]]
     return mapping
 
 
@@ -227,7 +233,11 @@ class MeiliSearch:
             params.update(page=query.offset // query.limit + 1, hitsPerPage=query.limit)
         else:
             params.update(offset=query.offset, limit=query.limit)
-        q = normalize(query.q)
+        q = correct(normalize(query.q))
+        if q.rsplit(" ", 1)[-1] in vocabulary().latin_keys:
+            # Pinyin or initials are whole words, as the database backend reads them: "hc" is
+            # 核磁, not also every word starting with hc (a trailing space ends prefix search).
+            q += " "
         raw = await self._call(lambda: self.client.index(self.index).search(q, params))
         hits = []
         for hit in raw["hits"]:

@@ -17,6 +17,7 @@ from datetime import datetime
 
 import jieba
 
+from search.phonetic import correct
 from search.text import normalize, synonyms
 from yixiang.dates import without_time_words
 
@@ -70,5 +71,6 @@ def _cut(run: str) -> tuple[tuple[str, int, int], ...]:
 
 def query_of_sentence(sentence: str, now: datetime) -> str:
     """The query terms of a sentence: no date or time words, no stop words."""
-    text = clean(without_time_words(clean(sentence), now))
+    # Corrected first: a slip may be a stop word on its own (点 in 扫描点镜 is "a bit").
+    text = clean(without_time_words(correct(clean(sentence)), now))
     return " ".join(w for w, _, _ in words(text) if w not in STOP_WORDS)

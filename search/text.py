@@ -85,6 +85,14 @@ def gram_tokens(text: str) -> list[str]:
     return [g for run in CJK_RUN.findall(norm) for g in bigrams(run)]
 
 
+def compact_model(model: str) -> str:
+    """A model number as typed without its separators ("MCR 302e" → mcr302e, "AVANCE NEO 600" →
+    avanceneo600): one more token of the name, so a glued query matches a spaced model (a hyphen
+    already gives its joined form, see ``latin_parts``)."""
+    compact = "".join(LATIN_WORD.findall(re.sub(r"[-./+]", "", normalize(model))))
+    return compact if 3 <= len(compact) <= 64 else ""
+
+
 def latin_vocabulary(text: str) -> set[str]:
     return {t for t in index_tokens(text) if t.isascii() and 3 <= len(t) <= 64}
 

@@ -9,13 +9,15 @@ _geoRadius) and refuses attributes that are not filterable, sorts on attributes 
 sortable, facets that are not filterable and unknown search parameters, answering with
 Meilisearch's error codes. Writes are asynchronous tasks as on the real server (processed at once,
 polled through /tasks). Search: words with prefix on the last one, typo tolerance
-(Damerau-Levenshtein 1 from oneTypo, 2 from twoTypos), synonyms, matchingStrategy, ranking rules
+(Damerau-Levenshtein 1 from oneTypo, 2 from twoTypos), synonyms, split and concatenated words,
+matchingStrategy, ranking rules
 in the configured order, facet distribution, highlighting, page and offset pagination.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 import re
@@ -39,6 +41,7 @@ SEARCH_FIELDS = {
 }  # fmt: skip
 DOC_ID = re.compile(r"^[A-Za-z0-9_-]{1,511}$")
 WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]+")
+SPLIT = "\x00split"  # marks an alternative that is one query word split in two
 
 
 class ApiError(Exception):
@@ -596,11 +599,33 @@ class State:
         return parsed
 
     def _alternatives(self, index: Index, query_words: list[str]) -> list[list[list[str]]]:
-        """Per query word: alternatives, each a phrase (list of words) — the word itself or a synonym."""
+        """Per query word: alternatives, each a phrase (list of words) — the word itself, a
+        synonym, the word split in two where both halves are indexed words (the split whose
+        rarer half is most frequent), and the concatenation of up to 3 consecutive query words
+        it is part of (Meilisearch's "Concatenated and split queries": "su8010" finds SU-8010,
+        "su 8010" finds SU8010)."""
         synonyms = {k.lower(): v for k, v in index.settings["synonyms"].items()}
+        frequency: dict[str, int] = {}
+        adjacent: set[tuple[str, str]] = set()  # split halves "must stay next to each other"
+        for doc in index.documents.values():
+            for _, tokens in index.fields(doc):
+                adjacent.update(itertools.pairwise(tokens))
+            for token in {t for _, tokens in index.fields(doc) for t in tokens}:
+                frequency[token] = frequency.get(token, 0) + 1
         result = []
-        for word in query_words:
+        for n, word in enumerate(query_words):
             alts = [[word]] + [words(s) for s in synonyms.get(word, []) if words(s)]
+            splits = [
+                (min(frequency.get(word[:i], 0), frequency.get(word[i:], 0)), [word[:i], word[i:]])
+                for i in range(1, len(word))
+                if (word[:i], word[i:]) in adjacent
+            ]
+            best = max(splits, default=(0, []))
+            if best[0] > 0:
+                alts.append([SPLIT, *best[1]])
+            for size in (2, 3):
+                for start in range(max(0, n - size + 1), min(n, len(query_words) - size) + 1):
+                    alts.append(["".join(query_words[start : start + size])])
             result.append(alts)
         return result
 
@@ -660,6 +685,11 @@ class State:
         sizes: dict[str, int],
         prefix: bool,
     ) -> dict[str, Any] | None:
+        if phrase[0] == SPLIT:  # the two halves of a split word, next to each other in one attribute
+            for pos, tokens in fields:
+                if any(pair == (phrase[1], phrase[2]) for pair in itertools.pairwise(tokens)):
+                    return {"words": phrase[1:], "typos": 0, "attribute": pos, "exact": 0}
+            return None
         total = {"words": [], "typos": 0, "attribute": 99, "exact": 0}
         for word in phrase:
             best = None
