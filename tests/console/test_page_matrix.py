@@ -168,10 +168,12 @@ ROWS: dict[str, Row] = {
         unseen=(R2, RN, NB),
     ),
     "POST /console/m/bookings/{booking_id:uuid}/pay/{channel:str}": Row(
-        [R1, FA], "/console/m/bookings/{fresh_completed}/pay/native", form={}, unseen=(R2, RN, NB)
+        [R1, FA], "/console/m/bookings/{captured}/pay/native", form={}, unseen=(R2, RN, NB)
     ),
     # WeChat Pay at the desks: reconciliations (finance all, a unit its merchant's), refunds, the
-    # unit's fee correction (its refunds: test_payments_desk)
+    # unit's fee correction (its refunds: test_payments_desk). The two payment forms post on the
+    # paid booking what its service refuses with a message (nothing owed; not an amount): who gets
+    # past the page is checked without changing it
     "GET /console/payment-reconciliations": Row(
         DESK, "/console/payment-reconciliations", api="/api/v1/payment-reconciliations"
     ),
@@ -186,9 +188,7 @@ ROWS: dict[str, Row] = {
     ),
     "GET /console/payment-refunds": Row(DESK, "/console/payment-refunds", api="/api/v1/payment-refunds"),
     "POST /console/statements/{booking_id:uuid}/fee-correction": Row(
-        STAFF,
-        "/console/statements/{fresh_completed}/fee-correction",
-        form={"fee_yuan": "1", "reason": "矩阵"},
+        STAFF, "/console/statements/{captured}/fee-correction", form={"fee_yuan": "一元", "reason": "矩阵"}
     ),
     # the order check: tested in test_pay_pages (an order needs the fake WeChat Pay)
     "POST /console/m/payment-orders/{out_trade_no:str}/check": Row(ROLES, ""),
