@@ -14,7 +14,9 @@ from litestar.static_files import create_static_files_router
 from console import (
     desk,
     instruments,
+    mobile,
     operator,
+    payments_desk,
     provider,
     qualifications,
     region,
@@ -73,6 +75,8 @@ pages = Router(
         *settlements.ROUTES,
         *operator.ROUTES,
         *region.ROUTES,
+        *mobile.ROUTES,
+        *payments_desk.ROUTES,
     ],
     middleware=[ConsoleSessionMiddleware],
     guards=[csrf_protected],

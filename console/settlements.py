@@ -17,14 +17,17 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_role
-from accounts.models import Role
+from accounts.models import STAFF_ROLES, Role
+from console.mobile import open_native_order, qr_svg
 from console.pages import act, render
 from console.tables import Column, read_table
 from vouchers import settlement as settlement_service
 from vouchers import settlement_export
 from vouchers import statements as statement_service
 from vouchers.evidence import rating_window
-from vouchers.models import SettlementStatus
+from vouchers.models import CheckoutState, SettlementStatus
+from vouchers.payments.orders import booking_orders
+from vouchers.payments.refunds import list_refunds
 from vouchers.schemas import MarkPaidIn, SettlementIn
 from vouchers.settlement_export import EVIDENCE_LABELS, STATUS_LABELS
 from vouchers.settlement_list import SettlementFilter, list_settlements
@@ -245,8 +248,32 @@ async def statement_page(
         out = await statement_service.statement(
             db_session, principal, booking_id, rating_window=rating_window(request.app.state)
         )
+        orders = await booking_orders(db_session, principal, booking_id)
+        refunds = await list_refunds(
+            db_session,
+            everything=True,  # the statement's visibility was checked above: its refunds go with it
+            unit_ids=set(),
+            enterprise_ids=set(),
+            booking_id=booking_id,
+            status=None,
+            limit=100,
+            offset=0,
+        )
+    # a desk's QR code: the open Native order of what is owed now, for the firm's person to scan
+    desk_order = open_native_order(orders, out.due_fen)
     return render(
-        request, "statement.html", statement=out, evidence_labels=EVIDENCE_LABELS, required=REQUIRED_EVIDENCE
+        request,
+        "statement.html",
+        statement=out,
+        evidence_labels=EVIDENCE_LABELS,
+        required=REQUIRED_EVIDENCE,
+        orders=orders,
+        refunds=refunds,
+        desk_order=desk_order,
+        qr=qr_svg(desk_order.code_url) if desk_order else None,
+        # the unit's staff correct a completed booking's fee (the service checks it is their unit's)
+        can_correct=principal.has_role(*STAFF_ROLES) and out.state == CheckoutState.captured,
+        correction_key=uuid.uuid4().hex,
     )
 
 

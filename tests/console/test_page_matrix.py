@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import httpx
 
@@ -25,6 +26,7 @@ from tests.attack.test_authz_matrix import (
     R1,
     R2,
     RATING,
+    RN,
     ROLES,
     SB,
     UA,
@@ -37,6 +39,7 @@ from tests.catalogue.helpers import as_csv
 from tests.catalogue.helpers import row as import_row
 from tests.console.desk import console_client, csrf_of, signed_in
 from tests.vouchers.desk import new_org
+from vouchers.models import PaymentReconciliation
 from yixiang.outbox import EventStatus, OutboxEvent
 
 DESK = [P, UA, SB, FB, PA]
@@ -52,6 +55,7 @@ class Row:
     form: dict[str, str] | None = None  # a POST: the form's fields (its token added)
     upload: bool = False  # a streamed upload: its token in the address, a file in the body
     push: bool = False  # a monthly push file posted with the form
+    unseen: tuple[str, ...] = ()  # roles the object is not there for (404, as the API answers)
 
 
 # "METHOD template" as the app declares it → the row. Forms that change state come after the
@@ -155,6 +159,39 @@ ROWS: dict[str, Row] = {
         [PA], "/console/working-days", form={"day": "2099-01-06", "kind": "holiday"}
     ),
     "GET /console/static/{file_path:path}": Row(ROLES, "/console/static/console.css"),
+    # the firm's phone payment page (the bot's link): its members only; another firm's or region's
+    # people do not see the booking at all
+    "GET /console/m/bookings/{booking_id:uuid}/pay": Row(
+        [R1, FA],
+        "/console/m/bookings/{captured}/pay",
+        api="/api/v1/bookings/{captured}/statement",
+        unseen=(R2, RN, NB),
+    ),
+    "POST /console/m/bookings/{booking_id:uuid}/pay/{channel:str}": Row(
+        [R1, FA], "/console/m/bookings/{captured}/pay/native", form={}, unseen=(R2, RN, NB)
+    ),
+    # WeChat Pay at the desks: reconciliations (finance all, a unit its merchant's), refunds, the
+    # unit's fee correction (its refunds: test_payments_desk). The two payment forms post on the
+    # paid booking what its service refuses with a message (nothing owed; not an amount): who gets
+    # past the page is checked without changing it
+    "GET /console/payment-reconciliations": Row(
+        DESK, "/console/payment-reconciliations", api="/api/v1/payment-reconciliations"
+    ),
+    "GET /console/payment-reconciliations/{reconciliation_id:uuid}": Row(
+        [FB, PA],
+        "/console/payment-reconciliations/{reconciliation}",
+        api="/api/v1/payment-reconciliations/{reconciliation}",
+        unseen=(P, UA, SB, NB),
+    ),
+    "POST /console/payment-reconciliations": Row(
+        [FB, PA], "/console/payment-reconciliations", form={"day": "2026-12-01", "sub_mchid": ""}
+    ),
+    "GET /console/payment-refunds": Row(DESK, "/console/payment-refunds", api="/api/v1/payment-refunds"),
+    "POST /console/statements/{booking_id:uuid}/fee-correction": Row(
+        STAFF, "/console/statements/{captured}/fee-correction", form={"fee_yuan": "一元", "reason": "矩阵"}
+    ),
+    # the order check: tested in test_pay_pages (an order needs the fake WeChat Pay)
+    "POST /console/m/payment-orders/{out_trade_no:str}/check": Row(ROLES, ""),
 }
 # Objects each allowed caller of a form gets anew (made by ``fresh`` in the test).
 FRESH = (
@@ -169,6 +206,7 @@ FRESH = (
     "fresh_qualification",
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
+SPECIAL |= {"POST /console/m/payment-orders/{out_trade_no:str}/check"}  # needs an order: test_pay_pages
 CONSOLE_ROUTES = set(ROWS)
 
 
@@ -188,6 +226,7 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         "batch": await s.settlement("draft"),
         "program": await s.new_program(),
         "application": await s.application(),
+        "reconciliation": str(await direct_merchants_day(backend)),
     }
     r = await client.post(
         f"/api/v1/voucher-applications/{objects['application']}/attachments",
@@ -263,6 +302,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
                     wrong.append(f"{route} as nobody: {got}, {r.headers.get('location')}")
                 continue
             want = (303 if row.form is not None else 200) if role in row.allowed else 403
+            if role in row.unseen:
+                want = 404
             if role == NB and SB in row.allowed:
                 # 宁波's science officer: its own region's lists and forms as 杭州's officer has
                 # them; 杭州's objects are not there for it (404, as the API answers)
@@ -287,6 +328,23 @@ async def dead_event(backend) -> int:
         session.add(event)
         await session.flush()
         return event.id
+
+
+async def direct_merchants_day(backend) -> uuid.UUID:
+    """A day's reconciliation of the direct merchant (no unit's sub-merchant: finance's alone)."""
+    async with backend.runtime.session_maker() as session, session.begin():
+        found = PaymentReconciliation(
+            id=uuid.uuid4(),
+            day=date(2000, 1, 1) + timedelta(days=uuid.uuid4().int % 9000),  # one of its own
+            mchid="1900000109",
+            sub_mchid="",
+            bill_lines=0,
+            bill_total_fen=0,
+            ledger_total_fen=0,
+            differences={"lines": []},
+        )
+        session.add(found)
+        return found.id
 
 
 async def token_of(who: httpx.AsyncClient) -> str:
