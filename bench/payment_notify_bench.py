@@ -1,7 +1,8 @@
 """WeChat Pay's payment notifications at a steady rate against the real server on PostgreSQL.
 
-    uv run python bench/payment_notify_bench.py                       # 200/s for 30 s
-    uv run python bench/payment_notify_bench.py --rate 400 --seconds 20
+    uv run python bench/payment_notify_bench.py --wrk 2 --workers 2 --separate-worker   # production shape
+    uv run python bench/payment_notify_bench.py --wrk 4                                  # one process
+    uv run python bench/payment_notify_bench.py --rate 200 --seconds 30                  # Python open loop
 
 The server (``yixiang serve``, one process, worker in-process, PostgreSQL + Redis on loopback)
 runs with WeChat Pay enabled, its keys in files, the fake WeChat Pay server's public key as the
@@ -11,9 +12,12 @@ signed and encrypted as WeChat Pay does (RSA-SHA256 over timestamp, nonce and bo
 transaction AES-256-GCM-encrypted with the APIv3 key). ``--repeat`` of the requests (20% by
 default) are a notification sent before, sent again, as WeChat Pay repeats them.
 
-Open model: each request starts at its planned time (evenly spaced) whether or not the earlier
-ones have answered; latency is completion minus the planned start. The driver is Python (httpx)
-in its own process: its CPU and its lag behind the plan are reported beside the figures.
+Two drivers. ``--wrk N``: wrk (C) keeps N notifications in flight (closed loop), taking the
+pre-signed notifications from a file in turn; it costs the machine next to nothing. Without it,
+an open model in Python (httpx): each request starts at its planned time (evenly spaced) whether
+or not the earlier ones have answered, latency measured from the planned start; its own CPU and
+its lag behind the plan are reported beside the figures (on 2 cores it takes half of one at
+200/s, which the server then lacks).
 After the run every order must be paid exactly once (one ledger entry each) and the ledger
 check must pass; the Python loop's time (10^7 additions) is printed for the VM's speed.
 """
