@@ -14,15 +14,7 @@ from sqlalchemy import select
 
 from accounts.demo import demo_id
 from accounts.models import Role
-from tests.booking.world import (
-    booked_for_the_past,
-    check_in_when_due,
-    iso,
-    machine_time,
-    make_instrument,
-    make_user,
-    set_calendar,
-)
+from tests.booking.world import machine_time, make_instrument, make_user, served, set_calendar
 from tests.results.flow import upload
 from tests.support import error_code
 from tests.vouchers.desk import TODAY, VoucherDesk, new_org, new_user, program_body
@@ -79,14 +71,7 @@ async def test_a_ningbo_voucher_at_a_hangzhou_provider_is_settled_by_ningbo_and_
     )
     assert created.status_code == 201, created.text
     booking_id, number = created.json()["id"], created.json()["number"]
-    assert (await check_in_when_due(client, world.backend, provider, booking_id)).status_code == 200
-    actual = utcnow() - timedelta(minutes=70)
-    await booked_for_the_past(world.backend, booking_id, actual)
-    done = await client.post(
-        f"/api/v1/bookings/{booking_id}/complete",
-        json={"actual_start": iso(actual), "actual_end": iso(actual + timedelta(minutes=65))},
-        headers=provider,
-    )
+    done = await served(client, world.backend, provider, booking_id, minutes=65)
     assert done.status_code == 200, done.text
     # 300 元 billed; 宁波's voucher pays 40% = 120 元, the firm 180 元
     assert (done.json()["final_fee_fen"], done.json()["voucher_fen"], done.json()["due_fen"]) == (
