@@ -52,7 +52,10 @@ async def purge_expired_refresh_tokens(ctx: JobContext, event: Event) -> None:
 DOMAIN = Domain(
     name="accounts",
     route_handlers=[AuthController, me, OrganizationController],
-    middleware=[DefineMiddleware(JWTAuthMiddleware, exclude=["^/health$", "^/ready$", "^/schema"])],
+    # /metrics checks its own bearer token (yixiang.metrics), which is no sign-in token
+    middleware=[
+        DefineMiddleware(JWTAuthMiddleware, exclude=["^/health$", "^/ready$", "^/metrics$", "^/schema"])
+    ],
     dependencies={
         "principal": Provide(provide_principal, sync_to_thread=False),
         "maybe_principal": Provide(provide_optional_principal, sync_to_thread=False),

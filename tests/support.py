@@ -64,6 +64,11 @@ def make_settings(name: str, data_dir: Path, **overrides: Any) -> Settings:
         # The demo researchers miss many bookings across the suite (every no-show test marks
         # theirs): the no-show rule would soon put them on approval. It has its own test.
         "no_show_limit": 100,
+        # Race tests fire hundreds of requests at once on a slow shared machine; admission control
+        # has its own test (tests/test_admission.py) with tight limits.
+        "admission_max_in_flight": 10_000,
+        "admission_max_queued": 10_000,
+        "admission_max_wait_ms": 60_000,
     }
     if name == "postgres":
         values["database_url"] = with_database(PG_URL, f"yixiang_test_{uuid.uuid4().hex[:12]}")

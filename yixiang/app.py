@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from yixiang import __version__
+from yixiang.admission import AdmissionMiddleware, Gate
 from yixiang.answers import Answer
 from yixiang.api_docs import DOCS_PATH, render_plugins
 from yixiang.bodies import BodyGuardMiddleware
@@ -23,6 +24,7 @@ from yixiang.health import health, ready
 from yixiang.http_meta import AllowMiddleware, one_charset
 from yixiang.idempotency import IdempotencyMiddleware, request_sessions
 from yixiang.logs import AccessLogMiddleware, RequestIdMiddleware, configure_logging
+from yixiang.metrics import Metrics, metrics_page
 from yixiang.openapi import document
 from yixiang.ratelimit import RateLimiter
 from yixiang.runtime import Runtime
@@ -59,7 +61,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         set_default_exception_handler=False,
         create_all=False,
     )
-    route_handlers: list[Any] = [health, ready]
+    route_handlers: list[Any] = [health, ready, metrics_page]
     middleware: list[Any] = []
     dependencies: dict[str, Any] = {}
     state: dict[str, Any] = {}
@@ -112,7 +114,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     # Around the whole app, not among the middleware above (which run only once a route matched):
     # every request gets its id and its access line, a 404 or a 405 too.
-    app.asgi_handler = RequestIdMiddleware(AccessLogMiddleware(app.asgi_handler, settings.secret_key))
+    # Admission control there too: a request refused for overload costs no routing, and is still
+    # logged, counted (the access log feeds the metrics) and tagged with its id.
+    gate = Gate(
+        settings.admission_max_in_flight, settings.admission_max_queued, settings.admission_max_wait_ms / 1000
+    )
+    metrics = Metrics(gate, runtime.engine)
+    app.asgi_handler = RequestIdMiddleware(
+        AccessLogMiddleware(AdmissionMiddleware(app.asgi_handler, gate), settings.secret_key, metrics.observe)
+    )
+    app.state.gate = gate
+    app.state.metrics = metrics
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.engine = runtime.engine

@@ -12,6 +12,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -142,9 +143,12 @@ class AccessLogMiddleware:
     Wraps the whole application (requests no route matches too); reads the route and the user
     from the scope the router and the sign-in middleware fill in on the way in."""
 
-    def __init__(self, app: ASGIApp, secret_key: str) -> None:
+    def __init__(
+        self, app: ASGIApp, secret_key: str, observe: Callable[[str, str, int, float], None] | None = None
+    ) -> None:
         self.app = app
         self.key = user_tag_key(secret_key)
+        self.observe = observe  # metrics (yixiang.metrics): method, route, status, seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -162,11 +166,16 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
-            milliseconds = round((time.perf_counter() - started) * 1000, 1)
-            route = scope.get("path_template") or "(no route)"
+            seconds = time.perf_counter() - started
+            milliseconds = round(seconds * 1000, 1)
+            # a request refused by admission control (yixiang.admission) never reached the router
+            shed = scope.get("state", {}).get("shed")
+            route = "(shed)" if shed else scope.get("path_template") or "(no route)"
             user_id = getattr(scope.get("user"), "user_id", None)
             user = user_tag(user_id, self.key) if user_id is not None else "-"
             method = scope["method"]
+            if self.observe is not None:
+                self.observe(method, route, status, seconds)
             access_log.info(
                 "%s %s %d %.1f ms request=%s user=%s",
                 method,

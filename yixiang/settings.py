@@ -97,6 +97,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=Tr
     rate_limit_sign_in_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 20
     rate_limit_search_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 240
     rate_limit_booking_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
+    # Admission control (yixiang.admission): requests one process runs at a time, how many more may
+    # wait, and for how long, before the excess is answered 503 with Retry-After at once.
+    admission_max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 32
+    admission_max_queued: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 64
+    admission_max_wait_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 500
+    # When set, /metrics answers only a request bearing it (Authorization: Bearer <token>).
+    metrics_token: str = ""
     # Proxies (addresses or CIDRs) whose X-Forwarded-For is believed: the client is the right-most
     # address in it that is not one of them. None by default: a header anyone can send is no
     # address (rate limits by address would be a client's choice).
@@ -294,4 +301,6 @@ def _profile_errors(s: Settings) -> list[str]:
         errors.append(f"{env_name('secret_key')} must be set to a random value of at least 32 characters")
     if s.demo_data:
         errors.append(f"{env_name('demo_data')} cannot be enabled in production")
+    if s.metrics_token and (len(s.metrics_token) < 16 or looks_like_placeholder(s.metrics_token)):
+        errors.append(f"{env_name('metrics_token')} must be a random value of at least 16 characters")
     return errors
