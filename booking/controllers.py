@@ -40,6 +40,7 @@ from booking.settings import BookingSettings
 from catalogue.models import ServiceMode
 from yixiang.db import transaction
 from yixiang.ratelimit import rate_limit
+from yixiang.replicas import REPLICA_READS
 
 
 class QuoteController(Controller):
@@ -203,6 +204,7 @@ class AvailabilityController(Controller):
         "/{instrument_id:uuid}/availability",
         summary="What a client needs to book an instrument: the modes offered, the booking rules, "
         "and free machine time as ranges and slots",
+        opt={REPLICA_READS: True},
     )
     async def availability(
         self,

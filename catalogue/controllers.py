@@ -37,6 +37,7 @@ from catalogue.workdays import WorkingDayOverride
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, NotFound
 from yixiang.openapi import CSV, XLSX, files
+from yixiang.replicas import REPLICA_READS
 
 
 def _threshold(request: Request[Any, Any, Any]) -> int:
@@ -79,7 +80,11 @@ class InstrumentController(Controller):
     path = "/api/v1"
     tags = ["catalogue"]
 
-    @get("/instruments/{instrument_id:uuid}", summary="An instrument with its service items and fee standard")
+    @get(
+        "/instruments/{instrument_id:uuid}",
+        summary="An instrument with its service items and fee standard",
+        opt={REPLICA_READS: True},
+    )
     async def show(
         self,
         instrument_id: uuid.UUID,

@@ -19,6 +19,7 @@ from search.schemas import ReindexReport, SearchPage
 from search.sync import reindex
 from yixiang.db import transaction
 from yixiang.ratelimit import rate_limit
+from yixiang.replicas import REPLICA_READS
 from yixiang.schemas import INT32_MAX, QUERY_MINIMUM_ZERO
 
 # Prices are compared with service items' ``Integer`` prices: a bound beyond it is a 400, not an
@@ -34,6 +35,7 @@ class SearchController(Controller):
         "/",
         summary="Search instruments (free text, filters, sort, facets, cursor pages)",
         guards=[rate_limit("search")],
+        opt={REPLICA_READS: True},
     )
     async def search(
         self,

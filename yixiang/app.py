@@ -11,6 +11,7 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlche
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -27,6 +28,7 @@ from yixiang.logs import AccessLogMiddleware, RequestIdMiddleware, configure_log
 from yixiang.metrics import Metrics, metrics_page
 from yixiang.openapi import document
 from yixiang.ratelimit import RateLimiter
+from yixiang.replicas import ReplicaRoutingMiddleware
 from yixiang.runtime import Runtime
 from yixiang.schemas import StrictBodyRequest
 from yixiang.security import SecurityHeadersMiddleware
@@ -56,7 +58,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # on the connection its Idempotency-Key commits on (yixiang.idempotency).
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=runtime.engine,
-        session_maker=request_sessions(runtime.session_maker),
+        session_maker=request_sessions(runtime.session_maker, runtime.replicas),
         session_dependency_key="db_session",
         set_default_exception_handler=False,
         create_all=False,
@@ -84,6 +86,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             BodyGuardMiddleware,
             AllowMiddleware,
             *middleware,
+            # after sign-in (it reads the user), before the key's transaction (writes: primary)
+            DefineMiddleware(
+                ReplicaRoutingMiddleware,
+                replicas=runtime.replicas,
+                store=runtime.store,
+                sticky_seconds=settings.database_read_sticky_seconds,
+            ),
             IdempotencyMiddleware,
         ],
         # strict JSON bodies (yixiang.schemas), over the body guard's refusals (yixiang.bodies)

@@ -58,6 +58,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from yixiang.db import Base, utcnow
 from yixiang.driver_statements import DriverStatement, single_statements
 from yixiang.errors import error_body
+from yixiang.replicas import ReadReplicas, reading_from_replica
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-:.]{1,200}$")
@@ -121,13 +122,18 @@ class _KeyedRequest:
 _KEYED: ContextVar[_KeyedRequest | None] = ContextVar("yixiang_keyed_request", default=None)
 
 
-def request_sessions(session_maker: async_sessionmaker[AsyncSession]) -> Callable[[], AsyncSession]:
+def request_sessions(
+    session_maker: async_sessionmaker[AsyncSession], replicas: ReadReplicas | None = None
+) -> Callable[[], AsyncSession]:
     """The maker of each request's ``db_session``: for a keyed request, a session on the
-    connection its key is completed on, whose transactions are savepoints of the request's one."""
+    connection its key is completed on, whose transactions are savepoints of the request's one;
+    for a read the replica router sent to a replica (yixiang.replicas), a session there."""
 
     def make() -> AsyncSession:
         keyed = _KEYED.get()
         if keyed is None:
+            if replicas and reading_from_replica.get():
+                return replicas.session()
             return session_maker()
         session = session_maker(bind=keyed.connection, join_transaction_mode="create_savepoint")
         keyed.sessions.append(session)

@@ -29,6 +29,7 @@ from yixiang.domains import (
 from yixiang.housekeeping import SHELL_DOMAIN
 from yixiang.migrate import upgrade
 from yixiang.registry import ServiceRegistry
+from yixiang.replicas import ReadReplicas
 from yixiang.settings import Settings
 from yixiang.store import Store, create_store
 from yixiang.worker import Worker
@@ -64,6 +65,7 @@ class Runtime:
     session_maker: async_sessionmaker[AsyncSession]
     store: Store
     domains: list[Domain]
+    replicas: ReadReplicas
     services: ServiceRegistry = field(default_factory=ServiceRegistry)
     _worker_task: asyncio.Task[None] | None = None
     _worker_stop: asyncio.Event | None = None
@@ -80,6 +82,11 @@ class Runtime:
             engine=engine,
             session_maker=create_session_maker(engine),
             store=create_store(settings.redis_url, settings.redis_prefix),
+            replicas=ReadReplicas(
+                settings.database_read_urls,
+                pool_size=settings.database_pool_size,
+                max_overflow=settings.database_max_overflow,
+            ),
             domains=[SHELL_DOMAIN, *(load_domains() if domains is None else domains)],
         )
 
@@ -129,4 +136,5 @@ class Runtime:
             for hook in domain.on_shutdown:
                 await hook(self)
         await self.store.close()
+        await self.replicas.dispose()
         await self.engine.dispose()

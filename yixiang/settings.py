@@ -70,6 +70,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=Tr
     # (each extra one is closed when returned: size the pool to a process's usual concurrency).
     database_pool_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 10
     database_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=500)] = 20
+    # PostgreSQL streaming replicas for the read-only routes (yixiang.replicas); writes, and a
+    # user's reads for this many seconds after their own write, stay on the primary.
+    database_read_urls: list[str] = msgspec.field(default_factory=list)
+    database_read_sticky_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 10
     redis_url: str = ""
     redis_prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "yixiang:"
     # Signs tokens and links; every domain that signs something uses this one secret.
@@ -301,6 +305,8 @@ def _profile_errors(s: Settings) -> list[str]:
         errors.append(f"{env_name('secret_key')} must be set to a random value of at least 32 characters")
     if s.demo_data:
         errors.append(f"{env_name('demo_data')} cannot be enabled in production")
+    if any(not url.startswith("postgresql") for url in s.database_read_urls):
+        errors.append(f"{env_name('database_read_urls')} must be postgresql+asyncpg:// URLs")
     if s.metrics_token and (len(s.metrics_token) < 16 or looks_like_placeholder(s.metrics_token)):
         errors.append(f"{env_name('metrics_token')} must be a random value of at least 16 characters")
     return errors

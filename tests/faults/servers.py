@@ -69,6 +69,16 @@ class PrivatePostgres:
         )
 
 
+def _running(data_dir: str) -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres(data_dir, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 @contextmanager
 def private_postgres() -> Iterator[PrivatePostgres]:
     data_dir = tempfile.mkdtemp(prefix="yixiang-pg-")
@@ -79,13 +89,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         check=True,
         capture_output=True,
     )
-    server = PrivatePostgres(data_dir, free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop("immediate")
-        shutil.rmtree(data_dir, ignore_errors=True)
+    yield from _running(data_dir)
 
 
 @dataclass
@@ -139,3 +143,24 @@ def private_redis() -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def private_replica(primary: PrivatePostgres) -> Iterator[PrivatePostgres]:
+    """A streaming replica of ``primary`` (pg_basebackup -R: it follows the primary's WAL)."""
+    data_dir = tempfile.mkdtemp(prefix="yixiang-pg-replica-")
+    if os.geteuid() == 0:
+        shutil.chown(data_dir, "postgres", "postgres")
+    os.chmod(data_dir, 0o700)
+    subprocess.run(
+        _as_postgres(
+            [
+                _pg_bin("pg_basebackup"),
+                *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+                *("-D", data_dir, "-R", "-X", "stream", "-c", "fast"),
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    yield from _running(data_dir)
