@@ -18,6 +18,7 @@ from console import (
     operator,
     payments_desk,
     provider,
+    public_report,
     qualifications,
     region,
     results_desk,
@@ -89,4 +90,8 @@ static = create_static_files_router(
     path="/console/static", directories=[HERE / "static"], include_in_schema=False, name="console-static"
 )
 
-DOMAIN = Domain(name="console", route_handlers=[pages, static], template_config=TEMPLATE_CONFIG)
+DOMAIN = Domain(
+    name="console",
+    route_handlers=[pages, public_report.public_pages, static],
+    template_config=TEMPLATE_CONFIG,
+)

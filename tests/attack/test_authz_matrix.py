@@ -1372,6 +1372,7 @@ def cases(s: Scene) -> list[Case]:
         Case("GET /dev/outbox", fixed("/dev/outbox"), public),
         # --- oversight: sensors, readings, sessions, live status (oversight_cases) ---------------
         *oversight_cases(s, public),
+        *yearly_report_cases(s, public),
         # --- the published API description ------------------------------------------------------
         *[
             Case(f"GET {path}", fixed(path), public)
@@ -1540,6 +1541,73 @@ def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
             "GET /api/v1/instruments/{instrument_id:uuid}/live-status",
             fixed(f"/api/v1/instruments/{w}/live-status"),
             public,
+        ),
+    ]
+
+
+REPORT_YEARS = itertools.count(2000)  # each publication its own year, long past (never the demo's)
+
+
+def yearly_report_cases(s: Scene, public: dict[str, int]) -> list[Case]:
+    """The yearly report (统计年报): anyone reads a published one; the region's bureaus preview the
+    draft; only the region's science bureau publishes (宁波's is told it may not, 403)."""
+    published: list[int] = []
+
+    async def a_published_year() -> int:
+        if not published:
+            year = next(REPORT_YEARS)
+            r = await s.client.post(
+                f"/api/v1/oversight/yearly-reports/330100/{year}/publish", headers=s.headers[SB]
+            )
+            assert r.status_code == 201, r.text
+            published.append(year)
+        return published[0]
+
+    def public_path(suffix: str = "", base: str = "/api/v1/public/yearly-reports") -> Make:
+        async def make() -> tuple[str, Any]:
+            return f"{base}/330100/{await a_published_year()}{suffix}", None
+
+        return make
+
+    async def publishing() -> tuple[str, Any]:
+        return f"/api/v1/oversight/yearly-reports/330100/{next(REPORT_YEARS)}/publish", None
+
+    office = "/api/v1/oversight/yearly-reports/330100"
+    return [
+        Case("GET /api/v1/public/yearly-reports", fixed("/api/v1/public/yearly-reports"), public),
+        Case("GET /api/v1/public/yearly-reports/{region:str}/{year:int}", public_path(), public),
+        Case(
+            "GET /api/v1/public/yearly-reports/{region:str}/{year:int}",
+            fixed("/api/v1/public/yearly-reports/330100/2099"),
+            expect(404, anonymous=404),
+        ),
+        Case(
+            "GET /api/v1/public/yearly-reports/{region:str}/{year:int}/pdf",
+            public_path("/pdf"),
+            expect(404, anonymous=404),  # no PDF yet: oversight/pdf.py is not in
+        ),
+        Case(
+            "GET /api/v1/public/yearly-reports/{region:str}/{year:int}/tables/{name:str}",
+            public_path("/tables/monthly.csv"),
+            public,
+        ),
+        Case("GET /reports/yearly", fixed("/reports/yearly"), public),
+        Case("GET /reports/yearly/{region:str}/{year:int}", public_path(base="/reports/yearly"), public),
+        Case(
+            "GET /reports/yearly/{region:str}/{year:int}",
+            fixed("/reports/yearly/330100/2099"),
+            expect(404, anonymous=404),
+        ),
+        Case(
+            "GET /api/v1/oversight/yearly-reports/{region:str}/{year:int}/draft",
+            fixed(f"{office}/2024/draft"),
+            only(200, [SB, FB], 403),
+        ),
+        Case(
+            "POST /api/v1/oversight/yearly-reports/{region:str}/{year:int}/publish",
+            publishing,
+            only(201, [SB], 403),
+            fresh=True,
         ),
     ]
 
