@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from catalogue.events import INSTRUMENT_CHANGED
+from oversight import complaint_models, evaluation_models  # noqa: F401  (their tables)
 from oversight.controllers import LiveStatusController, SensorController, UsageController
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
