@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 from catalogue.events import INSTRUMENT_CHANGED
-from oversight import complaint_models, evaluation_models  # noqa: F401  (their tables)
+from oversight import evaluation_models  # noqa: F401  (registers the evaluation tables)
+from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
@@ -37,6 +38,7 @@ DOMAIN = Domain(
         IdleController,
         PublicYearlyReportController,
         YearlyReportController,
+        ComplaintController,
     ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],

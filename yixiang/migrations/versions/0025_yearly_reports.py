@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0025_yearly_reports"
-down_revision: str | Sequence[str] | None = "0020_peer_features"
+down_revision: str | Sequence[str] | None = "0022_evaluation_complaints"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
