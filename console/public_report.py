@@ -23,6 +23,7 @@ from oversight.report_tables import TABLES, percent
 from vouchers.rules import fen_to_yuan
 from yixiang.errors import DomainError
 
+GRADES = ("优秀", "良好", "合格", "较差")
 PUBLIC_CSP = (
     "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "form-action 'none'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -59,6 +60,12 @@ def report_charts(report: YearlyReport) -> dict[str, Any]:
             unit="h",
         ),
         "origins": charts.shares("国产与进口（台套）", [(o.label, o.instruments) for o in report.by_origin]),
+        "grades": charts.shares(
+            "绩效评价等次（家）",
+            [(grade, sum(1 for e in report.evaluation if e.grade == grade)) for grade in GRADES],
+        )
+        if report.evaluation
+        else None,
         "value_bands": charts.shares(
             "原值区间（台套）", [(b.label, b.instruments) for b in report.by_value_band if b.instruments]
         ),

@@ -17,6 +17,8 @@ How each figure is reckoned (the page and the PDF repeat the short form):
 - *Ratings*: visible ratings of the region's instruments made in the year.
 - *Idle*: instruments whose idle case (``oversight.idle``) was open at the year's end (or now, for
   the current year), by the step reached then (1, 3, 6 months).
+- *Evaluation*: the region's published performance evaluation of the year (``oversight.evaluation``):
+  each unit's rank, score and grade; none before it is published.
 - *Unit type*: read from the holding unit's name (大学/学院 → 高等院校; 研究院/研究所/科学院 →
   科研院所; 医院 → 医疗卫生机构; 检测/测试 → 检测机构; 公司 → 企业; else 其他).
 """
@@ -34,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import Organization, Region
 from booking.models import Booking, BookingHistory, BookingStatus
 from catalogue.models import Category, Instrument, PublicationStatus, ServiceMode
+from oversight.evaluation import published_results
 from oversight.idle import idle_months
 from oversight.models import IdleCase
 from oversight.report_schema import (
@@ -41,6 +44,7 @@ from oversight.report_schema import (
     VALUE_BANDS,
     AreaRow,
     CategoryRow,
+    EvaluationRow,
     Headline,
     IdleRow,
     ListingRow,
@@ -492,4 +496,8 @@ async def compute_report(session: AsyncSession, region_code: str, year: int) -> 
         programs=programs,
         ratings=stars,
         idle=idle,
+        evaluation=[
+            EvaluationRow(rank=e.rank, name=e.unit_name, score=round(e.score, 2), grade=str(e.grade.value))
+            for e in await published_results(session, region_code=region_code, year=year)
+        ],
     )

@@ -110,6 +110,13 @@ class IdleRow(Output):
     instruments: int
 
 
+class EvaluationRow(Output):
+    rank: int
+    name: str  # the holding unit
+    score: float
+    grade: str  # 优秀 / 良好 / 合格 / 较差
+
+
 class YearlyReport(Output):
     region_code: str
     region_name: str
@@ -127,6 +134,7 @@ class YearlyReport(Output):
     programs: list[ProgramRow]
     ratings: list[StarRow]
     idle: list[IdleRow]
+    evaluation: list[EvaluationRow] = []  # the region's published evaluation of the year; [] when none
     published_at: datetime | None = None  # None: a draft
     publisher: str = ""  # the science bureau that published it
 

@@ -168,6 +168,12 @@ TABLES: tuple[ReportTable, ...] = (
         lambda r: [[f"{s.stars}星", str(s.ratings)] for s in r.ratings],
     ),
     ReportTable(
+        "evaluation",
+        "绩效评价结果",
+        ("名次", "管理单位", "得分", "等次"),
+        lambda r: [[str(e.rank), e.name, f"{e.score:.2f}", e.grade] for e in r.evaluation],
+    ),
+    ReportTable(
         "idle",
         "闲置仪器（年末）",
         ("闲置时长", "仪器（台套）"),

@@ -1589,11 +1589,7 @@ def yearly_report_cases(s: Scene, public: dict[str, int]) -> list[Case]:
             fixed("/api/v1/public/yearly-reports/330100/2099"),
             expect(404, anonymous=404),
         ),
-        Case(
-            "GET /api/v1/public/yearly-reports/{region:str}/{year:int}/pdf",
-            public_path("/pdf"),
-            expect(404, anonymous=404),  # no PDF yet: oversight/pdf.py is not in
-        ),
+        Case("GET /api/v1/public/yearly-reports/{region:str}/{year:int}/pdf", public_path("/pdf"), public),
         Case(
             "GET /api/v1/public/yearly-reports/{region:str}/{year:int}/tables/{name:str}",
             public_path("/tables/monthly.csv"),
