@@ -11,6 +11,7 @@ from oversight.controllers import LiveStatusController, SensorController, UsageC
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
 from oversight.report_controllers import PublicYearlyReportController, YearlyReportController
+from oversight.report_demo import load_yearly_report_demo
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event
@@ -45,4 +46,6 @@ DOMAIN = Domain(
         IDLE_CHECK_DUE: [find_idle_instruments],
     },
     periodic_jobs=[PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE)],
+    # the yearly report last: it is published from every other demo record
+    demo_loaders=[load_yearly_report_demo],
 )
