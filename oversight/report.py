@@ -7,9 +7,11 @@ How each figure is reckoned (the page and the PDF repeat the short form):
 - *Listed instruments*: published instruments of the region whose listing (``published_at``) is
   before the year's end, counted by category (the instrument's own, second-level class), value
   band (``VALUE_BANDS``), origin and unit type.
-- *Hours*: the recorded actual use of completed machine-time bookings (completed, delivered or
-  rated), the part of it inside the year, split by Shanghai month. External hours are those of
-  bookings at the external rate (for other units and firms); internal hours the rest.
+- *Hours and usage rates*: the indicators' (``oversight.indicators``, formulas in
+  ``INDICATORS.md``): from the daily usage roll-up where an instrument has sensor sessions, else
+  from completed bookings' recorded use, the part inside the year (and inside each month for the
+  trend). External hours are those of bookings at the external rate (for other units and firms).
+  The region's and a unit's usage rate is the mean of their instruments' usage rates.
 - *Orders and income*: bookings completed in the year (the moment they were completed); external
   income is the final fee of those at the external rate.
 - *Vouchers*: the region's programmes of that year: granted (grants), used (voucher shares
@@ -35,9 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Organization, Region
 from booking.models import Booking, BookingHistory, BookingStatus
-from catalogue.models import Category, Instrument, PublicationStatus, ServiceMode
+from catalogue.models import Category, Instrument, PublicationStatus
 from oversight.evaluation import published_results
 from oversight.idle import idle_months
+from oversight.indicators import instrument_figures
 from oversight.models import IdleCase
 from oversight.report_schema import (
     ORIGIN_LABELS,
@@ -98,24 +101,16 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
     )
 
 
-def month_pieces(start: datetime, end: datetime, year: int) -> list[tuple[int, float]]:
-    """Seconds of ``[start, end)`` inside each Shanghai month of ``year``: (month, seconds)."""
-    pieces = []
-    for month in range(1, 13):
-        first = datetime.combine(date(year, month, 1), time(), tzinfo=SHANGHAI)
-        nxt = datetime.combine(date(year + (month == 12), month % 12 + 1, 1), time(), tzinfo=SHANGHAI)
-        seconds = (min(end, nxt) - max(start, first)).total_seconds()
-        if seconds > 0:
-            pieces.append((month, seconds))
-    return pieces
-
-
 def hours(seconds: float) -> float:
     return round(seconds / 3600, 2)
 
 
 def rate(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole > 0 else None
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
 
 
 def child_area(area: str, code: str) -> str:
@@ -156,7 +151,9 @@ class Listed:
 @dataclass
 class Usage:
     per_instrument: dict[uuid.UUID, Use] = field(default_factory=lambda: defaultdict(Use))
-    per_month: dict[int, Use] = field(default_factory=lambda: defaultdict(Use))
+    per_month_instrument: dict[int, dict[uuid.UUID, Use]] = field(default_factory=lambda: defaultdict(dict))
+    usage_rates: dict[uuid.UUID, float] = field(default_factory=dict)
+    sources: set[str] = field(default_factory=set)
 
 
 async def _listed(session: AsyncSession, prefix: str, end: datetime) -> list[Listed]:
@@ -177,40 +174,43 @@ async def _listed(session: AsyncSession, prefix: str, end: datetime) -> list[Lis
     return [Listed(r[0], r[1], r[2], r[3], int(r[4]), str(r[5])) for r in rows.all()]
 
 
-async def booked_usage(session: AsyncSession, prefix: str, year: int) -> Usage:
-    """Hours from completed machine-time bookings' recorded use; orders and income from the
-    bookings completed in the year."""
+async def year_usage(session: AsyncSession, prefix: str, areas: set[str], year: int) -> Usage:
+    """Hours and rates from the indicators (``oversight.indicators``: the daily usage roll-up of
+    sensor sessions, else completed bookings' recorded use), for the year and for each month;
+    orders and income from the bookings completed in the year."""
     start, end = year_bounds(year)
     usage = Usage()
+    months = [(date(year, m, 1), date(year + (m == 12), m % 12 + 1, 1)) for m in range(1, 13)]
+    for area in sorted(areas):
+        for figures in await instrument_figures(
+            session, region_code=area, start=date(year, 1, 1), end=date(year + 1, 1, 1)
+        ):
+            usage.per_instrument[figures.instrument_id].add(
+                Use(effective_s=figures.effective_hours * 3600, external_s=figures.external_hours * 3600)
+            )
+            usage.usage_rates[figures.instrument_id] = figures.usage_rate
+            if figures.effective_hours > 0:
+                usage.sources.add(figures.hours_source)
+        for month, (first, after) in enumerate(months, start=1):
+            for figures in await instrument_figures(session, region_code=area, start=first, end=after):
+                usage.per_month_instrument[month][figures.instrument_id] = Use(
+                    effective_s=figures.effective_hours * 3600, external_s=figures.external_hours * 3600
+                )
     in_region = select(Instrument.id).where(Instrument.region_code.startswith(prefix))
-    used = await session.execute(
-        select(Booking.instrument_id, Booking.rate, Booking.actual_start, Booking.actual_end).where(
-            Booking.instrument_id.in_(in_region),
-            Booking.status.in_(USED),
-            Booking.mode == ServiceMode.machine_time,
-            Booking.actual_start < end,
-            Booking.actual_end > start,
-        )
-    )
-    for instrument_id, booking_rate, actual_start, actual_end in used.all():
-        assert actual_start is not None and actual_end is not None  # the query's conditions
-        for month, seconds in month_pieces(actual_start, actual_end, year):
-            piece = Use(effective_s=seconds, external_s=seconds if booking_rate == "external" else 0.0)
-            usage.per_instrument[instrument_id].add(piece)
-            usage.per_month[month].add(piece)
+    completed_at = func.min(BookingHistory.at)
     completed = await session.execute(
-        select(Booking.instrument_id, Booking.rate, Booking.final_fee_fen, func.min(BookingHistory.at))
+        select(Booking.instrument_id, Booking.rate, Booking.final_fee_fen, completed_at)
         .join(BookingHistory, BookingHistory.booking_id == Booking.id)
         .where(
             Booking.instrument_id.in_(in_region),
             Booking.status.in_(USED),
             BookingHistory.to_status == BookingStatus.completed,
+            BookingHistory.at < end,
         )
         .group_by(Booking.id, Booking.instrument_id, Booking.rate, Booking.final_fee_fen)
+        .having(completed_at >= start)
     )
-    for instrument_id, booking_rate, fee_fen, completed_at in completed.all():
-        if not start <= completed_at < end:
-            continue
+    for instrument_id, booking_rate, fee_fen, done_at in completed.all():
         external = booking_rate == "external"
         piece = Use(
             orders=1,
@@ -218,7 +218,9 @@ async def booked_usage(session: AsyncSession, prefix: str, year: int) -> Usage:
             external_income_fen=int(fee_fen or 0) if external else 0,
         )
         usage.per_instrument[instrument_id].add(piece)
-        usage.per_month[completed_at.astimezone(SHANGHAI).month].add(piece)
+        usage.per_month_instrument[done_at.astimezone(SHANGHAI).month].setdefault(instrument_id, Use()).add(
+            piece
+        )
     return usage
 
 
@@ -339,7 +341,14 @@ async def compute_report(session: AsyncSession, region_code: str, year: int) -> 
     prefix = region_prefix(region_code)
     _, end = year_bounds(year)
     listed = await _listed(session, prefix, end)
-    usage = await booked_usage(session, prefix, year)
+    usage = await year_usage(session, prefix, {i.region_code for i in listed}, year)
+    listed_ids = {i.id for i in listed}
+    per_month: dict[int, Use] = defaultdict(Use)
+    for month, uses in usage.per_month_instrument.items():
+        for instrument_id, use in uses.items():
+            if instrument_id in listed_ids:
+                per_month[month].add(use)
+    rates = [usage.usage_rates.get(i.id, 0.0) for i in listed]
     stars, unit_ratings = await _ratings(session, prefix, year)
     programs = await _programs(session, prefix, year)
     idle = await _idle(session, {i.id for i in listed}, year)
@@ -390,7 +399,9 @@ async def compute_report(session: AsyncSession, region_code: str, year: int) -> 
         region_name=region.name if region else region_code,
         year=year,
         computed_at=utcnow(),
-        hours_source="bookings",
+        hours_source=usage.sources.pop()
+        if len(usage.sources) == 1
+        else ("mixed" if usage.sources else "bookings"),
         headline=Headline(
             instruments=len(listed),
             units=len(instruments_of_unit),
@@ -399,6 +410,7 @@ async def compute_report(session: AsyncSession, region_code: str, year: int) -> 
             external_hours=hours(total.external_s),
             internal_hours=hours(total.effective_s - total.external_s),
             sharing_rate=rate(total.external_s, total.effective_s),
+            usage_rate=_mean(rates),
             orders=total.orders,
             external_orders=total.external_orders,
             external_income_fen=total.external_income_fen,
@@ -449,10 +461,10 @@ async def compute_report(session: AsyncSession, region_code: str, year: int) -> 
         monthly=[
             MonthRow(
                 month=m,
-                effective_hours=hours(usage.per_month[m].effective_s) if m in usage.per_month else 0.0,
-                external_hours=hours(usage.per_month[m].external_s) if m in usage.per_month else 0.0,
-                orders=usage.per_month[m].orders if m in usage.per_month else 0,
-                external_income_fen=usage.per_month[m].external_income_fen if m in usage.per_month else 0,
+                effective_hours=hours(per_month[m].effective_s),
+                external_hours=hours(per_month[m].external_s),
+                orders=per_month[m].orders,
+                external_income_fen=per_month[m].external_income_fen,
             )
             for m in range(1, 13)
         ],
@@ -465,6 +477,7 @@ async def compute_report(session: AsyncSession, region_code: str, year: int) -> 
                 effective_hours=hours(use.effective_s),
                 external_hours=hours(use.external_s),
                 sharing_rate=rate(use.external_s, use.effective_s),
+                usage_rate=_mean([usage.usage_rates.get(i.id, 0.0) for i in listed if i.unit_id == unit_id]),
                 external_orders=use.external_orders,
                 external_income_fen=use.external_income_fen,
                 rating_mean=(

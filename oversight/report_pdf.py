@@ -19,6 +19,7 @@ def headline_pairs(report: YearlyReport) -> list[tuple[str, str]]:
         ("仪器原值", f"{fen_to_yuan(h.total_value_fen)} 元"),
         ("有效机时", f"{h.effective_hours:.2f} 小时"),
         ("对外服务机时", f"{h.external_hours:.2f} 小时"),
+        ("平均使用率", percent(h.usage_rate)),
         ("共享率", percent(h.sharing_rate)),
         ("完成订单", f"{h.orders} 笔（对外 {h.external_orders} 笔）"),
         ("对外服务收入", f"{fen_to_yuan(h.external_income_fen)} 元"),

@@ -30,6 +30,7 @@ class Headline(Output):
     external_hours: float
     internal_hours: float
     sharing_rate: float | None  # external / effective
+    usage_rate: float | None  # the mean of the instruments' usage rates (effective / annual norm)
     orders: int  # bookings completed in the year
     external_orders: int
     external_income_fen: int
@@ -74,6 +75,7 @@ class UnitRow(Output):
     effective_hours: float
     external_hours: float
     sharing_rate: float | None
+    usage_rate: float | None  # the mean of its instruments' usage rates
     external_orders: int
     external_income_fen: int
     rating_mean: float | None
@@ -122,7 +124,7 @@ class YearlyReport(Output):
     region_name: str
     year: int
     computed_at: datetime
-    hours_source: str  # "bookings": completed bookings' recorded use; "indicators": oversight's figures
+    hours_source: str  # the indicators' source of the hours: "sensor", "bookings" or "mixed"
     headline: Headline
     by_category: list[CategoryRow]
     by_value_band: list[ListingRow]

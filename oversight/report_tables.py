@@ -112,6 +112,7 @@ TABLES: tuple[ReportTable, ...] = (
                 str(u.instruments),
                 number(u.effective_hours),
                 number(u.external_hours),
+                percent(u.usage_rate),
                 percent(u.sharing_rate),
                 str(u.external_orders),
                 fen_to_yuan(u.external_income_fen),

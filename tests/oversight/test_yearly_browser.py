@@ -22,7 +22,7 @@ def shown(key: str, value: float | int | None) -> str:
         return "—"
     if key.endswith("_fen"):
         return f"{value / 1_000_000:,.2f}"  # 万元
-    if key == "sharing_rate":
+    if key in ("sharing_rate", "usage_rate"):
         return f"{value * 100:.1f}%"
     if key.endswith("_hours") or key == "rating_mean":
         return f"{value:,.2f}"
@@ -53,7 +53,7 @@ async def test_the_published_report_reads_on_a_phone_with_its_charts_drawn(backe
             chart = await page.locator(f'figure[data-chart="{name}"] svg').bounding_box()
             assert chart is not None and chart["width"] <= 375, f"{name} is wider than the phone"
         cards = page.locator(".card")
-        assert await cards.count() == 8
+        assert await cards.count() == 10
         for i in range(await cards.count()):
             card = cards.nth(i)
             key = await card.get_attribute("data-key")

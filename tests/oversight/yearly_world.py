@@ -61,6 +61,8 @@ EXPECTED: dict[str, Any] = {
     "external_hours": 8.0,  # 3 (A) + 2 (B) + 3 (C)
     "internal_hours": 4.0,
     "sharing_rate": round(8 / 12, 4),
+    # the mean of A's, B's and C's usage rates (7, 2 and 3 h of the 1,760 h annual norm, each rounded)
+    "usage_rate": round((round(7 / 1760, 4) + round(2 / 1760, 4) + round(3 / 1760, 4)) / 3, 4),
     "orders": 4,  # bookings 1, 2, 4, 7
     "external_orders": 3,  # 1, 4, 7
     "external_income_fen": 60_000 + 80_000 + 10_000,
