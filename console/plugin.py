@@ -25,6 +25,7 @@ from console import (
     science,
     settlements,
     unit_desk,
+    yearly_desk,
 )
 from console.pages import EXCEPTION_PAGES, HERE, TEMPLATE_CONFIG
 from console.session import (
@@ -78,6 +79,7 @@ pages = Router(
         *region.ROUTES,
         *mobile.ROUTES,
         *payments_desk.ROUTES,
+        *yearly_desk.ROUTES,
     ],
     middleware=[ConsoleSessionMiddleware],
     guards=[csrf_protected],

@@ -70,6 +70,7 @@ from vouchers.models import (
 from vouchers.rules import region_prefix
 from yixiang.clock import SHANGHAI
 from yixiang.db import utcnow
+from yixiang.settings import load_settings
 
 USED = (BookingStatus.completed, BookingStatus.delivered, BookingStatus.rated)
 SETTLED = (SettlementStatus.paid, SettlementStatus.reconciled)
@@ -181,9 +182,11 @@ async def year_usage(session: AsyncSession, prefix: str, areas: set[str], year: 
     start, end = year_bounds(year)
     usage = Usage()
     months = [(date(year, m, 1), date(year + (m == 12), m % 12 + 1, 1)) for m in range(1, 13)]
+    settings = load_settings()  # the annual norm; read once (each call would read it again)
     for area in sorted(areas):
+        used: list[uuid.UUID] = []
         for figures in await instrument_figures(
-            session, region_code=area, start=date(year, 1, 1), end=date(year + 1, 1, 1)
+            session, region_code=area, start=date(year, 1, 1), end=date(year + 1, 1, 1), settings=settings
         ):
             usage.per_instrument[figures.instrument_id].add(
                 Use(effective_s=figures.effective_hours * 3600, external_s=figures.external_hours * 3600)
@@ -191,8 +194,14 @@ async def year_usage(session: AsyncSession, prefix: str, areas: set[str], year: 
             usage.usage_rates[figures.instrument_id] = figures.usage_rate
             if figures.effective_hours > 0:
                 usage.sources.add(figures.hours_source)
+                used.append(figures.instrument_id)
+        # the trend: month by month, for the instruments used at all in the year (the rest add 0)
         for month, (first, after) in enumerate(months, start=1):
-            for figures in await instrument_figures(session, region_code=area, start=first, end=after):
+            if not used:
+                break
+            for figures in await instrument_figures(
+                session, region_code=area, start=first, end=after, instrument_ids=used, settings=settings
+            ):
                 usage.per_month_instrument[month][figures.instrument_id] = Use(
                     effective_s=figures.effective_hours * 3600, external_s=figures.external_hours * 3600
                 )

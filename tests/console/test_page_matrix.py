@@ -8,6 +8,7 @@ a console route without a row.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -43,6 +44,7 @@ from vouchers.models import PaymentReconciliation
 from yixiang.outbox import EventStatus, OutboxEvent
 
 DESK = [P, UA, SB, FB, PA]
+YEARS = itertools.count(2010)  # a year of its own for each publication (the authz matrix's start at 2000)
 STAFF = [P, UA]
 BUREAU = [SB, FB]
 
@@ -190,6 +192,14 @@ ROWS: dict[str, Row] = {
     "POST /console/statements/{booking_id:uuid}/fee-correction": Row(
         STAFF, "/console/statements/{captured}/fee-correction", form={"fee_yuan": "一元", "reason": "矩阵"}
     ),
+    # the yearly report (统计年报): the region's bureaus preview the draft; its science bureau
+    # publishes (the finance bureau's form is refused on the page, with the service's message)
+    "GET /console/yearly-reports": Row(
+        BUREAU, "/console/yearly-reports?year=2024", api="/api/v1/oversight/yearly-reports/330100/2024/draft"
+    ),
+    "POST /console/yearly-reports/{region:str}/{year:int}/publish": Row(
+        BUREAU, "/console/yearly-reports/330100/{fresh_year}/publish", form={}
+    ),
     # the order check: tested in test_pay_pages (an order needs the fake WeChat Pay)
     "POST /console/m/payment-orders/{out_trade_no:str}/check": Row(ROLES, ""),
 }
@@ -204,6 +214,7 @@ FRESH = (
     "fresh_user",
     "fresh_draft",
     "fresh_qualification",
+    "fresh_year",
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
 SPECIAL |= {"POST /console/m/payment-orders/{out_trade_no:str}/check"}  # needs an order: test_pay_pages
@@ -257,6 +268,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             return str(r.json()["id"])
         if name == "fresh_draft":
             return str((await make_instrument(backend, publication=PublicationStatus.draft)).instrument_id)
+        if name == "fresh_year":
+            return str(next(YEARS))
         if name == "fresh_application":
             return await s.application()
         if name == "fresh_dead_event":
