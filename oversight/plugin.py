@@ -8,6 +8,7 @@ from catalogue.events import INSTRUMENT_CHANGED
 from oversight.controllers import LiveStatusController, SensorController, UsageController
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
+from oversight.reward_controllers import ROUTES as REWARD_ROUTES
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event
@@ -28,7 +29,7 @@ async def find_idle_instruments(ctx: JobContext, event: Event) -> None:
 
 DOMAIN = Domain(
     name="oversight",
-    route_handlers=[SensorController, UsageController, LiveStatusController, IdleController],
+    route_handlers=[SensorController, UsageController, LiveStatusController, IdleController, *REWARD_ROUTES],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
         IDLE_CHECK_DUE: [find_idle_instruments],
