@@ -369,7 +369,7 @@ def _entry_key(batch_id: uuid.UUID, step: str) -> str:
 
 async def _post(session: AsyncSession, batch: RewardBatch, actor_id: uuid.UUID, step: str) -> None:
     """Approved: reward budget → each unit's payable; paid: payable → paid."""
-    lines = await _lines(session, batch.id)
+    lines = await batch_lines(session, batch.id)
     budget = reward_budget_account(batch.programme_id)
     await open_account(session, budget, AccountKind.reward_budget, None, may_go_negative=True)
     postings: list[tuple[str, int]] = []
@@ -410,7 +410,7 @@ async def reconciliation(
     """The batch against the ledger, to the fen: what approval moved to the payables and what
     payment moved to paid, against the lines' total."""
     batch = await get_batch(session, principal, batch_id)
-    lines_total = sum(line.amount_fen for line in await _lines(session, batch.id))
+    lines_total = sum(line.amount_fen for line in await batch_lines(session, batch.id))
     approved = await _entry_total(session, _entry_key(batch.id, "approved"), AccountKind.reward_payable)
     paid = await _entry_total(session, _entry_key(batch.id, "paid"), AccountKind.reward_paid)
     difference = 0
@@ -429,7 +429,7 @@ async def reconciliation(
 
 
 # --- reading a batch ------------------------------------------------------------------------------
-async def _lines(session: AsyncSession, batch_id: uuid.UUID) -> list[RewardLine]:
+async def batch_lines(session: AsyncSession, batch_id: uuid.UUID) -> list[RewardLine]:
     rows = await session.scalars(
         select(RewardLine).where(RewardLine.batch_id == batch_id).order_by(RewardLine.id)
     )
@@ -501,7 +501,7 @@ async def lines_out(
 
 
 async def batch_out(session: AsyncSession, batch: RewardBatch) -> RewardBatchOut:
-    lines = await lines_out(session, [batch], await _lines(session, batch.id))
+    lines = await lines_out(session, [batch], await batch_lines(session, batch.id))
     return RewardBatchOut(
         id=batch.id,
         programme_id=batch.programme_id,
