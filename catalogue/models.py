@@ -46,6 +46,24 @@ class PriceUnit(enum.StrEnum):
     per_item = "per_item"
 
 
+class ServiceDuty(enum.StrEnum):
+    """Whether a service item is duty rather than open sharing (seed 004 §10): such items earn no
+    sharing reward (共享奖励)."""
+
+    none = "none"  # open sharing service
+    statutory = "statutory"  # 法定检测
+    mandatory = "mandatory"  # 强制检测 (required by a mandatory standard)
+    own_duty = "own_duty"  # 本单位职责: testing the unit does as part of its own duties
+
+
+DUTY_LABELS: dict[ServiceDuty, str] = {
+    ServiceDuty.none: "对外共享服务",
+    ServiceDuty.statutory: "法定检测",
+    ServiceDuty.mandatory: "强制检测",
+    ServiceDuty.own_duty: "本单位职责",
+}
+
+
 class Category(Base):
     """Two-level instrument classification (e.g. 02 分析仪器 → 0201 波谱仪器)."""
 
@@ -150,5 +168,9 @@ class ServiceItem(UUIDPrimaryKey, Base):
     turnaround_working_days: Mapped[int | None]
     description: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # 法定检测 / 强制检测 / 本单位职责: left out of the sharing reward
+    duty: Mapped[ServiceDuty] = mapped_column(
+        _enum(ServiceDuty), default=ServiceDuty.none, server_default=ServiceDuty.none.value
+    )
 
     instrument: Mapped[Instrument] = relationship(back_populates="service_items")

@@ -58,3 +58,58 @@ class NotRegionBureau(Forbidden):
 class ExplanationDecided(Conflict):
     code = "explanation_decided"
     message = "该说明已审核"
+
+
+class RewardProgrammeNotFound(NotFound):
+    code = "reward_programme_not_found"
+    message = "未找到该共享奖励方案"
+
+
+class RewardBatchNotFound(NotFound):
+    code = "reward_batch_not_found"
+    message = "未找到该奖励批次"
+
+
+class RewardLineNotFound(NotFound):
+    code = "reward_line_not_found"
+    message = "该奖励批次中没有这家单位"
+
+
+class FinanceBureauRequired(Forbidden):
+    code = "finance_bureau_required"
+    message = "只有本地区财政局经办人可以执行此操作"
+
+
+class RegionBureauRequired(Forbidden):
+    code = "region_bureau_required"
+    message = "只有本地区科技局或财政局经办人可以执行此操作"
+
+
+class RewardProgrammeExists(Conflict):
+    code = "reward_programme_exists"
+    message = "本地区该年度的共享奖励方案已存在"
+
+
+class RewardProgrammeLocked(Conflict):
+    code = "reward_programme_locked"
+    message = "该方案已有奖励批次，不能再修改（作废草稿后可修改）"
+
+
+class RewardYearOpen(Conflict):
+    code = "reward_year_open"
+    message = "该年度尚未结束，不能生成奖励批次"
+
+
+class RewardBatchExists(Conflict):
+    code = "reward_batch_exists"
+    message = "该方案已有一个未作废的奖励批次"
+
+
+class NothingToReward(Conflict):
+    code = "nothing_to_reward"
+    message = "该年度没有可奖励的对外服务记录"
+
+
+class RewardLedgerMismatch(Conflict):
+    code = "reconciliation_mismatch"
+    message = "对账不平：奖励批次金额与账本不一致"

@@ -14,6 +14,7 @@ from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
 from oversight.report_controllers import PublicYearlyReportController, YearlyReportController
 from oversight.report_demo import load_yearly_report_demo
+from oversight.reward_controllers import ROUTES as REWARD_ROUTES
 from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
@@ -59,6 +60,7 @@ DOMAIN = Domain(
         PublicYearlyReportController,
         YearlyReportController,
         ComplaintController,
+        *REWARD_ROUTES,
     ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],

@@ -21,6 +21,8 @@ How each figure is reckoned (the page and the PDF repeat the short form):
   the current year), by the step reached then (1, 3, 6 months).
 - *Evaluation*: the region's published performance evaluation of the year (``oversight.evaluation``):
   each unit's rank, score and grade; none before it is published.
+- *Rewards*: the region's sharing rewards and insurance subsidies of the year in approved, paid
+  or reconciled batches (``oversight.rewards.reward_totals``); none before a batch is approved.
 - *Unit type*: read from the holding unit's name (大学/学院 → 高等院校; 研究院/研究所/科学院 →
   科研院所; 医院 → 医疗卫生机构; 检测/测试 → 检测机构; 公司 → 企业; else 其他).
 """
@@ -53,10 +55,12 @@ from oversight.report_schema import (
     ListingRow,
     MonthRow,
     ProgramRow,
+    RewardFigures,
     StarRow,
     UnitRow,
     YearlyReport,
 )
+from oversight.rewards import reward_totals
 from ratings.models import Rating
 from vouchers.models import (
     CheckoutState,
@@ -403,6 +407,7 @@ async def compute_report(session: AsyncSession, region_code: str, year: int) -> 
     )[:TOP_UNITS]
     rated = sum(c for c, _ in unit_ratings.values())
     rated_total = sum(t for _, t in unit_ratings.values())
+    rewards = await reward_totals(session, region_code=region_code, year=year)
     return YearlyReport(
         region_code=region_code,
         region_name=region.name if region else region_code,
@@ -522,4 +527,13 @@ async def compute_report(session: AsyncSession, region_code: str, year: int) -> 
             EvaluationRow(rank=e.rank, name=e.unit_name, score=round(e.score, 2), grade=str(e.grade.value))
             for e in await published_results(session, region_code=region_code, year=year)
         ],
+        rewards=RewardFigures(
+            units=rewards.units,
+            instruments=rewards.instruments,
+            sharing_fen=rewards.sharing_fen,
+            insurance_fen=rewards.insurance_fen,
+            total_fen=rewards.total_fen,
+        )
+        if rewards.batches
+        else None,
     )

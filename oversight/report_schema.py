@@ -119,6 +119,16 @@ class EvaluationRow(Output):
     grade: str  # 优秀 / 良好 / 合格 / 较差
 
 
+class RewardFigures(Output):
+    """The year's sharing rewards (共享奖励) of approved, paid or reconciled batches."""
+
+    units: int
+    instruments: int
+    sharing_fen: int  # 共享奖励: a share of the external service fees
+    insurance_fen: int  # 共享保: the insurance subsidy
+    total_fen: int
+
+
 class YearlyReport(Output):
     region_code: str
     region_name: str
@@ -136,7 +146,9 @@ class YearlyReport(Output):
     programs: list[ProgramRow]
     ratings: list[StarRow]
     idle: list[IdleRow]
-    evaluation: list[EvaluationRow] = []  # the region's published evaluation of the year; [] when none
+    # the region's published evaluation of the year; [] when none
+    evaluation: list[EvaluationRow] = []
+    rewards: RewardFigures | None = None  # None: no approved reward batch for the year
     published_at: datetime | None = None  # None: a draft
     publisher: str = ""  # the science bureau that published it
 

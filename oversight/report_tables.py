@@ -175,6 +175,21 @@ TABLES: tuple[ReportTable, ...] = (
         lambda r: [[str(e.rank), e.name, f"{e.score:.2f}", e.grade] for e in r.evaluation],
     ),
     ReportTable(
+        "rewards",
+        "共享奖励",
+        ("获奖励单位（家）", "获奖励仪器（台套）", "共享奖励（元）", "共享保补贴（元）", "合计（元）"),
+        lambda r: [
+            [
+                str(w.units),
+                str(w.instruments),
+                fen_to_yuan(w.sharing_fen),
+                fen_to_yuan(w.insurance_fen),
+                fen_to_yuan(w.total_fen),
+            ]
+            for w in ([r.rewards] if r.rewards else [])
+        ],
+    ),
+    ReportTable(
         "idle",
         "闲置仪器（年末）",
         ("闲置时长", "仪器（台套）"),

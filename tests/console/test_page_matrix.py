@@ -200,6 +200,32 @@ ROWS: dict[str, Row] = {
     "POST /console/yearly-reports/{region:str}/{year:int}/publish": Row(
         BUREAU, "/console/yearly-reports/330100/{fresh_year}/publish", form={}
     ),
+    # sharing rewards: the bureaus of the region (the service refuses a science officer the
+    # finance bureau's steps: a message on the page), the unit its own line's bookings
+    "GET /console/rewards": Row([SB, FB, PA], "/console/rewards", api="/api/v1/reward-batches"),
+    "POST /console/reward-programmes": Row(BUREAU, "/console/reward-programmes", form={"year": "2023"}),
+    "POST /console/reward-programmes/{programme_id:uuid}": Row(
+        BUREAU, "/console/reward-programmes/{fresh_reward_programme}", form={"rate_percent": "10"}
+    ),
+    "POST /console/reward-programmes/{programme_id:uuid}/batches": Row(
+        BUREAU, "/console/reward-programmes/{fresh_reward_programme}/batches", form={}
+    ),
+    "GET /console/reward-batches/{batch_id:uuid}": Row(
+        [SB, FB, PA], "/console/reward-batches/{reward_batch}", api="/api/v1/reward-batches/{reward_batch}"
+    ),
+    "POST /console/reward-batches/{batch_id:uuid}/{action:str}": Row(
+        BUREAU, "/console/reward-batches/{fresh_reward_batch}/discard", form={}
+    ),
+    "GET /console/reward-batches/{batch_id:uuid}/export": Row(
+        [SB, FB, PA],
+        "/console/reward-batches/{reward_batch}/export?format=csv",
+        api="/api/v1/reward-batches/{reward_batch}/export",
+    ),
+    "GET /console/reward-batches/{batch_id:uuid}/lines/{unit_id:uuid}": Row(
+        [P, UA, SB, FB, PA],
+        "/console/reward-batches/{reward_batch}/lines/{unit}",
+        api="/api/v1/reward-batches/{reward_batch}/lines/{unit}/bookings",
+    ),
     # the order check: tested in test_pay_pages (an order needs the fake WeChat Pay)
     "POST /console/m/payment-orders/{out_trade_no:str}/check": Row(ROLES, ""),
 }
@@ -215,6 +241,8 @@ FRESH = (
     "fresh_draft",
     "fresh_qualification",
     "fresh_year",
+    "fresh_reward_batch",
+    "fresh_reward_programme",
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
 SPECIAL |= {"POST /console/m/payment-orders/{out_trade_no:str}/check"}  # needs an order: test_pay_pages
@@ -246,6 +274,9 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
     )
     assert r.status_code == 201, r.text
     objects["document"] = str(r.json()["attachments"][0]["id"])
+    rewards = RewardDesk(backend, client, s.headers[FB])
+    objects["reward_batch"] = await rewards.redrawn(await rewards.programme(2022))
+    reward_batches, reward_programme = await rewards.programme(2020), await rewards.programme(2021)
     people: dict[str, httpx.AsyncClient] = {ANON: console_client(backend)}
     for role in ROLES:
         if role != ANON:
@@ -274,6 +305,11 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             return await s.application()
         if name == "fresh_dead_event":
             return str(await dead_event(backend))
+        if name == "fresh_reward_batch":
+            return await rewards.redrawn(reward_batches)
+        if name == "fresh_reward_programme":
+            await rewards.discard_drafts(reward_programme)
+            return reward_programme
         if name == "fresh_user":
             return str(await user_id(backend, await make_user(backend, demo_id("firm-qinghe"))))
         return await s.settlement("draft")
@@ -332,6 +368,42 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
                         f"{route} as {role}: the page shows what the API refuses ({api.status_code})"
                     )
     assert not wrong, "\n".join(wrong)
+
+
+class RewardDesk:
+    """Reward programmes of 杭州 for years of their own, each with a booking of 之江理工 to reward,
+    and draft batches drawn (and discarded) on them through the API, as the finance bureau."""
+
+    def __init__(self, backend, client, finance: dict[str, str]) -> None:
+        self.backend, self.client, self.finance = backend, client, finance
+
+    async def programme(self, year: int) -> str:
+        from tests.oversight.rewards_world import in_year, served
+
+        world = await make_instrument(self.backend)
+        await served(
+            self.backend, world, demo_id("unit-zjlg"), demo_id("firm-qinghe"), 1_000_000, in_year(year)
+        )
+        r = await self.client.post("/api/v1/reward-programmes", json={"year": year}, headers=self.finance)
+        if r.status_code == 409:  # made by an earlier run on this database
+            listed = (await self.client.get("/api/v1/reward-programmes", headers=self.finance)).json()
+            return str(next(p["id"] for p in listed if p["year"] == year and p["region_code"] == "330100"))
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    async def discard_drafts(self, programme_id: str) -> None:
+        batches = (await self.client.get("/api/v1/reward-batches", headers=self.finance)).json()
+        for b in batches:
+            if b["programme_id"] == programme_id and b["status"] == "draft":
+                r = await self.client.post(f"/api/v1/reward-batches/{b['id']}/discard", headers=self.finance)
+                assert r.status_code == 200, r.text
+
+    async def redrawn(self, programme_id: str) -> str:
+        """A new draft batch of the programme (its earlier draft discarded)."""
+        await self.discard_drafts(programme_id)
+        r = await self.client.post(f"/api/v1/reward-programmes/{programme_id}/batches", headers=self.finance)
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
 
 
 async def dead_event(backend) -> int:

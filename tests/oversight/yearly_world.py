@@ -33,15 +33,16 @@ from booking.models import Booking, BookingHistory, BookingStatus
 from catalogue.models import Instrument, Origin, PublicationStatus, ServiceMode
 from oversight.models import IdleCase, IdleSource
 from ratings.models import Rating
+from vouchers.grants import add_grant
 from vouchers.models import (
     CheckoutState,
     SettlementBatch,
     SettlementLine,
     SettlementStatus,
     VoucherCheckout,
-    VoucherGrant,
     VoucherProgram,
 )
+from vouchers.programs import fund_program
 from yixiang.clock import SHANGHAI
 
 CITY, WEST, EAST = "339900", "339901", "339902"
@@ -306,25 +307,12 @@ class YearWorld:
 
         program = await self.program(2024, 100_000_000)
         old = await self.program(2023, 50_000_000)
-        for firm, amount in ((self.firm, 300_000), (other_firm, 200_000)):
-            s.add(
-                VoucherGrant(
-                    program_id=program,
-                    enterprise_id=firm,
-                    amount_fen=amount,
-                    expires_on=date(2024, 12, 31),
-                    key=f"yearly:{uuid.uuid4()}",
-                )
-            )
-        s.add(
-            VoucherGrant(
-                program_id=old,
-                enterprise_id=self.firm,
-                amount_fen=999_999,
-                expires_on=date(2023, 12, 31),
-                key=f"yearly:{uuid.uuid4()}",
-            )
-        )
+        # through the ledger, as the voucher desk does: the budget funded, each grant posted
+        grants = ((program, self.firm, 300_000), (program, other_firm, 200_000), (old, self.firm, 999_999))
+        for n, (pid, firm, amount) in enumerate(grants):
+            found = await s.get(VoucherProgram, pid)
+            assert found is not None
+            await add_grant(s, found, firm, amount, "", f"yearly:{pid}:{n}", self.researcher)
         checkouts = [
             (program, CheckoutState.captured, 30_000),
             (program, CheckoutState.captured, 15_000),
@@ -415,6 +403,7 @@ class YearWorld:
         )
         self.session.add(program)
         await self.session.flush()
+        await fund_program(self.session, program, None)
         return program.id
 
 
