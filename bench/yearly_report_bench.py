@@ -68,7 +68,8 @@ async def main() -> None:
     }
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {os.cpu_count()} CPU {platform.machine()} · "
-        f"Python {platform.python_version()} · load average {load:.1f} · Python loop (10^7 additions) {loop:.2f} s"
+        f"Python {platform.python_version()} · load average {load:.1f} · "
+        f"Python loop (10^7 additions) {loop:.2f} s"
     )
     print(f"{args.requests} requests each, {args.clients} in flight")
     print("| read | p50 ms | p95 ms | p99 ms | max ms | req/s |")
