@@ -8,11 +8,16 @@ import csv
 import io
 
 from accounts.models import Role
+from oversight.evaluation_models import Evaluation, EvaluationResult, EvaluationStatus, Grade
+from oversight.report import compute_report
+from oversight.report_schema import RewardFigures
 from oversight.report_tables import TABLES
+from oversight.reward_models import RewardBatch, RewardItem, RewardKind, RewardLine, RewardProgramme
 from ratings.models import Rating
 from tests.booking.world import make_user
 from tests.oversight.yearly_world import CITY, EAST, EXPECTED, MONTHLY, WEST, YEAR, at, build_year
 from tests.support import error_code
+from vouchers.models import SettlementStatus
 
 PUBLIC = "/api/v1/public/yearly-reports"
 OFFICE = "/api/v1/oversight/yearly-reports"
@@ -212,3 +217,112 @@ async def _any_booking(session, world):
     return await session.scalar(
         select(Booking.id).where(Booking.instrument_id == world.c, Booking.id.not_in(rated)).limit(1)
     )
+
+
+async def test_the_report_carries_the_published_evaluation_and_the_approved_rewards(backend):
+    """The region's published evaluation (rank, unit, score, grade) and its approved reward batches
+    (a draft does not count) — written in a transaction rolled back after, so no other test sees them."""
+    world = await build_year(backend)
+    async with backend.runtime.session_maker() as session:
+        await session.begin()
+        try:
+            evaluation = Evaluation(
+                region_code=CITY,
+                year=YEAR,
+                status=EvaluationStatus.published,
+                opened_by=world.researcher,
+                published_at=at("2025-03-01 10:00"),
+            )
+            session.add(evaluation)
+            await session.flush()
+            for unit, name, score, adjusted, grade, rank in (
+                (world.west, "之江测试大学分析中心", 81.0, 88.5, Grade.excellent, 1),
+                (world.east, "测试材料研究院", 72.25, None, Grade.good, 2),
+            ):
+                session.add(
+                    EvaluationResult(
+                        evaluation_id=evaluation.id,
+                        unit_id=unit,
+                        unit_name=name,
+                        score=score,
+                        adjusted_score=adjusted,
+                        grade=grade,
+                        rank=rank,
+                    )
+                )
+            programme = RewardProgramme(
+                bureau_id=world.bureau,
+                region_code=CITY,
+                year=YEAR,
+                name="测试市共享奖励",
+                rate_bp=1000,
+                instrument_cap_fen=2_000_000,
+                unit_cap_fen=50_000_000,
+                premium_cap_fen=100_000,
+                excellent_rate_bp=8000,
+                good_rate_bp=5000,
+                created_by=world.researcher,
+            )
+            session.add(programme)
+            await session.flush()
+            for status, sharing, insurance in (
+                (SettlementStatus.approved, 15_000, 80_000),
+                (SettlementStatus.draft, 99_999, 0),
+            ):
+                batch = RewardBatch(
+                    programme_id=programme.id,
+                    bureau_id=world.bureau,
+                    region_code=CITY,
+                    year=YEAR,
+                    status=status,
+                    sharing_fen=sharing,
+                    insurance_fen=insurance,
+                    total_fen=sharing + insurance,
+                    created_by=world.researcher,
+                )
+                session.add(batch)
+                await session.flush()
+                for unit, items in (
+                    (
+                        world.west,
+                        ((world.a, RewardKind.sharing, 6_000), (world.a, RewardKind.insurance, 80_000)),
+                    ),
+                    (world.east, ((world.c, RewardKind.sharing, 9_000),)),
+                ):
+                    total = sum(amount for _, _, amount in items)
+                    line = RewardLine(
+                        batch_id=batch.id,
+                        unit_id=unit,
+                        sharing_fen=0,
+                        insurance_fen=0,
+                        amount_fen=total,
+                        unit_capped=False,
+                    )
+                    session.add(line)
+                    await session.flush()
+                    for instrument, kind, amount in items:
+                        session.add(
+                            RewardItem(
+                                line_id=line.id,
+                                batch_id=batch.id,
+                                instrument_id=instrument,
+                                kind=kind,
+                                basis_fen=amount * 10,
+                                computed_fen=amount,
+                                capped_fen=amount,
+                                amount_fen=amount,
+                            )
+                        )
+            await session.flush()
+            report = await compute_report(session, CITY, YEAR)
+        finally:
+            await session.rollback()
+    assert [(e.rank, e.name, e.score, e.grade) for e in report.evaluation] == [
+        (1, "之江测试大学分析中心", 88.5, "优秀"),  # the adjusted score
+        (2, "测试材料研究院", 72.25, "良好"),
+    ]
+    assert report.rewards == RewardFigures(
+        units=2, instruments=2, sharing_fen=15_000, insurance_fen=80_000, total_fen=95_000
+    )
+    evaluation_table = next(t for t in TABLES if t.name == "evaluation")
+    assert evaluation_table.rows(report)[0] == ["1", "之江测试大学分析中心", "88.50", "优秀"]
