@@ -94,24 +94,39 @@ def _not_found(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     return Template(template_name="public_missing.html", context={"message": message}, status_code=404)
 
 
+# The page of a published report never changes: each process renders it once (by database, region
+# and year; the report itself comes from ``yearly.published_report``).
+_pages: dict[tuple[str, str, int], bytes] = {}
+
+
 @get("/yearly/{region:str}/{year:int}", summary="The published yearly report page (no sign-in)")
-async def yearly_report_page(region: str, year: int, db_session: AsyncSession) -> Template:
-    record = await yearly.published_record(db_session, region, year)
-    report = yearly.decoded(record)
-    return Template(
-        template_name="public_report.html",
-        context={
-            "r": report,
-            "cards": headline_cards(report),
-            "charts": report_charts(report),
-            "tables": [(t, t.rows(report)) for t in TABLES],
-            "has_pdf": PDF_MADE,
-            "yuan": fen_to_yuan,
-            "wan": wan,
-            "percent": percent,
-            "api": f"/api/v1/public/yearly-reports/{region}/{year}",
-        },
-    )
+async def yearly_report_page(
+    request: Request[Any, Any, Any], region: str, year: int, db_session: AsyncSession
+) -> Response[bytes]:
+    key = (yearly.database_of(db_session), region, year)
+    page = _pages.get(key)
+    if page is None:
+        report = await yearly.published_report(db_session, region, year)
+        template = request.app.template_engine.get_template("public_report.html")  # type: ignore[union-attr]
+        page = template.render(**page_context(report, region, year)).encode()
+        if len(_pages) >= yearly.KEPT:
+            _pages.pop(next(iter(_pages)))
+        _pages[key] = page
+    return Response(page, media_type="text/html; charset=utf-8")
+
+
+def page_context(report: YearlyReport, region: str, year: int) -> dict[str, Any]:
+    return {
+        "r": report,
+        "cards": headline_cards(report),
+        "charts": report_charts(report),
+        "tables": [(t, t.rows(report)) for t in TABLES],
+        "has_pdf": PDF_MADE,
+        "yuan": fen_to_yuan,
+        "wan": wan,
+        "percent": percent,
+        "api": f"/api/v1/public/yearly-reports/{region}/{year}",
+    }
 
 
 @get("/yearly", summary="Published yearly reports (no sign-in)")

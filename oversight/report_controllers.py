@@ -33,7 +33,7 @@ class PublicYearlyReportController(Controller):
         summary="A published yearly report: headline figures and tables (no sign-in)",
     )
     async def show(self, region: RegionCode, year: Year, db_session: AsyncSession) -> YearlyReport:
-        return yearly.decoded(await yearly.published_record(db_session, region, year))
+        return await yearly.published_report(db_session, region, year)
 
     @get(
         "/{region:str}/{year:int}/pdf",
@@ -61,7 +61,7 @@ class PublicYearlyReportController(Controller):
         table = BY_NAME.get(name.removesuffix(".csv"))
         if table is None:
             raise UnknownReportTable(name=name)
-        report = yearly.decoded(await yearly.published_record(db_session, region, year))
+        report = await yearly.published_report(db_session, region, year)
         return Response(
             table_csv(table, report),
             media_type="text/csv; charset=utf-8",

@@ -115,6 +115,30 @@ def decoded(record: PublishedYearlyReport) -> YearlyReport:
     return _decoder.decode(record.report)
 
 
+# Published reports never change: each process keeps the ones it read (keyed by database too:
+# the tests run two apps in one process). Callers must not modify what they are given.
+_published: dict[tuple[str, str, int], YearlyReport] = {}
+KEPT = 256
+
+
+def database_of(session: AsyncSession) -> str:
+    """Which database a session reads (its engine's address): what the process-wide caches key on."""
+    engine = getattr(session.bind, "engine", session.bind)  # a connection's engine, or the engine
+    return str(getattr(engine, "url", ""))
+
+
+async def published_report(session: AsyncSession, region_code: str, year: int) -> YearlyReport:
+    """A published report as the public reads it (404 ``report_not_published`` before)."""
+    key = (database_of(session), region_code, year)
+    found = _published.get(key)
+    if found is None:
+        found = decoded(await published_record(session, region_code, year))
+        if len(_published) >= KEPT:
+            _published.pop(next(iter(_published)))
+        _published[key] = found
+    return found
+
+
 async def published_pdf(session: AsyncSession, region_code: str, year: int) -> bytes | None:
     async with transaction(session, read_only=True):
         found = (
