@@ -17,7 +17,10 @@ from vouchers.rules import fen_to_yuan
 
 
 def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
+    """Per cent to one decimal; a small rate (under 1%) to two, so it does not read as none."""
+    if value is None:
+        return "—"
+    return f"{value * 100:.2f}%" if 0 < value < 0.01 else f"{value * 100:.1f}%"
 
 
 def number(value: float | None) -> str:

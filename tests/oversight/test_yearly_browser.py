@@ -23,7 +23,7 @@ def shown(key: str, value: float | int | None) -> str:
     if key.endswith("_fen"):
         return f"{value / 1_000_000:,.2f}"  # 万元
     if key in ("sharing_rate", "usage_rate"):
-        return f"{value * 100:.1f}%"
+        return f"{value * 100:.2f}%" if 0 < value < 0.01 else f"{value * 100:.1f}%"
     if key.endswith("_hours") or key == "rating_mean":
         return f"{value:,.2f}"
     return f"{value:,}"
