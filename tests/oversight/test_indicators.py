@@ -281,6 +281,9 @@ async def build_year(backend: Any) -> Year:
             booked=(at("2024-12-31", "23:00"), at("2025-01-01", "01:00")),
             actual=(at("2024-12-31", "23:00"), at("2025-01-01", "01:00")),
         )  # fmt: skip
+        # the no-show and the cancellation were recorded in 2025: only their status keeps them out
+        b3.updated_at = at("2025-06-10", "11:30")
+        a4.updated_at = at("2025-06-30", "09:00")
         session.add_all([b1, b2, b3, b4])
         await session.flush()
         session.add_all(
