@@ -15,6 +15,7 @@ from oversight.idle_controllers import IdleController
 from oversight.report_controllers import PublicYearlyReportController, YearlyReportController
 from oversight.report_demo import load_yearly_report_demo
 from oversight.reward_controllers import ROUTES as REWARD_ROUTES
+from oversight.indicator_controllers import IndicatorController
 from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
@@ -61,6 +62,7 @@ DOMAIN = Domain(
         YearlyReportController,
         ComplaintController,
         *REWARD_ROUTES,
+        IndicatorController,
     ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
