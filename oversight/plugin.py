@@ -11,6 +11,8 @@ from oversight import complaint_models, evaluation_models  # noqa: F401  (their 
 from oversight.controllers import LiveStatusController, SensorController, UsageController
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
+from oversight.review_controllers import PurchaseReviewController
+from oversight.review_demo import load_review_demo
 from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
@@ -53,6 +55,7 @@ DOMAIN = Domain(
         UsageController,
         LiveStatusController,
         IdleController,
+        PurchaseReviewController,
     ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
@@ -64,4 +67,5 @@ DOMAIN = Domain(
         PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
         PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
     ],
+    demo_loaders=[load_review_demo],
 )
