@@ -36,11 +36,10 @@ from oversight.errors import (
 )
 from oversight.evaluation import low_usage_flags
 from oversight.review_models import PurchaseReview, ReviewExpert, ReviewStatus, Verdict
-from oversight.review_report import build_report
+from oversight.review_report import build_report, people_time
 from oversight.review_schemas import PurchaseFilingIn
 from oversight.settings import OversightSettings
 from vouchers.rules import region_covers
-from yixiang.clock import public_moment_text
 from yixiang.db import transaction, utcnow
 from yixiang.locking import lock_row
 from yixiang.settings import Settings
@@ -159,7 +158,12 @@ async def file_purchase(
                 if _same_class(f.category_code, category.code)
             ]
             if flags:
+                names = "、".join(
+                    f"{f.instrument_name}（{f.year}年 {f.usage_rate * 100:.1f}%）" for f in flags
+                )
                 raise PurchaseBlockedByLowUsage(
+                    f"本单位同类仪器 {names} 使用率低于30%已被标记，暂停受理该类仪器的购置查重评议；"
+                    "请先提高现有仪器的使用率",
                     flagged=[
                         {
                             "instrument_id": str(f.instrument_id),
@@ -168,7 +172,7 @@ async def file_purchase(
                             "usage_rate": f.usage_rate,
                         }
                         for f in flags
-                    ]
+                    ],
                 )
             review.status = ReviewStatus.pending
             review.report = await build_report(
@@ -216,7 +220,7 @@ async def decide(
                 "as": "科技局"
                 if _covered(await science_regions(session, principal), review.region_code)
                 else "评议专家",
-                "decided_at": public_moment_text(now),
+                "decided_at": people_time(now),
             },
         }
     return review

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -28,7 +28,7 @@ from catalogue.models import Instrument, Origin
 from oversight.indicators import InstrumentFigures, instrument_figures, norm_hours
 from oversight.review_models import PurchaseReview
 from oversight.settings import OversightSettings
-from yixiang.clock import public_moment_text, shanghai_date
+from yixiang.clock import SHANGHAI, shanghai_date
 from yixiang.settings import Settings
 
 EARTH_RADIUS_KM = 6371.0088  # the mean Earth radius (IUGG)
@@ -58,6 +58,11 @@ def city_of(region_code: str) -> str:
 
 def province_of(region_code: str) -> str:
     return region_code[:2] + "0000"
+
+
+def people_time(moment: datetime) -> str:
+    """A moment as the document prints it: Asia/Shanghai, to the minute."""
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 def yuan_text(fen: int) -> str:
@@ -153,7 +158,7 @@ async def build_report(
         "year": year,
         "period": {"start": start.isoformat(), "end": end.isoformat()},
         "norm_hours": annual_norm,
-        "generated_at": public_moment_text(now),
+        "generated_at": people_time(now),
         "proposal": {
             "unit_id": str(proposal.unit_id),
             "unit_name": unit_name,
