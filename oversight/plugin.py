@@ -7,7 +7,8 @@ import uuid
 from booking.events import transition_topic
 from booking.models import BookingStatus
 from catalogue.events import INSTRUMENT_CHANGED
-from oversight import complaint_models, evaluation_models  # noqa: F401  (their tables)
+from oversight import evaluation_models  # noqa: F401  (registers the evaluation tables)
+from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
@@ -56,6 +57,7 @@ DOMAIN = Domain(
         LiveStatusController,
         IdleController,
         PurchaseReviewController,
+        ComplaintController,
     ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],

@@ -47,4 +47,6 @@ class OversightSettings(Section):
         return {"sensor broker": f"{parts.scheme}://{parts.hostname}:{parts.port or 1883}"}
 
 
-SECTIONS = (OversightSettings,)
+from oversight.evaluation_settings import ComplaintSettings, EvaluationSettings  # noqa: E402
+
+SECTIONS = (OversightSettings, EvaluationSettings, ComplaintSettings)

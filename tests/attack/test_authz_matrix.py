@@ -1372,6 +1372,8 @@ def cases(s: Scene) -> list[Case]:
         Case("GET /dev/outbox", fixed("/dev/outbox"), public),
         # --- oversight: sensors, readings, sessions, live status (oversight_cases) ---------------
         *oversight_cases(s, public),
+        # --- complaints and the yearly evaluation (tests/attack/evaluation_matrix.py) -------------
+        *complaint_cases(s),
         # --- the published API description ------------------------------------------------------
         *[
             Case(f"GET {path}", fixed(path), public)
@@ -1390,6 +1392,12 @@ def cases(s: Scene) -> list[Case]:
         ),
         Case("GET /schema/{path:str}", fixed("/schema/no-such-page"), expect(404, anonymous=404)),
     ]
+
+
+def complaint_cases(s: Scene) -> list[Case]:
+    from tests.attack.evaluation_matrix import complaint_cases as rows
+
+    return rows(s)
 
 
 def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
