@@ -105,3 +105,13 @@ class NotScienceBureau(Forbidden):
 class ExpertNotFound(NotFound):
     code = "review_expert_not_found"
     message = "未找到该评议专家或用户"
+
+
+class NotIndicatorReader(Forbidden):
+    code = "not_indicator_reader"
+    message = "只有本地区的科技局、仪器所属单位或平台管理员可以查看绩效指标"
+
+
+class InvalidPeriod(InvalidInput):
+    code = "period_invalid"
+    message = "统计期间有误"

@@ -32,6 +32,7 @@ from oversight.models import BindingAction, IdleCase, SensorBinding, SessionSour
 from oversight.settings import OversightSettings
 from ratings.models import Rating
 from vouchers.models import CheckoutState, VoucherCheckout
+from vouchers.rules import region_prefix
 from yixiang.clock import SHANGHAI, shanghai_date, shanghai_today
 from yixiang.db import is_postgres, utcnow
 from yixiang.settings import Settings, load_settings
@@ -156,9 +157,13 @@ def _instruments(
     category_code: str | None,
     instrument_ids: Sequence[uuid.UUID] | None,
 ) -> Any:
-    """Instruments of the region listed before the period's end (whatever became of them since)."""
+    """Instruments of the region (a city's or province's: its districts' too) listed before the
+    period's end (whatever became of them since)."""
+    prefix = region_prefix(region_code)
     query = select(Instrument.id).where(
-        Instrument.region_code == region_code,
+        Instrument.region_code == region_code
+        if len(prefix) == 6
+        else Instrument.region_code.startswith(prefix),
         Instrument.published_at.is_not(None),
         Instrument.published_at < end_at,
     )

@@ -12,6 +12,7 @@ from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
+from oversight.indicator_controllers import IndicatorController
 from oversight.review_controllers import PurchaseReviewController
 from oversight.review_demo import load_review_demo
 from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
@@ -58,6 +59,7 @@ DOMAIN = Domain(
         IdleController,
         PurchaseReviewController,
         ComplaintController,
+        IndicatorController,
     ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
