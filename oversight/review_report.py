@@ -86,24 +86,6 @@ async def _place(session: AsyncSession, proposal: PurchaseReview) -> tuple[tuple
     return (float(row[0]), float(row[1])), "本单位已入网仪器坐标的平均位置"
 
 
-async def _same_category(
-    session: AsyncSession, category_code: str, province: str, start: date, end: date, settings: Settings
-) -> list[InstrumentFigures]:
-    """The figures of the category's instruments anywhere in the province: the indicators answer
-    one region code at a time, so once per code the province's instruments of the category carry."""
-    codes = await session.scalars(
-        select(Instrument.region_code)
-        .where(Instrument.category_code == category_code, Instrument.region_code.startswith(province[:2]))
-        .distinct()
-    )
-    figures: list[InstrumentFigures] = []
-    for code in sorted(codes):
-        figures += await instrument_figures(
-            session, region_code=code, start=start, end=end, category_code=category_code, settings=settings
-        )
-    return figures
-
-
 async def build_report(
     session: AsyncSession,
     proposal: PurchaseReview,
@@ -121,7 +103,15 @@ async def build_report(
     start, end = date(year, 1, 1), date(year + 1, 1, 1)
     annual_norm = float(OversightSettings.of(settings).annual_norm_hours)
     city, province = city_of(proposal.region_code), province_of(proposal.region_code)
-    figures = await _same_category(session, proposal.category_code, province, start, end, settings)
+    # the province's region covers its cities and districts
+    figures = await instrument_figures(
+        session,
+        region_code=province,
+        start=start,
+        end=end,
+        category_code=proposal.category_code,
+        settings=settings,
+    )
     meta = await _instrument_meta(session, [f.instrument_id for f in figures])
     place, place_basis = await _place(session, proposal)
     scoped: dict[str, list[dict[str, Any]]] = {key: [] for key, _ in SCOPES}
