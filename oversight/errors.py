@@ -81,6 +81,11 @@ class UnknownRegion(InvalidInput):
     message = "地区代码不存在"
 
 
+class PlaceOutsideUnitRegion(InvalidInput):
+    code = "place_outside_unit_region"
+    message = "拟购仪器的安装地点须在本单位所在城市"
+
+
 class PurchaseBlockedByLowUsage(Conflict):
     # seed 004 §(二)/(九): 通用性强的大仪使用率低于30%的，暂停该单位同类大仪的购置
     code = "purchase_blocked_low_usage"

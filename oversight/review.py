@@ -28,6 +28,7 @@ from oversight.errors import (
     NotFilingUnit,
     NotReviewer,
     NotScienceBureau,
+    PlaceOutsideUnitRegion,
     PurchaseBlockedByLowUsage,
     PurchaseReviewNotFound,
     ReviewNotPending,
@@ -36,7 +37,7 @@ from oversight.errors import (
 )
 from oversight.evaluation import low_usage_flags
 from oversight.review_models import PurchaseReview, ReviewExpert, ReviewStatus, Verdict
-from oversight.review_report import build_report, people_time
+from oversight.review_report import build_report, city_of, people_time
 from oversight.review_schemas import PurchaseFilingIn
 from oversight.settings import OversightSettings
 from vouchers.rules import region_covers
@@ -134,6 +135,9 @@ async def file_purchase(
         region = await session.get(Region, region_code)
         if region is None:
             raise UnknownRegion(region_code=region_code)
+        if not region_covers(city_of(unit.region_code), region_code):
+            # the bureau that reviews is the unit's own: the place is in the unit's city
+            raise PlaceOutsideUnitRegion(region_code=region_code, unit_region_code=unit.region_code)
         review = PurchaseReview(
             unit_id=unit_id,
             region_code=region_code,

@@ -57,6 +57,8 @@ async def test_below_the_threshold_a_filing_is_recorded_as_not_requiring_review(
     assert r.status_code == 409 and error_code(r) == "purchase_review_not_pending"
     at = await file(client, staff, filing(category, price_fen=50_000_000))  # 500,000 元: reviewed
     assert at["status"] == "pending" and at["report"]["year"] == YEAR
+    elsewhere = await client.post(REVIEWS, json=filing(category, region_code="330212"), headers=staff)
+    assert elsewhere.status_code == 400 and error_code(elsewhere) == "place_outside_unit_region"
     listed = {row["id"]: row["status"] for row in (await client.get(REVIEWS, headers=staff)).json()}
     assert listed[below["id"]] == "not_required" and listed[at["id"]] == "pending"
 
