@@ -60,6 +60,9 @@ MENU = (
     MenuItem("申领审核", "/console/applications", (Role.bureau_officer, Role.platform_admin)),
     MenuItem("兑付批次", "/console/settlements", (Role.bureau_officer, Role.platform_admin)),
     MenuItem("共享奖励", "/console/rewards", (Role.bureau_officer, Role.platform_admin)),
+    MenuItem(
+        "查重评议", "/console/purchase-reviews", (*STAFF_ROLES, Role.bureau_officer, Role.platform_admin)
+    ),
     MenuItem("微信支付对账", "/console/payment-reconciliations", DESK_ROLES),
     MenuItem("退款", "/console/payment-refunds", DESK_ROLES),
     MenuItem("任务与事件", "/console/outbox", (Role.platform_admin,)),

@@ -11,6 +11,7 @@ document renders to the same file whenever it is asked for.
     doc.key_values([("型号", "Bruker AVANCE NEO 600"), ("价格", "¥3,200,000.00")])
     doc.table(["仪器", "使用率"], [["核磁共振波谱仪", "42.0%"]])
     doc.bar_chart("使用率（%）", ["A", "B"], [42.0, 12.5])
+    doc.column_chart("每月对外服务机时", ["1月", "2月"], [120.0, 98.5], unit="h")
     data = doc.render()
 """
 
@@ -20,7 +21,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from reportlab.graphics.charts.barcharts import HorizontalBarChart
+from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
 from reportlab.graphics.shapes import Drawing, String
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
@@ -170,6 +171,38 @@ class PdfDocument:
         chart.barLabels.fontSize = 8
         chart.barLabels.boxAnchor = "w"
         chart.barLabels.dx = 3
+        drawing.add(chart)
+        self._story.append(KeepTogether([drawing, Spacer(1, 3 * mm)]))
+
+    def column_chart(
+        self, title: str, labels: Sequence[str], values: Sequence[float], *, unit: str = ""
+    ) -> None:
+        """Vertical columns in the order given (a trend: months of a year), each with its value
+        printed above it."""
+        labels, values = list(labels)[:MAX_BARS], [float(v) for v in list(values)[:MAX_BARS]]
+        if not labels:
+            return
+        height = 190
+        drawing = Drawing(TEXT_WIDTH, height)
+        drawing.add(String(0, height - 12, title, fontName=_font(), fontSize=10, fillColor=ACCENT))
+        chart = VerticalBarChart()
+        chart.x, chart.y = 10, 24
+        chart.width, chart.height = TEXT_WIDTH - 20, height - 60
+        chart.data = [values]
+        chart.categoryAxis.categoryNames = [label[:8] for label in labels]
+        chart.categoryAxis.labels.fontName = _font()
+        chart.categoryAxis.labels.fontSize = 8
+        chart.categoryAxis.labels.boxAnchor = "n"
+        chart.valueAxis.valueMin = 0
+        chart.valueAxis.valueMax = max([*values, 0.0]) * 1.15 or 1.0
+        chart.valueAxis.visible = False
+        chart.bars[0].fillColor = ACCENT
+        chart.bars[0].strokeColor = None
+        chart.barLabelFormat = "%.1f" + unit.replace("%", "%%")
+        chart.barLabels.fontName = _font()
+        chart.barLabels.fontSize = 7
+        chart.barLabels.boxAnchor = "s"
+        chart.barLabels.dy = 2
         drawing.add(chart)
         self._story.append(KeepTogether([drawing, Spacer(1, 3 * mm)]))
 

@@ -12,10 +12,12 @@ from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
+from oversight.indicator_controllers import IndicatorController
 from oversight.report_controllers import PublicYearlyReportController, YearlyReportController
 from oversight.report_demo import load_yearly_report_demo
+from oversight.review_controllers import PurchaseReviewController
+from oversight.review_demo import load_review_demo
 from oversight.reward_controllers import ROUTES as REWARD_ROUTES
-from oversight.indicator_controllers import IndicatorController
 from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
@@ -62,6 +64,7 @@ DOMAIN = Domain(
         YearlyReportController,
         ComplaintController,
         *REWARD_ROUTES,
+        PurchaseReviewController,
         IndicatorController,
     ],
     consumers={
@@ -74,6 +77,7 @@ DOMAIN = Domain(
         PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
         PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
     ],
-    # the yearly report last: it is published from every other demo record
-    demo_loaders=[load_yearly_report_demo],
+    # the purchase review's demo, then the yearly report last: it is published from every other
+    # demo record
+    demo_loaders=[load_review_demo, load_yearly_report_demo],
 )

@@ -28,6 +28,9 @@ class OversightSettings(Section):
     # The annual norm of machine hours an instrument's usage rate is measured against (使用率:
     # effective hours / norm; oversight/INDICATORS.md)
     annual_norm_hours: Annotated[int, msgspec.Meta(ge=1, le=8_784)] = 1_760
+    # 购置查重评议: a proposed purchase at or above this price (fen) gets a review report at once
+    # (seed 004 §(二): 新购50万元及以上大仪); below it the filing is recorded as not requiring one
+    review_threshold_fen: Annotated[int, msgspec.Meta(ge=0, le=10**13)] = 50_000_000
 
     def problems(self, settings: Settings) -> list[str]:
         parts = urlsplit(self.mqtt_url)

@@ -1809,7 +1809,9 @@ async def _every_route_answers_each_role_as_expected(backend: Any, client: Any, 
     wechat_configured = bool(WeChatSettings.of(backend.settings).token)
     s = Scene(backend, client, login)
     await s.setup()
-    table = [*cases(s), *await reward_cases(s)]
+    from tests.attack.review_matrix import review_cases  # its rows import this module's helpers
+
+    table = [*cases(s), *await reward_cases(s), *await review_cases(s)]
     # the console's pages and forms have their own table (cookies, CSRF): tests/console/test_page_matrix.py
     from tests.console.test_page_matrix import CONSOLE_ROUTES
 

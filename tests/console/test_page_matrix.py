@@ -47,6 +47,15 @@ DESK = [P, UA, SB, FB, PA]
 YEARS = itertools.count(2010)  # a year of its own for each publication (the authz matrix's start at 2000)
 STAFF = [P, UA]
 BUREAU = [SB, FB]
+REVIEW_FORM = {
+    "category_code": "0201",
+    "instrument_name": "矩阵拟购仪器",
+    "model": "M-1",
+    "price_yuan": "600000",
+    "origin": "domestic",
+    "expected_hours_per_year": "800",
+    "justification": "矩阵测试申报",
+}
 
 
 @dataclass(frozen=True)
@@ -226,6 +235,22 @@ ROWS: dict[str, Row] = {
         "/console/reward-batches/{reward_batch}/lines/{unit}",
         api="/api/v1/reward-batches/{reward_batch}/lines/{unit}/bookings",
     ),
+    # purchase review (购置查重评议): units file, the region's desks read, its science bureau decides
+    "GET /console/purchase-reviews": Row(
+        DESK, "/console/purchase-reviews", api="/api/v1/oversight/purchase-reviews"
+    ),
+    "POST /console/purchase-reviews": Row(STAFF, "/console/purchase-reviews", form=REVIEW_FORM),
+    "GET /console/purchase-reviews/{review_id:uuid}": Row(
+        DESK, "/console/purchase-reviews/{review}", api="/api/v1/oversight/purchase-reviews/{review}"
+    ),
+    "GET /console/purchase-reviews/{review_id:uuid}/pdf": Row(
+        DESK, "/console/purchase-reviews/{review}/pdf", api="/api/v1/oversight/purchase-reviews/{review}/pdf"
+    ),
+    "POST /console/purchase-reviews/{review_id:uuid}/decision": Row(
+        [SB],
+        "/console/purchase-reviews/{fresh_review}/decision",
+        form={"verdict": "通过", "reasons": "矩阵同意"},
+    ),
     # the order check: tested in test_pay_pages (an order needs the fake WeChat Pay)
     "POST /console/m/payment-orders/{out_trade_no:str}/check": Row(ROLES, ""),
 }
@@ -243,6 +268,7 @@ FRESH = (
     "fresh_year",
     "fresh_reward_batch",
     "fresh_reward_programme",
+    "fresh_review",
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
 SPECIAL |= {"POST /console/m/payment-orders/{out_trade_no:str}/check"}  # needs an order: test_pay_pages
@@ -266,6 +292,7 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         "program": await s.new_program(),
         "application": await s.application(),
         "reconciliation": str(await direct_merchants_day(backend)),
+        "review": await purchase_review(client, s.headers[P]),
     }
     r = await client.post(
         f"/api/v1/voucher-applications/{objects['application']}/attachments",
@@ -310,6 +337,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         if name == "fresh_reward_programme":
             await rewards.discard_drafts(reward_programme)
             return reward_programme
+        if name == "fresh_review":
+            return await purchase_review(client, s.headers[P])
         if name == "fresh_user":
             return str(await user_id(backend, await make_user(backend, demo_id("firm-qinghe"))))
         return await s.settlement("draft")
@@ -404,6 +433,22 @@ class RewardDesk:
         r = await self.client.post(f"/api/v1/reward-programmes/{programme_id}/batches", headers=self.finance)
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
+
+
+async def purchase_review(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    """A proposed purchase of 之江理工 above the threshold: its report awaits the decision."""
+    body = {
+        "category_code": "0201",
+        "instrument_name": "矩阵拟购仪器",
+        "model": "M-1",
+        "price_fen": 60_000_000,
+        "origin": "domestic",
+        "expected_hours_per_year": 800,
+        "justification": "矩阵测试申报",
+    }
+    r = await client.post("/api/v1/oversight/purchase-reviews", json=body, headers=headers)
+    assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+    return str(r.json()["id"])
 
 
 async def dead_event(backend) -> int:
