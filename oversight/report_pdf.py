@@ -45,7 +45,7 @@ def report_pdf(report: YearlyReport, bureau_name: str) -> bytes:
     doc.heading("一、主要数据")
     doc.key_values(headline_pairs(report))
     doc.heading("二、分月服务情况")
-    doc.bar_chart(
+    doc.column_chart(
         "有效机时（小时）",
         [f"{m.month}月" for m in report.monthly],
         [m.effective_hours for m in report.monthly],
