@@ -31,27 +31,64 @@ RATING_WITHOUT_RATINGS = 3.0  # a unit nobody rated counts as a 3-star mean
 
 
 class UnitFiguresLike(Protocol):
-    unit_id: uuid.UUID
-    unit_name: str
-    instruments: int
-    usage_rate: float
-    sharing_rate: float | None
-    external_orders: int
-    rating_mean: float | None
-    rating_count: int
-    listed_on_time_share: float
-    sensor_on_time_share: float | None
-    service_info_complete_share: float
-    idle_instruments: int
+    @property
+    def unit_id(self) -> uuid.UUID: ...
+
+    @property
+    def unit_name(self) -> str: ...
+
+    @property
+    def instruments(self) -> int: ...
+
+    @property
+    def usage_rate(self) -> float: ...
+
+    @property
+    def sharing_rate(self) -> float | None: ...
+
+    @property
+    def external_orders(self) -> int: ...
+
+    @property
+    def rating_mean(self) -> float | None: ...
+
+    @property
+    def rating_count(self) -> int: ...
+
+    @property
+    def listed_on_time_share(self) -> float: ...
+
+    @property
+    def sensor_on_time_share(self) -> float | None: ...
+
+    @property
+    def service_info_complete_share(self) -> float: ...
+
+    @property
+    def idle_instruments(self) -> int: ...
+
+    @property
+    def complaints_upheld(self) -> int: ...
 
 
 class InstrumentFiguresLike(Protocol):
-    instrument_id: uuid.UUID
-    unit_id: uuid.UUID
-    name: str
-    category_code: str
-    generic: bool
-    usage_rate: float
+    @property
+    def instrument_id(self) -> uuid.UUID: ...
+
+    @property
+    def unit_id(self) -> uuid.UUID: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def category_code(self) -> str: ...
+
+    @property
+    def generic(self) -> bool: ...
+
+    @property
+    def usage_rate(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -99,8 +136,9 @@ def points(unit: UnitFiguresLike, rules: Rules) -> dict[str, float]:
         "activity": max(0.0, 1 - unit.idle_instruments / instruments),
     }
     parts = {name: round(w.get(name, 0) * fraction, 2) for name, fraction in fractions.items()}
-    upheld = int(getattr(unit, "complaints_upheld", 0) or 0)
-    parts["complaints"] = -min(upheld * rules.complaint_deduction, rules.complaint_deduction_cap)
+    parts["complaints"] = -min(
+        unit.complaints_upheld * rules.complaint_deduction, rules.complaint_deduction_cap
+    )
     return parts
 
 

@@ -27,11 +27,13 @@ from catalogue.listing import LISTING_WORKING_DAYS
 from catalogue.models import Category, Instrument, ServiceItem, ServiceMode
 from catalogue.settings import CatalogueSettings
 from catalogue.workdays import WorkingDayCalendar, load_working_day_calendar
+from oversight.complaints import upheld_counts
 from oversight.idle import add_months, idle_months
 from oversight.models import BindingAction, IdleCase, SensorBinding, SessionSource, UsageDay
 from oversight.settings import OversightSettings
 from ratings.models import Rating
 from vouchers.models import CheckoutState, VoucherCheckout
+from vouchers.rules import region_prefix
 from yixiang.clock import SHANGHAI, shanghai_date, shanghai_today
 from yixiang.db import is_postgres, utcnow
 from yixiang.settings import Settings, load_settings
@@ -67,6 +69,7 @@ class InstrumentFigures:
     sensor_on_time: bool | None  # None: no sensor deadline applies yet
     service_info_complete: bool
     idle_months: int
+    complaints_upheld: int = 0  # complaints about the instrument upheld in the period
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class UnitFigures:
     sensor_on_time_share: float | None
     service_info_complete_share: float
     idle_instruments: int
+    complaints_upheld: int = 0  # complaints about the unit (or its instruments) upheld in the period
 
 
 @dataclass(frozen=True)
@@ -156,9 +160,10 @@ def _instruments(
     category_code: str | None,
     instrument_ids: Sequence[uuid.UUID] | None,
 ) -> Any:
-    """Instruments of the region listed before the period's end (whatever became of them since)."""
+    """Instruments of the region (a city's: its districts' too, as ``vouchers.rules.region_covers``
+    says) listed before the period's end (whatever became of them since)."""
     query = select(Instrument.id).where(
-        Instrument.region_code == region_code,
+        Instrument.region_code.startswith(region_prefix(region_code)),  # a city covers its districts
         Instrument.published_at.is_not(None),
         Instrument.published_at < end_at,
     )
@@ -411,6 +416,7 @@ async def _compute(
     sensors = await _first_sensor(session, chosen)
     items = await _active_items(session, chosen)
     idle = await _idle_months(session, chosen, start_at, end_at, now)
+    _, upheld = await upheld_counts(session, region_code=region_code, start=start_at, end=end_at)
     deadlines = _Deadlines(await load_working_day_calendar(session))
     found = []
     for row in instruments:
@@ -447,6 +453,7 @@ async def _compute(
             sensor_on_time=_sensor_on_time(listed_on, sensors.get(row.id), as_of, deadlines),
             service_info_complete=_service_info_complete(row, items.get(row.id, 0), listed_on, as_of),
             idle_months=idle.get(row.id, 0),
+            complaints_upheld=upheld.get(row.id, 0),
         )
         found.append(_Computed(figures, effective, external, norm, rating_sum))
     return found
@@ -514,6 +521,9 @@ async def unit_figures(
         by_unit[c.figures.unit_id].append(c)
     chosen = _instruments(region_code, _midnight(end), unit_id, None, None)
     users = await _unit_users(session, chosen, _midnight(start), _midnight(end))
+    upheld, _ = await upheld_counts(
+        session, region_code=region_code, start=_midnight(start), end=_midnight(end)
+    )
     names = dict(
         (
             await session.execute(
@@ -552,6 +562,7 @@ async def unit_figures(
                 sensor_on_time_share=_share([bool(v) for v in sensor_known]) if sensor_known else None,
                 service_info_complete_share=_share([f.service_info_complete for f in figures]),
                 idle_instruments=sum(1 for f in figures if f.idle_months > 0),
+                complaints_upheld=upheld.get(unit, 0),
             )
         )
     found.sort(key=lambda u: (u.unit_name, str(u.unit_id)))

@@ -7,9 +7,10 @@ import uuid
 from booking.events import transition_topic
 from booking.models import BookingStatus
 from catalogue.events import INSTRUMENT_CHANGED
-from oversight import evaluation_models  # noqa: F401  (registers the evaluation tables)
 from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
+from oversight.evaluation_controllers import EvaluationController, PublicEvaluationController
+from oversight.evaluation_demo import load_evaluation_demo
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
 from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
@@ -55,6 +56,8 @@ DOMAIN = Domain(
         LiveStatusController,
         IdleController,
         ComplaintController,
+        EvaluationController,
+        PublicEvaluationController,
     ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
@@ -66,4 +69,5 @@ DOMAIN = Domain(
         PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
         PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
     ],
+    demo_loaders=[load_evaluation_demo],
 )

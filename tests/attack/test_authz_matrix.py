@@ -1374,6 +1374,7 @@ def cases(s: Scene) -> list[Case]:
         *oversight_cases(s, public),
         # --- complaints and the yearly evaluation (tests/attack/evaluation_matrix.py) -------------
         *complaint_cases(s),
+        *evaluation_cases(s, public),
         # --- the published API description ------------------------------------------------------
         *[
             Case(f"GET {path}", fixed(path), public)
@@ -1398,6 +1399,12 @@ def complaint_cases(s: Scene) -> list[Case]:
     from tests.attack.evaluation_matrix import complaint_cases as rows
 
     return rows(s)
+
+
+def evaluation_cases(s: Scene, public: dict[str, int]) -> list[Case]:
+    from tests.attack.evaluation_matrix import evaluation_cases as rows
+
+    return rows(s, public)
 
 
 def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:

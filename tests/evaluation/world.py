@@ -62,3 +62,39 @@ async def principal_of(session: Any, username: str) -> Any:
     user = await load_user(session, uid)
     assert user is not None
     return principal_from_user(user)
+
+
+async def draft(
+    backend: Any, year: int, figures: list[Figures], instruments: list[InstrumentRow] | None = None
+) -> str:
+    """A draft evaluation of 杭州 for ``year`` from hand-built figures, opened by its science bureau."""
+    from oversight.evaluation_runs import store_evaluation
+    from oversight.evaluation_scoring import Rules
+
+    async with backend.runtime.session_maker() as session, session.begin():
+        evaluation = await store_evaluation(
+            session,
+            region_code=REGION,
+            year=year,
+            opened_by=(await principal_of(session, "demo-science-bureau")).user_id,
+            rules=Rules(),
+            units=figures,
+            instruments=instruments or [],
+        )
+        return str(evaluation.id)
+
+
+def spread(units: list[tuple[uuid.UUID, str]], usage: list[float]) -> list[Figures]:
+    """Units that score by their usage rate: sharing, external orders and listing on time follow it
+    (0.6 scores 98.5, 0.5 89.33, 0.4 78.17, 0.3 67, 0 29)."""
+    return [
+        Figures(
+            unit_id=u,
+            unit_name=name,
+            usage_rate=rate,
+            sharing_rate=rate / 2,
+            external_orders=int(rate * 40),
+            listed_on_time_share=min(1.0, rate * 2),
+        )
+        for (u, name), rate in zip(units, usage, strict=True)
+    ]
