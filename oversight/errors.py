@@ -58,3 +58,13 @@ class NotRegionBureau(Forbidden):
 class ExplanationDecided(Conflict):
     code = "explanation_decided"
     message = "该说明已审核"
+
+
+class NotIndicatorReader(Forbidden):
+    code = "not_indicator_reader"
+    message = "只有本地区的科技局、仪器所属单位或平台管理员可以查看绩效指标"
+
+
+class InvalidPeriod(InvalidInput):
+    code = "period_invalid"
+    message = "统计期间有误"

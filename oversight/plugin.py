@@ -13,6 +13,7 @@ from oversight.evaluation_controllers import EvaluationController, PublicEvaluat
 from oversight.evaluation_demo import load_evaluation_demo
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
+from oversight.indicator_controllers import IndicatorController
 from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
@@ -58,6 +59,7 @@ DOMAIN = Domain(
         ComplaintController,
         EvaluationController,
         PublicEvaluationController,
+        IndicatorController,
     ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],

@@ -1556,6 +1556,18 @@ def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
             fixed(f"/api/v1/instruments/{w}/live-status"),
             public,
         ),
+        # indicators: 杭州's bureaus and the operator read the region, a unit's staff their own
+        # instruments in it; 宁波's bureau, researchers and firms are refused
+        Case(
+            "GET /api/v1/indicators/instruments",
+            fixed("/api/v1/indicators/instruments?region=330100&year=2025"),
+            overseers,
+        ),
+        Case(
+            "GET /api/v1/indicators/units",
+            fixed("/api/v1/indicators/units?region=330100&year=2025"),
+            overseers,
+        ),
     ]
 
 
