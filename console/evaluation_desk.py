@@ -39,9 +39,12 @@ STAFF = requires_role(*STAFF_ROLES)
 INDICATOR_LABELS = {
     "usage": "使用率",
     "sharing": "共享率",
-    "external_service": "对外服务",
+    "external_fee_income": "对外服务收入",
+    "external_users": "对外用户",
     "rating": "服务评价",
-    "compliance": "入网合规",
+    "listed_on_time": "按时入网",
+    "sensor_on_time": "按时装传感器",
+    "service_info_complete": "服务信息完整",
     "activity": "非闲置",
     "complaints": "投诉扣分",
 }

@@ -43,6 +43,7 @@ from oversight.evaluation_models import (
 from oversight.evaluation_scoring import (
     InstrumentFiguresLike,
     Ranked,
+    RegionBest,
     Rules,
     UnitFiguresLike,
     assign_grades,
@@ -112,8 +113,9 @@ async def store_evaluation(
     )
     session.add(evaluation)
     await session.flush()
+    best = RegionBest.of(units)
     for unit in units:
-        parts = points(unit, rules)
+        parts = points(unit, rules, best)
         session.add(
             EvaluationResult(
                 evaluation_id=evaluation.id,

@@ -71,7 +71,7 @@ async def test_an_adjustment_needs_a_second_officer_and_the_cap_still_holds(clie
 
 async def test_publication_freezes_lists_rectification_and_goes_public(client, login, backend):
     units = await new_units(backend, 3)
-    evaluation_id = await draft(backend, 2003, spread(units, [0.6, 0.3, 0.0]))
+    evaluation_id = await draft(backend, 2003, spread(units, [0.6, 0.4, 0.0]))
     weak = units[2][1]
     science, researcher = await login("demo-science-bureau"), await login("demo-researcher")
     public = "/api/v1/public/evaluations/330100/2003"

@@ -72,7 +72,7 @@ async def test_an_evaluation_opens_from_the_years_records(client, login, backend
     assert evaluation["status"] == "draft" and evaluation["year"] == YEAR
     [zjlg] = [r for r in evaluation["results"] if r["unit_id"] == str(ZJLG)]
     assert zjlg["figures"]["instruments"] >= 2 and zjlg["figures"]["hours_source"] == "bookings"
-    assert zjlg["figures"]["complaints_upheld"] == 1 and zjlg["points"]["complaints"] == -5
+    assert zjlg["figures"]["complaints_upheld"] == 1 and zjlg["points"]["complaints"] == -2
     assert zjlg["computed_score"] == round(sum(zjlg["points"].values()), 2)
     flagged = {f["instrument_id"]: f for f in evaluation["flags"]}
     assert str(generic) in flagged and flagged[str(generic)]["usage_rate"] == 0  # never used
