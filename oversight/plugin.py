@@ -10,7 +10,7 @@ from catalogue.events import INSTRUMENT_CHANGED
 from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
 from oversight.evaluation_controllers import EvaluationController, PublicEvaluationController
-from oversight.evaluation_demo import load_evaluation_demo
+from oversight.evaluation_demo import load_complaint_demo, load_evaluation_demo
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
 from oversight.indicator_controllers import IndicatorController
@@ -71,5 +71,5 @@ DOMAIN = Domain(
         PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
         PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
     ],
-    demo_loaders=[load_evaluation_demo],
+    demo_loaders=[load_evaluation_demo, load_complaint_demo],
 )

@@ -27,3 +27,14 @@ async def test_the_demo_evaluation_is_published_and_backed_by_the_records(client
     assert {r["unit_name"]: r["score"] for r in body["results"]} == expected
     assert body["units"] == len(expected) and sum(body["grades"].values()) == len(expected)
     assert body["grades"]["优秀"] <= len(expected) * 15 // 100
+
+
+async def test_the_demo_bureau_has_a_complaint_to_decide(client, login):
+    from oversight.evaluation_demo import DEMO_COMPLAINT
+
+    shown = (
+        await client.get("/api/v1/complaints?status=accepted", headers=await login("demo-science-bureau"))
+    ).json()
+    [demo] = [c for c in shown if c["text"] == DEMO_COMPLAINT]
+    assert demo["booking_number"] and demo["unit_name"] == "之江理工大学分析测试中心"
+    assert demo["complainant"] and demo["firm"] == "杭州青禾生物科技有限公司"  # the bureau sees who
