@@ -63,6 +63,9 @@ MENU = (
     MenuItem(
         "查重评议", "/console/purchase-reviews", (*STAFF_ROLES, Role.bureau_officer, Role.platform_admin)
     ),
+    MenuItem("绩效评价", "/console/evaluations", (Role.bureau_officer, Role.platform_admin)),
+    MenuItem("本单位评价", "/console/my-evaluation", STAFF_ROLES),
+    MenuItem("投诉", "/console/complaints", DESK_ROLES),
     MenuItem("微信支付对账", "/console/payment-reconciliations", DESK_ROLES),
     MenuItem("退款", "/console/payment-refunds", DESK_ROLES),
     MenuItem("任务与事件", "/console/outbox", (Role.platform_admin,)),

@@ -13,6 +13,7 @@ from litestar.static_files import create_static_files_router
 
 from console import (
     desk,
+    evaluation_desk,
     instruments,
     mobile,
     operator,
@@ -84,6 +85,7 @@ pages = Router(
         *payments_desk.ROUTES,
         *yearly_desk.ROUTES,
         *purchase_reviews.ROUTES,
+        *evaluation_desk.ROUTES,
     ],
     middleware=[ConsoleSessionMiddleware],
     guards=[csrf_protected],

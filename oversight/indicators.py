@@ -27,6 +27,7 @@ from catalogue.listing import LISTING_WORKING_DAYS
 from catalogue.models import Category, Instrument, ServiceItem, ServiceMode
 from catalogue.settings import CatalogueSettings
 from catalogue.workdays import WorkingDayCalendar, load_working_day_calendar
+from oversight.complaints import upheld_counts
 from oversight.idle import add_months, idle_months
 from oversight.models import BindingAction, IdleCase, SensorBinding, SessionSource, UsageDay
 from oversight.settings import OversightSettings
@@ -69,6 +70,7 @@ class InstrumentFigures:
     sensor_on_time: bool | None  # None: no sensor deadline applies yet
     service_info_complete: bool
     idle_months: int
+    complaints_upheld: int = 0  # complaints about the instrument upheld in the period
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class UnitFigures:
     sensor_on_time_share: float | None
     service_info_complete_share: float
     idle_instruments: int
+    complaints_upheld: int = 0  # complaints about the unit (or its instruments) upheld in the period
 
 
 @dataclass(frozen=True)
@@ -459,6 +462,7 @@ async def _compute(
     sensors = await _first_sensor(session, chosen)
     items = await _active_items(session, chosen)
     idle = await _idle_months(session, chosen, start_at, end_at, now)
+    _, upheld = await upheld_counts(session, region_code=region_code, start=start_at, end=end_at)
     deadlines = _Deadlines(await load_working_day_calendar(session))
     found = []
     for row in instruments:
@@ -495,6 +499,7 @@ async def _compute(
             sensor_on_time=_sensor_on_time(listed_on, sensors.get(row.id), as_of, deadlines),
             service_info_complete=_service_info_complete(row, items.get(row.id, 0), listed_on, as_of),
             idle_months=idle.get(row.id, 0),
+            complaints_upheld=upheld.get(row.id, 0),
         )
         found.append(_Computed(figures, effective, external, norm, rating_sum))
     return found, served.unit_users
@@ -561,6 +566,9 @@ async def unit_figures(
     by_unit: dict[uuid.UUID, list[_Computed]] = defaultdict(list)
     for c in computed:
         by_unit[c.figures.unit_id].append(c)
+    upheld, _ = await upheld_counts(
+        session, region_code=region_code, start=_midnight(start), end=_midnight(end)
+    )
     names = dict(
         (
             await session.execute(
@@ -599,6 +607,7 @@ async def unit_figures(
                 sensor_on_time_share=_share([bool(v) for v in sensor_known]) if sensor_known else None,
                 service_info_complete_share=_share([f.service_info_complete for f in figures]),
                 idle_instruments=sum(1 for f in figures if f.idle_months > 0),
+                complaints_upheld=upheld.get(unit, 0),
             )
         )
     found.sort(key=lambda u: (u.unit_name, str(u.unit_id)))

@@ -7,9 +7,10 @@ import uuid
 from booking.events import transition_topic
 from booking.models import BookingStatus
 from catalogue.events import INSTRUMENT_CHANGED
-from oversight import evaluation_models  # noqa: F401  (registers the evaluation tables)
 from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
+from oversight.evaluation_controllers import EvaluationController, PublicEvaluationController
+from oversight.evaluation_demo import load_complaint_demo, load_evaluation_demo
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
 from oversight.indicator_controllers import IndicatorController
@@ -65,6 +66,8 @@ DOMAIN = Domain(
         ComplaintController,
         *REWARD_ROUTES,
         PurchaseReviewController,
+        EvaluationController,
+        PublicEvaluationController,
         IndicatorController,
     ],
     consumers={
@@ -77,7 +80,7 @@ DOMAIN = Domain(
         PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
         PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
     ],
-    # the purchase review's demo, then the yearly report last: it is published from every other
-    # demo record
-    demo_loaders=[load_review_demo, load_yearly_report_demo],
+    # the evaluation's, the complaints' and the purchase review's demos, then the yearly report
+    # last: it is published from every other demo record
+    demo_loaders=[load_evaluation_demo, load_complaint_demo, load_review_demo, load_yearly_report_demo],
 )

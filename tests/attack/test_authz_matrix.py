@@ -1375,6 +1375,7 @@ def cases(s: Scene) -> list[Case]:
         *yearly_report_cases(s, public),
         # --- complaints and the yearly evaluation (tests/attack/evaluation_matrix.py) -------------
         *complaint_cases(s),
+        *evaluation_cases(s, public),
         # --- the published API description ------------------------------------------------------
         *[
             Case(f"GET {path}", fixed(path), public)
@@ -1518,6 +1519,12 @@ async def reward_cases(s: Scene) -> list[Case]:
         ],
         Case("GET /api/v1/reward-lines", fixed("/api/v1/reward-lines"), expect(200)),
     ]
+
+
+def evaluation_cases(s: Scene, public: dict[str, int]) -> list[Case]:
+    from tests.attack.evaluation_matrix import evaluation_cases as rows
+
+    return rows(s, public)
 
 
 def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:

@@ -1,7 +1,7 @@
 """evaluation (绩效评价: runs, results, adjustments, flags, rectifications, objections) and complaints (投诉)
 
 Revision ID: 0022_evaluation_complaints
-Revises: 0020_peer_features
+Revises: 0021_usage_daily
 Create Date: 2026-12-02 10:41:27.781759
 
 """
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "0022_evaluation_complaints"
-down_revision: str | Sequence[str] | None = "0020_peer_features"
+down_revision: str | Sequence[str] | None = "0021_usage_daily"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
