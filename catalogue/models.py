@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from yixiang.db import Base, Timestamps, UUIDPrimaryKey
@@ -73,6 +73,9 @@ class Category(Base):
     name: Mapped[str] = mapped_column(String(64))
     name_en: Mapped[str] = mapped_column(String(100), default="")
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("instrument_categories.code"), index=True)
+    # 通用性强 (seed 004 §十四): a class of general-purpose instruments, flagged by the bureaus'
+    # evaluation when its usage falls below 30% (oversight/INDICATORS.md)
+    generic: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Instrument(UUIDPrimaryKey, Timestamps, Base):

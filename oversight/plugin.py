@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import uuid
 
+from booking.events import transition_topic
+from booking.models import BookingStatus
 from catalogue.events import INSTRUMENT_CHANGED
+from oversight import evaluation_models  # noqa: F401  (registers the evaluation tables)
+from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
 from oversight.reward_controllers import ROUTES as REWARD_ROUTES
+from oversight.reward_demo import load_rewards_demo
+from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event
@@ -27,12 +33,41 @@ async def find_idle_instruments(ctx: JobContext, event: Event) -> None:
     await check_idle(ctx.session)
 
 
+async def mark_booked_days_stale(ctx: JobContext, event: Event) -> None:
+    """A machine-time booking confirmed, cancelled or not shown up for changes its days' external
+    hours in the roll-up."""
+    await mark_booking_days(ctx.session, event.payload)
+
+
+async def refresh_usage_rollup(ctx: JobContext, event: Event) -> None:
+    """Recompute the roll-up's stale days (every minute)."""
+    await refresh_all_stale(ctx.session)
+
+
+# Transitions that put a booking's window among the booked ones or take it out of them
+WINDOW_TOPICS = [
+    transition_topic(s) for s in (BookingStatus.confirmed, BookingStatus.cancelled, BookingStatus.no_show)
+]
+
 DOMAIN = Domain(
     name="oversight",
-    route_handlers=[SensorController, UsageController, LiveStatusController, IdleController, *REWARD_ROUTES],
+    route_handlers=[
+        SensorController,
+        UsageController,
+        LiveStatusController,
+        IdleController,
+        ComplaintController,
+        *REWARD_ROUTES,
+    ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
         IDLE_CHECK_DUE: [find_idle_instruments],
+        ROLLUP_DUE: [refresh_usage_rollup],
+        **{topic: [mark_booked_days_stale] for topic in WINDOW_TOPICS},
     },
-    periodic_jobs=[PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE)],
+    periodic_jobs=[
+        PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
+        PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
+    ],
+    demo_loaders=[load_rewards_demo],
 )

@@ -1372,6 +1372,8 @@ def cases(s: Scene) -> list[Case]:
         Case("GET /dev/outbox", fixed("/dev/outbox"), public),
         # --- oversight: sensors, readings, sessions, live status (oversight_cases) ---------------
         *oversight_cases(s, public),
+        # --- complaints and the yearly evaluation (tests/attack/evaluation_matrix.py) -------------
+        *complaint_cases(s),
         # --- the published API description ------------------------------------------------------
         *[
             Case(f"GET {path}", fixed(path), public)
@@ -1509,6 +1511,12 @@ async def reward_cases(s: Scene) -> list[Case]:
         ],
         Case("GET /api/v1/reward-lines", fixed("/api/v1/reward-lines"), expect(200)),
     ]
+
+
+def complaint_cases(s: Scene) -> list[Case]:
+    from tests.attack.evaluation_matrix import complaint_cases as rows
+
+    return rows(s)
 
 
 def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
