@@ -33,8 +33,8 @@ REGION = "330100"
 # (unit, its n-th published instrument, samples per month, months served): 之江理工's first
 # instrument is busy enough to reach the per-instrument cap
 SERVICES = (
-    ("unit-zjlg", 0, 40, range(1, 13)),
-    ("unit-zjlg", 1, 12, range(2, 12)),
+    ("unit-zjlg", 0, 8, range(1, 13)),
+    ("unit-zjlg", 1, 4, range(2, 12)),
     ("unit-zjlg", 2, 5, range(3, 12, 2)),
     ("unit-hzcl", 0, 8, range(1, 13)),
     ("unit-hzcl", 1, 3, range(4, 10)),
