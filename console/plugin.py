@@ -13,6 +13,7 @@ from litestar.static_files import create_static_files_router
 
 from console import (
     desk,
+    evaluation_desk,
     instruments,
     mobile,
     operator,
@@ -79,6 +80,7 @@ pages = Router(
         *region.ROUTES,
         *mobile.ROUTES,
         *payments_desk.ROUTES,
+        *evaluation_desk.ROUTES,
     ],
     middleware=[ConsoleSessionMiddleware],
     guards=[csrf_protected],

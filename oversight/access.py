@@ -3,11 +3,14 @@ the science bureau's (seed 004 §十四, seed 001 投诉渠道); the finance bur
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
 from accounts.models import BureauKind, Organization, Role
+from vouchers.rules import region_covers, region_prefix
 
 
 async def science_regions(session: AsyncSession, principal: Principal) -> set[str]:
@@ -24,3 +27,13 @@ async def science_regions(session: AsyncSession, principal: Principal) -> set[st
 
 def bureau_regions(principal: Principal) -> set[str]:
     return principal.regions_where(Role.bureau_officer)
+
+
+def covers(areas: set[str], code: str) -> bool:
+    """Whether one of the bureaus' areas contains ``code`` (a city covers its districts)."""
+    return any(region_covers(area, code) for area in areas)
+
+
+def covered(column: Any, areas: set[str]) -> Any:
+    """SQL: ``column`` (a region code) lies in one of ``areas``."""
+    return or_(*[column.startswith(region_prefix(area)) for area in sorted(areas)]) if areas else false()

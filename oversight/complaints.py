@@ -23,7 +23,7 @@ from accounts.models import BOOKER_ROLES, Organization, OrgKind, Role, User
 from booking.models import Booking
 from catalogue.models import Instrument
 from catalogue.workdays import load_working_day_calendar
-from oversight.access import bureau_regions, science_regions
+from oversight.access import bureau_regions, covered, covers, science_regions
 from oversight.complaint_models import Complaint, ComplaintStatus
 from oversight.evaluation_errors import (
     ComplaintNotFound,
@@ -125,7 +125,7 @@ def _complainant_side(principal: Principal, complaint: Complaint) -> bool:
 
 
 def _handler_side(principal: Principal, complaint: Complaint) -> bool:
-    return principal.is_platform_admin or complaint.region_code in bureau_regions(principal)
+    return principal.is_platform_admin or covers(bureau_regions(principal), complaint.region_code)
 
 
 def can_see(principal: Principal, complaint: Complaint) -> bool:
@@ -213,7 +213,7 @@ async def visible_complaints(
                 Complaint.filed_by == principal.user_id,
                 Complaint.enterprise_id.in_(principal.orgs_where(Role.enterprise_admin)),
                 Complaint.unit_id.in_(principal.unit_ids),
-                Complaint.region_code.in_(bureau_regions(principal)),
+                covered(Complaint.region_code, bureau_regions(principal)),
             )
         )
     if status is not None:
@@ -238,7 +238,7 @@ async def _handled(session: AsyncSession, principal: Principal, complaint_id: uu
     complaint = await lock_row(session, Complaint, complaint_id)
     if complaint is None or not can_see(principal, complaint):
         raise ComplaintNotFound()
-    if complaint.region_code not in await science_regions(session, principal):
+    if not covers(await science_regions(session, principal), complaint.region_code):
         raise ScienceBureauRequired()
     return complaint
 
@@ -279,7 +279,7 @@ async def upheld_counts(
 ) -> tuple[dict[uuid.UUID, int], dict[uuid.UUID, int]]:
     """Complaints upheld in [start, end) in the region: per unit, and per instrument."""
     where = (
-        Complaint.region_code == region_code,
+        covered(Complaint.region_code, {region_code}),
         Complaint.status == ComplaintStatus.upheld,
         Complaint.decided_at >= start,
         Complaint.decided_at < end,

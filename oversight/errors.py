@@ -113,3 +113,13 @@ class NothingToReward(Conflict):
 class RewardLedgerMismatch(Conflict):
     code = "reconciliation_mismatch"
     message = "对账不平：奖励批次金额与账本不一致"
+
+
+class NotIndicatorReader(Forbidden):
+    code = "not_indicator_reader"
+    message = "只有本地区的科技局、仪器所属单位或平台管理员可以查看绩效指标"
+
+
+class InvalidPeriod(InvalidInput):
+    code = "period_invalid"
+    message = "统计期间有误"

@@ -8,10 +8,11 @@ on 优秀 holds after adjustments too. Publication lists the units graded 较差
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
@@ -19,9 +20,12 @@ from catalogue.workdays import load_working_day_calendar
 from oversight.access import bureau_regions, science_regions
 from oversight.evaluation_errors import (
     AdjustmentPending,
+    EvaluationExists,
     EvaluationFrozen,
     EvaluationNotFound,
     InvalidEvaluationTransition,
+    InvalidYear,
+    NoParticipants,
     ObjectionPending,
     ScienceBureauRequired,
 )
@@ -39,6 +43,7 @@ from oversight.evaluation_models import (
 from oversight.evaluation_scoring import (
     InstrumentFiguresLike,
     Ranked,
+    RegionBest,
     Rules,
     UnitFiguresLike,
     assign_grades,
@@ -108,8 +113,9 @@ async def store_evaluation(
     )
     session.add(evaluation)
     await session.flush()
+    best = RegionBest.of(units)
     for unit in units:
-        parts = points(unit, rules)
+        parts = points(unit, rules, best)
         session.add(
             EvaluationResult(
                 evaluation_id=evaluation.id,
@@ -147,6 +153,16 @@ async def results_of(session: AsyncSession, evaluation_id: uuid.UUID) -> list[Ev
         .execution_options(populate_existing=True)
     )
     return list(rows)
+
+
+async def result_counts(session: AsyncSession, evaluation_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """How many units take part in each evaluation."""
+    rows = await session.execute(
+        select(EvaluationResult.evaluation_id, func.count())
+        .where(EvaluationResult.evaluation_id.in_(evaluation_ids))
+        .group_by(EvaluationResult.evaluation_id)
+    )
+    return {evaluation_id: int(count) for evaluation_id, count in rows.all()}
 
 
 async def regrade(session: AsyncSession, evaluation: Evaluation) -> None:
@@ -244,6 +260,16 @@ async def _pending(
     return found is not None
 
 
+async def publish_now(
+    session: AsyncSession, evaluation: Evaluation, actor_id: uuid.UUID, now: datetime
+) -> None:
+    """Submit and publish in one step (the demo's evaluation, which nobody adjusts)."""
+    evaluation.submitted_by, evaluation.submitted_at = actor_id, now
+    await _publish(session, evaluation, actor_id, now)
+    evaluation.status = EvaluationStatus.published
+    await session.flush()
+
+
 async def _publish(session: AsyncSession, evaluation: Evaluation, actor_id: uuid.UUID, now: datetime) -> None:
     rules = Rules.from_dict(evaluation.rules)
     calendar = await load_working_day_calendar(session)
@@ -286,3 +312,53 @@ async def _publish(session: AsyncSession, evaluation: Evaluation, actor_id: uuid
             .execution_options(synchronize_session=False)
         )
     evaluation.published_by, evaluation.published_at = actor_id, now
+
+
+# --- opening ---------------------------------------------------------------------------------------
+FiguresSource = Callable[
+    [AsyncSession, str, int], Awaitable[tuple[Sequence[UnitFiguresLike], Sequence[InstrumentFiguresLike]]]
+]
+
+
+async def open_evaluation(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    year: int,
+    region_code: str | None,
+    rules: Rules,
+    figures: FiguresSource,
+    now: datetime | None = None,
+) -> Evaluation:
+    """The science bureau opens its region's evaluation of an ended ``year``: every unit with
+    instruments listed in the region takes part, scored from the year's indicators."""
+    regions = await science_regions(session, principal)
+    if region_code is None and len(regions) == 1:
+        region_code = next(iter(regions))
+    if region_code is None or region_code not in regions:
+        raise ScienceBureauRequired()
+    if year >= shanghai_today(now or utcnow()).year:
+        raise InvalidYear(field="year")
+    async with transaction(session):
+        exists = await session.scalar(
+            select(Evaluation.id).where(Evaluation.region_code == region_code, Evaluation.year == year)
+        )
+        if exists is not None:
+            raise EvaluationExists(evaluation_id=str(exists))
+        units, instruments = await figures(session, region_code, year)
+        units = [u for u in units if u.instruments > 0]
+        if not units:
+            raise NoParticipants()
+        try:
+            async with session.begin_nested():
+                return await store_evaluation(
+                    session,
+                    region_code=region_code,
+                    year=year,
+                    opened_by=principal.user_id,
+                    rules=rules,
+                    units=units,
+                    instruments=instruments,
+                )
+        except IntegrityError as exc:  # another officer opened it at the same moment
+            raise EvaluationExists() from exc

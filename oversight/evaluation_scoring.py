@@ -14,44 +14,87 @@ from typing import Any, Protocol
 
 from oversight.evaluation_models import Grade
 
-# indicator → points at full marks (sums to 100); ``YIXIANG_EVALUATION_WEIGHTS`` replaces it
+# indicator → points at full marks (sums to 100): the table proposed in oversight/INDICATORS.md;
+# ``YIXIANG_EVALUATION_WEIGHTS`` replaces it
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "usage": 25,  # usage rate (effective hours / annual norm)
-    "sharing": 20,  # sharing rate (external hours / effective hours)
-    "external_service": 10,  # external orders per instrument
-    "rating": 15,  # mean rating of the services
-    "compliance": 20,  # listed on time, sensor on time, service information complete
-    "activity": 10,  # instruments not idle
+    "usage": 25,  # 运行使用: usage rate / 0.6
+    "sharing": 20,  # 共享成效: sharing rate / 0.5
+    "external_fee_income": 10,  # 共享成效: external fee income / the region's highest
+    "external_users": 10,  # 共享成效: external users / the region's most
+    "rating": 15,  # 服务质量: (mean rating − 1) / 4
+    "listed_on_time": 5,  # 组织管理: share of instruments listed on time
+    "sensor_on_time": 5,  # 组织管理: share with their sensor on time (no deadline yet: full)
+    "service_info_complete": 5,  # 组织管理: share with complete service information
+    "activity": 5,  # 运行使用: share of instruments not idle
 }
 # full marks are reached at these figures (a figure above counts as the target)
 USAGE_TARGET = 0.6
-SHARING_TARGET = 0.3
-ORDERS_PER_INSTRUMENT_TARGET = 12
-RATING_WITHOUT_RATINGS = 3.0  # a unit nobody rated counts as a 3-star mean
+SHARING_TARGET = 0.5
+RATING_WITHOUT_RATINGS = 0.5  # a unit nobody rated: half marks (no evidence either way)
 
 
 class UnitFiguresLike(Protocol):
-    unit_id: uuid.UUID
-    unit_name: str
-    instruments: int
-    usage_rate: float
-    sharing_rate: float | None
-    external_orders: int
-    rating_mean: float | None
-    rating_count: int
-    listed_on_time_share: float
-    sensor_on_time_share: float | None
-    service_info_complete_share: float
-    idle_instruments: int
+    @property
+    def unit_id(self) -> uuid.UUID: ...
+
+    @property
+    def unit_name(self) -> str: ...
+
+    @property
+    def instruments(self) -> int: ...
+
+    @property
+    def usage_rate(self) -> float: ...
+
+    @property
+    def sharing_rate(self) -> float | None: ...
+
+    @property
+    def external_users(self) -> int: ...
+
+    @property
+    def external_fee_income_fen(self) -> int: ...
+
+    @property
+    def rating_mean(self) -> float | None: ...
+
+    @property
+    def rating_count(self) -> int: ...
+
+    @property
+    def listed_on_time_share(self) -> float: ...
+
+    @property
+    def sensor_on_time_share(self) -> float | None: ...
+
+    @property
+    def service_info_complete_share(self) -> float: ...
+
+    @property
+    def idle_instruments(self) -> int: ...
+
+    @property
+    def complaints_upheld(self) -> int: ...
 
 
 class InstrumentFiguresLike(Protocol):
-    instrument_id: uuid.UUID
-    unit_id: uuid.UUID
-    name: str
-    category_code: str
-    generic: bool
-    usage_rate: float
+    @property
+    def instrument_id(self) -> uuid.UUID: ...
+
+    @property
+    def unit_id(self) -> uuid.UUID: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def category_code(self) -> str: ...
+
+    @property
+    def generic(self) -> bool: ...
+
+    @property
+    def usage_rate(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -64,8 +107,8 @@ class Rules:
     passed_min: float = 60
     excellent_max_percent: int = 15  # of the participating units, rounded down
     low_usage_rate: float = 0.30
-    complaint_deduction: float = 5  # points off per upheld complaint
-    complaint_deduction_cap: float = 20
+    complaint_deduction: float = 2  # points off per upheld complaint
+    complaint_deduction_cap: float = 10
     rectification_working_days: int = 60
 
     def as_dict(self) -> dict[str, Any]:
@@ -80,27 +123,50 @@ def _share(value: float, target: float) -> float:
     return max(0.0, min(value / target, 1.0)) if target > 0 else 0.0
 
 
-def points(unit: UnitFiguresLike, rules: Rules) -> dict[str, float]:
+@dataclass(frozen=True)
+class RegionBest:
+    """The region's highest external fee income and most external users (the relative indicators)."""
+
+    external_fee_income_fen: int
+    external_users: int
+
+    @classmethod
+    def of(cls, units: Iterable[UnitFiguresLike]) -> RegionBest:
+        units = list(units)
+        return cls(
+            external_fee_income_fen=max((u.external_fee_income_fen for u in units), default=0),
+            external_users=max((u.external_users for u in units), default=0),
+        )
+
+
+def _relative(value: float, best: float) -> float:
+    return value / best if best > 0 else 0.0
+
+
+def points(unit: UnitFiguresLike, rules: Rules, best: RegionBest) -> dict[str, float]:
     """Points per indicator (and the complaints' deduction, negative)."""
     w = rules.weights
     instruments = max(unit.instruments, 1)
     rating = (
-        unit.rating_mean if unit.rating_count and unit.rating_mean is not None else RATING_WITHOUT_RATINGS
+        (unit.rating_mean - 1) / 4
+        if unit.rating_count and unit.rating_mean is not None
+        else RATING_WITHOUT_RATINGS
     )
-    compliance = [unit.listed_on_time_share, unit.service_info_complete_share]
-    if unit.sensor_on_time_share is not None:
-        compliance.append(unit.sensor_on_time_share)
     fractions = {
         "usage": _share(unit.usage_rate, USAGE_TARGET),
         "sharing": _share(unit.sharing_rate or 0.0, SHARING_TARGET),
-        "external_service": _share(unit.external_orders / instruments, ORDERS_PER_INSTRUMENT_TARGET),
-        "rating": _share(rating, 5.0),
-        "compliance": sum(compliance) / len(compliance),
+        "external_fee_income": _relative(unit.external_fee_income_fen, best.external_fee_income_fen),
+        "external_users": _relative(unit.external_users, best.external_users),
+        "rating": max(0.0, min(rating, 1.0)),
+        "listed_on_time": unit.listed_on_time_share,
+        "sensor_on_time": 1.0 if unit.sensor_on_time_share is None else unit.sensor_on_time_share,
+        "service_info_complete": unit.service_info_complete_share,
         "activity": max(0.0, 1 - unit.idle_instruments / instruments),
     }
     parts = {name: round(w.get(name, 0) * fraction, 2) for name, fraction in fractions.items()}
-    upheld = int(getattr(unit, "complaints_upheld", 0) or 0)
-    parts["complaints"] = -min(upheld * rules.complaint_deduction, rules.complaint_deduction_cap)
+    parts["complaints"] = -min(
+        unit.complaints_upheld * rules.complaint_deduction, rules.complaint_deduction_cap
+    )
     return parts
 
 

@@ -23,8 +23,8 @@ class EvaluationSettings(Section):
     passed_min_score: Score = 60  # 合格; below: 较差
     excellent_max_percent: Annotated[int, msgspec.Meta(ge=0, le=100)] = 15  # 不超过参加评价单位数的15%
     low_usage_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] = 30  # generic instruments below: flagged
-    complaint_deduction: Annotated[float, msgspec.Meta(ge=0, le=100)] = 5  # points per upheld complaint
-    complaint_deduction_cap: Annotated[float, msgspec.Meta(ge=0, le=100)] = 20
+    complaint_deduction: Annotated[float, msgspec.Meta(ge=0, le=100)] = 2  # points per upheld complaint
+    complaint_deduction_cap: Annotated[float, msgspec.Meta(ge=0, le=100)] = 10
     rectification_working_days: Annotated[int, msgspec.Meta(ge=1, le=750)] = 60  # 限期整改
 
     def problems(self, settings: Settings) -> list[str]:

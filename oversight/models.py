@@ -76,6 +76,8 @@ class SensorBinding(Base):
     """The history of a sensor's instrument: bound, rebound, retired — who, when, why."""
 
     __tablename__ = "oversight_sensor_bindings"
+    # an instrument's first sensor (oversight.indicators: installed within 30 working days?)
+    __table_args__ = (Index("ix_oversight_sensor_bindings_instrument_at", "instrument_id", "at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     sensor_id: Mapped[str] = mapped_column(ForeignKey("oversight_sensors.id"), index=True)

@@ -7,13 +7,15 @@ import uuid
 from booking.events import transition_topic
 from booking.models import BookingStatus
 from catalogue.events import INSTRUMENT_CHANGED
-from oversight import evaluation_models  # noqa: F401  (registers the evaluation tables)
 from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
+from oversight.evaluation_controllers import EvaluationController, PublicEvaluationController
+from oversight.evaluation_demo import load_evaluation_demo
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
+from oversight.indicator_controllers import IndicatorController
 from oversight.reward_controllers import ROUTES as REWARD_ROUTES
-from oversight.reward_demo import load_rewards_demo
+from oversight.reward_demo import load_reward_services_demo, load_rewards_demo
 from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
@@ -57,6 +59,9 @@ DOMAIN = Domain(
         LiveStatusController,
         IdleController,
         ComplaintController,
+        EvaluationController,
+        PublicEvaluationController,
+        IndicatorController,
         *REWARD_ROUTES,
     ],
     consumers={
@@ -69,5 +74,6 @@ DOMAIN = Domain(
         PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
         PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
     ],
-    demo_loaders=[load_rewards_demo],
+    # 2025's services, the evaluation of 2025 (counting them), the rewards (reading its grades)
+    demo_loaders=[load_reward_services_demo, load_evaluation_demo, load_rewards_demo],
 )

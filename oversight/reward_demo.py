@@ -25,6 +25,7 @@ from oversight.reward_batches import create_programme, draw_batch, transition
 from oversight.reward_controllers import published_grades
 from oversight.reward_models import RewardProgramme
 from oversight.reward_schemas import RewardProgrammeIn
+from oversight.rewards import counted_bookings
 from vouchers.models import CheckoutEvidence, CheckoutState, PaymentMethod, VoucherCheckout
 from yixiang.clock import SHANGHAI
 
@@ -150,17 +151,10 @@ async def _served(
         )
 
 
-async def load_rewards_demo(session: AsyncSession) -> None:
-    finance = await load_user(session, demo_id("demo-finance-bureau"))
-    science = await load_user(session, demo_id("demo-science-bureau"))
-    if finance is None or science is None:
+async def load_reward_services_demo(session: AsyncSession) -> None:
+    """The 2025 services (before the demo's 2025 evaluation, whose indicators count them)."""
+    if await load_user(session, demo_id("demo-researcher")) is None:
         return
-    existing = await session.scalar(
-        select(RewardProgramme.id).where(RewardProgramme.region_code == REGION, RewardProgramme.year == YEAR)
-    )
-    if existing is not None:
-        return
-    made = 0
     for unit_key, index, per_month, months in SERVICES:
         instruments = (
             await session.scalars(
@@ -179,15 +173,24 @@ async def load_rewards_demo(session: AsyncSession) -> None:
             at = datetime(YEAR, month, 12, 15, 0, tzinfo=SHANGHAI)
             key = f"reward-demo:{unit_key}:{index}:{month}"
             await _served(session, key, instruments[index], item, per_month, at, FIRMS[month % 2])
-            made += 1
-    if not made:
-        return
     await session.flush()
+
+
+async def load_rewards_demo(session: AsyncSession) -> None:
+    """The 2025 programme and its batch (after the demo's 2025 evaluation: its grades count)."""
+    finance = await load_user(session, demo_id("demo-finance-bureau"))
+    science = await load_user(session, demo_id("demo-science-bureau"))
+    if finance is None or science is None:
+        return
+    existing = await session.scalar(
+        select(RewardProgramme.id).where(RewardProgramme.region_code == REGION, RewardProgramme.year == YEAR)
+    )
+    if existing is not None or not await counted_bookings(session, region_code=REGION, year=YEAR):
+        return
     programme = await create_programme(
         session,
         principal_from_user(finance),
         RewardProgrammeIn(year=YEAR, name="2025年度杭州市大型科研仪器共享奖励（演示）"),
     )
-
     batch = await draw_batch(session, principal_from_user(science), programme.id, published_grades)
     await transition(session, principal_from_user(science), batch.id, "submit")

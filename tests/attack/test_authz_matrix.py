@@ -1374,6 +1374,7 @@ def cases(s: Scene) -> list[Case]:
         *oversight_cases(s, public),
         # --- complaints and the yearly evaluation (tests/attack/evaluation_matrix.py) -------------
         *complaint_cases(s),
+        *evaluation_cases(s, public),
         # --- the published API description ------------------------------------------------------
         *[
             Case(f"GET {path}", fixed(path), public)
@@ -1517,6 +1518,12 @@ def complaint_cases(s: Scene) -> list[Case]:
     from tests.attack.evaluation_matrix import complaint_cases as rows
 
     return rows(s)
+
+
+def evaluation_cases(s: Scene, public: dict[str, int]) -> list[Case]:
+    from tests.attack.evaluation_matrix import evaluation_cases as rows
+
+    return rows(s, public)
 
 
 def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
@@ -1667,6 +1674,18 @@ def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
             "GET /api/v1/instruments/{instrument_id:uuid}/live-status",
             fixed(f"/api/v1/instruments/{w}/live-status"),
             public,
+        ),
+        # indicators: 杭州's bureaus and the operator read the region, a unit's staff their own
+        # instruments in it; 宁波's bureau, researchers and firms are refused
+        Case(
+            "GET /api/v1/indicators/instruments",
+            fixed("/api/v1/indicators/instruments?region=330100&year=2025"),
+            overseers,
+        ),
+        Case(
+            "GET /api/v1/indicators/units",
+            fixed("/api/v1/indicators/units?region=330100&year=2025"),
+            overseers,
         ),
     ]
 

@@ -38,6 +38,8 @@ from tests.booking.world import make_instrument, make_user, user_id
 from tests.catalogue.helpers import as_csv
 from tests.catalogue.helpers import row as import_row
 from tests.console.desk import console_client, csrf_of, signed_in
+from tests.console.evaluation_pages import FRESH as EVALUATION_FRESH
+from tests.console.evaluation_pages import evaluation_with_zjlg, fresh_object
 from tests.vouchers.desk import new_org
 from vouchers.models import PaymentReconciliation
 from yixiang.outbox import EventStatus, OutboxEvent
@@ -216,6 +218,39 @@ ROWS: dict[str, Row] = {
         "/console/reward-batches/{reward_batch}/lines/{unit}",
         api="/api/v1/reward-batches/{reward_batch}/lines/{unit}/bookings",
     ),
+    # the yearly evaluation (the science bureau runs it, the finance bureau co-signs; a unit its
+    # own draft) and complaints (the region's bureaus, the unit concerned): evaluation_pages.py
+    "GET /console/evaluations": Row(
+        [SB, FB, PA], "/console/evaluations", api="/api/v1/oversight/evaluations"
+    ),
+    "POST /console/evaluations": Row(BUREAU, "/console/evaluations", form={"year": "1999"}),
+    "GET /console/evaluations/{evaluation_id:uuid}": Row(
+        [SB, FB, PA], "/console/evaluations/{evaluation}", api="/api/v1/oversight/evaluations/{evaluation}"
+    ),
+    "POST /console/evaluations/{evaluation_id:uuid}/{action:str}": Row(
+        BUREAU, "/console/evaluations/{fresh_evaluation}/submit", form={}
+    ),
+    "POST /console/evaluation-results/{result_id:uuid}/adjust": Row(
+        BUREAU,
+        "/console/evaluation-results/{fresh_result}/adjust",
+        form={"score": "88", "reason": "矩阵：复核调整"},
+    ),
+    "POST /console/score-adjustments/{adjustment_id:uuid}/{decision:str}": Row(
+        BUREAU, "/console/score-adjustments/{fresh_adjustment}/approve", form={}
+    ),
+    "POST /console/evaluation-objections/{objection_id:uuid}/answer": Row(
+        BUREAU, "/console/evaluation-objections/{fresh_objection}/answer", form={"answer": "矩阵：维持原评分"}
+    ),
+    "GET /console/my-evaluation": Row(
+        STAFF, "/console/my-evaluation", api="/api/v1/oversight/my-evaluation-results"
+    ),
+    "POST /console/evaluation-results/{result_id:uuid}/objection": Row(
+        STAFF, "/console/evaluation-results/{fresh_result}/objection", form={"reason": "矩阵：数据有误请核实"}
+    ),
+    "GET /console/complaints": Row(DESK, "/console/complaints", api="/api/v1/complaints"),
+    "POST /console/complaints/{complaint_id:uuid}/{action:str}": Row(
+        BUREAU, "/console/complaints/{fresh_complaint}/accept", form={}
+    ),
     # the order check: tested in test_pay_pages (an order needs the fake WeChat Pay)
     "POST /console/m/payment-orders/{out_trade_no:str}/check": Row(ROLES, ""),
 }
@@ -232,6 +267,7 @@ FRESH = (
     "fresh_qualification",
     "fresh_reward_batch",
     "fresh_reward_programme",
+    *EVALUATION_FRESH,
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
 SPECIAL |= {"POST /console/m/payment-orders/{out_trade_no:str}/check"}  # needs an order: test_pay_pages
@@ -255,6 +291,7 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         "program": await s.new_program(),
         "application": await s.application(),
         "reconciliation": str(await direct_merchants_day(backend)),
+        "evaluation": (await evaluation_with_zjlg(backend, client, s.headers[SB]))[0],
     }
     r = await client.post(
         f"/api/v1/voucher-applications/{objects['application']}/attachments",
@@ -272,6 +309,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             people[role] = await signed_in(backend, role)
 
     async def fresh(name: str) -> str:
+        if name in EVALUATION_FRESH:
+            return await fresh_object(name, backend, client, s.headers)
         if name == "fresh_booking":
             return await s.booking(R1)
         if name == "fresh_rating":

@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from accounts.demo import demo_id
+from catalogue.models import Instrument
 from catalogue.workdays import WorkingDayCalendar
 from oversight.complaint_models import Complaint
 from oversight.complaints import upheld_counts
@@ -128,3 +129,22 @@ async def test_a_complaint_about_a_unit_can_be_rejected_and_overdue_ones_are_lis
     ).status_code == 403
     both = await client.post(C, json={"text": "两个对象都写了"}, headers=admin)
     assert both.status_code == 400 and error_code(both) == "complaint_subject_invalid"
+
+
+async def test_the_city_bureau_handles_complaints_about_its_districts_units(client, login, backend):
+    """An instrument in 西湖区 (330106): 杭州 (330100)'s science bureau handles it, 宁波's does not."""
+    booking_id, instrument_id = await booking_of(client, login, backend)
+    async with backend.runtime.session_maker() as session, session.begin():
+        await session.execute(
+            update(Instrument).where(Instrument.id == uuid.UUID(instrument_id)).values(region_code="330106")
+        )
+    researcher, science = await login("demo-researcher"), await login("demo-science-bureau")
+    filed = await client.post(
+        C, json={"booking_id": booking_id, "text": "区县仪器的投诉"}, headers=researcher
+    )
+    assert filed.status_code == 201 and filed.json()["region_code"] == "330106"
+    cid = filed.json()["id"]
+    assert cid in [c["id"] for c in (await client.get(C, headers=science)).json()]
+    assert (await client.post(f"{C}/{cid}/accept", headers=science)).status_code == 200
+    ningbo = await login("demo-science-bureau-nb")
+    assert (await client.get(f"{C}/{cid}", headers=ningbo)).status_code == 404

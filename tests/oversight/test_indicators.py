@@ -33,6 +33,7 @@ from oversight.models import (
 from oversight.rollup import refresh_all_stale
 from oversight.stale import mark_stale
 from ratings.models import Rating
+from tests.booking.world import ZJLG
 from tests.oversight.world import at
 from vouchers.models import CheckoutState, VoucherCheckout
 from yixiang.clock import shanghai_today
@@ -280,6 +281,9 @@ async def build_year(backend: Any) -> Year:
             booked=(at("2024-12-31", "23:00"), at("2025-01-01", "01:00")),
             actual=(at("2024-12-31", "23:00"), at("2025-01-01", "01:00")),
         )  # fmt: skip
+        # the no-show and the cancellation were recorded in 2025: only their status keeps them out
+        b3.updated_at = at("2025-06-10", "11:30")
+        a4.updated_at = at("2025-06-30", "09:00")
         session.add_all([b1, b2, b3, b4])
         await session.flush()
         session.add_all(
@@ -524,3 +528,86 @@ async def test_a_changed_session_and_a_cancelled_booking_update_the_rollup(backe
     await run_periodic_job(backend, "booking.cancelled")
     await run_periodic_job(backend, ROLLUP_DUE)
     assert await rollup_of(backend, m.instrument_id) == [(str(day), "sensor", 5460, 0, 5460)]
+
+
+async def test_the_api_answers_the_operator_in_json_csv_and_xlsx_and_a_unit_only_its_own(
+    backend, client, login
+):
+    import io
+
+    from openpyxl import load_workbook
+
+    world = await build_year(backend)
+    admin = await login("demo-admin")
+    base = f"/api/v1/indicators/instruments?region={world.region}&year=2025"
+    r = await client.get(base, headers=admin)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["period_start"], body["period_end"], body["annual_norm_hours"]) == (
+        "2025-01-01",
+        "2025-12-31",
+        1760,
+    )
+    by_id = {row["instrument_id"]: row for row in body["instruments"]}
+    assert set(by_id) == {str(world.a), str(world.b), str(world.c)}
+    assert by_id[str(world.a)]["external_fee_income_fen"] == 40_000
+    assert by_id[str(world.b)]["hours_source"] == "bookings"
+
+    # the same as dates (both included)
+    dates = await client.get(f"{base.split('&')[0]}&start=2025-01-01&end=2025-12-31", headers=admin)
+    assert dates.json()["instruments"] == body["instruments"]
+
+    csv_text = (await client.get(base + "&format=csv", headers=admin)).content.decode("utf-8-sig")
+    assert csv_text.splitlines()[0].startswith("仪器名称,分类代码,通用性强,机时来源,有效机时（小时）")
+    [row_a] = [line for line in csv_text.splitlines() if str(world.a) in line]
+    assert ",是,传感器,7.5,4.0,3.5," in row_a and ",400.00,250.00," in row_a
+
+    units = await client.get(
+        f"/api/v1/indicators/units?region={world.region}&year=2025&format=xlsx", headers=admin
+    )
+    assert units.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = load_workbook(io.BytesIO(units.content)).active
+    rows = list(sheet.iter_rows(min_row=3, values_only=True))
+    [u1] = [row for row in rows if row[0] == "年度测试大学"]
+    assert u1[1:4] == (2, "混合", 15.0) and float(u1[10]) == 1400.0  # 1,400.00 元 of external fees
+
+    # 之江理工's provider: none of these instruments are its unit's; a researcher may not read
+    provider = await client.get(base, headers=await login("demo-provider"))
+    assert provider.status_code == 200 and provider.json()["instruments"] == []
+    refused = await client.get(base, headers=await login("demo-researcher"))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_indicator_reader"
+    wrong = await client.get(f"{base}&start=2025-02-01&end=2025-03-01", headers=admin)
+    assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "period_invalid"
+    backwards = await client.get(f"{base.split('&')[0]}&start=2025-03-01&end=2025-02-01", headers=admin)
+    assert backwards.status_code == 400
+
+
+async def test_a_units_staff_see_their_own_instruments_and_a_bureau_only_its_region(backend, client, login):
+    from tests.booking.world import make_instrument
+
+    mine = await make_instrument(backend)  # 之江理工's, in 杭州 (330100), listed now
+    year = shanghai_today().year
+    provider = await client.get(
+        f"/api/v1/indicators/instruments?region=330100&year={year}", headers=await login("demo-provider")
+    )
+    assert provider.status_code == 200
+    rows = provider.json()["instruments"]
+    assert str(mine.instrument_id) in {r["instrument_id"] for r in rows}
+    assert {r["unit_id"] for r in rows} == {str(ZJLG)}
+    bureau = await client.get(
+        f"/api/v1/indicators/units?region=330100&year={year}", headers=await login("demo-science-bureau")
+    )
+    assert bureau.status_code == 200 and len(bureau.json()["units"]) >= 2  # 之江理工 and 杭州材料
+    elsewhere = await client.get(
+        f"/api/v1/indicators/units?region=330100&year={year}", headers=await login("demo-science-bureau-nb")
+    )
+    assert elsewhere.status_code == 403
+    # a district of 杭州 (where the demo's instruments stand) is inside the city bureau's region
+    district = await client.get(
+        "/api/v1/indicators/units?region=330106&year=2025", headers=await login("demo-science-bureau")
+    )
+    assert district.status_code == 200
+    district_nb = await client.get(
+        "/api/v1/indicators/units?region=330106&year=2025", headers=await login("demo-science-bureau-nb")
+    )
+    assert district_nb.status_code == 403

@@ -60,6 +60,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("instrument_id", "day", name=op.f("pk_oversight_usage_stale_days")),
     )
+    with op.batch_alter_table("oversight_sensor_bindings", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_oversight_sensor_bindings_instrument_at", ["instrument_id", "at"], unique=False
+        )
     # a plain ADD COLUMN (SQLite takes it as is): a batch copy of the table would trip the foreign
     # keys that point at it
     op.add_column(
@@ -73,6 +77,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table("oversight_sensor_bindings", schema=None) as batch_op:
+        batch_op.drop_index("ix_oversight_sensor_bindings_instrument_at")
     op.drop_column("instrument_categories", "generic")  # SQLite 3.35+ drops it in place
     op.drop_table("oversight_usage_stale_days")
     with op.batch_alter_table("oversight_usage_daily", schema=None) as batch_op:
