@@ -19,6 +19,7 @@ from oversight.report_demo import load_yearly_report_demo
 from oversight.review_controllers import PurchaseReviewController
 from oversight.review_demo import load_review_demo
 from oversight.reward_controllers import ROUTES as REWARD_ROUTES
+from oversight.reward_demo import load_reward_services_demo, load_rewards_demo
 from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
@@ -69,6 +70,7 @@ DOMAIN = Domain(
         EvaluationController,
         PublicEvaluationController,
         IndicatorController,
+        *REWARD_ROUTES,
     ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
@@ -80,7 +82,14 @@ DOMAIN = Domain(
         PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
         PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
     ],
-    # the evaluation's, the complaints' and the purchase review's demos, then the yearly report
-    # last: it is published from every other demo record
-    demo_loaders=[load_evaluation_demo, load_complaint_demo, load_review_demo, load_yearly_report_demo],
+    # 2025's services, the evaluation of 2025 (counting them), the complaints, the rewards (reading its
+    # grades), the purchase review; the yearly report last: it is published from every other record
+    demo_loaders=[
+        load_reward_services_demo,
+        load_evaluation_demo,
+        load_complaint_demo,
+        load_rewards_demo,
+        load_review_demo,
+        load_yearly_report_demo,
+    ],
 )

@@ -11,8 +11,8 @@ from litestar import Controller, Response, get, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
+from oversight import evaluation, reward_export
 from oversight import reward_batches as service
-from oversight import reward_export
 from oversight.reward_schemas import (
     RewardBatchOut,
     RewardBatchSummaryOut,
@@ -29,9 +29,9 @@ from yixiang.openapi import CSV, XLSX, files
 
 
 async def published_grades(session: AsyncSession, region_code: str, year: int) -> Mapping[uuid.UUID, str]:
-    """The year's published evaluation grades (helper EVALUATION's ``published_grades``): none
-    until the evaluation is built, so batches carry no 共享保 lines yet."""
-    return {}
+    """The year's published evaluation grades (优秀 / 良好 earn the 共享保 subsidy); {} while the
+    region's evaluation of the year is not published."""
+    return await evaluation.published_grades(session, region_code=region_code, year=year)
 
 
 class RewardProgrammeController(Controller):

@@ -272,3 +272,69 @@ async def test_the_insurance_subsidy_pays_80_or_50_percent_of_the_premium_per_se
     }
     assert (units[good].insurance_fen, units[good].grade) == (50_000, "良好")
     assert passed not in units
+
+
+async def test_a_batch_adds_the_insurance_subsidy_from_the_published_evaluation(
+    backend: Any, client: Any, login: Any
+) -> None:
+    """In a city of its own (its evaluation touches no other test's region), with its finance bureau."""
+    from accounts.models import BureauKind, Region
+    from catalogue.models import Instrument
+    from oversight.evaluation_models import Evaluation, EvaluationResult, EvaluationStatus, Grade
+
+    year, region = 2015, f"98{uuid.uuid4().int % 100:02d}00"
+    async with backend.runtime.session_maker() as session, session.begin():
+        if await session.get(Region, region) is None:
+            session.add(Region(code=region, name=f"测试市{region}", level="city", parent_code=None))
+    bureau = await new_org(backend, kind=OrgKind.bureau, region_code=region, bureau_kind=BureauKind.finance)
+    finance = await login(await make_user(backend, bureau, Role.bureau_officer))
+    unit, (instrument,) = await unit_with_instruments(backend, 1)
+    async with backend.runtime.session_maker() as session, session.begin():
+        moved = await session.get(Instrument, instrument.instrument_id)
+        assert moved is not None
+        moved.region_code = region
+    await served(backend, instrument, unit, await new_org(backend), 300_000, in_year(year))
+    r = await client.post(PROGRAMMES, json={"year": year}, headers=finance)
+    assert r.status_code == 201, r.text
+    programme_id = r.json()["id"]
+    async with backend.runtime.session_maker() as session, session.begin():
+        session.add(
+            Sensor(
+                id=f"S-{uuid.uuid4().hex[:12]}",
+                instrument_id=instrument.instrument_id,
+                unit_id=unit,
+                secret_sealed=b"0" * 16,
+                installed_at=datetime(year, 3, 1, tzinfo=SHANGHAI),
+            )
+        )
+        evaluation = Evaluation(
+            region_code=region, year=year, status=EvaluationStatus.draft, opened_by=demo_id(SB)
+        )
+        session.add(evaluation)
+        await session.flush()
+        session.add(
+            EvaluationResult(
+                evaluation_id=evaluation.id,
+                unit_id=unit,
+                unit_name="测试单位",
+                score=95.0,
+                grade=Grade.good,
+                rank=1,
+            )
+        )
+    unpublished = line_of(await draw(client, finance, programme_id), unit)
+    assert unpublished["insurance_fen"] == 0  # a draft evaluation's grades count for nothing
+    drafts = (await client.get(BATCHES, headers=finance)).json()
+    draft = next(b["id"] for b in drafts if b["programme_id"] == programme_id and b["status"] == "draft")
+    assert (await client.post(f"{BATCHES}/{draft}/discard", headers=finance)).status_code == 200
+
+    async with backend.runtime.session_maker() as session, session.begin():
+        published = await session.get(Evaluation, evaluation.id)
+        assert published is not None
+        published.status = EvaluationStatus.published
+    batch = await draw(client, finance, programme_id)
+    line = line_of(batch, unit)
+    assert batch["grades_published"] and line["grade"] == "良好"
+    assert (line["sharing_fen"], line["insurance_fen"], line["amount_fen"]) == (30_000, 50_000, 80_000)
+    insured = [i for i in line["items"] if i["kind"] == "insurance"]
+    assert [(i["basis_fen"], i["amount_fen"]) for i in insured] == [(100_000, 50_000)]

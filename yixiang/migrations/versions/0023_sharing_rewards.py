@@ -2,7 +2,7 @@
 the duty marking of service items
 
 Revision ID: 0023_sharing_rewards
-Revises: 0020_peer_features
+Revises: 0022_evaluation_complaints
 Create Date: 2026-12-02 10:44:00.218068
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0023_sharing_rewards"
-down_revision: str | Sequence[str] | None = "0020_peer_features"
+down_revision: str | Sequence[str] | None = "0022_evaluation_complaints"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
