@@ -70,7 +70,6 @@ DOMAIN = Domain(
         EvaluationController,
         PublicEvaluationController,
         IndicatorController,
-        *REWARD_ROUTES,
     ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
