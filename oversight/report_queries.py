@@ -171,18 +171,25 @@ async def year_usage(session: AsyncSession, prefix: str, areas: set[str], year: 
                     effective_s=figures.effective_hours * 3600, external_s=figures.external_hours * 3600
                 )
     in_region = select(Instrument.id).where(Instrument.region_code.startswith(prefix))
-    completed_at = func.min(BookingHistory.at)
+    # When a booking was completed: its history says so; records written without one (imports)
+    # fall back on the voucher capture and the recorded end, as the indicators do.
+    history = (
+        select(BookingHistory.booking_id, func.min(BookingHistory.at).label("at"))
+        .where(BookingHistory.to_status == BookingStatus.completed)
+        .group_by(BookingHistory.booking_id)
+        .subquery()
+    )
+    done = func.coalesce(history.c.at, VoucherCheckout.captured_at, Booking.actual_end)
     completed = await session.execute(
-        select(Booking.instrument_id, Booking.rate, Booking.final_fee_fen, completed_at)
-        .join(BookingHistory, BookingHistory.booking_id == Booking.id)
+        select(Booking.instrument_id, Booking.rate, Booking.final_fee_fen, done)
+        .outerjoin(history, history.c.booking_id == Booking.id)
+        .outerjoin(VoucherCheckout, VoucherCheckout.booking_id == Booking.id)
         .where(
             Booking.instrument_id.in_(in_region),
             Booking.status.in_(USED),
-            BookingHistory.to_status == BookingStatus.completed,
-            BookingHistory.at < end,
+            done >= start,
+            done < end,
         )
-        .group_by(Booking.id, Booking.instrument_id, Booking.rate, Booking.final_fee_fen)
-        .having(completed_at >= start)
     )
     for instrument_id, booking_rate, fee_fen, done_at in completed.all():
         external = booking_rate == "external"
