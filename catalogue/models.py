@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from yixiang.db import Base, Timestamps, UUIDPrimaryKey
@@ -46,6 +46,24 @@ class PriceUnit(enum.StrEnum):
     per_item = "per_item"
 
 
+class ServiceDuty(enum.StrEnum):
+    """Whether a service item is duty rather than open sharing (seed 004 §10): such items earn no
+    sharing reward (共享奖励)."""
+
+    none = "none"  # open sharing service
+    statutory = "statutory"  # 法定检测
+    mandatory = "mandatory"  # 强制检测 (required by a mandatory standard)
+    own_duty = "own_duty"  # 本单位职责: testing the unit does as part of its own duties
+
+
+DUTY_LABELS: dict[ServiceDuty, str] = {
+    ServiceDuty.none: "对外共享服务",
+    ServiceDuty.statutory: "法定检测",
+    ServiceDuty.mandatory: "强制检测",
+    ServiceDuty.own_duty: "本单位职责",
+}
+
+
 class Category(Base):
     """Two-level instrument classification (e.g. 02 分析仪器 → 0201 波谱仪器)."""
 
@@ -55,6 +73,9 @@ class Category(Base):
     name: Mapped[str] = mapped_column(String(64))
     name_en: Mapped[str] = mapped_column(String(100), default="")
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("instrument_categories.code"), index=True)
+    # 通用性强 (seed 004 §十四): a class of general-purpose instruments, flagged by the bureaus'
+    # evaluation when its usage falls below 30% (oversight/INDICATORS.md)
+    generic: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Instrument(UUIDPrimaryKey, Timestamps, Base):
@@ -147,5 +168,9 @@ class ServiceItem(UUIDPrimaryKey, Base):
     turnaround_working_days: Mapped[int | None]
     description: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # 法定检测 / 强制检测 / 本单位职责: left out of the sharing reward
+    duty: Mapped[ServiceDuty] = mapped_column(
+        _enum(ServiceDuty), default=ServiceDuty.none, server_default=ServiceDuty.none.value
+    )
 
     instrument: Mapped[Instrument] = relationship(back_populates="service_items")

@@ -85,6 +85,7 @@ def item_out(item: ServiceItem) -> ServiceItemOut:
         turnaround_working_days=item.turnaround_working_days,
         description=item.description,
         active=item.active,
+        duty=item.duty,
     )
 
 

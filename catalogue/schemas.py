@@ -13,6 +13,7 @@ from catalogue.models import (
     Origin,
     PriceUnit,
     PublicationStatus,
+    ServiceDuty,
     ServiceMode,
 )
 from yixiang.schemas import INT32_MAX, Input, Output
@@ -37,6 +38,8 @@ class ServiceItemIn(Input):
     description: Annotated[str, msgspec.Meta(max_length=1000)] = ""
     active: bool = True
     id: uuid.UUID | None = None
+    # statutory / mandatory testing or the unit's own duties: no sharing reward for it
+    duty: ServiceDuty = ServiceDuty.none
 
 
 class InstrumentIn(Input):
@@ -98,6 +101,7 @@ class ServiceItemOut(Output):
     turnaround_working_days: int | None
     description: str
     active: bool
+    duty: ServiceDuty  # not none: 法定检测 / 强制检测 / 本单位职责, no sharing reward
 
 
 class FeeStandardOut(Output):

@@ -195,6 +195,7 @@ def apply_items(
         target.turnaround_working_days = data.turnaround_working_days
         target.description = data.description
         target.active = data.active
+        target.duty = data.duty
     for item in existing:
         if item.id not in kept:
             item.active = False

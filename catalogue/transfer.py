@@ -27,11 +27,13 @@ from accounts.models import Role
 from catalogue.errors import ImportRejected, UnreadableImportFile
 from catalogue.events import emit_instruments_changed
 from catalogue.models import (
+    DUTY_LABELS,
     Instrument,
     InstrumentStatus,
     Origin,
     PriceUnit,
     PublicationStatus,
+    ServiceDuty,
     ServiceMode,
 )
 from catalogue.schemas import InstrumentIn, ServiceItemIn
@@ -54,6 +56,8 @@ STATUSES = {
     "报废": InstrumentStatus.retired,
 }
 MODES = {"机时": ServiceMode.machine_time, "送样": ServiceMode.sample_testing}
+# 收费项目's optional 7th cell: the item is duty, not open sharing (no sharing reward)
+DUTIES = {label: duty for duty, label in DUTY_LABELS.items() if duty != ServiceDuty.none}
 UNITS = {"小时": PriceUnit.per_hour, "样": PriceUnit.per_sample, "项": PriceUnit.per_item}
 
 
@@ -142,10 +146,13 @@ def _items(value: str) -> list[dict[str, Any]]:
     items = []
     for part in _list(value):
         cells = [c.strip() for c in part.split("|")]
-        if len(cells) not in (5, 6):
-            raise ValueError(f"收费项目“{part}”须为“名称|方式|计价单位|校内价|校外价|周期”")
+        if len(cells) not in (5, 6, 7):
+            raise ValueError(f"收费项目“{part}”须为“名称|方式|计价单位|校内价|校外价|周期|性质”")
         name, mode, unit, internal, external = cells[:5]
-        turnaround = cells[5] if len(cells) == 6 else ""
+        turnaround = cells[5] if len(cells) >= 6 else ""
+        duty = cells[6] if len(cells) == 7 else ""
+        if duty and duty not in DUTIES:
+            raise ValueError(f"收费项目“{name}”的性质须为“法定检测”“强制检测”“本单位职责”之一或留空")
         if mode not in MODES:
             raise ValueError(f"收费项目“{name}”的方式须为“机时”或“送样”")
         if unit not in UNITS:
@@ -160,6 +167,7 @@ def _items(value: str) -> list[dict[str, Any]]:
                 "internal_price_fen": _yuan_to_fen(internal),
                 "external_price_fen": _yuan_to_fen(external),
                 "turnaround_working_days": int(turnaround) if turnaround else None,
+                "duty": DUTIES[duty] if duty else ServiceDuty.none,
             }
         )
     return items
@@ -188,6 +196,7 @@ def _render_items(instrument: Instrument) -> str:
                 _fen_to_yuan(i.internal_price_fen),
                 _fen_to_yuan(i.external_price_fen),
                 "" if i.turnaround_working_days is None else str(i.turnaround_working_days),
+                *([] if i.duty == ServiceDuty.none else [DUTY_LABELS[i.duty]]),
             ]
         )
         for i in instrument.service_items

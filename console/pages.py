@@ -55,9 +55,17 @@ MENU = (
     MenuItem("服务评价", "/console/ratings", STAFF_ROLES),
     MenuItem("结算单", "/console/unit-statements", STAFF_ROLES),
     MenuItem("地区概览", "/console/region", (Role.bureau_officer,)),
+    MenuItem("统计年报", "/console/yearly-reports", (Role.bureau_officer,)),
     MenuItem("创新券项目", "/console/programs", (Role.bureau_officer, Role.platform_admin)),
     MenuItem("申领审核", "/console/applications", (Role.bureau_officer, Role.platform_admin)),
     MenuItem("兑付批次", "/console/settlements", (Role.bureau_officer, Role.platform_admin)),
+    MenuItem("共享奖励", "/console/rewards", (Role.bureau_officer, Role.platform_admin)),
+    MenuItem(
+        "查重评议", "/console/purchase-reviews", (*STAFF_ROLES, Role.bureau_officer, Role.platform_admin)
+    ),
+    MenuItem("绩效评价", "/console/evaluations", (Role.bureau_officer, Role.platform_admin)),
+    MenuItem("本单位评价", "/console/my-evaluation", STAFF_ROLES),
+    MenuItem("投诉", "/console/complaints", DESK_ROLES),
     MenuItem("微信支付对账", "/console/payment-reconciliations", DESK_ROLES),
     MenuItem("退款", "/console/payment-refunds", DESK_ROLES),
     MenuItem("任务与事件", "/console/outbox", (Role.platform_admin,)),

@@ -13,17 +13,22 @@ from litestar.static_files import create_static_files_router
 
 from console import (
     desk,
+    evaluation_desk,
     instruments,
     mobile,
     operator,
     payments_desk,
     provider,
+    public_report,
+    purchase_reviews,
     qualifications,
     region,
     results_desk,
+    rewards,
     science,
     settlements,
     unit_desk,
+    yearly_desk,
 )
 from console.pages import EXCEPTION_PAGES, HERE, TEMPLATE_CONFIG
 from console.session import (
@@ -73,10 +78,14 @@ pages = Router(
         *unit_desk.ROUTES,
         *science.ROUTES,
         *settlements.ROUTES,
+        *rewards.ROUTES,
         *operator.ROUTES,
         *region.ROUTES,
         *mobile.ROUTES,
         *payments_desk.ROUTES,
+        *yearly_desk.ROUTES,
+        *purchase_reviews.ROUTES,
+        *evaluation_desk.ROUTES,
     ],
     middleware=[ConsoleSessionMiddleware],
     guards=[csrf_protected],
@@ -89,4 +98,8 @@ static = create_static_files_router(
     path="/console/static", directories=[HERE / "static"], include_in_schema=False, name="console-static"
 )
 
-DOMAIN = Domain(name="console", route_handlers=[pages, static], template_config=TEMPLATE_CONFIG)
+DOMAIN = Domain(
+    name="console",
+    route_handlers=[pages, public_report.public_pages, static],
+    template_config=TEMPLATE_CONFIG,
+)

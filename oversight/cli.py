@@ -78,4 +78,26 @@ def ingest_command() -> None:
     run_with_runtime(work)
 
 
+@oversight_group.command("rollup")
+@click.option(
+    "--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (Asia/Shanghai)."
+)
+@click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day, included.")
+def rollup_command(first: Any, last: Any) -> None:
+    """Rebuild the daily usage roll-up of every instrument for the days given."""
+    from oversight.rollup import rebuild
+    from yixiang.cli import run_with_runtime
+
+    if last < first:
+        click.echo("--to must not be before --from", err=True)
+        sys.exit(2)
+
+    async def work(runtime: Any) -> int:
+        async with runtime.session_maker() as session:
+            return await rebuild(session, first.date(), last.date())
+
+    count = run_with_runtime(work)
+    click.echo(f"roll-up rebuilt from {first.date()} to {last.date()}: {count} instruments with usage")
+
+
 COMMANDS = [oversight_group]

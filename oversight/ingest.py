@@ -36,6 +36,7 @@ from oversight.models import (
 from oversight.protocol import Envelope, Parsed, Refusal, parse, parse_envelope, verify
 from oversight.secrets import SecretUnreadable, unseal
 from oversight.sessions import Point, Run, Thresholds, live_state, runs_of
+from oversight.stale import mark_stale
 from yixiang.clock import shanghai_date
 from yixiang.db import conflict_ignoring_inserts, is_postgres, transaction, utcnow
 from yixiang.locking import locked
@@ -339,12 +340,15 @@ async def _update_instruments(session: AsyncSession, by_instrument: dict[uuid.UU
     monitors = await _locked_monitor_rows(session, list(by_instrument))
     appended: dict[uuid.UUID, tuple[Point | None, list[Stored]]] = {}
     changes = []
+    touched = []  # the days whose roll-up the new readings may change (oversight.rollup)
     for instrument_id in sorted(by_instrument):
         monitor, new = monitors[instrument_id], by_instrument[instrument_id]
         thresholds = thresholds_of(monitor)
         last = _last_point(monitor)
         low = min(r.read_at for r in new)
         newest = max(new, key=lambda r: (r.read_at, r.seq))
+        running_since = last.at if last is not None and monitor.last_state == "running" else low
+        touched.append((instrument_id, min(low, running_since), newest.read_at))
         if last is None or low > last.at:
             appended[instrument_id] = (last, new)
         else:
@@ -371,6 +375,7 @@ async def _update_instruments(session: AsyncSession, by_instrument: dict[uuid.UU
         await conn.execute(_UPDATE_MONITOR, changes)
     if appended:
         await _extend_sessions(session, monitors, appended)
+    await mark_stale(session, touched)
 
 
 async def _extend_sessions(
@@ -478,6 +483,7 @@ async def recompute_sessions(
     points = [Point(r.read_at, r.state, r.watts, (r.sensor_id, r.seq)) for r in rows]
     runs = [run for run in runs_of(points, thresholds) if run.end >= low and run.start <= high]
     await _replace(session, instrument_id, old, runs)
+    await mark_stale(session, [(instrument_id, low, high)])
 
 
 async def _replace(

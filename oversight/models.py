@@ -76,6 +76,8 @@ class SensorBinding(Base):
     """The history of a sensor's instrument: bound, rebound, retired — who, when, why."""
 
     __tablename__ = "oversight_sensor_bindings"
+    # an instrument's first sensor (oversight.indicators: installed within 30 working days?)
+    __table_args__ = (Index("ix_oversight_sensor_bindings_instrument_at", "instrument_id", "at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     sensor_id: Mapped[str] = mapped_column(ForeignKey("oversight_sensors.id"), index=True)
@@ -224,3 +226,33 @@ class IdleExplanation(UUIDPrimaryKey, Base):
     decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]
     decision_note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class UsageDay(Base):
+    """The daily roll-up (issue 21): an instrument's counted session time on one Asia/Shanghai day,
+    per session source — effective, of it inside bookings at the external rate (for other units
+    and firms), the rest internal. Derived from the sessions and bookings (``oversight.rollup``),
+    recomputed for the days a change touches; never edited by hand."""
+
+    __tablename__ = "oversight_usage_daily"
+    __table_args__ = (Index("ix_oversight_usage_daily_day", "day"),)
+
+    instrument_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instruments.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    source: Mapped[SessionSource] = mapped_column(_enum(SessionSource), primary_key=True)
+    effective_seconds: Mapped[int] = mapped_column(default=0)
+    external_seconds: Mapped[int] = mapped_column(default=0)
+    internal_seconds: Mapped[int] = mapped_column(default=0)
+    booked_seconds: Mapped[int] = mapped_column(default=0)  # inside any confirmed booking
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StaleUsageDay(Base):
+    """A day of an instrument whose roll-up a change made stale (a session written, a booking
+    confirmed or cancelled): the roll-up job recomputes it and removes the mark."""
+
+    __tablename__ = "oversight_usage_stale_days"
+
+    instrument_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instruments.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    marked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import uuid
 
+from booking.events import transition_topic
+from booking.models import BookingStatus
 from catalogue.events import INSTRUMENT_CHANGED
+from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
+from oversight.evaluation_controllers import EvaluationController, PublicEvaluationController
+from oversight.evaluation_demo import load_complaint_demo, load_evaluation_demo
 from oversight.idle import IDLE_CHECK_DUE, check_idle
 from oversight.idle_controllers import IdleController
+from oversight.indicator_controllers import IndicatorController
+from oversight.report_controllers import PublicYearlyReportController, YearlyReportController
+from oversight.report_demo import load_yearly_report_demo
+from oversight.review_controllers import PurchaseReviewController
+from oversight.review_demo import load_review_demo
+from oversight.reward_controllers import ROUTES as REWARD_ROUTES
+from oversight.reward_demo import load_reward_services_demo, load_rewards_demo
+from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event
@@ -26,12 +39,56 @@ async def find_idle_instruments(ctx: JobContext, event: Event) -> None:
     await check_idle(ctx.session)
 
 
+async def mark_booked_days_stale(ctx: JobContext, event: Event) -> None:
+    """A machine-time booking confirmed, cancelled or not shown up for changes its days' external
+    hours in the roll-up."""
+    await mark_booking_days(ctx.session, event.payload)
+
+
+async def refresh_usage_rollup(ctx: JobContext, event: Event) -> None:
+    """Recompute the roll-up's stale days (every minute)."""
+    await refresh_all_stale(ctx.session)
+
+
+# Transitions that put a booking's window among the booked ones or take it out of them
+WINDOW_TOPICS = [
+    transition_topic(s) for s in (BookingStatus.confirmed, BookingStatus.cancelled, BookingStatus.no_show)
+]
+
 DOMAIN = Domain(
     name="oversight",
-    route_handlers=[SensorController, UsageController, LiveStatusController, IdleController],
+    route_handlers=[
+        SensorController,
+        UsageController,
+        LiveStatusController,
+        IdleController,
+        PublicYearlyReportController,
+        YearlyReportController,
+        ComplaintController,
+        *REWARD_ROUTES,
+        PurchaseReviewController,
+        EvaluationController,
+        PublicEvaluationController,
+        IndicatorController,
+    ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
         IDLE_CHECK_DUE: [find_idle_instruments],
+        ROLLUP_DUE: [refresh_usage_rollup],
+        **{topic: [mark_booked_days_stale] for topic in WINDOW_TOPICS},
     },
-    periodic_jobs=[PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE)],
+    periodic_jobs=[
+        PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
+        PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
+    ],
+    # 2025's services, the evaluation of 2025 (counting them), the complaints, the rewards (reading its
+    # grades), the purchase review; the yearly report last: it is published from every other record
+    demo_loaders=[
+        load_reward_services_demo,
+        load_evaluation_demo,
+        load_complaint_demo,
+        load_rewards_demo,
+        load_review_demo,
+        load_yearly_report_demo,
+    ],
 )

@@ -25,6 +25,12 @@ class OversightSettings(Section):
     # The ingest role stores messages in batches of at most this many, or after this long
     ingest_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
     ingest_batch_seconds: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.2
+    # The annual norm of machine hours an instrument's usage rate is measured against (使用率:
+    # effective hours / norm; oversight/INDICATORS.md)
+    annual_norm_hours: Annotated[int, msgspec.Meta(ge=1, le=8_784)] = 1_760
+    # 购置查重评议: a proposed purchase at or above this price (fen) gets a review report at once
+    # (seed 004 §(二): 新购50万元及以上大仪); below it the filing is recorded as not requiring one
+    review_threshold_fen: Annotated[int, msgspec.Meta(ge=0, le=10**13)] = 50_000_000
 
     def problems(self, settings: Settings) -> list[str]:
         parts = urlsplit(self.mqtt_url)
@@ -41,4 +47,6 @@ class OversightSettings(Section):
         return {"sensor broker": f"{parts.scheme}://{parts.hostname}:{parts.port or 1883}"}
 
 
-SECTIONS = (OversightSettings,)
+from oversight.evaluation_settings import ComplaintSettings, EvaluationSettings  # noqa: E402
+
+SECTIONS = (OversightSettings, EvaluationSettings, ComplaintSettings)

@@ -34,6 +34,7 @@ from oversight.models import (
     UsageSession,
 )
 from oversight.sessions import Point, Thresholds, live_state
+from oversight.stale import mark_stale
 from yixiang.clock import SHANGHAI
 from yixiang.db import transaction, utcnow
 from yixiang.locking import lock_row
@@ -185,6 +186,7 @@ async def record_manual_session(
         )
         session.add(usage)
         await session.flush()
+        await mark_stale(session, [(instrument_id, start, end)])
     return usage
 
 

@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "results": {"booking", "catalogue", "accounts", "yixiang"},
     "ratings": {"booking", "catalogue", "accounts", "yixiang"},
     "search": {"booking", "catalogue", "accounts", "yixiang"},
-    "oversight": {"search", "booking", "catalogue", "vouchers", "accounts", "yixiang"},
+    "oversight": {"search", "ratings", "booking", "catalogue", "vouchers", "accounts", "yixiang"},
     "bot": {"search", "results", "ratings", "booking", "catalogue", "vouchers", "accounts", "yixiang"},
     # the desk console: pages over every domain's services (nothing imports it)
     "console": {

@@ -52,6 +52,11 @@ class AccountKind(enum.StrEnum):
     hold = "hold"  # amounts held for confirmed bookings, per grant
     receivable = "receivable"  # owed by the issuer to a provider unit (captured, not yet paid)
     settled = "settled"  # paid to a provider unit through a settlement batch
+    # sharing rewards (oversight.rewards): the bureau's reward appropriation, a unit's approved
+    # reward not yet paid, and paid
+    reward_budget = "reward_budget"
+    reward_payable = "reward_payable"
+    reward_paid = "reward_paid"
     # Real money, per provider unit (no programme): what WeChat Pay collected from firms for the
     # unit and holds until it pays the unit out, against the fees firms paid through it.
     cash_clearing = "cash_clearing"
@@ -68,6 +73,7 @@ class EntryKind(enum.StrEnum):
     refund = "refund"
     adjustment = "adjustment"
     settlement = "settlement"
+    reward = "reward"  # a reward batch approved (budget → payable) or paid (payable → paid)
     payment = "payment"  # a firm paid the amount due through WeChat Pay
     cash_refund = "cash_refund"  # WeChat Pay returned (part of) such a payment
 
@@ -246,7 +252,22 @@ class CheckoutEvidence(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class SettlementBatch(UUIDPrimaryKey, Timestamps, Base):
+class FourEyesStamps:
+    """Who moved a four-eyes batch (a settlement, a reward batch) through its states, and when
+    (see ``vouchers.settlement.check_step`` / ``stamp_step``)."""
+
+    created_by: Mapped[uuid.UUID]
+    submitted_by: Mapped[uuid.UUID | None]
+    submitted_at: Mapped[datetime | None]
+    approved_by: Mapped[uuid.UUID | None]
+    approved_at: Mapped[datetime | None]
+    paid_by: Mapped[uuid.UUID | None]
+    paid_at: Mapped[datetime | None]
+    reconciled_by: Mapped[uuid.UUID | None]
+    reconciled_at: Mapped[datetime | None]
+
+
+class SettlementBatch(UUIDPrimaryKey, Timestamps, FourEyesStamps, Base):
     """兑付批次: the issuing bureau pays providers the captured voucher shares of a period."""
 
     __tablename__ = "settlement_batches"
@@ -259,15 +280,6 @@ class SettlementBatch(UUIDPrimaryKey, Timestamps, Base):
     total_fen: Mapped[int] = mapped_column(Fen, default=0)  # included lines only
     held_back_fen: Mapped[int] = mapped_column(Fen, default=0)  # lines listed apart
     bank_reference: Mapped[str] = mapped_column(String(100), default="")
-    created_by: Mapped[uuid.UUID]
-    submitted_by: Mapped[uuid.UUID | None]
-    submitted_at: Mapped[datetime | None]
-    approved_by: Mapped[uuid.UUID | None]
-    approved_at: Mapped[datetime | None]
-    paid_by: Mapped[uuid.UUID | None]
-    paid_at: Mapped[datetime | None]
-    reconciled_by: Mapped[uuid.UUID | None]
-    reconciled_at: Mapped[datetime | None]
 
 
 class SettlementLine(Base):

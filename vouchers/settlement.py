@@ -75,6 +75,42 @@ TRANSITIONS: dict[str, tuple[SettlementStatus, SettlementStatus]] = {
 MAX_PERIOD_DAYS = 366
 
 
+# action → the batch's (who, when) columns it stamps
+STAMPS: dict[str, tuple[str, str]] = {
+    "submit": ("submitted_by", "submitted_at"),
+    "approve": ("approved_by", "approved_at"),
+    "mark_paid": ("paid_by", "paid_at"),
+    "reconcile": ("reconciled_by", "reconciled_at"),
+}
+
+
+def check_step(batch: Any, action: str, actor_id: uuid.UUID, *, noun: str = "兑付批次") -> bool:
+    """Whether ``action`` moves a four-eyes batch (a settlement or a reward batch: the same states
+    and stamps); False when it is already there (the same action again changes nothing). Refuses a
+    move the state machine does not have and an approval by the submitter."""
+    source, target = TRANSITIONS[action]
+    if batch.status == target:
+        return False
+    if batch.status != source:
+        raise InvalidSettlementTransition(
+            f"{noun}当前状态为 {batch.status.value}，不能执行 {action}",
+            status=batch.status.value,
+            action=action,
+        )
+    if action == "approve" and batch.submitted_by == actor_id:
+        raise SameOfficerApproval(f"提交人不能审核自己提交的{noun}")
+    return True
+
+
+def stamp_step(batch: Any, action: str, actor_id: uuid.UUID) -> None:
+    """Record who moved the batch and when, and move it (after ``check_step`` and the action's work)."""
+    if action in STAMPS:
+        by, at = STAMPS[action]
+        setattr(batch, by, actor_id)
+        setattr(batch, at, utcnow())
+    batch.status = TRANSITIONS[action][1]
+
+
 class SettlementBusy(Conflict):
     code = "settlement_busy"
     message = "另一个兑付批次正在生成，请稍后重试"
@@ -271,30 +307,16 @@ async def transition(
     *,
     paid: MarkPaidIn | None = None,
 ) -> SettlementBatch:
-    source, target = TRANSITIONS[action]
     async with within_caller_transaction(session):
         batch = await get_batch(session, principal, batch_id, lock=True)
         if not officer_of_region(principal, batch.region_code):
             raise BureauRequired()
-        if batch.status == target:
-            return batch  # the same action again changes nothing
-        if batch.status != source:
-            raise InvalidSettlementTransition(
-                f"兑付批次当前状态为 {batch.status.value}，不能执行 {action}",
-                status=batch.status.value,
-                action=action,
-            )
-        now = utcnow()
-        if action == "submit":
-            batch.submitted_by, batch.submitted_at = principal.user_id, now
-        elif action == "approve":
-            if batch.submitted_by == principal.user_id:
-                raise SameOfficerApproval()
-            batch.approved_by, batch.approved_at = principal.user_id, now
-        elif action == "mark_paid":
+        if not check_step(batch, action, principal.user_id):
+            return batch
+        if action == "mark_paid":
             assert paid is not None
             await _post_settlement(session, batch, principal.user_id)
-            batch.bank_reference, batch.paid_by, batch.paid_at = paid.bank_reference, principal.user_id, now
+            batch.bank_reference = paid.bank_reference
         elif action == "discard":
             # Nothing was paid or promised: the lines stay for the record but settle nothing.
             await session.execute(
@@ -307,8 +329,7 @@ async def transition(
             report = await reconciliation(session, principal, batch_id)
             if not report.balanced:
                 raise ReconciliationMismatch(report=report_dict(report))
-            batch.reconciled_by, batch.reconciled_at = principal.user_id, now
-        batch.status = target
+        stamp_step(batch, action, principal.user_id)
         await session.flush()
         return batch
 

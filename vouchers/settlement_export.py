@@ -92,24 +92,31 @@ def export_csv(out: SettlementOut) -> bytes:
 
 
 def export_xlsx(out: SettlementOut) -> bytes:
+    heading: list[object] = [
+        f"创新券兑付批次 {out.id}",
+        f"{out.period_start} 至 {out.period_end}",
+        f"状态：{STATUS_LABELS[out.status]}",
+    ]
+    return xlsx_bytes("兑付明细", heading, export_rows(out), AMOUNT_COLUMNS)
+
+
+def xlsx_bytes(
+    title: str, heading: list[object], rows: list[list[object]], amount_columns: tuple[int, ...]
+) -> bytes:
+    """A one-sheet workbook: a heading row, then the rows (a header first); amounts in fen become
+    yuan numbers formatted ``#,##0.00``."""
     from openpyxl import Workbook
 
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
-    sheet.title = "兑付明细"
-    sheet.append(
-        [
-            f"创新券兑付批次 {out.id}",
-            f"{out.period_start} 至 {out.period_end}",
-            f"状态：{STATUS_LABELS[out.status]}",
-        ]
-    )
-    for row in export_rows(out):
+    sheet.title = title
+    sheet.append(heading)
+    for row in rows:
         sheet.append(
-            [Decimal(v) / 100 if i in AMOUNT_COLUMNS and isinstance(v, int) else v for i, v in enumerate(row)]
+            [Decimal(v) / 100 if i in amount_columns and isinstance(v, int) else v for i, v in enumerate(row)]
         )
-    for column in AMOUNT_COLUMNS:
+    for column in amount_columns:
         for (cell,) in sheet.iter_rows(min_row=3, min_col=column + 1, max_col=column + 1):
             cell.number_format = YUAN_FORMAT
     buffer = io.BytesIO()

@@ -1372,6 +1372,10 @@ def cases(s: Scene) -> list[Case]:
         Case("GET /dev/outbox", fixed("/dev/outbox"), public),
         # --- oversight: sensors, readings, sessions, live status (oversight_cases) ---------------
         *oversight_cases(s, public),
+        *yearly_report_cases(s, public),
+        # --- complaints and the yearly evaluation (tests/attack/evaluation_matrix.py) -------------
+        *complaint_cases(s),
+        *evaluation_cases(s, public),
         # --- the published API description ------------------------------------------------------
         *[
             Case(f"GET {path}", fixed(path), public)
@@ -1390,6 +1394,137 @@ def cases(s: Scene) -> list[Case]:
         ),
         Case("GET /schema/{path:str}", fixed("/schema/no-such-page"), expect(404, anonymous=404)),
     ]
+
+
+def complaint_cases(s: Scene) -> list[Case]:
+    from tests.attack.evaluation_matrix import complaint_cases as rows
+
+    return rows(s)
+
+
+REWARDS, REWARD_BATCHES = "/api/v1/reward-programmes", "/api/v1/reward-batches"
+
+
+async def reward_cases(s: Scene) -> list[Case]:
+    """Sharing rewards: the region's finance bureau sets the terms and approves, pays and
+    reconciles; either bureau of the region draws and submits; the platform reads; a unit reads
+    its own lines and their evidence."""
+    from tests.oversight.rewards_world import in_year, served
+
+    years = iter(range(1990, 2015))  # a year each: a region's programme is unique per year
+
+    async def programme() -> tuple[str, int]:
+        year = next(years)
+        await served(s.backend, s.world, ZJLG, QINGHE, 1_000_000, in_year(year))  # something to reward
+        r = await s.client.post(REWARDS, json={"year": year}, headers=s.headers[FB])
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"]), year
+
+    async def batch(status: str) -> str:
+        """A batch of a new programme drawn by the clerk and taken to ``status`` (submitted by the
+        clerk: the finance bureau may approve it)."""
+        programme_id, _ = await programme()
+        r = await s.client.post(f"{REWARDS}/{programme_id}/batches", headers=s.clerk)
+        assert r.status_code == 201, r.text
+        batch_id = str(r.json()["id"])
+        steps = [
+            ("submit", s.clerk, None),
+            ("approve", s.headers[FB], None),
+            ("mark-paid", s.headers[FB], {"bank_reference": "ICBC-REWARD"}),
+        ][: ["draft", "submitted", "approved", "paid"].index(status)]
+        for action, headers, body in steps:
+            r = await s.client.post(f"{REWARD_BATCHES}/{batch_id}/{action}", json=body, headers=headers)
+            assert r.status_code == 200, r.text
+        return batch_id
+
+    async def batch_state(batch_id: str) -> Any:
+        r = await s.client.get(f"{REWARD_BATCHES}/{batch_id}", headers=s.headers[PA])
+        return r.json()["status"], r.json()["total_fen"]
+
+    async def programme_state(programme_id: str) -> Any:
+        r = await s.client.get(f"{REWARDS}/{programme_id}", headers=s.headers[PA])
+        return r.json()
+
+    async def new_programme() -> tuple[str, Any]:
+        year = next(years)
+        return REWARDS, {"year": year}
+
+    async def editable_programme() -> tuple[str, Any]:
+        return f"{REWARDS}/{(await programme())[0]}", {"rate_bp": 900}
+
+    async def drawable_programme() -> tuple[str, Any]:
+        return f"{REWARDS}/{(await programme())[0]}/batches", None
+
+    def batch_in(status: str, action: str, body: Any) -> Make:
+        async def make() -> tuple[str, Any]:
+            return f"{REWARD_BATCHES}/{await batch(status)}/{action}", body
+
+        return make
+
+    shared_programme, _ = await programme()
+    shared = await batch("draft")
+    region_reads = only(200, [SB, FB, PA], 404)
+    finance_acts = {**expect(404), SB: 403, PA: 403, FB: 200}
+    bureau_acts = {**only(200, [SB, FB], 404), PA: 403}
+    return [
+        Case(f"GET {REWARDS}", fixed(REWARDS), only(200, [SB, FB, PA, NB], 403)),
+        Case(f"POST {REWARDS}", new_programme, only(201, [FB], 403), fresh=True),
+        Case(f"GET {REWARDS}/{{programme_id:uuid}}", fixed(f"{REWARDS}/{shared_programme}"), region_reads),
+        Case(
+            f"PUT {REWARDS}/{{programme_id:uuid}}",
+            editable_programme,
+            finance_acts,
+            fresh=True,
+            check_unchanged=programme_state,
+        ),
+        Case(
+            f"POST {REWARDS}/{{programme_id:uuid}}/batches",
+            drawable_programme,
+            {**bureau_acts, SB: 201, FB: 201},
+            fresh=True,
+        ),
+        Case(f"GET {REWARD_BATCHES}", fixed(REWARD_BATCHES), only(200, [SB, FB, PA, NB], 403)),
+        Case(f"GET {REWARD_BATCHES}/{{batch_id:uuid}}", fixed(f"{REWARD_BATCHES}/{shared}"), region_reads),
+        Case(
+            f"GET {REWARD_BATCHES}/{{batch_id:uuid}}/reconciliation",
+            fixed(f"{REWARD_BATCHES}/{shared}/reconciliation"),
+            region_reads,
+        ),
+        Case(
+            f"GET {REWARD_BATCHES}/{{batch_id:uuid}}/export",
+            fixed(f"{REWARD_BATCHES}/{shared}/export"),
+            region_reads,
+        ),
+        # the bookings behind a unit's line: the region's bureaus, the platform and the unit itself
+        Case(
+            f"GET {REWARD_BATCHES}/{{batch_id:uuid}}/lines/{{unit_id:uuid}}/bookings",
+            fixed(f"{REWARD_BATCHES}/{shared}/lines/{ZJLG}/bookings"),
+            only(200, [SB, FB, PA, P, UA], 404),
+        ),
+        *[
+            Case(
+                f"POST {REWARD_BATCHES}/{{batch_id:uuid}}/{action}",
+                batch_in(source, action, body),
+                expected,
+                fresh=True,
+                check_unchanged=batch_state,
+            )
+            for action, source, body, expected in (
+                ("submit", "draft", None, bureau_acts),
+                ("discard", "draft", None, bureau_acts),
+                ("approve", "submitted", None, finance_acts),
+                ("mark-paid", "approved", {"bank_reference": "ICBC-REWARD"}, finance_acts),
+                ("reconcile", "paid", None, finance_acts),
+            )
+        ],
+        Case("GET /api/v1/reward-lines", fixed("/api/v1/reward-lines"), expect(200)),
+    ]
+
+
+def evaluation_cases(s: Scene, public: dict[str, int]) -> list[Case]:
+    from tests.attack.evaluation_matrix import evaluation_cases as rows
+
+    return rows(s, public)
 
 
 def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
@@ -1541,6 +1676,81 @@ def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
             fixed(f"/api/v1/instruments/{w}/live-status"),
             public,
         ),
+        # indicators: 杭州's bureaus and the operator read the region, a unit's staff their own
+        # instruments in it; 宁波's bureau, researchers and firms are refused
+        Case(
+            "GET /api/v1/indicators/instruments",
+            fixed("/api/v1/indicators/instruments?region=330100&year=2025"),
+            overseers,
+        ),
+        Case(
+            "GET /api/v1/indicators/units",
+            fixed("/api/v1/indicators/units?region=330100&year=2025"),
+            overseers,
+        ),
+    ]
+
+
+REPORT_YEARS = itertools.count(2000)  # each publication its own year, long past (never the demo's)
+
+
+def yearly_report_cases(s: Scene, public: dict[str, int]) -> list[Case]:
+    """The yearly report (统计年报): anyone reads a published one; the region's bureaus preview the
+    draft; only the region's science bureau publishes (宁波's is told it may not, 403)."""
+    published: list[int] = []
+
+    async def a_published_year() -> int:
+        if not published:
+            year = next(REPORT_YEARS)
+            r = await s.client.post(
+                f"/api/v1/oversight/yearly-reports/330100/{year}/publish", headers=s.headers[SB]
+            )
+            assert r.status_code == 201, r.text
+            published.append(year)
+        return published[0]
+
+    def public_path(suffix: str = "", base: str = "/api/v1/public/yearly-reports") -> Make:
+        async def make() -> tuple[str, Any]:
+            return f"{base}/330100/{await a_published_year()}{suffix}", None
+
+        return make
+
+    async def publishing() -> tuple[str, Any]:
+        return f"/api/v1/oversight/yearly-reports/330100/{next(REPORT_YEARS)}/publish", None
+
+    office = "/api/v1/oversight/yearly-reports/330100"
+    return [
+        Case("GET /api/v1/public/yearly-reports", fixed("/api/v1/public/yearly-reports"), public),
+        Case("GET /api/v1/public/yearly-reports/{region:str}/{year:int}", public_path(), public),
+        Case(
+            "GET /api/v1/public/yearly-reports/{region:str}/{year:int}",
+            fixed("/api/v1/public/yearly-reports/330100/2099"),
+            expect(404, anonymous=404),
+        ),
+        Case("GET /api/v1/public/yearly-reports/{region:str}/{year:int}/pdf", public_path("/pdf"), public),
+        Case(
+            "GET /api/v1/public/yearly-reports/{region:str}/{year:int}/tables/{name:str}",
+            public_path("/tables/monthly.csv"),
+            public,
+        ),
+        Case("GET /reports/yearly", fixed("/reports/yearly"), public),
+        Case("GET /reports/yearly/{region:str}/{year:int}", public_path(base="/reports/yearly"), public),
+        Case(
+            "GET /reports/yearly/{region:str}/{year:int}",
+            fixed("/reports/yearly/330100/2099"),
+            expect(404, anonymous=404),
+        ),
+        Case(
+            "GET /api/v1/oversight/yearly-reports/{region:str}/{year:int}/draft",
+            fixed(f"{office}/2024/draft"),
+            only(200, [SB, FB], 403),
+        ),
+        Case(
+            "POST /api/v1/oversight/yearly-reports/{region:str}/{year:int}/publish",
+            publishing,
+            only(201, [SB], 403),
+            fresh=True,
+        ),
     ]
 
 
@@ -1606,7 +1816,9 @@ async def _every_route_answers_each_role_as_expected(backend: Any, client: Any, 
     wechat_configured = bool(WeChatSettings.of(backend.settings).token)
     s = Scene(backend, client, login)
     await s.setup()
-    table = cases(s)
+    from tests.attack.review_matrix import review_cases  # its rows import this module's helpers
+
+    table = [*cases(s), *await reward_cases(s), *await review_cases(s)]
     # the console's pages and forms have their own table (cookies, CSRF): tests/console/test_page_matrix.py
     from tests.console.test_page_matrix import CONSOLE_ROUTES
 

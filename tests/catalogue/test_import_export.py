@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from catalogue.models import Instrument
 from catalogue.transfer import HEADERS
-from tests.catalogue.helpers import as_csv, row
+from tests.catalogue.helpers import as_csv, instrument_body, row
 from tests.support import error_code
 
 PROVIDER = "/api/v1/provider/instruments"
@@ -103,3 +103,33 @@ async def test_a_wrong_header_is_refused(client, login):
     assert bad.json()["error"]["details"]["errors"][0]["row"] == 1
     garbage = await upload(client, staff, b"PK\x03\x04 not really a workbook", "push.xlsx")
     assert garbage.status_code == 400 and error_code(garbage) == "unreadable_import_file"
+
+
+async def test_duty_items_are_marked_through_the_file_and_the_api_and_exported_as_marked(client, login):
+    """法定检测 / 强制检测 / 本单位职责 (no sharing reward): the 收费项目's 7th cell, the item's ``duty``."""
+    staff = await login("demo-provider")
+    asset = f"D{uuid.uuid4().hex[:6]}"
+    items = "粉末物相分析|送样|样|36.00|60.00|3; 食品安全抽检|送样|样|80|80||法定检测"
+    imported = await upload(client, staff, as_csv([row(asset, **{"收费项目": items})]), "push.csv")
+    assert imported.status_code == 200, imported.text
+    wrong = await upload(
+        client, staff, as_csv([row(asset, **{"收费项目": "抽检|送样|样|1|1||上级指派"})]), "p.csv"
+    )
+    assert wrong.status_code == 400 and "性质" in wrong.text
+
+    mine = (await client.get(f"{PROVIDER}?q={asset}", headers=staff)).json()
+    listed = next(i for i in mine["items"] if i["asset_number"] == asset)
+    shown = (await client.get(f"{PROVIDER}/{listed['id']}", headers=staff)).json()
+    assert {i["name"]: i["duty"] for i in shown["service_items"]} == {
+        "粉末物相分析": "none",
+        "食品安全抽检": "statutory",
+    }
+    # the API marks an item as the unit's own duties; the export writes the marks back
+    body = instrument_body()
+    body["service_items"][0]["duty"] = "own_duty"
+    created = await client.post(PROVIDER, json=body, headers=staff)
+    assert created.status_code == 201 and created.json()["service_items"][0]["duty"] == "own_duty"
+    exported = (await client.get(f"{PROVIDER}/export", headers=staff)).content.decode("utf-8-sig")
+    rows = {r[0]: r[-1] for r in csv.reader(io.StringIO(exported)) if r}
+    assert rows[asset] == "粉末物相分析|送样|样|36.00|60.00|3; 食品安全抽检|送样|样|80.00|80.00||法定检测"
+    assert rows[body["asset_number"]].split("; ")[0].endswith("|本单位职责")

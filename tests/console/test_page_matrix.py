@@ -8,6 +8,7 @@ a console route without a row.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -38,13 +39,25 @@ from tests.booking.world import make_instrument, make_user, user_id
 from tests.catalogue.helpers import as_csv
 from tests.catalogue.helpers import row as import_row
 from tests.console.desk import console_client, csrf_of, signed_in
+from tests.console.evaluation_pages import FRESH as EVALUATION_FRESH
+from tests.console.evaluation_pages import evaluation_with_zjlg, fresh_object
 from tests.vouchers.desk import new_org
 from vouchers.models import PaymentReconciliation
 from yixiang.outbox import EventStatus, OutboxEvent
 
 DESK = [P, UA, SB, FB, PA]
+YEARS = itertools.count(2010)  # a year of its own for each publication (the authz matrix's start at 2000)
 STAFF = [P, UA]
 BUREAU = [SB, FB]
+REVIEW_FORM = {
+    "category_code": "0201",
+    "instrument_name": "矩阵拟购仪器",
+    "model": "M-1",
+    "price_yuan": "600000",
+    "origin": "domestic",
+    "expected_hours_per_year": "800",
+    "justification": "矩阵测试申报",
+}
 
 
 @dataclass(frozen=True)
@@ -190,6 +203,89 @@ ROWS: dict[str, Row] = {
     "POST /console/statements/{booking_id:uuid}/fee-correction": Row(
         STAFF, "/console/statements/{captured}/fee-correction", form={"fee_yuan": "一元", "reason": "矩阵"}
     ),
+    # the yearly report (统计年报): the region's bureaus preview the draft; its science bureau
+    # publishes (the finance bureau's form is refused on the page, with the service's message)
+    "GET /console/yearly-reports": Row(
+        BUREAU, "/console/yearly-reports?year=2024", api="/api/v1/oversight/yearly-reports/330100/2024/draft"
+    ),
+    "POST /console/yearly-reports/{region:str}/{year:int}/publish": Row(
+        BUREAU, "/console/yearly-reports/330100/{fresh_year}/publish", form={}
+    ),
+    # sharing rewards: the bureaus of the region (the service refuses a science officer the
+    # finance bureau's steps: a message on the page), the unit its own line's bookings
+    "GET /console/rewards": Row([SB, FB, PA], "/console/rewards", api="/api/v1/reward-batches"),
+    "POST /console/reward-programmes": Row(BUREAU, "/console/reward-programmes", form={"year": "2023"}),
+    "POST /console/reward-programmes/{programme_id:uuid}": Row(
+        BUREAU, "/console/reward-programmes/{fresh_reward_programme}", form={"rate_percent": "10"}
+    ),
+    "POST /console/reward-programmes/{programme_id:uuid}/batches": Row(
+        BUREAU, "/console/reward-programmes/{fresh_reward_programme}/batches", form={}
+    ),
+    "GET /console/reward-batches/{batch_id:uuid}": Row(
+        [SB, FB, PA], "/console/reward-batches/{reward_batch}", api="/api/v1/reward-batches/{reward_batch}"
+    ),
+    "POST /console/reward-batches/{batch_id:uuid}/{action:str}": Row(
+        BUREAU, "/console/reward-batches/{fresh_reward_batch}/discard", form={}
+    ),
+    "GET /console/reward-batches/{batch_id:uuid}/export": Row(
+        [SB, FB, PA],
+        "/console/reward-batches/{reward_batch}/export?format=csv",
+        api="/api/v1/reward-batches/{reward_batch}/export",
+    ),
+    "GET /console/reward-batches/{batch_id:uuid}/lines/{unit_id:uuid}": Row(
+        [P, UA, SB, FB, PA],
+        "/console/reward-batches/{reward_batch}/lines/{unit}",
+        api="/api/v1/reward-batches/{reward_batch}/lines/{unit}/bookings",
+    ),
+    # purchase review (购置查重评议): units file, the region's desks read, its science bureau decides
+    "GET /console/purchase-reviews": Row(
+        DESK, "/console/purchase-reviews", api="/api/v1/oversight/purchase-reviews"
+    ),
+    "POST /console/purchase-reviews": Row(STAFF, "/console/purchase-reviews", form=REVIEW_FORM),
+    "GET /console/purchase-reviews/{review_id:uuid}": Row(
+        DESK, "/console/purchase-reviews/{review}", api="/api/v1/oversight/purchase-reviews/{review}"
+    ),
+    "GET /console/purchase-reviews/{review_id:uuid}/pdf": Row(
+        DESK, "/console/purchase-reviews/{review}/pdf", api="/api/v1/oversight/purchase-reviews/{review}/pdf"
+    ),
+    "POST /console/purchase-reviews/{review_id:uuid}/decision": Row(
+        [SB],
+        "/console/purchase-reviews/{fresh_review}/decision",
+        form={"verdict": "通过", "reasons": "矩阵同意"},
+    ),
+    # the yearly evaluation (the science bureau runs it, the finance bureau co-signs; a unit its
+    # own draft) and complaints (the region's bureaus, the unit concerned): evaluation_pages.py
+    "GET /console/evaluations": Row(
+        [SB, FB, PA], "/console/evaluations", api="/api/v1/oversight/evaluations"
+    ),
+    "POST /console/evaluations": Row(BUREAU, "/console/evaluations", form={"year": "1999"}),
+    "GET /console/evaluations/{evaluation_id:uuid}": Row(
+        [SB, FB, PA], "/console/evaluations/{evaluation}", api="/api/v1/oversight/evaluations/{evaluation}"
+    ),
+    "POST /console/evaluations/{evaluation_id:uuid}/{action:str}": Row(
+        BUREAU, "/console/evaluations/{fresh_evaluation}/submit", form={}
+    ),
+    "POST /console/evaluation-results/{result_id:uuid}/adjust": Row(
+        BUREAU,
+        "/console/evaluation-results/{fresh_result}/adjust",
+        form={"score": "88", "reason": "矩阵：复核调整"},
+    ),
+    "POST /console/score-adjustments/{adjustment_id:uuid}/{decision:str}": Row(
+        BUREAU, "/console/score-adjustments/{fresh_adjustment}/approve", form={}
+    ),
+    "POST /console/evaluation-objections/{objection_id:uuid}/answer": Row(
+        BUREAU, "/console/evaluation-objections/{fresh_objection}/answer", form={"answer": "矩阵：维持原评分"}
+    ),
+    "GET /console/my-evaluation": Row(
+        STAFF, "/console/my-evaluation", api="/api/v1/oversight/my-evaluation-results"
+    ),
+    "POST /console/evaluation-results/{result_id:uuid}/objection": Row(
+        STAFF, "/console/evaluation-results/{fresh_result}/objection", form={"reason": "矩阵：数据有误请核实"}
+    ),
+    "GET /console/complaints": Row(DESK, "/console/complaints", api="/api/v1/complaints"),
+    "POST /console/complaints/{complaint_id:uuid}/{action:str}": Row(
+        BUREAU, "/console/complaints/{fresh_complaint}/accept", form={}
+    ),
     # the order check: tested in test_pay_pages (an order needs the fake WeChat Pay)
     "POST /console/m/payment-orders/{out_trade_no:str}/check": Row(ROLES, ""),
 }
@@ -204,6 +300,11 @@ FRESH = (
     "fresh_user",
     "fresh_draft",
     "fresh_qualification",
+    "fresh_year",
+    "fresh_reward_batch",
+    "fresh_reward_programme",
+    "fresh_review",
+    *EVALUATION_FRESH,
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
 SPECIAL |= {"POST /console/m/payment-orders/{out_trade_no:str}/check"}  # needs an order: test_pay_pages
@@ -227,6 +328,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         "program": await s.new_program(),
         "application": await s.application(),
         "reconciliation": str(await direct_merchants_day(backend)),
+        "review": await purchase_review(client, s.headers[P]),
+        "evaluation": (await evaluation_with_zjlg(backend, client, s.headers[SB]))[0],
     }
     r = await client.post(
         f"/api/v1/voucher-applications/{objects['application']}/attachments",
@@ -235,12 +338,17 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
     )
     assert r.status_code == 201, r.text
     objects["document"] = str(r.json()["attachments"][0]["id"])
+    rewards = RewardDesk(backend, client, s.headers[FB])
+    objects["reward_batch"] = await rewards.redrawn(await rewards.programme(2022))
+    reward_batches, reward_programme = await rewards.programme(2020), await rewards.programme(2021)
     people: dict[str, httpx.AsyncClient] = {ANON: console_client(backend)}
     for role in ROLES:
         if role != ANON:
             people[role] = await signed_in(backend, role)
 
     async def fresh(name: str) -> str:
+        if name in EVALUATION_FRESH:
+            return await fresh_object(name, backend, client, s.headers)
         if name == "fresh_booking":
             return await s.booking(R1)
         if name == "fresh_rating":
@@ -257,10 +365,19 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             return str(r.json()["id"])
         if name == "fresh_draft":
             return str((await make_instrument(backend, publication=PublicationStatus.draft)).instrument_id)
+        if name == "fresh_year":
+            return str(next(YEARS))
         if name == "fresh_application":
             return await s.application()
         if name == "fresh_dead_event":
             return str(await dead_event(backend))
+        if name == "fresh_reward_batch":
+            return await rewards.redrawn(reward_batches)
+        if name == "fresh_reward_programme":
+            await rewards.discard_drafts(reward_programme)
+            return reward_programme
+        if name == "fresh_review":
+            return await purchase_review(client, s.headers[P])
         if name == "fresh_user":
             return str(await user_id(backend, await make_user(backend, demo_id("firm-qinghe"))))
         return await s.settlement("draft")
@@ -319,6 +436,58 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
                         f"{route} as {role}: the page shows what the API refuses ({api.status_code})"
                     )
     assert not wrong, "\n".join(wrong)
+
+
+class RewardDesk:
+    """Reward programmes of 杭州 for years of their own, each with a booking of 之江理工 to reward,
+    and draft batches drawn (and discarded) on them through the API, as the finance bureau."""
+
+    def __init__(self, backend, client, finance: dict[str, str]) -> None:
+        self.backend, self.client, self.finance = backend, client, finance
+
+    async def programme(self, year: int) -> str:
+        from tests.oversight.rewards_world import in_year, served
+
+        world = await make_instrument(self.backend)
+        await served(
+            self.backend, world, demo_id("unit-zjlg"), demo_id("firm-qinghe"), 1_000_000, in_year(year)
+        )
+        r = await self.client.post("/api/v1/reward-programmes", json={"year": year}, headers=self.finance)
+        if r.status_code == 409:  # made by an earlier run on this database
+            listed = (await self.client.get("/api/v1/reward-programmes", headers=self.finance)).json()
+            return str(next(p["id"] for p in listed if p["year"] == year and p["region_code"] == "330100"))
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    async def discard_drafts(self, programme_id: str) -> None:
+        batches = (await self.client.get("/api/v1/reward-batches", headers=self.finance)).json()
+        for b in batches:
+            if b["programme_id"] == programme_id and b["status"] == "draft":
+                r = await self.client.post(f"/api/v1/reward-batches/{b['id']}/discard", headers=self.finance)
+                assert r.status_code == 200, r.text
+
+    async def redrawn(self, programme_id: str) -> str:
+        """A new draft batch of the programme (its earlier draft discarded)."""
+        await self.discard_drafts(programme_id)
+        r = await self.client.post(f"/api/v1/reward-programmes/{programme_id}/batches", headers=self.finance)
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+
+async def purchase_review(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    """A proposed purchase of 之江理工 above the threshold: its report awaits the decision."""
+    body = {
+        "category_code": "0201",
+        "instrument_name": "矩阵拟购仪器",
+        "model": "M-1",
+        "price_fen": 60_000_000,
+        "origin": "domestic",
+        "expected_hours_per_year": 800,
+        "justification": "矩阵测试申报",
+    }
+    r = await client.post("/api/v1/oversight/purchase-reviews", json=body, headers=headers)
+    assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+    return str(r.json()["id"])
 
 
 async def dead_event(backend) -> int:

@@ -48,3 +48,32 @@ def test_sensor_add_prints_the_topic_and_a_secret_the_sensor_signs_with(tmp_path
     )
     assert again.exit_code == 1
     assert "instrument_has_sensor" in again.stderr
+
+
+@pytest.mark.slow
+def test_rollup_rebuilds_the_days_asked_for_from_the_sessions(tmp_path: Path) -> None:
+    env = {"YIXIANG_DATA_DIR": str(tmp_path), "YIXIANG_DEMO_DATA": "false", "YIXIANG_LOG_LEVEL": "ERROR"}
+    assert CliRunner().invoke(main, ["demo", "load"], env=env).exit_code == 0
+    with sqlite3.connect(tmp_path / "yixiang.db") as db:
+        (instrument,) = db.execute("SELECT id FROM instruments LIMIT 1").fetchone()
+        # 2025-06-02 23:00 → 06-03 01:00 Asia/Shanghai (UTC+8), written as ingest would
+        db.execute(
+            "INSERT INTO oversight_usage_sessions (id, instrument_id, start_at, end_at, energy_j, source,"
+            " counted, reason, annotation_note, created_at) VALUES (?, ?, '2025-06-02 15:00:00.000000',"
+            " '2025-06-02 17:00:00.000000', 0, 'sensor', 1, '', '', '2025-06-03 00:00:00.000000')",
+            (uuid.uuid4().hex, instrument),
+        )
+    rebuilt = CliRunner().invoke(
+        main, ["oversight", "rollup", "--from", "2025-06-01", "--to", "2025-06-30"], env=env
+    )
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "1 instruments with usage" in rebuilt.stdout
+    with sqlite3.connect(tmp_path / "yixiang.db") as db:
+        rows = db.execute(
+            "SELECT day, source, effective_seconds, internal_seconds FROM oversight_usage_daily ORDER BY day"
+        ).fetchall()
+    assert rows == [("2025-06-02", "sensor", 3600, 3600), ("2025-06-03", "sensor", 3600, 3600)]
+    backwards = CliRunner().invoke(
+        main, ["oversight", "rollup", "--from", "2025-06-30", "--to", "2025-06-01"], env=env
+    )
+    assert backwards.exit_code == 2

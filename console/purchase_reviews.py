@@ -1,0 +1,156 @@
+"""Purchase review (购置查重评议) at the desk: a unit files a proposed purchase and follows its
+report and decision; the science bureau lists its region's reviews, reads a report and records the
+decision. Each read and action is the service the API calls (``oversight.review``); the report
+page and the PDF render the stored document (``oversight.review_document``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.auth import Principal, requires_role
+from accounts.models import STAFF_ROLES, Role
+from catalogue.models import Category
+from console.names import org_names
+from console.pages import act, as_input, render
+from oversight import review
+from oversight.review_controllers import review_pdf_response
+from oversight.review_document import document_of, view_of
+from oversight.review_models import ReviewStatus, Verdict
+from oversight.review_schemas import DecisionIn, PurchaseFilingIn
+from oversight.settings import OversightSettings
+from vouchers.rules import yuan_to_fen
+from yixiang.db import transaction
+from yixiang.errors import InvalidInput
+
+READERS = requires_role(*STAFF_ROLES, Role.bureau_officer, Role.platform_admin)
+FILERS = requires_role(*STAFF_ROLES)
+STATUS_LABELS = {
+    ReviewStatus.not_required: "低于评议限额，无需评议",
+    ReviewStatus.pending: "待评议",
+    ReviewStatus.decided: "已评议",
+}
+
+
+@get(
+    "/purchase-reviews",
+    summary="Console: purchase reviews (a unit's filings, a region's reviews)",
+    guards=[READERS],
+)
+async def purchase_reviews(
+    request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession
+) -> Template:
+    async with transaction(db_session, read_only=True):
+        rows = await review.visible_reviews(db_session, principal)
+        units = await org_names(db_session, {r.unit_id for r in rows})
+        categories = (
+            await db_session.execute(
+                select(Category.code, Category.name)
+                .where(Category.parent_code.is_not(None))
+                .order_by(Category.code)
+            )
+        ).all()
+    return render(
+        request,
+        "purchase_reviews.html",
+        rows=rows,
+        units=units,
+        labels=STATUS_LABELS,
+        categories=categories,
+        can_file=principal.has_role(*STAFF_ROLES),
+        threshold_fen=OversightSettings.of(request.app.state.settings).review_threshold_fen,
+    )
+
+
+@post("/purchase-reviews", summary="Console: file a proposed purchase", guards=[FILERS])
+async def file(request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession) -> Redirect:
+    form = await request.form()
+
+    async def work() -> tuple[str, str]:
+        try:
+            price_fen = yuan_to_fen(str(form.get("price_yuan", "")).strip())
+        except ValueError as exc:
+            raise InvalidInput("拟购价格应为金额（元，最多两位小数）", field="price_yuan") from exc
+        hours = str(form.get("expected_hours_per_year", "")).strip()
+        data = as_input(
+            {
+                "category_code": str(form.get("category_code", "")),
+                "instrument_name": str(form.get("instrument_name", "")).strip(),
+                "model": str(form.get("model", "")).strip(),
+                "price_fen": price_fen,
+                "justification": str(form.get("justification", "")).strip(),
+                "expected_hours_per_year": int(hours) if hours.isdigit() else -1,
+                "origin": str(form.get("origin", "")),
+            },
+            PurchaseFilingIn,
+        )
+        filed = await review.file_purchase(db_session, principal, data, settings=request.app.state.settings)
+        if filed.status == ReviewStatus.not_required:
+            return "已登记：低于评议限额，无需查重评议", "/console/purchase-reviews"
+        return "已申报，查重评议报告已生成", f"/console/purchase-reviews/{filed.id}"
+
+    return await act("/console/purchase-reviews", work)
+
+
+@get(
+    "/purchase-reviews/{review_id:uuid}",
+    summary="Console: a purchase review's report and decision",
+    guards=[READERS],
+)
+async def purchase_review(
+    request: Request[Any, Any, Any], review_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+) -> Template:
+    async with transaction(db_session, read_only=True):
+        found = await review.readable_review(db_session, principal, review_id)
+        can_decide = await review.can_decide(db_session, principal, found)
+        units = await org_names(db_session, {found.unit_id})
+    document = document_of(found)
+    return render(
+        request,
+        "purchase_review.html",
+        review=found,
+        unit_name=units.get(found.unit_id, ""),
+        label=STATUS_LABELS[found.status],
+        view=view_of(document) if document else None,
+        can_decide=can_decide,
+        verdicts=[v.value for v in Verdict],
+    )
+
+
+@post(
+    "/purchase-reviews/{review_id:uuid}/decision",
+    summary="Console: record the review decision",
+    guards=[requires_role(Role.bureau_officer, *STAFF_ROLES, Role.platform_admin)],
+)
+async def decide(
+    request: Request[Any, Any, Any], review_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+) -> Redirect:
+    form = await request.form()
+    async with transaction(db_session, read_only=True):
+        found = await review.readable_review(db_session, principal, review_id)
+        await review.require_reviewer(db_session, principal, found)  # a refusal page, not a message
+
+    async def work() -> str:
+        data = as_input(
+            {"verdict": str(form.get("verdict", "")), "reasons": str(form.get("reasons", "")).strip()},
+            DecisionIn,
+        )
+        await review.decide(db_session, principal, review_id, data.verdict, data.reasons)
+        return f"评议决定已记录（{data.verdict.value}），报告与决定已固化"
+
+    return await act(f"/console/purchase-reviews/{review_id}", work)
+
+
+@get("/purchase-reviews/{review_id:uuid}/pdf", summary="Console: the review as a PDF", guards=[READERS])
+async def pdf(review_id: uuid.UUID, principal: Principal, db_session: AsyncSession) -> Response[bytes]:
+    async with transaction(db_session, read_only=True):
+        found = await review.readable_review(db_session, principal, review_id)
+    return review_pdf_response(found)
+
+
+ROUTES = [purchase_reviews, file, purchase_review, decide, pdf]
