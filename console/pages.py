@@ -65,6 +65,7 @@ MENU = (
     ),
     MenuItem("绩效评价", "/console/evaluations", (Role.bureau_officer, Role.platform_admin)),
     MenuItem("本单位评价", "/console/my-evaluation", STAFF_ROLES),
+    MenuItem("本单位共享奖励", "/console/unit-rewards", STAFF_ROLES),
     MenuItem("投诉", "/console/complaints", DESK_ROLES),
     MenuItem("微信支付对账", "/console/payment-reconciliations", DESK_ROLES),
     MenuItem("退款", "/console/payment-refunds", DESK_ROLES),

@@ -291,4 +291,23 @@ async def line_page(
     )
 
 
-ROUTES = [rewards, create_programme, update_programme, draw, batch_page, batch_action, export, line_page]
+@get("/unit-rewards", summary="Console: the unit's own reward lines", guards=[requires_role(*STAFF_ROLES)])
+async def unit_rewards(
+    request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession
+) -> Template:
+    async with transaction(db_session, read_only=True):
+        lines = await service.unit_lines(db_session, principal)
+    return render(request, "unit_rewards.html", lines=lines)
+
+
+ROUTES = [
+    unit_rewards,
+    rewards,
+    create_programme,
+    update_programme,
+    draw,
+    batch_page,
+    batch_action,
+    export,
+    line_page,
+]

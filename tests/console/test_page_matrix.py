@@ -232,6 +232,7 @@ ROWS: dict[str, Row] = {
         "/console/reward-batches/{reward_batch}/export?format=csv",
         api="/api/v1/reward-batches/{reward_batch}/export",
     ),
+    "GET /console/unit-rewards": Row(STAFF, "/console/unit-rewards", api="/api/v1/reward-lines"),
     "GET /console/reward-batches/{batch_id:uuid}/lines/{unit_id:uuid}": Row(
         [P, UA, SB, FB, PA],
         "/console/reward-batches/{reward_batch}/lines/{unit}",

@@ -27,6 +27,8 @@ async def test_the_finance_bureau_reviews_and_approves_the_demo_2025_batch(backe
     bookings = await finance.get(zjlg)
     assert bookings.status_code == 200 and "YX2025" in bookings.text and "企业付款" in bookings.text
     unit = await signed_in(backend, "demo-unit-admin")
+    own = await unit.get("/console/unit-rewards")
+    assert own.status_code == 200 and "2025 年度" in own.text and f'href="{zjlg}"' in own.text
     assert (await unit.get(zjlg)).status_code == 200
     assert (await unit.get(page)).status_code == 403
 
