@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from catalogue.events import INSTRUMENT_CHANGED
+from catalogue.live import LIVE_STATUS
 from oversight.controllers import LiveStatusController, SensorController, UsageController
-from oversight.idle import IDLE_CHECK_DUE, check_idle
+from oversight.deadline_controllers import OverdueController
+from oversight.idle import IDLE_CHECK_DUE, IDLE_STEP, check_idle
 from oversight.idle_controllers import IdleController
+from oversight.live import LiveStatusService
+from oversight.notices import notify_idle_step
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event
@@ -26,12 +31,24 @@ async def find_idle_instruments(ctx: JobContext, event: Event) -> None:
     await check_idle(ctx.session)
 
 
+async def register_live_status(runtime: Any) -> None:
+    runtime.services[LIVE_STATUS] = LiveStatusService()
+
+
 DOMAIN = Domain(
     name="oversight",
-    route_handlers=[SensorController, UsageController, LiveStatusController, IdleController],
+    route_handlers=[
+        SensorController,
+        UsageController,
+        LiveStatusController,
+        IdleController,
+        OverdueController,
+    ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
         IDLE_CHECK_DUE: [find_idle_instruments],
+        IDLE_STEP: [notify_idle_step],
     },
+    on_startup=[register_live_status],
     periodic_jobs=[PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE)],
 )

@@ -1441,8 +1441,11 @@ def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
         return f"{ov}/sensors/{await sensor_on_new_instrument()}", None
 
     async def idle_case() -> str:
-        """A new 之江理工 instrument listed long ago and never used: an open idle case."""
+        """A new 之江理工 instrument with a sensor, listed long ago and never used: an open idle
+        case (without a sensor it would be listed as lacking one, not as idle)."""
         instrument = await make_instrument(s.backend)
+        body = {"sensor_id": f"S-m-{uuid.uuid4().hex[:10]}", "instrument_id": str(instrument.instrument_id)}
+        assert (await s.client.post(f"{ov}/sensors", json=body, headers=s.headers[P])).status_code == 201
         async with s.backend.runtime.session_maker() as session:
             async with session.begin():
                 found = await session.get(CatalogueInstrument, instrument.instrument_id)
@@ -1523,6 +1526,20 @@ def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
             overseers,
         ),
         Case("GET /api/v1/oversight/idle", fixed(f"{ov}/idle"), expect(200)),
+        # lists scoped by the caller: a unit's own, a bureau's region, empty for the others
+        Case("GET /api/v1/oversight/idle/export", fixed(f"{ov}/idle/export"), expect(200)),
+        Case("GET /api/v1/oversight/overdue-sensors", fixed(f"{ov}/overdue-sensors"), expect(200)),
+        Case(
+            "GET /api/v1/oversight/overdue-sensors/export",
+            fixed(f"{ov}/overdue-sensors/export?format=xlsx"),
+            expect(200),
+        ),
+        Case("GET /api/v1/oversight/overdue-service-info", fixed(f"{ov}/overdue-service-info"), expect(200)),
+        Case(
+            "GET /api/v1/oversight/overdue-service-info/export",
+            fixed(f"{ov}/overdue-service-info/export"),
+            expect(200),
+        ),
         Case(
             "POST /api/v1/oversight/idle/{case_id:uuid}/explanations",
             explaining,
