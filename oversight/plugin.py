@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from booking.sensed import SENSED_USE
 from catalogue.events import INSTRUMENT_CHANGED
 from catalogue.live import LIVE_STATUS
 from oversight.controllers import LiveStatusController, SensorController, UsageController
@@ -13,6 +14,7 @@ from oversight.idle import IDLE_CHECK_DUE, IDLE_STEP, check_idle
 from oversight.idle_controllers import IdleController
 from oversight.live import LiveStatusService
 from oversight.notices import notify_idle_step
+from oversight.sensed import SensedUseService
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event
@@ -31,8 +33,9 @@ async def find_idle_instruments(ctx: JobContext, event: Event) -> None:
     await check_idle(ctx.session)
 
 
-async def register_live_status(runtime: Any) -> None:
+async def register_services(runtime: Any) -> None:
     runtime.services[LIVE_STATUS] = LiveStatusService()
+    runtime.services[SENSED_USE] = SensedUseService()
 
 
 DOMAIN = Domain(
@@ -49,6 +52,6 @@ DOMAIN = Domain(
         IDLE_CHECK_DUE: [find_idle_instruments],
         IDLE_STEP: [notify_idle_step],
     },
-    on_startup=[register_live_status],
+    on_startup=[register_services],
     periodic_jobs=[PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE)],
 )

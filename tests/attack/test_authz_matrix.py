@@ -780,6 +780,11 @@ def cases(s: Scene) -> list[Case]:
             only(200, [R1, R2, FA, RN], 403),  # a price for a firm: those who book for none get none
         ),
         Case("GET /api/v1/bookings/{booking_id:uuid}", fixed(f"{B}/{own}"), sees_own),
+        Case(
+            "GET /api/v1/bookings/{booking_id:uuid}/sensed-use",
+            fixed(f"{B}/{own}/sensed-use"),
+            {**only(200, staff, 404), R1: 403, FA: 403, PA: 403},
+        ),
         Case("GET /api/v1/bookings/by-number/{number:str}", by_number(own), sees_own),
         Case(
             "GET /api/v1/bookings/by-number/{number:str}", by_number(others), only(200, [R2, P, UA, PA], 404)
