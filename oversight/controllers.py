@@ -26,6 +26,7 @@ from oversight.live import live_statuses
 from oversight.models import RefusedMessages, Sensor, SensorBinding
 from oversight.mqtt import topic_of
 from oversight.protocol import Envelope
+from oversight.regions import oversees_region
 from oversight.schemas import (
     AnnotationIn,
     BindIn,
@@ -312,7 +313,7 @@ class UsageController(Controller):
             raise UnknownUnit()
         if not (
             unit_id in principal.unit_ids
-            or unit.region_code in principal.regions_where(Role.bureau_officer)
+            or oversees_region(principal, unit.region_code)
             or principal.is_platform_admin
         ):
             raise NotOverseer()

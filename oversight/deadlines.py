@@ -24,11 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Organization, Role
+from accounts.models import Organization
 from catalogue.models import Instrument, InstrumentStatus, PublicationStatus
 from catalogue.workdays import WorkingDayCalendar, load_working_day_calendar
 from oversight.models import Sensor, SensorStatus
 from oversight.months import add_months
+from oversight.regions import bureau_region_clause
 from yixiang.clock import shanghai_date, shanghai_today
 
 SENSOR_WORKING_DAYS = 30
@@ -92,8 +93,7 @@ def _scope(principal: Principal) -> list[object]:
     if principal.is_platform_admin:
         return []
     return [
-        Instrument.unit_id.in_(principal.unit_ids)
-        | Instrument.region_code.in_(principal.regions_where(Role.bureau_officer))
+        Instrument.unit_id.in_(principal.unit_ids) | bureau_region_clause(principal, Instrument.region_code)
     ]
 
 

@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Role
 from booking.models import Booking, BookingStatus
 from catalogue.access import is_staff_of
 from catalogue.models import Instrument, InstrumentStatus, PublicationStatus
@@ -39,6 +38,7 @@ from oversight.models import (
     UsageSession,
 )
 from oversight.months import idle_months
+from oversight.regions import bureau_region_clause, oversees_region
 from yixiang.clock import shanghai_date
 from yixiang.db import transaction, utcnow
 from yixiang.locking import lock_row
@@ -190,7 +190,7 @@ def _payload(case: IdleCase, step: IdleLevel) -> dict[str, Any]:
 def can_read_case(principal: Principal, case: IdleCase) -> bool:
     return (
         is_staff_of(principal, case.unit_id)
-        or case.region_code in principal.regions_where(Role.bureau_officer)
+        or oversees_region(principal, case.region_code)
         or principal.is_platform_admin
     )
 
@@ -202,8 +202,7 @@ async def visible_cases(
     query = select(IdleCase, Instrument.name).join(Instrument, Instrument.id == IdleCase.instrument_id)
     if not principal.is_platform_admin:
         query = query.where(
-            IdleCase.unit_id.in_(principal.unit_ids)
-            | IdleCase.region_code.in_(principal.regions_where(Role.bureau_officer))
+            IdleCase.unit_id.in_(principal.unit_ids) | bureau_region_clause(principal, IdleCase.region_code)
         )
     if level is not None:
         query = query.where(IdleCase.level >= level)
@@ -246,7 +245,7 @@ async def decide(
         case = await lock_row(session, IdleCase, explanation.case_id) if explanation else None
         if explanation is None or case is None or not can_read_case(principal, case):
             raise IdleCaseNotFound()
-        if case.region_code not in principal.regions_where(Role.bureau_officer):
+        if not oversees_region(principal, case.region_code):
             raise NotRegionBureau()
         if explanation.decision != ExplanationDecision.pending:
             raise ExplanationDecided()

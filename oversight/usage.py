@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Role
 from booking.models import Booking, BookingStatus
 from catalogue.access import is_staff_of, managed_instrument
 from catalogue.errors import InstrumentNotFound
@@ -31,6 +30,7 @@ from oversight.models import (
     SessionSource,
     UsageSession,
 )
+from oversight.regions import oversees_region
 from oversight.sessions import Point, Thresholds, live_state
 from yixiang.clock import SHANGHAI
 from yixiang.db import transaction, utcnow
@@ -52,7 +52,7 @@ def may_oversee(principal: Principal, instrument: Instrument) -> bool:
     """The instrument's unit, the science bureau of its region, or the platform operator."""
     return (
         is_staff_of(principal, instrument.unit_id)
-        or instrument.region_code in principal.regions_where(Role.bureau_officer)
+        or oversees_region(principal, instrument.region_code)
         or principal.is_platform_admin
     )
 
