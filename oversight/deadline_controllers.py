@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from oversight import idle
 from oversight.deadlines import Overdue, overdue
-from oversight.months import idle_months
+from oversight.lists import IDLE_HEADER, OVERDUE_HEADER, idle_rows, overdue_rows
 from oversight.schemas import OverdueOut
-from yixiang.clock import shanghai_date
 from yixiang.db import transaction, utcnow
 from yixiang.openapi import CSV, XLSX, files
 from yixiang.spreadsheet import download
@@ -23,19 +22,6 @@ Format = Literal["csv", "xlsx"]
 Level = Annotated[
     int | None, Parameter(query="level", ge=1, le=6, description="at least this step: 1, 3 or 6")
 ]
-LEVEL_LABELS = {1: "提醒（满1个月）", 3: "内部资产划转（满3个月）", 6: "通报批评（满6个月）"}
-IDLE_HEADER = [
-    "仪器",
-    "行政区划",
-    "闲置起算",
-    "闲置月数",
-    "所处步骤",
-    "依据",
-    "已说明",
-    "说明已认可",
-    "仪器ID",
-]
-OVERDUE_HEADER = ["仪器", "管理单位", "行政区划", "入网日期", "截止日期", "逾期天数", "缺少", "仪器ID"]
 
 
 def overdue_out(o: Overdue) -> OverdueOut:
@@ -50,14 +36,6 @@ def overdue_out(o: Overdue) -> OverdueOut:
         days_overdue=o.days_overdue,
         missing=o.missing,
     )
-
-
-def _rows(found: list[Overdue]) -> list[list[object]]:
-    return [
-        [o.name, o.unit_name, o.region_code, o.listed_on.isoformat(), o.due.isoformat(), o.days_overdue,
-         "、".join(o.missing), str(o.instrument_id)]
-        for o in found
-    ]  # fmt: skip
 
 
 async def _overdue(db_session: AsyncSession, principal: Principal, kind: str) -> list[Overdue]:
@@ -78,7 +56,7 @@ class OverdueController(Controller):
         self, principal: Principal, db_session: AsyncSession, format: Format = "csv"
     ) -> Response[bytes]:
         found = await _overdue(db_session, principal, "sensor")
-        return download(OVERDUE_HEADER, _rows(found), format, "overdue-sensors")
+        return download(OVERDUE_HEADER, overdue_rows(found), format, "overdue-sensors")
 
     @get(
         "/overdue-service-info",
@@ -92,7 +70,7 @@ class OverdueController(Controller):
         self, principal: Principal, db_session: AsyncSession, format: Format = "csv"
     ) -> Response[bytes]:
         found = await _overdue(db_session, principal, "service_info")
-        return download(OVERDUE_HEADER, _rows(found), format, "overdue-service-info")
+        return download(OVERDUE_HEADER, overdue_rows(found), format, "overdue-service-info")
 
     @get("/idle/export", summary="Idle instruments (by level) as CSV or XLSX", opt=files(CSV, XLSX))
     async def idle_export(
@@ -100,12 +78,5 @@ class OverdueController(Controller):
     ) -> Response[bytes]:
         async with transaction(db_session, read_only=True):
             cases = await idle.visible_cases(db_session, principal, level)
-        now = utcnow()
-        rows = [
-            [name, case.region_code, shanghai_date(case.idle_since).isoformat(),
-             idle_months(case.idle_since, now), LEVEL_LABELS.get(case.level, "—"),
-             "传感器与手工记录" if case.source.value == "sessions" else "预约记录",
-             "是" if explanations else "否", "是" if case.excused else "否", str(case.instrument_id)]
-            for case, name, explanations in cases
-        ]  # fmt: skip
+        rows = idle_rows(cases, utcnow())
         return download(IDLE_HEADER, rows, format, "idle-instruments")

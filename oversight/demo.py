@@ -105,18 +105,20 @@ async def load_oversight_demo(session: AsyncSession) -> None:
         if await session.scalar(select(Sensor.id).where(Sensor.id.like(f"{PREFIX}%")).limit(1)):
             return
         zjlg = demo_id("unit-zjlg")
-        instruments = list(
+        # the demo catalogue's own instruments of 之江理工, in their order, without a monitor yet
+        candidates = [demo_id(f"instrument:unit-zjlg:{i}") for i in range(4 * SENSORS)]
+        eligible = set(
             await session.scalars(
-                select(Instrument.id)
-                .where(
+                select(Instrument.id).where(
+                    Instrument.id.in_(candidates),
                     Instrument.unit_id == zjlg,
                     Instrument.publication == PublicationStatus.published,
                     Instrument.status == InstrumentStatus.in_service,
+                    Instrument.id.not_in(select(InstrumentMonitor.instrument_id)),
                 )
-                .order_by(Instrument.id)
-                .limit(SENSORS)
             )
         )
+        instruments = [i for i in candidates if i in eligible][:SENSORS]
         if not instruments:
             return
         now = utcnow()
