@@ -22,7 +22,6 @@ from catalogue.access import is_staff_of, managed_instrument
 from catalogue.errors import InstrumentNotFound
 from catalogue.models import Instrument, ServiceMode
 from oversight.errors import InvalidUsage, NotOverseer, SessionNotFound
-from oversight.ingest import monitor_for_update, recompute_sessions
 from oversight.models import (
     Annotation,
     InstrumentMonitor,
@@ -31,6 +30,7 @@ from oversight.models import (
     UsageSession,
 )
 from oversight.regions import oversees_region
+from oversight.session_upkeep import monitor_for_update, recompute_sessions
 from oversight.sessions import Point, Thresholds, live_state
 from yixiang.clock import SHANGHAI
 from yixiang.db import transaction, utcnow
