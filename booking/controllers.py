@@ -29,6 +29,7 @@ from booking.schemas import (
     QualificationIn,
     QualificationOut,
     ReasonIn,
+    SensedUseOut,
     availability_out,
     booking_out,
     calendar_out,
@@ -36,6 +37,7 @@ from booking.schemas import (
     qualification_out,
     quote_out,
 )
+from booking.sensed import SENSED_USE
 from booking.settings import BookingSettings
 from catalogue.models import ServiceMode
 from yixiang.db import transaction
@@ -178,10 +180,40 @@ class BookingController(Controller):
         booking_id: uuid.UUID,
         principal: Principal,
         db_session: AsyncSession,
+        request: Request[Any, Any, Any],
         data: CompleteIn | None = None,
     ) -> BookingOut:
+        reader = request.app.state.services.get(SENSED_USE)
         return booking_out(
-            await services.complete_booking(db_session, principal, booking_id, data or CompleteIn())
+            await services.complete_booking(
+                db_session, principal, booking_id, data or CompleteIn(), sensed_use=reader
+            )
+        )
+
+    @get(
+        "/{booking_id:uuid}/sensed-use",
+        summary="Provider: the sensor's record of the slot, offered as the actual times at completion",
+    )
+    async def sensed_use(
+        self,
+        booking_id: uuid.UUID,
+        principal: Principal,
+        db_session: AsyncSession,
+        request: Request[Any, Any, Any],
+    ) -> SensedUseOut:
+        found = await services.sensed_use_for_provider(
+            db_session, principal, booking_id, request.app.state.services.get(SENSED_USE)
+        )
+        if found is None:
+            return SensedUseOut(
+                sensed=False, actual_start=None, actual_end=None, running_minutes=0, sessions=0
+            )
+        return SensedUseOut(
+            sensed=True,
+            actual_start=found.start,
+            actual_end=found.end,
+            running_minutes=found.running_seconds // 60,
+            sessions=found.sessions,
         )
 
     @post("/{booking_id:uuid}/no-show", status_code=200, summary="Provider: the user did not come")

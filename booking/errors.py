@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from yixiang.clock import SHANGHAI
 from yixiang.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
@@ -104,6 +107,22 @@ class UsageInvalid(InvalidInput):
 
     code = "usage_invalid"
     message = "实际使用时间或样品数有误"
+
+
+class SensedUseOverridden(InvalidInput):
+    """The provider typed other actual times than the sensor recorded, without saying why."""
+
+    code = "sensed_use_overridden"
+    message = "传感器记录了本次使用时间；改填其他时间须说明原因（reason）"
+
+    def __init__(self, start: datetime, end: datetime) -> None:
+        span = f"{start.astimezone(SHANGHAI):%m-%d %H:%M}–{end.astimezone(SHANGHAI):%H:%M}"
+        super().__init__(
+            f"传感器记录的使用时间为 {span}；改填其他时间须说明原因（reason）",
+            field="reason",
+            sensed_start=start.isoformat(),
+            sensed_end=end.isoformat(),
+        )
 
 
 class TooManyOpenRequests(Conflict):

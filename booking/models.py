@@ -159,6 +159,8 @@ class Booking(UUIDPrimaryKey, Timestamps, Base):
     actual_start: Mapped[datetime | None]
     actual_end: Mapped[datetime | None]
     actual_samples: Mapped[int | None]
+    # machine time: where the actual times came from (booking.sensed.ActualSource)
+    actual_source: Mapped[str | None] = mapped_column(String(16))
 
 
 class BookingHistory(Base):

@@ -100,6 +100,7 @@ class BookingOut(Output):
     due_fen: int | None
     actual_start: datetime | None
     actual_end: datetime | None
+    actual_source: str | None  # machine time: sensor (confirmed) | manual (typed) | booked (the slot)
     actual_samples: int | None
     created_at: datetime
     updated_at: datetime
@@ -247,6 +248,7 @@ def booking_out(
         due_fen=booking.due_fen,
         actual_start=booking.actual_start,
         actual_end=booking.actual_end,
+        actual_source=booking.actual_source,
         actual_samples=booking.actual_samples,
         queue_position=queue_position,
         expected_completion_on=booking.expected_completion_on,
@@ -465,3 +467,14 @@ def quote_out(instrument_id: uuid.UUID, quote: BookingQuote) -> PriceQuoteOut:
         slot_free=quote.slot_free,
         note=QUOTE_NOTE,
     )
+
+
+class SensedUseOut(Output):
+    """What the instrument's sensor recorded in the booking's slot: offered as its actual times."""
+
+    sensed: bool  # False: no sensor, or it recorded no run in the slot
+    actual_start: datetime | None
+    actual_end: datetime | None
+    running_minutes: int
+    sessions: int
+    source: str = "sensor"

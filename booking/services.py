@@ -25,6 +25,7 @@ from booking.errors import (
     NoShowTooEarly,
     NotBooker,
     NotProviderStaff,
+    SensedUseOverridden,
     UsageInvalid,
 )
 from booking.events import emit_reminder, emit_transition, reminder_key, write_history
@@ -44,6 +45,7 @@ from booking.rules import (
     quote_fee,
 )
 from booking.schemas import CompleteIn
+from booking.sensed import ActualSource, SensedUse, SensedUseReader
 from booking.states import TRANSITIONS, Actor
 from catalogue.access import is_staff_of
 from catalogue.models import Instrument, ServiceItem, ServiceMode
@@ -249,6 +251,45 @@ def _billed_minutes(rules: CalendarRules, start: datetime, end: datetime) -> int
     return -(-minutes // rules.slot_minutes) * rules.slot_minutes
 
 
+async def sensed_use_of(
+    session: AsyncSession, booking: Booking, reader: SensedUseReader | None
+) -> SensedUse | None:
+    """What the instrument's sensor recorded in the booking's slot (None: no sensor or no run)."""
+    if reader is None or booking.mode != ServiceMode.machine_time or booking.start_at is None:
+        return None
+    assert booking.end_at is not None
+    return await reader.sensed_use(session, booking.instrument_id, booking.start_at, booking.end_at)
+
+
+async def sensed_use_for_provider(
+    session: AsyncSession, principal: Principal, booking_id: uuid.UUID, reader: SensedUseReader | None
+) -> SensedUse | None:
+    """The sensor's record of a booking's use, for its unit's staff before they complete it."""
+    async with transaction(session, read_only=True):
+        booking = await visible_booking(session, principal, booking_id)
+        if not is_staff_of(principal, booking.unit_id):
+            raise NotProviderStaff()
+        return await sensed_use_of(session, booking, reader)
+
+
+async def _actual_times(
+    session: AsyncSession, booking: Booking, data: CompleteIn, reader: SensedUseReader | None
+) -> tuple[datetime, datetime, str]:
+    """The actual times and where they came from: the sensor's unless the provider typed others
+    (then a reason is required), the typed ones, or the booked slot."""
+    assert booking.start_at is not None and booking.end_at is not None
+    sensed = await sensed_use_of(session, booking, reader)
+    if data.actual_start is None or data.actual_end is None:
+        if sensed is not None:
+            return sensed.start, sensed.end, ActualSource.sensor
+        return booking.start_at, booking.end_at, ActualSource.booked
+    if sensed is not None and (data.actual_start, data.actual_end) == (sensed.start, sensed.end):
+        return sensed.start, sensed.end, ActualSource.sensor
+    if sensed is not None and not data.reason.strip():
+        raise SensedUseOverridden(sensed.start, sensed.end)
+    return data.actual_start, data.actual_end, ActualSource.manual
+
+
 async def complete_booking(
     session: AsyncSession,
     principal: Principal,
@@ -256,8 +297,11 @@ async def complete_booking(
     data: CompleteIn,
     *,
     now: datetime | None = None,
+    sensed_use: SensedUseReader | None = None,
 ) -> Booking:
-    """Record the actual use and the final fee, and capture the voucher share."""
+    """Record the actual use and the final fee, and capture the voucher share. With
+    ``sensed_use``, a machine-time booking's sensor sessions are its actual times unless the
+    provider types others, with a reason (``booking.sensed``)."""
     now = now or utcnow()
     async with transaction(session):
         booking = await _load_for(session, principal, booking_id, "complete")
@@ -266,8 +310,7 @@ async def complete_booking(
             if data.samples is not None or (data.actual_start is None) != (data.actual_end is None):
                 raise UsageInvalid(required=["actual_start", "actual_end"])
             assert booking.start_at is not None and booking.end_at is not None
-            start = data.actual_start or booking.start_at
-            end = data.actual_end or booking.end_at
+            start, end, booking.actual_source = await _actual_times(session, booking, data, sensed_use)
             arrived = await checked_in_at(session, booking.id)
             check_actual_use(booking.start_at, booking.end_at, booking.created_at, start, end, now, arrived)
             rules = await load_calendar(session, booking.instrument_id)

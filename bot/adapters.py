@@ -39,6 +39,7 @@ from bot.ports import (
 )
 from bot.settings import WeChatSettings
 from catalogue.access import can_see_instrument
+from catalogue.live import LIVE_STATUS
 from catalogue.models import Instrument, ServiceItem, ServiceMode
 from ratings.services import rate_booking
 from ratings.settings import RatingsSettings
@@ -156,7 +157,21 @@ class CatalogAdapter:
                 items=items,
                 contact_name=instrument.contact_name,
                 contact_phone=instrument.contact_phone,
+                **await self._live(session, instrument.id),
             )
+
+    async def _live(self, session: AsyncSession, instrument_id: uuid.UUID) -> dict[str, Any]:
+        reader = self.services.get(LIVE_STATUS)
+        if reader is None:
+            return {}
+        status = (await reader.statuses(session, [instrument_id]))[instrument_id]
+        return {
+            "live_status": status.status.value,
+            "live_label": status.label,
+            "live_since": status.since,
+            "free_now": status.free_now,
+            "booked_now": status.booked_now,
+        }
 
 
 class BookingAdapter:

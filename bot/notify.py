@@ -75,6 +75,7 @@ TITLES = {
     "waitlist.offered": "候补时段已为您保留",
     "training.scheduled": "上机培训已安排",
     "training.decided": "上机培训有结果",
+    "oversight.idle_notice": "仪器闲置提醒",
 }
 
 
@@ -139,6 +140,14 @@ def fields(topic: str, payload: dict[str, Any]) -> dict[str, str]:
             "thing3": "候补到位，时段为您保留",
             "time4": f"{deadline.month}月{deadline.day}日 {deadline:%H:%M}前确认",
         }
+    if topic == "oversight.idle_notice":
+        since = datetime.fromisoformat(payload["idle_since"]).astimezone(SHANGHAI)
+        return {
+            "thing1": _cut(payload.get("instrument_name"), 20),
+            "phrase2": _cut(payload.get("step_text"), 20),
+            "time3": f"{since.year}年{since.month}月{since.day}日",
+            "thing4": _cut(payload.get("summary"), 20),
+        }
     if topic in ("training.scheduled", "training.decided"):
         return {
             "thing1": _cut(payload.get("instrument_name"), 20),
@@ -187,6 +196,8 @@ def labels(topic: str) -> dict[str, str]:
         return {"thing1": "票据类型", "character_string2": "预约号", "thing3": "原因"}
     if topic == "waitlist.offered":
         return {"thing1": "仪器", "time2": "时间", "thing3": "状态", "time4": "确认期限"}
+    if topic == "oversight.idle_notice":
+        return {"thing1": "仪器", "phrase2": "闲置", "time3": "闲置起算", "thing4": "处理"}
     if topic in ("training.scheduled", "training.decided"):
         return {"thing1": "仪器", "time2": "培训时间", "thing3": "结果", "thing4": "地点"}
     extra = {"booking.rejected": "原因", "booking.reminder": "地点", "booking.rating_requested": "评价"}

@@ -68,6 +68,12 @@ class InstrumentDetails(msgspec.Struct, frozen=True, kw_only=True):
     url: str = ""  # H5 page or mini-program path, when the adapters know one
     contact_name: str = ""  # the provider's contact for this instrument (public on its page)
     contact_phone: str = ""
+    # 现场状态 (catalogue.live): "" where no domain monitors instruments
+    live_status: str = ""  # running | standby | off | offline | no_sensor
+    live_label: str = ""  # 现在空闲, 运行中, 传感器离线 ...
+    live_since: datetime | None = None
+    free_now: bool = False  # standby or off, and no confirmed booking covers this moment
+    booked_now: bool = False
 
 
 class Slot(msgspec.Struct, frozen=True):

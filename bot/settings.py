@@ -61,6 +61,7 @@ NOTIFICATION_TOPICS = (
     "waitlist.offered",
     "training.scheduled",
     "training.decided",
+    "oversight.idle_notice",  # to a unit admin: an instrument idle 1, 3 or 6 months (seed 004)
 )
 
 

@@ -9,6 +9,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
@@ -20,8 +21,9 @@ from accounts.models import STAFF_ROLES, Role
 from catalogue import services, transfer, workdays
 from catalogue.access import is_staff_of, managed_instrument, visible_instrument
 from catalogue.categories import categories as category_rows
+from catalogue.live import LIVE_STATUS
 from catalogue.models import PublicationStatus
-from catalogue.present import instrument_out, load_names, summary_out
+from catalogue.present import instrument_out, live_out, load_names, summary_out
 from catalogue.schemas import (
     CategoryOut,
     ImportReport,
@@ -71,9 +73,14 @@ async def _describe(
     staff: bool,
 ) -> InstrumentOut:
     names = await load_names(db_session, [instrument.unit_id])
-    return instrument_out(
+    out = instrument_out(
         instrument, names, _threshold(request), show_contact=show_contact, show_inactive=staff
     )
+    reader = request.app.state.services.get(LIVE_STATUS)
+    if reader is None:
+        return out
+    status = (await reader.statuses(db_session, [instrument.id]))[instrument.id]
+    return msgspec.structs.replace(out, live=live_out(status))
 
 
 class InstrumentController(Controller):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Organization, Region
 from catalogue.listing import listing_deadline
+from catalogue.live import LiveStatus
 from catalogue.models import Category, Instrument, ServiceItem
 from catalogue.schemas import (
     CategoryRef,
@@ -19,6 +20,7 @@ from catalogue.schemas import (
     InstrumentOut,
     InstrumentSummary,
     ListingOut,
+    LiveOut,
     RatingOut,
     RegionRef,
     ServiceItemOut,
@@ -174,4 +176,14 @@ def summary_out(instrument: Instrument, names: Names, threshold_fen: int) -> Ins
         voucher_eligible=instrument.voucher_eligible,
         listing=listing_out(instrument, names, threshold_fen),
         updated_at=instrument.updated_at,
+    )
+
+
+def live_out(status: LiveStatus) -> LiveOut:
+    return LiveOut(
+        status=status.status.value,
+        since=status.since,
+        free_now=status.free_now,
+        booked_now=status.booked_now,
+        label=status.label,
     )

@@ -186,6 +186,16 @@ class InstrumentOut(Output):
     rating: RatingOut
     review_note: str
     updated_at: datetime
+    # 现场状态 from the instrument's sensor (None where no domain monitors instruments)
+    live: LiveOut | None = None
+
+
+class LiveOut(Output):
+    status: str  # running | standby | off | offline | no_sensor
+    since: datetime | None
+    free_now: bool  # 现在空闲: standby or off, and no confirmed booking covers this moment
+    booked_now: bool
+    label: str  # in words: 运行中, 现在空闲, 传感器离线, 未接入传感器 ...
 
 
 class InstrumentSummary(Output):

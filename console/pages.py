@@ -56,6 +56,7 @@ MENU = (
     MenuItem("结算单", "/console/unit-statements", STAFF_ROLES),
     MenuItem("地区概览", "/console/region", (Role.bureau_officer,)),
     MenuItem("统计年报", "/console/yearly-reports", (Role.bureau_officer,)),
+    MenuItem("闲置与整改", "/console/oversight", DESK_ROLES),
     MenuItem("创新券项目", "/console/programs", (Role.bureau_officer, Role.platform_admin)),
     MenuItem("申领审核", "/console/applications", (Role.bureau_officer, Role.platform_admin)),
     MenuItem("兑付批次", "/console/settlements", (Role.bureau_officer, Role.platform_admin)),

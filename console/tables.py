@@ -7,17 +7,12 @@ rows in the same order, all pages, as CSV (UTF-8 with BOM, which Excel opens in 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import Response
-from openpyxl import Workbook
-
-from yixiang.openapi import CSV, XLSX
+from yixiang.spreadsheet import download as download  # the pages' downloads
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -97,27 +92,3 @@ def _bounded(raw: str | None, default: int, low: int, high: int) -> int:
     except ValueError:
         return default
     return min(max(value, low), high)
-
-
-def download(header: Sequence[str], rows: Sequence[Sequence[Any]], format: str, name: str) -> Response[bytes]:
-    if format == "xlsx":
-        book = Workbook()
-        sheet = book.active
-        assert sheet is not None
-        sheet.append(list(header))
-        for row in rows:
-            sheet.append(list(row))
-        out = io.BytesIO()
-        book.save(out)
-        content, media = out.getvalue(), XLSX
-    else:
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(header)
-        writer.writerows(rows)
-        content, media = ("\ufeff" + text.getvalue()).encode("utf-8"), CSV
-    return Response(
-        content,
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'},
-    )

@@ -100,4 +100,60 @@ def rollup_command(first: Any, last: Any) -> None:
     click.echo(f"roll-up rebuilt from {first.date()} to {last.date()}: {count} instruments with usage")
 
 
+@oversight_group.command("simulate")
+@click.option(
+    "--sensors",
+    "count",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="How many of the registered sensors report (those whose secret this installation reads).",
+)
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="How much faster than the clock the backfilled hours are replayed.",
+)
+@click.option(
+    "--backfill-hours",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 24 * 31),
+    help="Start this long before now (the readings catch up with now at --speed).",
+)
+@click.option(
+    "--direct",
+    is_flag=True,
+    help="Store through the ingest service (as the HTTP gateway path does) instead of MQTT.",
+)
+def simulate_command(count: int, speed: float, backfill_hours: float, direct: bool) -> None:
+    """Realistic signed readings for the sensors (working hours, idle instruments, drop-outs)."""
+    import asyncio
+    import signal
+    from datetime import timedelta
+
+    from oversight.simulator import simulate
+    from yixiang.cli import run_with_runtime
+
+    async def work(runtime: Any) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        stats = await simulate(
+            runtime.session_maker,
+            runtime.settings,
+            sensors=count,
+            speed=speed,
+            direct=direct,
+            backfill=timedelta(hours=backfill_hours),
+            stop=stop,
+        )
+        click.echo(f"stopped: {stats.sent} readings sent", err=True)
+
+    run_with_runtime(work)
+
+
 COMMANDS = [oversight_group]

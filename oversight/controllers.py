@@ -16,14 +16,17 @@ from accounts.auth import Principal
 from accounts.models import Organization, OrgKind, Role
 from catalogue.access import visible_instrument
 from catalogue.errors import UnknownUnit
+from catalogue.live import LiveStatus
 from catalogue.models import Instrument
 from oversight import sensors as registry
 from oversight import usage
 from oversight.errors import NotOverseer
 from oversight.ingest import Message, ingest
+from oversight.live import live_statuses
 from oversight.models import RefusedMessages, Sensor, SensorBinding
 from oversight.mqtt import topic_of
 from oversight.protocol import Envelope
+from oversight.regions import oversees_region
 from oversight.schemas import (
     AnnotationIn,
     BindIn,
@@ -95,13 +98,16 @@ def session_out(m: usage.MatchedSession) -> SessionOut:
     )
 
 
-def live_out(instrument_id: uuid.UUID, status: usage.LiveStatus) -> LiveStatusOut:
+def live_out(instrument_id: uuid.UUID, status: LiveStatus) -> LiveStatusOut:
     return LiveStatusOut(
         instrument_id=instrument_id,
-        status=status.status,
+        status=status.status.value,
         since=status.since,
         watts=status.watts,
         last_reading_at=status.last_reading_at,
+        booked_now=status.booked_now,
+        free_now=status.free_now,
+        label=status.label,
     )
 
 
@@ -307,7 +313,7 @@ class UsageController(Controller):
             raise UnknownUnit()
         if not (
             unit_id in principal.unit_ids
-            or unit.region_code in principal.regions_where(Role.bureau_officer)
+            or oversees_region(principal, unit.region_code)
             or principal.is_platform_admin
         ):
             raise NotOverseer()
@@ -316,7 +322,7 @@ class UsageController(Controller):
                 select(Instrument).where(Instrument.unit_id == unit_id).order_by(Instrument.name)
             )
         )
-        statuses = await usage.live_statuses(db_session, [i.id for i in instruments])
+        statuses = await live_statuses(db_session, [i.id for i in instruments])
         today = shanghai_today()
         start, end = usage.day_range(today, today)
         rows = []
@@ -346,7 +352,7 @@ class LiveStatusController(Controller):
         self, instrument_id: uuid.UUID, maybe_principal: Principal | None, db_session: AsyncSession
     ) -> LiveStatusOut:
         instrument = await visible_instrument(db_session, maybe_principal, instrument_id)
-        statuses = await usage.live_statuses(db_session, [instrument.id])
+        statuses = await live_statuses(db_session, [instrument.id])
         return live_out(instrument.id, statuses[instrument.id])
 
 

@@ -13,17 +13,18 @@ repair, project schedule, customs restriction) stops the further steps; a new us
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Role
 from booking.models import Booking, BookingStatus
 from catalogue.access import is_staff_of
 from catalogue.models import Instrument, InstrumentStatus, PublicationStatus
+from catalogue.workdays import load_working_day_calendar
+from oversight.deadlines import sensor_due
 from oversight.errors import ExplanationDecided, IdleCaseNotFound, NotRegionBureau
 from oversight.models import (
     ExplanationDecision,
@@ -36,6 +37,8 @@ from oversight.models import (
     SensorStatus,
     UsageSession,
 )
+from oversight.months import idle_months
+from oversight.regions import bureau_region_clause, oversees_region
 from yixiang.clock import shanghai_date
 from yixiang.db import transaction, utcnow
 from yixiang.locking import lock_row
@@ -50,25 +53,6 @@ STEPS = (
     (IdleLevel.transfer, "transfer_listed_at"),
     (IdleLevel.criticism, "criticism_listed_at"),
 )
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` later (the month's last day when it has fewer days)."""
-    year, month = divmod(day.month - 1 + months, 12)
-    year, month = day.year + year, month + 1
-    for last in (31, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, last))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
-def idle_months(since: datetime, now: datetime) -> int:
-    """Whole calendar months (Asia/Shanghai) from ``since`` to ``now``."""
-    start, today = shanghai_date(since), shanghai_date(now)
-    months = (today.year - start.year) * 12 + today.month - start.month
-    return months if add_months(start, months) <= today else months - 1
 
 
 def level_of(months: int) -> IdleLevel:
@@ -120,6 +104,7 @@ async def check_idle(
         if instrument_ids is not None:
             query = query.where(Instrument.id.in_(instrument_ids))
         instruments = (await session.execute(query.order_by(Instrument.id))).all()
+        calendar = await load_working_day_calendar(session)
         ids = [i.id for i in instruments]
         opened: list[IdleCase] = []
         for first in range(0, len(ids), 500):
@@ -144,6 +129,8 @@ async def check_idle(
             for row in chunk:
                 if row.id in with_sensor:
                     source, used = IdleSource.sessions, by_sessions.get(row.id)
+                elif shanghai_date(now) > sensor_due(row.published_at or row.created_at, calendar):
+                    continue  # no sensor past its deadline: listed as such (oversight.deadlines), not idle
                 else:
                     uses = [u for u in (by_sessions.get(row.id), by_bookings.get(row.id)) if u is not None]
                     source, used = IdleSource.bookings, max(uses, default=None)
@@ -203,7 +190,7 @@ def _payload(case: IdleCase, step: IdleLevel) -> dict[str, Any]:
 def can_read_case(principal: Principal, case: IdleCase) -> bool:
     return (
         is_staff_of(principal, case.unit_id)
-        or case.region_code in principal.regions_where(Role.bureau_officer)
+        or oversees_region(principal, case.region_code)
         or principal.is_platform_admin
     )
 
@@ -215,8 +202,7 @@ async def visible_cases(
     query = select(IdleCase, Instrument.name).join(Instrument, Instrument.id == IdleCase.instrument_id)
     if not principal.is_platform_admin:
         query = query.where(
-            IdleCase.unit_id.in_(principal.unit_ids)
-            | IdleCase.region_code.in_(principal.regions_where(Role.bureau_officer))
+            IdleCase.unit_id.in_(principal.unit_ids) | bureau_region_clause(principal, IdleCase.region_code)
         )
     if level is not None:
         query = query.where(IdleCase.level >= level)
@@ -259,7 +245,7 @@ async def decide(
         case = await lock_row(session, IdleCase, explanation.case_id) if explanation else None
         if explanation is None or case is None or not can_read_case(principal, case):
             raise IdleCaseNotFound()
-        if case.region_code not in principal.regions_where(Role.bureau_officer):
+        if not oversees_region(principal, case.region_code):
             raise NotRegionBureau()
         if explanation.decision != ExplanationDecision.pending:
             raise ExplanationDecided()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from oversight import idle
 from oversight.models import IdleCase, IdleExplanation
+from oversight.months import idle_months
 from oversight.schemas import ExplanationDecisionIn, ExplanationIn, ExplanationOut, IdleCaseOut
 from yixiang.db import utcnow
 
@@ -38,7 +39,7 @@ def case_out(case: IdleCase, name: str, explanations: list[IdleExplanation]) -> 
         unit_id=case.unit_id,
         region_code=case.region_code,
         idle_since=case.idle_since,
-        months=idle.idle_months(case.idle_since, case.cleared_at or utcnow()),
+        months=idle_months(case.idle_since, case.cleared_at or utcnow()),
         level=case.level,
         source=case.source.value,
         reminded_at=case.reminded_at,

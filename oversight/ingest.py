@@ -19,27 +19,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oversight.models import (
-    InstrumentMonitor,
-    PowerState,
     RefusedMessages,
     Sensor,
     SensorReading,
     SensorStatus,
-    SessionSource,
-    UsageSession,
 )
 from oversight.protocol import Envelope, Parsed, Refusal, parse, parse_envelope, verify
 from oversight.secrets import SecretUnreadable, unseal
-from oversight.sessions import Point, Run, Thresholds, live_state, runs_of
-from oversight.stale import mark_stale
+from oversight.session_upkeep import Stored, update_instruments
 from yixiang.clock import shanghai_date
 from yixiang.db import conflict_ignoring_inserts, is_postgres, transaction, utcnow
-from yixiang.locking import locked
 
 
 @dataclass(frozen=True)
@@ -59,14 +53,6 @@ class IngestResult:
 
     def count(self, reason: Refusal) -> int:
         return sum(1 for _, r in self.refused if r == reason)
-
-
-def thresholds_of(monitor: InstrumentMonitor) -> Thresholds:
-    return Thresholds(
-        running_watts=monitor.running_watts,
-        min_session=timedelta(minutes=monitor.min_session_minutes),
-        offline_after=timedelta(minutes=monitor.offline_after_minutes),
-    )
 
 
 async def ingest(
@@ -120,7 +106,7 @@ async def ingest(
             by_instrument[reading.instrument_id].append(reading)
             result.stored_read_at.append(reading.read_at)
         if by_instrument:
-            await _update_instruments(session, by_instrument)
+            await update_instruments(session, by_instrument)
     result.refused.sort()
     return result
 
@@ -129,20 +115,6 @@ _INSERT_READINGS = {
     dialect: statement.returning(SensorReading.sensor_id, SensorReading.seq)
     for dialect, statement in conflict_ignoring_inserts(SensorReading, ["sensor_id", "seq"]).items()
 }
-_INSERT_MONITORS = conflict_ignoring_inserts(InstrumentMonitor, ["instrument_id"])
-
-
-@dataclass(frozen=True)
-class Stored:
-    """A reading stored by this batch."""
-
-    sensor_id: str
-    seq: int
-    instrument_id: uuid.UUID
-    read_at: datetime
-    state: PowerState
-    watts: int
-    received_at: datetime
 
 
 _SENSORS: Table = Sensor.__table__  # type: ignore[assignment]
@@ -261,260 +233,3 @@ async def _touch_sensors(session: AsyncSession, good: list[tuple[Parsed, Any]], 
         )
     conn = await session.connection()
     await conn.execute(_TOUCH_SENSOR, rows)  # one statement, executed for each row
-
-
-async def monitor_for_update(session: AsyncSession, instrument_id: uuid.UUID) -> InstrumentMonitor:
-    """The instrument's monitor row, locked (made with the default thresholds if missing)."""
-    return (await monitors_for_update(session, [instrument_id]))[instrument_id]
-
-
-async def monitors_for_update(
-    session: AsyncSession, instrument_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, InstrumentMonitor]:
-    """The instruments' monitor rows, locked in instrument order (made if missing)."""
-    ids = sorted(set(instrument_ids))
-    conn = await session.connection()
-    await conn.execute(
-        _INSERT_MONITORS[conn.dialect.name], [{"instrument_id": i, "updated_at": utcnow()} for i in ids]
-    )
-    rows = await session.scalars(
-        locked(select(InstrumentMonitor).where(InstrumentMonitor.instrument_id.in_(ids)))
-        .order_by(InstrumentMonitor.instrument_id)
-        .execution_options(populate_existing=True)
-    )
-    return {m.instrument_id: m for m in rows}
-
-
-def _last_point(monitor: Any) -> Point | None:
-    """The instrument's newest reading as the session rules see it (from its monitor)."""
-    if monitor.last_reading_at is None or monitor.last_state is None:
-        return None
-    state = {"running": PowerState.on, "standby": PowerState.standby}.get(monitor.last_state, PowerState.off)
-    return Point(monitor.last_reading_at, state, monitor.last_watts or 0)
-
-
-# The statements of the usual case (readings arriving in order), on the driver without the ORM's
-# unit of work: each executed once per batch, for all its instruments (executemany).
-_MONITORS: Table = InstrumentMonitor.__table__  # type: ignore[assignment]
-_SESSIONS: Table = UsageSession.__table__  # type: ignore[assignment]
-_UPDATE_MONITOR = (
-    update(_MONITORS)
-    .where(_MONITORS.c.instrument_id == bindparam("b_instrument_id"))
-    .values(
-        last_reading_at=bindparam("b_last_reading_at"),
-        last_state=bindparam("b_last_state"),
-        last_watts=bindparam("b_last_watts"),
-        state_since=bindparam("b_state_since"),
-    )
-)
-_EXTEND_SESSION = (
-    update(_SESSIONS)
-    .where(_SESSIONS.c.id == bindparam("b_id"))
-    .values(end_at=bindparam("b_end_at"), energy_j=bindparam("b_energy_j"), counted=bindparam("b_counted"))
-)
-
-
-async def _locked_monitor_rows(
-    session: AsyncSession, instrument_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, Any]:
-    ids = sorted(set(instrument_ids))
-    conn = await session.connection()
-    await conn.execute(
-        _INSERT_MONITORS[conn.dialect.name], [{"instrument_id": i, "updated_at": utcnow()} for i in ids]
-    )
-    rows = await conn.execute(
-        locked(select(_MONITORS).where(_MONITORS.c.instrument_id.in_(ids))).order_by(
-            _MONITORS.c.instrument_id
-        )
-    )
-    return {row.instrument_id: row for row in rows}
-
-
-async def _update_instruments(session: AsyncSession, by_instrument: dict[uuid.UUID, list[Stored]]) -> None:
-    """Live state and sessions of every instrument the batch has readings of.
-
-    Readings all later than the instrument's newest (the usual case: a sensor reporting as it
-    goes) extend its sessions from where they stand: the newest reading (kept on the monitor) and
-    the session it ended, if running. Anything else (late, out of order) recomputes the sessions
-    around the readings from every stored one (:func:`recompute_sessions`); both give the same."""
-    monitors = await _locked_monitor_rows(session, list(by_instrument))
-    appended: dict[uuid.UUID, tuple[Point | None, list[Stored]]] = {}
-    changes = []
-    touched = []  # the days whose roll-up the new readings may change (oversight.rollup)
-    for instrument_id in sorted(by_instrument):
-        monitor, new = monitors[instrument_id], by_instrument[instrument_id]
-        thresholds = thresholds_of(monitor)
-        last = _last_point(monitor)
-        low = min(r.read_at for r in new)
-        newest = max(new, key=lambda r: (r.read_at, r.seq))
-        running_since = last.at if last is not None and monitor.last_state == "running" else low
-        touched.append((instrument_id, min(low, running_since), newest.read_at))
-        if last is None or low > last.at:
-            appended[instrument_id] = (last, new)
-        else:
-            await recompute_sessions(session, instrument_id, low, newest.read_at, thresholds)
-        if monitor.last_reading_at is None or newest.read_at > monitor.last_reading_at:
-            state = live_state(Point(newest.read_at, newest.state, newest.watts), thresholds)
-            silent = (
-                monitor.last_reading_at is None
-                or newest.read_at - monitor.last_reading_at > thresholds.offline_after
-            )
-            changes.append(
-                {
-                    "b_instrument_id": instrument_id,
-                    "b_last_reading_at": newest.read_at,
-                    "b_last_state": state,
-                    "b_last_watts": newest.watts,
-                    "b_state_since": newest.read_at
-                    if silent or state != monitor.last_state
-                    else monitor.state_since,
-                }
-            )
-    conn = await session.connection()
-    if changes:
-        await conn.execute(_UPDATE_MONITOR, changes)
-    if appended:
-        await _extend_sessions(session, monitors, appended)
-    await mark_stale(session, touched)
-
-
-async def _extend_sessions(
-    session: AsyncSession,
-    monitors: dict[uuid.UUID, Any],
-    appended: dict[uuid.UUID, tuple[Point | None, list[Stored]]],
-) -> None:
-    conn = await session.connection()
-    open_ends = [
-        (instrument_id, last.at)
-        for instrument_id, (last, _) in appended.items()
-        if last is not None and monitors[instrument_id].last_state == "running"
-    ]
-    running: dict[uuid.UUID, Any] = {}
-    if open_ends:
-        rows = await conn.execute(
-            select(
-                _SESSIONS.c.id,
-                _SESSIONS.c.instrument_id,
-                _SESSIONS.c.start_at,
-                _SESSIONS.c.end_at,
-                _SESSIONS.c.energy_j,
-            ).where(
-                _SESSIONS.c.source == SessionSource.sensor,
-                tuple_(_SESSIONS.c.instrument_id, _SESSIONS.c.end_at).in_(open_ends),
-            )
-        )
-        running = {row.instrument_id: row for row in rows}
-    extended: list[dict[str, Any]] = []
-    added: list[dict[str, Any]] = []
-    for instrument_id, (last, new) in appended.items():
-        thresholds = thresholds_of(monitors[instrument_id])
-        points = [Point(r.read_at, r.state, r.watts, (r.sensor_id, r.seq)) for r in new]
-        runs = runs_of(([last] if last is not None else []) + points, thresholds)
-        current = running.get(instrument_id)
-        if runs and last is not None and runs[0].start == last.at:
-            run, runs = runs[0], runs[1:]
-            if current is None:  # not where it should be (thresholds changed since?): start afresh
-                await recompute_sessions(
-                    session, instrument_id, last.at, max(p.at for p in points), thresholds
-                )
-                continue
-            end = max(current.end_at, run.end)
-            extended.append(
-                {
-                    "b_id": current.id,
-                    "b_end_at": end,
-                    "b_energy_j": current.energy_j + run.energy_j,
-                    "b_counted": end - current.start_at >= thresholds.min_session,
-                }
-            )
-        added.extend(
-            {
-                "id": uuid.uuid4(),
-                "instrument_id": instrument_id,
-                "start_at": run.start,
-                "end_at": run.end,
-                "energy_j": run.energy_j,
-                "counted": run.counted,
-                "source": SessionSource.sensor,
-                "reason": "",
-                "annotation_note": "",
-                "created_at": utcnow(),
-            }
-            for run in runs
-        )
-    if extended:
-        await conn.execute(_EXTEND_SESSION, extended)
-    if added:
-        await conn.execute(insert(_SESSIONS), added)
-
-
-async def recompute_sessions(
-    session: AsyncSession, instrument_id: uuid.UUID, low: datetime, high: datetime, thresholds: Thresholds
-) -> None:
-    """Replace the instrument's sensor sessions around ``[low, high]`` with those its stored readings
-    give. Every run, short ones too, is kept as a session (``counted`` says whether it is long
-    enough), so the sessions that a reading in the window could join all overlap the window
-    widened by the offline gap; the window grows to cover them. Existing rows are updated in
-    place where they overlap a new run, so a session keeps its id and annotation."""
-    gap = thresholds.offline_after
-    low, high = low - gap, high + gap
-    overlaps = and_(
-        UsageSession.instrument_id == instrument_id,
-        UsageSession.source == SessionSource.sensor,
-        UsageSession.start_at <= high,
-        UsageSession.end_at >= low,
-    )
-    old = list(await session.scalars(select(UsageSession).where(overlaps).order_by(UsageSession.start_at)))
-    if old:
-        low, high = min(low, old[0].start_at), max(high, max(s.end_at for s in old))
-    rows = await session.execute(
-        select(
-            SensorReading.read_at,
-            SensorReading.state,
-            SensorReading.watts,
-            SensorReading.sensor_id,
-            SensorReading.seq,
-        ).where(
-            SensorReading.instrument_id == instrument_id,
-            SensorReading.read_at >= low - gap,
-            SensorReading.read_at <= high + gap,
-        )
-    )
-    points = [Point(r.read_at, r.state, r.watts, (r.sensor_id, r.seq)) for r in rows]
-    runs = [run for run in runs_of(points, thresholds) if run.end >= low and run.start <= high]
-    await _replace(session, instrument_id, old, runs)
-    await mark_stale(session, [(instrument_id, low, high)])
-
-
-async def _replace(
-    session: AsyncSession, instrument_id: uuid.UUID, old: list[UsageSession], runs: list[Run]
-) -> None:
-    unused = list(old)
-    for run in runs:
-        match = max(
-            (s for s in unused if s.start_at <= run.end and s.end_at >= run.start),
-            key=lambda s: min(s.end_at, run.end) - max(s.start_at, run.start),
-            default=None,
-        )
-        if match is None:
-            session.add(
-                UsageSession(
-                    instrument_id=instrument_id,
-                    start_at=run.start,
-                    end_at=run.end,
-                    energy_j=run.energy_j,
-                    counted=run.counted,
-                    source=SessionSource.sensor,
-                )
-            )
-            continue
-        unused.remove(match)
-        match.start_at, match.end_at, match.energy_j, match.counted = (
-            run.start,
-            run.end,
-            run.energy_j,
-            run.counted,
-        )
-    if unused:
-        await session.execute(delete(UsageSession).where(UsageSession.id.in_([s.id for s in unused])))
-    await session.flush()

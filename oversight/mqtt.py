@@ -156,3 +156,16 @@ async def _consume(
     finally:
         receiver.cancel()
         stopping.cancel()
+
+
+PROBE_SECONDS = 3.0
+
+
+async def broker_answers(settings: Settings) -> tuple[bool, str]:
+    """Whether the sensor broker accepts a connection (``yixiang check``), and what failed if not."""
+    url = OversightSettings.of(settings).mqtt_url
+    try:
+        async with asyncio.timeout(PROBE_SECONDS), client_for(url):
+            return True, ""
+    except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
+        return False, type(exc).__name__

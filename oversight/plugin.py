@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from booking.events import transition_topic
 from booking.models import BookingStatus
+from booking.sensed import SENSED_USE
 from catalogue.events import INSTRUMENT_CHANGED
+from catalogue.live import LIVE_STATUS
 from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
+from oversight.deadline_controllers import OverdueController
+from oversight.demo import load_oversight_demo
 from oversight.evaluation_controllers import EvaluationController, PublicEvaluationController
 from oversight.evaluation_demo import load_complaint_demo, load_evaluation_demo
-from oversight.idle import IDLE_CHECK_DUE, check_idle
+from oversight.idle import IDLE_CHECK_DUE, IDLE_STEP, check_idle
 from oversight.idle_controllers import IdleController
 from oversight.indicator_controllers import IndicatorController
+from oversight.live import LiveStatusService
+from oversight.mqtt import broker_answers
+from oversight.notices import notify_idle_step
 from oversight.report_controllers import PublicYearlyReportController, YearlyReportController
 from oversight.report_demo import load_yearly_report_demo
 from oversight.review_controllers import PurchaseReviewController
@@ -21,9 +29,11 @@ from oversight.review_demo import load_review_demo
 from oversight.reward_controllers import ROUTES as REWARD_ROUTES
 from oversight.reward_demo import load_reward_services_demo, load_rewards_demo
 from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
+from oversight.sensed import SensedUseService
 from oversight.sensors import retire_sensors_of_retired_instruments
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event
+from yixiang.settings import Settings
 
 
 async def remove_sensors_of_retired_instruments(ctx: JobContext, event: Event) -> None:
@@ -55,6 +65,19 @@ WINDOW_TOPICS = [
     transition_topic(s) for s in (BookingStatus.confirmed, BookingStatus.cancelled, BookingStatus.no_show)
 ]
 
+
+async def register_services(runtime: Any) -> None:
+    runtime.services[LIVE_STATUS] = LiveStatusService()
+    runtime.services[SENSED_USE] = SensedUseService()
+
+
+async def probe_broker(settings: Settings) -> list[tuple[str, str]]:
+    answers, failure = await broker_answers(settings)
+    if answers:
+        return [("sensor broker", "answers")]
+    return [("sensor broker", f"NOT ANSWERING ({failure}): MQTT readings wait; the HTTP path still works")]
+
+
 DOMAIN = Domain(
     name="oversight",
     route_handlers=[
@@ -70,20 +93,26 @@ DOMAIN = Domain(
         EvaluationController,
         PublicEvaluationController,
         IndicatorController,
+        OverdueController,
     ],
     consumers={
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
         IDLE_CHECK_DUE: [find_idle_instruments],
         ROLLUP_DUE: [refresh_usage_rollup],
         **{topic: [mark_booked_days_stale] for topic in WINDOW_TOPICS},
+        IDLE_STEP: [notify_idle_step],
     },
+    on_startup=[register_services],
+    probes=probe_broker,
     periodic_jobs=[
         PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
         PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
     ],
-    # 2025's services, the evaluation of 2025 (counting them), the complaints, the rewards (reading its
-    # grades), the purchase review; the yearly report last: it is published from every other record
+    # the sensors and their year of usage; 2025's services; the evaluation of 2025 (counting
+    # them); the complaints; the rewards (reading its grades); the purchase review; the yearly
+    # report last: it is published from every other record
     demo_loaders=[
+        load_oversight_demo,
         load_reward_services_demo,
         load_evaluation_demo,
         load_complaint_demo,

@@ -135,6 +135,9 @@ class LiveStatusOut(Output):
     since: datetime | None
     watts: int | None
     last_reading_at: datetime | None
+    booked_now: bool  # a confirmed machine-time booking covers this moment
+    free_now: bool  # 现在空闲: standby or off, and not booked now
+    label: str  # in words: 运行中, 现在空闲, 传感器离线 ...
 
 
 class BoardRowOut(LiveStatusOut):
@@ -186,3 +189,15 @@ class IdleCaseOut(Output):
     excused: bool  # an explanation was accepted
     cleared_at: datetime | None
     explanations: list[ExplanationOut]
+
+
+class OverdueOut(Output):
+    instrument_id: uuid.UUID
+    instrument_name: str
+    unit_id: uuid.UUID
+    unit_name: str
+    region_code: str
+    listed_on: date  # first publication (入网), Asia/Shanghai
+    due: date  # sensor: 30 working days after listing; service information: 3 months after
+    days_overdue: int
+    missing: list[str]  # service information: 服务方式, 服务内容, 服务流程, 收费标准

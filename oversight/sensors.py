@@ -27,9 +27,9 @@ from oversight.errors import (
     SensorNotFound,
     SensorRetired,
 )
-from oversight.ingest import monitor_for_update
 from oversight.models import BindingAction, Sensor, SensorBinding, SensorStatus
 from oversight.secrets import new_sensor_secret, seal
+from oversight.session_upkeep import monitor_for_update
 from yixiang.db import transaction, utcnow
 from yixiang.locking import lock_row
 

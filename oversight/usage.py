@@ -17,22 +17,20 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from accounts.models import Role
 from booking.models import Booking, BookingStatus
 from catalogue.access import is_staff_of, managed_instrument
 from catalogue.errors import InstrumentNotFound
 from catalogue.models import Instrument, ServiceMode
 from oversight.errors import InvalidUsage, NotOverseer, SessionNotFound
-from oversight.ingest import monitor_for_update, recompute_sessions
 from oversight.models import (
     Annotation,
     InstrumentMonitor,
-    Sensor,
     SensorReading,
-    SensorStatus,
     SessionSource,
     UsageSession,
 )
+from oversight.regions import oversees_region
+from oversight.session_upkeep import monitor_for_update, recompute_sessions
 from oversight.sessions import Point, Thresholds, live_state
 from oversight.stale import mark_stale
 from yixiang.clock import SHANGHAI
@@ -55,7 +53,7 @@ def may_oversee(principal: Principal, instrument: Instrument) -> bool:
     """The instrument's unit, the science bureau of its region, or the platform operator."""
     return (
         is_staff_of(principal, instrument.unit_id)
-        or instrument.region_code in principal.regions_where(Role.bureau_officer)
+        or oversees_region(principal, instrument.region_code)
         or principal.is_platform_admin
     )
 
@@ -69,49 +67,6 @@ async def overseen_instrument(
     if not may_oversee(principal, instrument):
         raise NotOverseer()
     return instrument
-
-
-# --- live status ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LiveStatus:
-    status: str  # running | standby | off | offline | no_sensor
-    since: datetime | None
-    watts: int | None
-    last_reading_at: datetime | None
-
-
-async def live_statuses(
-    session: AsyncSession, instrument_ids: list[uuid.UUID], now: datetime | None = None
-) -> dict[uuid.UUID, LiveStatus]:
-    now = now or utcnow()
-    with_sensor = set(
-        await session.scalars(
-            select(Sensor.instrument_id).where(
-                Sensor.instrument_id.in_(instrument_ids), Sensor.status == SensorStatus.active
-            )
-        )
-    )
-    monitors = {
-        m.instrument_id: m
-        for m in await session.scalars(
-            select(InstrumentMonitor).where(InstrumentMonitor.instrument_id.in_(instrument_ids))
-        )
-    }
-    found = {}
-    for instrument_id in instrument_ids:
-        monitor = monitors.get(instrument_id)
-        if instrument_id not in with_sensor or monitor is None:
-            found[instrument_id] = LiveStatus("no_sensor", None, None, None)
-            continue
-        gap = timedelta(minutes=monitor.offline_after_minutes)
-        last = monitor.last_reading_at
-        if last is None or now - last > gap:
-            found[instrument_id] = LiveStatus("offline", last + gap if last else None, None, last)
-        else:
-            found[instrument_id] = LiveStatus(
-                monitor.last_state or "off", monitor.state_since, monitor.last_watts, last
-            )
-    return found
 
 
 # --- thresholds -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import requires_role
 from accounts.models import Role
+from catalogue.live import LIVE_STATUS, LiveFilter
 from search import service
 from search.backend import Mode, Sort
 from search.dependencies import SearchBackendDependency
@@ -39,6 +40,7 @@ class SearchController(Controller):
     )
     async def search(
         self,
+        request: Request[Any, Any, Any],
         db_session: AsyncSession,
         search_backend: SearchBackendDependency,
         q: Annotated[
@@ -60,14 +62,19 @@ class SearchController(Controller):
         available_to: date | None = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=50)] = 20,
+        live: Annotated[
+            LiveFilter | None,
+            Parameter(description="现场状态：free_now 现在空闲（待机或关机且此刻未被预约）、running 等"),
+        ] = None,
     ) -> SearchPage:
         req = service.SearchRequest(
             q=q, region=region, category=category, mode=mode, voucher=voucher, price_min=price_min,
             price_max=price_max, unit=unit, sort=sort, lat=lat, lng=lng, available_from=available_from,
-            available_to=available_to, cursor=cursor, limit=limit,
+            available_to=available_to, cursor=cursor, limit=limit, live=live.value if live else None,
         )  # fmt: skip
+        reader = request.app.state.services.get(LIVE_STATUS)
         async with transaction(db_session, read_only=True):
-            return await service.search(db_session, search_backend, req)
+            return await service.search(db_session, search_backend, req, reader)
 
 
 class SearchAdminController(Controller):

@@ -17,6 +17,12 @@ class RatingSummary(Output):
     mean: float | None
 
 
+class LiveSummary(Output):
+    status: str  # running | standby | off | offline | no_sensor
+    free_now: bool  # 现在空闲: standby or off, and no confirmed booking covers this moment
+    label: str  # in words: 现在空闲, 运行中, 传感器离线, 未接入传感器 ...
+
+
 class SearchItem(Output):
     id: uuid.UUID
     name: str
@@ -34,6 +40,7 @@ class SearchItem(Output):
     status: str
     distance_km: float | None
     highlight: dict[str, str]  # "name", "model": matched terms wrapped in <em></em>
+    live: LiveSummary | None = None  # 现场状态, where a domain monitors the instruments
 
 
 class FacetValue(Output):
@@ -45,7 +52,9 @@ class FacetValue(Output):
 class SearchPage(Output):
     items: list[SearchItem]
     total: int
-    facets: dict[str, list[FacetValue]]  # "category" (sub-category) and "region" (city); first page only
+    # "category" (sub-category), "region" (city) and, where instruments are monitored, "live"
+    # (free_now 现在空闲, running, standby, off, offline); first page only
+    facets: dict[str, list[FacetValue]]
     next_cursor: str | None
 
 

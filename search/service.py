@@ -22,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Region
 from booking.free_time import instruments_with_free_time
+from catalogue.live import FILTER_LABELS, FILTERS, NO_SENSOR, LiveStatus, LiveStatusReader
 from catalogue.models import Category
 from search.backend import Mode, SearchBackend, SearchQuery, SearchResult, Sort
 from search.errors import BadSearchFilter
-from search.schemas import FacetValue, Named, RatingSummary, SearchItem, SearchPage
+from search.schemas import FacetValue, LiveSummary, Named, RatingSummary, SearchItem, SearchPage
 from search.sentence import query_of_sentence
 from yixiang.clock import SHANGHAI
 from yixiang.db import utcnow
@@ -90,12 +91,13 @@ class SearchRequest:
     available_to: date | None = None
     cursor: str | None = None
     limit: int = 20
+    live: str | None = None  # catalogue.live.FILTERS: free_now (现在空闲), running, standby, off, offline
 
 
 def _fingerprint(request: SearchRequest) -> str:
     parts = [request.q, request.region, request.category, request.mode, request.voucher, request.price_min,
              request.price_max, request.unit, request.sort, request.lat, request.lng, request.available_from,
-             request.available_to]  # fmt: skip
+             request.available_to, request.live]  # fmt: skip
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:8]
 
 
@@ -185,8 +187,21 @@ def _free_time_window(request: SearchRequest) -> tuple[datetime, datetime] | Non
     return start, end
 
 
-async def search(session: AsyncSession, backend: SearchBackend, request: SearchRequest) -> SearchPage:
+async def search(
+    session: AsyncSession,
+    backend: SearchBackend,
+    request: SearchRequest,
+    live: LiveStatusReader | None = None,
+) -> SearchPage:
+    """A page of matches. With ``live`` (the instruments' live status, when a domain monitors
+    them), each hit says its status, the first page counts the matches per status (facet
+    ``live``), and ``request.live`` keeps those in that status now (现在空闲: free_now)."""
     query = await build_query(session, request)
+    if request.live is not None and request.live not in FILTERS:
+        raise BadSearchFilter("live", "现场状态只能是 free_now、running、standby、off 或 offline")
+    states = await live.monitored(session) if live is not None else None
+    if request.live is not None and states is None:
+        raise BadSearchFilter("live", "本平台未接入仪器现场状态，不能按现场状态筛选")
     window = _free_time_window(request)
     if window is not None:
         # Candidates first (machine time, every other filter), then keep those with free time.
@@ -206,9 +221,34 @@ async def search(session: AsyncSession, backend: SearchBackend, request: SearchR
         query = replace(
             query, ids=tuple(h.document.id for h in candidates.hits if uuid.UUID(h.document.id) in free)
         )
+    counted = query
+    if request.live is not None and states is not None:
+        wanted = {str(i) for i, status in states.items() if status.matches(request.live)}
+        query = replace(query, ids=tuple(sorted(wanted if query.ids is None else wanted & set(query.ids))))
     query = replace(query, with_facets=query.offset == 0)
     result = await backend.search(session, query)
-    return await present(session, request, query, result)
+    page = await present(session, request, query, result, states)
+    if states is not None and query.with_facets:
+        page.facets["live"] = await _live_facet(session, backend, counted, states)
+    return page
+
+
+async def _live_facet(
+    session: AsyncSession, backend: SearchBackend, query: SearchQuery, states: dict[uuid.UUID, LiveStatus]
+) -> list[FacetValue]:
+    """The matches (every other filter applied, not the live one) per live-status filter value:
+    one count per value, over the few instruments that have a sensor."""
+    counts: dict[str, int] = {}
+    for wanted in FILTERS:
+        ids = {str(i) for i, status in states.items() if status.matches(wanted)}
+        if query.ids is not None:
+            ids &= set(query.ids)
+        if not ids:
+            counts[wanted] = 0
+            continue
+        narrowed = replace(query, ids=tuple(sorted(ids)), offset=0, limit=1, with_facets=False)
+        counts[wanted] = (await backend.search(session, narrowed)).total
+    return [FacetValue(code=code, name=FILTER_LABELS[code], count=n) for code, n in counts.items()]
 
 
 def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
@@ -219,7 +259,11 @@ def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 
 async def present(
-    session: AsyncSession, request: SearchRequest, query: SearchQuery, result: SearchResult
+    session: AsyncSession,
+    request: SearchRequest,
+    query: SearchQuery,
+    result: SearchResult,
+    states: dict[uuid.UUID, LiveStatus] | None = None,
 ) -> SearchPage:
     ref = await reference(session)
     items = []
@@ -251,6 +295,7 @@ async def present(
                 status=d.status,
                 distance_km=distance,
                 highlight=hit.highlight,
+                live=None if states is None else live_summary(states.get(uuid.UUID(d.id), NO_SENSOR)),
             )
         )
     facets = {
@@ -265,6 +310,10 @@ async def present(
         facets=facets,
         next_cursor=encode_cursor(request, next_offset) if more else None,
     )
+
+
+def live_summary(status: LiveStatus) -> LiveSummary:
+    return LiveSummary(status=status.status.value, free_now=status.free_now, label=status.label)
 
 
 def _facet(counts: dict[str, int], names: dict[str, str]) -> list[FacetValue]:

@@ -298,6 +298,10 @@ def check() -> None:
         except Exception as exc:
             ok = False
             click.echo(f"store:          UNREACHABLE ({type(exc).__name__})")
+        for domain in runtime.domains:
+            if domain.probes is not None:
+                for label, found in await domain.probes(s):
+                    click.echo(f"{label + ':':<16}{found}")
         return ok
 
     if not run_with_runtime(work, migrate=False):

@@ -83,6 +83,9 @@ class Domain:
     # What the operator should act on before users notice (next year's holidays not yet known):
     # ``yixiang check`` prints each and the start-up logs each as a warning; never fatal.
     advisories: Callable[[AsyncSession], Awaitable[list[str]]] | None = None
+    # Services outside the database the domain talks to (a broker): ``yixiang check`` prints
+    # each as (label, what it found); never fatal.
+    probes: Callable[[Settings], Awaitable[list[tuple[str, str]]]] | None = None
     # The app's template engine (Litestar's ``TemplateConfig``) for the domain that renders pages
     # (the console); at most one domain has one.
     template_config: Any = None

@@ -22,6 +22,8 @@ def render(d: InstrumentDetails) -> str:
         lines.append(f"地址：{d.address}")
     if d.rating_mean is not None and d.rating_count:
         lines.append(f"评分：{d.rating_mean:.1f}（{d.rating_count} 条评价）")
+    if d.live_label:
+        lines.append(f"现场状态：{d.live_label}")
     lines.append("可用创新券抵扣" if d.voucher_eligible else "不支持创新券")
     if d.items:
         lines.append("服务项目：")

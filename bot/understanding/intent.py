@@ -243,6 +243,34 @@ COMMANDS: list[tuple[str, tuple[str, ...], str]] = [
     ),
     ("rate", ("评价", "打分", "评分", "rate", "review"), "word"),
     (
+        "live_status",
+        (
+            "现在能用吗",
+            "现在能用",
+            "现在可以用吗",
+            "现在可以用",
+            "现在能不能用",
+            "现在空闲吗",
+            "现在空闲",
+            "现在闲着吗",
+            "现在有空吗",
+            "现在有人用吗",
+            "现在有人在用吗",
+            "现在在用吗",
+            "有人在用吗",
+            "在运行吗",
+            "开机了吗",
+            "开着吗",
+            "运行状态",
+            "现场状态",
+            "实时状态",
+            "free now",
+            "available now",
+            "in use now",
+        ),
+        "word",
+    ),
+    (
         "availability",
         (
             "有没有空",
@@ -304,7 +332,8 @@ COMMANDS: list[tuple[str, tuple[str, ...], str]] = [
 # Chit-chat that is no instrument name: a message of unknown words with one of these is "other".
 CHITCHAT = frozenset("随便 聊聊 聊天 聊聊天 哈哈 呵呵 嘿嘿 你 谁 天气 机器人 知道 不 无聊 测试 test".split())
 # Commands whose phrases are read before any slot: 「最近的预约」 is my bookings, not "nearest".
-FIRST = ("cancel", "my_bookings", "voucher_history")
+# 「XRD 现在能用吗」: 现在 is the live status's, not a time slot.
+FIRST = ("cancel", "my_bookings", "voucher_history", "live_status")
 FOLLOW_UP = re.compile(
     r"^(?:那么?|换成|改成|换到|改到|换|改|还是|what about|how about)|(?:呢|怎么样|行吗|可以吗)$"
 )

@@ -780,6 +780,11 @@ def cases(s: Scene) -> list[Case]:
             only(200, [R1, R2, FA, RN], 403),  # a price for a firm: those who book for none get none
         ),
         Case("GET /api/v1/bookings/{booking_id:uuid}", fixed(f"{B}/{own}"), sees_own),
+        Case(
+            "GET /api/v1/bookings/{booking_id:uuid}/sensed-use",
+            fixed(f"{B}/{own}/sensed-use"),
+            {**only(200, staff, 404), R1: 403, FA: 403, PA: 403},
+        ),
         Case("GET /api/v1/bookings/by-number/{number:str}", by_number(own), sees_own),
         Case(
             "GET /api/v1/bookings/by-number/{number:str}", by_number(others), only(200, [R2, P, UA, PA], 404)
@@ -1576,8 +1581,11 @@ def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
         return f"{ov}/sensors/{await sensor_on_new_instrument()}", None
 
     async def idle_case() -> str:
-        """A new 之江理工 instrument listed long ago and never used: an open idle case."""
+        """A new 之江理工 instrument with a sensor, listed long ago and never used: an open idle
+        case (without a sensor it would be listed as lacking one, not as idle)."""
         instrument = await make_instrument(s.backend)
+        body = {"sensor_id": f"S-m-{uuid.uuid4().hex[:10]}", "instrument_id": str(instrument.instrument_id)}
+        assert (await s.client.post(f"{ov}/sensors", json=body, headers=s.headers[P])).status_code == 201
         async with s.backend.runtime.session_maker() as session:
             async with session.begin():
                 found = await session.get(CatalogueInstrument, instrument.instrument_id)
@@ -1658,6 +1666,20 @@ def oversight_cases(s: Scene, public: dict[str, int]) -> list[Case]:
             overseers,
         ),
         Case("GET /api/v1/oversight/idle", fixed(f"{ov}/idle"), expect(200)),
+        # lists scoped by the caller: a unit's own, a bureau's region, empty for the others
+        Case("GET /api/v1/oversight/idle/export", fixed(f"{ov}/idle/export"), expect(200)),
+        Case("GET /api/v1/oversight/overdue-sensors", fixed(f"{ov}/overdue-sensors"), expect(200)),
+        Case(
+            "GET /api/v1/oversight/overdue-sensors/export",
+            fixed(f"{ov}/overdue-sensors/export?format=xlsx"),
+            expect(200),
+        ),
+        Case("GET /api/v1/oversight/overdue-service-info", fixed(f"{ov}/overdue-service-info"), expect(200)),
+        Case(
+            "GET /api/v1/oversight/overdue-service-info/export",
+            fixed(f"{ov}/overdue-service-info/export"),
+            expect(200),
+        ),
         Case(
             "POST /api/v1/oversight/idle/{case_id:uuid}/explanations",
             explaining,

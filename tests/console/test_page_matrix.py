@@ -159,6 +159,10 @@ ROWS: dict[str, Row] = {
         DESK, "/console/statements/{captured}", api="/api/v1/bookings/{captured}/statement"
     ),
     "GET /console/region": Row(BUREAU, "/console/region", api="/api/v1/voucher-programs"),
+    "GET /console/oversight": Row(DESK, "/console/oversight", api="/api/v1/oversight/idle"),
+    "GET /console/oversight/export": Row(
+        DESK, "/console/oversight/export?list=sensor&format=csv", api="/api/v1/oversight/overdue-sensors"
+    ),
     "GET /console/outbox": Row([PA], "/console/outbox?status=all", api="/api/v1/ledger/check"),
     "POST /console/outbox/{event_id:int}/retry": Row(
         [PA], "/console/outbox/{fresh_dead_event}/retry", form={}

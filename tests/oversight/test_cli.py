@@ -21,7 +21,8 @@ def test_sensor_add_prints_the_topic_and_a_secret_the_sensor_signs_with(tmp_path
     assert CliRunner().invoke(main, ["demo", "load"], env=env).exit_code == 0
     with sqlite3.connect(tmp_path / "yixiang.db") as db:
         (instrument,) = db.execute(
-            "SELECT id FROM instruments WHERE status = 'in_service' LIMIT 1"
+            "SELECT id FROM instruments WHERE status = 'in_service' AND id NOT IN "
+            "(SELECT instrument_id FROM oversight_sensors) LIMIT 1"  # the demo's have sensors
         ).fetchone()
     instrument_id = str(uuid.UUID(hex=instrument) if len(instrument) == 32 else instrument)
 
@@ -77,3 +78,13 @@ def test_rollup_rebuilds_the_days_asked_for_from_the_sessions(tmp_path: Path) ->
         main, ["oversight", "rollup", "--from", "2025-06-30", "--to", "2025-06-01"], env=env
     )
     assert backwards.exit_code == 2
+
+
+def test_check_reports_whether_the_sensor_broker_answers(tmp_path: Path) -> None:
+    env = {"YIXIANG_DATA_DIR": str(tmp_path), "YIXIANG_DEMO_DATA": "false", "YIXIANG_LOG_LEVEL": "ERROR"}
+    up = CliRunner().invoke(
+        main, ["check"], env=env | {"YIXIANG_OVERSIGHT_MQTT_URL": "mqtt://127.0.0.1:1883"}
+    )
+    assert "sensor broker:  answers" in up.output, up.output
+    down = CliRunner().invoke(main, ["check"], env=env | {"YIXIANG_OVERSIGHT_MQTT_URL": "mqtt://127.0.0.1:9"})
+    assert "sensor broker:  NOT ANSWERING" in down.output and "HTTP" in down.output, down.output

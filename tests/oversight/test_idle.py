@@ -10,8 +10,9 @@ from sqlalchemy import select, update
 from accounts.demo import demo_id
 from accounts.models import Role
 from catalogue.models import Instrument
-from oversight.idle import IDLE_CLEARED, IDLE_STEP, add_months, check_idle, idle_months
-from tests.booking.world import make_instrument, make_user
+from oversight.idle import IDLE_CLEARED, IDLE_STEP, check_idle
+from oversight.months import add_months, idle_months
+from tests.booking.world import make_user
 from tests.oversight.world import P, at, monitored_instrument
 from tests.support import error_code
 from yixiang.outbox import OutboxEvent
@@ -137,12 +138,12 @@ async def test_six_months_unexplained_lists_the_unit_for_criticism_and_only_its_
     backend, client, login
 ):
     staff, bureau = await login(P), await login(SB)
-    world = await make_instrument(backend)  # no sensor: its completed bookings are the record
+    world = await monitored_instrument(backend, client, staff)
     await listed_on(backend, world.instrument_id)
     await run_check(backend, world.instrument_id, add_months_at(LISTED, 6))
     case = await case_of(client, bureau, world.instrument_id)
     assert case is not None
-    assert (case["level"], case["source"], case["months"] >= 6) == (6, "bookings", True)
+    assert (case["level"], case["source"], case["months"] >= 6) == (6, "sessions", True)
     assert case["reminded_at"] and case["transfer_listed_at"] and case["criticism_listed_at"]
     assert await steps_announced(backend, world.instrument_id) == [
         (IDLE_STEP, 1),
