@@ -75,6 +75,10 @@ async def once(request: Request[Any, Any, Any], principal: Principal, back: str,
 
 
 # --- WeChat's web authorisation -----------------------------------------------------------------
+def is_phone_page(path: str) -> bool:
+    return (path == "/console/m" or path.startswith(("/console/m/", "/console/m?"))) and "\\" not in path
+
+
 def in_wechat(request: Request[Any, Any, Any]) -> bool:
     return "MicroMessenger" in request.headers.get("user-agent", "")
 
@@ -83,7 +87,7 @@ def wechat_sign_in(request: Request[Any, Any, Any], next_page: str, state: str) 
     """Inside WeChat, a phone page's sign-in is WeChat's authorisation page (the user's openid,
     silently: ``snsapi_base``); elsewhere None (the password form)."""
     wechat = WeChatSettings.of(request.app.state.settings)
-    if not (next_page.startswith("/console/m/") and in_wechat(request) and wechat.app_id):
+    if not (is_phone_page(next_page) and in_wechat(request) and wechat.app_id):
         return None
     base = (wechat.public_base_url or str(request.base_url)).rstrip("/")
     back = f"{base}{OAUTH_PATH}?next={quote(next_page, safe='/')}"
@@ -119,7 +123,7 @@ async def oauth_return(
     if previous:
         await console_session.sign_out(store, previous)
     value = await console_session.start_session(store, user_id, version)
-    target = next if next.startswith("/console/m/") and "\\" not in next else "/console/m"
+    target = next if is_phone_page(next) else "/console/m"
     return Redirect(path=target, status_code=303, cookies=[session_cookie(value), sign_in_cookie("")])
 
 
