@@ -230,6 +230,15 @@ ROWS: dict[str, Row] = {
         unseen=(R2, RN),
     ),
     "GET /console/m/firm": Row([FA], "/console/m/firm", api="/api/v1/me/vouchers"),
+    # one's own personal data (PIPL); erasing for real: tests/privacy (it would end demo accounts)
+    "GET /console/m/me": Row(ROLES, "/console/m/me", api="/api/v1/me/notification-consent"),
+    "GET /console/m/me/personal-data": Row(
+        ROLES, "/console/m/me/personal-data", api="/api/v1/me/personal-data"
+    ),
+    "POST /console/m/me/consent": Row(
+        ROLES, "/console/m/me/consent", form={"idem": "{key}", "given": "true"}
+    ),
+    "POST /console/m/me/erasure": Row(ROLES, ""),
     "GET /console/m/oauth": Row(ROLES, ""),  # WeChat's authorisation: tested in test_phone_signin
     # the order check: tested in test_pay_pages (an order needs the fake WeChat Pay)
     "POST /console/m/payment-orders/{out_trade_no:str}/check": Row(ROLES, ""),
@@ -250,6 +259,7 @@ FRESH = (
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
 SPECIAL |= {"POST /console/m/payment-orders/{out_trade_no:str}/check"}  # needs an order: test_pay_pages
 SPECIAL |= {"GET /console/m/oauth"}  # needs WeChat's code: test_phone_signin
+SPECIAL |= {"POST /console/m/me/erasure"}  # ends the account: tests/privacy
 CONSOLE_ROUTES = set(ROWS)
 
 
