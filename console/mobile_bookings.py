@@ -39,6 +39,7 @@ from yixiang.errors import InvalidInput
 CANCELLABLE = {BookingStatus.requested, BookingStatus.confirmed}
 BILLED = {BookingStatus.completed, BookingStatus.delivered, BookingStatus.rated}
 WITH_RESULTS = {BookingStatus.delivered, BookingStatus.rated}
+HISTORY_LABELS = {"book": "提交预约", **ACTION_LABELS}  # a booking's first step is made, not moved
 
 
 @get("/m/bookings", summary="Phone: my bookings", guards=[requires_user])
@@ -95,7 +96,7 @@ async def booking_detail(
         history=history,
         position=position,
         labels=STATUS_LABELS,
-        actions=ACTION_LABELS,
+        actions=HISTORY_LABELS,
         can_cancel=can_cancel,
         cancel_fee=fee,
         billed=mine and booking.status in BILLED,
