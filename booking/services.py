@@ -179,6 +179,15 @@ async def _offer_freed(session: AsyncSession, calendar: uuid.UUID | None, now: d
         await waitlist.offer_freed_time(session, calendar, now)
 
 
+async def firm_cancellation_terms(session: AsyncSession, booking: Booking, now: datetime) -> int | None:
+    """What the firm's cancelling ``booking`` costs at ``now`` (fen): a request or a queued sample
+    nothing, a confirmed slot what its instrument's rule says; None where only the provider may."""
+    if booking.status != BookingStatus.confirmed:
+        return 0
+    rules = await load_calendar(session, booking.instrument_id)
+    return firm_cancellation_fee(rules, booking.start_at, booking.quoted_fee_fen, now)
+
+
 async def cancel_booking(
     session: AsyncSession,
     principal: Principal,
@@ -193,11 +202,10 @@ async def cancel_booking(
     async with transaction(session):
         calendar = await waitlist.lock_calendar_of_booking(session, booking_id)
         booking = await _load_for(session, principal, booking_id, "cancel")
-        if not is_staff_of(principal, booking.unit_id) and booking.status == BookingStatus.confirmed:
-            rules = await load_calendar(session, booking.instrument_id)
-            fee = firm_cancellation_fee(rules, booking.start_at, booking.quoted_fee_fen, now)
+        if not is_staff_of(principal, booking.unit_id):
+            fee = await firm_cancellation_terms(session, booking, now)
             if fee is None:
-                hours = rules.cancellation_deadline_hours
+                hours = (await load_calendar(session, booking.instrument_id)).cancellation_deadline_hours
                 raise CancellationDeadlinePassed(cancellation_deadline_hours=hours)
             if fee:
                 booking.cancellation_fee_fen = fee

@@ -19,11 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal, requires_role, requires_user
 from accounts.models import BOOKER_ROLES, Role
 from accounts.organizations import list_members
-from booking.free_time import load_calendar
 from booking.models import Booking, BookingStatus
 from booking.queries import get_booking, list_bookings
-from booking.rules import firm_cancellation_fee
-from booking.services import ACTION_LABELS, STATUS_LABELS, cancel_booking
+from booking.services import ACTION_LABELS, STATUS_LABELS, cancel_booking, firm_cancellation_terms
 from console.names import instrument_names, org_names
 from console.pages import render
 from console.phone import KEY_FIELD, booking_page, new_key, once
@@ -65,11 +63,8 @@ async def _cancellation(db_session: AsyncSession, booking: Booking) -> tuple[boo
     """Whether the firm may cancel now, and what it would cost (None: only the provider can)."""
     if booking.status not in CANCELLABLE:
         return False, None
-    if booking.status == BookingStatus.requested:
-        return True, 0
     async with transaction(db_session, read_only=True):
-        rules = await load_calendar(db_session, booking.instrument_id)
-    return True, firm_cancellation_fee(rules, booking.start_at, booking.quoted_fee_fen, utcnow())
+        return True, await firm_cancellation_terms(db_session, booking, utcnow())
 
 
 @get("/m/bookings/{booking_id:uuid}", summary="Phone: one booking", guards=[requires_role(*BOOKER_ROLES)])

@@ -13,7 +13,7 @@ import pytest
 from accounts.models import User
 from search.dependencies import SEARCH_BACKEND
 from search.sync import reindex
-from tests.booking.world import make_instrument
+from tests.booking.world import make_instrument, set_calendar
 from tests.console.paying import with_password
 
 SLOT = re.compile(r'data-slot href="([^"]+)"')
@@ -123,3 +123,32 @@ async def test_phone_pages_are_small_and_self_contained(backend, path):
     weight = len(page.content) + sum([len((await phone.get(a)).content) for a in assets])
     assert weight < PAGE_BYTES, weight
     assert not re.search(r'(?:href|src)="(?:https?:)?//', page.text.replace("uri.amap.com", ""))
+
+
+async def test_a_late_cancellation_shows_and_charges_the_fee_the_rule_says(backend, client, login):
+    world = await make_instrument(backend)
+    provider = await login("demo-provider")
+    await set_calendar(
+        client,
+        provider,
+        world.instrument_id,
+        cancellation_deadline_hours=24 * 30,  # every booking of this week is past it
+        late_cancellation="charge",
+        late_cancellation_fee_percent=50,
+    )
+    phone = await researcher(backend)
+    week = await phone.get(f"/console/m/instruments/{world.instrument_id}/book")
+    quote = await phone.get(html.unescape(SLOT.findall(week.text)[0]))
+    booked = await phone.post("/console/m/bookings", data=form_fields(quote.text, "/console/m/bookings"))
+    page = await phone.get(booked.headers["location"])
+    booking_id = booked.headers["location"].rsplit("/", 1)[1]
+    shown = await client.get(f"/api/v1/bookings/{booking_id}", headers=await login("demo-researcher"))
+    half = shown.json()["quote"]["fee_fen"] // 2
+    assert f"现在取消将收取取消费 {half // 100}.{half % 100:02d} 元" in page.text, page.text
+    cancelled = await phone.post(
+        f"/console/m/bookings/{booking_id}/cancel",
+        data=form_fields(page.text, f"/console/m/bookings/{booking_id}/cancel"),
+    )
+    assert "收取取消费" in (await phone.get(cancelled.headers["location"])).text
+    after = await client.get(f"/api/v1/bookings/{booking_id}", headers=await login("demo-researcher"))
+    assert after.json()["status"] == "cancelled" and after.json()["cancellation_fee_fen"] == half
