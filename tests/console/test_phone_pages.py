@@ -113,6 +113,17 @@ async def test_the_firm_admin_sees_vouchers_members_and_statements(backend):
     assert (await researcher_phone.get("/console/m/firm")).status_code == 403
 
 
+async def test_a_demo_instrument_page_loads_nothing_from_elsewhere(backend):
+    await reindex(backend.runtime.session_maker, backend.runtime.services[SEARCH_BACKEND])
+    phone = await researcher(backend)
+    found = await phone.get("/console/m", params={"q": "核磁"})
+    first = re.search(r'href="(/console/m/instruments/[^"]+)"', found.text)
+    assert first, found.text
+    page = await phone.get(first.group(1))
+    assert page.status_code == 200 and "收费标准" in page.text
+    assert not re.search(r'<(?:img|script|link)[^>]+(?:src|href)="(?:https?:)?//', page.text)
+
+
 @pytest.mark.parametrize("path", ["/console/m", "/console/m/bookings"])
 async def test_phone_pages_are_small_and_self_contained(backend, path):
     phone = await researcher(backend)
