@@ -78,16 +78,20 @@ async def search_page(
     mode: Mode | None = None,
     voucher: bool | None = None,
     sort: Sort | None = None,
+    free_week: bool | None = None,
     cursor: Annotated[str | None, Parameter(max_length=200)] = None,
 ) -> Template:
+    week = (shanghai_today(), shanghai_today() + timedelta(days=6)) if free_week else (None, None)
     asked = search_service.SearchRequest(
-        q=q, region=region, category=category, mode=mode, voucher=voucher, sort=sort, cursor=cursor, limit=10
-    )
+        q=q, region=region, category=category, mode=mode, voucher=voucher, sort=sort, cursor=cursor, limit=10,
+        available_from=week[0], available_to=week[1],
+    )  # fmt: skip
     async with transaction(db_session, read_only=True):
         found = await search_service.search(db_session, request.app.state.services[SEARCH_BACKEND], asked)
         live = await live_statuses(db_session, [item.id for item in found.items])
     chosen = {
-        "q": q, "region": region, "category": category, "mode": mode, "voucher": voucher, "sort": sort
+        "q": q, "region": region, "category": category, "mode": mode, "voucher": voucher, "sort": sort,
+        "free_week": free_week,
     }  # fmt: skip
 
     def link(**change: Any) -> str:

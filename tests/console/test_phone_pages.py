@@ -45,6 +45,8 @@ async def test_a_researcher_books_on_the_phone_once_however_often_confirm_is_sen
     found = await phone.get("/console/m", params={"q": "扫描电镜", "mode": "sample_testing"})
     assert found.status_code == 200, found.text
     assert "场发射扫描电子显微镜" in found.text and "/console/m/instruments/" in found.text
+    free = await phone.get("/console/m", params={"q": "扫描电镜", "free_week": "true"})
+    assert free.status_code == 200 and re.search(r'class="chip on" href="[^"]+">7 天内有空', free.text)
     assert "送样检测" in found.text and "地区" in found.text  # the filter chosen, the facets
 
     shown = await phone.get(f"/console/m/instruments/{world.instrument_id}")
