@@ -10,6 +10,7 @@ from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from yixiang.db import Base, Timestamps, UUIDPrimaryKey, utcnow
+from yixiang.outbox import BigId
 
 
 class OrgKind(enum.StrEnum):
@@ -113,3 +114,16 @@ class RefreshToken(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class NotificationConsent(Base):
+    """Each time a user gives or withdraws consent to WeChat notifications (PIPL): the latest row
+    is the answer now (``accounts.consent``), the rows before it the record of when."""
+
+    __tablename__ = "notification_consents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    given: Mapped[bool]
+    source: Mapped[str] = mapped_column(String(16))  # page | api
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -247,6 +247,20 @@ def late_cancellation_fee(rules: CalendarRules, quoted_fee_fen: int) -> int:
     return quoted_fee_fen * rules.late_cancellation_fee_percent // 100
 
 
+def firm_cancellation_fee(
+    rules: CalendarRules, start: datetime | None, quoted_fee_fen: int, now: datetime
+) -> int | None:
+    """What the firm's cancelling a confirmed booking costs now: nothing before the deadline,
+    after it what the rule says; None where the rule refuses a late cancellation."""
+    if may_cancel_without_fee(rules, start, now):
+        return 0
+    if rules.late_cancellation == LateCancellation.refuse:
+        return None
+    if rules.late_cancellation == LateCancellation.charge:
+        return late_cancellation_fee(rules, quoted_fee_fen)
+    return 0
+
+
 # --- sample testing queue --------------------------------------------------------------------------
 def expected_completion(
     days: WorkingDayCalendar,

@@ -30,18 +30,13 @@ from booking.errors import (
 )
 from booking.events import emit_reminder, emit_transition, reminder_key, write_history
 from booking.free_time import load_calendar
-from booking.models import (
-    Booking,
-    BookingStatus,
-    LateCancellation,
-)
+from booking.models import Booking, BookingStatus
 from booking.queries import checked_in_at, samples_ahead
 from booking.rules import (
     check_actual_use,
     check_arrival,
     expected_completion,
-    late_cancellation_fee,
-    may_cancel_without_fee,
+    firm_cancellation_fee,
     quote_fee,
 )
 from booking.schemas import CompleteIn
@@ -186,6 +181,15 @@ async def _offer_freed(session: AsyncSession, calendar: uuid.UUID | None, now: d
         await waitlist.offer_freed_time(session, calendar, now)
 
 
+async def firm_cancellation_terms(session: AsyncSession, booking: Booking, now: datetime) -> int | None:
+    """What the firm's cancelling ``booking`` costs at ``now`` (fen): a request or a queued sample
+    nothing, a confirmed slot what its instrument's rule says; None where only the provider may."""
+    if booking.status != BookingStatus.confirmed:
+        return 0
+    rules = await load_calendar(session, booking.instrument_id)
+    return firm_cancellation_fee(rules, booking.start_at, booking.quoted_fee_fen, now)
+
+
 async def cancel_booking(
     session: AsyncSession,
     principal: Principal,
@@ -200,15 +204,13 @@ async def cancel_booking(
     async with transaction(session):
         calendar = await waitlist.lock_calendar_of_booking(session, booking_id)
         booking = await _load_for(session, principal, booking_id, "cancel")
-        if not is_staff_of(principal, booking.unit_id) and booking.status == BookingStatus.confirmed:
-            rules = await load_calendar(session, booking.instrument_id)
-            if not may_cancel_without_fee(rules, booking.start_at, now):
-                if rules.late_cancellation == LateCancellation.refuse:
-                    raise CancellationDeadlinePassed(
-                        cancellation_deadline_hours=rules.cancellation_deadline_hours
-                    )
-                if rules.late_cancellation == LateCancellation.charge:
-                    booking.cancellation_fee_fen = late_cancellation_fee(rules, booking.quoted_fee_fen)
+        if not is_staff_of(principal, booking.unit_id):
+            fee = await firm_cancellation_terms(session, booking, now)
+            if fee is None:
+                hours = (await load_calendar(session, booking.instrument_id)).cancellation_deadline_hours
+                raise CancellationDeadlinePassed(cancellation_deadline_hours=hours)
+            if fee:
+                booking.cancellation_fee_fen = fee
         await _apply(session, booking, "cancel", principal.user_id, reason, now)
         await voucher_share.on_released(session, booking, "cancelled", principal.user_id)
         await _offer_freed(session, calendar, now)

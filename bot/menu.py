@@ -30,10 +30,24 @@ class MenuInvalid(ValueError):
     pass
 
 
-def menu_of(settings: Settings) -> dict[str, Any]:
-    configured = WeChatSettings.of(settings).menu
-    if not configured.strip():
+def with_phone_pages(h5_base_url: str) -> dict[str, Any]:
+    """The built-in menu, and with phone pages to open (``h5_base_url``) a 手机预约 entry under 我的
+    that opens them in WeChat's browser (signed in by WeChat's web authorisation)."""
+    if not h5_base_url.strip():
         return DEFAULT_MENU
+    mine = {**DEFAULT_MENU["button"][1]}
+    mine["sub_button"] = [
+        {"type": "view", "name": "手机预约", "url": h5_base_url.rstrip("/")},
+        *mine["sub_button"],
+    ]
+    return {"button": [DEFAULT_MENU["button"][0], mine, *DEFAULT_MENU["button"][2:]]}
+
+
+def menu_of(settings: Settings) -> dict[str, Any]:
+    wechat = WeChatSettings.of(settings)
+    configured = wechat.menu
+    if not configured.strip():
+        return with_phone_pages(wechat.h5_base_url)
     try:
         menu = msgspec.json.decode(configured)
     except msgspec.DecodeError as exc:

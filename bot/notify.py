@@ -37,6 +37,7 @@ import requests
 from sqlalchemy import bindparam, select, update
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from accounts.consent import notifications_allowed
 from accounts.models import User
 from bot.bills import MINIPROGRAM_PAY_PAGE, bill_text, due_checkout, pay_link, pays_in_wechat
 from bot.conversation.base import save_state, yuan
@@ -421,8 +422,8 @@ async def send_template_message(ctx: JobContext, event: Event) -> None:
     """Official-account template message to the user's bound follower."""
     user_id = _user_id(event)
     template_id = WeChatSettings.of(ctx.settings).template_ids.get(event.topic, "")
-    if user_id is None or not template_id:
-        return
+    if user_id is None or not template_id or not await notifications_allowed(ctx.session, user_id):
+        return  # (consent withdrawn: PIPL)
     follower = await ctx.session.scalar(
         select(Follower).where(Follower.user_id == user_id, Follower.subscribed.is_(True))
     )
@@ -477,7 +478,7 @@ async def send_subscribe_message(ctx: JobContext, event: Event) -> None:
     """Mini-program subscribe message to the user's mini-program openid."""
     user_id = _user_id(event)
     template_id = WeChatSettings.of(ctx.settings).subscribe_template_ids.get(event.topic, "")
-    if user_id is None or not template_id:
+    if user_id is None or not template_id or not await notifications_allowed(ctx.session, user_id):
         return
     openid = await ctx.session.scalar(select(User.wechat_openid).where(User.id == user_id))
     if not openid:

@@ -148,6 +148,24 @@ async def _exchange(gateway: WeChatGateway, call: str, code: str) -> dict[str, A
         raise WeChatUnavailable() from exc
 
 
+async def oauth_identity(official_account: WeChatGateway, code: str) -> tuple[str, str | None]:
+    """Web (H5) sign-in: the follower's openid (and unionid) that WeChat's OAuth ``code`` names."""
+    result = await _exchange(official_account, "oauth", code)
+    unionid = result.get("unionid")
+    return str(result.get("openid") or ""), str(unionid) if unionid else None
+
+
+async def user_for_follower(session: AsyncSession, openid: str, unionid: str | None) -> User:
+    """The active user bound to the follower (inside the caller's transaction); else refused."""
+    if unionid:
+        await bind_by_unionid(session, openid, unionid)
+    follower = await session.get(Follower, openid) if openid else None
+    user = await session.get(User, follower.user_id) if follower and follower.user_id else None
+    if user is None or not user.is_active:
+        raise WeChatNotBound()
+    return user
+
+
 class WeChatAuthController(Controller):
     path = "/api/v1/auth/wechat"
     tags = ["auth"]
@@ -230,17 +248,10 @@ class WeChatAuthController(Controller):
         request: Request[Any, Any, Any],
         official_account: WeChatGatewayDependency,
     ) -> TokenPair:
-        result = await _exchange(official_account, "oauth", code)
-        openid = str(result.get("openid") or "")
-        unionid = result.get("unionid")
+        openid, unionid = await oauth_identity(official_account, code)
         issuer: TokenIssuer = request.app.state.token_issuer
         async with transaction(db_session):
-            if unionid:
-                await bind_by_unionid(db_session, openid, str(unionid))
-            follower = await db_session.get(Follower, openid)
-            user = await db_session.get(User, follower.user_id) if follower and follower.user_id else None
-            if user is None or not user.is_active:
-                raise WeChatNotBound()
+            user = await user_for_follower(db_session, openid, unionid)
             return await issuer.issue(db_session, user)
 
 

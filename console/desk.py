@@ -17,6 +17,7 @@ from catalogue.models import PublicationStatus
 from catalogue.services import unit_instruments
 from console import session as console_session
 from console.pages import DESK_ROLES, render
+from console.phone import wechat_sign_in
 from console.session import SESSION_COOKIE, current_session, session_cookie, sign_in_cookie
 from console.weeks import today_range
 from vouchers.models import SettlementStatus
@@ -38,6 +39,9 @@ async def sign_in_form(request: Request[Any, Any, Any], next: str | None = None)
     if request.scope.get("user") is not None:
         return Redirect(path=_safe_next(next), status_code=303)
     token = request.scope["state"].get("console_sign_in_csrf") or secrets.token_urlsafe(32)
+    inside_wechat = wechat_sign_in(request, _safe_next(next), token)
+    if inside_wechat is not None:
+        return inside_wechat
     page = render(request, "login.html", sign_in_csrf=token, next=_safe_next(next), username="", error=None)
     page.cookies.append(sign_in_cookie(token))
     return page

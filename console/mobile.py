@@ -7,9 +7,9 @@ browser); outside WeChat the page offers a Native order's QR code, drawn here as
 the page then asks the server to check the order with WeChat Pay (``sync_order``, as the API's
 check route does) instead of waiting for the notification.
 
-Sign-in is the console's own session (password form); WeChat web authorisation for these pages is
-not built yet. Every rule is the payment services': ``open_payment_order`` (who may pay, how much,
-one open order per channel), ``visible_order`` + ``sync_order``.
+Sign-in is the console's own session: WeChat's web authorisation inside WeChat, the password form
+elsewhere (``console.phone``). Every rule is the payment services': ``open_payment_order`` (who
+may pay, how much, one open order per channel), ``visible_order`` + ``sync_order``.
 """
 
 from __future__ import annotations

@@ -151,19 +151,29 @@ def back_to(path: str, *, ok: str | None = None, error: str | None = None) -> Re
     return Redirect(path=path, status_code=303, cookies=cookies)
 
 
-async def act(back: str, work: Callable[[], Awaitable[str | tuple[str, str]]]) -> Redirect:
-    """Run an action; back to ``back`` with its message (or to the page ``work`` names with it),
-    or with the service's refusal.
+Work = Callable[[], Awaitable[str | tuple[str, str]]]
 
-    What the caller may not see stays a 404 page (another unit's booking learns nothing)."""
+
+async def outcome(back: str, work: Work) -> tuple[str, str, str]:
+    """Run an action: ("ok", its message, the page it names or ``back``), or ("error", the
+    service's refusal, ``back``). What the caller may not see stays a 404 (raised)."""
     try:
         done = await work()
     except (NotFound, Unauthenticated):
         raise
     except DomainError as exc:
-        return back_to(back, error=exc.message)
+        return "error", exc.message, back
     message, where = done if isinstance(done, tuple) else (done, back)
-    return back_to(where, ok=message)
+    return "ok", message, where
+
+
+async def act(back: str, work: Work) -> Redirect:
+    """Run an action; back to ``back`` with its message (or to the page ``work`` names with it),
+    or with the service's refusal.
+
+    What the caller may not see stays a 404 page (another unit's booking learns nothing)."""
+    kind, text, where = await outcome(back, work)
+    return back_to(where, **{kind: text})
 
 
 def as_input(body: dict[str, Any], into: type[Any]) -> Any:

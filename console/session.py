@@ -103,8 +103,14 @@ async def sign_in(
         limit_per_minute=limit_per_minute,
         issue=remember,
     )
+    return await start_session(store, user_id, version)
+
+
+async def start_session(store: Store, user_id: uuid.UUID, token_version: int) -> str:
+    """A new session for a user already identified (password, or WeChat's web authorisation);
+    its cookie value."""
     value = secrets.token_urlsafe(32)
-    record = {"user_id": str(user_id), "ver": version, "csrf": secrets.token_urlsafe(32)}
+    record = {"user_id": str(user_id), "ver": token_version, "csrf": secrets.token_urlsafe(32)}
     await store.set(_store_key(value), json.dumps(record), ttl=SESSION_SECONDS)
     return value
 

@@ -17,5 +17,6 @@ DOMAIN_PACKAGES = (
     "search",
     "oversight",
     "bot",
+    "privacy",
     "console",
 )

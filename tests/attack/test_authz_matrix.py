@@ -931,6 +931,21 @@ def cases(s: Scene) -> list[Case]:
         Case(f"GET {SERIES}/{{series_id:uuid}}", show_series, only(200, [R1, FA], 404)),
         Case(f"POST {SERIES}/{{series_id:uuid}}/cancel", cancel_series, only(200, [R1, FA], 404), fresh=True),
         Case("GET /api/v1/booking-standing", fixed("/api/v1/booking-standing"), expect(200)),  # one's own
+        # personal data (PIPL): only one's own (no user in the path); erasing for real would end
+        # the demo accounts: the unconfirmed request reaches the rule (400), and
+        # tests/privacy erases a user of its own
+        Case("GET /api/v1/me/personal-data", fixed("/api/v1/me/personal-data"), expect(200)),
+        Case(
+            "POST /api/v1/me/personal-data/erasure",
+            fixed("/api/v1/me/personal-data/erasure", {"confirm": False}),
+            expect(400),
+        ),
+        Case("GET /api/v1/me/notification-consent", fixed("/api/v1/me/notification-consent"), expect(200)),
+        Case(
+            "POST /api/v1/me/notification-consent",
+            fixed("/api/v1/me/notification-consent", {"given": True}),
+            expect(200),
+        ),
         Case(f"POST {TRAINING}", new_training_request, expect(201), fresh=True),  # one's own request
         Case(f"GET {TRAINING}", fixed(TRAINING), expect(200)),  # one's own
         Case(f"GET {TRAINING}", fixed(f"{TRAINING}?unit={ZJLG}"), only(200, staff, 403)),
