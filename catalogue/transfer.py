@@ -36,10 +36,13 @@ from catalogue.models import (
 )
 from catalogue.schemas import InstrumentIn, ServiceItemIn
 from catalogue.services import (
+    Snapshot,
     apply_fields,
     apply_items,
     check_instrument,
+    instrument_snapshot,
     load_reference,
+    record_instrument_change,
     resolve_unit,
 )
 from yixiang.db import transaction, utcnow
@@ -402,9 +405,11 @@ async def import_instruments(
         )
         created = updated = 0
         ids: list[uuid.UUID] = []
+        audited: list[tuple[Instrument, Snapshot]] = []
         now = utcnow()
         for row in parsed:
             instrument = existing.get(row.data.asset_number)
+            before = instrument_snapshot(instrument)
             if instrument is None:
                 instrument = Instrument(
                     id=uuid.uuid4(), publication=new_state, service_items=[], submitted_at=now
@@ -425,7 +430,12 @@ async def import_instruments(
             )
             instrument.updated_by = principal.user_id
             ids.append(instrument.id)
+            audited.append((instrument, before))
         await session.flush()
+        for instrument, before in audited:
+            await record_instrument_change(
+                session, principal.user_id, instrument, before, "imported" if before[0] is None else "updated"
+            )
         await emit_instruments_changed(session, ids, "imported")
     return created, updated, ids
 

@@ -12,6 +12,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
 from console import (
+    audit_desk,
     desk,
     instruments,
     mobile,
@@ -74,6 +75,7 @@ pages = Router(
         *science.ROUTES,
         *settlements.ROUTES,
         *operator.ROUTES,
+        *audit_desk.ROUTES,
         *region.ROUTES,
         *mobile.ROUTES,
         *payments_desk.ROUTES,

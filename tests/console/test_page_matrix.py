@@ -151,6 +151,9 @@ ROWS: dict[str, Row] = {
         [PA], "/console/outbox/{fresh_dead_event}/retry", form={}
     ),
     "GET /console/users": Row([PA], "/console/users", api="/api/v1/ledger/check"),
+    "GET /console/audit": Row(
+        [PA], "/console/audit?entity=instrument", api="/api/v1/audit?entity=instrument"
+    ),
     "POST /console/users/{user_id:uuid}/sign-out": Row([PA], "/console/users/{fresh_user}/sign-out", form={}),
     "GET /console/working-days": Row(
         [PA], "/console/working-days?year=2099", api="/api/v1/admin/working-days?year=2099"
