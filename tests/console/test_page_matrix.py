@@ -40,6 +40,7 @@ from tests.catalogue.helpers import row as import_row
 from tests.console.desk import console_client, csrf_of, signed_in
 from tests.vouchers.desk import new_org
 from vouchers.models import PaymentReconciliation
+from yixiang.long_jobs import JobStatus, LongJob
 from yixiang.outbox import EventStatus, OutboxEvent
 
 DESK = [P, UA, SB, FB, PA]
@@ -151,6 +152,11 @@ ROWS: dict[str, Row] = {
         [PA], "/console/outbox/{fresh_dead_event}/retry", form={}
     ),
     "GET /console/users": Row([PA], "/console/users", api="/api/v1/ledger/check"),
+    "GET /console/search-index": Row([PA], "/console/search-index", api="/api/v1/ledger/check"),
+    "POST /console/search-index/reindex": Row([PA], "/console/search-index/reindex", form={}),
+    # a unit's import job: its staff and the operator (other units' staff: test_long_jobs); the
+    # job is the console's own (no API shows it)
+    "GET /console/jobs/{job_id:uuid}": Row([P, UA, PA], "/console/jobs/{job}"),
     "GET /console/audit": Row(
         [PA], "/console/audit?entity=instrument", api="/api/v1/audit?entity=instrument"
     ),
@@ -230,6 +236,7 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         "program": await s.new_program(),
         "application": await s.application(),
         "reconciliation": str(await direct_merchants_day(backend)),
+        "job": str(await import_job(backend)),
     }
     r = await client.post(
         f"/api/v1/voucher-applications/{objects['application']}/attachments",
@@ -322,6 +329,20 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
                         f"{route} as {role}: the page shows what the API refuses ({api.status_code})"
                     )
     assert not wrong, "\n".join(wrong)
+
+
+async def import_job(backend) -> uuid.UUID:
+    """A finished monthly import of 之江理工's."""
+    job = LongJob(
+        kind="instrument_import",
+        title="导入月报：matrix.csv",
+        status=JobStatus.done,
+        organization_id=demo_id("unit-zjlg"),
+        result={"created": 1, "updated": 0},
+    )
+    async with backend.runtime.session_maker() as session, session.begin():
+        session.add(job)
+    return job.id
 
 
 async def dead_event(backend) -> int:
