@@ -14,6 +14,7 @@ from litestar.static_files import create_static_files_router
 from console import (
     audit_desk,
     desk,
+    instrument_edit,
     instruments,
     long_work,
     mobile,
@@ -70,6 +71,7 @@ pages = Router(
         *desk.ROUTES,
         *provider.ROUTES,
         *results_desk.ROUTES,
+        *instrument_edit.ROUTES,
         *instruments.ROUTES,
         *qualifications.ROUTES,
         *unit_desk.ROUTES,

@@ -72,6 +72,24 @@ ROWS: dict[str, Row] = {
     ),
     "GET /console/instruments": Row(STAFF, "/console/instruments", api="/api/v1/provider/instruments"),
     "POST /console/instruments/import": Row(STAFF, "/console/instruments/import", form={}, push=True),
+    # one instrument: details, fees, calendar, closures (its unit's staff; test_instrument_edit)
+    "GET /console/instruments/{instrument_id:uuid}": Row(
+        STAFF, "/console/instruments/{fresh_draft}", api="/api/v1/provider/instruments"
+    ),
+    "POST /console/instruments/{instrument_id:uuid}/details": Row(
+        STAFF, "/console/instruments/{fresh_draft}/details", form={"name": "矩阵仪器"}
+    ),
+    "POST /console/instruments/{instrument_id:uuid}/calendar": Row(
+        STAFF, "/console/instruments/{fresh_draft}/calendar", form={"hours_0": "09:00-17:00"}
+    ),
+    "POST /console/instruments/{instrument_id:uuid}/closures": Row(
+        STAFF,
+        "/console/instruments/{fresh_draft}/closures",
+        form={"start": "2099-03-02T08:00", "end": "2099-03-02T12:00", "reason": "矩阵"},
+    ),
+    "POST /console/instruments/{instrument_id:uuid}/closures/{closure_id:uuid}/remove": Row(
+        STAFF, "/console/instruments/{fresh_closure}/remove", form={}
+    ),
     "GET /console/instruments/export": Row(
         STAFF, "/console/instruments/export?format=csv", api="/api/v1/provider/instruments/export"
     ),
@@ -213,6 +231,7 @@ FRESH = (
     "fresh_user",
     "fresh_draft",
     "fresh_qualification",
+    "fresh_closure",
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
 SPECIAL |= {"POST /console/m/payment-orders/{out_trade_no:str}/check"}  # needs an order: test_pay_pages
@@ -265,6 +284,17 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             r = await client.post("/api/v1/provider/qualifications", json=body, headers=s.headers[P])
             assert r.status_code == 201, r.text
             return str(r.json()["id"])
+        if name == "fresh_closure":  # "{instrument}/closures/{closure}"
+            world = await make_instrument(backend, publication=PublicationStatus.draft)
+            body = {"start": "2099-03-03T08:00:00+08:00", "end": "2099-03-03T12:00:00+08:00"}
+            r = await client.post(
+                f"/api/v1/provider/instruments/{world.instrument_id}/closures",
+                json=body,
+                headers=s.headers[P],
+            )
+            assert r.status_code in (200, 201), r.text
+            made = r.json()
+            return f"{world.instrument_id}/closures/{made.get('closure', made)['id']}"
         if name == "fresh_draft":
             return str((await make_instrument(backend, publication=PublicationStatus.draft)).instrument_id)
         if name == "fresh_application":
