@@ -27,6 +27,7 @@ from console import (
     science,
     settlements,
     unit_desk,
+    wechat_signin,
 )
 from console.pages import EXCEPTION_PAGES, HERE, TEMPLATE_CONFIG
 from console.session import (
@@ -69,6 +70,7 @@ pages = Router(
     path="/console",
     route_handlers=[
         *desk.ROUTES,
+        *wechat_signin.ROUTES,
         *provider.ROUTES,
         *results_desk.ROUTES,
         *instrument_edit.ROUTES,

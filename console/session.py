@@ -103,6 +103,11 @@ async def sign_in(
         limit_per_minute=limit_per_minute,
         issue=remember,
     )
+    return await open_session(store, user_id, version)
+
+
+async def open_session(store: Store, user_id: uuid.UUID, version: int) -> str:
+    """A new console session of the user (signed in by password or WeChat): its cookie value."""
     value = secrets.token_urlsafe(32)
     record = {"user_id": str(user_id), "ver": version, "csrf": secrets.token_urlsafe(32)}
     await store.set(_store_key(value), json.dumps(record), ttl=SESSION_SECONDS)

@@ -66,6 +66,9 @@ ROWS: dict[str, Row] = {
     "GET /console/login": Row(ROLES, "/console/login"),  # anyone; signed in: on to /console
     "POST /console/login": Row(ROLES, "/console/login"),  # tested in test_pages (its own token)
     "POST /console/logout": Row(ROLES, "/console/logout"),  # tested in test_pages
+    # WeChat's QR sign-in, where configured (tested in test_wechat_signin against the fake)
+    "GET /console/login/wechat": Row(ROLES, "/console/login/wechat"),
+    "GET /console/login/wechat/callback": Row(ROLES, "/console/login/wechat/callback"),
     "GET /console/bookings": Row(STAFF, "/console/bookings?when=all", api="/api/v1/bookings?unit={unit}"),
     "POST /console/bookings/{booking_id:uuid}/results": Row(
         STAFF, "/console/bookings/{fresh_completed}/results", form={}, upload=True
@@ -234,6 +237,7 @@ FRESH = (
     "fresh_closure",
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
+SPECIAL |= {"GET /console/login/wechat", "GET /console/login/wechat/callback"}  # test_wechat_signin
 SPECIAL |= {"POST /console/m/payment-orders/{out_trade_no:str}/check"}  # needs an order: test_pay_pages
 CONSOLE_ROUTES = set(ROWS)
 
