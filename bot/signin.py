@@ -136,7 +136,7 @@ async def user_for_miniprogram(session: AsyncSession, openid: str, unionid: str 
     raise WeChatUnavailable()
 
 
-async def _exchange(gateway: WeChatGateway, call: str, code: str) -> dict[str, Any]:
+async def exchange_code(gateway: WeChatGateway, call: str, code: str) -> dict[str, Any]:
     try:
         if call == "code_to_session":
             return await gateway.code_to_session(code)
@@ -160,7 +160,7 @@ class WeChatAuthController(Controller):
         request: Request[Any, Any, Any],
         miniprogram: WeChatGatewayDependency,
     ) -> TokenPair:
-        session_info = await _exchange(miniprogram, "code_to_session", data.code)
+        session_info = await exchange_code(miniprogram, "code_to_session", data.code)
         openid = str(session_info.get("openid") or "")
         if not openid:
             raise WeChatCodeInvalid()
@@ -230,7 +230,7 @@ class WeChatAuthController(Controller):
         request: Request[Any, Any, Any],
         official_account: WeChatGatewayDependency,
     ) -> TokenPair:
-        result = await _exchange(official_account, "oauth", code)
+        result = await exchange_code(official_account, "oauth", code)
         openid = str(result.get("openid") or "")
         unionid = result.get("unionid")
         issuer: TokenIssuer = request.app.state.token_issuer

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import User
 from bot.models import Follower
 from bot.settings import WeChatSettings
-from bot.signin import WeChatCodeInvalid, WeChatNotBound, _exchange
+from bot.signin import WeChatCodeInvalid, WeChatNotBound, exchange_code
 from bot.wechat import WeChatGateway
 from yixiang.errors import Unauthenticated
 from yixiang.settings import Settings
@@ -53,7 +53,7 @@ async def user_by_qr_code(session: AsyncSession, settings: Settings, store: Stor
     """The active user whose WeChat scanned the code (by unionid); refused when none is bound."""
     wechat = WeChatSettings.of(settings)
     gateway = WeChatGateway(settings, store, app_id=wechat.web_app_id, app_secret=wechat.web_app_secret)
-    result = await _exchange(gateway, "oauth", code)
+    result = await exchange_code(gateway, "oauth", code)
     unionid = str(result.get("unionid") or "")
     if not str(result.get("openid") or ""):
         raise WeChatCodeInvalid()

@@ -40,10 +40,8 @@ async def search_index(
 ) -> Template:
     store = request.app.state.runtime.store
     async with transaction(db_session, read_only=True):
-        jobs = [
-            await view_job(db_session, store, j)
-            for j in await recent_jobs(db_session, kind=REINDEX, organization_ids=None)
-        ]
+        found = await recent_jobs(db_session, kind=REINDEX, organization_ids=None)
+    jobs = [await view_job(store, job) for job in found]
     return render(request, "search_index.html", backend=search_backend.name, jobs=jobs, labels=STATUS_LABELS)
 
 
@@ -81,7 +79,7 @@ async def job_page(
         job = await db_session.get(LongJob, job_id)
         if job is None or not job_visible(principal, job):
             raise NotFound("没有这项任务")
-        view = await view_job(db_session, request.app.state.runtime.store, job)
+        view = await view_job(request.app.state.runtime.store, job)
     back = "/console/search-index" if job.kind == REINDEX else "/console/instruments"
     return render(request, "job.html", view=view, labels=STATUS_LABELS, back=back, IMPORT=IMPORT)
 

@@ -166,7 +166,7 @@ async def _run(
             job.finished_at = utcnow()
 
 
-async def view_job(session: AsyncSession, store: Store, job: LongJob) -> JobView:
+async def view_job(store: Store, job: LongJob) -> JobView:
     if job.status != JobStatus.running:
         return JobView(job, job.done, job.total, interrupted=False)
     raw = await store.get(_key(job.id))
