@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from yixiang.store import Store
 log = logging.getLogger(__name__)
 
 PROGRESS_TTL_SECONDS = 86_400
+PROGRESS_EVERY_SECONDS = 0.5
 # A running job whose progress has not moved for this long is taken as interrupted.
 STALE_AFTER = timedelta(minutes=15)
 
@@ -134,17 +136,26 @@ async def _run(
     session_maker: async_sessionmaker[AsyncSession], store: Store, job_id: uuid.UUID, work: Work
 ) -> None:
     latest = Progress(0, 0, utcnow())
+    written = 0.0  # when the store last got the count (monotonic seconds)
     pending: set[asyncio.Task[None]] = set()
+    loop = asyncio.get_running_loop()
 
-    def report(done: int, total: int) -> None:
-        nonlocal latest
-        latest = Progress(done, total, utcnow())
-        # Called from inside the work's loop (possibly a synchronous callback): write without waiting.
-        task = asyncio.get_running_loop().create_task(
-            store.set(_key(job_id), msgspec.json.encode(latest), ttl=PROGRESS_TTL_SECONDS)
+    def write(progress: Progress) -> None:
+        task = loop.create_task(
+            store.set(_key(job_id), msgspec.json.encode(progress), ttl=PROGRESS_TTL_SECONDS)
         )
         pending.add(task)
         task.add_done_callback(pending.discard)
+
+    def report(done: int, total: int) -> None:
+        # Called from inside the work's loop, perhaps many times a second (an import reports each
+        # row) and perhaps from a worker thread: the store gets the count at most twice a second.
+        nonlocal latest, written
+        latest = Progress(done, total, utcnow())
+        now = time.monotonic()
+        if now - written >= PROGRESS_EVERY_SECONDS or done >= total:
+            written = now
+            loop.call_soon_threadsafe(write, latest)
 
     status, result, error = JobStatus.done, None, None
     try:
