@@ -12,6 +12,7 @@ from accounts.auth import Principal
 from accounts.errors import AlreadyMember, RoleNotAllowed
 from accounts.models import ROLE_ORG_KINDS, Membership, Organization, OrgKind, Role, User
 from accounts.schemas import MemberIn, MemberOut
+from yixiang.audit import record_change
 from yixiang.db import transaction
 from yixiang.errors import Forbidden, NotFound
 from yixiang.outbox import emit
@@ -74,7 +75,22 @@ async def add_member(
         )
         if existing is not None:
             raise AlreadyMember()
-        session.add(Membership(user_id=user.id, organization_id=org_id, role=data.role))
+        membership = Membership(user_id=user.id, organization_id=org_id, role=data.role)
+        session.add(membership)
+        await session.flush()
+        await record_change(
+            session,
+            actor_id=principal.user_id,
+            entity_type="membership",
+            entity_id=membership.id,
+            action="created",
+            after={
+                "user_id": user.id,
+                "username": user.username,
+                "organization_id": org_id,
+                "role": data.role,
+            },
+        )
         await emit(
             session,
             "identity.member_added",
@@ -98,6 +114,14 @@ async def remove_member(
         if not memberships:
             raise NotFound("该用户不是本单位成员")
         for membership in memberships:
+            await record_change(
+                session,
+                actor_id=principal.user_id,
+                entity_type="membership",
+                entity_id=membership.id,
+                action="removed",
+                before={"user_id": user_id, "organization_id": org_id, "role": membership.role},
+            )
             await session.delete(membership)
         await emit(
             session,

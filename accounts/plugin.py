@@ -10,6 +10,7 @@ from litestar.middleware import DefineMiddleware
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.audit_controllers import audit_search
 from accounts.auth import JWTAuthMiddleware, TokenIssuer, provide_optional_principal, provide_principal
 from accounts.controllers import AuthController, OrganizationController, me
 from accounts.demo import ACCOUNTS, demo_id, load_accounts_demo
@@ -51,7 +52,7 @@ async def purge_expired_refresh_tokens(ctx: JobContext, event: Event) -> None:
 
 DOMAIN = Domain(
     name="accounts",
-    route_handlers=[AuthController, me, OrganizationController],
+    route_handlers=[AuthController, me, OrganizationController, audit_search],
     # /metrics checks its own bearer token (yixiang.metrics), which is no sign-in token
     middleware=[
         DefineMiddleware(JWTAuthMiddleware, exclude=["^/health$", "^/ready$", "^/metrics$", "^/schema"])

@@ -194,7 +194,8 @@ async def main(args: argparse.Namespace) -> None:
             loop = python_loop_seconds()
             print(
                 f"# {date.today()} {platform.node()} {platform.processor() or platform.machine()}, "
-                f"Python {platform.python_version()}, 10^7-addition loop {loop:.3f} s"
+                f"Python {platform.python_version()}, 10^7-addition loop {loop:.3f} s, "
+                f"load average {' '.join(f'{n:.2f}' for n in os.getloadavg())}"
             )
             print("| page | p50 ms | p95 ms | p99 ms | max ms |")
             print("|---|---|---|---|---|")
@@ -202,7 +203,10 @@ async def main(args: argparse.Namespace) -> None:
                 figures = await timed(client, path, args.requests, expect)
                 cells = " | ".join(f"{figures[k]:.1f}" for k in ("p50", "p95", "p99", "max"))
                 print(f"| {label} | {cells} |")
-            print(f"# 10^7-addition loop after: {python_loop_seconds():.3f} s")
+            print(
+                f"# 10^7-addition loop after: {python_loop_seconds():.3f} s, "
+                f"load average {' '.join(f'{n:.2f}' for n in os.getloadavg())}"
+            )
             await provider.aclose()
             await finance.aclose()
     finally:

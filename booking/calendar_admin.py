@@ -22,6 +22,7 @@ from booking.free_time import load_calendar
 from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar
 from booking.schemas import CalendarIn, ClosureIn
 from catalogue.access import visible_instrument
+from yixiang.audit import record_change, snapshot
 from yixiang.clock import SHANGHAI
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput, NotFound
@@ -31,6 +32,9 @@ from yixiang.outbox import emit
 class CalendarInvalid(InvalidInput):
     code = "calendar_invalid"
     message = "日历设置有误"
+
+
+CLOSURE_AUDITED = ("start_at", "end_at", "reason")
 
 
 def _minutes(hhmm: str) -> int:
@@ -75,6 +79,8 @@ async def update_calendar(
     async with transaction(session):
         await managed_instrument(session, principal, instrument_id)
         row = await session.get(InstrumentCalendar, instrument_id)
+        audited = data.__struct_fields__
+        before = None if row is None else snapshot(row, audited)
         if row is None:
             row = InstrumentCalendar(instrument_id=instrument_id, weekly_hours={"intervals": intervals})
             session.add(row)
@@ -85,6 +91,15 @@ async def update_calendar(
         row.updated_by = principal.user_id
         row.updated_at = utcnow()
         await session.flush()
+        await record_change(
+            session,
+            actor_id=principal.user_id,
+            entity_type="calendar",
+            entity_id=instrument_id,
+            action="updated" if before is not None else "created",
+            before=before,
+            after=snapshot(row, audited),
+        )
         await emit(
             session, "booking.calendar_updated", {"instrument_id": instrument_id, "by": principal.user_id}
         )
@@ -111,6 +126,14 @@ async def add_closure(
         )
         session.add(row)
         await session.flush()
+        await record_change(
+            session,
+            actor_id=principal.user_id,
+            entity_type="closure",
+            entity_id=row.id,
+            action="created",
+            after={"instrument_id": instrument_id, **snapshot(row, CLOSURE_AUDITED)},
+        )
         affected = (
             await session.scalars(
                 select(Booking.id).where(
@@ -150,6 +173,14 @@ async def delete_closure(
         row = await session.get(Closure, closure_id)
         if row is None or row.instrument_id != instrument_id:
             raise NotFound("未找到该停用时段")
+        await record_change(
+            session,
+            actor_id=principal.user_id,
+            entity_type="closure",
+            entity_id=row.id,
+            action="removed",
+            before={"instrument_id": instrument_id, **snapshot(row, CLOSURE_AUDITED)},
+        )
         await session.delete(row)
         await emit(
             session,

@@ -35,7 +35,10 @@ DEMO_VALUES = frozenset(
         DEMO_MINIPROGRAM_APP_SECRET,
     }
 )
-CREDENTIALS = ("app_id", "app_secret", "token", "aes_key", "miniprogram_app_id", "miniprogram_app_secret")
+CREDENTIALS = (
+    *("app_id", "app_secret", "token", "aes_key", "miniprogram_app_id", "miniprogram_app_secret"),
+    *("web_app_id", "web_app_secret"),
+)
 APP_ID = re.compile(r"wx[0-9a-f]{16}")
 
 
@@ -80,6 +83,13 @@ class WeChatSettings(Section):
     # The mini-program has its own app id and secret (empty: the official account's are used).
     miniprogram_app_id: str = ""
     miniprogram_app_secret: str = ""
+    # The website application (网站应用, open.weixin.qq.com) for the console's QR sign-in; empty:
+    # the console offers the password form only. Its users are found by unionid, so the website
+    # application must sit on the same open-platform account as the official account/mini-program.
+    web_app_id: str = ""
+    web_app_secret: str = ""
+    # Where the QR sign-in page is (qrconnect); tests point it at the local fake.
+    open_base_url: str = "https://open.weixin.qq.com"
     # Outbox topic -> template id (official account) / subscribe-message template id (mini-program);
     # in the environment as JSON, e.g. YIXIANG_WECHAT_TEMPLATE_IDS='{"booking.confirmed": "abc"}'.
     template_ids: dict[str, str] = msgspec.field(default_factory=dict)
@@ -134,7 +144,7 @@ class WeChatSettings(Section):
                 errors.append(
                     f"{env_name(self.setting_key(field))} is a placeholder or demo value: set the real one"
                 )
-        for field in ("app_id", "miniprogram_app_id"):
+        for field in ("app_id", "miniprogram_app_id", "web_app_id"):
             value = getattr(self, field)
             if value and not looks_like_placeholder(value) and not APP_ID.fullmatch(value):
                 errors.append(

@@ -136,7 +136,7 @@ async def user_for_miniprogram(session: AsyncSession, openid: str, unionid: str 
     raise WeChatUnavailable()
 
 
-async def _exchange(gateway: WeChatGateway, call: str, code: str) -> dict[str, Any]:
+async def exchange_code(gateway: WeChatGateway, call: str, code: str) -> dict[str, Any]:
     try:
         if call == "code_to_session":
             return await gateway.code_to_session(code)
@@ -178,7 +178,7 @@ class WeChatAuthController(Controller):
         request: Request[Any, Any, Any],
         miniprogram: WeChatGatewayDependency,
     ) -> TokenPair:
-        session_info = await _exchange(miniprogram, "code_to_session", data.code)
+        session_info = await exchange_code(miniprogram, "code_to_session", data.code)
         openid = str(session_info.get("openid") or "")
         if not openid:
             raise WeChatCodeInvalid()

@@ -323,9 +323,9 @@ class WorkingDayController(Controller):
             return _day_out(row)
 
     @delete("/{day:date}", summary="Remove an override (the built-in calendar applies again)")
-    async def remove(self, day: date, db_session: AsyncSession) -> None:
+    async def remove(self, day: date, principal: Principal, db_session: AsyncSession) -> None:
         async with transaction(db_session):
-            if not await workdays.remove_override(db_session, day):
+            if not await workdays.remove_override(db_session, day, actor_id=principal.user_id):
                 raise NotFound("该日期没有设置", day=day.isoformat())
 
 

@@ -37,6 +37,7 @@ from catalogue.models import (
     ServiceMode,
 )
 from catalogue.schemas import InstrumentIn, ServiceItemIn
+from yixiang.audit import record_change, snapshot
 from yixiang.db import transaction, utcnow
 from yixiang.errors import InvalidInput
 
@@ -129,6 +130,57 @@ def resolve_unit(principal: Principal, unit_id: uuid.UUID | None) -> uuid.UUID:
     if unit_id not in units:
         raise NotUnitStaff()
     return unit_id
+
+
+# --- the audit trail: an instrument's fields, fee standard and service items before and after ----
+INSTRUMENT_AUDITED = (
+    *("asset_number", "name", "name_en", "aliases", "model", "manufacturer", "origin", "category_code"),
+    *("original_value_fen", "purchase_date", "acceptance_date", "lab", "address", "region_code"),
+    *("latitude", "longitude", "status", "open_to_public", "self_operation", "operator_run"),
+    *("sample_testing", "specifications", "sample_requirements", "photos", "contact_name"),
+    *("contact_phone", "contact_email", "voucher_eligible", "customs_supervised_until", "fee_basis"),
+    *("publication", "review_note"),
+)
+SERVICE_ITEM_AUDITED = (
+    *("name", "mode", "price_unit", "internal_price_fen", "external_price_fen"),
+    *("turnaround_working_days", "description", "active"),
+)
+
+Snapshot = tuple[dict[str, Any] | None, dict[uuid.UUID, dict[str, Any]]]
+
+
+def instrument_snapshot(instrument: Instrument | None) -> Snapshot:
+    """The instrument and its service items as the audit trail compares them (None: a new one)."""
+    if instrument is None:
+        return None, {}
+    items = {item.id: snapshot(item, SERVICE_ITEM_AUDITED) for item in instrument.service_items}
+    return snapshot(instrument, INSTRUMENT_AUDITED), items
+
+
+async def record_instrument_change(
+    session: AsyncSession, actor_id: uuid.UUID, instrument: Instrument, before: Snapshot, action: str
+) -> None:
+    after = instrument_snapshot(instrument)
+    await record_change(
+        session,
+        actor_id=actor_id,
+        entity_type="instrument",
+        entity_id=instrument.id,
+        action=action,
+        before=before[0],
+        after=after[0],
+    )
+    for item_id, item_after in after[1].items():
+        item_before = before[1].get(item_id)
+        await record_change(
+            session,
+            actor_id=actor_id,
+            entity_type="service_item",
+            entity_id=item_id,
+            action="updated" if item_before is not None else "created",
+            before=item_before,
+            after={**item_after, "instrument_id": str(instrument.id)} if item_before is None else item_after,
+        )
 
 
 # --- changes --------------------------------------------------------------------------------
@@ -225,6 +277,7 @@ async def create_instrument(session: AsyncSession, principal: Principal, data: I
         instrument.updated_by = principal.user_id
         session.add(instrument)
         await session.flush()
+        await record_instrument_change(session, principal.user_id, instrument, (None, {}), "created")
         await emit_instruments_changed(session, [instrument.id], "created")
     return instrument
 
@@ -239,11 +292,13 @@ async def update_instrument(
             raise InvalidInput("不能更改仪器的管理单位", field="unit_id")
         _raise_problems(check_instrument(data, await load_reference(session)))
         await _check_asset_number(session, unit_id, data.asset_number, instrument.id)
+        before = instrument_snapshot(instrument)
         apply_fields(instrument, data, unit_id)
         apply_items(instrument, data.service_items)
         instrument.updated_by = principal.user_id
         instrument.updated_at = utcnow()
         await session.flush()
+        await record_instrument_change(session, principal.user_id, instrument, before, "updated")
         await emit_instruments_changed(session, [instrument.id], "edited")
     return instrument
 
@@ -259,6 +314,7 @@ async def change_publication(
         if instrument.publication not in sources:
             raise InvalidPublicationTransition(action=action, publication=instrument.publication.value)
         now = utcnow()
+        before = instrument_snapshot(instrument)
         instrument.publication = target
         if action == "submit":
             instrument.submitted_at = now
@@ -270,6 +326,7 @@ async def change_publication(
         instrument.updated_by = principal.user_id
         instrument.updated_at = now
         await session.flush()
+        await record_instrument_change(session, principal.user_id, instrument, before, action)
         await emit_instruments_changed(session, [instrument.id], action)
     return instrument
 

@@ -38,10 +38,13 @@ from catalogue.models import (
 )
 from catalogue.schemas import InstrumentIn, ServiceItemIn
 from catalogue.services import (
+    Snapshot,
     apply_fields,
     apply_items,
     check_instrument,
+    instrument_snapshot,
     load_reference,
+    record_instrument_change,
     resolve_unit,
 )
 from yixiang.db import transaction, utcnow
@@ -365,15 +368,20 @@ async def import_instruments(
     content: bytes,
     filename: str,
     unit_id: uuid.UUID | None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[int, int, list[uuid.UUID]]:
-    """Import a monthly push for one unit: (created, updated, ids); raises ImportRejected."""
+    """Import a monthly push for one unit: (created, updated, ids); raises ImportRejected.
+    ``progress(done, total)`` counts the rows checked, then the rows written (total: twice the rows)."""
     unit = resolve_unit(principal, unit_id)
     rows = read_rows(content, filename)
     parsed, errors = parse_rows(rows, unit)
     async with transaction(session):
         ref = await load_reference(session)
         seen: dict[str, int] = {}
-        for row in parsed:
+        steps = 2 * len(parsed)
+        for checked, row in enumerate(parsed, 1):
+            if progress is not None:
+                progress(checked, steps)
             for problem in check_instrument(row.data, ref):
                 errors.append(
                     {"row": row.line, "field": _header_for_problem(problem.field), "message": problem.message}
@@ -411,9 +419,13 @@ async def import_instruments(
         )
         created = updated = 0
         ids: list[uuid.UUID] = []
+        audited: list[tuple[Instrument, Snapshot]] = []
         now = utcnow()
-        for row in parsed:
+        for written, row in enumerate(parsed, len(parsed) + 1):
+            if progress is not None:
+                progress(written, steps)
             instrument = existing.get(row.data.asset_number)
+            before = instrument_snapshot(instrument)
             if instrument is None:
                 instrument = Instrument(
                     id=uuid.uuid4(), publication=new_state, service_items=[], submitted_at=now
@@ -434,7 +446,12 @@ async def import_instruments(
             )
             instrument.updated_by = principal.user_id
             ids.append(instrument.id)
+            audited.append((instrument, before))
         await session.flush()
+        for instrument, before in audited:
+            await record_instrument_change(
+                session, principal.user_id, instrument, before, "imported" if before[0] is None else "updated"
+            )
         await emit_instruments_changed(session, ids, "imported")
     return created, updated, ids
 

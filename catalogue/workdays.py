@@ -29,6 +29,7 @@ from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from yixiang.audit import record_change, snapshot
 from yixiang.clock import shanghai_today
 from yixiang.db import Base, utcnow
 
@@ -211,6 +212,9 @@ async def holiday_advisories_today(session: AsyncSession) -> list[str]:
 
 
 # --- the operator's overrides (the admin API and the console) ------------------------------------
+OVERRIDE_AUDITED = ("is_working_day", "name")
+
+
 async def year_overrides(session: AsyncSession, year: int) -> list[WorkingDayOverride]:
     rows = await session.scalars(
         select(WorkingDayOverride)
@@ -225,6 +229,7 @@ async def set_override(
 ) -> WorkingDayOverride:
     """Declare ``day`` a holiday or a (make-up) working day; the caller holds the transaction."""
     row = await session.get(WorkingDayOverride, day)
+    before = None if row is None else snapshot(row, OVERRIDE_AUDITED)
     if row is None:
         row = WorkingDayOverride(day=day)
         session.add(row)
@@ -233,13 +238,30 @@ async def set_override(
     row.updated_by = actor_id
     row.updated_at = utcnow()
     await session.flush()
+    await record_change(
+        session,
+        actor_id=actor_id,
+        entity_type="working_day",
+        entity_id=day.isoformat(),
+        action="created" if before is None else "updated",
+        before=before,
+        after=snapshot(row, OVERRIDE_AUDITED),
+    )
     return row
 
 
-async def remove_override(session: AsyncSession, day: date) -> bool:
+async def remove_override(session: AsyncSession, day: date, *, actor_id: uuid.UUID) -> bool:
     """Remove ``day``'s override (the built-in calendar applies again); False when there was none."""
     row = await session.get(WorkingDayOverride, day)
     if row is None:
         return False
+    await record_change(
+        session,
+        actor_id=actor_id,
+        entity_type="working_day",
+        entity_id=day.isoformat(),
+        action="removed",
+        before=snapshot(row, OVERRIDE_AUDITED),
+    )
     await session.delete(row)
     return True

@@ -13,6 +13,7 @@ from accounts.auth import Principal, requires_role, requires_user
 from accounts.models import STAFF_ROLES, Role
 from booking.models import BookingStatus
 from booking.queries import list_bookings
+from bot.web_signin import web_sign_in_configured
 from catalogue.models import PublicationStatus
 from catalogue.services import unit_instruments
 from console import session as console_session
@@ -27,7 +28,7 @@ from yixiang.errors import DomainError
 from yixiang.ratelimit import client_address, rate_limit
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a console page (never another host, ``//evil``, or a scheme) after signing in."""
     if target and target.startswith("/console") and not target.startswith("//") and "\\" not in target:
         return target
@@ -37,12 +38,20 @@ def _safe_next(target: str | None) -> str:
 @get("/login", summary="Console: the sign-in form")
 async def sign_in_form(request: Request[Any, Any, Any], next: str | None = None) -> Template | Redirect:
     if request.scope.get("user") is not None:
-        return Redirect(path=_safe_next(next), status_code=303)
+        return Redirect(path=safe_next(next), status_code=303)
     token = request.scope["state"].get("console_sign_in_csrf") or secrets.token_urlsafe(32)
-    inside_wechat = wechat_sign_in(request, _safe_next(next), token)
+    inside_wechat = wechat_sign_in(request, safe_next(next), token)
     if inside_wechat is not None:
         return inside_wechat
-    page = render(request, "login.html", sign_in_csrf=token, next=_safe_next(next), username="", error=None)
+    page = render(
+        request,
+        "login.html",
+        sign_in_csrf=token,
+        next=safe_next(next),
+        username="",
+        error=None,
+        wechat=web_sign_in_configured(request.app.state.settings),
+    )
     page.cookies.append(sign_in_cookie(token))
     return page
 
@@ -74,16 +83,17 @@ async def sign_in(request: Request[Any, Any, Any], db_session: AsyncSession) -> 
             "login.html",
             status_code=exc.status,
             sign_in_csrf=token,
-            next=_safe_next(str(form.get("next", ""))),
+            next=safe_next(str(form.get("next", ""))),
             username=username,
             error=exc.message,
+            wechat=web_sign_in_configured(state.settings),
         )
     # a new session on every sign-in; one this browser had before ends (no session fixation)
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         await console_session.sign_out(state.store, previous)
     return Redirect(
-        path=_safe_next(str(form.get("next", ""))),
+        path=safe_next(str(form.get("next", ""))),
         status_code=303,
         cookies=[session_cookie(value), sign_in_cookie("")],
     )

@@ -21,11 +21,13 @@ from catalogue.errors import ImportRejected
 from catalogue.models import Instrument, PublicationStatus
 from catalogue.present import listing_out, load_names
 from catalogue.settings import CatalogueSettings
-from console.pages import act, back_to, render
+from console.long_work import IMPORT, STATUS_LABELS
+from console.pages import act, render
 from console.provider import STAFF, desk_unit
 from console.tables import Column, read_table
 from yixiang.db import transaction, utcnow
-from yixiang.errors import DomainError, InvalidInput, NotFound
+from yixiang.errors import DomainError, InvalidInput
+from yixiang.long_jobs import JobFailed, ProgressReport, recent_jobs, start_job
 from yixiang.openapi import CSV, XLSX
 
 PUBLICATION_LABELS = {
@@ -79,6 +81,7 @@ async def _page(
             limit=table.per_page,
         )
         names = await load_names(db_session, [unit_id])
+        imports = await recent_jobs(db_session, kind=IMPORT, organization_ids={unit_id}, limit=5)
     threshold = int(CatalogueSettings.of(request.app.state.settings).listing_value_threshold_fen)
     return render(
         request,
@@ -91,6 +94,8 @@ async def _page(
         unit_id=unit_id,
         import_errors=import_errors,
         import_message=import_message,
+        imports=imports,
+        job_labels=STATUS_LABELS,
     )
 
 
@@ -105,28 +110,40 @@ async def instruments(
 async def import_push(
     request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession
 ) -> Template | Redirect:
+    """The import runs as a job: its page shows the rows' progress, then the counts or every
+    refused row with its reason (nothing is imported then)."""
     form = await request.form()
     upload = form.get("file")
-    try:
-        if not isinstance(upload, UploadFile):
-            raise InvalidInput("请选择要导入的文件", field="file")
-        created, updated, _ = await transfer.import_instruments(
-            db_session, principal, await upload.read(), upload.filename or "", desk_unit(principal, {})
-        )
-    except ImportRejected as exc:  # every refused row, in a table
+    if not isinstance(upload, UploadFile):
         return await _page(
-            request,
-            principal,
-            db_session,
-            import_errors=exc.details.get("errors", []),
-            import_message=exc.message,
-            status_code=400,
+            request, principal, db_session, import_message="请选择要导入的文件", status_code=400
         )
-    except NotFound:
-        raise
-    except DomainError as exc:
-        return await _page(request, principal, db_session, import_message=exc.message, status_code=exc.status)
-    return back_to("/console/instruments", ok=f"已导入：新增 {created} 台，更新 {updated} 台")
+    content, filename = await upload.read(), upload.filename or ""
+    unit_id = services.resolve_unit(principal, desk_unit(principal, {}))
+    runtime = request.app.state.runtime
+
+    async def work(report: ProgressReport) -> dict[str, Any]:
+        async with runtime.session_maker() as session:
+            try:
+                created, updated, _ = await transfer.import_instruments(
+                    session, principal, content, filename, unit_id, progress=report
+                )
+            except ImportRejected as exc:  # every refused row, in a table on the job's page
+                raise JobFailed(exc.message, {"errors": exc.details.get("errors", [])}) from exc
+            except DomainError as exc:
+                raise JobFailed(exc.message) from exc
+        return {"created": created, "updated": updated}
+
+    job_id = await start_job(
+        runtime.session_maker,
+        runtime.store,
+        kind=IMPORT,
+        title=f"导入月报：{filename}"[:200],
+        started_by=principal.user_id,
+        organization_id=unit_id,
+        work=work,
+    )
+    return Redirect(f"/console/jobs/{job_id}", status_code=303)
 
 
 @get(

@@ -151,7 +151,7 @@ async def set_working_day(
         kind = str(form.get("kind", ""))
         async with transaction(db_session):
             if kind == "clear":
-                if not await workdays.remove_override(db_session, day):
+                if not await workdays.remove_override(db_session, day, actor_id=principal.user_id):
                     raise InvalidInput("该日期没有设置", day=raw)
                 done = f"{day} 恢复为内置日历"
             elif kind in ("holiday", "working"):

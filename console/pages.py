@@ -73,6 +73,8 @@ MENU = (
     MenuItem("任务与事件", "/console/outbox", (Role.platform_admin,)),
     MenuItem("用户与角色", "/console/users", (Role.platform_admin,)),
     MenuItem("工作日", "/console/working-days", (Role.platform_admin,)),
+    MenuItem("搜索索引", "/console/search-index", (Role.platform_admin,)),
+    MenuItem("审计日志", "/console/audit", (Role.platform_admin,)),
 )
 
 

@@ -12,9 +12,12 @@ from litestar.handlers import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
 from console import (
+    audit_desk,
     desk,
     evaluation_desk,
+    instrument_edit,
     instruments,
+    long_work,
     mobile,
     mobile_bookings,
     mobile_find,
@@ -34,6 +37,7 @@ from console import (
     settlements,
     unit_desk,
     yearly_desk,
+    wechat_signin,
 )
 from console.pages import EXCEPTION_PAGES, HERE, TEMPLATE_CONFIG
 from console.session import (
@@ -76,8 +80,10 @@ pages = Router(
     path="/console",
     route_handlers=[
         *desk.ROUTES,
+        *wechat_signin.ROUTES,
         *provider.ROUTES,
         *results_desk.ROUTES,
+        *instrument_edit.ROUTES,
         *instruments.ROUTES,
         *qualifications.ROUTES,
         *unit_desk.ROUTES,
@@ -85,6 +91,8 @@ pages = Router(
         *settlements.ROUTES,
         *rewards.ROUTES,
         *operator.ROUTES,
+        *audit_desk.ROUTES,
+        *long_work.ROUTES,
         *region.ROUTES,
         *oversight.ROUTES,
         *mobile.ROUTES,

@@ -31,6 +31,7 @@ from vouchers.payments.refunds import list_refunds
 from vouchers.schemas import MarkPaidIn, SettlementIn
 from vouchers.settlement_export import EVIDENCE_LABELS, STATUS_LABELS
 from vouchers.settlement_list import SettlementFilter, list_settlements
+from vouchers.settlement_review import review_page
 from vouchers.statements import REQUIRED_EVIDENCE
 from yixiang.clock import shanghai_today
 from yixiang.db import transaction
@@ -58,14 +59,6 @@ LINE_COLUMNS = (
     Column("voucher", "兑付金额（元）", sortable=True),
     Column("captured", "完成时间", sortable=True),
 )
-LINE_SORT = {
-    "number": lambda line: line.booking_number,
-    "unit": lambda line: line.unit_name,
-    "enterprise": lambda line: line.enterprise_name,
-    "fee": lambda line: line.fee_fen,
-    "voucher": lambda line: line.voucher_fen,
-    "captured": lambda line: line.captured_at,
-}
 # URL name → (the service's action, what the message says)
 ACTIONS = {
     "submit": ("submit", "已提交，等待另一位经办人审核"),
@@ -150,14 +143,20 @@ async def batch_page(
     table = read_table(query, LINE_COLUMNS, default_sort="unit", default_descending=False)
     async with transaction(db_session, read_only=True):
         batch = await settlement_service.get_batch(db_session, principal, batch_id)
-        out = await settlement_service.batch_out(db_session, batch)
+        page = await review_page(
+            db_session,
+            batch,
+            sort=table.sort,
+            descending=table.descending,
+            limit=table.per_page,
+            offset=table.offset,
+        )
         report = (
             await settlement_service.reconciliation(db_session, principal, batch_id)
             if batch.status in (SettlementStatus.paid, SettlementStatus.reconciled)
             else None
         )
-    lines = sorted(out.lines, key=LINE_SORT[table.sort], reverse=table.descending)
-    table.total = len(lines)
+    table.total = page.line_count
     officer = principal.has_role(Role.bureau_officer)
     source = {action: transition[0] for action, transition in settlement_service.TRANSITIONS.items()}
     actions = [name for name, (action, _) in ACTIONS.items() if officer and source[action] == batch.status]
@@ -168,10 +167,12 @@ async def batch_page(
     return render(
         request,
         "settlement.html",
-        batch=out,
+        batch=batch,
+        status_label=STATUS_LABELS[batch.status],
         table=table,
-        lines=lines[table.offset : table.offset + table.per_page],
-        held_back=out.held_back,
+        lines=page.lines,
+        line_count=page.line_count,
+        held_back=page.held_back,
         evidence_labels=EVIDENCE_LABELS,
         actions=actions,
         own_submission=own_submission and batch.status == SettlementStatus.submitted,

@@ -25,6 +25,7 @@ from vouchers.models import AccountKind, EntryKind, GrantStatus, ProgramStatus, 
 from vouchers.programs import budget_available_fen, lock_program
 from vouchers.rules import region_covers, yuan_to_fen
 from vouchers.schemas import GrantIn
+from yixiang.audit import record_change, snapshot
 from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
 
@@ -75,6 +76,17 @@ async def add_grant(
     )
     session.add(grant)
     await session.flush()
+    await record_change(
+        session,
+        actor_id=actor_id,
+        entity_type="voucher_grant",
+        entity_id=grant.id,
+        action="created",
+        after={
+            **snapshot(grant, ("program_id", "enterprise_id", "amount_fen", "expires_on", "note")),
+            "program_name": program.name,
+        },
+    )
     common: dict[str, Any] = {"grant_id": grant.id, "enterprise_id": enterprise_id}
     await open_account(session, grant_account(grant.id), AccountKind.grant, program.id, **common)
     await open_account(session, hold_account(grant.id), AccountKind.hold, program.id, **common)

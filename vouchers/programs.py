@@ -44,8 +44,15 @@ from vouchers.models import (
 )
 from vouchers.rules import region_covers
 from vouchers.schemas import AdjustmentIn, ProgramIn
+from yixiang.audit import record_change, snapshot
 from yixiang.db import utcnow
 from yixiang.locking import lock_row, locked
+
+PROGRAM_AUDITED = (
+    *("name", "year", "budget_fen", "coverage_bp", "per_order_cap_fen", "per_firm_year_cap_fen"),
+    *("valid_from", "valid_until", "requires_tech_sme", "accepted_region_codes", "cross_region"),
+    *("accepted_unit_ids", "accepted_category_codes", "status", "bureau_id", "region_code"),
+)
 
 
 async def lock_program(session: AsyncSession, program_id: uuid.UUID) -> VoucherProgram | None:
@@ -106,6 +113,14 @@ async def create_program(
         )
         session.add(program)
         await session.flush()
+        await record_change(
+            session,
+            actor_id=principal.user_id,
+            entity_type="voucher_program",
+            entity_id=program.id,
+            action="created",
+            after=snapshot(program, PROGRAM_AUDITED),
+        )
         await fund_program(session, program, principal.user_id)
         return program
 
@@ -227,6 +242,15 @@ async def expire_program_grants(session: AsyncSession, program: VoucherProgram) 
         )
         grant.status = GrantStatus.expired
         grant.expired_at = now
+    await record_change(
+        session,
+        actor_id=None,
+        entity_type="voucher_program",
+        entity_id=program.id,
+        action="closed",
+        before={"status": program.status},
+        after={"status": ProgramStatus.closed},
+    )
     program.status = ProgramStatus.closed
     program.closed_at = now
     await session.flush()

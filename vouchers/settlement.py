@@ -468,6 +468,24 @@ def _rating_of(line: SettlementLine) -> dict[str, Any]:
     }
 
 
+def line_out(line: SettlementLine, unit_name: str, enterprise_name: str, number: str) -> SettlementLineOut:
+    return SettlementLineOut(
+        booking_id=line.booking_id,
+        booking_number=number,
+        program_id=line.program_id,
+        unit_id=line.unit_id,
+        unit_name=unit_name,
+        enterprise_id=line.enterprise_id,
+        enterprise_name=enterprise_name,
+        fee_fen=line.fee_fen,
+        voucher_fen=line.voucher_fen,
+        captured_at=line.captured_at,
+        included=line.included,
+        missing_evidence=list(line.missing_evidence),
+        **_rating_of(line),
+    )
+
+
 async def batch_out(session: AsyncSession, batch: SettlementBatch) -> SettlementOut:
     lines = await _lines(session, batch.id)
     org_ids = {line.unit_id for line in lines} | {line.enterprise_id for line in lines}
@@ -481,20 +499,8 @@ async def batch_out(session: AsyncSession, batch: SettlementBatch) -> Settlement
     )
     numbers = await booking_numbers(session, {line.booking_id for line in lines})
     outs = [
-        SettlementLineOut(
-            booking_id=line.booking_id,
-            booking_number=numbers[line.booking_id],
-            program_id=line.program_id,
-            unit_id=line.unit_id,
-            unit_name=names.get(line.unit_id, ""),
-            enterprise_id=line.enterprise_id,
-            enterprise_name=names.get(line.enterprise_id, ""),
-            fee_fen=line.fee_fen,
-            voucher_fen=line.voucher_fen,
-            captured_at=line.captured_at,
-            included=line.included,
-            missing_evidence=list(line.missing_evidence),
-            **_rating_of(line),
+        line_out(
+            line, names.get(line.unit_id, ""), names.get(line.enterprise_id, ""), numbers[line.booking_id]
         )
         for line in lines
     ]

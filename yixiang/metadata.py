@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from yixiang import idempotency, outbox  # noqa: F401  (register the shell's tables)
+from yixiang import audit, idempotency, long_jobs, outbox  # noqa: F401  (register the shell's tables)
 from yixiang.db import Base
 from yixiang.domains import DOMAIN_MODULES
 

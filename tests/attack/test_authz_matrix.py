@@ -1103,6 +1103,8 @@ def cases(s: Scene) -> list[Case]:
         ),
         Case("POST /api/v1/admin/search/reindex", fixed("/api/v1/admin/search/reindex"), platform_only),
         Case("GET /api/v1/ledger/check", fixed("/api/v1/ledger/check"), platform_only),
+        # the audit trail spans every unit, bureau and firm: the platform operator only
+        Case("GET /api/v1/audit", fixed("/api/v1/audit?entity=instrument"), platform_only),
         # --- voucher applications: the firm's admin applies, the region's officers decide, both
         # (and the firm's researchers, and the platform admin) read; everyone else: not found
         Case(f"GET {APPLICATIONS}/open-programs", fixed(f"{APPLICATIONS}/open-programs"), expect(200)),

@@ -40,3 +40,17 @@ async def post_form(client: httpx.AsyncClient, page: str, action: str, **fields:
     shown = await client.get(page)
     assert shown.status_code == 200, shown.text
     return await client.post(action, data={"_csrf": csrf_of(shown), **fields})
+
+
+async def finished_job(client: httpx.AsyncClient, location: str, *, seconds: float = 60) -> httpx.Response:
+    """A long job's page (where its start redirected) once the job is no longer running."""
+    import asyncio
+
+    assert location.startswith("/console/jobs/"), location
+    for _ in range(int(seconds / 0.1)):
+        page = await client.get(location)
+        assert page.status_code == 200, page.text
+        if 'data-status="running"' not in page.text:
+            return page
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{location} still running after {seconds} s")

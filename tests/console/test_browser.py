@@ -176,3 +176,50 @@ async def test_every_menu_page_loads_without_a_script_error_or_another_host(back
             await screenshot(page, f"menu-last-{username}-{backend.name}")
     assert not seen.errors, seen.errors
     assert not seen.foreign, seen.foreign
+
+
+async def test_a_price_changed_on_the_instrument_page_is_found_in_the_audit_log(backend, client, login):
+    """The provider changes a service item's price on the instrument's page by typing; the platform
+    operator finds the change on 审计日志 with the old and the new price."""
+    from tests.catalogue.helpers import instrument_body
+
+    model = f"B-{uuid.uuid4().hex[:6]}"
+    made = await client.post(
+        "/api/v1/provider/instruments", json=instrument_body(model=model), headers=await login(P)
+    )
+    instrument = made.json()
+    async with served(backend.app) as base, chromium() as browser:
+        seen = Watched(base)
+        page = seen.watch(
+            await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        )
+        await sign_in(page, base, P)
+        await page.goto(f"{base}/console/instruments/{instrument['id']}")
+        await page.get_by_label("校外价").first.fill("480.00")
+        await page.get_by_label("新增项目名称").fill("能谱面扫")
+        await page.get_by_label("校内价").last.fill("150")
+        await page.get_by_label("校外价").last.fill("260")
+        await page.get_by_role("button", name="保存", exact=True).click()
+        await page.get_by_role("status").filter(has_text="已保存").wait_for()
+        await screenshot(page, f"instrument-edited-{backend.name}")
+
+        operator = seen.watch(
+            await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        )
+        await sign_in(operator, base, "demo-admin")
+        await operator.get_by_role("link", name="审计日志").click()
+        await operator.locator('select[name="entity"]').select_option("service_item")
+        await operator.locator('input[name="q"]').fill("48000")
+        await operator.get_by_role("button", name="查询").click()
+        row = operator.locator("tr", has_text="48000")
+        await row.first.wait_for()
+        assert "40000" in await row.first.inner_text() and "demo-provider" in await row.first.inner_text()
+        await screenshot(operator, f"audit-log-{backend.name}")
+
+    saved = (
+        await client.get(f"/api/v1/provider/instruments/{instrument['id']}", headers=await login(P))
+    ).json()
+    prices = {i["name"]: i["external_price_fen"] for i in saved["service_items"]}
+    assert prices["上机机时"] == 48_000 and prices["能谱面扫"] == 26_000
+    assert not seen.errors, seen.errors
+    assert not seen.foreign, seen.foreign

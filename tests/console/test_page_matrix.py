@@ -43,6 +43,7 @@ from tests.console.evaluation_pages import FRESH as EVALUATION_FRESH
 from tests.console.evaluation_pages import evaluation_with_zjlg, fresh_object
 from tests.vouchers.desk import new_org
 from vouchers.models import PaymentReconciliation
+from yixiang.long_jobs import JobStatus, LongJob
 from yixiang.outbox import EventStatus, OutboxEvent
 
 DESK = [P, UA, SB, FB, PA]
@@ -79,12 +80,33 @@ ROWS: dict[str, Row] = {
     "GET /console/login": Row(ROLES, "/console/login"),  # anyone; signed in: on to /console
     "POST /console/login": Row(ROLES, "/console/login"),  # tested in test_pages (its own token)
     "POST /console/logout": Row(ROLES, "/console/logout"),  # tested in test_pages
+    # WeChat's QR sign-in, where configured (tested in test_wechat_signin against the fake)
+    "GET /console/login/wechat": Row(ROLES, "/console/login/wechat"),
+    "GET /console/login/wechat/callback": Row(ROLES, "/console/login/wechat/callback"),
     "GET /console/bookings": Row(STAFF, "/console/bookings?when=all", api="/api/v1/bookings?unit={unit}"),
     "POST /console/bookings/{booking_id:uuid}/results": Row(
         STAFF, "/console/bookings/{fresh_completed}/results", form={}, upload=True
     ),
     "GET /console/instruments": Row(STAFF, "/console/instruments", api="/api/v1/provider/instruments"),
     "POST /console/instruments/import": Row(STAFF, "/console/instruments/import", form={}, push=True),
+    # one instrument: details, fees, calendar, closures (its unit's staff; test_instrument_edit)
+    "GET /console/instruments/{instrument_id:uuid}": Row(
+        STAFF, "/console/instruments/{fresh_draft}", api="/api/v1/provider/instruments"
+    ),
+    "POST /console/instruments/{instrument_id:uuid}/details": Row(
+        STAFF, "/console/instruments/{fresh_draft}/details", form={"name": "矩阵仪器"}
+    ),
+    "POST /console/instruments/{instrument_id:uuid}/calendar": Row(
+        STAFF, "/console/instruments/{fresh_draft}/calendar", form={"hours_0": "09:00-17:00"}
+    ),
+    "POST /console/instruments/{instrument_id:uuid}/closures": Row(
+        STAFF,
+        "/console/instruments/{fresh_draft}/closures",
+        form={"start": "2099-03-02T08:00", "end": "2099-03-02T12:00", "reason": "矩阵"},
+    ),
+    "POST /console/instruments/{instrument_id:uuid}/closures/{closure_id:uuid}/remove": Row(
+        STAFF, "/console/instruments/{fresh_closure}/remove", form={}
+    ),
     "GET /console/instruments/export": Row(
         STAFF, "/console/instruments/export?format=csv", api="/api/v1/provider/instruments/export"
     ),
@@ -169,6 +191,14 @@ ROWS: dict[str, Row] = {
         [PA], "/console/outbox/{fresh_dead_event}/retry", form={}
     ),
     "GET /console/users": Row([PA], "/console/users", api="/api/v1/ledger/check"),
+    "GET /console/search-index": Row([PA], "/console/search-index", api="/api/v1/ledger/check"),
+    "POST /console/search-index/reindex": Row([PA], "/console/search-index/reindex", form={}),
+    # a unit's import job: its staff and the operator (other units' staff: test_long_jobs); the
+    # job is the console's own (no API shows it)
+    "GET /console/jobs/{job_id:uuid}": Row([P, UA, PA], "/console/jobs/{job}"),
+    "GET /console/audit": Row(
+        [PA], "/console/audit?entity=instrument", api="/api/v1/audit?entity=instrument"
+    ),
     "POST /console/users/{user_id:uuid}/sign-out": Row([PA], "/console/users/{fresh_user}/sign-out", form={}),
     "GET /console/working-days": Row(
         [PA], "/console/working-days?year=2099", api="/api/v1/admin/working-days?year=2099"
@@ -361,8 +391,10 @@ FRESH = (
     "fresh_review",
     *EVALUATION_FRESH,
     "fresh_delivered",
+    "fresh_closure",
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
+SPECIAL |= {"GET /console/login/wechat", "GET /console/login/wechat/callback"}  # test_wechat_signin
 SPECIAL |= {"POST /console/m/payment-orders/{out_trade_no:str}/check"}  # needs an order: test_pay_pages
 SPECIAL |= {"GET /console/m/oauth"}  # needs WeChat's code: test_phone_signin
 SPECIAL |= {"POST /console/m/me/erasure"}  # ends the account: tests/privacy
@@ -388,6 +420,7 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         "reconciliation": str(await direct_merchants_day(backend)),
         "review": await purchase_review(client, s.headers[P]),
         "evaluation": (await evaluation_with_zjlg(backend, client, s.headers[SB]))[0],
+        "job": str(await import_job(backend)),
     }
     made = await make_instrument(backend)
     objects |= {"instrument": str(made.instrument_id), "sample_item": str(made.sample_item_id)}
@@ -425,6 +458,17 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             r = await client.post("/api/v1/provider/qualifications", json=body, headers=s.headers[P])
             assert r.status_code == 201, r.text
             return str(r.json()["id"])
+        if name == "fresh_closure":  # "{instrument}/closures/{closure}"
+            world = await make_instrument(backend, publication=PublicationStatus.draft)
+            body = {"start": "2099-03-03T08:00:00+08:00", "end": "2099-03-03T12:00:00+08:00"}
+            r = await client.post(
+                f"/api/v1/provider/instruments/{world.instrument_id}/closures",
+                json=body,
+                headers=s.headers[P],
+            )
+            assert r.status_code in (200, 201), r.text
+            made = r.json()
+            return f"{world.instrument_id}/closures/{made.get('closure', made)['id']}"
         if name == "fresh_draft":
             return str((await make_instrument(backend, publication=PublicationStatus.draft)).instrument_id)
         if name == "fresh_year":
@@ -550,6 +594,18 @@ async def purchase_review(client: httpx.AsyncClient, headers: dict[str, str]) ->
     r = await client.post("/api/v1/oversight/purchase-reviews", json=body, headers=headers)
     assert r.status_code == 201 and r.json()["status"] == "pending", r.text
     return str(r.json()["id"])
+async def import_job(backend) -> uuid.UUID:
+    """A finished monthly import of 之江理工's."""
+    job = LongJob(
+        kind="instrument_import",
+        title="导入月报：matrix.csv",
+        status=JobStatus.done,
+        organization_id=demo_id("unit-zjlg"),
+        result={"created": 1, "updated": 0},
+    )
+    async with backend.runtime.session_maker() as session, session.begin():
+        session.add(job)
+    return job.id
 
 
 async def dead_event(backend) -> int:

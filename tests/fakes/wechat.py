@@ -2,9 +2,11 @@
 
 It speaks the documented request and answer shapes of the endpoints the platform uses: the
 access token, customer-service, template and subscribe messages, the menu, user info,
-jscode2session, the phone-number API and web OAuth. Access tokens are checked like WeChat does
-(40001 for an unknown one); ``expire_tokens()`` makes the current tokens invalid, as WeChat does
-when a token is refreshed elsewhere or expires.
+jscode2session, the phone-number API, web OAuth and the website application's QR sign-in
+(``/connect/qrconnect``, served on open.weixin.qq.com: a person "scans" by being queued in
+``qr_scans``, and the page sends the browser back with a code and the state). Access tokens are
+checked like WeChat does (40001 for an unknown one); ``expire_tokens()`` makes the current tokens
+invalid, as WeChat does when a token is refreshed elsewhere or expires.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 
 @dataclass
@@ -42,6 +44,8 @@ class FakeWeChat:
     # js_code (mini-program wx.login) / OAuth code -> who signed in
     login_codes: dict[str, Identity] = field(default_factory=dict)
     oauth_codes: dict[str, Identity] = field(default_factory=dict)
+    # who scans the next QR code shown by /connect/qrconnect (and confirms on the phone)
+    qr_scans: list[Identity] = field(default_factory=list)
     phone_codes: dict[str, str] = field(default_factory=dict)
     # official-account openid -> unionid (user/info)
     unionids: dict[str, str] = field(default_factory=dict)
@@ -57,6 +61,7 @@ class FakeWeChat:
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._scopes: dict[str, str] = {}  # code -> the scope it was issued for
 
     # --- control -----------------------------------------------------------------------------
     def start(self) -> str:
@@ -76,6 +81,20 @@ class FakeWeChat:
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw.decode()) if raw else None
                 status, answer = fake.handle(method, parts.path, query, body)
+                if "location" in answer:  # a page that sends the browser on
+                    self.send_response(302)
+                    self.send_header("location", answer["location"])
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                if "html" in answer:
+                    data = answer["html"].encode()
+                    self.send_response(status)
+                    self.send_header("content-type", "text/html; charset=utf-8")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 data = json.dumps(answer, ensure_ascii=False).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json; charset=utf-8")
@@ -138,6 +157,8 @@ class FakeWeChat:
             with self._lock:
                 self._tokens.add(token)
             return 200, {"access_token": token, "expires_in": 7200}
+        if path == "/connect/qrconnect":
+            return 200, self._qrconnect(query)
         if path in ("/sns/oauth2/access_token", "/sns/jscode2session"):
             return 200, self._code_exchange(path, query)
         if path == "/sns/userinfo":
@@ -153,6 +174,30 @@ class FakeWeChat:
                 return 200, {"errcode": failures.pop(0), "errmsg": "fake failure"}
         return 200, self._authenticated(path, query, body or {})
 
+    def _qrconnect(self, query: dict[str, str]) -> dict[str, Any]:
+        """The website application's QR page: WeChat shows 参数错误 for an unknown app, a scope
+        other than snsapi_login or no redirect_uri; after a scan it sends the browser to the
+        redirect_uri with ``code`` and the ``state`` it was given (only when the scan is confirmed)."""
+        redirect_uri = query.get("redirect_uri", "")
+        if (
+            query.get("appid", "") not in self.apps
+            or query.get("scope") != "snsapi_login"
+            or query.get("response_type") != "code"
+            or not redirect_uri.startswith(("http://", "https://"))
+        ):
+            return {"html": "<html><body><h4>参数错误</h4></body></html>"}
+        with self._lock:
+            if not self.qr_scans:
+                return {"html": "<html><body><p>请使用微信扫描二维码登录</p></body></html>"}
+            who = self.qr_scans.pop(0)
+            code = f"qr-{next(self._counter)}"
+            self.oauth_codes[code] = who
+            self._scopes[code] = "snsapi_login"
+        joiner = "&" if "?" in redirect_uri else "?"
+        return {
+            "location": f"{redirect_uri}{joiner}{urlencode({'code': code, 'state': query.get('state', '')})}"
+        }
+
     def _code_exchange(self, path: str, query: dict[str, str]) -> dict[str, Any]:
         if self.apps.get(query.get("appid", "")) != query.get("secret"):
             return {"errcode": 40125, "errmsg": "invalid appsecret"}
@@ -166,11 +211,13 @@ class FakeWeChat:
         if path == "/sns/jscode2session":
             answer["session_key"] = "fake-session-key=="
         else:
+            with self._lock:
+                scope = self._scopes.pop(code, "snsapi_userinfo")
             answer |= {
                 "access_token": "oauth-token",
                 "refresh_token": "oauth-refresh-token",
                 "expires_in": 7200,
-                "scope": "snsapi_userinfo",
+                "scope": scope,
             }
         if who.unionid:
             answer["unionid"] = who.unionid
