@@ -150,7 +150,7 @@ async def exchange_code(gateway: WeChatGateway, call: str, code: str) -> dict[st
 
 async def oauth_identity(official_account: WeChatGateway, code: str) -> tuple[str, str | None]:
     """Web (H5) sign-in: the follower's openid (and unionid) that WeChat's OAuth ``code`` names."""
-    result = await _exchange(official_account, "oauth", code)
+    result = await exchange_code(official_account, "oauth", code)
     unionid = result.get("unionid")
     return str(result.get("openid") or ""), str(unionid) if unionid else None
 

@@ -36,7 +36,7 @@ from catalogue.present import instrument_out, load_names
 from catalogue.settings import CatalogueSettings
 from console.pages import as_input, render
 from console.phone import KEY_FIELD, booking_page, new_key, once
-from oversight.usage import live_statuses
+from oversight.live import live_statuses
 from ratings.controllers import rating_out
 from ratings.services import list_instrument_ratings
 from search import service as search_service

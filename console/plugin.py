@@ -36,8 +36,8 @@ from console import (
     science,
     settlements,
     unit_desk,
-    yearly_desk,
     wechat_signin,
+    yearly_desk,
 )
 from console.pages import EXCEPTION_PAGES, HERE, TEMPLATE_CONFIG
 from console.session import (

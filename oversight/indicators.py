@@ -28,8 +28,8 @@ from catalogue.models import Category, Instrument, ServiceItem, ServiceMode
 from catalogue.settings import CatalogueSettings
 from catalogue.workdays import WorkingDayCalendar, load_working_day_calendar
 from oversight.complaints import upheld_counts
-from oversight.idle import add_months, idle_months
 from oversight.models import BindingAction, IdleCase, SensorBinding, SessionSource, UsageDay
+from oversight.months import add_months, idle_months
 from oversight.settings import OversightSettings
 from ratings.models import Rating
 from vouchers.models import CheckoutState, VoucherCheckout

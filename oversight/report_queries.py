@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import Booking, BookingHistory, BookingStatus
 from catalogue.models import Instrument, PublicationStatus
-from oversight.idle import idle_months
 from oversight.indicators import instrument_figures
 from oversight.models import IdleCase
+from oversight.months import idle_months
 from oversight.report_schema import (
     VALUE_BANDS,
     IdleRow,

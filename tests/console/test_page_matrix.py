@@ -594,6 +594,8 @@ async def purchase_review(client: httpx.AsyncClient, headers: dict[str, str]) ->
     r = await client.post("/api/v1/oversight/purchase-reviews", json=body, headers=headers)
     assert r.status_code == 201 and r.json()["status"] == "pending", r.text
     return str(r.json()["id"])
+
+
 async def import_job(backend) -> uuid.UUID:
     """A finished monthly import of 之江理工's."""
     job = LongJob(

@@ -1,7 +1,7 @@
 """purchase review (issue 22): proposed purchases, their frozen report and decision, appointed review experts
 
 Revision ID: 0024_purchase_review
-Revises: 0021_usage_daily, 0022_evaluation_complaints (joins the two heads)
+Revises: 0023_sharing_rewards
 Create Date: 2026-12-02 10:43:04.763987
 
 """
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "0024_purchase_review"
-down_revision: str | Sequence[str] | None = ("0021_usage_daily", "0022_evaluation_complaints")
+down_revision: str | Sequence[str] | None = "0023_sharing_rewards"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """yearly public reports (统计年报): published snapshots
 
 Revision ID: 0025_yearly_reports
-Revises: 0023_sharing_rewards, 0024_purchase_review (joins them)
+Revises: 0024_purchase_review
 Create Date: 2026-12-02 10:41:18.384425
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0025_yearly_reports"
-down_revision: str | Sequence[str] | None = ("0023_sharing_rewards", "0024_purchase_review")
+down_revision: str | Sequence[str] | None = "0024_purchase_review"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """sensor sessions feed actual hours: where a booking's actual times came from
 
 Revision ID: 0026_sensor_deadlines
-Revises: 0020_peer_features
+Revises: 0025_yearly_reports
 Create Date: 2026-12-02 11:50:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0026_sensor_deadlines"
-down_revision: str | Sequence[str] | None = "0020_peer_features"
+down_revision: str | Sequence[str] | None = "0025_yearly_reports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """personal data (issue 24, PIPL): consent to notifications, and the record of each erasure
 
 Revision ID: 0027_personal_data
-Revises: 0020_peer_features
+Revises: 0026_sensor_deadlines
 Create Date: 2026-12-02 11:10:00
 
 """
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "0027_personal_data"
-down_revision: str | Sequence[str] | None = "0020_peer_features"
+down_revision: str | Sequence[str] | None = "0026_sensor_deadlines"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 (reindex, monthly import) with their progress, left and revisited from the console (issue 23)
 
 Revision ID: 0028_audit_trail
-Revises: 0020_peer_features
+Revises: 0027_personal_data
 Create Date: 2026-12-02 10:39:51.221900
 
 """
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "0028_audit_trail"
-down_revision: str | Sequence[str] | None = "0020_peer_features"
+down_revision: str | Sequence[str] | None = "0027_personal_data"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
