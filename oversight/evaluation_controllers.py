@@ -4,9 +4,10 @@ publishes; units read their own draft and object; anyone reads a published one."
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
@@ -187,7 +188,9 @@ class PublicEvaluationController(Controller):
         "/{region_code:str}/{year:int}",
         summary="A published evaluation, without sign-in: unit names, scores and grades only",
     )
-    async def show(self, region_code: str, year: int, db_session: AsyncSession) -> PublicEvaluationOut:
+    async def show(
+        self, region_code: str, year: Annotated[int, Parameter(ge=1990, le=2100)], db_session: AsyncSession
+    ) -> PublicEvaluationOut:
         evaluation = await published_evaluation(db_session, region_code=region_code[:6], year=year)
         if evaluation is None:
             raise EvaluationNotFound("该地区该年度的绩效评价尚未公布")

@@ -21,7 +21,8 @@ from yixiang.openapi import CSV, XLSX, files
 
 Region = Annotated[str, Parameter(query="region", pattern="^[0-9]{6}$", description="地区代码 (GB/T 2260)")]
 Year = Annotated[
-    int | None, Parameter(query="year", description="calendar year (default: the last full one)")
+    int | None,
+    Parameter(query="year", ge=1990, le=2100, description="calendar year (default: the last full one)"),
 ]
 Start = Annotated[date | None, Parameter(query="start", description="first day (with end; instead of year)")]
 End = Annotated[date | None, Parameter(query="end", description="last day, included")]

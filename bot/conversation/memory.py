@@ -5,14 +5,14 @@ conversation state so that a message that only adds a slot refines it instead of
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import datetime, time
 from typing import Any
 
 from bot.conversation.base import Turn
 from bot.understanding import Reading
 from bot.understanding.slots import Slots
 from yixiang.clock import SHANGHAI
-from yixiang.dates import When
+from yixiang.dates import When, parse_when
 
 REFINABLE = ("search", "availability", "book")
 
@@ -36,14 +36,19 @@ def remember(turn: Turn, intent: str, reading: Reading) -> None:
     turn.state = {**(turn.state or {}), "last": last}
 
 
-def _merge_when(old: When | None, new: When | None, today: date) -> When | None:
+def _merge_when(old: When | None, new: When | None, text: str, now: datetime) -> When | None:
     """「后天上午」 then 「下午呢」: the new part of day on the remembered day. A part of day said
-    alone resolves to today; when the remembered day was another, it is meant for that day."""
+    alone resolves to today (tomorrow once it has passed: 「下午呢」 in the evening); when the
+    remembered day was another, it is meant for that day."""
     if new is None:
         return old
     if old is None or new.whole_days:
         return new
-    old_day, new_day = (w.start.astimezone(SHANGHAI).date() for w in (old, new))
+    today = now.astimezone(SHANGHAI).date()
+    # read again as at this morning's midnight: a part of day alone is today then, whatever the hour
+    midnight = datetime.combine(today, time(0), SHANGHAI)
+    at_midnight = parse_when(text, midnight) or new
+    old_day, new_day = (w.start.astimezone(SHANGHAI).date() for w in (old, at_midnight))
     if new_day != today or old_day == today:
         return new  # a day was said with it, or the remembered day is today anyway
     start = datetime.combine(old_day, new.start.astimezone(SHANGHAI).time(), SHANGHAI)
@@ -68,7 +73,7 @@ def refine(turn: Turn, reading: Reading) -> Reading | None:
         instrument_said=s.instrument_said or ("" if instrument_changed else last["instrument_said"]),
         brand=s.brand or ("" if instrument_changed else last["brand"]),
         brand_said=s.brand_said or ("" if instrument_changed else last["brand_said"]),
-        when=_merge_when(old_when, s.when, turn.now.astimezone(SHANGHAI).date()) if s.when else old_when,
+        when=_merge_when(old_when, s.when, reading.text, turn.now) if s.when else old_when,
         duration_minutes=s.duration_minutes or last.get("duration"),
         samples=s.samples,
         sort=s.sort or last["sort"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,3 +121,23 @@ def test_commands_are_whole_words_never_guesses() -> None:
     assert understand("bind 123456", NOW).code == "123456"
     assert understand("binder clips", NOW).intent != "bind"
     assert understand("大约三点", NOW).intent == "refine"  # 约 inside 大约 is no booking
+
+
+@pytest.mark.parametrize("hour", [10, 21])
+def test_a_part_of_day_alone_refines_the_remembered_day_morning_or_evening(hour: int) -> None:
+    """「XRD 后天上午有空吗」 then 「下午呢」: 后天下午, also in the evening, when 「下午」 alone
+    would otherwise mean tomorrow's (today's has passed)."""
+    from types import SimpleNamespace
+
+    from bot.conversation.memory import refine, remember
+
+    now = NOW.replace(hour=hour)
+    turn: Any = SimpleNamespace(state={}, now=now)
+    remember(turn, "availability", understand("XRD 后天上午有空吗", now))
+    refined = refine(turn, understand("下午呢", now))
+    assert refined is not None and refined.slots.when is not None
+    start = refined.slots.when.start.astimezone(SHANGHAI)
+    assert (start.date(), start.hour) == (now.date() + timedelta(days=2), 13)
+    said_tomorrow = refine(turn, understand("明天下午呢", now))
+    assert said_tomorrow is not None and said_tomorrow.slots.when is not None
+    assert said_tomorrow.slots.when.start.astimezone(SHANGHAI).date() == now.date() + timedelta(days=1)
