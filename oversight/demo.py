@@ -17,7 +17,7 @@ import random
 import uuid
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.demo import demo_id
@@ -32,6 +32,7 @@ from oversight.models import (
     SessionSource,
     UsageSession,
 )
+from oversight.rollup import refresh
 from oversight.secrets import new_sensor_secret, seal
 from yixiang.clock import SHANGHAI, shanghai_date
 from yixiang.db import transaction, utcnow
@@ -166,3 +167,21 @@ async def load_oversight_demo(session: AsyncSession) -> None:
         for first in range(0, len(sessions), 2000):
             await session.execute(insert(UsageSession), sessions[first : first + 2000])
         await check_idle(session, now, instrument_ids=instruments)
+
+
+async def load_usage_rollup_demo(session: AsyncSession) -> None:
+    """The demo's sessions and 2025 bookings were written directly, not through ingest and the
+    booking events: build their days' roll-up before the evaluation, rewards and yearly report
+    (loaded next) count sensor hours and their external share."""
+    async with transaction(session):
+        instruments = list(await session.scalars(select(UsageSession.instrument_id).distinct()))
+        earliest = await session.scalar(select(func.min(UsageSession.start_at)))
+        if earliest is None:
+            return
+        today = shanghai_date(utcnow())
+        first = shanghai_date(earliest)
+        while first <= today:  # in half-years: a roll-up refresh covers a year at most
+            last = min(today, first + timedelta(days=180))
+            for instrument_id in sorted(instruments):
+                await refresh(session, instrument_id, first, last)
+            first = last + timedelta(days=1)

@@ -13,14 +13,10 @@ from typing import Any
 from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from oversight.grades import Grade
 from yixiang.db import Base, UUIDPrimaryKey, utcnow
 
-
-class Grade(enum.StrEnum):
-    excellent = "优秀"
-    good = "良好"
-    passed = "合格"
-    poor = "较差"
+__all__ = ["Grade"]  # re-exported: the grades are the evaluation's
 
 
 class EvaluationStatus(enum.StrEnum):

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from oversight.evaluation_models import Grade
+from oversight.grades import Grade
 
 # indicator → points at full marks (sums to 100): the table proposed in oversight/INDICATORS.md;
 # ``YIXIANG_EVALUATION_WEIGHTS`` replaces it

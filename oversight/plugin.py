@@ -13,7 +13,7 @@ from catalogue.live import LIVE_STATUS
 from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
 from oversight.deadline_controllers import OverdueController
-from oversight.demo import load_oversight_demo
+from oversight.demo import load_oversight_demo, load_usage_rollup_demo
 from oversight.evaluation_controllers import EvaluationController, PublicEvaluationController
 from oversight.evaluation_demo import load_complaint_demo, load_evaluation_demo
 from oversight.idle import IDLE_CHECK_DUE, IDLE_STEP, check_idle
@@ -23,7 +23,7 @@ from oversight.live import LiveStatusService
 from oversight.mqtt import broker_answers
 from oversight.notices import notify_idle_step
 from oversight.report_controllers import PublicYearlyReportController, YearlyReportController
-from oversight.report_demo import load_yearly_report_demo
+from oversight.report_demo import load_yearly_bookings_demo, load_yearly_report_demo
 from oversight.review_controllers import PurchaseReviewController
 from oversight.review_demo import load_review_demo
 from oversight.reward_controllers import ROUTES as REWARD_ROUTES
@@ -108,12 +108,14 @@ DOMAIN = Domain(
         PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
         PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
     ],
-    # the sensors and their year of usage; 2025's services; the evaluation of 2025 (counting
-    # them); the complaints; the rewards (reading its grades); the purchase review; the yearly
-    # report last: it is published from every other record
+    # the sensors and their year of usage; 2025's services and bookings; their days' roll-up; the evaluation
+    # of 2025 (counting them); the complaints; the rewards (reading its grades); the purchase
+    # review; the yearly report last: it is published from every other record
     demo_loaders=[
         load_oversight_demo,
         load_reward_services_demo,
+        load_yearly_bookings_demo,
+        load_usage_rollup_demo,
         load_evaluation_demo,
         load_complaint_demo,
         load_rewards_demo,

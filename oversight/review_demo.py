@@ -23,7 +23,7 @@ from oversight.review_schemas import PurchaseFilingIn
 from yixiang.db import transaction
 from yixiang.settings import load_settings
 
-NAME = "核磁共振波谱仪（800 MHz）"
+NAME = "X射线光电子能谱仪（高分辨）"
 
 
 async def load_review_demo(session: AsyncSession) -> None:
@@ -41,13 +41,13 @@ async def load_review_demo(session: AsyncSession) -> None:
         try:
             filed = await _file(session, admin)
         except PurchaseBlockedByLowUsage:
-            return  # the demo evaluation holds 之江理工's NMRs: the refusal is the demo then
+            return  # a same-category instrument flagged below 30%: the refusal is the demo then
         await review.decide(
             session,
             principal_from_user(officer),
             filed.id,
             Verdict.adjust,
-            "建议优先通过平台共享使用本市现有同类波谱仪器；确需购置的，优先考虑国产同档次型号，调整配置后重新申报。",
+            "建议优先通过平台共享使用本市现有同类表面分析仪器；确需购置的，优先考虑国产同档次型号，调整配置后重新申报。",
         )
 
 
@@ -56,12 +56,12 @@ async def _file(session: AsyncSession, admin: User) -> PurchaseReview:
         session,
         principal_from_user(admin),
         PurchaseFilingIn(
-            category_code="0106",
+            category_code="0113",
             instrument_name=NAME,
-            model="AVANCE NEO 800",
-            price_fen=1_200_000_000,
+            model="ESCALAB QXi",
+            price_fen=650_000_000,
             justification=(
-                "开展蛋白质结构与复杂天然产物研究，需要更高场强与超低温探头；现有 600 MHz 谱仪排队较长。"
+                "开展催化剂与电池材料的表面化学态研究，需要更高能量分辨率与深度剖析；现有能谱仪排队较长。"
             ),
             expected_hours_per_year=1500,
             origin=Origin.imported,

@@ -94,6 +94,11 @@ class SearchRequest:
     live: str | None = None  # catalogue.live.FILTERS: free_now (现在空闲), running, standby, off, offline
 
 
+# The live facet counts the hits of one search over the monitored instruments up to this many
+# (a page Meilisearch returns by default is at most 1,000); beyond, one count search per value.
+LIVE_FACET_HITS = 1000
+
+
 def _fingerprint(request: SearchRequest) -> str:
     parts = [request.q, request.region, request.category, request.mode, request.voucher, request.price_min,
              request.price_max, request.unit, request.sort, request.lat, request.lng, request.available_from,
@@ -237,17 +242,28 @@ async def _live_facet(
     session: AsyncSession, backend: SearchBackend, query: SearchQuery, states: dict[uuid.UUID, LiveStatus]
 ) -> list[FacetValue]:
     """The matches (every other filter applied, not the live one) per live-status filter value:
-    one count per value, over the few instruments that have a sensor."""
-    counts: dict[str, int] = {}
-    for wanted in FILTERS:
-        ids = {str(i) for i, status in states.items() if status.matches(wanted)}
-        if query.ids is not None:
-            ids &= set(query.ids)
-        if not ids:
-            counts[wanted] = 0
-            continue
-        narrowed = replace(query, ids=tuple(sorted(ids)), offset=0, limit=1, with_facets=False)
-        counts[wanted] = (await backend.search(session, narrowed)).total
+    one search over the instruments that have a sensor, counted here; one count search per
+    value only when those matches are more than a page of hits can hold."""
+    monitored = {str(i) for i in states}
+    if query.ids is not None:
+        monitored &= set(query.ids)
+    counts = dict.fromkeys(FILTERS, 0)
+    if not monitored:
+        return [FacetValue(code=code, name=FILTER_LABELS[code], count=0) for code in counts]
+    limit = min(len(monitored), LIVE_FACET_HITS)
+    narrowed = replace(query, ids=tuple(sorted(monitored)), offset=0, limit=limit, with_facets=False)
+    found = await backend.search(session, narrowed)
+    if found.total <= len(found.hits):
+        for hit in found.hits:
+            status = states[uuid.UUID(hit.document.id)]
+            for wanted in FILTERS:
+                counts[wanted] += status.matches(wanted)
+    else:
+        for wanted in FILTERS:
+            ids = tuple(sorted(i for i in monitored if states[uuid.UUID(i)].matches(wanted)))
+            if ids:
+                one = replace(narrowed, ids=ids, limit=1)
+                counts[wanted] = (await backend.search(session, one)).total
     return [FacetValue(code=code, name=FILTER_LABELS[code], count=n) for code, n in counts.items()]
 
 

@@ -251,6 +251,6 @@ async def test_the_demo_holds_a_decided_review_that_opens_as_a_pdf(client, login
     assert demo["status"] == "decided" and demo["verdict"] == "调整"
     shown = (await client.get(f"{REVIEWS}/{demo['id']}", headers=sb)).json()
     report = shown["document"]["report"]
-    assert report["proposal"]["category_code"] == "0106" and report["scopes"][0]["count"] >= 1
+    assert report["proposal"]["category_code"] == "0113" and report["scopes"][0]["count"] >= 1
     pdf = await client.get(f"{REVIEWS}/{demo['id']}/pdf", headers=await login(UA))
     assert pdf.status_code == 200 and DEMO_NAME in pdf_text(pdf.content)

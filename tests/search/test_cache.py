@@ -38,9 +38,10 @@ async def test_a_repeated_search_is_remembered_until_an_edit_reaches_the_index(c
 
     first = await search(client, q=code)
     assert [(i["id"], i["name"]) for i in first["items"]] == [(instrument_id, "核磁共振波谱仪")]
-    remembered = engine.answers.hits
+    hits, misses = engine.answers.hits, engine.answers.misses
     assert await search(client, q=code) == first
-    assert engine.answers.hits == remembered + 1
+    # answered from memory (the page, and the live-status facet's count over monitored instruments)
+    assert engine.answers.hits > hits and engine.answers.misses == misses
 
     staff = await login("demo-provider")
     renamed = await client.put(
