@@ -27,7 +27,7 @@ from oversight.complaint_schemas import ComplaintDecisionIn
 from oversight.evaluation_errors import ScienceBureauRequired
 from oversight.evaluation_figures import indicator_figures
 from oversight.evaluation_models import EvaluationResult
-from oversight.evaluation_schemas import AdjustmentIn, AnswerIn, EvaluationIn, ObjectionIn
+from oversight.evaluation_schemas import AnswerIn, EvaluationIn, ObjectionIn, ScoreAdjustmentIn
 from oversight.evaluation_settings import EvaluationSettings
 from oversight.evaluation_views import evaluation_out
 from yixiang.clock import shanghai_today
@@ -157,7 +157,7 @@ async def adjust(
             score = float(str(form.get("score", "")).strip())
         except ValueError:
             score = -1.0
-        data = as_input({"score": score, "reason": str(form.get("reason", "")).strip()}, AdjustmentIn)
+        data = as_input({"score": score, "reason": str(form.get("reason", "")).strip()}, ScoreAdjustmentIn)
         adjustment = await changes.propose_adjustment(
             db_session, principal, result_id, data.score, data.reason
         )

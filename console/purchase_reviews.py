@@ -22,7 +22,7 @@ from oversight import review
 from oversight.review_controllers import review_pdf_response
 from oversight.review_document import document_of, view_of
 from oversight.review_models import ReviewStatus, Verdict
-from oversight.review_schemas import DecisionIn, PurchaseFilingIn
+from oversight.review_schemas import PurchaseFilingIn, ReviewDecisionIn
 from oversight.settings import OversightSettings
 from vouchers.rules import yuan_to_fen
 from yixiang.db import transaction
@@ -138,7 +138,7 @@ async def decide(
     async def work() -> str:
         data = as_input(
             {"verdict": str(form.get("verdict", "")), "reasons": str(form.get("reasons", "")).strip()},
-            DecisionIn,
+            ReviewDecisionIn,
         )
         await review.decide(db_session, principal, review_id, data.verdict, data.reasons)
         return f"评议决定已记录（{data.verdict.value}），报告与决定已固化"

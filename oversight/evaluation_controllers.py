@@ -19,7 +19,6 @@ from oversight.evaluation_figures import indicator_figures
 from oversight.evaluation_models import EvaluationResult
 from oversight.evaluation_schemas import (
     AdjustmentDecisionIn,
-    AdjustmentIn,
     AdjustmentOut,
     AnswerIn,
     EvaluationIn,
@@ -29,6 +28,7 @@ from oversight.evaluation_schemas import (
     ObjectionOut,
     OwnResultOut,
     PublicEvaluationOut,
+    ScoreAdjustmentIn,
 )
 from oversight.evaluation_settings import EvaluationSettings
 from oversight.evaluation_views import (
@@ -114,7 +114,7 @@ class EvaluationController(Controller):
         status_code=201,
     )
     async def adjust(
-        self, result_id: uuid.UUID, data: AdjustmentIn, principal: Principal, db_session: AsyncSession
+        self, result_id: uuid.UUID, data: ScoreAdjustmentIn, principal: Principal, db_session: AsyncSession
     ) -> AdjustmentOut:
         adjustment = await changes.propose_adjustment(
             db_session, principal, result_id, data.score, data.reason

@@ -18,7 +18,7 @@ class EvaluationIn(Input):
     region_code: str | None = None  # needed only by an officer of several regions' bureaus
 
 
-class AdjustmentIn(Input):
+class ScoreAdjustmentIn(Input):
     score: Annotated[float, msgspec.Meta(ge=0, le=100)]
     reason: Reason
 

@@ -70,7 +70,7 @@ class IndicatorController(Controller):
     @get(
         "/instruments",
         summary="Indicators per instrument for a region and period (JSON, CSV or XLSX)",
-        opt=files(CSV, XLSX),
+        opt=files(CSV, XLSX, or_json=True),
     )
     async def instruments(
         self,
@@ -98,7 +98,7 @@ class IndicatorController(Controller):
     @get(
         "/units",
         summary="Indicators per unit for a region and period (JSON, CSV or XLSX)",
-        opt=files(CSV, XLSX),
+        opt=files(CSV, XLSX, or_json=True),
     )
     async def units(
         self,

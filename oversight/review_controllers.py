@@ -16,7 +16,13 @@ from oversight import review
 from oversight.errors import ReviewNotPending
 from oversight.review_document import document_of, document_pdf
 from oversight.review_models import PurchaseReview, ReviewExpert, ReviewStatus
-from oversight.review_schemas import DecisionIn, ExpertIn, ExpertOut, PurchaseFilingIn, PurchaseReviewOut
+from oversight.review_schemas import (
+    ExpertIn,
+    ExpertOut,
+    PurchaseFilingIn,
+    PurchaseReviewOut,
+    ReviewDecisionIn,
+)
 from vouchers.documents import download
 from yixiang.db import transaction
 
@@ -112,7 +118,7 @@ class PurchaseReviewController(Controller):
         status_code=200,
     )
     async def decide(
-        self, review_id: uuid.UUID, data: DecisionIn, principal: Principal, db_session: AsyncSession
+        self, review_id: uuid.UUID, data: ReviewDecisionIn, principal: Principal, db_session: AsyncSession
     ) -> PurchaseReviewOut:
         return review_out(await review.decide(db_session, principal, review_id, data.verdict, data.reasons))
 

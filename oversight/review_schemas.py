@@ -31,7 +31,7 @@ class PurchaseFilingIn(Input):
     longitude: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None = None
 
 
-class DecisionIn(Input):
+class ReviewDecisionIn(Input):
     verdict: Verdict
     reasons: Annotated[str, msgspec.Meta(min_length=2, max_length=4000)]
 

@@ -36,11 +36,13 @@ from yixiang.schemas import Input
 CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _FILES = "yixiang_files"
+_OR_JSON = "yixiang_files_or_json"
 
 
-def files(*media_types: str) -> dict[str, Any]:
-    """A handler's ``opt``: it answers 200 with a file in one of ``media_types``."""
-    return {_FILES: media_types}
+def files(*media_types: str, or_json: bool = False) -> dict[str, Any]:
+    """A handler's ``opt``: it answers 200 with a file in one of ``media_types`` (``or_json``: or,
+    by default, with the JSON its return annotation describes)."""
+    return {_FILES: media_types, _OR_JSON: or_json}
 
 
 ERROR_STATUSES = {
@@ -103,6 +105,18 @@ def _needs_sign_in(handler: HTTPRouteHandler) -> bool:
     return guarded or "principal" in handler.parsed_fn_signature.parameters
 
 
+def _json_alone(content: dict[str, OpenAPIMediaType]) -> dict[str, OpenAPIMediaType]:
+    """The JSON of a handler annotated ``SomeOut | Response[bytes]``: Litestar describes it as
+    one of SomeOut and an empty schema (the file); the file is described apart."""
+    media = content.get("application/json")
+    schema = media.schema if media is not None else None
+    if isinstance(schema, Schema) and schema.one_of:
+        described = [s for s in schema.one_of if not (isinstance(s, Schema) and s == Schema())]
+        if len(described) == 1:
+            return {"application/json": OpenAPIMediaType(schema=described[0])}
+    return {"application/json": media} if media is not None else {}
+
+
 def document_sign_in_and_files(app: Litestar) -> None:
     paths = app.openapi_schema.paths or {}
     for route in app.routes:
@@ -119,10 +133,12 @@ def document_sign_in_and_files(app: Litestar) -> None:
                 media_types = handler.opt.get(_FILES)
                 if media_types and operation.responses:
                     binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
-                    operation.responses["200"] = OpenAPIResponse(
-                        description="文件",
-                        content={media: OpenAPIMediaType(schema=binary) for media in media_types},
-                    )
+                    content = {media: OpenAPIMediaType(schema=binary) for media in media_types}
+                    answered = operation.responses.get("200")
+                    if handler.opt.get(_OR_JSON) and isinstance(answered, OpenAPIResponse):
+                        content = {**_json_alone(answered.content or {}), **content}
+                    described = "JSON 或文件（format）" if handler.opt.get(_OR_JSON) else "文件"
+                    operation.responses["200"] = OpenAPIResponse(description=described, content=content)
 
 
 def _inputs() -> list[type[Input]]:
