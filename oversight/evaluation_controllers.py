@@ -189,7 +189,7 @@ class PublicEvaluationController(Controller):
         summary="A published evaluation, without sign-in: unit names, scores and grades only",
     )
     async def show(
-        self, region_code: str, year: Annotated[int, Parameter(ge=1990, le=2100)], db_session: AsyncSession
+        self, region_code: str, year: Annotated[int, Parameter(ge=1990, le=9999)], db_session: AsyncSession
     ) -> PublicEvaluationOut:
         evaluation = await published_evaluation(db_session, region_code=region_code[:6], year=year)
         if evaluation is None:

@@ -713,6 +713,8 @@ def cases(s: Scene) -> list[Case]:
         # --- the shell ------------------------------------------------------------------------
         Case("GET /health", fixed("/health"), public),
         Case("GET /ready", fixed("/ready"), public),
+        # Prometheus: its own bearer token when YIXIANG_METRICS_TOKEN is set (tests/test_admission)
+        Case("GET /metrics", fixed("/metrics"), public),
         Case("POST /api/v1/auth/dev-login", fixed("/api/v1/auth/dev-login", {"username": R1}), public),
         Case(
             "POST /api/v1/auth/login",
