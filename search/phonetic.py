@@ -141,10 +141,14 @@ def _join_pinyin(words: Sequence[str], vocab: Vocabulary) -> list[str]:
 
 
 def _split_model(word: str, vocab: Vocabulary) -> str:
-    """ "nmr600" → "nmr 600" when the letters are a vocabulary term and the whole is not."""
+    """ "nmr600" → "nmr 600" when the letters are a vocabulary term and the whole is not. Not
+    a longer mix ("xrf2be0c9" is a model number, whole in every index) nor one with a single
+    letter (no index keeps such a word): split, it could never match."""
     syn = synonyms()
     runs = LATIN_RUN.findall(word)
     if len(runs) < 2 or "".join(runs) != word or word in syn.by_term or word in vocab.latin_keys:
+        return word
+    if len(runs) > 3 or any(len(r) == 1 and r.isalpha() for r in runs):
         return word
     if any(r in syn.by_term or r in vocab.latin_keys for r in runs if r.isalpha() and len(r) >= 2):
         return " ".join(runs)

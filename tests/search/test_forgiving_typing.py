@@ -7,6 +7,7 @@ first or flood the page."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -153,6 +154,22 @@ async def test_an_abbreviation_glued_to_a_number_finds_that_instrument_with_that
 ) -> None:
     items = (await search(client, q=typed, limit=20))["items"]
     assert items and all("核磁共振" in i["name"] and "600" in i["model"] for i in items), items
+
+
+async def test_a_model_number_that_begins_with_an_abbreviation_is_found_as_typed(
+    client: Any, backend: Any, login: Any, engine: Any
+) -> None:
+    """XRF2B1C9 is not "XRF" + 2 + b + 1 + c + 9: a model found by its own number, letters and all."""
+    code = f"XRF2B{uuid.uuid4().hex[:6].upper()}C9"
+    staff, admin = await login("demo-provider"), await login("demo-unit-admin")
+    body = instrument_body(name="X射线衍射仪", model=code)
+    created = await client.post("/api/v1/provider/instruments", json=body, headers=staff)
+    instrument_id = created.json()["id"]
+    await client.post(f"/api/v1/provider/instruments/{instrument_id}/submit", headers=staff)
+    await client.post(f"/api/v1/provider/instruments/{instrument_id}/approve", headers=admin)
+    await backend.runtime.worker().drain()
+    items = (await search(client, q=code))["items"]
+    assert items and items[0]["id"] == instrument_id, (code, items)  # (Meilisearch adds neighbours)
 
 
 _su_8010: dict[str, str] = {}
