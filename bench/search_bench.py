@@ -227,7 +227,12 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--per-query", action="store_true", help="open-loop latency of each query")
     parser.add_argument("--warmup", type=float, default=3, help="seconds at --rate before measuring")
-    parser.add_argument("--freeze-gc", action="store_true", help="gc.freeze() after the warm-up")
+    parser.add_argument(
+        "--freeze-gc",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="gc.freeze() after the warm-up, as the server does once started (yixiang/app.py)",
+    )
     parser.add_argument("--mix", choices=["fixed", "zipf"], default="fixed")
     parser.add_argument("--cache", type=int, default=CACHE_ENTRIES, help="answers remembered (0: none)")
     args = parser.parse_args()
