@@ -4,6 +4,7 @@ backoff, end in the dead-letter state, and periodic jobs run once across replica
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from sqlalchemy import select, text
 
 from yixiang.db import utcnow
 from yixiang.domains import Domain, JobContext, PeriodicJob, idle_when
-from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, emit
+from yixiang.outbox import Event, EventStatus, OutboxDelivery, OutboxEvent, PeriodicJobRun, emit
 from yixiang.worker import Worker
 
 
@@ -185,6 +186,49 @@ async def test_a_periodic_job_runs_once_across_two_workers(effects):
     later = now + timedelta(seconds=3601)
     results = await asyncio.gather(first.tick_periodic(later), second.tick_periodic(later))
     assert sum(len(r) for r in results) == 1
+
+
+def job_figure(metrics_text: str, name: str, job: str) -> float | None:
+    found = re.search(rf'^{name}\{{job="{re.escape(job)}"\}} ([0-9.e+-]+)$', metrics_text, re.M)
+    return float(found.group(1)) if found else None
+
+
+async def test_metrics_show_each_jobs_last_run_its_failure_and_a_job_no_worker_runs(effects):
+    """An operator reads from /metrics how long each periodic job took, whether it failed, and
+    which one is waiting for a worker — whichever process ran it (the run is in the database)."""
+    slow, broken, orphan = (f"test-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("slow", "broken", "orphan"))
+
+    async def takes_a_while(ctx: JobContext, event: Event) -> None:
+        await asyncio.sleep(0.2)
+
+    async def fails(ctx: JobContext, event: Event) -> None:
+        raise RuntimeError("the bank's server did not answer")
+
+    domain = Domain(
+        name="test",
+        consumers={f"test.{slow}": [takes_a_while], f"test.{broken}": [fails]},
+        periodic_jobs=[
+            PeriodicJob(name=slow, every_seconds=3600, topic=f"test.{slow}"),
+            PeriodicJob(name=broken, every_seconds=3600, topic=f"test.{broken}"),
+        ],
+    )
+    worker = make_worker(effects, domain)
+    await worker.tick_periodic()
+    await worker.drain()
+    async with effects.runtime.session_maker() as session, session.begin():  # registered, never run
+        session.add(PeriodicJobRun(name=orphan, next_run_at=utcnow() - timedelta(minutes=10)))
+
+    metrics = (await effects.client.get("/metrics")).text
+    took = job_figure(metrics, "yixiang_job_last_duration_seconds", slow)
+    assert took is not None and 0.2 <= took < 5, metrics
+    assert job_figure(metrics, "yixiang_job_last_run_failed", slow) == 0
+    assert job_figure(metrics, "yixiang_job_last_run_failed", broken) == 1
+    finished = job_figure(metrics, "yixiang_job_last_finished_timestamp_seconds", slow)
+    assert finished is not None and abs(finished - utcnow().timestamp()) < 60
+    assert job_figure(metrics, "yixiang_job_last_duration_seconds", orphan) is None  # never ran
+    overdue = job_figure(metrics, "yixiang_job_overdue_seconds", orphan)
+    assert overdue is not None and 590 <= overdue < 700
+    assert job_figure(metrics, "yixiang_job_overdue_seconds", slow) == 0  # next run an hour away
 
 
 async def test_two_workers_draining_together_deliver_each_event_once(effects):

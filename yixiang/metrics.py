@@ -4,7 +4,8 @@ The access log (yixiang.logs) reports each request here as it writes its line.
 Per route template (never the path, which holds ids): request count by status and a latency
 histogram. Per process: requests in flight and waiting at the admission gate, requests it refused
 and why, database connections in use. From the database at scrape time: the outbox's backlog and
-the age of its oldest pending event (the worker's lag, whichever process runs it).
+the age of its oldest pending event (the worker's lag, whichever process runs it), and per
+periodic job its last run's duration and outcome, and how long it is overdue (no worker runs it).
 
 Each app has its own registry (tests build many apps in one process); a process serves its own
 figures, so run one API process per pod and let Prometheus sum them.
@@ -34,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from yixiang.admission import Gate
 from yixiang.db import utcnow
 from yixiang.errors import error_body
-from yixiang.outbox import EventStatus, OutboxEvent
+from yixiang.outbox import EventStatus, OutboxEvent, PeriodicJobRun
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -92,6 +93,27 @@ class Metrics:
         self.outbox_dead = Gauge(
             "yixiang_outbox_dead", "Outbox events given up on (kept for replay)", registry=registry
         )
+        self.job_duration = Gauge(
+            "yixiang_job_last_duration_seconds",
+            "How long a periodic job's last finished run took",
+            ["job"],
+            registry=registry,
+        )
+        self.job_failed = Gauge(
+            "yixiang_job_last_run_failed", "1 if a periodic job's last run failed", ["job"], registry=registry
+        )
+        self.job_finished = Gauge(
+            "yixiang_job_last_finished_timestamp_seconds",
+            "When a periodic job's last run finished (Unix time)",
+            ["job"],
+            registry=registry,
+        )
+        self.job_overdue = Gauge(
+            "yixiang_job_overdue_seconds",
+            "How long past its time a periodic job is still waiting for a worker",
+            ["job"],
+            registry=registry,
+        )
         self.registry.register(_GateCollector(gate))
         self.registry.register(_PoolCollector(engine))
 
@@ -110,10 +132,21 @@ class Metrics:
         failed = await session.scalar(select(func.count()).where(OutboxEvent.status == EventStatus.dead))
         self.outbox_pending.set(pending[0])
         oldest = pending[1]
-        if oldest is not None and oldest.tzinfo is None:  # SQLite gives naive UTC back
-            oldest = oldest.replace(tzinfo=now.tzinfo)
-        self.outbox_lag.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        self.outbox_lag.set(max(0.0, (now - _aware(oldest, now)).total_seconds()) if oldest else 0.0)
         self.outbox_dead.set(failed or 0)
+
+    async def read_jobs(self, session: AsyncSession, now: datetime) -> None:
+        for job in (await session.scalars(select(PeriodicJobRun))).all():
+            due = _aware(job.next_run_at, now)
+            self.job_overdue.labels(job.name).set(max(0.0, (now - due).total_seconds()))
+            if job.last_finished_at is not None and job.last_duration_ms is not None:
+                self.job_duration.labels(job.name).set(job.last_duration_ms / 1000)
+                self.job_failed.labels(job.name).set(0 if job.last_succeeded else 1)
+                self.job_finished.labels(job.name).set(_aware(job.last_finished_at, now).timestamp())
+
+
+def _aware(moment: datetime, now: datetime) -> datetime:
+    return moment.replace(tzinfo=now.tzinfo) if moment.tzinfo is None else moment  # SQLite: naive UTC
 
 
 @get("/metrics", include_in_schema=False)
@@ -129,5 +162,7 @@ async def metrics_page(request: Request[Any, Any, Any], db_session: AsyncSession
         if not hmac.compare_digest(given.encode(), token.encode()):
             return Response(error_body("unauthenticated", "需要指标访问令牌"), status_code=401)
     metrics: Metrics = request.app.state.metrics
-    await metrics.read_outbox(db_session, utcnow())
+    now = utcnow()
+    await metrics.read_outbox(db_session, now)
+    await metrics.read_jobs(db_session, now)
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -67,6 +67,11 @@ class PeriodicJobRun(Base):
     next_run_at: Mapped[datetime]
     last_run_at: Mapped[datetime | None]
     last_run_by: Mapped[str | None] = mapped_column(String(100))
+    # How the last run that reached its end went (``/metrics`` shows them): its consumers' time
+    # from the start of the first to the commit of the last, and whether all succeeded.
+    last_finished_at: Mapped[datetime | None]
+    last_duration_ms: Mapped[int | None]
+    last_succeeded: Mapped[bool | None]
 
 
 class Event(msgspec.Struct, frozen=True):

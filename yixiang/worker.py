@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,6 +86,7 @@ class Worker:
             for topic, consumers in domain.consumers.items():
                 self.consumers.setdefault(topic, []).extend(consumers)
             self.periodic_jobs.extend(domain.periodic_jobs)
+        self._job_topics = {job.topic for job in self.periodic_jobs}
 
     # --- claiming -------------------------------------------------------------------------
     def _claim_statement(self) -> Any:
@@ -196,6 +198,14 @@ class Worker:
         it must recognise what it had committed (bot/notify.py)."""
         if consumers is None:
             consumers = self.consumers.get(event.topic, [])
+        started = time.monotonic()
+        done = await self._run_consumers(event, consumers)
+        job = event.payload.get("job") if event.topic in self._job_topics else None
+        if isinstance(job, str):
+            await self._job_ran(job, time.monotonic() - started, succeeded=done)
+        return done
+
+    async def _run_consumers(self, event: Event, consumers: Sequence[Consumer]) -> bool:
         running: Consumer | None = None
         try:
             for consumer in consumers[:-1]:
@@ -215,6 +225,23 @@ class Worker:
             await self._failed(event, exc, running)
             return False
         return True
+
+    async def _job_ran(self, job: str, seconds: float, *, succeeded: bool) -> None:
+        """Record a periodic job's run (its duration and outcome) where ``/metrics`` reads it:
+        the worker is often a process of its own, and the API process serves the metrics."""
+        try:
+            async with self.session_maker() as session, session.begin():
+                await session.execute(
+                    update(PeriodicJobRun)
+                    .where(PeriodicJobRun.name == job)
+                    .values(
+                        last_finished_at=utcnow(),
+                        last_duration_ms=round(seconds * 1000),
+                        last_succeeded=succeeded,
+                    )
+                )
+        except Exception:  # the job's own outcome stands; only its figure is lost
+            log.warning("worker %s: recording job %s's run failed", self.name, job, exc_info=True)
 
     async def _deliver(self, session: AsyncSession, consumer: Consumer, event: Event) -> None:
         # The delivery mark goes first and commits with the consumer's effect: a row already
