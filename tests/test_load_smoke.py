@@ -16,8 +16,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
 def test_load_smoke(tmp_path: Path, backend_name: str) -> None:
-    with live_server(tmp_path, backend_name, **RATE_ENV) as server:
-        result = asyncio.run(run_load(server.base_url, rate=20, seconds=3, server_pid=server.process.pid))
+    token = "load-smoke-metrics"
+    with live_server(tmp_path, backend_name, **RATE_ENV, YIXIANG_METRICS_TOKEN=token) as server:
+        result = asyncio.run(
+            run_load(
+                server.base_url, rate=20, seconds=3, server_pid=server.process.pid, metrics_token=token
+            )
+        )
     report = markdown(result, backend_name)
     assert result.total_errors == 0, report
     for route in ROUTES:
@@ -26,3 +31,9 @@ def test_load_smoke(tmp_path: Path, backend_name: str) -> None:
     assert result.rss_peak_mb and result.rss_peak_mb > 0, report
     for route in ROUTES:
         assert f"| {route} |" in report
+    # the server's own count of the searches, from its /metrics, is the driver's
+    assert result.server is not None, report
+    searched = result.server.after.counts["/api/v1/instruments/search"]
+    searched -= result.server.before.counts.get("/api/v1/instruments/search", 0)
+    assert searched == result.stats["search"].count, report
+    assert "| `/api/v1/instruments/search` |" in report

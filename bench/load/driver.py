@@ -24,6 +24,7 @@ import asyncio
 import os
 import platform
 import random
+import secrets
 import shutil
 import socket
 import subprocess
@@ -41,6 +42,7 @@ from typing import Any
 
 import httpx
 
+from bench.load.server_metrics import Scrape, ServerFigures, peaks_of, scrape
 from bench.search_mix import zipf_requests
 from bot.settings import DEMO_AES_KEY, DEMO_APP_ID, DEMO_TOKEN
 from tests.bot.wechat_client import aes_encrypt, sha1_sign, text_xml
@@ -102,6 +104,7 @@ class Result:
     rss_peak_mb: float | None
     rss_end_mb: float | None
     max_lag_ms: float  # how late the scheduler started a request (driver overload)
+    server: ServerFigures | None = None  # from the server's /metrics, when it answers them
 
     @property
     def total_errors(self) -> int:
@@ -434,6 +437,7 @@ async def run_load(
     server_pid: int | None = None,
     seed: int = 8,
     grace: float = 10.0,
+    metrics_token: str | None = None,
 ) -> Result:
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
@@ -448,12 +452,16 @@ async def run_load(
             await warm.one(k, time.perf_counter())
 
         rss: list[int] = []
+        scrapes: list[Scrape] = []
         stop = asyncio.Event()
+        first = await scrape(client, metrics_token)
 
         async def sample() -> None:
             while not stop.is_set():
                 if server_pid:
                     rss.append(rss_tree_kb(server_pid))
+                if first is not None and (now := await scrape(client, metrics_token)) is not None:
+                    scrapes.append(now)
                 try:
                     await asyncio.wait_for(stop.wait(), 1.0)
                 except TimeoutError:
@@ -483,6 +491,8 @@ async def run_load(
         elapsed = time.perf_counter() - t0
         stop.set()
         await sampler
+        last = await scrape(client, metrics_token) if first is not None else None
+        server = ServerFigures(first, last, peaks_of([*scrapes, last])) if first and last else None
     return Result(
         load.stats,
         elapsed,
@@ -491,6 +501,7 @@ async def run_load(
         max(rss) / 1024 if rss else None,
         rss[-1] / 1024 if rss else None,
         max_lag * 1000,
+        server,
     )
 
 
@@ -528,6 +539,8 @@ def markdown(result: Result, title: str) -> str:
         f"| {_pct(everything, 50):.1f} "
         f"| {_pct(everything, 95):.1f} | {_pct(everything, 99):.1f} | {total_err} | | |"
     )
+    if result.server is not None:
+        lines += ["", result.server.markdown(result.seconds)]
     samples = sorted({f"{r}: {s}" for r, st in result.stats.items() for s in st.error_samples})
     if samples:
         lines += ["", "Error samples:", *[f"- `{s}`" for s in samples]]
@@ -550,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data",
         help="with --start: serve existing data and keep it (embedded: data dir; postgres: database name)",
     )
+    parser.add_argument("--metrics-token", help="with --url: the server's YIXIANG_METRICS_TOKEN")
     parser.add_argument("--smoke", action="store_true", help="3 s at 20 req/s")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--grace", type=float, default=10.0, help="s to wait after the last arrival")
@@ -567,12 +581,18 @@ def main(argv: list[str] | None = None) -> int:
         args.rate, args.seconds = 20.0, 3.0
     if bool(args.url) == bool(args.start):
         parser.error("give exactly one of --url or --start")
-    opts = {"seed": args.seed, "grace": args.grace}
+    opts: dict[str, Any] = {"seed": args.seed, "grace": args.grace}
     if args.url:
+        opts["metrics_token"] = args.metrics_token
         result = asyncio.run(run_load(args.url, args.rate, args.seconds, args.server_pid, **opts))
         title = f"{args.url}"
     else:
-        with start_server(args.start, args.workers, args.pg_url, args.redis_url, args.data) as server:
+        # A started server's /metrics answer this run's bearer (in production they need one).
+        opts["metrics_token"] = token = secrets.token_urlsafe(16)
+        extra = {"YIXIANG_METRICS_TOKEN": token}
+        with start_server(
+            args.start, args.workers, args.pg_url, args.redis_url, args.data, extra_env=extra
+        ) as server:
             result = asyncio.run(run_load(server.url, args.rate, args.seconds, server.pid, **opts))
         title = f"{args.start}, {args.workers} worker{'s' if args.workers > 1 else ''}"
     print(markdown(result, f"{title} ({platform.python_version()}, {os.cpu_count()} CPU)"))
