@@ -19,9 +19,7 @@ def test_load_smoke(tmp_path: Path, backend_name: str) -> None:
     token = "load-smoke-metrics"
     with live_server(tmp_path, backend_name, **RATE_ENV, YIXIANG_METRICS_TOKEN=token) as server:
         result = asyncio.run(
-            run_load(
-                server.base_url, rate=20, seconds=3, server_pid=server.process.pid, metrics_token=token
-            )
+            run_load(server.base_url, rate=20, seconds=3, server_pid=server.process.pid, metrics_token=token)
         )
     report = markdown(result, backend_name)
     assert result.total_errors == 0, report

@@ -71,7 +71,7 @@ class ServerFigures:
         lines = [
             "Server side (its /metrics): "
             + ", ".join(
-                f"peak {name.removeprefix('yixiang_')} {value:g}" for name, value in self.peaks.items()
+                f"peak {name.removeprefix('yixiang_')} {value:.3g}" for name, value in self.peaks.items()
             )
             + f"; refused by admission {self.after.shed - self.before.shed:g}",
             "",
