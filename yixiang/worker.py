@@ -322,8 +322,20 @@ class Worker:
                         session, PeriodicJobRun, {"name": job.name, "next_run_at": now}, ["name"]
                     )
             self._jobs_registered = True
+        # Which are due, in one read: a claim is a write transaction per job (on SQLite each
+        # takes the database's write lock), so only the due ones, mostly none, are claimed.
+        async with self.session_maker() as session:
+            due = set(
+                (
+                    await session.scalars(
+                        select(PeriodicJobRun.name).where(PeriodicJobRun.next_run_at <= now)
+                    )
+                ).all()
+            )
         won: list[str] = []
         for job in self.periodic_jobs:
+            if job.name not in due:
+                continue
             async with self.session_maker() as session, session.begin():
                 # The conditional update is the claim: of two replicas, one sees a row count of 1.
                 result = await session.execute(
