@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,26 +33,26 @@ def status_of(monitor: InstrumentMonitor, now: datetime, booked_now: bool = Fals
     return LiveStatus(state, monitor.state_since, monitor.last_watts, last, booked_now)
 
 
+def _with_sensor() -> Any:
+    return select(Sensor.instrument_id).where(Sensor.status == SensorStatus.active)
+
+
 async def booked_now(
     session: AsyncSession, now: datetime, ids: Sequence[uuid.UUID] | None = None
 ) -> set[uuid.UUID]:
+    """The instruments among ``ids`` (default: those with a sensor) in a booked slot now."""
     query = select(Booking.instrument_id).where(
         Booking.mode == ServiceMode.machine_time,
         Booking.status.in_(HOLDING),
         Booking.start_at <= now,
         Booking.end_at > now,
+        Booking.instrument_id.in_(_with_sensor() if ids is None else ids),
     )
-    if ids is not None:
-        query = query.where(Booking.instrument_id.in_(ids))
     return set(await session.scalars(query))
 
 
 async def _monitored(session: AsyncSession, ids: Sequence[uuid.UUID] | None) -> list[InstrumentMonitor]:
-    query = select(InstrumentMonitor).where(
-        InstrumentMonitor.instrument_id.in_(
-            select(Sensor.instrument_id).where(Sensor.status == SensorStatus.active)
-        )
-    )
+    query = select(InstrumentMonitor).where(InstrumentMonitor.instrument_id.in_(_with_sensor()))
     if ids is not None:
         query = query.where(InstrumentMonitor.instrument_id.in_(ids))
     return list(await session.scalars(query))
@@ -63,7 +64,7 @@ async def live_statuses(
     now = now or utcnow()
     ids = list(instrument_ids)
     monitors = {m.instrument_id: m for m in await _monitored(session, ids)}
-    booked = await booked_now(session, now, ids) if ids else set()
+    booked = await booked_now(session, now, list(monitors)) if monitors else set()
     return {i: status_of(monitors[i], now, i in booked) if i in monitors else NO_SENSOR for i in ids}
 
 
@@ -79,8 +80,10 @@ class LiveStatusService:
         self, session: AsyncSession, now: datetime | None = None
     ) -> dict[uuid.UUID, LiveStatus]:
         now = now or utcnow()
+        # Every search asks: the bookings holding now only of the monitored instruments, and
+        # none at all where nothing is monitored.
+        monitors = await _monitored(session, None)
+        if not monitors:
+            return {}
         booked = await booked_now(session, now)
-        return {
-            m.instrument_id: status_of(m, now, m.instrument_id in booked)
-            for m in await _monitored(session, None)
-        }
+        return {m.instrument_id: status_of(m, now, m.instrument_id in booked) for m in monitors}
