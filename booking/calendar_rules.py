@@ -182,6 +182,21 @@ def free_intervals(
     return subtract(opening, [*closures, *blocks_of(taken, rules.buffer_minutes)])
 
 
+def held_intervals(
+    rules: CalendarRules,
+    days: WorkingDayCalendar | None,
+    closures: Iterable[Interval],
+    taken: Iterable[tuple[datetime, datetime]],
+    start: datetime,
+    end: datetime,
+) -> list[Interval]:
+    """Opening time that ``taken`` (bookings, offers, with their buffers) keeps from being free:
+    what would be free without them, less what is free with them."""
+    closures = list(closures)
+    unbooked = free_intervals(rules, days, closures, [], start, end)
+    return subtract(unbooked, free_intervals(rules, days, closures, taken, start, end))
+
+
 def slot_grid(free: Iterable[Interval], slot_minutes: int) -> list[Interval]:
     """Grid-aligned slots of ``slot_minutes`` lying wholly inside the free intervals."""
     step = timedelta(minutes=slot_minutes)

@@ -36,6 +36,7 @@ from booking.calendar_rules import (
     bookable_span,
     booking_window,
     free_intervals,
+    held_intervals,
     merge_intervals,
     rules_from_row,
     slot_grid,
@@ -204,6 +205,29 @@ async def free_time(
         )
         result[i] = FreeTime(rules, free, latest)
     return result
+
+
+async def held_time(
+    session: AsyncSession,
+    instrument_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+) -> list[Interval]:
+    """Opening time of one instrument in [start, end) that bookings and waiting-list offers hold
+    (with their buffers), within the part a booking made now could use: what a person may join
+    the waiting list for (``booking.waitlist``). In the caller's transaction."""
+    now = now or utcnow()
+    rules = await load_calendar(session, instrument_id)
+    span = bookable_span(rules, now, start, end)
+    if span is None:
+        return []
+    taken = await load_taken(session, instrument_id, *span, rules.buffer_minutes)
+    if not taken:
+        return []
+    days = await load_working_day_calendar(session)
+    closures = await load_closures(session, instrument_id, *span)
+    return held_intervals(rules, days, closures, taken, *span)
 
 
 async def instruments_with_free_time(

@@ -1,10 +1,11 @@
-"""Phone pages after booking: my bookings (status, history), one booking (cancel with the fee its
+"""Phone pages after booking: my bookings (status, history; the waiting list's entries and
+offers, whose forms are ``console.mobile_waitlist``'s), one booking (cancel with the fee its
 rules say, the bill and its payment page, result downloads, the rating), and the firm admin's
 page (the firm's vouchers, members and statements).
 
-The services decide: ``list_bookings``/``get_booking``, ``cancel_booking`` (the fee shown beforehand
-is ``firm_cancellation_fee``, the one it charges), ``list_results``, ``rate_booking``,
-``wallet.my_vouchers``, ``list_members``, ``statements.statement``.
+The services decide: ``list_bookings``/``get_booking``, ``my_entries`` (the place in line),
+``cancel_booking`` (the fee shown beforehand is ``firm_cancellation_fee``, the one it charges),
+``list_results``, ``rate_booking``, ``wallet.my_vouchers``, ``list_members``, ``statements.statement``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal, requires_role, requires_user
 from accounts.models import BOOKER_ROLES, Role
 from accounts.organizations import list_members
-from booking.models import Booking, BookingStatus
+from booking.models import WAITLIST_OPEN, Booking, BookingStatus, WaitlistStatus
 from booking.queries import get_booking, list_bookings
 from booking.services import ACTION_LABELS, STATUS_LABELS, cancel_booking, firm_cancellation_terms
+from booking.waitlist import my_entries
 from console.names import instrument_names, org_names
 from console.pages import render
 from console.phone import KEY_FIELD, booking_page, new_key, once
@@ -37,6 +39,7 @@ from yixiang.errors import InvalidInput
 CANCELLABLE = {BookingStatus.requested, BookingStatus.confirmed}
 BILLED = {BookingStatus.completed, BookingStatus.delivered, BookingStatus.rated}
 WITH_RESULTS = {BookingStatus.delivered, BookingStatus.rated}
+WAITING_SHOWN = 10  # waiting-list entries on the page (a small page); the API lists them all
 HISTORY_LABELS = {"book": "提交预约", **ACTION_LABELS}  # a booking's first step is made, not moved
 
 
@@ -46,16 +49,27 @@ async def my_bookings(
 ) -> Template:
     offset = max(0, min(offset, 1_000_000))
     rows, total = await list_bookings(db_session, principal, mine=True, limit=20, offset=offset)
+    entries = await my_entries(db_session, principal)
+    waiting = [(e, place) for e, place in entries if e.status in WAITLIST_OPEN]
+    waiting.sort(key=lambda shown: shown[0].status != WaitlistStatus.offered)  # offers first: they run out
+    waiting, more_waiting = waiting[:WAITING_SHOWN], max(0, len(waiting) - WAITING_SHOWN)
     async with transaction(db_session, read_only=True):
-        names = await instrument_names(db_session, [b.instrument_id for b, _ in rows])
+        names = await instrument_names(
+            db_session, [b.instrument_id for b, _ in rows] + [e.instrument_id for e, _ in waiting]
+        )
     return render(
         request,
         "m_bookings.html",
         rows=[b for b, _ in rows],
+        waiting=waiting,
+        more_waiting=more_waiting,
+        now=utcnow(),
         names=names,
         labels=STATUS_LABELS,
         total=total,
         offset=offset,
+        key=new_key(),
+        KEY_FIELD=KEY_FIELD,
     )
 
 

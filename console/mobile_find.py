@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal, requires_role, requires_user
 from accounts.models import BOOKER_ROLES
 from booking import free_time, quotes
+from booking.calendar_rules import Interval
 from booking.creation import create_booking
 from booking.credit import NoShowRule
-from booking.models import Operation
+from booking.models import Booking, BookingStatus, Operation
 from booking.rules import describe_rules
 from booking.schemas import BookingIn
 from booking.services import STATUS_LABELS
@@ -138,9 +139,26 @@ async def instrument_page(
 
 
 @dataclass(frozen=True)
+class Range:
+    label: str  # what the tap shows
+    href: str  # where it goes: a free range to its quote, a held one to the waiting list
+    held: bool = False
+
+
+@dataclass(frozen=True)
 class Day:
     label: str
-    ranges: list[tuple[str, str]]  # what the tap shows, where it goes (the quote)
+    ranges: list[Range]  # in time order, free and held
+
+
+def clock_range(start: datetime, end: datetime) -> str:
+    return f"{start.astimezone(SHANGHAI):%H:%M}–{end.astimezone(SHANGHAI):%H:%M}"
+
+
+def waitlist_link(instrument_id: uuid.UUID, start: datetime, end: datetime) -> str:
+    """A held range tapped: the form to join the waiting list for time within it."""
+    query = {"range_start": start.isoformat(), "range_end": end.isoformat()}
+    return f"/console/m/instruments/{instrument_id}/waitlist?{urlencode(query)}"
 
 
 def _quote_link(instrument_id: uuid.UUID, start: datetime, end: datetime, shortest: int) -> str:
@@ -153,6 +171,15 @@ def _quote_link(instrument_id: uuid.UUID, start: datetime, end: datetime, shorte
         "range_end": end.isoformat(),
     }
     return f"/console/m/instruments/{instrument_id}/quote?{urlencode(query)}"
+
+
+def _week_ranges(
+    instrument_id: uuid.UUID, shortest: int, free: list[Interval], held: list[Interval]
+) -> list[tuple[datetime, Range]]:
+    """Free ranges (to their quote) and held ones (to the waiting list), in time order."""
+    shown = [(s, Range(clock_range(s, e), _quote_link(instrument_id, s, e, shortest))) for s, e in free]
+    shown += [(s, Range(clock_range(s, e), waitlist_link(instrument_id, s, e), held=True)) for s, e in held]
+    return sorted(shown, key=lambda item: item[0])
 
 
 @get(
@@ -173,33 +200,29 @@ async def book_page(
     found = await free_time.availability(
         db_session, principal, instrument_id, start, start + timedelta(days=7)
     )
+    machine_time = ServiceMode.machine_time in found.modes
     async with transaction(db_session, read_only=True):
         instrument = await visible_instrument(db_session, principal, instrument_id)
         items = [i for i in instrument.service_items if i.active]
+        held = await free_time.held_time(db_session, instrument_id, start, found.end) if machine_time else []
     rules = found.rules
+    shown = _week_ranges(instrument_id, rules.min_duration_minutes, found.ranges, held)
     days = []
     for n in range(7):
         day = first + timedelta(days=n)
-        ranges = [
-            (
-                f"{s.astimezone(SHANGHAI):%H:%M}–{e.astimezone(SHANGHAI):%H:%M}",
-                _quote_link(instrument_id, s, e, rules.min_duration_minutes),
-            )
-            for s, e in found.ranges
-            if s.astimezone(SHANGHAI).date() == day
-        ]
+        ranges = [r for s, r in shown if s.astimezone(SHANGHAI).date() == day]
         days.append(Day(f"{day.month}月{day.day}日 周{WEEKDAYS[day.weekday()]}", ranges))
     return render(
         request,
         "m_book.html",
         instrument=instrument,
         days=days,
-        machine_time=ServiceMode.machine_time in found.modes,
+        machine_time=machine_time,
         sample_testing=ServiceMode.sample_testing in found.modes,
         sample_items=[i for i in items if i.mode == ServiceMode.sample_testing],
         summary=describe_rules(
             rules,
-            machine_time=ServiceMode.machine_time in found.modes,
+            machine_time=machine_time,
             sample_testing=ServiceMode.sample_testing in found.modes,
         ),
         previous=(first - timedelta(days=7)) if first > today else None,
@@ -207,7 +230,15 @@ async def book_page(
     )
 
 
-def _choices(low: datetime, high: datetime, step: int) -> list[datetime]:
+def operation_for(offered: list[Operation], asked: Operation | None) -> Operation | None:
+    """The way of operating a phone form shows: the one asked for (the service refuses one not
+    offered), else run by the operator where it can be (no training needed)."""
+    if asked is not None:
+        return asked
+    return Operation.operator if Operation.operator in offered else next(iter(offered), None)
+
+
+def choices(low: datetime, high: datetime, step: int) -> list[datetime]:
     moments, at = [], low
     while at <= high:
         moments.append(at)
@@ -237,8 +268,7 @@ async def quote_page(
     found = None
     if mode == ServiceMode.machine_time:
         found = await free_time.availability(db_session, principal, instrument_id, None, None)
-        if operation is None and found.operations:  # run by the operator unless asked (no training needed)
-            operation = Operation.operator if Operation.operator in found.operations else found.operations[0]
+        operation = operation_for(found.operations, operation)
     wanted = as_input(
         {
             "instrument_id": str(instrument_id),
@@ -256,11 +286,11 @@ async def quote_page(
     ends: list[datetime] = []
     if found is not None and start and end and range_start and range_end:
         rules = found.rules
-        starts = _choices(
+        starts = choices(
             range_start, range_end - timedelta(minutes=rules.min_duration_minutes), rules.slot_minutes
         )
         longest = min(range_end, start + timedelta(minutes=rules.max_duration_minutes))
-        ends = _choices(start + timedelta(minutes=rules.min_duration_minutes), longest, rules.slot_minutes)
+        ends = choices(start + timedelta(minutes=rules.min_duration_minutes), longest, rules.slot_minutes)
     async with transaction(db_session, read_only=True):
         instrument = await visible_instrument(db_session, principal, instrument_id)
     return render(
@@ -280,6 +310,17 @@ async def quote_page(
     )
 
 
+async def booking_form(request: Request[Any, Any, Any]) -> BookingIn:
+    """A phone form's booking fields as the API's booking body (its bounds checked)."""
+    form = await request.form()
+    fields = ("instrument_id", "mode", "operation", "start", "end", "service_item_id", "samples", "note")
+    body: dict[str, Any] = {name: form.get(name) for name in fields if form.get(name)}
+    if "samples" in body:
+        body["samples"] = int(body["samples"]) if str(body["samples"]).isdigit() else body["samples"]
+    wanted: BookingIn = as_input(body, BookingIn)
+    return wanted
+
+
 @post(
     "/m/bookings",
     summary="Phone: confirm the booking (once, however often tapped)",
@@ -288,12 +329,7 @@ async def quote_page(
 async def confirm(
     request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession
 ) -> Redirect:
-    form = await request.form()
-    fields = ("instrument_id", "mode", "operation", "start", "end", "service_item_id", "samples", "note")
-    body: dict[str, Any] = {name: form.get(name) for name in fields if form.get(name)}
-    if "samples" in body:
-        body["samples"] = int(body["samples"]) if str(body["samples"]).isdigit() else body["samples"]
-    wanted = as_input(body, BookingIn)
+    wanted = await booking_form(request)
     settings = request.app.state.settings
     back = f"/console/m/instruments/{wanted.instrument_id}"
 
@@ -305,10 +341,15 @@ async def confirm(
             max_open_requests=BookingSettings.of(settings).max_open_requests_per_instrument,
             no_show_rule=NoShowRule.of(settings),
         )
-        said = "预约成功" if booking.status.value == "confirmed" else "已提交，等待仪器管理员审批"
-        return f"{said}（{STATUS_LABELS[booking.status]}），预约号 {booking.number}", booking_page(booking.id)
+        return booked(booking)
 
     return await once(request, principal, back, work)
+
+
+def booked(booking: Booking) -> tuple[str, str]:
+    """What a phone form that made a booking says, and the booking's page it goes on to."""
+    said = "预约成功" if booking.status == BookingStatus.confirmed else "已提交，等待仪器管理员审批"
+    return f"{said}（{STATUS_LABELS[booking.status]}），预约号 {booking.number}", booking_page(booking.id)
 
 
 ROUTES = [search_page, instrument_page, book_page, quote_page, confirm]

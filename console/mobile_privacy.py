@@ -59,7 +59,7 @@ async def set_consent(
 @post("/m/me/erasure", summary="Phone: erase my personal data", guards=[requires_user])
 async def erase(request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession) -> Template:
     confirmed = str((await request.form()).get("confirm", "")) == "yes"
-    done = await services.erase(db_session, principal, confirmed)
+    done = await services.erase(db_session, principal, confirmed, request.app.state.settings)
     value = request.cookies.get(SESSION_COOKIE)
     if value:
         await console_session.sign_out(request.app.state.store, value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_user
@@ -34,8 +34,10 @@ class PersonalDataController(Controller):
         status_code=200,
         summary="Erase my personal data: financial records kept pseudonymised (the answer says why)",
     )
-    async def erase(self, data: ErasureIn, principal: Principal, db_session: AsyncSession) -> ErasureOut:
-        return await services.erase(db_session, principal, data.confirm)
+    async def erase(
+        self, data: ErasureIn, principal: Principal, db_session: AsyncSession, request: Request[Any, Any, Any]
+    ) -> ErasureOut:
+        return await services.erase(db_session, principal, data.confirm, request.app.state.settings)
 
     @get("/notification-consent", summary="My consent to WeChat notifications, and when it changed")
     async def consent(self, principal: Principal, db_session: AsyncSession) -> ConsentOut:

@@ -7,8 +7,10 @@ the user's row, which loses the name, password, WeChat identities and phone, and
 sign in. Everything else about the user is deleted: memberships, bookings that never carried
 money, free text (booking notes, rating comments, what was said to the service desk), waiting-list
 entries, training requests, qualifications, calendar feeds, series, notification records and
-consent. The answer, in Chinese, lists what was kept and why, and what was deleted; it is kept as
-the record of the erasure.
+consent. Outbox events and stored idempotent answers that name the user keep what they carry
+about bookings and money, the user's identifiers replaced by a pseudonym (``privacy.traces``).
+The answer, in Chinese, lists what was kept and why, and what was deleted; it is kept as the
+record of the erasure.
 
 Refused while the user has a booking under way or a bill unpaid: those need them still.
 """
@@ -37,15 +39,16 @@ from booking.models import (
 )
 from bot.models import Follower, HumanRequest, LocalMessage, SentNotification, UserPhone
 from privacy.models import PersonalDataErasure
+from privacy.traces import ERASED_NAME, identity_of, scrub_traces
 from ratings.models import Rating
 from results.models import ResultDownload
 from vouchers.models import InvoiceRequest, PaymentOrder, VoucherCheckout
 from yixiang.db import transaction, utcnow
 from yixiang.errors import Conflict
+from yixiang.settings import Settings
 
 UNDER_WAY = (BookingStatus.requested, BookingStatus.confirmed, BookingStatus.in_service)
 ENDED_WITHOUT_SERVICE = (BookingStatus.cancelled, BookingStatus.rejected, BookingStatus.expired)
-ERASED_NAME = "已注销用户"
 
 KEPT_BOOKINGS = (
     "涉及费用的预约记录：属于会计凭证与创新券兑付的凭证链（预约、使用、支付、交付、评价），"
@@ -53,6 +56,11 @@ KEPT_BOOKINGS = (
 )
 KEPT_MONEY = "支付订单、退款、发票与创新券账本分录：财务记录，依法须保存；不含您的姓名"
 KEPT_SCORES = "评价的分数：兑付凭证链的一环，并计入仪器的平均分；评价文字已删除"
+KEPT_TRACES = (
+    "预约、支付等事件的待处理与已处理记录，以及重复提交时用于返回同一结果的应答记录：保留预约编号、"
+    "金额与时间，使费用处理与对账不受影响；其中您的账号编号、用户名、微信标识、手机号与姓名已替换为"
+    "匿名编号，备注与留言文字已删除"
+)
 KEPT_DOWNLOADS = "结果文件的下载记录：结果属于您所在企业，下载记录作为审计留存，只以匿名编号关联"
 
 
@@ -90,8 +98,9 @@ def _money_in(booking: Any) -> Any:
     )
 
 
-async def erase_personal_data(session: AsyncSession, principal: Principal) -> Erasure:
+async def erase_personal_data(session: AsyncSession, principal: Principal, settings: Settings) -> Erasure:
     uid = principal.user_id
+    pseudonym = f"erased-{uuid.uuid4().hex[:16]}"
     async with transaction(session):
         user = await session.get(User, uid, with_for_update=True)
         assert user is not None
@@ -106,6 +115,7 @@ async def erase_personal_data(session: AsyncSession, principal: Principal) -> Er
         if under_way or unpaid:
             raise ErasureBlocked(bookings_under_way=under_way, bills_unpaid=unpaid)
 
+        identity = await identity_of(session, user, settings, pseudonym)
         deleted: list[dict[str, Any]] = []
 
         async def drop(what: str, statement: Any) -> None:
@@ -166,6 +176,7 @@ async def erase_personal_data(session: AsyncSession, principal: Principal) -> Er
         )
 
         kept: list[dict[str, Any]] = []
+        traces = await scrub_traces(session, identity)
         for what, statement, why in (
             ("预约记录", select(Booking.id).where(Booking.user_id == uid), KEPT_BOOKINGS),
             ("支付订单", select(PaymentOrder.id).where(PaymentOrder.booking_id.in_(mine)), KEPT_MONEY),
@@ -175,9 +186,11 @@ async def erase_personal_data(session: AsyncSession, principal: Principal) -> Er
             count = await _count(session, statement)
             if count:
                 kept.append({"what": what, "count": count, "why": why})
+        if traces:
+            kept.append({"what": "系统事件与请求应答记录", "count": traces, "why": KEPT_TRACES})
         kept.append({"what": "账号", "count": 1, "why": "以匿名编号保留，使上述记录仍可对账；已无法登录"})
 
-        user.username = f"erased-{uuid.uuid4().hex[:16]}"
+        user.username = pseudonym
         user.display_name = ERASED_NAME
         user.password_hash = None
         user.wechat_openid = None

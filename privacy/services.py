@@ -10,6 +10,7 @@ from privacy.erasure import Erasure, erase_personal_data
 from privacy.schemas import ConsentChange, ConsentOut, DeletedOut, ErasureOut, KeptOut
 from yixiang.db import transaction
 from yixiang.errors import InvalidInput
+from yixiang.settings import Settings
 
 ERASURE_NOTE = (
     "您的个人信息已删除或匿名化，账号已注销。上面列出了依法保留的记录及原因；如有疑问请联系平台客服。"
@@ -38,10 +39,12 @@ async def set_consent(session: AsyncSession, principal: Principal, given: bool, 
     return await consent(session, principal)
 
 
-async def erase(session: AsyncSession, principal: Principal, confirmed: bool) -> ErasureOut:
+async def erase(
+    session: AsyncSession, principal: Principal, confirmed: bool, settings: Settings
+) -> ErasureOut:
     if not confirmed:
         raise ErasureNotConfirmed(field="confirm")
-    done: Erasure = await erase_personal_data(session, principal)
+    done: Erasure = await erase_personal_data(session, principal, settings)
     return ErasureOut(
         kept=[KeptOut(**item) for item in done.kept],
         deleted=[DeletedOut(**item) for item in done.deleted],

@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from booking.calendar_rules import CalendarRules, held_intervals
 from catalogue.events import emit_instruments_changed
 from catalogue.models import Instrument
 from tests.booking.world import InstrumentIds, day_at, iso, machine_time, make_instrument, set_calendar
 from tests.search.helpers import search
 from tests.support import error_code
+from yixiang.clock import SHANGHAI
 
 EIGHT_TO_SIX = [{"weekday": d, "start": "08:00", "end": "18:00"} for d in range(7)]
 
@@ -102,3 +104,19 @@ async def test_a_closure_and_a_booking_that_fill_a_day_leave_it_free_for_no_call
     ]
     assert await _found_free(client, world, name, next_day.date())
     assert next_day + timedelta(hours=8) in offered  # the nearest free hour after the full day
+
+
+def test_held_time_is_what_bookings_keep_from_being_free_buffers_included_closures_not():
+    """What the waiting list offers to queue for (the phone's week calendar): opening time that
+    bookings and offers hold, with their buffers, and never the time a closure shuts."""
+    rules = CalendarRules(weekly_hours=((0, 9 * 60, 17 * 60),), follows_working_days=False, buffer_minutes=15)
+    monday = datetime(2030, 3, 4, tzinfo=SHANGHAI)
+
+    def at(hour: int, minute: int = 0) -> datetime:
+        return monday + timedelta(hours=hour, minutes=minute)
+
+    taken = [(at(10), at(11, 15)), (at(12), at(14, 15))]  # (start, block_end: the buffer after)
+    closures = [(at(13), at(17))]
+    held = held_intervals(rules, None, closures, taken, monday, monday + timedelta(days=1))
+    assert held == [(at(9, 45), at(11, 15)), (at(11, 45), at(13))]
+    assert held_intervals(rules, None, closures, [], monday, monday + timedelta(days=1)) == []

@@ -35,7 +35,7 @@ from tests.attack.test_authz_matrix import (
     app_routes,
     voucher_world,
 )
-from tests.booking.world import make_instrument, make_user, user_id
+from tests.booking.world import day_at, machine_time, make_instrument, make_user, set_calendar, user_id
 from tests.catalogue.helpers import as_csv
 from tests.catalogue.helpers import row as import_row
 from tests.console.desk import console_client, csrf_of, signed_in
@@ -360,6 +360,29 @@ ROWS: dict[str, Row] = {
         form={"idem": "{key}", "overall": "5"},
         unseen=(R2, RN),
     ),
+    # the waiting list on the phone: a held range's form is the firms' people's (as the quote); an
+    # entry and its offer are there only for the one who queued (as the API's entries)
+    "GET /console/m/instruments/{instrument_id:uuid}/waitlist": Row(
+        BOOKERS, "/console/m/instruments/{instrument}/waitlist?range_start={far_start}&range_end={far_end}"
+    ),
+    "POST /console/m/waitlist": Row(
+        BOOKERS,
+        "/console/m/waitlist",
+        form={
+            "instrument_id": "{instrument}",
+            "mode": "machine_time",
+            "operation": "operator",
+            "start": "2099-03-02T09:00:00+08:00",
+            "end": "2099-03-02T10:00:00+08:00",
+            "idem": "{key}",
+        },
+    ),
+    "POST /console/m/waitlist/{entry_id:uuid}/accept": Row(
+        [R1], "/console/m/waitlist/{fresh_entry}/accept", form={"idem": "{key}"}, unseen=(R2, FA, RN)
+    ),
+    "POST /console/m/waitlist/{entry_id:uuid}/decline": Row(
+        [R1], "/console/m/waitlist/{fresh_entry}/decline", form={"idem": "{key}"}, unseen=(R2, FA, RN)
+    ),
     "GET /console/m/firm": Row([FA], "/console/m/firm", api="/api/v1/me/vouchers"),
     # one's own personal data (PIPL); erasing for real: tests/privacy (it would end demo accounts)
     "GET /console/m/me": Row(ROLES, "/console/m/me", api="/api/v1/me/notification-consent"),
@@ -392,6 +415,7 @@ FRESH = (
     *EVALUATION_FRESH,
     "fresh_delivered",
     "fresh_closure",
+    "fresh_entry",
 )
 SPECIAL = {"GET /console/login", "POST /console/login", "POST /console/logout"}  # tested in test_pages
 SPECIAL |= {"GET /console/login/wechat", "GET /console/login/wechat/callback"}  # test_wechat_signin
@@ -424,6 +448,10 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
     }
     made = await make_instrument(backend)
     objects |= {"instrument": str(made.instrument_id), "sample_item": str(made.sample_item_id)}
+    objects |= {
+        "far_start": "2099-03-02T09%3A00%3A00%2B08%3A00",
+        "far_end": "2099-03-02T11%3A00%3A00%2B08%3A00",
+    }
     r = await client.post(
         f"/api/v1/voucher-applications/{objects['application']}/attachments",
         files={"file": ("营业执照.png", PNG, "image/png")},
@@ -438,6 +466,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
     for role in ROLES:
         if role != ANON:
             people[role] = await signed_in(backend, role)
+
+    entries: list[str] = []  # R1's waiting-list entries, left again at the end
 
     async def fresh(name: str) -> str:
         if name in EVALUATION_FRESH:
@@ -469,6 +499,16 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             assert r.status_code in (200, 201), r.text
             made = r.json()
             return f"{world.instrument_id}/closures/{made.get('closure', made)['id']}"
+        if name == "fresh_entry":  # R1 waits for time R2 holds
+            world = await make_instrument(backend)
+            await set_calendar(client, s.headers[P], world.instrument_id)
+            wanted = machine_time(world, day_at(3, 10), day_at(3, 11))
+            r = await client.post("/api/v1/bookings", json=wanted, headers=s.headers[R2])
+            assert r.status_code == 201, r.text
+            r = await client.post("/api/v1/waitlist", json=wanted, headers=s.headers[R1])
+            assert r.status_code == 201, r.text
+            entries.append(str(r.json()["id"]))
+            return entries[-1]
         if name == "fresh_draft":
             return str((await make_instrument(backend, publication=PublicationStatus.draft)).instrument_id)
         if name == "fresh_year":
@@ -541,6 +581,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
                     wrong.append(
                         f"{route} as {role}: the page shows what the API refuses ({api.status_code})"
                     )
+    for entry in entries:  # (the suite's database is shared: R1's phone pages list open entries)
+        await client.post(f"/api/v1/waitlist/{entry}/decline", headers=s.headers[R1])
     assert not wrong, "\n".join(wrong)
 
 
