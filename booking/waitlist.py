@@ -36,7 +36,7 @@ from booking.creation import (
 from booking.credit import NoShowRule
 from booking.errors import InstrumentUnavailable, QualificationRequired
 from booking.free_time import load_calendar
-from booking.models import WAITLIST_OPEN, Booking, Operation, WaitlistEntry, WaitlistStatus
+from booking.models import SLOT_HOLDING, WAITLIST_OPEN, Booking, Operation, WaitlistEntry, WaitlistStatus
 from booking.qualifications import has_valid_qualification
 from booking.rules import check_closures, check_machine_time
 from booking.schemas import BookingIn
@@ -65,6 +65,11 @@ class SlotFree(Conflict):
 class AlreadyWaiting(Conflict):
     code = "already_waiting"
     message = "您已在该仪器这一时段的候补名单中"
+
+
+class WaitingForOwnBooking(Conflict):
+    code = "waitlist_own_booking"
+    message = "该时段已有您本人的预约，无需候补"
 
 
 class WaitlistEntryNotFound(NotFound):
@@ -117,6 +122,17 @@ async def join_waitlist(
         check_closures(closures, data.start, data.end)
         if not taken:
             raise SlotFree()
+        own = await session.scalar(
+            select(Booking.id).where(
+                Booking.instrument_id == instrument.id,
+                Booking.user_id == principal.user_id,
+                Booking.status.in_(SLOT_HOLDING),
+                Booking.start_at < block_end,
+                Booking.end_at > data.start,
+            )
+        )
+        if own is not None:  # a second place in line for a range one already holds frees nothing
+            raise WaitingForOwnBooking(booking_id=str(own))
         if data.operation == Operation.self and not await has_valid_qualification(
             session, principal.user_id, instrument, data.start.astimezone(SHANGHAI).date()
         ):

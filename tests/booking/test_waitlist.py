@@ -60,6 +60,9 @@ async def test_a_cancellation_offers_the_slot_to_the_first_in_line_then_the_next
     assert joined.json()["status"] == "waiting" and joined.json()["place_in_line"] == 1
     again = await client.post(W, json=wanted, headers=first)
     assert again.status_code == 409 and error_code(again) == "already_waiting"
+    own = await client.post(W, json=wanted, headers=holder)  # in line for one's own slot: no
+    assert own.status_code == 409 and error_code(own) == "waitlist_own_booking", own.text
+    assert own.json()["error"]["message"] == "该时段已有您本人的预约，无需候补"
     behind = await client.post(W, json=machine_time(world, day_at(3, 11), day_at(3, 12)), headers=second)
     assert behind.status_code == 201 and behind.json()["place_in_line"] == 2, behind.text
     first_id, second_id = joined.json()["id"], behind.json()["id"]
