@@ -89,6 +89,21 @@ ROWS: dict[str, Row] = {
     ),
     "GET /console/instruments": Row(STAFF, "/console/instruments", api="/api/v1/provider/instruments"),
     "POST /console/instruments/import": Row(STAFF, "/console/instruments/import", form={}, push=True),
+    # a new instrument (新增仪器): the unit's staff, as the API's create (test_instrument_new)
+    "GET /console/instruments/new": Row(
+        STAFF, "/console/instruments/new", api="/api/v1/provider/instruments"
+    ),
+    "POST /console/instruments": Row(
+        STAFF,
+        "/console/instruments",
+        form={
+            "name": "矩阵新增仪器",
+            "category_code": "0101",
+            "original_value_yuan": "600000",
+            "region_code": "330106",
+            "origin": "domestic",
+        },
+    ),
     # one instrument: details, fees, calendar, closures (its unit's staff; test_instrument_edit)
     "GET /console/instruments/{instrument_id:uuid}": Row(
         STAFF, "/console/instruments/{fresh_draft}", api="/api/v1/provider/instruments"
