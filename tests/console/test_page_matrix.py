@@ -304,6 +304,14 @@ ROWS: dict[str, Row] = {
         "/console/purchase-reviews/{fresh_review}/decision",
         form={"verdict": "通过", "reasons": "矩阵同意"},
     ),
+    # review experts (评议专家): the science bureau of the review's region appoints and ends them
+    # (test_review_experts); each appoints a user of its own, nobody whose rights other rows test
+    "POST /console/purchase-reviews/{review_id:uuid}/experts": Row(
+        [SB], "/console/purchase-reviews/{fresh_review}/experts", form={"username": "{expert_user}"}
+    ),
+    "POST /console/purchase-reviews/{review_id:uuid}/experts/{expert_id:uuid}/revoke": Row(
+        [SB], "/console/purchase-reviews/{fresh_review_expert}/revoke", form={}
+    ),
     # the yearly evaluation (the science bureau runs it, the finance bureau co-signs; a unit its
     # own draft) and complaints (the region's bureaus, the unit concerned): evaluation_pages.py
     "GET /console/evaluations": Row(
@@ -404,6 +412,7 @@ FRESH = (
     "fresh_reward_batch",
     "fresh_reward_programme",
     "fresh_review",
+    "fresh_review_expert",
     *EVALUATION_FRESH,
     "fresh_delivered",
     "fresh_closure",
@@ -436,6 +445,7 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         "review": await purchase_review(client, s.headers[P]),
         "evaluation": (await evaluation_with_zjlg(backend, client, s.headers[SB]))[0],
         "job": str(await import_job(backend)),
+        "expert_user": await make_user(backend, demo_id("unit-hzcl")),
     }
     made = await make_instrument(backend)
     objects |= {"instrument": str(made.instrument_id), "sample_item": str(made.sample_item_id)}
@@ -499,6 +509,11 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             return reward_programme
         if name == "fresh_review":
             return await purchase_review(client, s.headers[P])
+        if name == "fresh_review_expert":  # "{review}/experts/{expert}"
+            body = {"username": await make_user(backend, demo_id("unit-hzcl"))}
+            r = await client.post("/api/v1/oversight/review-experts", json=body, headers=s.headers[SB])
+            assert r.status_code == 201, r.text
+            return f"{await purchase_review(client, s.headers[P])}/experts/{r.json()['id']}"
         if name == "fresh_user":
             return str(await user_id(backend, await make_user(backend, demo_id("firm-qinghe"))))
         return await s.settlement("draft")
