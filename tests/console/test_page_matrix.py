@@ -17,6 +17,7 @@ import httpx
 
 from accounts.demo import demo_id
 from catalogue.models import PublicationStatus
+from results.dependencies import RESULT_STORAGE
 from tests.attack.test_authz_matrix import (
     ANON,
     FA,
@@ -209,8 +210,12 @@ ROWS: dict[str, Row] = {
     "GET /console/search-index": Row([PA], "/console/search-index", api="/api/v1/ledger/check"),
     "POST /console/search-index/reindex": Row([PA], "/console/search-index/reindex", form={}),
     # a unit's import job: its staff and the operator (other units' staff: test_long_jobs); the
-    # job is the console's own (no API shows it)
-    "GET /console/jobs/{job_id:uuid}": Row([P, UA, PA], "/console/jobs/{job}"),
+    # job is the console's own (no API shows it). The bureaus open the jobs they started (their
+    # downloads: test_export_jobs); a unit's job is not there for them
+    "GET /console/jobs/{job_id:uuid}": Row([P, UA, PA], "/console/jobs/{job}", unseen=(SB, FB, NB)),
+    "GET /console/jobs/{job_id:uuid}/file": Row(
+        [P, UA, PA], "/console/jobs/{export_job}/file", unseen=(SB, FB, NB)
+    ),
     "GET /console/audit": Row(
         [PA], "/console/audit?entity=instrument", api="/api/v1/audit?entity=instrument"
     ),
@@ -445,6 +450,7 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         "review": await purchase_review(client, s.headers[P]),
         "evaluation": (await evaluation_with_zjlg(backend, client, s.headers[SB]))[0],
         "job": str(await import_job(backend)),
+        "export_job": str(await export_job(backend)),
         "expert_user": await make_user(backend, demo_id("unit-hzcl")),
     }
     made = await make_instrument(backend)
@@ -634,6 +640,31 @@ async def import_job(backend) -> uuid.UUID:
         status=JobStatus.done,
         organization_id=demo_id("unit-zjlg"),
         result={"created": 1, "updated": 0},
+    )
+    async with backend.runtime.session_maker() as session, session.begin():
+        session.add(job)
+    return job.id
+
+
+async def export_job(backend) -> uuid.UUID:
+    """A finished download of 之江理工's bookings, its file kept where the job keeps it."""
+    storage = backend.runtime.services[RESULT_STORAGE]
+    key = f"exports/matrix/{uuid.uuid4().hex}"
+    writer = await storage.writer(key)
+    await writer.write("\ufeff预约号\r\n".encode())
+    stored = await writer.finish()
+    job = LongJob(
+        kind="bookings_export",
+        title="导出预约表（矩阵）",
+        status=JobStatus.done,
+        organization_id=demo_id("unit-zjlg"),
+        result={
+            "file": key,
+            "filename": "bookings-all.csv",
+            "media_type": "text/csv",
+            "size": stored.size,
+            "rows": 0,
+        },
     )
     async with backend.runtime.session_maker() as session, session.begin():
         session.add(job)
