@@ -50,7 +50,7 @@ from console.session import (
     csrf_matches,
     current_session,
 )
-from yixiang.domains import Domain
+from yixiang.domains import Domain, PeriodicJob
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Pages load only the app's own files; no inline script, nothing from another host.
@@ -124,4 +124,8 @@ DOMAIN = Domain(
     name="console",
     route_handlers=[pages, public_report.public_pages, static],
     template_config=TEMPLATE_CONFIG,
+    consumers={exports.PURGE_TOPIC: [exports.purge_old_exports]},
+    periodic_jobs=[
+        PeriodicJob(name="console-exports-retention", every_seconds=86400, topic=exports.PURGE_TOPIC)
+    ],
 )

@@ -8,18 +8,26 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import msgspec
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import update
 
 from accounts.demo import demo_id
 from accounts.models import Role, User
+from console.exports import PURGE_TOPIC, purge_old_exports
 from console.settings import ConsoleSettings
 from tests.attack.test_authz_matrix import FB, PA, SB, P, voucher_world
 from tests.booking.world import make_user
 from tests.console.desk import finished_job, signed_in
 from tests.console.paying import with_password
+from tests.console.test_page_matrix import export_job
+from yixiang.db import utcnow
+from yixiang.domains import JobContext
+from yixiang.long_jobs import LongJob
+from yixiang.outbox import Event
 
 BOOKINGS = "/console/bookings?when=all&sort=number&dir=asc"
 
@@ -112,3 +120,24 @@ async def test_a_large_settlement_export_is_a_job_for_the_officer_who_asked(
     assert (await science.get(f"{r.headers['location']}/file")).status_code == 404
     operator = await signed_in(backend, PA)
     assert (await operator.get(f"{r.headers['location']}/file")).content == at_once.content
+
+
+async def test_a_download_past_its_retention_is_deleted_and_its_page_says_so(backend):
+    old, recent = await export_job(backend), await export_job(backend)
+    async with backend.runtime.session_maker() as session, session.begin():
+        kept = ConsoleSettings.of(backend.settings).export_retention_days
+        for job_id, age in ((old, kept + 1), (recent, 0)):
+            await session.execute(
+                update(LongJob).where(LongJob.id == job_id).values(finished_at=utcnow() - timedelta(days=age))
+            )
+    async with backend.runtime.session_maker() as session, session.begin():
+        ctx = JobContext(session, backend.settings, backend.app.state.store, backend.runtime.services)
+        await purge_old_exports(
+            ctx, Event(id=0, topic=PURGE_TOPIC, payload={}, attempts=0, created_at=utcnow())
+        )
+    staff = await signed_in(backend, P)
+    gone = await staff.get(f"/console/jobs/{old}/file")
+    assert gone.status_code == 404 and "文件已过期删除，请重新导出" in gone.text
+    page = await staff.get(f"/console/jobs/{old}")
+    assert 'id="expired"' in page.text and 'id="download"' not in page.text
+    assert (await staff.get(f"/console/jobs/{recent}/file")).status_code == 200
