@@ -40,7 +40,6 @@ from console.long_work import BOOKINGS_EXPORT
 from console.long_work import STATUS_LABELS as JOB_LABELS
 from console.names import user_names
 from console.pages import act, as_input, render
-from console.settings import ConsoleSettings
 from console.tables import MAX_EXPORT_ROWS, download, read_table
 from console.weeks import today_range, week_range
 from results.services import DELIVERABLE, download_path, list_results
@@ -117,16 +116,16 @@ async def bookings(
     selection = BookingSelection(
         unit_id, status, span[0], span[1], table.sort, table.descending, f"bookings-{when}"
     )
-    # a download fetches at most what is made at once: more than that becomes a job (refetched)
-    at_once = min(ConsoleSettings.of(request.app.state.settings).export_job_rows, MAX_EXPORT_ROWS)
+    if export:  # counted first: a large download becomes a job before any row is read
+        _, total = await selection.fetch(db_session, principal, limit=0, offset=0)
+        if as_job(request, total):
+            return await export_job(request, principal, selection, export, min(total, MAX_EXPORT_ROWS))
     rows, table.total = await selection.fetch(
         db_session,
         principal,
-        limit=at_once if export else table.per_page,
+        limit=MAX_EXPORT_ROWS if export else table.per_page,
         offset=0 if export else table.offset,
     )
-    if export and as_job(request, table.total):
-        return await export_job(request, principal, selection, export, min(table.total, MAX_EXPORT_ROWS))
     found = [b for b, _ in rows]
     async with transaction(db_session, read_only=True):
         names = await booking_names(db_session, found)
