@@ -1,7 +1,8 @@
 """Long work started from a page and followed on its own page: the operator's search reindex, a
-unit's monthly import. The start answers at once with the job's page, which shows its progress
-(refreshing itself while it runs) and its outcome; it can be left and opened again from the list
-of recent jobs on the page that started it (``yixiang.long_jobs``)."""
+unit's monthly import, a large download (``console.exports``). The start answers at once with the
+job's page, which shows its progress (refreshing itself while it runs) and its outcome; it can be
+left and opened again from the list of recent jobs on the page that started it
+(``yixiang.long_jobs``)."""
 
 from __future__ import annotations
 
@@ -22,16 +23,36 @@ from yixiang.errors import NotFound
 from yixiang.long_jobs import JobStatus, LongJob, ProgressReport, recent_jobs, start_job, view_job
 
 OPERATOR = requires_role(Role.platform_admin)
+JOB_READERS = requires_role(*STAFF_ROLES, Role.bureau_officer, Role.platform_admin)
 REINDEX = "search_reindex"
 IMPORT = "instrument_import"
+BOOKINGS_EXPORT = "bookings_export"
+SETTLEMENT_EXPORT = "settlement_export"
+EXPORTS = (BOOKINGS_EXPORT, SETTLEMENT_EXPORT)
+# Where a job's page leads back to: the page that started it.
+BACK = {
+    REINDEX: "/console/search-index",
+    IMPORT: "/console/instruments",
+    BOOKINGS_EXPORT: "/console/bookings",
+    SETTLEMENT_EXPORT: "/console/settlements",
+}
 STATUS_LABELS = {JobStatus.running: "进行中", JobStatus.done: "已完成", JobStatus.failed: "失败"}
 
 
 def job_visible(principal: Principal, job: LongJob) -> bool:
-    """The operator sees every job; a unit's staff the jobs started for their unit."""
-    if principal.is_platform_admin:
+    """The operator sees every job; a unit's staff the jobs started for their unit; anyone the
+    jobs they started themselves (a bureau officer's download of what they may read)."""
+    if principal.is_platform_admin or (job.started_by is not None and job.started_by == principal.user_id):
         return True
     return job.organization_id is not None and job.organization_id in principal.orgs_where(*STAFF_ROLES)
+
+
+async def visible_job(principal: Principal, db_session: AsyncSession, job_id: uuid.UUID) -> LongJob:
+    async with transaction(db_session, read_only=True):
+        job = await db_session.get(LongJob, job_id)
+    if job is None or not job_visible(principal, job):
+        raise NotFound("没有这项任务")
+    return job
 
 
 @get("/search-index", summary="Console: the search index and its rebuilds", guards=[OPERATOR])
@@ -70,18 +91,22 @@ async def start_reindex(
 @get(
     "/jobs/{job_id:uuid}",
     summary="Console: a long job's progress and outcome",
-    guards=[requires_role(*STAFF_ROLES, Role.platform_admin)],
+    guards=[JOB_READERS],
 )
 async def job_page(
     request: Request[Any, Any, Any], job_id: uuid.UUID, principal: Principal, db_session: AsyncSession
 ) -> Template:
-    async with transaction(db_session, read_only=True):
-        job = await db_session.get(LongJob, job_id)
-        if job is None or not job_visible(principal, job):
-            raise NotFound("没有这项任务")
-        view = await view_job(request.app.state.runtime.store, job)
-    back = "/console/search-index" if job.kind == REINDEX else "/console/instruments"
-    return render(request, "job.html", view=view, labels=STATUS_LABELS, back=back, IMPORT=IMPORT)
+    job = await visible_job(principal, db_session, job_id)
+    view = await view_job(request.app.state.runtime.store, job)
+    return render(
+        request,
+        "job.html",
+        view=view,
+        labels=STATUS_LABELS,
+        back=BACK.get(job.kind, "/console"),
+        IMPORT=IMPORT,
+        is_export=job.kind in EXPORTS,
+    )
 
 
 ROUTES = [search_index, start_reindex, job_page]

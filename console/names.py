@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Organization, User
-from catalogue.models import Instrument
+from catalogue.models import Category, Instrument
 
 
 async def _pairs(
@@ -33,3 +33,11 @@ async def instrument_names(session: AsyncSession, ids: Iterable[uuid.UUID]) -> d
 
 async def user_names(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
     return await _pairs(session, User.id, User.display_name, ids)
+
+
+async def leaf_categories(session: AsyncSession) -> list[tuple[str, str]]:
+    """(code, name) of every second-level category, the level an instrument or a purchase names."""
+    rows = await session.execute(
+        select(Category.code, Category.name).where(Category.parent_code.is_not(None)).order_by(Category.code)
+    )
+    return [(code, name) for code, name in rows.all()]

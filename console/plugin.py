@@ -15,7 +15,9 @@ from console import (
     audit_desk,
     desk,
     evaluation_desk,
+    exports,
     instrument_edit,
+    instrument_new,
     instruments,
     long_work,
     mobile,
@@ -49,7 +51,7 @@ from console.session import (
     csrf_matches,
     current_session,
 )
-from yixiang.domains import Domain
+from yixiang.domains import Domain, PeriodicJob
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Pages load only the app's own files; no inline script, nothing from another host.
@@ -84,6 +86,7 @@ pages = Router(
         *wechat_signin.ROUTES,
         *provider.ROUTES,
         *results_desk.ROUTES,
+        *instrument_new.ROUTES,
         *instrument_edit.ROUTES,
         *instruments.ROUTES,
         *qualifications.ROUTES,
@@ -94,6 +97,7 @@ pages = Router(
         *operator.ROUTES,
         *audit_desk.ROUTES,
         *long_work.ROUTES,
+        *exports.ROUTES,
         *region.ROUTES,
         *oversight.ROUTES,
         *mobile.ROUTES,
@@ -122,4 +126,8 @@ DOMAIN = Domain(
     name="console",
     route_handlers=[pages, public_report.public_pages, static],
     template_config=TEMPLATE_CONFIG,
+    consumers={exports.PURGE_TOPIC: [exports.purge_old_exports]},
+    periodic_jobs=[
+        PeriodicJob(name="console-exports-retention", every_seconds=86400, topic=exports.PURGE_TOPIC)
+    ],
 )

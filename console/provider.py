@@ -25,27 +25,32 @@ from booking.schemas import CompleteIn
 from booking.services import ACTION_LABELS, STATUS_LABELS
 from booking.states import TRANSITIONS, Actor
 from catalogue.models import ServiceMode
-from console.names import instrument_names, org_names, user_names
+from console.booking_rows import (
+    BOOKING_COLUMNS,
+    EXPORT_HEADER,
+    BookingSelection,
+    booking_names,
+    export_job,
+    export_row,
+    shown_fee_fen,
+    when_text,
+)
+from console.exports import as_job
+from console.long_work import BOOKINGS_EXPORT
+from console.long_work import STATUS_LABELS as JOB_LABELS
+from console.names import user_names
 from console.pages import act, as_input, render
-from console.tables import MAX_EXPORT_ROWS, Column, download, read_table
+from console.tables import MAX_EXPORT_ROWS, download, read_table
 from console.weeks import today_range, week_range
 from results.services import DELIVERABLE, download_path, list_results
 from results.settings import ResultsSettings
 from yixiang.clock import SHANGHAI
 from yixiang.db import transaction
 from yixiang.errors import InvalidInput
+from yixiang.long_jobs import recent_jobs
 
 STAFF = requires_role(*STAFF_ROLES)
 WHEN = {"today": "今天", "week": "本周", "all": "全部"}
-BOOKING_COLUMNS = (
-    Column("number", "预约号", sortable=True),
-    Column("instrument", "仪器"),
-    Column("enterprise", "预约单位"),
-    Column("start", "时间 / 样品", sortable=True),
-    Column("status", "状态", sortable=True),
-    Column("fee", "费用（元）"),
-    Column("created", "提交时间", sortable=True),
-)
 # How a booking began, in its history (the later transitions are booking's ACTION_LABELS).
 CREATION_LABELS = {"request": "提交预约申请", "book": "预约"}
 # The provider's actions on a booking, by the name its URL carries.
@@ -81,27 +86,6 @@ def desk_unit(principal: Principal, query: dict[str, str]) -> uuid.UUID:
     return sorted(principal.unit_ids)[0]
 
 
-async def booking_names(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UUID, str]:
-    """Names of the instruments, firms and bookers the rows show."""
-    return {
-        **await instrument_names(session, (b.instrument_id for b in bookings)),
-        **await org_names(session, (b.enterprise_id for b in bookings)),
-        **await user_names(session, (b.user_id for b in bookings)),
-    }
-
-
-def _when(booking: Booking) -> str:
-    if booking.mode == ServiceMode.sample_testing:
-        return f"送样 {booking.samples or 0} 个"
-    assert booking.start_at is not None and booking.end_at is not None
-    start, end = booking.start_at.astimezone(SHANGHAI), booking.end_at.astimezone(SHANGHAI)
-    return f"{start:%m-%d %H:%M}–{end:%H:%M}"
-
-
-def _fee(booking: Booking) -> int:
-    return booking.final_fee_fen if booking.final_fee_fen is not None else booking.quoted_fee_fen
-
-
 @get(
     "/bookings",
     summary="Console: the unit's bookings (today, this week, all), paged, sorted, filtered",
@@ -109,7 +93,7 @@ def _fee(booking: Booking) -> int:
 )
 async def bookings(
     request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession
-) -> Template | Response[bytes]:
+) -> Template | Response[bytes] | Redirect:
     query = dict(request.query_params)
     table = read_table(
         query,
@@ -129,15 +113,16 @@ async def bookings(
     unit_id = desk_unit(principal, query)
     span = today_range() if when == "today" else week_range() if when == "week" else (None, None)
     export = query.get("format") if query.get("format") in ("csv", "xlsx") else None
-    rows, table.total = await list_bookings(
+    selection = BookingSelection(
+        unit_id, status, span[0], span[1], table.sort, table.descending, f"bookings-{when}"
+    )
+    if export:  # counted first: a large download becomes a job before any row is read
+        _, total = await selection.fetch(db_session, principal, limit=0, offset=0)
+        if as_job(request, total):
+            return await export_job(request, principal, selection, export, min(total, MAX_EXPORT_ROWS))
+    rows, table.total = await selection.fetch(
         db_session,
         principal,
-        unit_id=unit_id,
-        status=status,
-        starts_from=span[0],
-        starts_before=span[1],
-        sort=table.sort,
-        descending=table.descending,
         limit=MAX_EXPORT_ROWS if export else table.per_page,
         offset=0 if export else table.offset,
     )
@@ -145,24 +130,9 @@ async def bookings(
     async with transaction(db_session, read_only=True):
         names = await booking_names(db_session, found)
     if export:
-        return download(
-            [c.label for c in BOOKING_COLUMNS] + ["预约人"],
-            [
-                [
-                    b.number,
-                    names.get(b.instrument_id, ""),
-                    names.get(b.enterprise_id, ""),
-                    _when(b),
-                    STATUS_LABELS[b.status],
-                    _fee(b) / 100,
-                    b.created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
-                    names.get(b.user_id, ""),
-                ]
-                for b in found
-            ],
-            export,
-            f"bookings-{when}",
-        )
+        return download(EXPORT_HEADER, [export_row(b, names) for b in found], export, selection.name)
+    async with transaction(db_session, read_only=True):
+        exports = await recent_jobs(db_session, kind=BOOKINGS_EXPORT, organization_ids={unit_id}, limit=5)
     return render(
         request,
         "bookings.html",
@@ -172,9 +142,9 @@ async def bookings(
                 "booking": b,
                 "instrument": names.get(b.instrument_id, ""),
                 "enterprise": names.get(b.enterprise_id, ""),
-                "when": _when(b),
+                "when": when_text(b),
                 "status": STATUS_LABELS[b.status],
-                "fee": _fee(b),
+                "fee": shown_fee_fen(b),
                 "actions": [a for a in provider_actions(b) if a[0] in ("approve", "check-in", "no-show")],
             }
             for b in found
@@ -185,6 +155,8 @@ async def bookings(
         status_labels=STATUS_LABELS,
         units=[m for m in principal.memberships if m.organization_id in principal.unit_ids],
         unit_id=unit_id,
+        exports=exports,
+        job_labels=JOB_LABELS,
     )
 
 
@@ -248,7 +220,7 @@ async def booking_page(
         "booking.html",
         booking=booking,
         names=names,
-        when=_when(booking),
+        when=when_text(booking),
         status=STATUS_LABELS[booking.status],
         position=position,
         history=[
@@ -263,7 +235,7 @@ async def booking_page(
         ],
         actions=provider_actions(booking),
         machine_time=booking.mode == ServiceMode.machine_time,
-        fee=_fee(booking),
+        fee=shown_fee_fen(booking),
         results=files,
         # the form is offered when the results service would accept (its own rule)
         can_deliver=booking.status in DELIVERABLE,

@@ -10,19 +10,19 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_role
 from accounts.models import STAFF_ROLES, Role
-from catalogue.models import Category
-from console.names import org_names
+from console.names import leaf_categories, org_names, user_names
 from console.pages import act, as_input, render
 from oversight import review
+from oversight.access import covers, science_regions
+from oversight.errors import ExpertNotFound, NotScienceBureau
 from oversight.review_controllers import review_pdf_response
 from oversight.review_document import document_of, view_of
-from oversight.review_models import ReviewStatus, Verdict
-from oversight.review_schemas import PurchaseFilingIn, ReviewDecisionIn
+from oversight.review_models import PurchaseReview, ReviewStatus, Verdict
+from oversight.review_schemas import ExpertIn, PurchaseFilingIn, ReviewDecisionIn
 from oversight.settings import OversightSettings
 from vouchers.rules import yuan_to_fen
 from yixiang.db import transaction
@@ -30,6 +30,7 @@ from yixiang.errors import InvalidInput
 
 READERS = requires_role(*STAFF_ROLES, Role.bureau_officer, Role.platform_admin)
 FILERS = requires_role(*STAFF_ROLES)
+BUREAU = requires_role(Role.bureau_officer)
 STATUS_LABELS = {
     ReviewStatus.not_required: "低于评议限额，无需评议",
     ReviewStatus.pending: "待评议",
@@ -48,13 +49,7 @@ async def purchase_reviews(
     async with transaction(db_session, read_only=True):
         rows = await review.visible_reviews(db_session, principal)
         units = await org_names(db_session, {r.unit_id for r in rows})
-        categories = (
-            await db_session.execute(
-                select(Category.code, Category.name)
-                .where(Category.parent_code.is_not(None))
-                .order_by(Category.code)
-            )
-        ).all()
+        categories = await leaf_categories(db_session)
     return render(
         request,
         "purchase_reviews.html",
@@ -109,6 +104,13 @@ async def purchase_review(
         found = await review.readable_review(db_session, principal, review_id)
         can_decide = await review.can_decide(db_session, principal, found)
         units = await org_names(db_session, {found.unit_id})
+        # who may decide it besides the bureau: the experts of its region (as the API lists them)
+        experts = [
+            (e, u)
+            for e, u in await review.region_experts(db_session, principal)
+            if e.revoked_at is None and covers({e.region_code}, found.region_code)
+        ]
+        can_appoint = covers(await science_regions(db_session, principal), found.region_code)
     document = document_of(found)
     return render(
         request,
@@ -119,6 +121,8 @@ async def purchase_review(
         view=view_of(document) if document else None,
         can_decide=can_decide,
         verdicts=[v.value for v in Verdict],
+        experts=experts,
+        can_appoint=can_appoint,
     )
 
 
@@ -146,6 +150,61 @@ async def decide(
     return await act(f"/console/purchase-reviews/{review_id}", work)
 
 
+async def _science_bureau_of(
+    db_session: AsyncSession, principal: Principal, review_id: uuid.UUID
+) -> PurchaseReview:
+    """The review, if the caller is an officer of the science bureau of its region (the API's
+    rule for appointing experts); a refusal page else (its region's other desks: 403)."""
+    async with transaction(db_session, read_only=True):
+        found = await review.readable_review(db_session, principal, review_id)
+        if not covers(await science_regions(db_session, principal), found.region_code):
+            raise NotScienceBureau()
+    return found
+
+
+@post(
+    "/purchase-reviews/{review_id:uuid}/experts",
+    summary="Console: the science bureau appoints a review expert of its region",
+    guards=[BUREAU],
+)
+async def appoint_expert(
+    request: Request[Any, Any, Any], review_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+) -> Redirect:
+    await _science_bureau_of(db_session, principal, review_id)
+    username = str((await request.form()).get("username", "")).strip()
+
+    async def work() -> str:
+        data = as_input({"username": username}, ExpertIn)
+        try:
+            expert = await review.appoint_expert(db_session, principal, data.username)
+        except ExpertNotFound as exc:  # a name typed wrong is a message, not a missing page
+            raise InvalidInput(f"没有名为“{data.username}”的在用账号", field="username") from exc
+        async with transaction(db_session, read_only=True):
+            named = await user_names(db_session, {expert.user_id})
+        return f"已聘任{named.get(expert.user_id, data.username)}为本地区评议专家，可评议本地区的购置申报"
+
+    return await act(f"/console/purchase-reviews/{review_id}#experts", work)
+
+
+@post(
+    "/purchase-reviews/{review_id:uuid}/experts/{expert_id:uuid}/revoke",
+    summary="Console: the science bureau ends an expert's appointment",
+    guards=[BUREAU],
+)
+async def revoke_expert(
+    review_id: uuid.UUID, expert_id: uuid.UUID, principal: Principal, db_session: AsyncSession
+) -> Redirect:
+    await _science_bureau_of(db_session, principal, review_id)
+
+    async def work() -> str:
+        expert = await review.revoke_expert(db_session, principal, expert_id)
+        async with transaction(db_session, read_only=True):
+            named = await user_names(db_session, {expert.user_id})
+        return f"已解聘评议专家{named.get(expert.user_id, '')}"
+
+    return await act(f"/console/purchase-reviews/{review_id}#experts", work)
+
+
 @get("/purchase-reviews/{review_id:uuid}/pdf", summary="Console: the review as a PDF", guards=[READERS])
 async def pdf(review_id: uuid.UUID, principal: Principal, db_session: AsyncSession) -> Response[bytes]:
     async with transaction(db_session, read_only=True):
@@ -153,4 +212,4 @@ async def pdf(review_id: uuid.UUID, principal: Principal, db_session: AsyncSessi
     return review_pdf_response(found)
 
 
-ROUTES = [purchase_reviews, file, purchase_review, decide, pdf]
+ROUTES = [purchase_reviews, file, purchase_review, decide, appoint_expert, revoke_expert, pdf]

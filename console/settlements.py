@@ -12,12 +12,16 @@ import uuid
 from datetime import date, timedelta
 from typing import Any, Literal
 
+from anyio.to_thread import run_sync
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal, requires_role
 from accounts.models import STAFF_ROLES, Role
+from console.exports import ExportFile, as_job, start_export
+from console.long_work import SETTLEMENT_EXPORT
+from console.long_work import STATUS_LABELS as JOB_LABELS
 from console.mobile import open_native_order, qr_svg
 from console.pages import act, render
 from console.tables import Column, read_table
@@ -25,17 +29,18 @@ from vouchers import settlement as settlement_service
 from vouchers import settlement_export
 from vouchers import statements as statement_service
 from vouchers.evidence import rating_window
-from vouchers.models import CheckoutState, SettlementStatus
+from vouchers.models import CheckoutState, SettlementBatch, SettlementStatus
 from vouchers.payments.orders import booking_orders
 from vouchers.payments.refunds import list_refunds
-from vouchers.schemas import MarkPaidIn, SettlementIn
+from vouchers.schemas import MarkPaidIn, SettlementIn, SettlementOut
 from vouchers.settlement_export import EVIDENCE_LABELS, STATUS_LABELS
 from vouchers.settlement_list import SettlementFilter, list_settlements
-from vouchers.settlement_review import review_page
+from vouchers.settlement_review import line_total, review_page
 from vouchers.statements import REQUIRED_EVIDENCE
 from yixiang.clock import shanghai_today
 from yixiang.db import transaction
 from yixiang.errors import InvalidInput
+from yixiang.long_jobs import ProgressReport, recent_jobs
 from yixiang.openapi import CSV, XLSX
 
 BUREAU = requires_role(Role.bureau_officer, Role.platform_admin)
@@ -156,6 +161,9 @@ async def batch_page(
             if batch.status in (SettlementStatus.paid, SettlementStatus.reconciled)
             else None
         )
+        exports = await recent_jobs(
+            db_session, kind=SETTLEMENT_EXPORT, organization_ids=None, started_by=principal.user_id, limit=5
+        )
     table.total = page.line_count
     officer = principal.has_role(Role.bureau_officer)
     source = {action: transition[0] for action, transition in settlement_service.TRANSITIONS.items()}
@@ -177,6 +185,8 @@ async def batch_page(
         actions=actions,
         own_submission=own_submission and batch.status == SettlementStatus.submitted,
         report=report,
+        exports=exports,
+        job_labels=JOB_LABELS,
     )
 
 
@@ -217,23 +227,56 @@ async def batch_action(
     guards=[BUREAU],
 )
 async def export(
+    request: Request[Any, Any, Any],
     batch_id: uuid.UUID,
     principal: Principal,
     db_session: AsyncSession,
     format: Literal["csv", "xlsx"] = "xlsx",
-) -> Response[bytes]:
+) -> Response[bytes] | Redirect:
+    """The batch as the finance office files it; a batch of many lines as a job (its page)."""
     async with transaction(db_session, read_only=True):
         batch = await settlement_service.get_batch(db_session, principal, batch_id)
-        out = await settlement_service.batch_out(db_session, batch)
-    content, media = (
-        (settlement_export.export_xlsx(out), XLSX)
-        if format == "xlsx"
-        else (settlement_export.export_csv(out), CSV)
-    )
+        rows = await line_total(db_session, batch.id)
+        out = None if as_job(request, rows) else await settlement_service.batch_out(db_session, batch)
+    if out is None:
+        return await _export_job(request, principal, batch, rows, format)
+    content, media = _export_file(out, format)
     return Response(
         content,
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="settlement-{out.period_start}.{format}"'},
+    )
+
+
+def _export_file(out: SettlementOut, format: str) -> tuple[bytes, str]:
+    if format == "xlsx":
+        return settlement_export.export_xlsx(out), XLSX
+    return settlement_export.export_csv(out), CSV
+
+
+async def _export_job(
+    request: Request[Any, Any, Any], principal: Principal, batch: SettlementBatch, rows: int, format: str
+) -> Redirect:
+    session_maker, batch_id = request.app.state.runtime.session_maker, batch.id
+
+    async def produce(report: ProgressReport) -> ExportFile:
+        report(0, rows)
+        async with session_maker() as session, transaction(session, read_only=True):
+            # read again as the officer: the batch is still theirs to see when the job runs
+            out = await settlement_service.batch_out(
+                session, await settlement_service.get_batch(session, principal, batch_id)
+            )
+        content, media = await run_sync(_export_file, out, format)
+        report(rows, rows)
+        return ExportFile(content, f"settlement-{out.period_start}.{format}", media, rows)
+
+    return await start_export(
+        request,
+        principal,
+        kind=SETTLEMENT_EXPORT,
+        title=f"导出兑付批次 {batch.period_start} 至 {batch.period_end}（{rows} 笔，{format.upper()}）",
+        organization_id=None,  # the officer's own (job_visible: who started it)
+        produce=produce,
     )
 
 

@@ -8,6 +8,7 @@ page of a batch of thousands of lines reads only the page it shows.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,3 +79,11 @@ async def review_page(
     )
     held = await session.execute(_lines_query(batch.id, included=False).order_by(SettlementLine.id))
     return ReviewPage(_outs(page.all()), int(count or 0), _outs(held.all()))
+
+
+async def line_total(session: AsyncSession, batch_id: uuid.UUID) -> int:
+    """Every line of the batch, included and held back: the rows its export has."""
+    count = await session.scalar(
+        select(func.count()).select_from(SettlementLine).where(SettlementLine.batch_id == batch_id)
+    )
+    return int(count or 0)

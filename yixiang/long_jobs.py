@@ -190,11 +190,19 @@ async def view_job(store: Store, job: LongJob) -> JobView:
 
 
 async def recent_jobs(
-    session: AsyncSession, *, kind: str, organization_ids: set[uuid.UUID] | None, limit: int = 10
+    session: AsyncSession,
+    *,
+    kind: str,
+    organization_ids: set[uuid.UUID] | None,
+    limit: int = 10,
+    started_by: uuid.UUID | None = None,
 ) -> list[LongJob]:
-    """Newest first; ``organization_ids`` None: every organisation's (the operator)."""
+    """Newest first; ``organization_ids`` None: every organisation's (the operator);
+    ``started_by``: only the jobs that person started."""
     query = select(LongJob).where(LongJob.kind == kind)
     if organization_ids is not None:
         query = query.where(LongJob.organization_id.in_(organization_ids))
+    if started_by is not None:
+        query = query.where(LongJob.started_by == started_by)
     rows = await session.scalars(query.order_by(LongJob.created_at.desc()).limit(limit))
     return list(rows.all())

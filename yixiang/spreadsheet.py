@@ -14,6 +14,16 @@ from yixiang.openapi import CSV, XLSX
 
 def download(header: Sequence[str], rows: Sequence[Sequence[Any]], format: str, name: str) -> Response[bytes]:
     """The rows under their header as ``name.csv`` or ``name.xlsx`` (``format``: csv | xlsx)."""
+    content, media = table_bytes(header, rows, format)
+    return Response(
+        content,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'},
+    )
+
+
+def table_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]], format: str) -> tuple[bytes, str]:
+    """The rows under their header as a file's bytes and its media type (``format``: csv | xlsx)."""
     if format == "xlsx":
         from openpyxl import Workbook
 
@@ -32,8 +42,4 @@ def download(header: Sequence[str], rows: Sequence[Sequence[Any]], format: str, 
         writer.writerow(header)
         writer.writerows(rows)
         content, media = ("\ufeff" + text.getvalue()).encode("utf-8"), CSV
-    return Response(
-        content,
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'},
-    )
+    return content, media

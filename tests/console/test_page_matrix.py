@@ -17,6 +17,7 @@ import httpx
 
 from accounts.demo import demo_id
 from catalogue.models import PublicationStatus
+from results.dependencies import RESULT_STORAGE
 from tests.attack.test_authz_matrix import (
     ANON,
     FA,
@@ -89,6 +90,21 @@ ROWS: dict[str, Row] = {
     ),
     "GET /console/instruments": Row(STAFF, "/console/instruments", api="/api/v1/provider/instruments"),
     "POST /console/instruments/import": Row(STAFF, "/console/instruments/import", form={}, push=True),
+    # a new instrument (新增仪器): the unit's staff, as the API's create (test_instrument_new)
+    "GET /console/instruments/new": Row(
+        STAFF, "/console/instruments/new", api="/api/v1/provider/instruments"
+    ),
+    "POST /console/instruments": Row(
+        STAFF,
+        "/console/instruments",
+        form={
+            "name": "矩阵新增仪器",
+            "category_code": "0101",
+            "original_value_yuan": "600000",
+            "region_code": "330106",
+            "origin": "domestic",
+        },
+    ),
     # one instrument: details, fees, calendar, closures (its unit's staff; test_instrument_edit)
     "GET /console/instruments/{instrument_id:uuid}": Row(
         STAFF, "/console/instruments/{fresh_draft}", api="/api/v1/provider/instruments"
@@ -194,8 +210,12 @@ ROWS: dict[str, Row] = {
     "GET /console/search-index": Row([PA], "/console/search-index", api="/api/v1/ledger/check"),
     "POST /console/search-index/reindex": Row([PA], "/console/search-index/reindex", form={}),
     # a unit's import job: its staff and the operator (other units' staff: test_long_jobs); the
-    # job is the console's own (no API shows it)
-    "GET /console/jobs/{job_id:uuid}": Row([P, UA, PA], "/console/jobs/{job}"),
+    # job is the console's own (no API shows it). The bureaus open the jobs they started (their
+    # downloads: test_export_jobs); a unit's job is not there for them
+    "GET /console/jobs/{job_id:uuid}": Row([P, UA, PA], "/console/jobs/{job}", unseen=(SB, FB, NB)),
+    "GET /console/jobs/{job_id:uuid}/file": Row(
+        [P, UA, PA], "/console/jobs/{export_job}/file", unseen=(SB, FB, NB)
+    ),
     "GET /console/audit": Row(
         [PA], "/console/audit?entity=instrument", api="/api/v1/audit?entity=instrument"
     ),
@@ -288,6 +308,14 @@ ROWS: dict[str, Row] = {
         [SB],
         "/console/purchase-reviews/{fresh_review}/decision",
         form={"verdict": "通过", "reasons": "矩阵同意"},
+    ),
+    # review experts (评议专家): the science bureau of the review's region appoints and ends them
+    # (test_review_experts); each appoints a user of its own, nobody whose rights other rows test
+    "POST /console/purchase-reviews/{review_id:uuid}/experts": Row(
+        [SB], "/console/purchase-reviews/{fresh_review}/experts", form={"username": "{expert_user}"}
+    ),
+    "POST /console/purchase-reviews/{review_id:uuid}/experts/{expert_id:uuid}/revoke": Row(
+        [SB], "/console/purchase-reviews/{fresh_review_expert}/revoke", form={}
     ),
     # the yearly evaluation (the science bureau runs it, the finance bureau co-signs; a unit its
     # own draft) and complaints (the region's bureaus, the unit concerned): evaluation_pages.py
@@ -412,6 +440,7 @@ FRESH = (
     "fresh_reward_batch",
     "fresh_reward_programme",
     "fresh_review",
+    "fresh_review_expert",
     *EVALUATION_FRESH,
     "fresh_delivered",
     "fresh_closure",
@@ -445,6 +474,8 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
         "review": await purchase_review(client, s.headers[P]),
         "evaluation": (await evaluation_with_zjlg(backend, client, s.headers[SB]))[0],
         "job": str(await import_job(backend)),
+        "export_job": str(await export_job(backend)),
+        "expert_user": await make_user(backend, demo_id("unit-hzcl")),
     }
     made = await make_instrument(backend)
     objects |= {"instrument": str(made.instrument_id), "sample_item": str(made.sample_item_id)}
@@ -524,6 +555,11 @@ async def test_every_page_answers_each_role_as_the_api_does(backend, client, log
             return reward_programme
         if name == "fresh_review":
             return await purchase_review(client, s.headers[P])
+        if name == "fresh_review_expert":  # "{review}/experts/{expert}"
+            body = {"username": await make_user(backend, demo_id("unit-hzcl"))}
+            r = await client.post("/api/v1/oversight/review-experts", json=body, headers=s.headers[SB])
+            assert r.status_code == 201, r.text
+            return f"{await purchase_review(client, s.headers[P])}/experts/{r.json()['id']}"
         if name == "fresh_user":
             return str(await user_id(backend, await make_user(backend, demo_id("firm-qinghe"))))
         return await s.settlement("draft")
@@ -646,6 +682,31 @@ async def import_job(backend) -> uuid.UUID:
         status=JobStatus.done,
         organization_id=demo_id("unit-zjlg"),
         result={"created": 1, "updated": 0},
+    )
+    async with backend.runtime.session_maker() as session, session.begin():
+        session.add(job)
+    return job.id
+
+
+async def export_job(backend) -> uuid.UUID:
+    """A finished download of 之江理工's bookings, its file kept where the job keeps it."""
+    storage = backend.runtime.services[RESULT_STORAGE]
+    key = f"exports/matrix/{uuid.uuid4().hex}"
+    writer = await storage.writer(key)
+    await writer.write("\ufeff预约号\r\n".encode())
+    stored = await writer.finish()
+    job = LongJob(
+        kind="bookings_export",
+        title="导出预约表（矩阵）",
+        status=JobStatus.done,
+        organization_id=demo_id("unit-zjlg"),
+        result={
+            "file": key,
+            "filename": "bookings-all.csv",
+            "media_type": "text/csv",
+            "size": stored.size,
+            "rows": 0,
+        },
     )
     async with backend.runtime.session_maker() as session, session.begin():
         session.add(job)
