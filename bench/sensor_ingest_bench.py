@@ -110,7 +110,14 @@ def ingest_process(url: str, group: str, expected: int, wait: float, queue: Any)
 async def _ingest(
     url: str, group: str, expected: int, wait: float
 ) -> tuple[list[float], int, int, float, float]:
-    settings = build_settings({"database_url": url, "oversight_mqtt_share_group": group})
+    settings = build_settings(
+        {
+            "database_url": url,
+            "oversight_mqtt_share_group": group,
+            "oversight_mqtt_client_id": f"{group}-ingest",
+            "oversight_mqtt_session_expiry_seconds": 60,
+        }
+    )
     engine = create_engine(url, pool_size=4)
     stop = asyncio.Event()
     latencies: list[float] = []

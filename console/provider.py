@@ -22,6 +22,7 @@ from booking.errors import NotProviderStaff
 from booking.models import SLOT_HOLDING, Booking, BookingStatus
 from booking.queries import get_booking, list_bookings
 from booking.schemas import CompleteIn
+from booking.sensed import SENSED_USE, SensedUse
 from booking.services import ACTION_LABELS, STATUS_LABELS
 from booking.states import TRANSITIONS, Actor
 from catalogue.models import ServiceMode
@@ -84,6 +85,25 @@ def desk_unit(principal: Principal, query: dict[str, str]) -> uuid.UUID:
             raise NotProviderStaff()
         return unit_id
     return sorted(principal.unit_ids)[0]
+
+
+def sensed_offer(sensed: SensedUse | None) -> dict[str, str] | None:
+    """The sensor's record as the completion form offers it: how long (the span it would record)
+    and when the instrument ran, in Shanghai time."""
+    if sensed is None:
+        return None
+    start, end = sensed.start.astimezone(SHANGHAI), sensed.end.astimezone(SHANGHAI)
+    shape = "%H:%M" if start.date() == end.date() else "%m-%d %H:%M"
+    span = int((sensed.end - sensed.start).total_seconds())
+    offer = {"length": _hours_minutes(span), "running": f"{start:{shape}}–{end:{shape}}"}
+    if sensed.running_seconds < span - 59:  # several runs with pauses between
+        offer["ran"] = _hours_minutes(sensed.running_seconds)
+    return offer
+
+
+def _hours_minutes(seconds: int) -> str:
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} 小时 {minutes} 分" if hours else f"{minutes} 分"
 
 
 @get(
@@ -212,12 +232,17 @@ async def booking_page(
         (f, download_path(settings, f, principal) if f.purged_at is None else None)
         for f in await list_results(db_session, principal, booking_id)
     ]
+    actions = provider_actions(booking)
+    reader = request.app.state.services.get(SENSED_USE)
     async with transaction(db_session, read_only=True):
         names = await booking_names(db_session, [booking])
         names.update(await user_names(db_session, (h.actor_id for h in history if h.actor_id)))
+        completing = any(name == "complete" for name, _ in actions)
+        sensed = await services.sensed_use_of(db_session, booking, reader) if completing else None
     return render(
         request,
         "booking.html",
+        sensed=sensed_offer(sensed),
         booking=booking,
         names=names,
         when=when_text(booking),
@@ -233,7 +258,7 @@ async def booking_page(
             }
             for h in history
         ],
-        actions=provider_actions(booking),
+        actions=actions,
         machine_time=booking.mode == ServiceMode.machine_time,
         fee=shown_fee_fen(booking),
         results=files,
@@ -269,6 +294,15 @@ def complete_input(form: Any) -> CompleteIn:
     return result
 
 
+async def _has_sensed_use(
+    session: AsyncSession, principal: Principal, booking_id: uuid.UUID, reader: Any
+) -> None:
+    """Completing by the sensor's record needs one (it may have changed since the page was shown):
+    without it the service would take the booked slot, which the provider did not ask for."""
+    if await services.sensed_use_for_provider(session, principal, booking_id, reader) is None:
+        raise InvalidInput("传感器没有记录本次使用的时间，请填写实际开始和结束时间", field="actual_start")
+
+
 @post(
     "/bookings/{booking_id:uuid}/{action:str}",
     summary="Console: approve, reject, check in, complete, no-show",
@@ -302,7 +336,13 @@ async def booking_action(
         elif action == "no-show":
             done = await services.mark_no_show(db_session, principal, booking_id, reason)
         else:
-            done = await services.complete_booking(db_session, principal, booking_id, complete_input(form))
+            reader = request.app.state.services.get(SENSED_USE)
+            if form.get("use") == "sensor":  # 按传感器时长完成: no times typed, the sensor's are taken
+                await _has_sensed_use(db_session, principal, booking_id, reader)
+                data = CompleteIn(reason=reason)
+            else:
+                data = complete_input(form)
+            done = await services.complete_booking(db_session, principal, booking_id, data, sensed_use=reader)
         return (
             f"预约 {done.number}：{ACTION_LABELS[ACTIONS[action]]}，当前状态「{STATUS_LABELS[done.status]}」"
         )

@@ -4,12 +4,19 @@ Sensors publish to ``yixiang/sensors/{sensor_id}/power`` (QoS 1). Each ingest pr
 to ``$share/<group>/yixiang/sensors/+/power``: the broker gives each message to one process of the
 group, so more processes take more load. Messages are stored in batches (``ingest_batch_size``
 or ``ingest_batch_seconds``, whichever comes first), one transaction each.
+
+A QoS 1 message is acknowledged (PUBACK) only once the batch holding it is committed: a crash or a
+database outage in between leaves it unacknowledged in the process's broker session (a fixed
+client id, not a clean start), which sends it again when the process reconnects; stored readings
+are kept once per sensor and sequence number, so a message stored but not yet acknowledged comes
+back as a duplicate and changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,10 +24,14 @@ from datetime import timedelta
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+from paho.mqtt import client as mqtt_client
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oversight.ingest import IngestResult, Message, ingest
 from oversight.settings import OversightSettings
+from yixiang.errors import is_database_unavailable
 from yixiang.settings import Settings
 
 log = logging.getLogger("yixiang.oversight.mqtt")
@@ -46,7 +57,12 @@ def subscription(share_group: str) -> str:
 
 
 def client_for(
-    mqtt_url: str, identifier: str | None = None, *, max_inflight: int | None = None
+    mqtt_url: str,
+    identifier: str | None = None,
+    *,
+    max_inflight: int | None = None,
+    clean_start: mqtt_client.CleanStartOption = mqtt_client.MQTT_CLEAN_START_FIRST_ONLY,
+    properties: Properties | None = None,
 ) -> aiomqtt.Client:
     parts = urlsplit(mqtt_url)
     tls = parts.scheme == "mqtts"
@@ -60,7 +76,31 @@ def client_for(
         tls_context=ssl.create_default_context() if tls else None,
         timeout=10,
         max_inflight_messages=max_inflight,
+        clean_start=clean_start,
+        properties=properties,
     )
+
+
+def ingest_identifier(section: OversightSettings) -> str:
+    return section.mqtt_client_id or f"yixiang-ingest-{socket.gethostname()}"[:64]
+
+
+def _ingest_client(section: OversightSettings) -> aiomqtt.Client:
+    """The ingest role's client: a session that outlives the connection (the broker keeps what
+    was not acknowledged and sends it again on reconnect), acknowledged by hand after the commit."""
+    connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    connect.SessionExpiryInterval = section.mqtt_session_expiry_seconds
+    # unacknowledged messages the broker may send ahead: the batch being stored and the next
+    connect.ReceiveMaximum = min(65_535, 2 * section.ingest_batch_size)
+    client = client_for(section.mqtt_url, ingest_identifier(section), clean_start=False, properties=connect)
+    # aiomqtt (2.5) has no manual acknowledgement of its own: paho's, beneath it
+    client._client.manual_ack_set(True)
+    return client
+
+
+class StoreUnavailable(Exception):
+    """A batch could not be committed (the database refused or went away): nothing of it was
+    acknowledged, so the broker sends it again once the ingest role reconnects."""
 
 
 @dataclass
@@ -68,6 +108,14 @@ class IngestStats:
     batches: int = 0
     accepted: int = 0
     refused: int = 0
+    unstored: int = 0  # batches the database was not there for (delivered again later)
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    message: Message
+    mid: int
+    qos: int
 
 
 async def run_ingest(
@@ -78,25 +126,33 @@ async def run_ingest(
     subscribed: asyncio.Event | None = None,
     on_batch: Callable[[IngestResult], Awaitable[None] | None] | None = None,
 ) -> IngestStats:
-    """Subscribe and store until ``stop`` is set; reconnect when the broker goes away."""
+    """Subscribe and store until ``stop`` is set; reconnect when the broker goes away, or when the
+    database did (so that the broker delivers again what was not stored)."""
     section = OversightSettings.of(settings)
     stats = IngestStats()
     while not stop.is_set():
         try:
-            async with client_for(section.mqtt_url) as client:
+            async with _ingest_client(section) as client:
                 await client.subscribe(subscription(section.mqtt_share_group), qos=1)
                 if subscribed is not None:
                     subscribed.set()
                 log.info("sensor ingest subscribed to %s", subscription(section.mqtt_share_group))
                 await _consume(client, session_maker, settings, stop, stats, on_batch)
+        except StoreUnavailable as exc:
+            stats.unstored += 1
+            log.warning(
+                "sensor readings not stored, database unavailable (%s); reconnecting in %.0f s",
+                type(exc.__cause__).__name__,
+                RECONNECT_SECONDS,
+            )
         except aiomqtt.MqttError as exc:
             if stop.is_set():
                 break
             log.warning("sensor broker unreachable (%s); retrying in %.0f s", exc, RECONNECT_SECONDS)
-            try:
-                await asyncio.wait_for(stop.wait(), RECONNECT_SECONDS)
-            except TimeoutError:
-                pass
+        try:
+            await asyncio.wait_for(stop.wait(), RECONNECT_SECONDS)
+        except TimeoutError:
+            pass
     return stats
 
 
@@ -108,51 +164,70 @@ async def _consume(
     stats: IngestStats,
     on_batch: Callable[[IngestResult], Awaitable[None] | None] | None,
 ) -> None:
+    """Store batches until ``stop``; then leave the share group and store what had come."""
     section = OversightSettings.of(settings)
-    queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=section.ingest_batch_size * 4)
+    queue: asyncio.Queue[_Delivery] = asyncio.Queue(maxsize=section.ingest_batch_size * 4)
 
     async def receive() -> None:
         async for message in client.messages:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 payload = str(payload).encode()
-            await queue.put(Message(bytes(payload), sensor_of_topic(message.topic.value) or ""))
+            topic_sensor = sensor_of_topic(message.topic.value) or ""
+            await queue.put(_Delivery(Message(bytes(payload), topic_sensor), message.mid, message.qos))
+
+    async def store(batch: list[_Delivery]) -> None:
+        try:
+            async with session_maker() as session:
+                result = await ingest(
+                    session,
+                    [d.message for d in batch],
+                    secret_key=settings.secret_key,
+                    future_skew=timedelta(seconds=section.future_skew_seconds),
+                )
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                raise StoreUnavailable() from exc
+            raise
+        for delivery in batch:  # committed: now the broker may forget them (in the order received)
+            client._client.ack(delivery.mid, delivery.qos)
+        stats.batches += 1
+        stats.accepted += result.accepted
+        stats.refused += len(result.refused)
+        if on_batch is not None:
+            outcome = on_batch(result)
+            if outcome is not None:
+                await outcome
+
+    async def gather(batch: list[_Delivery]) -> list[_Delivery]:
+        deadline = asyncio.get_running_loop().time() + section.ingest_batch_seconds
+        while len(batch) < section.ingest_batch_size:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(queue.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
 
     receiver = asyncio.create_task(receive())
     stopping = asyncio.create_task(stop.wait())
     try:
-        while True:
+        while not stop.is_set():
             first = asyncio.create_task(queue.get())
             done, _ = await asyncio.wait({first, receiver, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if first not in done:
                 first.cancel()
                 if receiver in done:
                     receiver.result()  # the connection dropped: raise its MqttError
-                return
-            batch = [first.result()]
-            deadline = asyncio.get_running_loop().time() + section.ingest_batch_seconds
-            while len(batch) < section.ingest_batch_size:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), remaining))
-                except TimeoutError:
-                    break
-            async with session_maker() as session:
-                result = await ingest(
-                    session,
-                    batch,
-                    secret_key=settings.secret_key,
-                    future_skew=timedelta(seconds=section.future_skew_seconds),
-                )
-            stats.batches += 1
-            stats.accepted += result.accepted
-            stats.refused += len(result.refused)
-            if on_batch is not None:
-                outcome = on_batch(result)
-                if outcome is not None:
-                    await outcome
+                break
+            await store(await gather([first.result()]))
+        # Stopping: no new messages once the broker confirms, then store (and so acknowledge)
+        # those already sent, rather than leave them waiting in the session for a restart.
+        await client.unsubscribe(subscription(section.mqtt_share_group))
+        while batch := await gather([]):
+            await store(batch)
     finally:
         receiver.cancel()
         stopping.cancel()

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalogue.models import Instrument
 from oversight.models import (
     InstrumentMonitor,
     PowerState,
@@ -85,9 +86,12 @@ def _last_point(monitor: Any) -> Point | None:
 # unit of work: each executed once per batch, for all its instruments (executemany).
 _MONITORS: Table = InstrumentMonitor.__table__  # type: ignore[assignment]
 _SESSIONS: Table = UsageSession.__table__  # type: ignore[assignment]
+# The instrument id's type named outright: a foreign key column takes its referenced column's type
+# only once that table is loaded, maybe after this module (a bound UUID SQLite would not take).
+_INSTRUMENTS: Table = Instrument.__table__  # type: ignore[assignment]
 _UPDATE_MONITOR = (
     update(_MONITORS)
-    .where(_MONITORS.c.instrument_id == bindparam("b_instrument_id"))
+    .where(_MONITORS.c.instrument_id == bindparam("b_instrument_id", type_=_INSTRUMENTS.c.id.type))
     .values(
         last_reading_at=bindparam("b_last_reading_at"),
         last_state=bindparam("b_last_state"),

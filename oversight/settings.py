@@ -20,6 +20,14 @@ class OversightSettings(Section):
     mqtt_share_group: Annotated[str, msgspec.Meta(max_length=64, pattern="^[A-Za-z0-9_-]*$")] = (
         "yixiang-ingest"
     )
+    # The ingest process's MQTT client id. Its broker session holds the readings it has not yet
+    # acknowledged (it acknowledges once they are committed), so the id must be the same after a
+    # restart and differ between ingest processes. Empty: yixiang-ingest-<host name>.
+    mqtt_client_id: Annotated[str, msgspec.Meta(max_length=64, pattern="^[A-Za-z0-9_-]*$")] = ""
+    # How long the broker keeps a disconnected ingest process's session (and its unacknowledged
+    # readings, sent again when it reconnects); while it is away, its share group's messages
+    # routed to it wait there too
+    mqtt_session_expiry_seconds: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 300
     # A reading timed later than now plus this is refused (far_future): a sensor clock's skew
     future_skew_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 300
     # The ingest role stores messages in batches of at most this many, or after this long

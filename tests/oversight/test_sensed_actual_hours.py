@@ -12,9 +12,10 @@ from tests.support import error_code
 from yixiang.db import utcnow
 
 
-async def used_in_a_slot(backend, client, login) -> tuple[Monitored, str, datetime]:
+async def used_in_a_slot(backend, client, login, *, runs: bool = True) -> tuple[Monitored, str, datetime]:
     """A booking checked in, its slot moved to the last two hours, and the sensor reporting the
-    instrument running from 110 to 20 minutes ago (off before and after)."""
+    instrument running from 110 to 20 minutes ago (off before and after; never running without
+    ``runs``)."""
     staff = await login(P)
     m = await monitored_instrument(backend, client, staff, running_watts=100)
     await set_calendar(client, staff, m.instrument_id)
@@ -32,7 +33,7 @@ async def used_in_a_slot(backend, client, login) -> tuple[Monitored, str, dateti
     await booked_for_the_past(backend, booking_id, now - timedelta(hours=2))
     readings = []
     for minute in range(130, 0, -1):
-        running = 20 < minute <= 110
+        running = runs and 20 < minute <= 110
         readings.append(m.message(131 - minute, now - timedelta(minutes=minute), "on", 900 if running else 0))
     await post_batch(client, readings)
     return m, booking_id, now
