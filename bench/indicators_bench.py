@@ -201,6 +201,7 @@ async def fill(url: str, args: argparse.Namespace) -> None:
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     # the rows are made consistent by construction: no foreign-key triggers row by row
     await conn.execute("SET session_replication_role = replica")
+    await conn.execute("SET maintenance_work_mem = '512MB'")  # the indexes built after the load
     fill_started = time.perf_counter()
     for what, sql in fill_sql(args.instruments, args.bookings, args.sensors):
         started = time.perf_counter()
