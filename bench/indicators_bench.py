@@ -4,12 +4,17 @@ with sensors (issue 22's goal: under 60 s).
 
     uv run python bench/indicators_bench.py                     # 100,000 instruments, 10^7 bookings
     uv run python bench/indicators_bench.py --instruments 10000 --bookings 1000000
+    uv run python bench/indicators_bench.py --fill-only           # fill, keep, print the name
+    uv run python bench/indicators_bench.py --database yixiang_bench_1a2b3c4d   # time it again
 
 A scratch database ``yixiang_bench_<random>`` is created on the server, migrated and filled with
-SQL (``generate_series``; no ORM inserts), analysed, timed, and dropped at the end. All
-instruments are in one region (330100), so the region-year is the whole data set. Timed:
-``instrument_figures`` then ``unit_figures`` for 2025, one after the other, each in its own
-session; a fixed Python loop's time is printed beside them (the VM's speed varies).
+SQL (``generate_series``; no ORM inserts), analysed, timed, and dropped at the end (unless
+``--keep`` or ``--fill-only``: the fill takes half an hour at full size, so versions of the code
+are timed against one fill with ``--database``, which neither fills nor drops). All
+instruments are in one region (330100), so the region-year is the whole data set. Timed, each in
+its own session: ``instrument_and_unit_figures`` for 2025 (both from one pass: the figure for the
+goal), then ``instrument_figures`` and ``unit_figures`` alone, checked to give the same figures;
+a fixed Python loop's time is printed beside them (the VM's speed varies).
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import os
 import time
 import uuid
 from datetime import date
+from typing import Any
 
 import asyncpg
 
 from accounts.regions import load_regions
 from catalogue.categories import load_categories
-from oversight.indicators import instrument_figures, unit_figures
+from oversight.indicators import instrument_and_unit_figures, instrument_figures, unit_figures
 from yixiang.db import create_engine, create_session_maker
 from yixiang.migrate import upgrade
 from yixiang.settings import build_settings
@@ -185,58 +191,81 @@ def fill_sql(instruments: int, bookings: int, sensors: int) -> list[tuple[str, s
     ]
 
 
+async def fill(url: str, args: argparse.Namespace) -> None:
+    engine = create_engine(url)
+    await upgrade(engine)
+    async with create_session_maker(engine)() as session, session.begin():
+        await load_regions(session)
+        await load_categories(session)
+    await engine.dispose()
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    # the rows are made consistent by construction: no foreign-key triggers row by row
+    await conn.execute("SET session_replication_role = replica")
+    await conn.execute("SET maintenance_work_mem = '512MB'")  # the indexes built after the load
+    fill_started = time.perf_counter()
+    for what, sql in fill_sql(args.instruments, args.bookings, args.sensors):
+        started = time.perf_counter()
+        await conn.execute(sql)
+        print(f"filled {what}: {time.perf_counter() - started:.0f} s", flush=True)
+    await conn.execute("VACUUM ANALYZE")
+    counts = {
+        t: await conn.fetchval(f"SELECT count(*) FROM {t}")
+        for t in ("instruments", "bookings", "voucher_checkouts", "ratings", "oversight_usage_daily")
+    }
+    await conn.close()
+    print(f"filled in {time.perf_counter() - fill_started:.0f} s: {counts}", flush=True)
+
+
+async def measure(url: str) -> None:
+    engine = create_engine(url)
+    session_maker = create_session_maker(engine)
+    settings = build_settings({})
+    period = {"region_code": REGION, "start": date(2025, 1, 1), "end": date(2026, 1, 1)}
+
+    async def timed(call: Any) -> tuple[Any, float]:
+        started = time.perf_counter()
+        async with session_maker() as session:
+            found = await call(session, settings=settings, **period)
+        return found, time.perf_counter() - started
+
+    print(f"load average: {os.getloadavg()}")
+    print(f"python loop of 10^7 additions: {python_loop_seconds():.2f} s", flush=True)
+    (instruments, units), both = await timed(instrument_and_unit_figures)
+    sensor = sum(1 for f in instruments if f.hours_source == "sensor")
+    print(
+        f"instrument_and_unit_figures: {len(instruments)} instruments ({sensor} from the roll-up), "
+        f"{len(units)} units in {both:.1f} s",
+        flush=True,
+    )
+    print(f"load average: {os.getloadavg()}")
+    print(f"python loop of 10^7 additions: {python_loop_seconds():.2f} s", flush=True)
+    alone, instruments_alone = await timed(instrument_figures)
+    print(f"instrument_figures alone: {instruments_alone:.1f} s", flush=True)
+    units_only, units_alone = await timed(unit_figures)
+    print(f"unit_figures alone: {units_alone:.1f} s")
+    # the one pass gives what the separate calls give
+    assert alone == instruments and units_only == units, "the figures differ"
+    print(f"load average: {os.getloadavg()}")
+    await engine.dispose()
+
+
 async def main(args: argparse.Namespace) -> None:
     server = args.server.rstrip("/")
+    if args.database:
+        await measure(f"{server}/{args.database}")
+        return
     name = f"yixiang_bench_{uuid.uuid4().hex[:8]}"
     url = f"{server}/{name}"
     admin = await asyncpg.connect(server.replace("postgresql+asyncpg://", "postgresql://") + "/postgres")
     await admin.execute(f'CREATE DATABASE "{name}"')
+    keep = args.keep or args.fill_only
     try:
-        engine = create_engine(url)
-        await upgrade(engine)
-        session_maker = create_session_maker(engine)
-        async with session_maker() as session, session.begin():
-            await load_regions(session)
-            await load_categories(session)
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-        # the rows are made consistent by construction: no foreign-key triggers row by row
-        await conn.execute("SET session_replication_role = replica")
-        fill_started = time.perf_counter()
-        for what, sql in fill_sql(args.instruments, args.bookings, args.sensors):
-            started = time.perf_counter()
-            await conn.execute(sql)
-            print(f"filled {what}: {time.perf_counter() - started:.0f} s", flush=True)
-        await conn.execute("VACUUM ANALYZE")
-        counts = {
-            t: await conn.fetchval(f"SELECT count(*) FROM {t}")
-            for t in ("instruments", "bookings", "voucher_checkouts", "ratings", "oversight_usage_daily")
-        }
-        await conn.close()
-        print(f"filled in {time.perf_counter() - fill_started:.0f} s: {counts}")
-        settings = build_settings({})
-        print(f"load average: {os.getloadavg()}")
-        print(f"python loop of 10^7 additions: {python_loop_seconds():.2f} s")
-        period = {"region_code": REGION, "start": date(2025, 1, 1), "end": date(2026, 1, 1)}
-        started = time.perf_counter()
-        async with session_maker() as session:
-            instruments = await instrument_figures(session, settings=settings, **period)
-        middle = time.perf_counter()
-        async with session_maker() as session:
-            units = await unit_figures(session, settings=settings, **period)
-        done = time.perf_counter()
-        sensor = sum(1 for f in instruments if f.hours_source == "sensor")
-        print(
-            f"instrument_figures: {len(instruments)} instruments ({sensor} from the roll-up) "
-            f"in {middle - started:.1f} s"
-        )
-        print(f"unit_figures: {len(units)} units in {done - middle:.1f} s")
-        print(f"both: {done - started:.1f} s")
-        print(f"load average: {os.getloadavg()}")
-        print(f"python loop of 10^7 additions: {python_loop_seconds():.2f} s")
-        await engine.dispose()
+        await fill(url, args)
+        if not args.fill_only:
+            await measure(url)
     finally:
-        if args.keep:
-            print(f"kept: {url}")
+        if keep:
+            print(f"kept: {name} (time it again with --database {name}; drop it when done)")
         else:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -251,4 +280,6 @@ if __name__ == "__main__":
     parser.add_argument("--bookings", type=int, default=10_000_000)
     parser.add_argument("--sensors", type=int, default=10_000, help="instruments with a sensor and a roll-up")
     parser.add_argument("--keep", action="store_true", help="keep the database (to look at the plans)")
+    parser.add_argument("--fill-only", action="store_true", help="fill and keep the database, time nothing")
+    parser.add_argument("--database", help="time against this database, kept from an earlier fill")
     asyncio.run(main(parser.parse_args()))

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from oversight.evaluation_runs import FiguresSource
 from oversight.evaluation_scoring import InstrumentFiguresLike, UnitFiguresLike
-from oversight.indicators import instrument_figures, unit_figures
+from oversight.indicators import instrument_and_unit_figures
 from yixiang.settings import Settings
 
 
@@ -19,8 +19,7 @@ def indicator_figures(settings: Settings | None) -> FiguresSource:
         session: AsyncSession, region_code: str, year: int
     ) -> tuple[Sequence[UnitFiguresLike], Sequence[InstrumentFiguresLike]]:
         start, end = date(year, 1, 1), date(year + 1, 1, 1)
-        units = await unit_figures(session, region_code=region_code, start=start, end=end, settings=settings)
-        instruments = await instrument_figures(
+        instruments, units = await instrument_and_unit_figures(
             session, region_code=region_code, start=start, end=end, settings=settings
         )
         return units, instruments

@@ -110,6 +110,16 @@ class _Computed:
     rating_sum: int
 
 
+@dataclass(frozen=True)
+class _Region:
+    """The period's figures of the chosen instruments, and for their units what cannot be summed
+    from them: the distinct external firms (when asked for) and the complaints upheld."""
+
+    computed: list[_Computed]
+    unit_users: dict[uuid.UUID, int]
+    unit_upheld: dict[uuid.UUID, int]
+
+
 # --- periods and SQL helpers ----------------------------------------------------------------------
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), SHANGHAI)
@@ -418,10 +428,10 @@ async def _compute(
     settings: Settings | None,
     now: datetime | None,
     for_units: bool = False,
-) -> tuple[list[_Computed], dict[uuid.UUID, int]]:
+) -> _Region:
     """The instruments' figures and, ``for_units``, the distinct external firms per unit."""
     if end <= start:
-        return [], {}
+        return _Region([], {}, {})
     settings = settings or load_settings()
     annual_norm = OversightSettings.of(settings).annual_norm_hours
     threshold_fen = CatalogueSettings.of(settings).listing_value_threshold_fen
@@ -454,7 +464,7 @@ async def _compute(
         )
     ).all()
     if not instruments:
-        return [], {}
+        return _Region([], {}, {})
     rollup = await _rollup(session, chosen, start, end)
     served = await _bookings(session, chosen, start_at, end_at, units=for_units)
     bookings = served.instruments
@@ -462,7 +472,7 @@ async def _compute(
     sensors = await _first_sensor(session, chosen)
     items = await _active_items(session, chosen)
     idle = await _idle_months(session, chosen, start_at, end_at, now)
-    _, upheld = await upheld_counts(session, region_code=region_code, start=start_at, end=end_at)
+    unit_upheld, upheld = await upheld_counts(session, region_code=region_code, start=start_at, end=end_at)
     deadlines = _Deadlines(await load_working_day_calendar(session))
     found = []
     for row in instruments:
@@ -502,7 +512,7 @@ async def _compute(
             complaints_upheld=upheld.get(row.id, 0),
         )
         found.append(_Computed(figures, effective, external, norm, rating_sum))
-    return found, served.unit_users
+    return _Region(found, served.unit_users, unit_upheld)
 
 
 async def instrument_figures(
@@ -520,7 +530,7 @@ async def instrument_figures(
     """Each instrument of the region listed before ``end``, over ``[start, end)`` (Asia/Shanghai
     dates), by unit then id. ``settings``: the annual norm and listing threshold (read from the
     environment when not given)."""
-    computed, _ = await _compute(
+    region = await _compute(
         session,
         region_code=region_code,
         start=start,
@@ -531,7 +541,7 @@ async def instrument_figures(
         settings=settings,
         now=now,
     )
-    return [c.figures for c in computed]
+    return [c.figures for c in region.computed]
 
 
 def _share(values: list[bool]) -> float:
@@ -549,7 +559,25 @@ async def unit_figures(
     now: datetime | None = None,
 ) -> list[UnitFigures]:
     """Each unit with instruments listed in the region before ``end``, by name."""
-    computed, users = await _compute(
+    _, units = await instrument_and_unit_figures(
+        session, region_code=region_code, start=start, end=end, unit_id=unit_id, settings=settings, now=now
+    )
+    return units
+
+
+async def instrument_and_unit_figures(
+    session: AsyncSession,
+    *,
+    region_code: str,
+    start: date,
+    end: date,
+    unit_id: uuid.UUID | None = None,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> tuple[list[InstrumentFigures], list[UnitFigures]]:
+    """``instrument_figures`` and ``unit_figures`` of the same region and period together, from
+    one pass over the period's bookings (each alone makes that pass: its cost is most of either)."""
+    region = await _compute(
         session,
         region_code=region_code,
         start=start,
@@ -561,14 +589,15 @@ async def unit_figures(
         now=now,
         for_units=True,
     )
-    if not computed:
+    return [c.figures for c in region.computed], await _units(session, region)
+
+
+async def _units(session: AsyncSession, region: _Region) -> list[UnitFigures]:
+    if not region.computed:
         return []
     by_unit: dict[uuid.UUID, list[_Computed]] = defaultdict(list)
-    for c in computed:
+    for c in region.computed:
         by_unit[c.figures.unit_id].append(c)
-    upheld, _ = await upheld_counts(
-        session, region_code=region_code, start=_midnight(start), end=_midnight(end)
-    )
     names = dict(
         (
             await session.execute(
@@ -597,7 +626,7 @@ async def unit_figures(
                 internal_hours=_hours(effective - external),
                 usage_rate=round(effective / 3600 / norm, 4) if norm > 0 else 0.0,
                 sharing_rate=round(external / effective, 4) if effective > 0 else None,
-                external_users=users.get(unit, 0),
+                external_users=region.unit_users.get(unit, 0),
                 external_orders=sum(f.external_orders for f in figures),
                 external_fee_income_fen=sum(f.external_fee_income_fen for f in figures),
                 voucher_share_fen=sum(f.voucher_share_fen for f in figures),
@@ -607,7 +636,7 @@ async def unit_figures(
                 sensor_on_time_share=_share([bool(v) for v in sensor_known]) if sensor_known else None,
                 service_info_complete_share=_share([f.service_info_complete for f in figures]),
                 idle_instruments=sum(1 for f in figures if f.idle_months > 0),
-                complaints_upheld=upheld.get(unit, 0),
+                complaints_upheld=region.unit_upheld.get(unit, 0),
             )
         )
     found.sort(key=lambda u: (u.unit_name, str(u.unit_id)))
