@@ -1,7 +1,7 @@
 """periodic jobs' last run: when it finished, how long it took, whether it succeeded (issue 25:
 job durations in /metrics, read from the database because the worker is often its own process)
 
-Revision ID: 0033_job_runs
+Revision ID: 0029_job_runs
 Revises: 0028_audit_trail
 Create Date: 2026-12-02 15:10:00.000000
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = "0033_job_runs"
+revision: str = "0029_job_runs"
 down_revision: str | Sequence[str] | None = "0028_audit_trail"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
