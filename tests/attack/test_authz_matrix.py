@@ -603,10 +603,15 @@ def cases(s: Scene) -> list[Case]:
     # --- waiting list, calendar feeds, weekly series (issue 24) ----------------------------------
     WL, FEEDS, SERIES = "/api/v1/waitlist", "/api/v1/calendar-feeds", "/api/v1/booking-series"
 
+    holder: dict[str, dict[str, str]] = {}
+
     async def taken_range() -> tuple[str, Any]:
-        """A range R2 has just booked: one to wait for."""
+        """A range a researcher outside the matrix's roles has just booked: one to wait for
+        (nobody may wait for a range of their own)."""
+        if not holder:
+            holder["headers"] = await s.login(await make_user(s.backend, QINGHE))
         body = s.booking_body()
-        r = await s.client.post(B, json=body, headers=s.headers[R2])
+        r = await s.client.post(B, json=body, headers=holder["headers"])
         assert r.status_code == 201, r.text
         return WL, body
 
@@ -617,9 +622,9 @@ def cases(s: Scene) -> list[Case]:
             _, body = await taken_range()
             joined = await s.client.post(WL, json=body, headers=s.headers[R1])
             assert joined.status_code == 201, joined.text
-            listed = await s.client.get(f"{B}?instrument_id={w}&mine=true", headers=s.headers[R2])
+            listed = await s.client.get(f"{B}?instrument_id={w}&mine=true", headers=holder["headers"])
             booking = next(b for b in listed.json()["items"] if b["start"] == joined.json()["start"])
-            r = await s.client.post(f"{B}/{booking['id']}/cancel", headers=s.headers[R2])
+            r = await s.client.post(f"{B}/{booking['id']}/cancel", headers=holder["headers"])
             assert r.status_code == 200, r.text
             return f"{WL}/{joined.json()['id']}/{action}", None
 
