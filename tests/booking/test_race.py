@@ -117,6 +117,7 @@ async def test_a_booking_waits_for_whoever_holds_the_instrument_on_postgresql(cl
     if not backend.is_postgres:
         pytest.skip("SQLite serialises writers with its write lock instead")
     world = await make_instrument(backend)
+    await set_calendar(client, await login("demo-provider"), world.instrument_id)  # any weekday
     headers = await login("demo-researcher")
     body = machine_time(world, day_at(2, 10), day_at(2, 11))
     async with backend.runtime.session_maker() as holder, transaction(holder):

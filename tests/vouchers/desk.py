@@ -20,7 +20,12 @@ from vouchers.models import LedgerAccount
 from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
 
-TODAY = shanghai_date(utcnow())
+
+def today() -> date:
+    """Today in Shanghai, asked each time: a run that crosses midnight there moves on with it."""
+    return shanghai_date(utcnow())
+
+
 UNIT_ZJLG = demo_id("unit-zjlg")
 
 
@@ -54,13 +59,13 @@ async def new_user(backend: Backend, org_id: uuid.UUID, role: Role) -> str:
 def program_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": f"测试创新券-{uuid.uuid4().hex[:6]}",
-        "year": TODAY.year,
+        "year": today().year,
         "budget_fen": 100_000_000,
         "coverage_bp": 5000,
         "per_order_cap_fen": 2_000_000,
         "per_firm_year_cap_fen": 10_000_000,
-        "valid_from": str(TODAY - timedelta(days=30)),
-        "valid_until": str(TODAY + timedelta(days=365)),
+        "valid_from": str(today() - timedelta(days=30)),
+        "valid_until": str(today() + timedelta(days=365)),
         "accepted_region_codes": ["330000"],
         "cross_region": True,
     }
@@ -151,7 +156,7 @@ def order(
         voucher_eligible=voucher_eligible,
         fee_fen=fee_fen,
         actor_id=None,
-        booking_number=f"YX{TODAY:%Y%m%d}-{booking_id.hex[:6].upper()}",  # as booking numbers it
+        booking_number=f"YX{today():%Y%m%d}-{booking_id.hex[:6].upper()}",  # as booking numbers it
     )
 
 

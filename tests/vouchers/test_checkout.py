@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.vouchers.desk import TODAY, VoucherDesk, new_org, order
+from tests.vouchers.desk import VoucherDesk, new_org, order, today
 from vouchers.checkout import (
     capture_voucher_share,
     hold_voucher_share,
@@ -148,8 +148,8 @@ async def test_per_order_and_per_firm_year_caps_limit_the_share(world: VoucherDe
 
 async def test_the_grant_expiring_first_pays_first(world: VoucherDesk) -> None:
     firm = await new_org(world.backend)
-    late = await world.program(valid_until=str(TODAY + timedelta(days=300)))
-    soon = await world.program(valid_until=str(TODAY + timedelta(days=10)))
+    late = await world.program(valid_until=str(today() + timedelta(days=300)))
+    soon = await world.program(valid_until=str(today() + timedelta(days=10)))
     late_grant = await world.grant(late["id"], firm, 1_000_000)
     soon_grant = await world.grant(soon["id"], firm, 60_000)
     o = order(firm, 200_000)

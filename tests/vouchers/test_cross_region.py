@@ -17,7 +17,7 @@ from accounts.models import Role
 from tests.booking.world import machine_time, make_instrument, make_user, served, set_calendar
 from tests.results.flow import upload
 from tests.support import error_code
-from tests.vouchers.desk import TODAY, VoucherDesk, new_org, new_user, program_body
+from tests.vouchers.desk import VoucherDesk, new_org, new_user, program_body, today
 from vouchers.checkout_store import program_terms
 from vouchers.demo import DEMO_PROGRAM, NINGBO_GRANT, NINGBO_PROGRAM
 from vouchers.models import VoucherGrant, VoucherProgram
@@ -25,7 +25,7 @@ from vouchers.rules import order_accepted, region_at_level_of
 from yixiang.db import utcnow
 
 NB_SCI, NB_FIN = demo_id("bureau-nb-sci"), demo_id("bureau-nb-fin")
-PERIOD = {"period_start": str(TODAY), "period_end": str(TODAY)}
+PERIOD = {"period_start": str(today()), "period_end": str(today())}
 
 
 def _line(statement: dict[str, Any], counterpart: str, booking_id: str) -> dict[str, Any]:
@@ -180,7 +180,7 @@ async def test_a_clearing_statement_is_for_the_bureaus_of_its_region(world: Vouc
     unnamed = await client.get(url, params=PERIOD, headers=admin)
     assert unnamed.status_code == 400 and unnamed.json()["error"]["details"]["field"] == "region"
     assert (await client.get(url, params={**PERIOD, "region": "330200"}, headers=admin)).status_code == 200
-    backwards = {"period_start": str(TODAY), "period_end": str(TODAY - timedelta(days=1))}
+    backwards = {"period_start": str(today()), "period_end": str(today() - timedelta(days=1))}
     wrong = await client.get(url, params=backwards, headers=await world.bureau())
     assert wrong.status_code == 400 and "对账期间" in wrong.json()["error"]["message"]
 
@@ -199,7 +199,7 @@ async def test_the_demo_cities_accept_each_others_providers(world: VoucherDesk) 
             rules = (await program_terms(conn, program.id)).rules
             assert order_accepted(
                 rules,
-                on=TODAY,
+                on=today(),
                 firm_is_tech_sme=True,
                 provider_unit_id=str(uuid.uuid4()),
                 provider_region=provider_region,

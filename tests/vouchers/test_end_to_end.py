@@ -21,7 +21,7 @@ from tests.booking.world import (
     set_calendar,
 )
 from tests.support import error_code
-from tests.vouchers.desk import TODAY, VoucherDesk
+from tests.vouchers.desk import VoucherDesk, today
 from vouchers.statements import PAYMENT_RECEIVED
 from yixiang.db import utcnow
 from yixiang.worker import Worker
@@ -138,7 +138,7 @@ async def test_book_confirm_complete_pay_settle_reconcile(world: VoucherDesk) ->
     batch = (
         await client.post(
             "/api/v1/settlements",
-            json={"period_start": str(TODAY), "period_end": str(TODAY)},
+            json={"period_start": str(today()), "period_end": str(today())},
             headers=science,
         )
     ).json()

@@ -16,7 +16,7 @@ from accounts.auth import load_user, principal_from_user
 from accounts.models import Role, User
 from bot.adapters import build_ports
 from tests.booking.world import machine_time, make_instrument, set_calendar
-from tests.vouchers.desk import TODAY, VoucherDesk, new_org, new_user, order
+from tests.vouchers.desk import VoucherDesk, new_org, new_user, order, today
 from vouchers.checkout import CheckoutOrder, hold_voucher_share
 from vouchers.checkout_store import FirmGrants, Grant, ProgramTerms
 from vouchers.estimate import estimate_order, estimate_voucher_share
@@ -58,7 +58,7 @@ async def _expired_grant(world: VoucherDesk) -> tuple[CheckoutOrder, int]:
         await session.execute(
             update(VoucherProgram)
             .where(VoucherProgram.id == uuid.UUID(program["id"]))
-            .values(valid_until=TODAY - timedelta(days=1))
+            .values(valid_until=today() - timedelta(days=1))
         )
     return order(firm, 200_000), 0
 
@@ -81,8 +81,8 @@ async def _balance_below_the_share(world: VoucherDesk) -> tuple[CheckoutOrder, i
 
 async def _the_soonest_expiring_programme(world: VoucherDesk) -> tuple[CheckoutOrder, int]:
     firm = await new_org(world.backend)
-    late = await world.program(valid_until=str(TODAY + timedelta(days=300)), coverage_bp=8000)
-    soon = await world.program(valid_until=str(TODAY + timedelta(days=10)), coverage_bp=2000)
+    late = await world.program(valid_until=str(today() + timedelta(days=300)), coverage_bp=8000)
+    soon = await world.program(valid_until=str(today() + timedelta(days=10)), coverage_bp=2000)
     await world.grant(late["id"], firm, 1_000_000)
     await world.grant(soon["id"], firm, 1_000_000)
     return order(firm, 200_000), 40_000  # the soon-expiring programme's 20%, ratios never stack
@@ -146,7 +146,7 @@ def _grant(program: ProgramTerms, balance_fen: int, expires_in_days: int) -> Gra
     return Grant(
         id=uuid.uuid4(),
         status=GrantStatus.active,
-        expires_on=TODAY + timedelta(days=expires_in_days),
+        expires_on=today() + timedelta(days=expires_in_days),
         created_at=datetime(2026, 1, 1, tzinfo=UTC),
         balance_fen=balance_fen,
         program=program,
@@ -162,8 +162,8 @@ def _program(coverage_bp: int, per_firm_year_cap_fen: int) -> ProgramTerms:
         per_firm_year_cap_fen=per_firm_year_cap_fen,
         rules=ProgramRules(
             region_code="330100",
-            valid_from=TODAY - timedelta(days=30),
-            valid_until=TODAY + timedelta(days=365),
+            valid_from=today() - timedelta(days=30),
+            valid_until=today() + timedelta(days=365),
             requires_tech_sme=False,
             accepted_region_codes=["330000"],
             cross_region=True,
@@ -180,9 +180,9 @@ def test_a_programme_whose_year_cap_is_spent_gives_way_to_the_next_with_plain_va
     )
     firm = FirmGrants([_grant(next_one, 1_000_000, 200), _grant(spent, 1_000_000, 20)], is_tech_sme=True)
     o = order(uuid.uuid4(), 200_000)
-    assert estimate_voucher_share(o, firm, {spent.id: 0, next_one.id: 0}, TODAY) == 100_000
-    assert estimate_voucher_share(o, firm, {spent.id: 300_000, next_one.id: 0}, TODAY) == 60_000
-    assert estimate_voucher_share(o, firm, {spent.id: 250_000, next_one.id: 0}, TODAY) == 50_000
+    assert estimate_voucher_share(o, firm, {spent.id: 0, next_one.id: 0}, today()) == 100_000
+    assert estimate_voucher_share(o, firm, {spent.id: 300_000, next_one.id: 0}, today()) == 60_000
+    assert estimate_voucher_share(o, firm, {spent.id: 250_000, next_one.id: 0}, today()) == 50_000
 
 
 @pytest.mark.parametrize(

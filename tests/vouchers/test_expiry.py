@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from tests.support import error_code
-from tests.vouchers.desk import TODAY, VoucherDesk, new_org, order
+from tests.vouchers.desk import VoucherDesk, new_org, order, today
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, release_voucher_hold
 from vouchers.models import VoucherProgram
 from yixiang.db import utcnow
@@ -21,7 +21,7 @@ async def _end_programme_yesterday(world: VoucherDesk, program_id: str) -> None:
         await session.execute(
             update(VoucherProgram)
             .where(VoucherProgram.id == uuid.UUID(program_id))
-            .values(valid_until=TODAY - timedelta(days=1))
+            .values(valid_until=today() - timedelta(days=1))
         )
 
 

@@ -32,7 +32,7 @@ from accounts.auth import MembershipView, Principal
 from accounts.demo import demo_id
 from accounts.models import Organization, OrgKind, Role
 from tests.support import Backend
-from tests.vouchers.desk import TODAY, order
+from tests.vouchers.desk import order, today
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, release_voucher_hold
 from vouchers.errors import BudgetExceeded, GrantNotFound, InsufficientVoucherBalance, ProgramClosed
 from vouchers.grants import create_grant
@@ -66,13 +66,13 @@ FIRM_YEAR_CAP = 900_000
 def _program(days: int) -> ProgramIn:
     return ProgramIn(
         name=f"状态机批次-{uuid.uuid4().hex[:6]}",
-        year=TODAY.year,
+        year=today().year,
         budget_fen=3_000_000,
         coverage_bp=6000,
         per_order_cap_fen=PER_ORDER_CAP,
         per_firm_year_cap_fen=FIRM_YEAR_CAP,
-        valid_from=TODAY - timedelta(days=1),
-        valid_until=TODAY + timedelta(days=days),
+        valid_from=today() - timedelta(days=1),
+        valid_until=today() + timedelta(days=days),
         accepted_region_codes=["330000"],
         cross_region=True,
     )

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from tests.fakes.wechatpay import FakeWeChatPay
 from tests.support import Backend, error_code
-from tests.vouchers.desk import TODAY, VoucherDesk
+from tests.vouchers.desk import VoucherDesk, today
 from tests.vouchers.paydesk import (
     PaidBooking,
     completed_booking,
@@ -471,9 +471,9 @@ async def test_a_correction_that_changes_the_voucher_share_is_refused_once_the_b
     booking = await completed_booking(world, FEE)
     for kind in ("booking", "usage", "payment", "delivery", "rating"):  # all settlement asks for
         await world.run(record_evidence, booking.booking_id, kind, at=utcnow(), detail={})
-    today = str(TODAY)  # the Asia/Shanghai day
+    day = str(today())  # the Asia/Shanghai day
     drawn = await world.client.post(
-        "/api/v1/settlements", json={"period_start": today, "period_end": today}, headers=await world.bureau()
+        "/api/v1/settlements", json={"period_start": day, "period_end": day}, headers=await world.bureau()
     )
     assert drawn.status_code == 201, drawn.text
     assert str(booking.booking_id) in {line["booking_id"] for line in drawn.json()["lines"]}

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from accounts.models import Role
 from catalogue.models import PublicationStatus
 from tests.booking.world import InstrumentIds, machine_time, make_instrument, set_calendar
-from tests.vouchers.desk import TODAY, VoucherDesk, new_org, new_user, order
+from tests.vouchers.desk import VoucherDesk, new_org, new_user, order, today
 from vouchers.checkout import hold_voucher_share
 from vouchers.models import VoucherProgram
 
@@ -51,7 +51,7 @@ async def _expired_grant(world: VoucherDesk) -> Any:
         await session.execute(
             update(VoucherProgram)
             .where(VoucherProgram.id == uuid.UUID(program["id"]))
-            .values(valid_until=TODAY - timedelta(days=1))
+            .values(valid_until=today() - timedelta(days=1))
         )
     return firm, 0
 

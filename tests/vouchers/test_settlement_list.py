@@ -11,7 +11,7 @@ from typing import Any
 from accounts.demo import demo_id
 from accounts.models import OrgKind, Role
 from tests.support import error_code
-from tests.vouchers.desk import TODAY, VoucherDesk, new_org, new_user, order
+from tests.vouchers.desk import VoucherDesk, new_org, new_user, order, today
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, record_evidence
 from yixiang.db import utcnow
 
@@ -39,7 +39,7 @@ async def test_bureaus_list_their_batches_by_status_unit_programme_bureau_and_pe
     firm, program = await world.firm_with_grant(1_000_000)
     unit = await new_org(world.backend, kind=OrgKind.unit)
     science = await world.bureau()
-    period = {"period_start": str(TODAY), "period_end": str(TODAY)}
+    period = {"period_start": str(today()), "period_end": str(today())}
     await _captured(world, firm, unit, 40_000)
     first = (await world.client.post(URL, json=period, headers=science)).json()
     await world.client.post(f"{URL}/{first['id']}/submit", headers=science)
@@ -56,12 +56,12 @@ async def test_bureaus_list_their_batches_by_status_unit_programme_bureau_and_pe
         second["id"],
         first["id"],
     ]
-    assert await _ids(world, science, **ours, period_from=str(TODAY), period_to=str(TODAY)) == [
+    assert await _ids(world, science, **ours, period_from=str(today()), period_to=str(today())) == [
         second["id"],
         first["id"],
     ]
-    assert await _ids(world, science, **ours, period_from=str(TODAY + timedelta(days=1))) == []
-    assert await _ids(world, science, **ours, period_to=str(TODAY - timedelta(days=1))) == []
+    assert await _ids(world, science, **ours, period_from=str(today() + timedelta(days=1))) == []
+    assert await _ids(world, science, **ours, period_to=str(today() - timedelta(days=1))) == []
 
     page = (await world.client.get(URL, params={**ours, "limit": 1}, headers=science)).json()
     assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (2, 1, 0, 1)
@@ -80,7 +80,7 @@ async def test_other_regions_and_other_roles_see_no_batch(world: VoucherDesk) ->
     firm, _ = await world.firm_with_grant(1_000_000)
     unit = await new_org(world.backend, kind=OrgKind.unit)
     await _captured(world, firm, unit, 40_000)
-    period = {"period_start": str(TODAY), "period_end": str(TODAY)}
+    period = {"period_start": str(today()), "period_end": str(today())}
     batch = (await world.client.post(URL, json=period, headers=await world.bureau())).json()
 
     ningbo = await world.headers(await new_user(world.backend, demo_id("bureau-nb-sci"), Role.bureau_officer))
@@ -92,7 +92,7 @@ async def test_other_regions_and_other_roles_see_no_batch(world: VoucherDesk) ->
     assert bad.status_code == 400
     backwards = await world.client.get(
         URL,
-        params={"period_from": str(TODAY), "period_to": str(TODAY - timedelta(days=1))},
+        params={"period_from": str(today()), "period_to": str(today() - timedelta(days=1))},
         headers=await world.bureau(),
     )
     assert backwards.status_code == 400 and "结束日期" in backwards.json()["error"]["message"]

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from accounts.demo import demo_id
 from accounts.models import OrgKind, Role
 from tests.support import error_code
-from tests.vouchers.desk import TODAY, VoucherDesk, new_org, new_user, order
+from tests.vouchers.desk import VoucherDesk, new_org, new_user, order, today
 from vouchers.checkout import capture_voucher_share, hold_voucher_share, record_evidence
 from yixiang.db import utcnow
 
@@ -139,12 +139,14 @@ async def test_settlement_is_drawn_submitted_approved_paid_and_reconciled_to_the
     assert (
         await world.client.post(
             "/api/v1/settlements",
-            json={"period_start": str(TODAY), "period_end": str(TODAY)},
+            json={"period_start": str(today()), "period_end": str(today())},
             headers=await world.headers("demo-researcher"),
         )
     ).status_code == 403
     created = await world.client.post(
-        "/api/v1/settlements", json={"period_start": str(TODAY), "period_end": str(TODAY)}, headers=science
+        "/api/v1/settlements",
+        json={"period_start": str(today()), "period_end": str(today())},
+        headers=science,
     )
     assert created.status_code == 201, created.text
     batch = created.json()
@@ -206,7 +208,7 @@ async def test_settlement_is_drawn_submitted_approved_paid_and_reconciled_to_the
     second = (
         await world.client.post(
             "/api/v1/settlements",
-            json={"period_start": str(TODAY), "period_end": str(TODAY)},
+            json={"period_start": str(today()), "period_end": str(today())},
             headers=science,
         )
     ).json()
@@ -238,7 +240,7 @@ async def test_a_discarded_draft_frees_its_bookings_for_the_next_batch(world: Vo
         world, firm, unit, 50_000, ("booking", "usage", "payment", "delivery", "rating")
     )
     science = await world.bureau()
-    period = {"period_start": str(TODAY), "period_end": str(TODAY)}
+    period = {"period_start": str(today()), "period_end": str(today())}
     draft = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
     assert str(booking) in {line["booking_id"] for line in draft["lines"]}
     url = f"/api/v1/settlements/{draft['id']}"
@@ -263,7 +265,7 @@ async def test_reconciliation_does_not_count_the_batchs_own_bookings_as_settled_
     complete = ("booking", "usage", "payment", "delivery", "rating")
     booking = await _completed(world, firm, unit, 50_000, complete)  # share 25,000
     science = await world.bureau()
-    period = {"period_start": str(TODAY), "period_end": str(TODAY)}
+    period = {"period_start": str(today()), "period_end": str(today())}
     draft = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
     discarded = await world.client.post(f"/api/v1/settlements/{draft['id']}/discard", headers=science)
     assert discarded.status_code == 200
@@ -289,7 +291,7 @@ async def test_drawing_again_while_a_draft_holds_the_bookings_names_the_draft(wo
     unit = await new_org(world.backend, kind=OrgKind.unit)
     await _completed(world, firm, unit, 40_000, ("booking", "usage", "payment", "delivery", "rating"))
     science = await world.bureau()
-    period = {"period_start": str(TODAY), "period_end": str(TODAY)}
+    period = {"period_start": str(today()), "period_end": str(today())}
     draft = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
     assert draft["status"] == "draft" and draft["total_fen"] > 0
 
@@ -313,7 +315,7 @@ async def test_the_xlsx_export_has_summable_yuan_amounts_and_chinese_statuses(wo
     first = await _completed(world, firm, unit, 123_457, complete)  # share 61,728
     await _completed(world, firm, unit, 200_001, complete)  # share 100,000
     science = await world.bureau()
-    period = {"period_start": str(TODAY), "period_end": str(TODAY)}
+    period = {"period_start": str(today()), "period_end": str(today())}
     batch = (await world.client.post("/api/v1/settlements", json=period, headers=science)).json()
     submitted = await world.client.post(f"/api/v1/settlements/{batch['id']}/submit", headers=science)
     assert submitted.json()["status_label"] == "已提交"
