@@ -22,12 +22,18 @@ SEARCH = "/api/v1/instruments/search?q=%E6%A0%B8%E7%A3%81"
 
 @contextmanager
 def tight(gate: Gate, in_flight: int, queued: int, wait_seconds: float) -> Iterator[Gate]:
-    saved = gate.max_in_flight, gate.max_queued, gate.max_wait
-    gate.max_in_flight, gate.max_queued, gate.max_wait = in_flight, queued, wait_seconds
+    saved = gate.max_in_flight, gate.max_queued, gate.max_wait, gate.running_seconds
+    # running_seconds 0: no arrival is refused for its expected wait (tested on a Gate of its own)
+    gate.max_in_flight, gate.max_queued, gate.max_wait, gate.running_seconds = (
+        in_flight,
+        queued,
+        wait_seconds,
+        0.0,
+    )
     try:
         yield gate
     finally:
-        gate.max_in_flight, gate.max_queued, gate.max_wait = saved
+        gate.max_in_flight, gate.max_queued, gate.max_wait, gate.running_seconds = saved
 
 
 def shed_count(metrics_text: str, priority: str, reason: str) -> float:
@@ -142,6 +148,30 @@ async def test_gate_serves_waiters_by_priority_then_arrival():
     assert gate.in_flight == 0 and gate.queued == 0
 
 
+async def test_an_arrival_that_would_wait_too_long_is_refused_on_arrival_not_after_waiting():
+    gate = Gate(max_in_flight=2, max_queued=100, max_wait_seconds=0.45)
+    for _ in range(200):  # requests lately ran 0.2 s each: two slots serve one per 0.1 s
+        assert await gate.enter(Priority.read)
+        gate.leave(ran_seconds=0.2)
+    assert gate.running_seconds == pytest.approx(0.2, rel=0.01)  # (each sample capped at 0.45 s)
+    assert await gate.enter(Priority.read) and await gate.enter(Priority.read)  # both slots taken
+    waiting = [asyncio.create_task(gate.enter(Priority.read)) for _ in range(4)]
+    await asyncio.sleep(0)
+    assert gate.queued == 4  # each expects 0.1–0.4 s: they wait
+    late = asyncio.create_task(gate.enter(Priority.read))
+    await asyncio.sleep(0)  # one turn of the loop: answered without waiting for anything
+    assert late.done() and late.result() is False  # 0.5 s expected: refused now, not in 0.45 s
+    assert gate.shed == {(Priority.read, "expected_wait"): 1}
+    urgent = asyncio.create_task(gate.enter(Priority.urgent))
+    await asyncio.sleep(0)
+    assert not urgent.done()  # a bot callback waits behind nobody: it is queued, first in line
+    gate.leave()
+    assert await urgent
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+
+
 async def test_a_waiter_whose_client_left_hands_its_slot_on():
     gate = Gate(max_in_flight=1, max_queued=10, max_wait_seconds=5)
     assert await gate.enter(Priority.read)
@@ -183,8 +213,8 @@ def test_a_burst_far_past_capacity_is_answered_or_refused_never_left_hanging(tmp
         after = httpx.get(server.base_url + SEARCH, timeout=10)
         assert after.status_code == 200
         metrics = httpx.get(server.base_url + "/metrics", timeout=10).text
-        shed = shed_count(metrics, "read", "queue_full") + shed_count(metrics, "read", "waited_too_long")
-        assert shed == len(refused)
+        reasons = ("queue_full", "waited_too_long", "expected_wait")
+        assert sum(shed_count(metrics, "read", reason) for reason in reasons) == len(refused)
 
 
 async def test_metrics_answer_only_the_token_bearer_and_are_absent_in_production_without_one(backend):

@@ -2,9 +2,13 @@
 
 A process runs at most ``max_in_flight`` requests at a time. Beyond that a request waits in a
 bounded queue for at most ``max_wait``; when the queue is full, or the wait runs out, it is
-answered 503 with ``Retry-After`` straight away. Without this, an overloaded process accepts
-everything and answers everything late (seconds, then timeouts) — the worst thing a service can
-do. With it, what is accepted is answered in time and the rest learns at once to come back.
+answered 503 with ``Retry-After`` straight away. A request that would only wait to be refused
+is refused on arrival: with the waiters ahead of it and the time requests have lately taken to
+run, its expected wait already exceeds ``max_wait``. So under overload the refusals are
+immediate, not ``max_wait`` late, and the queue holds only requests it will serve in time.
+Without this, an overloaded process accepts everything and answers everything late (seconds,
+then timeouts) — the worst thing a service can do. With it, what is accepted is answered in
+time and the rest learns at once to come back.
 
 Waiters are served by priority, then by arrival: the bot's webhook and the payment and sensor
 notifications (a WeChat server retries, a reading is lost, money is waiting) before writes by
@@ -54,6 +58,10 @@ def priority_of(method: str, path: str) -> Priority | None:
     return Priority.read if method in SAFE_METHODS else Priority.write
 
 
+# Weight of the latest request's running time in the moving average the expected wait uses.
+SMOOTHING = 0.05
+
+
 @dataclass
 class Waiter:
     priority: Priority
@@ -69,6 +77,7 @@ class Gate:
         self.max_queued = max_queued
         self.max_wait = max_wait_seconds
         self.in_flight = 0
+        self.running_seconds = 0.0  # moving average of how long an admitted request runs
         self.queues: dict[Priority, deque[Waiter]] = {p: deque() for p in Priority}
         self.shed: dict[tuple[Priority, str], int] = {}
 
@@ -81,6 +90,12 @@ class Gate:
 
     def _waiting_ahead(self, priority: Priority) -> bool:
         return any(self.queues[p] for p in Priority if p <= priority)
+
+    def expected_wait(self, priority: Priority) -> float:
+        """Seconds a request of ``priority`` arriving now should wait: the waiters it would queue
+        behind (its priority or higher), with itself, served ``max_in_flight`` at a time."""
+        ahead = sum(len(self.queues[p]) for p in Priority if p <= priority)
+        return (ahead + 1) * self.running_seconds / self.max_in_flight
 
     def _evict_below(self, priority: Priority) -> bool:
         """Refuse the newest waiter of the lowest priority below ``priority``, if there is one."""
@@ -100,6 +115,9 @@ class Gate:
         if self.in_flight < self.max_in_flight and not self._waiting_ahead(priority):
             self.in_flight += 1
             return True
+        if self.expected_wait(priority) > self.max_wait:
+            self._refuse(priority, "expected_wait")
+            return False
         if self.queued >= self.max_queued and not self._evict_below(priority):
             self._refuse(priority, "queue_full")
             return False
@@ -121,8 +139,13 @@ class Gate:
                 self.leave()  # it was handed a slot it will not use: hand it on
             raise
 
-    def leave(self) -> None:
+    def leave(self, ran_seconds: float | None = None) -> None:
+        """A request that ran is done (``ran_seconds``: for how long, from its admission)."""
         self.in_flight -= 1
+        if ran_seconds is not None:
+            # capped: one long upload or download must not make every arrival look too late
+            sample = min(ran_seconds, self.max_wait)
+            self.running_seconds += SMOOTHING * (sample - self.running_seconds)
         for priority in Priority:
             queue = self.queues[priority]
             while queue:
@@ -170,7 +193,8 @@ class AdmissionMiddleware:
             }
             await send(body)
             return
+        admitted = time.perf_counter()
         try:
             await self.app(scope, receive, send)
         finally:
-            self.gate.leave()
+            self.gate.leave(time.perf_counter() - admitted)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import platform
 import random
@@ -83,7 +84,8 @@ RATE_ENV = {
 
 @dataclass
 class Stats:
-    latencies: list[float] = field(default_factory=list)  # seconds, all completed requests
+    latencies: list[float] = field(default_factory=list)  # seconds, requests the server took on
+    refused: list[float] = field(default_factory=list)  # seconds, refused by admission (503/429)
     ok: int = 0
     expected_4xx: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     other_4xx: dict[int, int] = field(default_factory=lambda: defaultdict(int))
@@ -92,7 +94,7 @@ class Stats:
 
     @property
     def count(self) -> int:
-        return len(self.latencies)
+        return len(self.latencies) + len(self.refused)
 
 
 @dataclass
@@ -105,6 +107,10 @@ class Result:
     rss_end_mb: float | None
     max_lag_ms: float  # how late the scheduler started a request (driver overload)
     server: ServerFigures | None = None  # from the server's /metrics, when it answers them
+    driver_cpu_s: float = 0.0  # the driver's own CPU over the run (it shares the machine)
+    phases: list[tuple[float, float]] = field(default_factory=list)  # (rate, seconds) in order
+    # every request: (planned start from the run's start, latency, "ok" | "refused" | "error")
+    log: list[tuple[float, float, str]] = field(default_factory=list)
 
     @property
     def total_errors(self) -> int:
@@ -315,6 +321,11 @@ async def prepare(client: httpx.AsyncClient) -> Fixture:
     )
 
 
+def is_refusal(response: httpx.Response) -> bool:
+    """Admission control's answer to overload (yixiang.admission): at once, with a time to retry."""
+    return response.status_code in (429, 503) and "retry-after" in response.headers
+
+
 class Load:
     def __init__(self, client: httpx.AsyncClient, fx: Fixture, seed: int, connections: int = 256) -> None:
         self.client, self.fx, self.rnd = client, fx, random.Random(seed)
@@ -324,13 +335,22 @@ class Load:
         self.gate = asyncio.Semaphore(connections)
         self.stats: dict[str, Stats] = {r: Stats() for r in ROUTES}
         self.openids = [f"oLoad{n:06d}" for n in range(200)]
+        self.t0 = time.perf_counter()
+        self.log: list[tuple[float, float, str]] = []
 
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.rnd.choice(self.fx.tokens)}"}
 
     def record(self, route: str, planned: float, response: httpx.Response | None, exc: str = "") -> None:
         st = self.stats[route]
-        st.latencies.append(time.perf_counter() - planned)
+        latency = time.perf_counter() - planned
+        if response is not None and is_refusal(response):
+            st.refused.append(latency)
+            self.log.append((planned - self.t0, latency, "refused"))
+            return
+        st.latencies.append(latency)
+        failed = response is None or response.status_code >= 500
+        self.log.append((planned - self.t0, latency, "error" if failed else "ok"))
         if response is None:
             st.errors += 1
             if len(st.error_samples) < 3:
@@ -438,7 +458,11 @@ async def run_load(
     seed: int = 8,
     grace: float = 10.0,
     metrics_token: str | None = None,
+    phases: list[tuple[float, float]] | None = None,
 ) -> Result:
+    """``rate`` arrivals/s for ``seconds``; or, given ``phases``, each (rate, seconds) in turn."""
+    phases = phases or [(rate, seconds)]
+    ends = list(itertools.accumulate(s for _, s in phases))
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
         fx = await prepare(client)
@@ -469,11 +493,14 @@ async def run_load(
 
         sampler = asyncio.create_task(sample())
         tasks: set[asyncio.Task[None]] = set()
-        t0 = time.perf_counter()
-        planned, n, max_lag = t0, 0, 0.0
+        cpu0 = time.process_time()
+        t0 = load.t0 = time.perf_counter()
+        planned, n, max_lag, phase = t0, 0, 0.0, 0
         while True:
-            planned += rnd.expovariate(rate)
-            if planned - t0 >= seconds:
+            planned += rnd.expovariate(phases[phase][0])
+            while phase < len(phases) and planned - t0 >= ends[phase]:
+                phase += 1
+            if phase == len(phases):
                 break
             delay = planned - time.perf_counter()
             if delay > 0:
@@ -489,6 +516,7 @@ async def run_load(
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         elapsed = time.perf_counter() - t0
+        driver_cpu = time.process_time() - cpu0
         stop.set()
         await sampler
         last = await scrape(client, metrics_token) if first is not None else None
@@ -502,6 +530,9 @@ async def run_load(
         rss[-1] / 1024 if rss else None,
         max_lag * 1000,
         server,
+        driver_cpu,
+        phases,
+        sorted(load.log),
     )
 
 
@@ -517,33 +548,78 @@ def markdown(result: Result, title: str) -> str:
         f"**{title}** — planned {result.rate:g} req/s × {result.seconds:.1f} s, "
         f"{result.planned} arrivals; server RSS peak "
         + (f"{result.rss_peak_mb:.0f} MB (end {result.rss_end_mb:.0f} MB)" if result.rss_peak_mb else "n/a")
-        + f"; max scheduler lag {result.max_lag_ms:.1f} ms",
+        + f"; max scheduler lag {result.max_lag_ms:.1f} ms"
+        + f"; driver CPU {result.driver_cpu_s:.1f} s ({result.driver_cpu_s / result.seconds:.0%} of a core)",
         "",
         "| route | count | answered/s | p50 ms | p95 ms | p99 ms | errors (5xx/transport) "
-        "| expected 4xx | other 4xx |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| expected 4xx | other 4xx | refused (503/429) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     everything: list[float] = []
     for route in ROUTES:
         st = result.stats[route]
         everything += st.latencies
         lines.append(
-            f"| {route} | {st.count} | {(st.count - st.errors) / result.seconds:.1f} "
+            f"| {route} | {st.count} | {(len(st.latencies) - st.errors) / result.seconds:.1f} "
             f"| {_pct(st.latencies, 50):.1f} "
             f"| {_pct(st.latencies, 95):.1f} | {_pct(st.latencies, 99):.1f} | {st.errors} "
-            f"| {_codes(st.expected_4xx)} | {_codes(st.other_4xx)} |"
+            f"| {_codes(st.expected_4xx)} | {_codes(st.other_4xx)} | {len(st.refused)} |"
         )
     total_err = result.total_errors
+    refused = sum(len(st.refused) for st in result.stats.values())
     lines.append(
-        f"| **all** | {len(everything)} | {(len(everything) - total_err) / result.seconds:.1f} "
+        f"| **all** | {len(everything) + refused} | {(len(everything) - total_err) / result.seconds:.1f} "
         f"| {_pct(everything, 50):.1f} "
-        f"| {_pct(everything, 95):.1f} | {_pct(everything, 99):.1f} | {total_err} | | |"
+        f"| {_pct(everything, 95):.1f} | {_pct(everything, 99):.1f} | {total_err} | | | {refused} |"
     )
+    if len(result.phases) > 1:
+        lines += ["", phases_markdown(result)]
     if result.server is not None:
         lines += ["", result.server.markdown(result.seconds)]
     samples = sorted({f"{r}: {s}" for r, st in result.stats.items() for s in st.error_samples})
     if samples:
         lines += ["", "Error samples:", *[f"- `{s}`" for s in samples]]
+    return "\n".join(lines)
+
+
+def phases_markdown(result: Result) -> str:
+    """Per phase (by planned start): what the server took on and how fast, what it refused and
+    how fast; and after the last step down, from which second on every second is normal again:
+    nothing refused, p99 at most twice the first phase's (or 100 ms, if that is more)."""
+    lines = [
+        "| phase | planned req/s | arrivals | taken on /s | taken p50 / p99 ms | refused | refused p99 ms "
+        "| errors (5xx/transport) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    start, normal = 0.0, 0.1
+    for index, (rate, seconds) in enumerate(result.phases):
+        rows = [r for r in result.log if start <= r[0] < start + seconds]
+        taken = [latency for _, latency, outcome in rows if outcome != "refused"]
+        refused = [latency for _, latency, outcome in rows if outcome == "refused"]
+        errors = sum(1 for *_, outcome in rows if outcome == "error")
+        lines.append(
+            f"| {index + 1} | {rate:g} | {len(rows)} | {len(taken) / seconds:.1f} "
+            f"| {_pct(taken, 50):.1f} / {_pct(taken, 99):.1f} | {len(refused)} | {_pct(refused, 99):.1f} "
+            f"| {errors} |"
+        )
+        if index == 0:
+            normal = max(normal, 2 * _pct(taken, 99) / 1000)
+        start += seconds
+    last_rate, last_seconds = result.phases[-1]
+    if last_rate < result.phases[-2][0]:
+        begin = start - last_seconds
+        windows = []
+        for second in range(int(last_seconds)):
+            rows = [r for r in result.log if begin + second <= r[0] < begin + second + 1]
+            taken = [latency for _, latency, outcome in rows if outcome != "refused"]
+            late = any(outcome == "refused" for *_, outcome in rows)
+            windows.append(late or (bool(taken) and _pct(taken, 99) / 1000 > normal))
+        abnormal = [i for i, bad in enumerate(windows) if bad]
+        back = "at once" if not abnormal else f"after {abnormal[-1] + 1} s"
+        if abnormal and abnormal[-1] == len(windows) - 1:
+            back = f"not within the phase's {last_seconds:g} s"
+        normal_ms = f"p99 ≤ {normal * 1000:.0f} ms, nothing refused"
+        lines += ["", f"After the step down: back to normal ({normal_ms}) {back}."]
     return "\n".join(lines)
 
 
@@ -565,6 +641,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--metrics-token", help="with --url: the server's YIXIANG_METRICS_TOKEN")
     parser.add_argument("--smoke", action="store_true", help="3 s at 20 req/s")
+    parser.add_argument(
+        "--overload",
+        type=float,
+        metavar="K",
+        help="three phases of --seconds each: --rate, K × --rate, --rate again (admission control)",
+    )
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--grace", type=float, default=10.0, help="s to wait after the last arrival")
     parser.add_argument(
@@ -582,6 +664,9 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.url) == bool(args.start):
         parser.error("give exactly one of --url or --start")
     opts: dict[str, Any] = {"seed": args.seed, "grace": args.grace}
+    if args.overload:
+        steady, peak = (args.rate, args.seconds), (args.overload * args.rate, args.seconds)
+        opts["phases"] = [steady, peak, steady]
     if args.url:
         opts["metrics_token"] = args.metrics_token
         result = asyncio.run(run_load(args.url, args.rate, args.seconds, args.server_pid, **opts))
