@@ -43,6 +43,7 @@ from typing import Any
 
 import httpx
 
+from bench.load.firms import researcher
 from bench.load.server_metrics import Scrape, ServerFigures, peaks_of, scrape
 from bench.search_mix import zipf_requests
 from bot.settings import DEMO_AES_KEY, DEMO_APP_ID, DEMO_TOKEN
@@ -181,11 +182,13 @@ def start_server(
     redis_url: str,
     existing: str | None = None,
     extra_env: dict[str, str] | None = None,
+    firms: int = 0,
 ) -> Iterator[Server]:
     """Start ``yixiang serve`` (fresh data dir, or a fresh PostgreSQL database + Redis prefix).
 
     ``existing`` names data to serve instead and keep (a data dir on the embedded default, a
     database name on PostgreSQL), e.g. the 100,000 instruments of ``bench.generate_instruments``.
+    ``firms``: add that many firms, each with a researcher and a voucher grant (bench.load.firms).
     """
     port = _free_port()
     data_dir = existing if existing and backend == "embedded" else tempfile.mkdtemp(prefix="yixiang-load-")
@@ -209,16 +212,14 @@ def start_server(
 
         if not existing:
             asyncio.run(sql(f'CREATE DATABASE "{database}"'))
-    if workers > 1 and not existing:
+    if (workers > 1 and not existing) or firms:
         # Migrate and load the demo data once before forking: workers loading it concurrently
         # on first start race (pk_regions unique violation) and uvicorn then stops the server.
-        for command in (["db", "upgrade"], ["demo", "load"]):
-            subprocess.run(
-                [sys.executable, "-m", "yixiang.cli", *command],
-                env=env,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+        commands = [["yixiang.cli", "db", "upgrade"], ["yixiang.cli", "demo", "load"]]
+        if firms:
+            commands.append(["bench.load.firms", "--count", str(firms)])
+        for command in commands:
+            subprocess.run([sys.executable, "-m", *command], env=env, check=True, stdout=subprocess.DEVNULL)
     log_path = Path(tempfile.mkdtemp(prefix="yixiang-load-log-")) / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -276,10 +277,13 @@ class Fixture:
     week_to: str
 
 
-async def prepare(client: httpx.AsyncClient) -> Fixture:
+DEMO_RESEARCHERS = ["demo-researcher", "demo-researcher-2"]
+
+
+async def prepare(client: httpx.AsyncClient, researchers: list[str] | None = None) -> Fixture:
     """Sign in, collect instrument ids from searches and 1 h open slots on bookable ones."""
     tokens = []
-    for username in ("demo-researcher", "demo-researcher-2"):
+    for username in researchers or DEMO_RESEARCHERS:
         r = await client.post("/api/v1/auth/dev-login", json={"username": username})
         r.raise_for_status()
         tokens.append(r.json()["token"])
@@ -459,13 +463,15 @@ async def run_load(
     grace: float = 10.0,
     metrics_token: str | None = None,
     phases: list[tuple[float, float]] | None = None,
+    researchers: list[str] | None = None,
 ) -> Result:
-    """``rate`` arrivals/s for ``seconds``; or, given ``phases``, each (rate, seconds) in turn."""
+    """``rate`` arrivals/s for ``seconds``; or, given ``phases``, each (rate, seconds) in turn.
+    Bookings are made by ``researchers`` in turn (default: the two demo researchers)."""
     phases = phases or [(rate, seconds)]
     ends = list(itertools.accumulate(s for _, s in phases))
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        fx = await prepare(client)
+        fx = await prepare(client, researchers)
         load = Load(client, fx, seed)
         rnd = random.Random(seed + 1)
         kinds = [k for k, _ in MIX]
@@ -642,6 +648,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics-token", help="with --url: the server's YIXIANG_METRICS_TOKEN")
     parser.add_argument("--smoke", action="store_true", help="3 s at 20 req/s")
     parser.add_argument(
+        "--firms",
+        type=int,
+        default=50,
+        help="with --start: bookings by this many firms' researchers (0: the two demo firms')",
+    )
+    parser.add_argument(
         "--overload",
         type=float,
         metavar="K",
@@ -675,8 +687,11 @@ def main(argv: list[str] | None = None) -> int:
         # A started server's /metrics answer this run's bearer (in production they need one).
         opts["metrics_token"] = token = secrets.token_urlsafe(16)
         extra = {"YIXIANG_METRICS_TOKEN": token}
+        if args.firms and not args.smoke:
+            opts["researchers"] = [researcher(index) for index in range(args.firms)]
+        firms = 0 if args.smoke else args.firms
         with start_server(
-            args.start, args.workers, args.pg_url, args.redis_url, args.data, extra_env=extra
+            args.start, args.workers, args.pg_url, args.redis_url, args.data, extra_env=extra, firms=firms
         ) as server:
             result = asyncio.run(run_load(server.url, args.rate, args.seconds, server.pid, **opts))
         title = f"{args.start}, {args.workers} worker{'s' if args.workers > 1 else ''}"
