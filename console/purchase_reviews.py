@@ -12,10 +12,10 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.auth import Principal, requires_role
+from accounts.auth import Principal, requires_role, requires_user
 from accounts.models import STAFF_ROLES, Role
 from console.names import leaf_categories, org_names, user_names
-from console.pages import act, as_input, render
+from console.pages import MenuItem, act, as_input, menu_for, render
 from oversight import review
 from oversight.access import covers, science_regions
 from oversight.errors import ExpertNotFound, NotScienceBureau
@@ -28,9 +28,24 @@ from vouchers.rules import yuan_to_fen
 from yixiang.db import transaction
 from yixiang.errors import InvalidInput
 
-READERS = requires_role(*STAFF_ROLES, Role.bureau_officer, Role.platform_admin)
+READER_ROLES = (*STAFF_ROLES, Role.bureau_officer, Role.platform_admin)
 FILERS = requires_role(*STAFF_ROLES)
 BUREAU = requires_role(Role.bureau_officer)
+REVIEWS_MENU = MenuItem("查重评议", "/console/purchase-reviews", ())
+
+
+async def reader_menu(db_session: AsyncSession, principal: Principal) -> list[MenuItem]:
+    """The caller's menu on these pages. A review expert is appointed by the science bureau, not
+    given a desk role: an expert who is, say, a researcher still reads and decides the region's
+    reviews here, with this one page in their menu. Anyone else without a desk role: 403."""
+    if principal.has_role(*READER_ROLES):
+        return menu_for(principal)
+    if await review.expert_regions(db_session, principal):
+        return [REVIEWS_MENU]
+    principal.require(*READER_ROLES)
+    return []
+
+
 STATUS_LABELS = {
     ReviewStatus.not_required: "低于评议限额，无需评议",
     ReviewStatus.pending: "待评议",
@@ -41,12 +56,13 @@ STATUS_LABELS = {
 @get(
     "/purchase-reviews",
     summary="Console: purchase reviews (a unit's filings, a region's reviews)",
-    guards=[READERS],
+    guards=[requires_user],
 )
 async def purchase_reviews(
     request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession
 ) -> Template:
     async with transaction(db_session, read_only=True):
+        menu = await reader_menu(db_session, principal)
         rows = await review.visible_reviews(db_session, principal)
         units = await org_names(db_session, {r.unit_id for r in rows})
         categories = await leaf_categories(db_session)
@@ -57,6 +73,7 @@ async def purchase_reviews(
         units=units,
         labels=STATUS_LABELS,
         categories=categories,
+        menu=menu,
         can_file=principal.has_role(*STAFF_ROLES),
         threshold_fen=OversightSettings.of(request.app.state.settings).review_threshold_fen,
     )
@@ -95,12 +112,13 @@ async def file(request: Request[Any, Any, Any], principal: Principal, db_session
 @get(
     "/purchase-reviews/{review_id:uuid}",
     summary="Console: a purchase review's report and decision",
-    guards=[READERS],
+    guards=[requires_user],
 )
 async def purchase_review(
     request: Request[Any, Any, Any], review_id: uuid.UUID, principal: Principal, db_session: AsyncSession
 ) -> Template:
     async with transaction(db_session, read_only=True):
+        menu = await reader_menu(db_session, principal)
         found = await review.readable_review(db_session, principal, review_id)
         can_decide = await review.can_decide(db_session, principal, found)
         units = await org_names(db_session, {found.unit_id})
@@ -123,19 +141,21 @@ async def purchase_review(
         verdicts=[v.value for v in Verdict],
         experts=experts,
         can_appoint=can_appoint,
+        menu=menu,
     )
 
 
 @post(
     "/purchase-reviews/{review_id:uuid}/decision",
     summary="Console: record the review decision",
-    guards=[requires_role(Role.bureau_officer, *STAFF_ROLES, Role.platform_admin)],
+    guards=[requires_user],
 )
 async def decide(
     request: Request[Any, Any, Any], review_id: uuid.UUID, principal: Principal, db_session: AsyncSession
 ) -> Redirect:
     form = await request.form()
     async with transaction(db_session, read_only=True):
+        await reader_menu(db_session, principal)
         found = await review.readable_review(db_session, principal, review_id)
         await review.require_reviewer(db_session, principal, found)  # a refusal page, not a message
 
@@ -205,9 +225,10 @@ async def revoke_expert(
     return await act(f"/console/purchase-reviews/{review_id}#experts", work)
 
 
-@get("/purchase-reviews/{review_id:uuid}/pdf", summary="Console: the review as a PDF", guards=[READERS])
+@get("/purchase-reviews/{review_id:uuid}/pdf", summary="Console: the review as a PDF", guards=[requires_user])
 async def pdf(review_id: uuid.UUID, principal: Principal, db_session: AsyncSession) -> Response[bytes]:
     async with transaction(db_session, read_only=True):
+        await reader_menu(db_session, principal)
         found = await review.readable_review(db_session, principal, review_id)
     return review_pdf_response(found)
 

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import select
 
+from accounts.auth import hash_password
 from accounts.demo import demo_id
 from accounts.models import Membership, Role, User
 from booking.events import EXPIRY_DUE
@@ -114,10 +115,17 @@ async def make_instrument(
         return InstrumentIds(instrument.id, hourly.id, sample.id)
 
 
-async def make_user(backend: Any, org_id: uuid.UUID, role: Role = Role.researcher) -> str:
+async def make_user(
+    backend: Any, org_id: uuid.UUID, role: Role = Role.researcher, *, password: str | None = None
+) -> str:
+    """A new member of ``org_id``; with ``password`` they can also sign in to the console."""
     username = f"test-{uuid.uuid4().hex[:10]}"
     async with backend.runtime.session_maker() as session, session.begin():
-        user = User(username=username, display_name="测试用户")
+        user = User(
+            username=username,
+            display_name="测试用户",
+            password_hash=hash_password(password) if password else None,
+        )
         session.add(user)
         await session.flush()
         session.add(Membership(user_id=user.id, organization_id=org_id, role=role))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 
+from accounts.demo import DEMO_PASSWORD
 from accounts.models import Role
 from tests.attack.test_authz_matrix import FB, NB, PA, SB, P
 from tests.booking.world import make_user
@@ -83,3 +84,40 @@ async def test_other_desks_read_the_review_but_cannot_appoint(backend, client, l
     r = await officer.post(f"{page}/experts", data={"username": candidate, "_csrf": uuid.uuid4().hex})
     assert r.status_code == 403
     assert await standing(client, await login(SB), candidate) == []
+
+
+async def test_an_expert_without_a_desk_role_reads_and_decides_the_regions_reviews_at_the_desk(
+    backend, client, login
+):
+    unit, bureau = await login(P), await login(SB)
+    review_id = await purchase_review(client, unit)
+    expert_name = await make_user(backend, HZCL, Role.researcher, password=DEMO_PASSWORD)
+    outsider_name = await make_user(backend, HZCL, Role.researcher, password=DEMO_PASSWORD)
+    appointed = await client.post(EXPERTS, json={"username": expert_name}, headers=bureau)
+    assert appointed.status_code in (200, 201), appointed.text
+
+    expert = await signed_in(backend, expert_name)
+    home = await expert.get("/console")
+    assert home.status_code == 303 and home.headers["location"] == "/console/purchase-reviews"
+    listed = await expert.get("/console/purchase-reviews")
+    page = f"/console/purchase-reviews/{review_id}"
+    assert listed.status_code == 200 and page in listed.text
+    assert 'href="/console/purchase-reviews"' in listed.text  # her one page is in her menu
+    assert 'href="/console/bookings"' not in listed.text
+    shown = await expert.get(page)
+    assert shown.status_code == 200 and 'name="verdict"' in shown.text
+    assert (await expert.get(f"{page}/pdf")).status_code == 200
+    r = await expert.post(
+        f"{page}/decision", data={"_csrf": csrf_of(shown), "verdict": "调整", "reasons": "建议与邻近单位共用"}
+    )
+    assert r.status_code == 303
+    decided = (await client.get(f"{REVIEWS}/{review_id}", headers=bureau)).json()
+    assert decided["status"] == "decided" and decided["document"]["decision"]["as"] == "评议专家"
+
+    # a researcher nobody appointed has no desk here
+    outsider = await signed_in(backend, outsider_name)
+    for path in ("/console", "/console/purchase-reviews", page, f"{page}/pdf"):
+        assert (await outsider.get(path)).status_code == 403, path
+    refusal = await outsider.get(page)
+    r = await outsider.post(f"{page}/decision", data={"_csrf": csrf_of(refusal), "verdict": "通过"})
+    assert r.status_code == 403
