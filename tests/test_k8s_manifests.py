@@ -26,6 +26,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from oversight.mqtt import ingest_identifier
+from oversight.settings import OversightSettings
 from results.settings import ResultsSettings
 from yixiang.heartbeat import heartbeat_path
 from yixiang.settings import Settings, load_settings
@@ -320,6 +322,7 @@ def test_workload_commands() -> None:
         ("Deployment", "yixiang-api"): ["serve", "--host", "0.0.0.0", "--port", "8000"],
         ("Deployment", "yixiang-worker"): ["worker"],
         ("Job", "yixiang-migrate"): ["db", "upgrade"],
+        ("StatefulSet", "yixiang-ingest"): ["oversight", "ingest"],
     }
     for (kind, name), args in expected.items():
         (container,) = _pod_spec(_find(kind, name))["containers"]
@@ -355,6 +358,7 @@ CONTAINER_WORKLOADS = [
     ("Deployment", "yixiang-api"),
     ("Deployment", "yixiang-worker"),
     ("Job", "yixiang-migrate"),
+    ("StatefulSet", "yixiang-ingest"),
 ]
 
 
@@ -557,3 +561,23 @@ def test_dockerfile_base_image_is_pinned_by_version_and_digest() -> None:
     for keyword, value in instructions:
         if keyword == "FROM":
             assert value.split()[0] == "${PYTHON_IMAGE}", f"FROM {value}: use the pinned PYTHON_IMAGE"
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_each_ingest_process_keeps_its_broker_session_across_restarts(source: str) -> None:
+    # The broker holds what an ingest process has not acknowledged under its client id: the id
+    # must stay the same when the pod is replaced and differ between replicas — a StatefulSet's
+    # pod name is both.
+    docs = SOURCES[source]()
+    ingest = _container(docs, "StatefulSet", "yixiang-ingest")
+    client_id = {e["name"]: e for e in ingest.get("env") or []}["YIXIANG_OVERSIGHT_MQTT_CLIENT_ID"]
+    assert client_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    section = OversightSettings.of(load_settings({"YIXIANG_OVERSIGHT_MQTT_CLIENT_ID": "yixiang-ingest-0"}))
+    assert ingest_identifier(section) == "yixiang-ingest-0"  # a pod's name is a valid id, used as is
+    statefulset = _one(docs, "StatefulSet", "yixiang-ingest")
+    service = _one(docs, "Service", statefulset["spec"]["serviceName"])
+    assert service["spec"]["clusterIP"] == "None"
+    # the broker's address carries the ingest account's password: a Secret's, not configuration
+    assert "YIXIANG_OVERSIGHT_MQTT_URL" not in _one(docs, "ConfigMap", "yixiang-config")["data"]
+    if source == "base":
+        assert "YIXIANG_OVERSIGHT_MQTT_URL" in _one(docs, "Secret", "yixiang-secrets")["stringData"]
