@@ -174,6 +174,9 @@ class Server:
     stop: Callable[[], None] = lambda: None  # ends the server early, keeping its data until the exit
 
 
+READY_SECONDS = 900
+
+
 @contextmanager
 def start_server(
     backend: str,
@@ -240,7 +243,9 @@ def start_server(
         terminate(process)
 
     try:
-        deadline = time.monotonic() + 180
+        # Starting on the 100,000-instrument set can take minutes on a loaded machine (the search
+        # index and the vocabulary are read before /ready answers)
+        deadline = time.monotonic() + READY_SECONDS
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited:\n{log_path.read_text(errors='replace')}")
