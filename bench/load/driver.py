@@ -112,6 +112,8 @@ class Result:
     phases: list[tuple[float, float]] = field(default_factory=list)  # (rate, seconds) in order
     # every request: (planned start from the run's start, latency, "ok" | "refused" | "error")
     log: list[tuple[float, float, str]] = field(default_factory=list)
+    server_cpu_s: float | None = None  # the server's process tree's CPU over the run
+    database_cpu_s: float | None = None  # PostgreSQL's and Redis's processes' CPU over the run
 
     @property
     def total_errors(self) -> int:
@@ -146,6 +148,41 @@ def rss_tree_kb(pid: int) -> int:
                     total += int(line.split()[1])
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
+    return total
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int) -> float:
+    """utime + stime of one process (seconds), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # fields 14 and 15 of stat(5)
+
+
+def cpu_tree_s(pid: int) -> float:
+    """CPU seconds so far of pid and all its descendants (uvicorn's workers)."""
+    return sum(_cpu_of(p) for p in [pid, *descendants(pid)])
+
+
+DATABASE_PROCESSES = {"postgres", "redis-server"}
+
+
+def database_cpu_s() -> float:
+    """CPU seconds so far of the machine's PostgreSQL and Redis processes (every database on
+    it: measure on a machine running nothing else). Backends that ended meanwhile are not counted."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name = (entry / "comm").read_text().strip()
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            if name in DATABASE_PROCESSES:
+                total += _cpu_of(int(entry.name))
     return total
 
 
@@ -469,22 +506,28 @@ async def run_load(
     metrics_token: str | None = None,
     phases: list[tuple[float, float]] | None = None,
     researchers: list[str] | None = None,
+    mix: list[tuple[str, int]] | None = None,
+    fixture: Fixture | None = None,
 ) -> Result:
     """``rate`` arrivals/s for ``seconds``; or, given ``phases``, each (rate, seconds) in turn.
-    Bookings are made by ``researchers`` in turn (default: the two demo researchers)."""
+    Bookings are made by ``researchers`` in turn (default: the two demo researchers). ``mix``:
+    (kind, weight) of the requests (default ``MIX``); ``fixture``: reuse another run's."""
     phases = phases or [(rate, seconds)]
+    mix = mix or MIX
     ends = list(itertools.accumulate(s for _, s in phases))
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        fx = await prepare(client, researchers)
+        fx = fixture or await prepare(client, researchers)
         load = Load(client, fx, seed)
         rnd = random.Random(seed + 1)
-        kinds = [k for k, _ in MIX]
-        weights = [w for _, w in MIX]
+        kinds = [k for k, _ in mix]
+        weights = [w for _, w in mix]
         # warm-up: one of each, not counted
         warm = Load(client, fx, seed + 2)
         for k in kinds:
             await warm.one(k, time.perf_counter())
+        server_cpu0 = cpu_tree_s(server_pid) if server_pid else None
+        database_cpu0 = database_cpu_s()
 
         rss: list[int] = []
         scrapes: list[Scrape] = []
@@ -528,6 +571,8 @@ async def run_load(
             await asyncio.gather(*pending, return_exceptions=True)
         elapsed = time.perf_counter() - t0
         driver_cpu = time.process_time() - cpu0
+        server_cpu = cpu_tree_s(server_pid) - server_cpu0 if server_pid and server_cpu0 is not None else None
+        database_cpu = database_cpu_s() - database_cpu0
         stop.set()
         await sampler
         last = await scrape(client, metrics_token) if first is not None else None
@@ -544,6 +589,8 @@ async def run_load(
         driver_cpu,
         phases,
         sorted(load.log),
+        server_cpu,
+        database_cpu,
     )
 
 
@@ -560,7 +607,8 @@ def markdown(result: Result, title: str) -> str:
         f"{result.planned} arrivals; server RSS peak "
         + (f"{result.rss_peak_mb:.0f} MB (end {result.rss_end_mb:.0f} MB)" if result.rss_peak_mb else "n/a")
         + f"; max scheduler lag {result.max_lag_ms:.1f} ms"
-        + f"; driver CPU {result.driver_cpu_s:.1f} s ({result.driver_cpu_s / result.seconds:.0%} of a core)",
+        + f"; driver CPU {result.driver_cpu_s:.1f} s ({result.driver_cpu_s / result.seconds:.0%} of a core)"
+        + _server_cpu(result),
         "",
         "| route | count | answered/s | p50 ms | p95 ms | p99 ms | errors (5xx/transport) "
         "| expected 4xx | other 4xx | refused (503/429) |",
@@ -591,6 +639,21 @@ def markdown(result: Result, title: str) -> str:
     if samples:
         lines += ["", "Error samples:", *[f"- `{s}`" for s in samples]]
     return "\n".join(lines)
+
+
+def answered(result: Result) -> int:
+    return sum(len(st.latencies) for st in result.stats.values())
+
+
+def _server_cpu(result: Result) -> str:
+    n = answered(result)
+    if result.server_cpu_s is None or not n:
+        return ""
+    app, db = result.server_cpu_s, result.database_cpu_s or 0.0
+    return (
+        f"; server CPU {app:.1f} s ({app / result.seconds:.0%} of a core), "
+        f"{app / n * 1000:.2f} ms per answered request + PostgreSQL/Redis {db / n * 1000:.2f} ms"
+    )
 
 
 def phases_markdown(result: Result) -> str:
@@ -664,6 +727,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="K",
         help="three phases of --seconds each: --rate, K × --rate, --rate again (admission control)",
     )
+    parser.add_argument(
+        "--ratio",
+        action="store_true",
+        help="capacity of each kind of request alone and of the mix, from --rate (bench/load/capacity.py)",
+    )
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--grace", type=float, default=10.0, help="s to wait after the last arrival")
     parser.add_argument(
@@ -698,6 +766,12 @@ def main(argv: list[str] | None = None) -> int:
         with start_server(
             args.start, args.workers, args.pg_url, args.redis_url, args.data, extra_env=extra, firms=firms
         ) as server:
+            if args.ratio:
+                from bench.load.capacity import ratio
+
+                researchers = opts.get("researchers")
+                print(asyncio.run(ratio(server.url, server.pid, args.rate, args.seconds, token, researchers)))
+                return 0
             result = asyncio.run(run_load(server.url, args.rate, args.seconds, server.pid, **opts))
         title = f"{args.start}, {args.workers} worker{'s' if args.workers > 1 else ''}"
     print(markdown(result, f"{title} ({platform.python_version()}, {os.cpu_count()} CPU)"))
