@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -54,6 +53,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accounts.demo import demo_id
+from bench.load.driver import cpu_tree_s as process_cpu_seconds
+from bench.load.driver import process_user_system_seconds
 from booking.models import InstrumentCalendar
 from catalogue.models import (
     Category,
@@ -599,27 +600,6 @@ async def _count_bookings(database_url: str, before: datetime) -> int:
         return int(await conn.fetchval("SELECT count(*) FROM bookings WHERE start_at < $1", before))
     finally:
         await conn.close()
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (the uvicorn workers), from /proc."""
-    return sum(process_user_system_seconds(pid))
-
-
-def process_user_system_seconds(pid: int) -> tuple[float, float]:
-    """(user, system) CPU of a process and its children, from /proc."""
-    from bench.load.driver import descendants
-
-    ticks = os.sysconf("SC_CLK_TCK")
-    user = system = 0.0
-    for p in [pid, *descendants(pid)]:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        user += int(fields[11]) / ticks
-        system += int(fields[12]) / ticks
-    return user, system
 
 
 def parse_args() -> argparse.Namespace:

@@ -46,8 +46,7 @@ from sqlalchemy import func, select
 
 from accounts.demo import demo_id
 from accounts.models import Organization, OrgKind
-from bench.booking_bench import process_user_system_seconds
-from bench.load.driver import start_server, terminate
+from bench.load.driver import process_user_system_seconds, start_server, terminate
 from tests.fakes.wechatpay import FakeWeChatPay, new_rsa_key, pem_private
 from vouchers.checkout import CheckoutOrder, capture_voucher_share
 from vouchers.ledger import check_ledger

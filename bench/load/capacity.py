@@ -62,6 +62,7 @@ async def capacity(
     seconds: float,
     token: str | None,
     fixture: Fixture,
+    worker_pid: int | None = None,
 ) -> tuple[float | None, list[Step]]:
     """The highest rate passed, and every step run."""
     steps: list[Step] = []
@@ -69,7 +70,15 @@ async def capacity(
     going_up: bool | None = None
     for _ in range(MAX_STEPS):
         result = await run_load(
-            url, rate, seconds, pid, grace=5, metrics_token=token, mix=mix, fixture=fixture
+            url,
+            rate,
+            seconds,
+            pid,
+            grace=5,
+            metrics_token=token,
+            mix=mix,
+            fixture=fixture,
+            worker_pid=worker_pid,
         )
         step = step_of(result)
         steps.append(step)
@@ -88,19 +97,25 @@ async def capacity(
 
 
 async def ratio(
-    url: str, pid: int | None, rate: float, seconds: float, token: str | None, researchers: list[str] | None
+    url: str,
+    pid: int | None,
+    rate: float,
+    seconds: float,
+    token: str | None,
+    researchers: list[str] | None,
+    worker_pid: int | None = None,
 ) -> str:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         fixture = await prepare(client, researchers)
     total = sum(w for _, w in MIX)
     rows, inverse = [], 0.0
     for kind, weight in MIX:
-        found, steps = await capacity(url, pid, [(kind, 1)], rate, seconds, token, fixture)
+        found, steps = await capacity(url, pid, [(kind, 1)], rate, seconds, token, fixture, worker_pid)
         share = weight / total
         if found:
             inverse += share / found
         rows.append((kind, share, found, steps))
-    mix_found, mix_steps = await capacity(url, pid, MIX, rate, seconds, token, fixture)
+    mix_found, mix_steps = await capacity(url, pid, MIX, rate, seconds, token, fixture, worker_pid)
     predicted = 1 / inverse if inverse else None
     lines = [
         f"Capacity at p99 < {LIMIT_MS:g} ms, steps of {seconds:g} s from {rate:g} req/s, ×{STEP:g}:",

@@ -154,27 +154,32 @@ def rss_tree_kb(pid: int) -> int:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_of(pid: int) -> float:
-    """utime + stime of one process (seconds), 0 if it is gone."""
+def _user_system_of(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of one process, 0 if it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK  # fields 14 and 15 of stat(5)
+        return 0.0, 0.0
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK  # fields 14 and 15 of stat(5)
+
+
+def process_user_system_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds so far of pid and all its descendants (uvicorn's workers)."""
+    times = [_user_system_of(p) for p in [pid, *descendants(pid)]]
+    return sum(u for u, _ in times), sum(s for _, s in times)
 
 
 def cpu_tree_s(pid: int) -> float:
-    """CPU seconds so far of pid and all its descendants (uvicorn's workers)."""
-    return sum(_cpu_of(p) for p in [pid, *descendants(pid)])
+    return sum(process_user_system_seconds(pid))
 
 
 DATABASE_PROCESSES = {"postgres", "redis-server"}
 
 
-def database_cpu_s() -> float:
-    """CPU seconds so far of the machine's PostgreSQL and Redis processes (every database on
-    it: measure on a machine running nothing else). Backends that ended meanwhile are not counted."""
-    total = 0.0
+def database_cpu() -> dict[int, float]:
+    """CPU seconds so far of each of the machine's PostgreSQL and Redis processes (every database
+    on it: measure on a machine running nothing else)."""
+    found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -182,8 +187,13 @@ def database_cpu_s() -> float:
             except (FileNotFoundError, ProcessLookupError, PermissionError):
                 continue
             if name in DATABASE_PROCESSES:
-                total += _cpu_of(int(entry.name))
-    return total
+                found[int(entry.name)] = sum(_user_system_of(int(entry.name)))
+    return found
+
+
+def database_cpu_since(before: dict[int, float]) -> float:
+    """The CPU those processes spent since ``before``; a backend that ended meanwhile is missed."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in database_cpu().items())
 
 
 def terminate(process: subprocess.Popen[bytes]) -> None:
@@ -252,9 +262,11 @@ def start_server(
 
         if not existing:
             asyncio.run(sql(f'CREATE DATABASE "{database}"'))
-    if (workers > 1 and not existing) or firms:
+    worker_apart = env.get("YIXIANG_WORKER_IN_PROCESS") == "false"
+    if (workers > 1 and not existing) or firms or (worker_apart and not existing):
         # Migrate and load the demo data once before forking: workers loading it concurrently
         # on first start race (pk_regions unique violation) and uvicorn then stops the server.
+        # (And without a worker in the server, the demo's search index is built here, at once.)
         commands = [["yixiang.cli", "db", "upgrade"], ["yixiang.cli", "demo", "load"]]
         if firms:
             commands.append(["bench.load.firms", "--count", str(firms)])
@@ -305,6 +317,31 @@ def start_server(
             shutil.rmtree(data_dir, ignore_errors=True)
         if database and not existing:
             asyncio.run(sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+
+@contextmanager
+def outbox_worker(server: Server, wanted: bool) -> Iterator[int | None]:
+    """A `yixiang worker` beside the server, on its data (its pid), while the block runs."""
+    if not wanted:
+        yield None
+        return
+    from yixiang.heartbeat import heartbeat_path
+
+    beat = heartbeat_path(server.env["YIXIANG_DATA_DIR"])
+    beat.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "yixiang.cli", "worker"], env=server.env, stdout=subprocess.DEVNULL
+    )
+    try:
+        # its loop has turned once: the start-up's CPU (imports, hooks) is not the load's
+        deadline = time.monotonic() + READY_SECONDS
+        while not beat.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the outbox worker did not start")
+            time.sleep(0.2)
+        yield process.pid
+    finally:
+        terminate(process)
 
 
 # --- workload ---------------------------------------------------------------------------------
@@ -508,10 +545,12 @@ async def run_load(
     researchers: list[str] | None = None,
     mix: list[tuple[str, int]] | None = None,
     fixture: Fixture | None = None,
+    worker_pid: int | None = None,
 ) -> Result:
     """``rate`` arrivals/s for ``seconds``; or, given ``phases``, each (rate, seconds) in turn.
     Bookings are made by ``researchers`` in turn (default: the two demo researchers). ``mix``:
-    (kind, weight) of the requests (default ``MIX``); ``fixture``: reuse another run's."""
+    (kind, weight) of the requests (default ``MIX``); ``fixture``: reuse another run's;
+    ``worker_pid``: an outbox worker beside the server, whose CPU counts as the server's."""
     phases = phases or [(rate, seconds)]
     mix = mix or MIX
     ends = list(itertools.accumulate(s for _, s in phases))
@@ -526,8 +565,9 @@ async def run_load(
         warm = Load(client, fx, seed + 2)
         for k in kinds:
             await warm.one(k, time.perf_counter())
-        server_cpu0 = cpu_tree_s(server_pid) if server_pid else None
-        database_cpu0 = database_cpu_s()
+        serving = [p for p in (server_pid, worker_pid) if p]
+        server_cpu0 = sum(map(cpu_tree_s, serving)) if server_pid else None
+        database_cpu0 = database_cpu()
 
         rss: list[int] = []
         scrapes: list[Scrape] = []
@@ -571,8 +611,8 @@ async def run_load(
             await asyncio.gather(*pending, return_exceptions=True)
         elapsed = time.perf_counter() - t0
         driver_cpu = time.process_time() - cpu0
-        server_cpu = cpu_tree_s(server_pid) - server_cpu0 if server_pid and server_cpu0 is not None else None
-        database_cpu = database_cpu_s() - database_cpu0
+        server_cpu = sum(map(cpu_tree_s, serving)) - server_cpu0 if server_cpu0 is not None else None
+        database_cpu_s = database_cpu_since(database_cpu0)
         stop.set()
         await sampler
         last = await scrape(client, metrics_token) if first is not None else None
@@ -590,7 +630,7 @@ async def run_load(
         phases,
         sorted(load.log),
         server_cpu,
-        database_cpu,
+        database_cpu_s,
     )
 
 
@@ -732,6 +772,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="capacity of each kind of request alone and of the mix, from --rate (bench/load/capacity.py)",
     )
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="with --start: the outbox worker in its own `yixiang worker` process (production's shape)",
+    )
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--grace", type=float, default=10.0, help="s to wait after the last arrival")
     parser.add_argument(
@@ -760,19 +805,30 @@ def main(argv: list[str] | None = None) -> int:
         # A started server's /metrics answer this run's bearer (in production they need one).
         opts["metrics_token"] = token = secrets.token_urlsafe(16)
         extra = {"YIXIANG_METRICS_TOKEN": token}
+        if args.separate_worker:
+            extra["YIXIANG_WORKER_IN_PROCESS"] = "false"
         if args.firms and not args.smoke:
             opts["researchers"] = [researcher(index) for index in range(args.firms)]
         firms = 0 if args.smoke else args.firms
-        with start_server(
-            args.start, args.workers, args.pg_url, args.redis_url, args.data, extra_env=extra, firms=firms
-        ) as server:
+        with (
+            start_server(
+                args.start, args.workers, args.pg_url, args.redis_url, args.data, extra_env=extra, firms=firms
+            ) as server,
+            outbox_worker(server, args.separate_worker) as worker_pid,
+        ):
             if args.ratio:
                 from bench.load.capacity import ratio
 
                 researchers = opts.get("researchers")
-                print(asyncio.run(ratio(server.url, server.pid, args.rate, args.seconds, token, researchers)))
+                print(
+                    asyncio.run(
+                        ratio(server.url, server.pid, args.rate, args.seconds, token, researchers, worker_pid)
+                    )
+                )
                 return 0
+            opts["worker_pid"] = worker_pid
             result = asyncio.run(run_load(server.url, args.rate, args.seconds, server.pid, **opts))
         title = f"{args.start}, {args.workers} worker{'s' if args.workers > 1 else ''}"
+        title += ", outbox worker apart" if args.separate_worker else ", outbox worker in-process"
     print(markdown(result, f"{title} ({platform.python_version()}, {os.cpu_count()} CPU)"))
     return 1 if result.total_errors else 0
