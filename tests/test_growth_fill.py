@@ -83,7 +83,7 @@ async def test_the_fill_adds_the_counts_it_reports(filled: Filled) -> None:
     finally:
         await conn.close()
     assert counts["bookings"] == PLAN.bookings and past >= PLAN.bookings
-    # hold and capture of every eighth finished booking (two lines each), plus funding and grants
+    # hold and capture of every seventh finished booking (two lines each), plus funding and grants
     assert counts["ledger_lines"] == lines and lines > 4 * PLAN.bookings // 10
     assert counts["readings"] == readings == PLAN.readings
     assert held == 0  # history holds no slot
