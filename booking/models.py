@@ -52,6 +52,9 @@ class BookingStatus(enum.StrEnum):
 
 # Bookings in these states own their time range; the exclusion constraint covers exactly these.
 SLOT_HOLDING = (BookingStatus.requested, BookingStatus.confirmed, BookingStatus.in_service)
+# The most a calendar's max_duration_minutes may be (booking.rules refuses longer machine time):
+# a booking meeting a range started at most this long before it, which bounds index scans.
+LONGEST_BOOKING_MINUTES = 10_080
 
 
 class Operation(enum.StrEnum):
