@@ -98,10 +98,17 @@ async def _busiest(url: str) -> uuid.UUID:
         await conn.close()
 
 
-async def _open(url: str, instrument: uuid.UUID) -> None:
+async def _open(url: str, instrument: uuid.UUID) -> int:
+    """Open the instrument round the clock; the hours from 30 days ahead that earlier runs booked."""
     conn = await asyncpg.connect(plain(url))
     try:
         await conn.execute(OPEN_ROUND_THE_CLOCK, instrument, json.dumps(ALWAYS))
+        booked: int = await conn.fetchval(
+            "SELECT count(*) FROM bookings WHERE instrument_id = $1"
+            " AND start_at > now() + interval '29 days'",
+            instrument,
+        )
+        return booked
     finally:
         await conn.close()
 
@@ -165,9 +172,10 @@ def _median_ms(values: list[float]) -> float:
 
 async def main(args: argparse.Namespace) -> None:
     instrument = await _busiest(args.filled)
-    for url in (args.empty, args.filled):
-        await _open(url, instrument)
+    booked = max([await _open(url, instrument) for url in (args.empty, args.filled)])
     sides = [Side("empty", args.empty), Side("filled", args.filled)]
+    for side in sides:
+        side.next_hour = booked + 1
     async with sides[0].app.lifespan(), sides[1].app.lifespan():
         clients = [
             httpx.AsyncClient(transport=httpx.ASGITransport(app=s.app), base_url="http://bench", timeout=120)
