@@ -19,7 +19,7 @@ from booking.calendar_rules import (
 )
 from booking.errors import InvalidRange, TimezoneRequired
 from booking.free_time import load_calendar
-from booking.models import SLOT_HOLDING, Booking, Closure, InstrumentCalendar
+from booking.models import Booking, Closure, InstrumentCalendar, holds_slot
 from booking.schemas import CalendarIn, ClosureIn
 from catalogue.access import visible_instrument
 from yixiang.audit import record_change, snapshot
@@ -138,7 +138,7 @@ async def add_closure(
             await session.scalars(
                 select(Booking.id).where(
                     Booking.instrument_id == instrument_id,
-                    Booking.status.in_(SLOT_HOLDING),
+                    holds_slot(),
                     Booking.start_at < data.end,
                     Booking.end_at > data.start,
                 )

@@ -36,13 +36,13 @@ from booking.errors import (
 from booking.events import emit_transition, payload_of, write_history
 from booking.free_time import load_calendar, load_closures, load_taken
 from booking.models import (
-    SLOT_HOLDING,
     Booking,
     BookingStatus,
     Closure,
     Operation,
     WaitlistEntry,
     WaitlistStatus,
+    holds_slot,
 )
 from booking.numbers import booking_number, is_number_conflict
 from booking.qualifications import has_valid_qualification
@@ -128,7 +128,7 @@ _OVERLAPPING = (
     select(Booking.start_at, Booking.block_end)
     .where(
         Booking.instrument_id == bindparam("p_instrument"),
-        Booking.status.in_(SLOT_HOLDING),
+        holds_slot(),
         Booking.start_at < bindparam("p_block_end"),
         Booking.block_end > bindparam("p_start"),
     )

@@ -43,13 +43,13 @@ from booking.calendar_rules import (
 )
 from booking.errors import InvalidRange, RangeTooWide
 from booking.models import (
-    SLOT_HOLDING,
     Booking,
     Closure,
     InstrumentCalendar,
     Operation,
     WaitlistEntry,
     WaitlistStatus,
+    holds_slot,
 )
 from catalogue.access import visible_instrument
 from catalogue.models import InstrumentStatus, ServiceMode
@@ -151,7 +151,7 @@ async def _taken_of(
         union_all(
             select(Booking.instrument_id, Booking.start_at, Booking.block_end).where(
                 Booking.instrument_id.in_(ids),
-                Booking.status.in_(SLOT_HOLDING),
+                holds_slot(),
                 Booking.start_at.is_not(None),
                 Booking.start_at < end + reach,
                 Booking.block_end > start,

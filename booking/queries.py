@@ -18,6 +18,7 @@ from booking.models import (
     Booking,
     BookingHistory,
     BookingStatus,
+    holds_slot,
 )
 from booking.numbers import normalize_number
 from catalogue.access import is_staff_of
@@ -141,7 +142,7 @@ async def samples_ahead(session: AsyncSession, booking: Booking) -> tuple[int, i
             select(func.count(), func.coalesce(func.sum(Booking.samples), 0)).where(
                 Booking.instrument_id == booking.instrument_id,
                 Booking.mode == ServiceMode.sample_testing,
-                Booking.status.in_(SLOT_HOLDING),
+                holds_slot(),
                 Booking.id != booking.id,
                 or_(
                     Booking.created_at < booking.created_at,

@@ -12,6 +12,7 @@ from booking.calendar_rules import CalendarRules, Interval
 from booking.events import booking_code
 from booking.free_time import Availability
 from booking.models import (
+    LONGEST_BOOKING_MINUTES,
     Booking,
     BookingHistory,
     BookingStatus,
@@ -272,8 +273,8 @@ class CalendarIn(Input):
     weekly_hours: Annotated[list[OpeningHours], msgspec.Meta(max_length=50)]
     follows_working_days: bool = True
     slot_minutes: Annotated[int, msgspec.Meta(ge=5, le=240)] = 30
-    min_duration_minutes: Annotated[int, msgspec.Meta(ge=5, le=10_080)] = 60
-    max_duration_minutes: Annotated[int, msgspec.Meta(ge=5, le=10_080)] = 480
+    min_duration_minutes: Annotated[int, msgspec.Meta(ge=5, le=LONGEST_BOOKING_MINUTES)] = 60
+    max_duration_minutes: Annotated[int, msgspec.Meta(ge=5, le=LONGEST_BOOKING_MINUTES)] = 480
     min_notice_minutes: Annotated[int, msgspec.Meta(ge=0, le=43_200)] = 60
     max_advance_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 60
     cancellation_deadline_hours: Annotated[int, msgspec.Meta(ge=0, le=720)] = 24

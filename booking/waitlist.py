@@ -36,7 +36,7 @@ from booking.creation import (
 from booking.credit import NoShowRule
 from booking.errors import InstrumentUnavailable, QualificationRequired
 from booking.free_time import load_calendar
-from booking.models import SLOT_HOLDING, WAITLIST_OPEN, Booking, Operation, WaitlistEntry, WaitlistStatus
+from booking.models import WAITLIST_OPEN, Booking, Operation, WaitlistEntry, WaitlistStatus, holds_slot
 from booking.qualifications import has_valid_qualification
 from booking.rules import check_closures, check_machine_time
 from booking.schemas import BookingIn
@@ -126,7 +126,7 @@ async def join_waitlist(
             select(Booking.id).where(
                 Booking.instrument_id == instrument.id,
                 Booking.user_id == principal.user_id,
-                Booking.status.in_(SLOT_HOLDING),
+                holds_slot(),
                 Booking.start_at < block_end,
                 Booking.end_at > data.start,
             )

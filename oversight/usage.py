@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
-from booking.models import Booking, BookingStatus
+from booking.models import LONGEST_BOOKING_MINUTES, Booking, BookingStatus
 from catalogue.access import is_staff_of, managed_instrument
 from catalogue.errors import InstrumentNotFound
 from catalogue.models import Instrument, ServiceMode
@@ -205,6 +205,8 @@ async def booked_windows(
             Booking.mode == ServiceMode.machine_time,
             Booking.status.in_(USED_STATUSES),
             Booking.start_at < end,
+            # bounds the scan of ix_bookings_instrument_start to the range, not the years before it
+            Booking.start_at > start - timedelta(minutes=LONGEST_BOOKING_MINUTES),
             Booking.end_at > start,
         )
     )

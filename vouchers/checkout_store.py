@@ -231,22 +231,23 @@ async def lock_checkout(session: AsyncSession, booking_id: uuid.UUID) -> Voucher
     return await session.scalar(query.execution_options(populate_existing=True))
 
 
-_FIRM_USAGE = DriverStatement(
-    select(
-        func.coalesce(
-            func.sum(
-                case(
-                    (VoucherCheckout.state == CheckoutState.held, VoucherCheckout.held_fen),
-                    else_=VoucherCheckout.voucher_fen,
-                )
-            ),
-            0,
+# What a checkout counts against its firm's yearly cap: its hold while held, its share once captured.
+_USED = func.coalesce(
+    func.sum(
+        case(
+            (VoucherCheckout.state == CheckoutState.held, VoucherCheckout.held_fen),
+            else_=VoucherCheckout.voucher_fen,
         )
-    ).where(
+    ),
+    0,
+)
+_COUNTED = VoucherCheckout.state.in_([CheckoutState.held, CheckoutState.captured])
+_FIRM_USAGE = DriverStatement(
+    select(_USED).where(
         VoucherCheckout.enterprise_id == bindparam("p_firm"),
         VoucherCheckout.program_id == bindparam("p_program"),
         VoucherCheckout.usage_year == bindparam("p_year"),
-        VoucherCheckout.state.in_([CheckoutState.held, CheckoutState.captured]),
+        _COUNTED,
         VoucherCheckout.booking_id != bindparam("p_booking"),
     )
 )
@@ -277,6 +278,28 @@ async def firm_usage_by_program(
 ) -> dict[uuid.UUID, int]:
     """``firm_usage_fen`` of each programme (a firm rarely has more than one with a balance)."""
     return {p: await firm_usage_fen(conn, enterprise_id, p, year, booking_id) for p in program_ids}
+
+
+async def firm_usage_all_programs(
+    conn: AsyncConnection, enterprise_id: uuid.UUID, program_ids: Iterable[uuid.UUID], year: int
+) -> dict[uuid.UUID, int]:
+    """``firm_usage_fen`` of every programme given, in one query (a statement lists every
+    programme a firm ever had a grant of: one a year)."""
+    ids = list(program_ids)
+    used = dict.fromkeys(ids, 0)
+    if ids:
+        rows = await conn.execute(
+            select(VoucherCheckout.program_id, _USED)
+            .where(
+                VoucherCheckout.enterprise_id == enterprise_id,
+                VoucherCheckout.program_id.in_(ids),
+                VoucherCheckout.usage_year == year,
+                _COUNTED,
+            )
+            .group_by(VoucherCheckout.program_id)
+        )
+        used.update({program_id: int(total) for program_id, total in rows.all()})
+    return used
 
 
 async def program_terms(conn: AsyncConnection, program_id: uuid.UUID) -> ProgramTerms:

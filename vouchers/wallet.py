@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.auth import Principal
 from accounts.models import Role
 from vouchers.access import firm_for, require_program_visible
-from vouchers.checkout_store import firm_usage_fen
+from vouchers.checkout_store import firm_usage_all_programs
 from vouchers.history import firm_history
 from vouchers.ledger import balances, grant_account, hold_account
 from vouchers.models import (
@@ -27,8 +27,6 @@ from vouchers.schemas import FirmProgramOut, GrantOut, HoldOut, MyVouchersOut, P
 from vouchers.statements import booking_number
 from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
-
-NO_BOOKING = uuid.UUID(int=0)  # firm_usage_fen leaves one booking out: here none
 
 
 async def grant_outs(
@@ -110,9 +108,13 @@ async def firm_programs(
     for g in grants:
         available[(g.enterprise_id, g.program_id)] += g.balance_fen if g.status == "active" else 0
     programs = {(g.enterprise_id, p.id): p for g, p in rows}
+    usage: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    for firm in {firm for firm, _ in programs}:
+        of_firm = await firm_usage_all_programs(conn, firm, [p for f, p in programs if f == firm], year)
+        usage.update({(firm, p): used for p, used in of_firm.items()})
     outs = []
     for (firm, program_id), p in programs.items():
-        used = await firm_usage_fen(conn, firm, program_id, year, NO_BOOKING)
+        used = usage[(firm, program_id)]
         left = max(p.per_firm_year_cap_fen - used, 0)
         usable = min(available[(firm, program_id)], left)
         percent = f"{p.coverage_bp / 100:g}%"
