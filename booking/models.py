@@ -176,13 +176,14 @@ class Booking(UUIDPrimaryKey, Timestamps, Base):
     actual_source: Mapped[str | None] = mapped_column(String(16))
 
 
-def holds_slot() -> ColumnElement[bool]:
+def holds_slot(bookings: Any = None) -> ColumnElement[bool]:
     """``status IN ('requested', 'confirmed', 'in_service')`` with the statuses written into the
     SQL, not bound: PostgreSQL then proves the exclusion constraint's partial predicate at planning
     time and reads that index (only the bookings that hold a slot), where a bound list, as a
     prepared statement's generic plan sees it, sends it through every past booking of the
     instrument (issue 25 goal 4, docs/growth.md)."""
-    return Booking.status.in_([literal_column(f"'{status.value}'") for status in SLOT_HOLDING])
+    column = (bookings or Booking).status  # ``bookings``: an alias of the table, if not the table
+    return column.in_([literal_column(f"'{status.value}'") for status in SLOT_HOLDING])
 
 
 class BookingHistory(Base):

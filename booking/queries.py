@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from accounts.auth import Principal
 from accounts.models import BOOKER_ROLES
@@ -131,7 +132,8 @@ async def list_bookings(
                 .offset(offset)
             )
         ).all()
-        return [(b, await queue_position(session, b)) for b in rows], total
+        positions = await queue_positions(session, rows)
+        return [(b, positions.get(b.id)) for b in rows], total
 
 
 # --- sample queues ----------------------------------------------------------------------------------
@@ -154,8 +156,41 @@ async def samples_ahead(session: AsyncSession, booking: Booking) -> tuple[int, i
     return int(row[0] or 0), int(row[1] or 0)
 
 
+def _queued(booking: Booking) -> bool:
+    return booking.mode == ServiceMode.sample_testing and booking.status in SLOT_HOLDING
+
+
 async def queue_position(session: AsyncSession, booking: Booking) -> int | None:
-    if booking.mode != ServiceMode.sample_testing or booking.status not in SLOT_HOLDING:
+    if not _queued(booking):
         return None
     ahead, _ = await samples_ahead(session, booking)
     return ahead + 1
+
+
+async def queue_positions(session: AsyncSession, bookings: Sequence[Booking]) -> dict[uuid.UUID, int]:
+    """The place in its instrument's sample queue of each queued booking of a page, in one query
+    (a list of 50 bookings asked once per booking before)."""
+    queued = [b.id for b in bookings if _queued(b)]
+    if not queued:
+        return {}
+    mine, ahead = aliased(Booking), aliased(Booking)
+    rows = await session.execute(
+        select(mine.id, func.count(ahead.id))
+        .select_from(mine)
+        .outerjoin(
+            ahead,
+            and_(
+                ahead.instrument_id == mine.instrument_id,
+                ahead.mode == ServiceMode.sample_testing,
+                holds_slot(ahead),
+                ahead.id != mine.id,
+                or_(
+                    ahead.created_at < mine.created_at,
+                    and_(ahead.created_at == mine.created_at, ahead.id < mine.id),
+                ),
+            ),
+        )
+        .where(mine.id.in_(queued))
+        .group_by(mine.id)
+    )
+    return {booking_id: int(n) + 1 for booking_id, n in rows}

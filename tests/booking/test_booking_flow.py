@@ -331,6 +331,13 @@ async def test_sample_testing_queues_with_a_position_and_a_working_day_completio
     ).json()
     assert (first["queue_position"], second["queue_position"]) == (1, 2)
     assert first["start"] is None and first["status"] == "confirmed"
+    third = (await client.post("/api/v1/bookings", json=body, headers=researcher)).json()
+    listed = await client.get(
+        "/api/v1/bookings", params={"instrument_id": str(world.instrument_id)}, headers=provider
+    )
+    places = {b["id"]: b["queue_position"] for b in listed.json()["items"]}
+    assert places == {first["id"]: 1, second["id"]: 2, third["id"]: 3}  # the list says what each page says
+    await client.post(f"/api/v1/bookings/{third['id']}/cancel", headers=researcher)
     from catalogue.workdays import load_working_day_calendar
     from yixiang.clock import shanghai_today
 
@@ -344,6 +351,11 @@ async def test_sample_testing_queues_with_a_position_and_a_working_day_completio
     await client.post(f"/api/v1/bookings/{first['id']}/cancel", headers=researcher)
     shown = (await client.get(f"/api/v1/bookings/{second['id']}", headers=provider)).json()
     assert shown["queue_position"] == 1
+    listed = await client.get(
+        "/api/v1/bookings", params={"instrument_id": str(world.instrument_id)}, headers=provider
+    )
+    places = {b["id"]: b["queue_position"] for b in listed.json()["items"]}
+    assert places == {first["id"]: None, second["id"]: 1, third["id"]: None}
     # samples received, tested: billed per actual sample at the external rate
     await client.post(f"/api/v1/bookings/{second['id']}/check-in", headers=provider)
     done = await client.post(
