@@ -200,9 +200,17 @@ async def _consume(
                 await outcome
 
     async def gather(batch: list[_Delivery]) -> list[_Delivery]:
-        deadline = asyncio.get_running_loop().time() + section.ingest_batch_seconds
+        """Fill the batch: the messages already queued at once, then wait for more (until the
+        deadline) only while the queue is empty — not a task and a timer for every message."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + section.ingest_batch_seconds
         while len(batch) < section.ingest_batch_size:
-            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                batch.append(queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - loop.time()
             if remaining <= 0:
                 break
             try:
