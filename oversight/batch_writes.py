@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, TextClause, text
+from sqlalchemy import ColumnElement, Table, TextClause, any_, bindparam, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
+from sqlalchemy.types import TypeEngine
 
 _POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -103,3 +104,30 @@ class BatchUpdate(BatchWrite):
             f"UPDATE {self.table.name} AS t SET {sets} FROM {rows} JOIN locked ON locked.{key} = v.{key} "
             f"WHERE t.{key} = v.{key}"
         )
+
+
+def among(
+    conn: AsyncConnection, column: ColumnElement[Any], values: Sequence[Any], item_type: TypeEngine[Any]
+) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``= ANY`` of one array parameter, where an IN list is
+    rendered into the statement anew, one bind per value, at every execution."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(item_type)))
+    return column.in_(values)
+
+
+def pairs_among(
+    conn: AsyncConnection,
+    columns: tuple[ColumnElement[Any], ColumnElement[Any]],
+    pairs: Sequence[tuple[Any, Any]],
+    item_types: tuple[TypeEngine[Any], TypeEngine[Any]],
+) -> ColumnElement[bool]:
+    """``(a, b) IN pairs``; on PostgreSQL the pairs as two arrays read by unnest (as :func:`among`)."""
+    if conn.dialect.name != "postgresql":
+        return tuple_(*columns).in_(pairs)
+    firsts, seconds = zip(*pairs, strict=True)
+    given = func.unnest(
+        bindparam(None, list(firsts), type_=postgresql.ARRAY(item_types[0])),
+        bindparam(None, list(seconds), type_=postgresql.ARRAY(item_types[1])),
+    ).table_valued("a", "b").render_derived()
+    return tuple_(*columns).in_(select(given.c.a, given.c.b))

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, tuple_, update
+from sqlalchemy import String, Table, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from oversight.batch_writes import BatchInsert, BatchUpdate
+from oversight.batch_writes import BatchInsert, BatchUpdate, among
 from oversight.models import (
     RefusedMessages,
     Sensor,
@@ -146,7 +146,7 @@ async def _active_sensors(session: AsyncSession, ids: set[str]) -> dict[str, Any
     rows = await conn.execute(
         select(
             Sensor.id, Sensor.instrument_id, Sensor.secret_sealed, Sensor.firmware, Sensor.signal_dbm
-        ).where(Sensor.id.in_(ids), Sensor.status == SensorStatus.active)
+        ).where(among(conn, _SENSORS.c.id, sorted(ids), String()), Sensor.status == SensorStatus.active)
     )
     return {s.id: s for s in rows}
 

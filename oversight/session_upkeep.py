@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import DateTime, Table, Uuid, and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalogue.models import Instrument
-from oversight.batch_writes import BatchInsert, BatchUpdate
+from oversight.batch_writes import BatchInsert, BatchUpdate, among, pairs_among
 from oversight.models import (
     InstrumentMonitor,
     PowerState,
@@ -42,10 +43,15 @@ class Stored(NamedTuple):
 
 
 def thresholds_of(monitor: InstrumentMonitor) -> Thresholds:
+    return _thresholds(monitor.running_watts, monitor.min_session_minutes, monitor.offline_after_minutes)
+
+
+@lru_cache(maxsize=256)  # built once per distinct setting: a batch asks for every instrument's
+def _thresholds(running_watts: int, min_session_minutes: int, offline_after_minutes: int) -> Thresholds:
     return Thresholds(
-        running_watts=monitor.running_watts,
-        min_session=timedelta(minutes=monitor.min_session_minutes),
-        offline_after=timedelta(minutes=monitor.offline_after_minutes),
+        running_watts=running_watts,
+        min_session=timedelta(minutes=min_session_minutes),
+        offline_after=timedelta(minutes=offline_after_minutes),
     )
 
 
@@ -138,7 +144,7 @@ async def _locked_monitor_rows(
     now = utcnow()
     await _INSERT_MONITORS.run(conn, [(i, now) for i in ids])
     rows = await conn.execute(
-        locked(select(_MONITORS).where(_MONITORS.c.instrument_id.in_(ids))).order_by(
+        locked(select(_MONITORS).where(among(conn, _MONITORS.c.instrument_id, ids, Uuid()))).order_by(
             _MONITORS.c.instrument_id
         )
     )
@@ -153,7 +159,7 @@ async def update_instruments(session: AsyncSession, by_instrument: dict[uuid.UUI
     the session it ended, if running. Anything else (late, out of order) recomputes the sessions
     around the readings from every stored one (:func:`recompute_sessions`); both give the same."""
     monitors = await _locked_monitor_rows(session, list(by_instrument))
-    appended: dict[uuid.UUID, tuple[Point | None, list[Stored]]] = {}
+    appended: dict[uuid.UUID, tuple[Point | None, list[Stored], Thresholds]] = {}
     changes = []
     touched = []  # the days whose roll-up the new readings may change (oversight.rollup)
     for instrument_id in sorted(by_instrument):
@@ -165,7 +171,7 @@ async def update_instruments(session: AsyncSession, by_instrument: dict[uuid.UUI
         running_since = last.at if last is not None and monitor.last_state == "running" else low
         touched.append((instrument_id, min(low, running_since), newest.read_at))
         if last is None or low > last.at:
-            appended[instrument_id] = (last, new)
+            appended[instrument_id] = (last, new, thresholds)
         else:
             await recompute_sessions(session, instrument_id, low, newest.read_at, thresholds)
         if monitor.last_reading_at is None or newest.read_at > monitor.last_reading_at:
@@ -193,12 +199,12 @@ async def update_instruments(session: AsyncSession, by_instrument: dict[uuid.UUI
 async def _extend_sessions(
     session: AsyncSession,
     monitors: dict[uuid.UUID, Any],
-    appended: dict[uuid.UUID, tuple[Point | None, list[Stored]]],
+    appended: dict[uuid.UUID, tuple[Point | None, list[Stored], Thresholds]],
 ) -> None:
     conn = await session.connection()
     open_ends = [
         (instrument_id, last.at)
-        for instrument_id, (last, _) in appended.items()
+        for instrument_id, (last, _, _) in appended.items()
         if last is not None and monitors[instrument_id].last_state == "running"
     ]
     running: dict[uuid.UUID, Any] = {}
@@ -212,15 +218,19 @@ async def _extend_sessions(
                 _SESSIONS.c.energy_j,
             ).where(
                 _SESSIONS.c.source == SessionSource.sensor,
-                tuple_(_SESSIONS.c.instrument_id, _SESSIONS.c.end_at).in_(open_ends),
+                pairs_among(
+                    conn,
+                    (_SESSIONS.c.instrument_id, _SESSIONS.c.end_at),
+                    open_ends,
+                    (Uuid(), DateTime(timezone=True)),
+                ),
             )
         )
         running = {row.instrument_id: row for row in rows}
     extended: list[tuple[Any, ...]] = []
     added: list[tuple[Any, ...]] = []
     now = utcnow()
-    for instrument_id, (last, new) in appended.items():
-        thresholds = thresholds_of(monitors[instrument_id])
+    for instrument_id, (last, new, thresholds) in appended.items():
         points = [Point(r.read_at, r.state, r.watts, (r.sensor_id, r.seq)) for r in new]
         runs = runs_of(([last] if last is not None else []) + points, thresholds)
         current = running.get(instrument_id)
