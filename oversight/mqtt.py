@@ -176,7 +176,7 @@ async def _consume(
             topic_sensor = sensor_of_topic(message.topic.value) or ""
             await queue.put(_Delivery(Message(bytes(payload), topic_sensor), message.mid, message.qos))
 
-    async def store(batch: list[_Delivery]) -> None:
+    async def store(batch: list[_Delivery], before: asyncio.Task[None] | None) -> None:
         try:
             async with session_maker() as session:
                 result = await ingest(
@@ -189,6 +189,8 @@ async def _consume(
             if is_database_unavailable(exc):
                 raise StoreUnavailable() from exc
             raise
+        if before is not None:
+            await before  # its messages came first: acknowledged first
         for delivery in batch:  # committed: now the broker may forget them (in the order received)
             client._client.ack(delivery.mid, delivery.qos)
         stats.batches += 1
@@ -219,10 +221,29 @@ async def _consume(
                 break
         return batch
 
+    storing: asyncio.Task[None] | None = None
+
+    async def start_storing(batch: list[_Delivery]) -> None:
+        """Store the batch while the next one is gathered and begun: a batch's statements and
+        commit wait on the database, and batches waiting their turn made the latency. At most two
+        at once; racing batches are ordered by the rows they lock, as two processes' are."""
+        nonlocal storing
+        before, storing = storing, asyncio.create_task(store(batch, storing))
+        if before is not None:
+            await before
+
+    async def stored() -> None:
+        nonlocal storing
+        if storing is not None:
+            before, storing = storing, None
+            await before
+
     receiver = asyncio.create_task(receive())
     stopping = asyncio.create_task(stop.wait())
     try:
         while not stop.is_set():
+            if queue.empty():
+                await stored()  # nothing to overlap it with
             first = asyncio.create_task(queue.get())
             done, _ = await asyncio.wait({first, receiver, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if first not in done:
@@ -230,15 +251,20 @@ async def _consume(
                 if receiver in done:
                     receiver.result()  # the connection dropped: raise its MqttError
                 break
-            await store(await gather([first.result()]))
+            await start_storing(await gather([first.result()]))
+        await stored()
         # Stopping: no new messages once the broker confirms, then store (and so acknowledge)
         # those already sent, rather than leave them waiting in the session for a restart.
         await client.unsubscribe(subscription(section.mqtt_share_group))
         while batch := await gather([]):
-            await store(batch)
+            await start_storing(batch)
+        await stored()
     finally:
         receiver.cancel()
         stopping.cancel()
+        if storing is not None:  # failed on the way: what was not committed comes again
+            storing.cancel()
+            storing.add_done_callback(lambda task: task.cancelled() or task.exception())  # seen here
 
 
 PROBE_SECONDS = 3.0
