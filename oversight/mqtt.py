@@ -21,6 +21,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -29,6 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from oversight.heartbeat import Heartbeat, heartbeat_path
 from oversight.ingest import IngestResult, Message, ingest
 from oversight.settings import OversightSettings
 from yixiang.errors import is_database_unavailable
@@ -130,14 +132,16 @@ async def run_ingest(
     database did (so that the broker delivers again what was not stored)."""
     section = OversightSettings.of(settings)
     stats = IngestStats()
+    heartbeat = Heartbeat(heartbeat_path(settings), section.ingest_heartbeat_stale_seconds / 6)
     while not stop.is_set():
+        heartbeat.beat()  # waiting out an outage is alive
         try:
             async with _ingest_client(section) as client:
                 await client.subscribe(subscription(section.mqtt_share_group), qos=1)
                 if subscribed is not None:
                     subscribed.set()
                 log.info("sensor ingest subscribed to %s", subscription(section.mqtt_share_group))
-                await _consume(client, session_maker, settings, stop, stats, on_batch)
+                await _consume(client, session_maker, settings, stop, stats, on_batch, heartbeat)
         except StoreUnavailable as exc:
             stats.unstored += 1
             log.warning(
@@ -163,6 +167,7 @@ async def _consume(
     stop: asyncio.Event,
     stats: IngestStats,
     on_batch: Callable[[IngestResult], Awaitable[None] | None] | None,
+    heartbeat: Heartbeat,
 ) -> None:
     """Store batches until ``stop``; then leave the share group and store what had come."""
     section = OversightSettings.of(settings)
@@ -244,8 +249,14 @@ async def _consume(
         while not stop.is_set():
             if queue.empty():
                 await stored()  # nothing to overlap it with
+            heartbeat.beat()
             first = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({first, receiver, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            done: set[asyncio.Task[Any]] = set()
+            while not done:  # beating while idle
+                done, _ = await asyncio.wait(
+                    {first, receiver, stopping}, timeout=heartbeat.every, return_when=asyncio.FIRST_COMPLETED
+                )
+                heartbeat.beat()
             if first not in done:
                 first.cancel()
                 if receiver in done:
