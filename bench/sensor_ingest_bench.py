@@ -3,6 +3,7 @@
     uv run python bench/sensor_ingest_bench.py                         # 2,000 sensors, 3,000/s, 20 s
     uv run python bench/sensor_ingest_bench.py --rate 1000 --seconds 20
     uv run python bench/sensor_ingest_bench.py --http-only
+    uv run python bench/sensor_ingest_bench.py --rate 1000 --seconds 10 --profile  # its top functions
 
 A scratch database ``yixiang_bench_<random>`` is created on the server, migrated, given the demo
 accounts, ``--sensors`` instruments each with a registered sensor, and dropped at the end.
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import multiprocessing
+import pstats
 import statistics
 import time
 import uuid
@@ -102,9 +105,19 @@ async def make_world(url: str, count: int, secret_key: str) -> list[tuple[str, s
     return sensors
 
 
-def ingest_process(url: str, group: str, expected: int, wait: float, queue: Any) -> None:
-    """The ingest role in a process of its own; reports (latencies, stored, refused, last commit, CPU)."""
-    queue.put(run_loop(_ingest(url, group, expected, wait)))
+def ingest_process(
+    url: str, group: str, expected: int, wait: float, queue: Any, profile: bool = False
+) -> None:
+    """The ingest role in a process of its own; reports (latencies, stored, refused, last commit, CPU),
+    and prints cProfile's top functions when asked (``--profile``: the CPU figure then includes it)."""
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
+    outcome = run_loop(_ingest(url, group, expected, wait))
+    if profiler is not None:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+    queue.put(outcome)
 
 
 async def _ingest(
@@ -237,7 +250,9 @@ async def main(args: argparse.Namespace) -> None:
             group = f"bench-{uuid.uuid4().hex[:8]}"
             ctx = multiprocessing.get_context("spawn")
             queue = ctx.Queue()
-            ingest = ctx.Process(target=ingest_process, args=(url, group, total, args.seconds + 60, queue))
+            ingest = ctx.Process(
+                target=ingest_process, args=(url, group, total, args.seconds + 60, queue, args.profile)
+            )
             ingest.start()
             await asyncio.sleep(8)  # the ingest process imports, connects and subscribes
             sent, first, lag = await publish(sensors, args.rate, args.seconds, args.qos)
@@ -273,5 +288,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--http-batches", type=int, default=20)
     parser.add_argument("--http-only", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="cProfile the ingest process")
     parser.add_argument("--qos", type=int, default=1, choices=[0, 1], help="the publisher's QoS (sensors: 1)")
     run_loop(main(parser.parse_args()))

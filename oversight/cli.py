@@ -59,13 +59,22 @@ def sensor_add(sensor_id: str, instrument_id: uuid.UUID, firmware: str, reason: 
 
 
 @oversight_group.command("ingest")
-def ingest_command() -> None:
+@click.option(
+    "--check-heartbeat",
+    is_flag=True,
+    help="Do not ingest: exit 1 when the ingest role's heartbeat is missing or stale (a liveness probe).",
+)
+def ingest_command(check_heartbeat: bool) -> None:
     """Subscribe to the sensors' MQTT topics and store their readings (run as many as needed)."""
     import asyncio
     import signal
 
     from oversight.mqtt import run_ingest
     from yixiang.cli import run_with_runtime
+
+    if check_heartbeat:
+        _check_heartbeat()
+        return
 
     async def work(runtime: Any) -> None:
         stop = asyncio.Event()
@@ -76,6 +85,24 @@ def ingest_command() -> None:
         click.echo(f"stopped: {stats.accepted} readings stored, {stats.refused} refused", err=True)
 
     run_with_runtime(work)
+
+
+def _check_heartbeat() -> None:
+    from oversight.heartbeat import heartbeat_age, heartbeat_path
+    from oversight.settings import OversightSettings
+    from yixiang.cli import _settings
+
+    settings = _settings()
+    path = heartbeat_path(settings)
+    age = heartbeat_age(path)
+    stale = OversightSettings.of(settings).ingest_heartbeat_stale_seconds
+    if age is None:
+        click.echo(f"no heartbeat in {path}", err=True)
+        sys.exit(1)
+    if age > stale:
+        click.echo(f"heartbeat {age:.0f} s old (stale after {stale} s)", err=True)
+        sys.exit(1)
+    click.echo(f"heartbeat {age:.0f} s old")
 
 
 @oversight_group.command("rollup")

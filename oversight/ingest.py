@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, tuple_, update
+from sqlalchemy import String, Table, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from oversight.batch_writes import BatchInsert, BatchUpdate, among
 from oversight.models import (
     RefusedMessages,
     Sensor,
@@ -111,21 +112,29 @@ async def ingest(
     return result
 
 
-_INSERT_READINGS = {
-    dialect: statement.returning(SensorReading.sensor_id, SensorReading.seq)
-    for dialect, statement in conflict_ignoring_inserts(SensorReading, ["sensor_id", "seq"]).items()
-}
-
+_READINGS: Table = SensorReading.__table__  # type: ignore[assignment]
+_INSERT_READINGS = BatchInsert(
+    _READINGS,
+    ("sensor_id", "seq", "instrument_id", "read_at", "state", "watts", "received_at"),
+    other=conflict_ignoring_inserts(SensorReading, ["sensor_id", "seq"])["sqlite"].returning(
+        SensorReading.sensor_id, SensorReading.seq
+    ),
+    tail="ON CONFLICT (sensor_id, seq) DO NOTHING RETURNING sensor_id, seq",
+)
 
 _SENSORS: Table = Sensor.__table__  # type: ignore[assignment]
-_TOUCH_SENSOR = (
-    update(_SENSORS)
+_TOUCH_SENSORS = BatchUpdate(
+    _SENSORS,
+    ("id", "last_seen_at", "firmware", "signal_dbm"),
+    other=update(_SENSORS)
     .where(_SENSORS.c.id == bindparam("b_id"))
     .values(
         last_seen_at=bindparam("b_last_seen_at"),
         firmware=bindparam("b_firmware"),
         signal_dbm=bindparam("b_signal_dbm"),
-    )
+    ),
+    param_prefix="b_",
+    lock_first=True,  # two processes may be given the same sensor's messages
 )
 
 
@@ -137,7 +146,7 @@ async def _active_sensors(session: AsyncSession, ids: set[str]) -> dict[str, Any
     rows = await conn.execute(
         select(
             Sensor.id, Sensor.instrument_id, Sensor.secret_sealed, Sensor.firmware, Sensor.signal_dbm
-        ).where(Sensor.id.in_(ids), Sensor.status == SensorStatus.active)
+        ).where(among(conn, _SENSORS.c.id, sorted(ids), String()), Sensor.status == SensorStatus.active)
     )
     return {s.id: s for s in rows}
 
@@ -156,22 +165,14 @@ async def _store_readings(
         else:
             first[key] = (index, p, sensor)
     values = [
-        {
-            "sensor_id": sensor.id,
-            "seq": p.reading.seq,
-            "instrument_id": sensor.instrument_id,
-            "read_at": p.reading.ts,
-            "state": p.reading.state,
-            "watts": p.reading.watts,
-            "received_at": now,
-        }
+        Stored(sensor.id, p.reading.seq, sensor.instrument_id, r.ts, r.state, r.watts, now)
         for _, p, sensor in sorted(first.values(), key=lambda f: (f[2].id, f[1].reading.seq))
+        for r in (p.reading,)
     ]  # in key order: two batches inserting the same messages never wait on each other in a cycle
     inserted: set[tuple[str, int]] = set()
     if values:
-        # executemany: one statement compiled once (cached), sent as multi-row batches by SQLAlchemy
         conn = await session.connection()
-        rows = await conn.execute(_INSERT_READINGS[conn.dialect.name], values)
+        rows = await _INSERT_READINGS.run(conn, values)  # Stored's fields are the columns
         inserted.update((row.sensor_id, row.seq) for row in rows)
     seen = [(index, p) for key, (index, p, _) in first.items() if key not in inserted] + again
     if seen:
@@ -194,7 +195,7 @@ async def _store_readings(
             )
             result.refused.append((index, Refusal.duplicate if same else Refusal.replayed))
     result.accepted = len(inserted)
-    return [Stored(**v) for v in values if (v["sensor_id"], v["seq"]) in inserted]
+    return [v for v in values if (v.sensor_id, v.seq) in inserted]
 
 
 async def _count_refusals(session: AsyncSession, refused: list[tuple[int, Refusal]], now: datetime) -> None:
@@ -224,12 +225,11 @@ async def _touch_sensors(session: AsyncSession, good: list[tuple[Parsed, Any]], 
     for sensor_id in sorted(newest):
         reading, sensor = newest[sensor_id][0].reading, newest[sensor_id][1]
         rows.append(
-            {
-                "b_id": sensor_id,
-                "b_last_seen_at": now,
-                "b_firmware": sensor.firmware if reading.firmware is None else reading.firmware,
-                "b_signal_dbm": sensor.signal_dbm if reading.rssi is None else reading.rssi,
-            }
+            (
+                sensor_id,
+                now,
+                sensor.firmware if reading.firmware is None else reading.firmware,
+                sensor.signal_dbm if reading.rssi is None else reading.rssi,
+            )
         )
-    conn = await session.connection()
-    await conn.execute(_TOUCH_SENSOR, rows)  # one statement, executed for each row
+    await _TOUCH_SENSORS.run(await session.connection(), rows)

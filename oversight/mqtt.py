@@ -21,6 +21,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -29,6 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from oversight.heartbeat import Heartbeat, heartbeat_path
 from oversight.ingest import IngestResult, Message, ingest
 from oversight.settings import OversightSettings
 from yixiang.errors import is_database_unavailable
@@ -130,14 +132,16 @@ async def run_ingest(
     database did (so that the broker delivers again what was not stored)."""
     section = OversightSettings.of(settings)
     stats = IngestStats()
+    heartbeat = Heartbeat(heartbeat_path(settings), section.ingest_heartbeat_stale_seconds / 6)
     while not stop.is_set():
+        heartbeat.beat()  # waiting out an outage is alive
         try:
             async with _ingest_client(section) as client:
                 await client.subscribe(subscription(section.mqtt_share_group), qos=1)
                 if subscribed is not None:
                     subscribed.set()
                 log.info("sensor ingest subscribed to %s", subscription(section.mqtt_share_group))
-                await _consume(client, session_maker, settings, stop, stats, on_batch)
+                await _consume(client, session_maker, settings, stop, stats, on_batch, heartbeat)
         except StoreUnavailable as exc:
             stats.unstored += 1
             log.warning(
@@ -163,6 +167,7 @@ async def _consume(
     stop: asyncio.Event,
     stats: IngestStats,
     on_batch: Callable[[IngestResult], Awaitable[None] | None] | None,
+    heartbeat: Heartbeat,
 ) -> None:
     """Store batches until ``stop``; then leave the share group and store what had come."""
     section = OversightSettings.of(settings)
@@ -176,7 +181,7 @@ async def _consume(
             topic_sensor = sensor_of_topic(message.topic.value) or ""
             await queue.put(_Delivery(Message(bytes(payload), topic_sensor), message.mid, message.qos))
 
-    async def store(batch: list[_Delivery]) -> None:
+    async def store(batch: list[_Delivery], before: asyncio.Task[None] | None) -> None:
         try:
             async with session_maker() as session:
                 result = await ingest(
@@ -189,6 +194,8 @@ async def _consume(
             if is_database_unavailable(exc):
                 raise StoreUnavailable() from exc
             raise
+        if before is not None:
+            await before  # its messages came first: acknowledged first
         for delivery in batch:  # committed: now the broker may forget them (in the order received)
             client._client.ack(delivery.mid, delivery.qos)
         stats.batches += 1
@@ -200,9 +207,17 @@ async def _consume(
                 await outcome
 
     async def gather(batch: list[_Delivery]) -> list[_Delivery]:
-        deadline = asyncio.get_running_loop().time() + section.ingest_batch_seconds
+        """Fill the batch: the messages already queued at once, then wait for more (until the
+        deadline) only while the queue is empty — not a task and a timer for every message."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + section.ingest_batch_seconds
         while len(batch) < section.ingest_batch_size:
-            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                batch.append(queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - loop.time()
             if remaining <= 0:
                 break
             try:
@@ -211,26 +226,56 @@ async def _consume(
                 break
         return batch
 
+    storing: asyncio.Task[None] | None = None
+
+    async def start_storing(batch: list[_Delivery]) -> None:
+        """Store the batch while the next one is gathered and begun: a batch's statements and
+        commit wait on the database, and batches waiting their turn made the latency. At most two
+        at once; racing batches are ordered by the rows they lock, as two processes' are."""
+        nonlocal storing
+        before, storing = storing, asyncio.create_task(store(batch, storing))
+        if before is not None:
+            await before
+
+    async def stored() -> None:
+        nonlocal storing
+        if storing is not None:
+            before, storing = storing, None
+            await before
+
     receiver = asyncio.create_task(receive())
     stopping = asyncio.create_task(stop.wait())
     try:
         while not stop.is_set():
+            if queue.empty():
+                await stored()  # nothing to overlap it with
+            heartbeat.beat()
             first = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({first, receiver, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            done: set[asyncio.Task[Any]] = set()
+            while not done:  # beating while idle
+                done, _ = await asyncio.wait(
+                    {first, receiver, stopping}, timeout=heartbeat.every, return_when=asyncio.FIRST_COMPLETED
+                )
+                heartbeat.beat()
             if first not in done:
                 first.cancel()
                 if receiver in done:
                     receiver.result()  # the connection dropped: raise its MqttError
                 break
-            await store(await gather([first.result()]))
+            await start_storing(await gather([first.result()]))
+        await stored()
         # Stopping: no new messages once the broker confirms, then store (and so acknowledge)
         # those already sent, rather than leave them waiting in the session for a restart.
         await client.unsubscribe(subscription(section.mqtt_share_group))
         while batch := await gather([]):
-            await store(batch)
+            await start_storing(batch)
+        await stored()
     finally:
         receiver.cancel()
         stopping.cancel()
+        if storing is not None:  # failed on the way: what was not committed comes again
+            storing.cancel()
+            storing.add_done_callback(lambda task: task.cancelled() or task.exception())  # seen here
 
 
 PROBE_SECONDS = 3.0

@@ -8,14 +8,15 @@ lock order); the same code serves a change of thresholds (``oversight.usage``).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import DateTime, Table, Uuid, and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalogue.models import Instrument
+from oversight.batch_writes import BatchInsert, BatchUpdate, among, pairs_among
 from oversight.models import (
     InstrumentMonitor,
     PowerState,
@@ -28,12 +29,9 @@ from oversight.stale import mark_stale
 from yixiang.db import conflict_ignoring_inserts, utcnow
 from yixiang.locking import locked
 
-_INSERT_MONITORS = conflict_ignoring_inserts(InstrumentMonitor, ["instrument_id"])
 
-
-@dataclass(frozen=True)
-class Stored:
-    """A reading stored by this batch."""
+class Stored(NamedTuple):
+    """A reading stored by this batch (its fields in the order of the readings' columns)."""
 
     sensor_id: str
     seq: int
@@ -45,10 +43,15 @@ class Stored:
 
 
 def thresholds_of(monitor: InstrumentMonitor) -> Thresholds:
+    return _thresholds(monitor.running_watts, monitor.min_session_minutes, monitor.offline_after_minutes)
+
+
+@lru_cache(maxsize=256)  # built once per distinct setting: a batch asks for every instrument's
+def _thresholds(running_watts: int, min_session_minutes: int, offline_after_minutes: int) -> Thresholds:
     return Thresholds(
-        running_watts=monitor.running_watts,
-        min_session=timedelta(minutes=monitor.min_session_minutes),
-        offline_after=timedelta(minutes=monitor.offline_after_minutes),
+        running_watts=running_watts,
+        min_session=timedelta(minutes=min_session_minutes),
+        offline_after=timedelta(minutes=offline_after_minutes),
     )
 
 
@@ -63,9 +66,8 @@ async def monitors_for_update(
     """The instruments' monitor rows, locked in instrument order (made if missing)."""
     ids = sorted(set(instrument_ids))
     conn = await session.connection()
-    await conn.execute(
-        _INSERT_MONITORS[conn.dialect.name], [{"instrument_id": i, "updated_at": utcnow()} for i in ids]
-    )
+    now = utcnow()
+    await _INSERT_MONITORS.run(conn, [(i, now) for i in ids])
     rows = await session.scalars(
         locked(select(InstrumentMonitor).where(InstrumentMonitor.instrument_id.in_(ids)))
         .order_by(InstrumentMonitor.instrument_id)
@@ -89,20 +91,48 @@ _SESSIONS: Table = UsageSession.__table__  # type: ignore[assignment]
 # The instrument id's type named outright: a foreign key column takes its referenced column's type
 # only once that table is loaded, maybe after this module (a bound UUID SQLite would not take).
 _INSTRUMENTS: Table = Instrument.__table__  # type: ignore[assignment]
-_UPDATE_MONITOR = (
-    update(_MONITORS)
+_INSERT_MONITORS = BatchInsert(
+    _MONITORS,
+    ("instrument_id", "updated_at"),
+    other=conflict_ignoring_inserts(InstrumentMonitor, ["instrument_id"])["sqlite"],
+    tail="ON CONFLICT (instrument_id) DO NOTHING",
+)
+_UPDATE_MONITORS = BatchUpdate(  # rows this batch has locked
+    _MONITORS,
+    ("instrument_id", "last_reading_at", "last_state", "last_watts", "state_since"),
+    other=update(_MONITORS)
     .where(_MONITORS.c.instrument_id == bindparam("b_instrument_id", type_=_INSTRUMENTS.c.id.type))
     .values(
         last_reading_at=bindparam("b_last_reading_at"),
         last_state=bindparam("b_last_state"),
         last_watts=bindparam("b_last_watts"),
         state_since=bindparam("b_state_since"),
-    )
+    ),
+    param_prefix="b_",
 )
-_EXTEND_SESSION = (
-    update(_SESSIONS)
+_EXTEND_SESSIONS = BatchUpdate(  # sessions of instruments whose monitor rows this batch has locked
+    _SESSIONS,
+    ("id", "end_at", "energy_j", "counted"),
+    other=update(_SESSIONS)
     .where(_SESSIONS.c.id == bindparam("b_id"))
-    .values(end_at=bindparam("b_end_at"), energy_j=bindparam("b_energy_j"), counted=bindparam("b_counted"))
+    .values(end_at=bindparam("b_end_at"), energy_j=bindparam("b_energy_j"), counted=bindparam("b_counted")),
+    param_prefix="b_",
+)
+_INSERT_SESSIONS = BatchInsert(
+    _SESSIONS,
+    (
+        "id",
+        "instrument_id",
+        "start_at",
+        "end_at",
+        "energy_j",
+        "counted",
+        "source",
+        "reason",
+        "annotation_note",
+        "created_at",
+    ),
+    other=insert(_SESSIONS),
 )
 
 
@@ -111,11 +141,10 @@ async def _locked_monitor_rows(
 ) -> dict[uuid.UUID, Any]:
     ids = sorted(set(instrument_ids))
     conn = await session.connection()
-    await conn.execute(
-        _INSERT_MONITORS[conn.dialect.name], [{"instrument_id": i, "updated_at": utcnow()} for i in ids]
-    )
+    now = utcnow()
+    await _INSERT_MONITORS.run(conn, [(i, now) for i in ids])
     rows = await conn.execute(
-        locked(select(_MONITORS).where(_MONITORS.c.instrument_id.in_(ids))).order_by(
+        locked(select(_MONITORS).where(among(conn, _MONITORS.c.instrument_id, ids, Uuid()))).order_by(
             _MONITORS.c.instrument_id
         )
     )
@@ -130,7 +159,7 @@ async def update_instruments(session: AsyncSession, by_instrument: dict[uuid.UUI
     the session it ended, if running. Anything else (late, out of order) recomputes the sessions
     around the readings from every stored one (:func:`recompute_sessions`); both give the same."""
     monitors = await _locked_monitor_rows(session, list(by_instrument))
-    appended: dict[uuid.UUID, tuple[Point | None, list[Stored]]] = {}
+    appended: dict[uuid.UUID, tuple[Point | None, list[Stored], Thresholds]] = {}
     changes = []
     touched = []  # the days whose roll-up the new readings may change (oversight.rollup)
     for instrument_id in sorted(by_instrument):
@@ -142,7 +171,7 @@ async def update_instruments(session: AsyncSession, by_instrument: dict[uuid.UUI
         running_since = last.at if last is not None and monitor.last_state == "running" else low
         touched.append((instrument_id, min(low, running_since), newest.read_at))
         if last is None or low > last.at:
-            appended[instrument_id] = (last, new)
+            appended[instrument_id] = (last, new, thresholds)
         else:
             await recompute_sessions(session, instrument_id, low, newest.read_at, thresholds)
         if monitor.last_reading_at is None or newest.read_at > monitor.last_reading_at:
@@ -152,19 +181,16 @@ async def update_instruments(session: AsyncSession, by_instrument: dict[uuid.UUI
                 or newest.read_at - monitor.last_reading_at > thresholds.offline_after
             )
             changes.append(
-                {
-                    "b_instrument_id": instrument_id,
-                    "b_last_reading_at": newest.read_at,
-                    "b_last_state": state,
-                    "b_last_watts": newest.watts,
-                    "b_state_since": newest.read_at
-                    if silent or state != monitor.last_state
-                    else monitor.state_since,
-                }
+                (
+                    instrument_id,
+                    newest.read_at,
+                    state,
+                    newest.watts,
+                    newest.read_at if silent or state != monitor.last_state else monitor.state_since,
+                )
             )
-    conn = await session.connection()
     if changes:
-        await conn.execute(_UPDATE_MONITOR, changes)
+        await _UPDATE_MONITORS.run(await session.connection(), changes)
     if appended:
         await _extend_sessions(session, monitors, appended)
     await mark_stale(session, touched)
@@ -173,12 +199,12 @@ async def update_instruments(session: AsyncSession, by_instrument: dict[uuid.UUI
 async def _extend_sessions(
     session: AsyncSession,
     monitors: dict[uuid.UUID, Any],
-    appended: dict[uuid.UUID, tuple[Point | None, list[Stored]]],
+    appended: dict[uuid.UUID, tuple[Point | None, list[Stored], Thresholds]],
 ) -> None:
     conn = await session.connection()
     open_ends = [
         (instrument_id, last.at)
-        for instrument_id, (last, _) in appended.items()
+        for instrument_id, (last, _, _) in appended.items()
         if last is not None and monitors[instrument_id].last_state == "running"
     ]
     running: dict[uuid.UUID, Any] = {}
@@ -192,14 +218,19 @@ async def _extend_sessions(
                 _SESSIONS.c.energy_j,
             ).where(
                 _SESSIONS.c.source == SessionSource.sensor,
-                tuple_(_SESSIONS.c.instrument_id, _SESSIONS.c.end_at).in_(open_ends),
+                pairs_among(
+                    conn,
+                    (_SESSIONS.c.instrument_id, _SESSIONS.c.end_at),
+                    open_ends,
+                    (Uuid(), DateTime(timezone=True)),
+                ),
             )
         )
         running = {row.instrument_id: row for row in rows}
-    extended: list[dict[str, Any]] = []
-    added: list[dict[str, Any]] = []
-    for instrument_id, (last, new) in appended.items():
-        thresholds = thresholds_of(monitors[instrument_id])
+    extended: list[tuple[Any, ...]] = []
+    added: list[tuple[Any, ...]] = []
+    now = utcnow()
+    for instrument_id, (last, new, thresholds) in appended.items():
         points = [Point(r.read_at, r.state, r.watts, (r.sensor_id, r.seq)) for r in new]
         runs = runs_of(([last] if last is not None else []) + points, thresholds)
         current = running.get(instrument_id)
@@ -211,33 +242,27 @@ async def _extend_sessions(
                 )
                 continue
             end = max(current.end_at, run.end)
-            extended.append(
-                {
-                    "b_id": current.id,
-                    "b_end_at": end,
-                    "b_energy_j": current.energy_j + run.energy_j,
-                    "b_counted": end - current.start_at >= thresholds.min_session,
-                }
-            )
+            counted = end - current.start_at >= thresholds.min_session
+            extended.append((current.id, end, current.energy_j + run.energy_j, counted))
         added.extend(
-            {
-                "id": uuid.uuid4(),
-                "instrument_id": instrument_id,
-                "start_at": run.start,
-                "end_at": run.end,
-                "energy_j": run.energy_j,
-                "counted": run.counted,
-                "source": SessionSource.sensor,
-                "reason": "",
-                "annotation_note": "",
-                "created_at": utcnow(),
-            }
+            (
+                uuid.uuid4(),
+                instrument_id,
+                run.start,
+                run.end,
+                run.energy_j,
+                run.counted,
+                SessionSource.sensor,
+                "",
+                "",
+                now,
+            )
             for run in runs
         )
     if extended:
-        await conn.execute(_EXTEND_SESSION, extended)
+        await _EXTEND_SESSIONS.run(conn, extended)
     if added:
-        await conn.execute(insert(_SESSIONS), added)
+        await _INSERT_SESSIONS.run(conn, added)
 
 
 async def recompute_sessions(

@@ -9,18 +9,30 @@ import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from oversight.batch_writes import BatchInsert
 from oversight.models import StaleUsageDay
 from yixiang.clock import shanghai_date
-from yixiang.db import is_postgres, utcnow
+from yixiang.db import utcnow
 
 
 def days_of(low: datetime, high: datetime) -> list[date]:
     """The Asia/Shanghai days from ``low``'s to ``high``'s, both included."""
     first, last = shanghai_date(low), shanghai_date(max(low, high))
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+_UPSERT = sqlite.insert(StaleUsageDay)
+_MARK = BatchInsert(
+    StaleUsageDay.__table__,  # type: ignore[arg-type]
+    ("instrument_id", "day", "marked_at"),
+    other=_UPSERT.on_conflict_do_update(
+        index_elements=["instrument_id", "day"], set_={"marked_at": _UPSERT.excluded.marked_at}
+    ),
+    tail="ON CONFLICT (instrument_id, day) DO UPDATE SET marked_at = excluded.marked_at",
+)
 
 
 async def mark_stale(session: AsyncSession, spans: Iterable[tuple[uuid.UUID, datetime, datetime]]) -> None:
@@ -32,9 +44,4 @@ async def mark_stale(session: AsyncSession, spans: Iterable[tuple[uuid.UUID, dat
     )  # in key order: concurrent markers never wait on each other in a cycle
     if not rows:
         return
-    statement = (postgresql.insert if is_postgres(session) else sqlite.insert)(StaleUsageDay)
-    statement = statement.on_conflict_do_update(
-        index_elements=["instrument_id", "day"], set_={"marked_at": statement.excluded.marked_at}
-    )
-    conn = await session.connection()
-    await conn.execute(statement, [{"instrument_id": i, "day": d, "marked_at": now} for i, d in rows])
+    await _MARK.run(await session.connection(), [(i, d, now) for i, d in rows])

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from oversight.heartbeat import Heartbeat
 from oversight.secrets import unseal
 from yixiang.cli import main
+from yixiang.db import utcnow
 from yixiang.settings import DEFAULT_SECRET
 
 
@@ -89,3 +92,17 @@ def test_check_reports_whether_the_sensor_broker_answers(tmp_path: Path) -> None
     assert "sensor broker:  answers" in up.output, up.output
     down = CliRunner().invoke(main, ["check"], env=env | {"YIXIANG_OVERSIGHT_MQTT_URL": "mqtt://127.0.0.1:9"})
     assert "sensor broker:  NOT ANSWERING" in down.output and "HTTP" in down.output, down.output
+
+
+def test_the_ingest_heartbeat_check_fails_when_the_beat_is_missing_or_stale(tmp_path: Path) -> None:
+    env = {"YIXIANG_DATA_DIR": str(tmp_path), "YIXIANG_LOG_LEVEL": "ERROR"}
+    check = ["oversight", "ingest", "--check-heartbeat"]
+    missing = CliRunner().invoke(main, check, env=env)
+    assert missing.exit_code == 1 and "no heartbeat" in missing.stderr
+
+    Heartbeat(tmp_path / "ingest.heartbeat", every=1).beat()
+    assert CliRunner().invoke(main, check, env=env).exit_code == 0
+
+    (tmp_path / "ingest.heartbeat").write_text((utcnow() - timedelta(seconds=61)).isoformat())
+    stale = CliRunner().invoke(main, check, env=env)
+    assert stale.exit_code == 1 and "stale after 60 s" in stale.stderr

@@ -13,6 +13,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from oversight.heartbeat import heartbeat_age, heartbeat_path
 from oversight.ingest import IngestResult
 from oversight.models import SensorReading
 from oversight.mqtt import client_for, run_ingest, topic_of
@@ -40,6 +41,7 @@ class Ingesting:
                 "oversight_mqtt_session_expiry_seconds": 60,
                 "oversight_ingest_batch_seconds": 0.05,
                 "secret_key": backend.settings.secret_key,
+                "data_dir": backend.settings.data_dir,  # the heartbeat's file
                 **settings,
             }
         )
@@ -105,6 +107,8 @@ async def test_readings_published_through_the_broker_become_sessions_however_the
     assert expected == [("2026-11-02T09:10:00+08:00", "2026-11-02T10:40:00+08:00", 1350)]
     assert await sessions_of(client, staff, jumbled, "2026-11-02", "2026-11-02") == expected
     assert ingesting.refused() == ["duplicate"] * 40
+    age = heartbeat_age(heartbeat_path(ingesting.settings))
+    assert age is not None and age < 30  # it went round: a liveness probe finds it alive
 
 
 async def test_bad_messages_through_the_broker_are_refused_and_counted(backend, client, login):
