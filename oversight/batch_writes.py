@@ -126,8 +126,12 @@ def pairs_among(
     if conn.dialect.name != "postgresql":
         return tuple_(*columns).in_(pairs)
     firsts, seconds = zip(*pairs, strict=True)
-    given = func.unnest(
-        bindparam(None, list(firsts), type_=postgresql.ARRAY(item_types[0])),
-        bindparam(None, list(seconds), type_=postgresql.ARRAY(item_types[1])),
-    ).table_valued("a", "b").render_derived()
+    given = (
+        func.unnest(
+            bindparam(None, list(firsts), type_=postgresql.ARRAY(item_types[0])),
+            bindparam(None, list(seconds), type_=postgresql.ARRAY(item_types[1])),
+        )
+        .table_valued("a", "b")
+        .render_derived()
+    )
     return tuple_(*columns).in_(select(given.c.a, given.c.b))

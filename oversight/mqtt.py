@@ -30,10 +30,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from oversight.heartbeat import Heartbeat, heartbeat_path
+from oversight.heartbeat import heartbeat_path
 from oversight.ingest import IngestResult, Message, ingest
 from oversight.settings import OversightSettings
 from yixiang.errors import is_database_unavailable
+from yixiang.heartbeat import Heartbeat
 from yixiang.settings import Settings
 
 log = logging.getLogger("yixiang.oversight.mqtt")
@@ -132,7 +133,8 @@ async def run_ingest(
     database did (so that the broker delivers again what was not stored)."""
     section = OversightSettings.of(settings)
     stats = IngestStats()
-    heartbeat = Heartbeat(heartbeat_path(settings), section.ingest_heartbeat_stale_seconds / 6)
+    stale = section.ingest_heartbeat_stale_seconds
+    heartbeat = Heartbeat(heartbeat_path(settings), stale_after=stale, every=stale / 6)
     while not stop.is_set():
         heartbeat.beat()  # waiting out an outage is alive
         try:

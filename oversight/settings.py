@@ -33,9 +33,9 @@ class OversightSettings(Section):
     # The ingest role stores messages in batches of at most this many, or after this long
     ingest_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
     ingest_batch_seconds: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.2
-    # The ingest role writes the time its loop last went round to this file (empty:
-    # <data_dir>/ingest.heartbeat); `yixiang oversight ingest --check-heartbeat` fails when it is
-    # older than ingest_heartbeat_stale_seconds (a liveness probe)
+    # The ingest role touches this file as its loop goes round (empty: <data_dir>/ingest.heartbeat);
+    # `yixiang oversight ingest --check-heartbeat` fails once it has not been touched for
+    # ingest_heartbeat_stale_seconds (a liveness probe)
     ingest_heartbeat_file: str = ""
     ingest_heartbeat_stale_seconds: Annotated[int, msgspec.Meta(ge=5, le=3_600)] = 60
     # The annual norm of machine hours an instrument's usage rate is measured against (使用率:

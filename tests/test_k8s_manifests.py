@@ -574,6 +574,12 @@ def test_each_ingest_process_keeps_its_broker_session_across_restarts(source: st
     assert client_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     section = OversightSettings.of(load_settings({"YIXIANG_OVERSIGHT_MQTT_CLIENT_ID": "yixiang-ingest-0"}))
     assert ingest_identifier(section) == "yixiang-ingest-0"  # a pod's name is a valid id, used as is
+    for probe in ("startupProbe", "livenessProbe"):  # a stuck loop is restarted
+        command = (ingest.get(probe) or {}).get("exec", {}).get("command")
+        assert command == ["yixiang", "oversight", "ingest", "--check-heartbeat"], f"{source}: {probe}"
+    assert _one(docs, "ConfigMap", "yixiang-config")["data"]["YIXIANG_DATA_DIR"] in {
+        m["mountPath"] for m in ingest["volumeMounts"]
+    }, "the heartbeat's folder must be writable"
     statefulset = _one(docs, "StatefulSet", "yixiang-ingest")
     service = _one(docs, "Service", statefulset["spec"]["serviceName"])
     assert service["spec"]["clusterIP"] == "None"

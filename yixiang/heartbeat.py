@@ -42,17 +42,18 @@ class Heartbeat:
 
 
 def heartbeat_problem(path: Path, max_age: float | None = None) -> str | None:
-    """Why the worker behind ``path`` counts as hung (None: it beat recently enough)."""
+    """Why the loop behind ``path`` (the worker's, the sensor ingest's) counts as hung (None: it
+    beat recently enough)."""
     try:
         age = time.time() - path.stat().st_mtime
         written = path.read_text(encoding="ascii").strip()
     except OSError:
-        return f"no heartbeat at {path}: the worker loop has not started"
+        return f"no heartbeat at {path}: the loop has not started"
     if max_age is None:
         try:
             max_age = float(written)
         except ValueError:
             max_age = DEFAULT_STALE_AFTER
     if age > max_age:
-        return f"heartbeat {path} is {age:.0f} s old (limit {max_age:g} s): the worker loop is stuck"
+        return f"heartbeat {path} is {age:.0f} s old (limit {max_age:g} s): the loop is stuck"
     return None
