@@ -23,6 +23,8 @@ from pathlib import Path
 import jieba
 import zhconv
 
+from search.dictionary import install as install_dictionary
+
 jieba.setLogLevel(logging.WARNING)
 
 LATIN_WORD = re.compile(r"[a-z0-9]+(?:[-./+][a-z0-9]+)*")
@@ -161,6 +163,7 @@ SYNONYMS_FILE = Path(__file__).parent / "synonyms.txt"
 
 @functools.cache
 def _load_synonyms() -> Synonyms:
+    install_dictionary()  # before jieba's first cut would load its full one
     groups: list[Group] = []
     kind = "instrument"
     for line in SYNONYMS_FILE.read_text(encoding="utf-8").splitlines():
