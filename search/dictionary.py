@@ -22,12 +22,14 @@ import logging
 import marshal
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import jieba
 
 log = logging.getLogger("search")
-FORMAT = 1  # bump when the cached layout changes
+T = TypeVar("T")
 
 
 class CompactFrequencies:
@@ -91,30 +93,27 @@ def build(dict_file: Path) -> tuple[dict[str, str], int]:
     return buckets, total
 
 
-def _cache_file(dict_file: Path) -> Path:
-    stat = dict_file.stat()
-    key = f"{FORMAT}:{dict_file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
-    return Path(tempfile.gettempdir()) / f"yixiang-jieba-{hashlib.sha256(key).hexdigest()[:16]}.marshal"
-
-
-def _load(dict_file: Path) -> tuple[dict[str, str], int]:
-    cache = _cache_file(dict_file)
+def built_once(name: str, source: Path, build: Callable[[], T]) -> T:
+    """``build()``, remembered in a marshal file beside jieba's cache while ``source`` (the file
+    it is built from) is unchanged; built again when that file cannot be read or written. The
+    name carries the layout's version: a new layout, a new name."""
+    stat = source.stat()
+    key = f"{name}:{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+    cache = Path(tempfile.gettempdir()) / f"yixiang-{name}-{hashlib.sha256(key).hexdigest()[:16]}.marshal"
     try:
         with cache.open("rb") as f:
-            buckets, total = marshal.load(f)
-        if isinstance(buckets, dict) and isinstance(total, int):
-            return buckets, total
+            return marshal.load(f)  # type: ignore[no-any-return]
     except (OSError, EOFError, ValueError, TypeError):
         pass
-    buckets, total = build(dict_file)
+    built = build()
     try:
         partial = cache.with_suffix(f".{os.getpid()}.tmp")
         with partial.open("wb") as f:
-            marshal.dump((buckets, total), f)
+            marshal.dump(built, f)
         os.replace(partial, cache)
     except OSError as exc:
-        log.info("jieba's compact dictionary not cached (%s)", type(exc).__name__)
-    return buckets, total
+        log.info("%s not cached (%s)", name, type(exc).__name__)
+    return built
 
 
 @functools.cache
@@ -126,7 +125,8 @@ def install() -> CompactFrequencies:
         if tokenizer.initialized and not isinstance(tokenizer.FREQ, CompactFrequencies):
             log.info("jieba already holds its full dictionary; the compact one replaces it")
         default = Path(jieba.__file__).parent / "dict.txt"
-        buckets, total = _load(Path(tokenizer.dictionary) if tokenizer.dictionary else default)
+        source = Path(tokenizer.dictionary) if tokenizer.dictionary else default
+        buckets, total = built_once("jieba-1", source, lambda: build(source))
         frequencies = CompactFrequencies(buckets)
         tokenizer.FREQ = frequencies  # type: ignore[assignment]
         tokenizer.total = total

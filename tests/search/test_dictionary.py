@@ -1,6 +1,7 @@
 """jieba's dictionary is held compactly (search/dictionary.py) and segments exactly as jieba's
 own: every Chinese text of the search and bot tests, the demo catalogue and the vocabulary is cut
-the same way (default, search mode, with positions) as by a tokenizer holding the full dict."""
+the same way (default, search mode, with positions) as by a tokenizer holding the full dict. The
+characters' readings (search/phonetic.py) are pypinyin's, from one string instead of its tables."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import jieba
 
 from search.dictionary import CompactFrequencies
+from search.phonetic import FIRST, LAST, _syllables
 from search.sentence import words
 from search.text import CJK_RUN, synonyms
 
@@ -64,3 +66,13 @@ def test_segmentation_is_jiebas_own():
     ]:  # words, prefixes, neither
         assert jieba.dt.FREQ.get(probe) == full.FREQ.get(probe), probe
         assert (probe in jieba.dt.FREQ) == (probe in full.FREQ), probe
+
+
+def test_readings_are_pypinyins():
+    from pypinyin import Style, lazy_pinyin
+
+    every = "".join(chr(code) for code in range(FIRST, LAST + 1))
+    assert _syllables(every) == tuple(lazy_pinyin(every, style=Style.NORMAL))
+    for text in chinese_texts():
+        for run in CJK_RUN.findall(text):
+            assert _syllables(run) == tuple(lazy_pinyin(run, style=Style.NORMAL)), run
