@@ -28,6 +28,8 @@ import functools
 import importlib.util
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +70,15 @@ def readings() -> str:
     spec = importlib.util.find_spec("pypinyin")  # the package's location, not importing it
     assert spec is not None and spec.submodule_search_locations
     source = Path(spec.submodule_search_locations[0]) / "pinyin_dict.py"
-    return built_once("pinyin-1", source, _read_all)
+    return built_once("pinyin-1", source, _read_apart)
+
+
+def _read_apart() -> str:
+    """``_read_all`` in a child process: pypinyin's modules would stay in this one (~12 MB)."""
+    code = "import sys; from search.phonetic import _read_all; sys.stdout.write(_read_all())"
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return done.stdout
 
 
 def _syllables(run: str) -> tuple[str, ...]:
