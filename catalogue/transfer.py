@@ -18,7 +18,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
-import openpyxl
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -263,6 +262,8 @@ HEADERS = [c.header for c in COLUMNS]
 def read_rows(content: bytes, filename: str) -> list[list[str]]:
     """The file's rows as strings (header included); CSV must be UTF-8 (a BOM is fine)."""
     if filename.lower().endswith(".xlsx") or content[:2] == b"PK":
+        import openpyxl  # here, not at import: ~7 MB every API process holds for an occasional file
+
         try:
             book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds on a damaged file
@@ -477,6 +478,8 @@ def to_csv(rows: Sequence[Sequence[str]]) -> bytes:
 
 
 def to_xlsx(rows: Sequence[Sequence[str]]) -> bytes:
+    import openpyxl
+
     book = openpyxl.Workbook()
     sheet = book.active
     assert sheet is not None

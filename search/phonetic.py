@@ -25,29 +25,77 @@ Everything here is computed once from the vocabulary (a few hundred terms) or pe
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import jieba
 
+from search.dictionary import built_once
 from search.text import CJK_RUN, synonyms
 
-# The characters' own readings are enough to compare sounds (both sides are read the same way);
-# pypinyin's phrase table would cost ~45 MB more per process for context-dependent readings.
+# The characters' own readings are enough to compare sounds (both sides are read the same way):
+# pypinyin's first reading of each character, without its phrase table (~45 MB) and without its
+# character table either (~12 MB): read once into one string (``readings``).
 os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
 os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
 
 MIN_INITIALS = 2  # one letter names everything
 LATIN_RUN = re.compile(r"[a-z]+|[0-9]+")
 LATIN_WORD_RUN = re.compile(r"[a-z0-9]+(?:\s+[a-z0-9]+)*")
+FIRST, LAST, WIDTH = 0x3400, 0x9FFF, 6  # the characters of CJK_RUN; "zhuang" is the longest reading
+NOT_HAN = "-"
+
+
+def _read_all() -> str:
+    from pypinyin import Style, lazy_pinyin
+
+    def reading(char: str) -> str:
+        read = lazy_pinyin(char * 2, style=Style.NORMAL)
+        if len(read) == 1:
+            return NOT_HAN  # e.g. the Yijing hexagrams (U+4DC0…): pypinyin keeps a run whole
+        return read[0] if read[0] != char else ""  # no reading: the character stands for itself
+
+    return "".join(reading(chr(code)).ljust(WIDTH) for code in range(FIRST, LAST + 1))
+
+
+@functools.cache
+def readings() -> str:
+    """Each character's reading in WIDTH columns, the character at FIRST first (~160 kB)."""
+    spec = importlib.util.find_spec("pypinyin")  # the package's location, not importing it
+    assert spec is not None and spec.submodule_search_locations
+    source = Path(spec.submodule_search_locations[0]) / "pinyin_dict.py"
+    return built_once("pinyin-1", source, _read_apart)
+
+
+def _read_apart() -> str:
+    """``_read_all`` in a child process: pypinyin's modules would stay in this one (~12 MB)."""
+    code = "import sys; from search.phonetic import _read_all; sys.stdout.write(_read_all())"
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return done.stdout
 
 
 def _syllables(run: str) -> tuple[str, ...]:
-    from pypinyin import Style, lazy_pinyin  # imported on the first query (~0.3 s, ~13 MB)
-
-    return tuple(lazy_pinyin(run, style=Style.NORMAL))
+    """The sounds of a run of CJK_RUN's characters, as pypinyin's ``lazy_pinyin`` reads it
+    (tests/search/test_dictionary.py compares the two)."""
+    table = readings()
+    out: list[str] = []
+    joining = False
+    for char in run:
+        at = (ord(char) - FIRST) * WIDTH
+        read = table[at : at + WIDTH].rstrip() if FIRST <= ord(char) <= LAST else NOT_HAN
+        if read == NOT_HAN and joining:
+            out[-1] += char
+        else:
+            out.append(char if read in ("", NOT_HAN) else read)
+        joining = read == NOT_HAN
+    return tuple(out)
 
 
 def _fuzzy(syllable: str) -> str:

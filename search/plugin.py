@@ -9,6 +9,7 @@ from catalogue.events import INSTRUMENT_CHANGED
 from search.backend import SearchBackend
 from search.controllers import SearchAdminController, SearchController
 from search.dependencies import DEPENDENCIES, SEARCH_BACKEND
+from search.phonetic import vocabulary
 from search.settings import MeiliSettings, SearchSettings
 from search.sync import index_changed_instruments
 from yixiang.domains import Domain
@@ -31,6 +32,10 @@ def make_backend(settings: Settings) -> SearchBackend:
 
 
 async def start_search(runtime: Runtime) -> None:
+    # The vocabulary, jieba's dictionary and pypinyin are loaded now rather than by the first
+    # search: that request does not wait for them, and the memory start-up frees is given back
+    # once, after all of it (yixiang.app's lifespan).
+    vocabulary()
     backend = make_backend(runtime.settings)
     prepare = getattr(backend, "prepare", None)
     if prepare is not None:

@@ -25,6 +25,7 @@ from yixiang.health import health, ready
 from yixiang.http_meta import AllowMiddleware, one_charset
 from yixiang.idempotency import IdempotencyMiddleware, request_sessions
 from yixiang.logs import AccessLogMiddleware, RequestIdMiddleware, configure_logging
+from yixiang.memory import release_freed
 from yixiang.metrics import Metrics, metrics_page
 from yixiang.openapi import document
 from yixiang.ratelimit import RateLimiter
@@ -46,7 +47,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # What start-up built (modules, the app, dictionaries, caches) lives as long as the
         # process: leave it out of garbage collection, whose full passes over it otherwise pause
         # requests for tens of milliseconds.
+        gc.collect()
         gc.freeze()
+        release_freed()  # what start-up built and dropped goes back to the system (yixiang.memory)
         try:
             yield
         finally:
