@@ -109,7 +109,7 @@ def built_once(name: str, source: Path, build: Callable[[], T]) -> T:
     try:
         partial = cache.with_suffix(f".{os.getpid()}.tmp")
         with partial.open("wb") as f:
-            marshal.dump(built, f)
+            marshal.dump(built, f)  # type: ignore[arg-type]  # T: the marshallable tables built here
         os.replace(partial, cache)
     except OSError as exc:
         log.info("%s not cached (%s)", name, type(exc).__name__)
