@@ -96,15 +96,21 @@ def history_line(
 
 
 def _newest_lines(codes: list[str], limit: int) -> Select[Any]:
-    """The newest `limit` lines on the accounts, newest first: one ordered index scan per account
-    (``ix_journal_lines_account_time``) merged, so the read stops after `limit` lines whatever
-    the accounts' years hold."""
-    per_account = [
-        select(
-            JournalLine.entry_id, JournalLine.created_at, JournalLine.account_code, JournalLine.amount_fen
-        ).where(JournalLine.account_code == code)
-        for code in codes
-    ]
+    """The newest `limit` lines on the accounts, newest first: per account a backward scan of
+    ``ix_journal_lines_account_time`` that stops at `limit`, merged in time order (PostgreSQL's
+    Merge Append reads only the `limit` lines it returns), whatever the accounts' years hold."""
+    per_account = []
+    for code in codes:
+        newest = (
+            select(
+                JournalLine.entry_id, JournalLine.created_at, JournalLine.account_code, JournalLine.amount_fen
+            )
+            .where(JournalLine.account_code == code)
+            .order_by(JournalLine.created_at.desc(), JournalLine.entry_id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        per_account.append(select(newest))  # a subquery each: SQLite allows no LIMIT in a UNION's member
     merged = union_all(*per_account).subquery()
     return (
         select(merged.c.entry_id, merged.c.created_at, merged.c.account_code, merged.c.amount_fen)
