@@ -9,18 +9,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support import migrate_with_old_rows
 from yixiang.db import create_engine
-from yixiang.migrate import alembic_config, upgrade
-
-
-def _downgrade(connection: Connection, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
 
 
 def _old_entry(connection: Connection, entry_id: uuid.UUID, at: datetime) -> None:
@@ -51,14 +43,12 @@ async def test_lines_written_before_get_their_entrys_time_and_stay_append_only(t
     engine = create_engine(url)
     at = datetime(2024, 3, 1, 2, 30, tzinfo=UTC)
     try:
-        await upgrade(engine)
-        async with engine.begin() as connection:
-            await connection.run_sync(_downgrade, "0030_ledger_account_grant")
-        plain = create_async_engine(url)  # SQLite's own default: no foreign keys checked
-        async with plain.begin() as connection:
-            await connection.run_sync(_old_entry, uuid.uuid4(), at)
-        await plain.dispose()
-        await upgrade(engine)
+        await migrate_with_old_rows(
+            url,
+            "0030_ledger_account_grant",
+            lambda connection: _old_entry(connection, uuid.uuid4(), at),
+            engine,
+        )
         async with engine.connect() as connection:
             times = (
                 (await connection.execute(sa.text("SELECT created_at FROM journal_lines"))).scalars().all()
