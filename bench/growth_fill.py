@@ -208,10 +208,10 @@ INSERT INTO journal_entries (id, key, kind, program_id, grant_id, booking_id, re
 SELECT id, 'growth-' || kind || ':' || coalesce(booking_id, grant_id, program_id), kind, program_id,
        grant_id, booking_id, '', at
 FROM g_entries;
-INSERT INTO journal_lines (entry_id, account_code, amount_fen)
-SELECT id, debit, -amount_fen FROM g_entries
+INSERT INTO journal_lines (entry_id, account_code, amount_fen, created_at)
+SELECT id, debit, -amount_fen, at FROM g_entries
 UNION ALL
-SELECT id, credit, amount_fen FROM g_entries;
+SELECT id, credit, amount_fen, at FROM g_entries;
 """
 
 CHECKOUTS = """

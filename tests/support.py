@@ -12,8 +12,12 @@ from typing import Any
 
 import asyncpg
 import httpx
+from alembic import command
 from litestar import Litestar
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from yixiang.migrate import alembic_config, upgrade
 from yixiang.runtime import Runtime
 from yixiang.settings import Settings, build_settings
 
@@ -110,3 +114,24 @@ def error_code(response: Any) -> str:
     assert set(body) == {"error"}, body
     assert {"code", "message", "details"} <= set(body["error"]), body
     return str(body["error"]["code"])
+
+
+async def migrate_with_old_rows(
+    url: str, before: str, old_rows: Callable[[Connection], None], engine: AsyncEngine
+) -> None:
+    """Migrate a SQLite file to `before`, write rows the way that schema held them (through
+    SQLite's own default connection: no foreign keys checked), then migrate to the head."""
+    await upgrade(engine)
+    async with engine.begin() as connection:
+        await connection.run_sync(_downgrade, before)
+    plain = create_async_engine(url)
+    async with plain.begin() as connection:
+        await connection.run_sync(old_rows)
+    await plain.dispose()
+    await upgrade(engine)
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)

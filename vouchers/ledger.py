@@ -201,6 +201,7 @@ async def post_entry(session: AsyncSession, posting: Posting) -> uuid.UUID | Non
         return None
     conn = await session.connection()
     entry_id = uuid.uuid4()
+    at = utcnow()
     inserted = await _ENTRY_INSERT[conn.dialect.name].count(
         conn,
         {
@@ -213,7 +214,7 @@ async def post_entry(session: AsyncSession, posting: Posting) -> uuid.UUID | Non
             "settlement_id": posting.settlement_id,
             "actor_id": posting.actor_id,
             "reason": posting.reason,
-            "created_at": utcnow(),
+            "created_at": at,
         },
     )
     if inserted != 1:
@@ -221,7 +222,7 @@ async def post_entry(session: AsyncSession, posting: Posting) -> uuid.UUID | Non
     await _LINES_INSERT.run_many(
         conn,
         [
-            {"entry_id": entry_id, "account_code": code, "amount_fen": amount}
+            {"entry_id": entry_id, "account_code": code, "amount_fen": amount, "created_at": at}
             for code, amount in lines.items()
         ],
     )

@@ -188,12 +188,19 @@ class JournalEntry(UUIDPrimaryKey, Base):
 
 class JournalLine(Base):
     __tablename__ = "journal_lines"
-    __table_args__ = (CheckConstraint("amount_fen <> 0", name="nonzero"),)
+    __table_args__ = (
+        CheckConstraint("amount_fen <> 0", name="nonzero"),
+        # An account's lines newest first: a firm's history reads its newest entries per account
+        # without reading its years (issue 25, docs/growth.md); also the account's own lookups.
+        Index("ix_journal_lines_account_time", "account_code", "created_at", "entry_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), index=True)
-    account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"), index=True)
+    account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"))
     amount_fen: Mapped[int] = mapped_column(Fen)
+    # The entry's time, copied at insert (lines are append-only, so it never drifts).
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class VoucherCheckout(Base):

@@ -11,15 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from booking.numbers import booking_number, normalize_number
 from tests.booking.world import day_at, machine_time, make_instrument, set_calendar
-from tests.support import error_code
+from tests.support import error_code, migrate_with_old_rows
 from yixiang.db import create_engine
-from yixiang.migrate import alembic_config, upgrade
 
 B = "/api/v1/bookings"
 
@@ -67,12 +64,6 @@ async def test_a_number_nobody_has_or_that_is_no_number_is_answered_plainly(clie
     assert "YX" in wrong.json()["error"]["message"]
 
 
-def _downgrade(connection: Connection, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
-
-
 async def test_bookings_made_before_numbers_were_stored_are_numbered_once_each(tmp_path: Path) -> None:
     """Migration 0014 on SQLite: numbers as the bot showed them; a same-day clash slides along the
     id; a checkout whose payment was recorded owes nothing any more."""
@@ -82,14 +73,9 @@ async def test_bookings_made_before_numbers_were_stored_are_numbered_once_each(t
     first, other = uuid.uuid4(), uuid.uuid4()
     clash = uuid.UUID(first.hex[:6] + uuid.uuid4().hex[6:])
     try:
-        await upgrade(engine)
-        async with engine.begin() as connection:
-            await connection.run_sync(_downgrade, "0013_voucher_applications")
-        plain = create_async_engine(url)  # SQLite's own default: no foreign keys checked
-        async with plain.begin() as connection:
-            await connection.run_sync(_old_rows, [first, clash, other], made)
-        await plain.dispose()
-        await upgrade(engine)
+        await migrate_with_old_rows(
+            url, "0013_voucher_applications", lambda c: _old_rows(c, [first, clash, other], made), engine
+        )
         async with engine.connect() as connection:
             numbers = dict((await connection.execute(sa.text("SELECT id, number FROM bookings"))).all())
             checkout = (

@@ -96,3 +96,25 @@ async def test_another_firms_vouchers_show_nothing_of_ours(world: VoucherDesk) -
     page = await _page(world, await new_user(world.backend, other, Role.researcher))
     assert [h["kind"] for h in page["history"]] == ["grant"]
     assert [p["enterprise_id"] for p in page["programs"]] == [str(other)]
+
+
+async def test_a_long_history_shows_the_newest_hundred_entries_whole_and_newest_first(
+    world: VoucherDesk,
+) -> None:
+    firm, _ = await world.firm_with_grant(10_000_000)
+    second = await world.program()
+    await world.grant(second["id"], firm, 5_000_000)  # the firm's lines span four accounts
+    researcher = await new_user(world.backend, firm, Role.researcher)
+    orders = [order(firm, 10_000) for _ in range(55)]
+    for held in orders:
+        await world.run(hold_voucher_share, held)
+        await world.run(release_voucher_hold, held.booking_id, reason="研究人员取消", actor_id=None)
+
+    history = (await _page(world, researcher))["history"]  # 112 entries: 2 grants, 55 holds and releases
+    assert [h["kind"] for h in history] == ["release", "hold"] * 50
+    newest = [str(o.booking_id) for o in reversed(orders[-50:])]
+    assert [h["booking_id"] for h in history[::2]] == newest
+    assert [h["booking_id"] for h in history[1::2]] == newest
+    # each entry whole: both of its legs (grant and hold account) are in its line
+    assert all(h["available_change_fen"] == -h["held_change_fen"] != 0 for h in history)
+    assert [h["at"] for h in history] == sorted((h["at"] for h in history), reverse=True)
