@@ -71,6 +71,17 @@ from yixiang.settings import Settings, build_settings
 ALWAYS = {"intervals": [[d, 0, 1440] for d in range(7)]}
 
 
+def hour_booking(instrument_id: uuid.UUID | str, start: datetime) -> dict[str, str]:
+    """The body of an operator-run hour of machine time from ``start``."""
+    return {
+        "instrument_id": str(instrument_id),
+        "mode": "machine_time",
+        "operation": "operator",
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(),
+    }
+
+
 def in_process_settings(database_url: str, **more: Any) -> Settings:
     """The app in this process on a scratch database, with the demo accounts, no worker and no
     rate limit a benchmark would run into."""
@@ -200,13 +211,7 @@ async def bench_app(
         for instrument_id, start in slots(instruments, 20, 300):
             await client.post(
                 "/api/v1/bookings",
-                json={
-                    "instrument_id": str(instrument_id),
-                    "mode": "machine_time",
-                    "operation": "operator",
-                    "start": start.isoformat(),
-                    "end": (start + timedelta(hours=1)).isoformat(),
-                },
+                json=hour_booking(instrument_id, start),
                 headers=tokens[0],
             )
         failures: list[str] = []
@@ -215,13 +220,7 @@ async def bench_app(
             instrument_id, start = item
             response = await client.post(
                 "/api/v1/bookings",
-                json={
-                    "instrument_id": str(instrument_id),
-                    "mode": "machine_time",
-                    "operation": "operator",
-                    "start": start.isoformat(),
-                    "end": (start + timedelta(hours=1)).isoformat(),
-                },
+                json=hour_booking(instrument_id, start),
                 headers=tokens[index] | ({"Idempotency-Key": uuid.uuid4().hex} if idempotency_keys else {}),
             )
             if response.status_code != 201:

@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.booking_bench import add_instruments, in_process_settings, plain, slots
+from bench.booking_bench import add_instruments, hour_booking, in_process_settings, plain, slots
 from yixiang.app import create_app
 
 WARM_UP = 20
@@ -95,13 +94,7 @@ async def book_in_process(
                 await asyncio.to_thread(sys.stdin.readline)
             answer = await call(
                 "/api/v1/bookings",
-                {
-                    "instrument_id": str(instrument_id),
-                    "mode": "machine_time",
-                    "operation": "operator",
-                    "start": start.isoformat(),
-                    "end": (start + timedelta(hours=1)).isoformat(),
-                },
+                hour_booking(instrument_id, start),
                 [(b"authorization", bearer), (b"idempotency-key", uuid.uuid4().hex.encode())],
             )
             if answer.get("status") != 201:

@@ -32,7 +32,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accounts.demo import demo_id
-from bench.booking_bench import add_instruments, in_process_settings, plain, slots
+from bench.booking_bench import add_instruments, hour_booking, in_process_settings, plain, slots
 from vouchers.models import SettlementBatch, SettlementLine, SettlementStatus
 from yixiang.app import create_app
 from yixiang.db import utcnow
@@ -72,13 +72,7 @@ async def make_bookings(app: Any, count: int) -> list[uuid.UUID]:
         for instrument_id, start in slots(instruments, count, 1):
             r = await api.post(
                 "/api/v1/bookings",
-                json={
-                    "instrument_id": str(instrument_id),
-                    "mode": "machine_time",
-                    "operation": "operator",
-                    "start": start.isoformat(),
-                    "end": (start + timedelta(hours=1)).isoformat(),
-                },
+                json=hour_booking(instrument_id, start),
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert r.status_code == 201, r.text

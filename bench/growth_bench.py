@@ -35,7 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.booking_bench import ALWAYS, in_process_settings, plain
+from bench.booking_bench import ALWAYS, hour_booking, in_process_settings, plain
 from booking.services import expire_overdue_requests, schedule_reminders
 from oversight.idle import check_idle
 from oversight.rollup import refresh_all_stale
@@ -129,13 +129,7 @@ async def _round(
     for _ in range(n):
         start = base + timedelta(days=30, hours=side.next_hour)
         side.next_hour += 1
-        body = {
-            "instrument_id": str(instrument),
-            "mode": "machine_time",
-            "operation": "operator",
-            "start": start.isoformat(),
-            "end": (start + timedelta(hours=1)).isoformat(),
-        }
+        body = hour_booking(instrument, start)
         headers_once = headers | {"Idempotency-Key": uuid.uuid4().hex}
         await side.timed(
             "booking create",

@@ -9,6 +9,7 @@ key (the lock order of ``oversight.ingest``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ def _array(table: Table, column: str) -> str:
 
 
 @dataclass
-class BatchWrite:
+class BatchWrite(ABC):
     """One statement writing many rows, each row a tuple of ``columns`` (in that order).
 
     ``other``: the statement for other databases, run once per row with the values named
@@ -46,8 +47,9 @@ class BatchWrite:
     _postgres: TextClause | None = field(default=None, init=False, repr=False)
     _constants: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
+    @abstractmethod
     def postgres_sql(self) -> str:
-        raise NotImplementedError
+        """The PostgreSQL statement taking each column as an array (``unnest``)."""
 
     async def run(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> CursorResult[Any]:
         if conn.dialect.name == "postgresql":
