@@ -74,6 +74,18 @@ QUERIES = [
 BOT_TEXTS = ["核磁 杭州", "找电镜", "质谱", "帮助", "XRD 宁波", "我的预约"]
 MIX = [("search", 75), ("detail", 10), ("availability", 7), ("booking", 5), ("bot", 3)]
 ROUTES = ["search", "detail", "availability", "booking.create", "booking.cancel", "bot"]
+# every route either driver reports, in the order its tables list them (bench/load/wrk_mix.py)
+TABLE_ORDER = [
+    "search",
+    "detail",
+    "availability",
+    "quote",
+    "booking.create",
+    "booking.approve",
+    "booking.cancel",
+    "bot",
+    "readings",
+]
 CST = timezone(timedelta(hours=8))
 RATE_ENV = {
     "YIXIANG_RATE_LIMIT_SIGN_IN_PER_MINUTE": "1000000",
@@ -114,6 +126,8 @@ class Result:
     log: list[tuple[float, float, str]] = field(default_factory=list)
     server_cpu_s: float | None = None  # the server's process tree's CPU over the run
     database_cpu_s: float | None = None  # PostgreSQL's and Redis's processes' CPU over the run
+    by_kind: dict[str, int] = field(default_factory=dict)  # requests answered, by kind of the mix
+    driver: str = ""  # what drove the load, when not this module's scheduler
 
     @property
     def total_errors(self) -> int:
@@ -646,7 +660,7 @@ def markdown(result: Result, title: str) -> str:
         f"**{title}** — planned {result.rate:g} req/s × {result.seconds:.1f} s, "
         f"{result.planned} arrivals; server RSS peak "
         + (f"{result.rss_peak_mb:.0f} MB (end {result.rss_end_mb:.0f} MB)" if result.rss_peak_mb else "n/a")
-        + f"; max scheduler lag {result.max_lag_ms:.1f} ms"
+        + (f"; {result.driver}" if result.driver else f"; max scheduler lag {result.max_lag_ms:.1f} ms")
         + f"; driver CPU {result.driver_cpu_s:.1f} s ({result.driver_cpu_s / result.seconds:.0%} of a core)"
         + _server_cpu(result),
         "",
@@ -655,8 +669,10 @@ def markdown(result: Result, title: str) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     everything: list[float] = []
-    for route in ROUTES:
-        st = result.stats[route]
+    for route in TABLE_ORDER:
+        st = result.stats.get(route)
+        if st is None or not st.count:
+            continue
         everything += st.latencies
         lines.append(
             f"| {route} | {st.count} | {(len(st.latencies) - st.errors) / result.seconds:.1f} "
@@ -741,6 +757,19 @@ def _codes(counts: dict[int, int]) -> str:
     return ", ".join(f"{c}×{n}" for c, n in sorted(counts.items())) or "0"
 
 
+def add_service_arguments(parser: argparse.ArgumentParser) -> None:
+    """--pg-url and --redis-url: the servers a started server's fresh database and prefix go on."""
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "YIXIANG_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("YIXIANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=100.0, help="arrivals per second")
@@ -779,15 +808,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--grace", type=float, default=10.0, help="s to wait after the last arrival")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "YIXIANG_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("YIXIANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_service_arguments(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         args.rate, args.seconds = 20.0, 3.0
