@@ -159,9 +159,12 @@ function response(status, headers, body)
   local researcher = item.researcher or item.headers["Authorization"]
   local ok = status == 200 or status == 201
   if item.route == "booking.create" and ok then
-    local booking = string.match(body, '"id":"([%x-]+)"')
+    local booking = string.match(body, '"id":%s*"([%x-]+)"')
+    if not booking then
+      return
+    end
     local path = "/api/v1/bookings/" .. booking
-    if item.provider ~= "" and string.find(body, '"status":"requested"', 1, true) then
+    if item.provider ~= "" and string.match(body, '"status":%s*"requested"') then
       follow_up(item, "booking.approve", path .. "/approve", item.provider, '{"reason":"压测：同意"}')
       follow_ups[#follow_ups].researcher = researcher
     else
