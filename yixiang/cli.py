@@ -122,6 +122,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
+        timeout_keep_alive=settings.keep_alive_seconds,
         # uvicorn believes X-Forwarded-For from loopback unless told otherwise: the same proxies as
         # the app's own rate limits, so the client in logs and in the scope is the one they count.
         proxy_headers=bool(settings.trusted_proxies),

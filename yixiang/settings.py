@@ -85,6 +85,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=Tr
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
+    # How long `yixiang serve` keeps an idle keep-alive connection open. Behind a proxy that keeps
+    # its upstream connections longer, a shorter time here races the proxy's next request on a
+    # closing connection (a 502 for that request): set it above the proxy's idle timeout.
+    keep_alive_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5
     cors_origins: list[str] = msgspec.field(default_factory=list)
     # The browsable API documentation at /schema (yixiang.api_docs); the OpenAPI document stays.
     api_docs: bool = True
