@@ -31,7 +31,13 @@ def upgrade() -> None:
         sa.Column(
             "status",
             sa.Enum(
-                "exporting", "deleting", "archived", "restored", name="archivestatus", native_enum=False, length=32
+                "exporting",
+                "deleting",
+                "archived",
+                "restored",
+                name="archivestatus",
+                native_enum=False,
+                length=32,
             ),
             nullable=False,
         ),

@@ -1,0 +1,574 @@
+"""Moving old sensor readings out of the database into the object storage (issue 25 goal 4,
+docs/growth.md).
+
+Raw readings are needed only to derive sessions again, which happens within days; the sessions
+and the daily roll-up keep the figures. A month (Asia/Shanghai) is due once it ended more than
+``readings_kept_months`` ago and none of its days waits for the roll-up (``oversight.stale``).
+Archiving a month, each step its own transaction:
+
+1. claim it: its row in ``oversight_reading_archives`` (status ``exporting``) held for ``LEASE``;
+2. write its readings to ``archive/readings/YYYY-MM.csv.gz`` in the results' object storage
+   (``results.storage``: a directory on the embedded default, S3 in production): gzip CSV with a
+   header, ordered by sensor and sequence, streamed from a server-side cursor;
+3. once the object is complete, record its row count, SHA-256 and size (status ``deleting``);
+4. read the object back against the record, then delete the rows it holds, ``DELETE_BATCH`` keys
+   per transaction: a reading that arrived in the month after the export stays;
+5. mark it ``archived``.
+
+A rerun after a crash at any step redoes only what is not done: before 3 the object is written
+again under the same key (replaced whole), after 3 the deletes go on. :func:`restore_month` puts
+an archived month's rows back (those not present), after the same check, and marks it
+``restored``: the daily job leaves it in the table until ``archive-readings --month`` is run again.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import hashlib
+import io
+import logging
+import re
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    String,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from oversight.batch_writes import pairs_among
+from oversight.errors import (
+    ArchiveMonthNotDue,
+    InvalidArchiveMonth,
+    ReadingArchiveBusy,
+    ReadingArchiveDamaged,
+    ReadingArchiveNotFound,
+)
+from oversight.ingest import INSERT_READINGS
+from oversight.models import (
+    ArchiveStatus,
+    PowerState,
+    ReadingArchive,
+    Sensor,
+    SensorBinding,
+    SensorReading,
+    StaleUsageDay,
+)
+from oversight.months import add_months
+from oversight.usage import day_range
+from results.storage import ResultStorage, StoredObject
+from yixiang.clock import shanghai_date
+from yixiang.db import insert_ignoring_conflict, is_postgres, transaction, utcnow
+
+log = logging.getLogger("yixiang.oversight.archive")
+
+# A run that died leaves its month to another run after this long; each step renews it.
+LEASE = timedelta(hours=1)
+DELETE_BATCH = 50_000  # rows deleted (or restored) per transaction: no lock is held long
+EXPORT_CHUNK = 5_000  # rows fetched from the cursor at a time
+COLUMNS = ("sensor_id", "seq", "instrument_id", "read_at", "state", "watts", "received_at")
+
+
+class Step(enum.StrEnum):
+    """What a run has just done (told to the caller's ``step`` callback with a row count)."""
+
+    exported = "exported"  # the object is complete
+    recorded = "recorded"  # ... and recorded with its checksum
+    deleted = "deleted"  # a batch of rows deleted
+    restored = "restored"  # a batch of rows put back
+
+
+StepCallback = Callable[[Step, int], None]
+
+
+@dataclass(frozen=True)
+class ArchiveOutcome:
+    month: date
+    object_key: str
+    row_count: int
+    sha256: str
+    bytes: int
+    rows_deleted: int  # by this run
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    month: date
+    object_key: str
+    row_count: int
+    rows_inserted: int  # the others were in the table already
+
+
+def parse_month(text: str) -> date:
+    """``2025-01`` → 2025-01-01."""
+    found = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
+    if found is None or not 1 <= int(found.group(2)) <= 12:
+        raise InvalidArchiveMonth(month=text)
+    return date(int(found.group(1)), int(found.group(2)), 1)
+
+
+def month_label(month: date) -> str:
+    return f"{month.year:04d}-{month.month:02d}"
+
+
+def archive_key(month: date) -> str:
+    return f"archive/readings/{month_label(month)}.csv.gz"
+
+
+def last_due_month(today: date, kept_months: int) -> date:
+    """The newest month that ended more than ``kept_months`` months before ``today``: with 13 kept
+    on 2026-12-03, 2025-10 (it ended on 2025-11-01, and 2025-11-01 plus 13 months is past)."""
+    return add_months(today.replace(day=1), -(kept_months + 1))
+
+
+def _span(month: date) -> tuple[datetime, datetime]:
+    return day_range(month, add_months(month, 1) - timedelta(days=1))
+
+
+# --- which months are due --------------------------------------------------------------------------
+
+
+def _instruments() -> Any:
+    """Every instrument a sensor is or was on: the readings' instruments, found through the index
+    on (instrument, read time) instead of a pass over the whole table."""
+    return union(
+        select(Sensor.instrument_id.label("id")).where(Sensor.instrument_id.is_not(None)),
+        select(SensorBinding.instrument_id.label("id")).where(SensorBinding.instrument_id.is_not(None)),
+    ).subquery()
+
+
+async def _oldest_reading(session: AsyncSession) -> datetime | None:
+    ids = _instruments()
+    first = (
+        select(func.min(SensorReading.read_at))
+        .where(SensorReading.instrument_id == ids.c.id)
+        .scalar_subquery()
+        .label("first")
+    )
+    firsts = select(first).select_from(ids).subquery()
+    oldest = await session.scalar(select(func.min(firsts.c.first)))
+    return oldest if oldest is None or isinstance(oldest, datetime) else datetime.fromisoformat(oldest)
+
+
+async def _has_readings(session: AsyncSession, month: date) -> bool:
+    start, end = _span(month)
+    ids = _instruments()
+    one = exists().where(
+        SensorReading.instrument_id == ids.c.id, SensorReading.read_at >= start, SensorReading.read_at < end
+    )
+    return (await session.scalar(select(literal(1)).select_from(ids).where(one).limit(1))) is not None
+
+
+async def _has_stale_days(session: AsyncSession, month: date) -> bool:
+    last = add_months(month, 1) - timedelta(days=1)
+    marked = select(StaleUsageDay.day).where(StaleUsageDay.day >= month, StaleUsageDay.day <= last).limit(1)
+    return (await session.scalar(marked)) is not None
+
+
+async def due_months(session: AsyncSession, *, kept_months: int, now: datetime | None = None) -> list[date]:
+    """The months to archive now, oldest first: those due and not yet archived (or restored), and
+    those whose deletes a run left unfinished."""
+    last = last_due_month(shanghai_date(now or utcnow()), kept_months)
+    async with transaction(session, read_only=True):
+        recorded = dict(
+            (await session.execute(select(ReadingArchive.month, ReadingArchive.status))).tuples().all()
+        )
+        months = [m for m, status in recorded.items() if status == ArchiveStatus.deleting and m <= last]
+        oldest = await _oldest_reading(session)
+        month = shanghai_date(oldest).replace(day=1) if oldest is not None else add_months(last, 1)
+        while month <= last:
+            if recorded.get(month, ArchiveStatus.exporting) == ArchiveStatus.exporting and not (
+                await _has_stale_days(session, month)
+            ):
+                if await _has_readings(session, month):
+                    months.append(month)
+            month = add_months(month, 1)
+    return sorted(set(months))
+
+
+async def _check_due(session: AsyncSession, month: date, kept_months: int, now: datetime) -> None:
+    if month > last_due_month(shanghai_date(now), kept_months) or await _has_stale_days(session, month):
+        raise ArchiveMonthNotDue(month=month_label(month), kept_months=kept_months)
+
+
+# --- claiming a month -------------------------------------------------------------------------------
+
+
+async def _claim(session: AsyncSession, month: date, *, create: bool) -> ReadingArchive:
+    """Hold the month's record for this run (made, status exporting, when ``create``); refused while
+    another run holds it."""
+    now = utcnow()
+    async with transaction(session):
+        if create:
+            await insert_ignoring_conflict(
+                session,
+                ReadingArchive,
+                {
+                    "month": month,
+                    "status": ArchiveStatus.exporting,
+                    "object_key": archive_key(month),
+                    "rows_deleted": 0,
+                    "updated_at": now,
+                },
+                ["month"],
+            )
+        claimed = await session.execute(
+            update(ReadingArchive)
+            .where(
+                ReadingArchive.month == month,
+                or_(ReadingArchive.claimed_until.is_(None), ReadingArchive.claimed_until < now),
+            )
+            .values(claimed_until=now + LEASE, updated_at=now)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            raise ReadingArchiveBusy(month=month_label(month))
+        return (
+            await session.scalars(
+                select(ReadingArchive)
+                .where(ReadingArchive.month == month)
+                .execution_options(populate_existing=True)
+            )
+        ).one()
+
+
+async def _update(session: AsyncSession, month: date, **values: Any) -> None:
+    async with transaction(session):
+        await session.execute(
+            update(ReadingArchive).where(ReadingArchive.month == month).values(updated_at=utcnow(), **values)
+        )
+
+
+async def _release(session: AsyncSession, month: date) -> None:
+    """After a failure: let a rerun take the month at once (a process that died holds it for LEASE)."""
+    try:
+        await session.rollback()
+        await _update(session, month, claimed_until=None)
+    except Exception:
+        log.warning("reading archive %s: releasing the month failed", month_label(month), exc_info=True)
+
+
+# --- the object ----------------------------------------------------------------------------------
+
+
+def _csv_row(row: Any) -> list[Any]:
+    return [
+        row.sensor_id,
+        row.seq,
+        str(row.instrument_id),
+        row.read_at.isoformat(),
+        PowerState(row.state).value,
+        row.watts,
+        row.received_at.isoformat(),
+    ]
+
+
+async def _export(session: AsyncSession, storage: ResultStorage, month: date) -> tuple[StoredObject, int]:
+    """Write the month's readings as one gzip CSV object; returns it and its row count."""
+    start, end = _span(month)
+    text = io.StringIO()
+    out = csv.writer(text, lineterminator="\n")
+    deflate = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip, no file time: the same rows give the same bytes
+    writer = await storage.writer(archive_key(month))
+    count = 0
+    try:
+        out.writerow(COLUMNS)
+        async with transaction(session, read_only=True):
+            result = await session.stream(
+                select(*(getattr(SensorReading, c) for c in COLUMNS))
+                .where(
+                    SensorReading.instrument_id.in_(select(_instruments().c.id)),
+                    SensorReading.read_at >= start,
+                    SensorReading.read_at < end,
+                )
+                .order_by(SensorReading.sensor_id, SensorReading.seq)
+                .execution_options(yield_per=EXPORT_CHUNK)
+            )
+            async for rows in result.partitions():
+                out.writerows(_csv_row(r) for r in rows)
+                count += len(rows)
+                await writer.write(deflate.compress(text.getvalue().encode()))
+                text.seek(0)
+                text.truncate()
+        await writer.write(deflate.compress(text.getvalue().encode()) + deflate.flush())
+        return await writer.finish(), count
+    except BaseException:
+        await writer.abort()
+        raise
+
+
+class _Read:
+    """What a pass over an object found: its size, SHA-256 and data rows."""
+
+    def __init__(self) -> None:
+        self.size, self.rows, self.digest = 0, 0, hashlib.sha256()
+
+
+async def _object_rows(
+    storage: ResultStorage, key: str, batch: int, seen: _Read
+) -> AsyncIterator[list[list[str]]]:
+    """The object's data rows in batches, decompressed as it streams in."""
+    inflate = zlib.decompressobj(31)
+    tail, header, rows = b"", None, []
+
+    def take(lines: list[bytes]) -> None:
+        nonlocal header
+        for row in csv.reader(line.decode() for line in lines):
+            if header is None:
+                header = tuple(row)
+            else:
+                rows.append(row)
+
+    async for chunk in storage.read(key):
+        seen.size += len(chunk)
+        seen.digest.update(chunk)
+        *lines, tail = (tail + inflate.decompress(chunk)).split(b"\n")
+        take(lines)
+        if len(rows) >= batch:
+            seen.rows += len(rows)
+            yield rows
+            rows = []
+    take([line for line in (tail + inflate.flush()).split(b"\n") if line])
+    if not inflate.eof or header != COLUMNS:
+        raise ReadingArchiveDamaged(object_key=key, reason="truncated" if not inflate.eof else "header")
+    if rows:
+        seen.rows += len(rows)
+        yield rows
+
+
+async def _verify(storage: ResultStorage, record: ReadingArchive) -> None:
+    """Read the whole object back: its size, SHA-256 and row count must be the recorded ones."""
+    seen = _Read()
+    try:
+        async for _ in _object_rows(storage, record.object_key, DELETE_BATCH, seen):
+            pass
+    except ReadingArchiveDamaged:
+        raise
+    except Exception as exc:  # missing, unreadable, not gzip
+        raise ReadingArchiveDamaged(
+            object_key=record.object_key, reason=f"{type(exc).__name__}: {exc}"
+        ) from exc
+    found = (seen.rows, seen.digest.hexdigest(), seen.size)
+    if found != (record.row_count, record.sha256, record.bytes):
+        raise ReadingArchiveDamaged(
+            object_key=record.object_key,
+            recorded={"rows": record.row_count, "sha256": record.sha256, "bytes": record.bytes},
+            found={"rows": found[0], "sha256": found[1], "bytes": found[2]},
+        )
+
+
+def _reading(row: Sequence[str]) -> tuple[Any, ...]:
+    sensor_id, seq, instrument_id, read_at, state, watts, received_at = row
+    return (
+        sensor_id,
+        int(seq),
+        uuid.UUID(instrument_id),
+        datetime.fromisoformat(read_at),
+        PowerState(state),
+        int(watts),
+        datetime.fromisoformat(received_at),
+    )
+
+
+# --- deleting and restoring rows -----------------------------------------------------------------
+
+_READINGS: Table = SensorReading.__table__  # type: ignore[assignment]
+_DELETE_ONE = delete(SensorReading).where(
+    SensorReading.sensor_id == bindparam("p_sensor"), SensorReading.seq == bindparam("p_seq")
+)
+
+
+async def _delete_readings(session: AsyncSession, keys: list[tuple[str, int]]) -> int:
+    conn = await session.connection()
+    if is_postgres(session):  # the keys as two arrays (unnest): one statement of two parameters
+        pair = (_READINGS.c.sensor_id, _READINGS.c.seq)
+        result = await conn.execute(
+            delete(_READINGS).where(pairs_among(conn, pair, keys, (String(), BigInteger())))
+        )
+    else:  # SQLite limits a statement's parameters; a delete by key per row is cheap in process
+        result = await conn.execute(_DELETE_ONE, [{"p_sensor": s, "p_seq": q} for s, q in keys])
+    return max(getattr(result, "rowcount", 0), 0)
+
+
+async def _delete_archived(
+    session: AsyncSession, storage: ResultStorage, record: ReadingArchive, batch: int, step: StepCallback
+) -> int:
+    await _verify(storage, record)
+    deleted = 0
+    async for rows in _object_rows(storage, record.object_key, batch, _Read()):
+        async with transaction(session):
+            n = await _delete_readings(session, [(r[0], int(r[1])) for r in rows])
+            await session.execute(
+                update(ReadingArchive)
+                .where(ReadingArchive.month == record.month)
+                .values(rows_deleted=ReadingArchive.rows_deleted + n, claimed_until=utcnow() + LEASE)
+            )
+        deleted += n
+        step(Step.deleted, n)
+    return deleted
+
+
+def _ignore(step: Step, rows: int) -> None:
+    return None
+
+
+async def archive_month(
+    session: AsyncSession,
+    storage: ResultStorage,
+    month: date,
+    *,
+    kept_months: int,
+    now: datetime | None = None,
+    batch: int = DELETE_BATCH,
+    step: StepCallback = _ignore,
+) -> ArchiveOutcome | None:
+    """Archive one month (or finish it); None when it holds no readings. A restored month is
+    archived again (its object replaced)."""
+    now = now or utcnow()
+    label = month_label(month)
+    async with transaction(session, read_only=True):
+        record = await session.get(ReadingArchive, month, populate_existing=True)
+        if record is None or record.status in (ArchiveStatus.exporting, ArchiveStatus.restored):
+            await _check_due(session, month, kept_months, now)
+    if record is not None and record.status == ArchiveStatus.archived:
+        return _outcome(record, 0)
+    record = await _claim(session, month, create=True)
+    try:
+        if record.status != ArchiveStatus.deleting:
+            stored, count = await _export(session, storage, month)
+            if count == 0:
+                await storage.delete(stored.key)
+                async with transaction(session):
+                    await session.execute(delete(ReadingArchive).where(ReadingArchive.month == month))
+                return None
+            step(Step.exported, count)
+            await _update(
+                session,
+                month,
+                status=ArchiveStatus.deleting,
+                object_key=stored.key,
+                row_count=count,
+                sha256=stored.sha256,
+                bytes=stored.size,
+                rows_deleted=0,
+                archived_at=utcnow(),
+                deleted_at=None,
+                restored_at=None,
+                claimed_until=utcnow() + LEASE,
+            )
+            log.info(
+                "readings of %s written to %s: %d rows, %d bytes, sha256 %s",
+                label,
+                stored.key,
+                count,
+                stored.size,
+                stored.sha256,
+            )
+            step(Step.recorded, count)
+            record = await _record_of(session, month)
+        deleted = await _delete_archived(session, storage, record, batch, step)
+        await _update(session, month, status=ArchiveStatus.archived, deleted_at=utcnow(), claimed_until=None)
+    except BaseException:
+        await _release(session, month)
+        raise
+    log.info("readings of %s archived: %d rows deleted by this run (%s)", label, deleted, record.object_key)
+    return _outcome(record, deleted)
+
+
+async def _record_of(session: AsyncSession, month: date) -> ReadingArchive:
+    async with transaction(session, read_only=True):
+        return (
+            await session.scalars(
+                select(ReadingArchive)
+                .where(ReadingArchive.month == month)
+                .execution_options(populate_existing=True)
+            )
+        ).one()
+
+
+def _outcome(record: ReadingArchive, deleted: int) -> ArchiveOutcome:
+    return ArchiveOutcome(
+        record.month,
+        record.object_key,
+        record.row_count or 0,
+        record.sha256 or "",
+        record.bytes or 0,
+        deleted,
+    )
+
+
+async def archive_due(
+    session: AsyncSession,
+    storage: ResultStorage,
+    *,
+    kept_months: int,
+    now: datetime | None = None,
+    batch: int = DELETE_BATCH,
+    step: StepCallback = _ignore,
+) -> list[ArchiveOutcome]:
+    """Archive every due month, oldest first; a month another run holds is left to it."""
+    outcomes = []
+    for month in await due_months(session, kept_months=kept_months, now=now):
+        try:
+            outcome = await archive_month(
+                session, storage, month, kept_months=kept_months, now=now, batch=batch, step=step
+            )
+        except ReadingArchiveBusy:
+            log.info("readings of %s: another run is archiving them", month_label(month))
+            continue
+        if outcome is not None:
+            outcomes.append(outcome)
+    return outcomes
+
+
+async def restore_month(
+    session: AsyncSession,
+    storage: ResultStorage,
+    month: date,
+    *,
+    batch: int = DELETE_BATCH,
+    step: StepCallback = _ignore,
+) -> RestoreOutcome:
+    """Put an archived month's readings back (those not in the table), once its object checks out."""
+    async with transaction(session, read_only=True):
+        record = await session.get(ReadingArchive, month, populate_existing=True)
+    if record is None or record.status == ArchiveStatus.exporting:
+        raise ReadingArchiveNotFound(month=month_label(month))
+    record = await _claim(session, month, create=False)
+    inserted = 0
+    try:
+        await _verify(storage, record)
+        async for rows in _object_rows(storage, record.object_key, batch, _Read()):
+            async with transaction(session):
+                conn = await session.connection()
+                n = len((await INSERT_READINGS.run(conn, [_reading(r) for r in rows])).all())
+                await session.execute(
+                    update(ReadingArchive)
+                    .where(ReadingArchive.month == month)
+                    .values(claimed_until=utcnow() + LEASE)
+                )
+            inserted += n
+            step(Step.restored, n)
+        await _update(session, month, status=ArchiveStatus.restored, restored_at=utcnow(), claimed_until=None)
+    except BaseException:
+        await _release(session, month)
+        raise
+    log.info(
+        "readings of %s restored from %s: %d rows put back", month_label(month), record.object_key, inserted
+    )
+    return RestoreOutcome(month, record.object_key, record.row_count or 0, inserted)
