@@ -86,7 +86,8 @@ COLUMNS = ("sensor_id", "seq", "instrument_id", "read_at", "state", "watts", "re
 
 
 class Step(enum.StrEnum):
-    """What a run has just done (told to the caller's ``step`` callback with a row count)."""
+    """What a run has just done (told to the caller's ``step`` callback with the month and a row
+    count)."""
 
     exported = "exported"  # the object is complete
     recorded = "recorded"  # ... and recorded with its checksum
@@ -94,7 +95,7 @@ class Step(enum.StrEnum):
     restored = "restored"  # a batch of rows put back
 
 
-StepCallback = Callable[[Step, int], None]
+StepCallback = Callable[[date, Step, int], None]
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,8 @@ async def due_months(session: AsyncSession, *, kept_months: int, now: datetime |
     those whose deletes a run left unfinished."""
     last = last_due_month(shanghai_date(now or utcnow()), kept_months)
     async with transaction(session, read_only=True):
-        recorded = dict(
-            (await session.execute(select(ReadingArchive.month, ReadingArchive.status))).tuples().all()
-        )
+        rows = await session.execute(select(ReadingArchive.month, ReadingArchive.status))
+        recorded = {month: status for month, status in rows}
         months = [m for m, status in recorded.items() if status == ArchiveStatus.deleting and m <= last]
         oldest = await _oldest_reading(session)
         month = shanghai_date(oldest).replace(day=1) if oldest is not None else add_months(last, 1)
@@ -339,16 +339,17 @@ async def _object_rows(
         seen.digest.update(chunk)
         *lines, tail = (tail + inflate.decompress(chunk)).split(b"\n")
         take(lines)
-        if len(rows) >= batch:
-            seen.rows += len(rows)
-            yield rows
-            rows = []
+        while len(rows) >= batch:
+            seen.rows += batch
+            yield rows[:batch]
+            del rows[:batch]
     take([line for line in (tail + inflate.flush()).split(b"\n") if line])
     if not inflate.eof or header != COLUMNS:
         raise ReadingArchiveDamaged(object_key=key, reason="truncated" if not inflate.eof else "header")
-    if rows:
-        seen.rows += len(rows)
-        yield rows
+    while rows:
+        seen.rows += len(rows[:batch])
+        yield rows[:batch]
+        del rows[:batch]
 
 
 async def _verify(storage: ResultStorage, record: ReadingArchive) -> None:
@@ -419,11 +420,11 @@ async def _delete_archived(
                 .values(rows_deleted=ReadingArchive.rows_deleted + n, claimed_until=utcnow() + LEASE)
             )
         deleted += n
-        step(Step.deleted, n)
+        step(record.month, Step.deleted, n)
     return deleted
 
 
-def _ignore(step: Step, rows: int) -> None:
+def _ignore(month: date, step: Step, rows: int) -> None:
     return None
 
 
@@ -456,7 +457,7 @@ async def archive_month(
                 async with transaction(session):
                     await session.execute(delete(ReadingArchive).where(ReadingArchive.month == month))
                 return None
-            step(Step.exported, count)
+            step(month, Step.exported, count)
             await _update(
                 session,
                 month,
@@ -479,7 +480,7 @@ async def archive_month(
                 stored.size,
                 stored.sha256,
             )
-            step(Step.recorded, count)
+            step(month, Step.recorded, count)
             record = await _record_of(session, month)
         deleted = await _delete_archived(session, storage, record, batch, step)
         await _update(session, month, status=ArchiveStatus.archived, deleted_at=utcnow(), claimed_until=None)
@@ -563,7 +564,7 @@ async def restore_month(
                     .values(claimed_until=utcnow() + LEASE)
                 )
             inserted += n
-            step(Step.restored, n)
+            step(month, Step.restored, n)
         await _update(session, month, status=ArchiveStatus.restored, restored_at=utcnow(), claimed_until=None)
     except BaseException:
         await _release(session, month)
