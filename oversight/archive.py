@@ -23,15 +23,10 @@ an archived month's rows back (those not present), after the same check, and mar
 
 from __future__ import annotations
 
-import csv
 import enum
-import hashlib
-import io
 import logging
 import re
-import uuid
-import zlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -52,18 +47,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from oversight.archive_files import COLUMNS, GzipCsvWriter, object_rows, reading_values, verify_object
 from oversight.batch_writes import pairs_among
 from oversight.errors import (
     ArchiveMonthNotDue,
     InvalidArchiveMonth,
     ReadingArchiveBusy,
-    ReadingArchiveDamaged,
     ReadingArchiveNotFound,
 )
 from oversight.ingest import INSERT_READINGS
 from oversight.models import (
     ArchiveStatus,
-    PowerState,
     ReadingArchive,
     Sensor,
     SensorBinding,
@@ -82,7 +76,6 @@ log = logging.getLogger("yixiang.oversight.archive")
 LEASE = timedelta(hours=1)
 DELETE_BATCH = 50_000  # rows deleted (or restored) per transaction: no lock is held long
 EXPORT_CHUNK = 5_000  # rows fetched from the cursor at a time
-COLUMNS = ("sensor_id", "seq", "instrument_id", "read_at", "state", "watts", "received_at")
 
 
 class Step(enum.StrEnum):
@@ -238,13 +231,7 @@ async def _claim(session: AsyncSession, month: date, *, create: bool) -> Reading
         )
         if getattr(claimed, "rowcount", 0) != 1:
             raise ReadingArchiveBusy(month=month_label(month))
-        return (
-            await session.scalars(
-                select(ReadingArchive)
-                .where(ReadingArchive.month == month)
-                .execution_options(populate_existing=True)
-            )
-        ).one()
+        return await _record_of(session, month)
 
 
 async def _update(session: AsyncSession, month: date, **values: Any) -> None:
@@ -266,28 +253,12 @@ async def _release(session: AsyncSession, month: date) -> None:
 # --- the object ----------------------------------------------------------------------------------
 
 
-def _csv_row(row: Any) -> list[Any]:
-    return [
-        row.sensor_id,
-        row.seq,
-        str(row.instrument_id),
-        row.read_at.isoformat(),
-        PowerState(row.state).value,
-        row.watts,
-        row.received_at.isoformat(),
-    ]
-
-
 async def _export(session: AsyncSession, storage: ResultStorage, month: date) -> tuple[StoredObject, int]:
     """Write the month's readings as one gzip CSV object; returns it and its row count."""
     start, end = _span(month)
-    text = io.StringIO()
-    out = csv.writer(text, lineterminator="\n")
-    deflate = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip, no file time: the same rows give the same bytes
     writer = await storage.writer(archive_key(month))
-    count = 0
     try:
-        out.writerow(COLUMNS)
+        out = GzipCsvWriter(writer)
         async with transaction(session, read_only=True):
             result = await session.stream(
                 select(*(getattr(SensorReading, c) for c in COLUMNS))
@@ -300,89 +271,20 @@ async def _export(session: AsyncSession, storage: ResultStorage, month: date) ->
                 .execution_options(yield_per=EXPORT_CHUNK)
             )
             async for rows in result.partitions():
-                out.writerows(_csv_row(r) for r in rows)
-                count += len(rows)
-                await writer.write(deflate.compress(text.getvalue().encode()))
-                text.seek(0)
-                text.truncate()
-        await writer.write(deflate.compress(text.getvalue().encode()) + deflate.flush())
-        return await writer.finish(), count
+                await out.write(rows)
+        return await out.finish(), out.rows
     except BaseException:
         await writer.abort()
         raise
 
 
-class _Read:
-    """What a pass over an object found: its size, SHA-256 and data rows."""
-
-    def __init__(self) -> None:
-        self.size, self.rows, self.digest = 0, 0, hashlib.sha256()
-
-
-async def _object_rows(
-    storage: ResultStorage, key: str, batch: int, seen: _Read
-) -> AsyncIterator[list[list[str]]]:
-    """The object's data rows in batches, decompressed as it streams in."""
-    inflate = zlib.decompressobj(31)
-    tail, header, rows = b"", None, []
-
-    def take(lines: list[bytes]) -> None:
-        nonlocal header
-        for row in csv.reader(line.decode() for line in lines):
-            if header is None:
-                header = tuple(row)
-            else:
-                rows.append(row)
-
-    async for chunk in storage.read(key):
-        seen.size += len(chunk)
-        seen.digest.update(chunk)
-        *lines, tail = (tail + inflate.decompress(chunk)).split(b"\n")
-        take(lines)
-        while len(rows) >= batch:
-            seen.rows += batch
-            yield rows[:batch]
-            del rows[:batch]
-    take([line for line in (tail + inflate.flush()).split(b"\n") if line])
-    if not inflate.eof or header != COLUMNS:
-        raise ReadingArchiveDamaged(object_key=key, reason="truncated" if not inflate.eof else "header")
-    while rows:
-        seen.rows += len(rows[:batch])
-        yield rows[:batch]
-        del rows[:batch]
-
-
 async def _verify(storage: ResultStorage, record: ReadingArchive) -> None:
-    """Read the whole object back: its size, SHA-256 and row count must be the recorded ones."""
-    seen = _Read()
-    try:
-        async for _ in _object_rows(storage, record.object_key, DELETE_BATCH, seen):
-            pass
-    except ReadingArchiveDamaged:
-        raise
-    except Exception as exc:  # missing, unreadable, not gzip
-        raise ReadingArchiveDamaged(
-            object_key=record.object_key, reason=f"{type(exc).__name__}: {exc}"
-        ) from exc
-    found = (seen.rows, seen.digest.hexdigest(), seen.size)
-    if found != (record.row_count, record.sha256, record.bytes):
-        raise ReadingArchiveDamaged(
-            object_key=record.object_key,
-            recorded={"rows": record.row_count, "sha256": record.sha256, "bytes": record.bytes},
-            found={"rows": found[0], "sha256": found[1], "bytes": found[2]},
-        )
-
-
-def _reading(row: Sequence[str]) -> tuple[Any, ...]:
-    sensor_id, seq, instrument_id, read_at, state, watts, received_at = row
-    return (
-        sensor_id,
-        int(seq),
-        uuid.UUID(instrument_id),
-        datetime.fromisoformat(read_at),
-        PowerState(state),
-        int(watts),
-        datetime.fromisoformat(received_at),
+    await verify_object(
+        storage,
+        record.object_key,
+        rows=record.row_count or 0,
+        sha256=record.sha256 or "",
+        size=record.bytes or 0,
     )
 
 
@@ -411,7 +313,7 @@ async def _delete_archived(
 ) -> int:
     await _verify(storage, record)
     deleted = 0
-    async for rows in _object_rows(storage, record.object_key, batch, _Read()):
+    async for rows in object_rows(storage, record.object_key, batch):
         async with transaction(session):
             n = await _delete_readings(session, [(r[0], int(r[1])) for r in rows])
             await session.execute(
@@ -554,10 +456,10 @@ async def restore_month(
     inserted = 0
     try:
         await _verify(storage, record)
-        async for rows in _object_rows(storage, record.object_key, batch, _Read()):
+        async for rows in object_rows(storage, record.object_key, batch):
             async with transaction(session):
                 conn = await session.connection()
-                n = len((await INSERT_READINGS.run(conn, [_reading(r) for r in rows])).all())
+                n = len((await INSERT_READINGS.run(conn, [reading_values(r) for r in rows])).all())
                 await session.execute(
                     update(ReadingArchive)
                     .where(ReadingArchive.month == month)

@@ -28,7 +28,12 @@ from oversight.archive import (
     parse_month,
     restore_month,
 )
-from oversight.errors import ArchiveMonthNotDue, InvalidArchiveMonth, ReadingArchiveNotFound
+from oversight.errors import (
+    ArchiveMonthNotDue,
+    InvalidArchiveMonth,
+    ReadingArchiveDamaged,
+    ReadingArchiveNotFound,
+)
 from oversight.models import ArchiveStatus, ReadingArchive, SensorReading, SessionSource, UsageSession
 from oversight.plugin import READINGS_ARCHIVE_DUE
 from oversight.rollup import refresh_all_stale
@@ -328,3 +333,25 @@ def test_the_commands_on_the_embedded_default(tmp_path: Path) -> None:
         refused = CliRunner().invoke(main, command, env=env)
         assert refused.exit_code == 1, refused.output
         assert code in refused.stderr
+
+
+async def test_a_damaged_object_is_not_restored(backend, client, login):
+    m = await sensor_with_use(backend, client, login, 2019)
+    january = date(2019, 1, 1)
+    await archive(backend, 2019)
+    record = await record_of(backend, january)
+    assert record is not None
+    path = object_path(backend, record)
+    rows = object_rows(path)
+    rows[0][5] = str(int(rows[0][5]) + 1)  # one reading's watts changed
+    with gzip.open(path, "wt", newline="") as f:
+        f.writelines(",".join(r) + "\n" for r in [list(COLUMNS), *rows])
+
+    async with backend.runtime.session_maker() as session:
+        with pytest.raises(ReadingArchiveDamaged) as damaged:
+            await restore_month(session, create_storage(backend.settings), january)
+    assert damaged.value.code == "reading_archive_damaged"
+    assert await readings(backend, m, january) == []
+    after_refusal = await record_of(backend, january)
+    assert after_refusal is not None
+    assert (after_refusal.status, after_refusal.claimed_until) == (ArchiveStatus.archived, None)
