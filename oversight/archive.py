@@ -35,6 +35,7 @@ from sqlalchemy import (
     BigInteger,
     String,
     Table,
+    Uuid,
     bindparam,
     delete,
     exists,
@@ -48,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oversight.archive_files import COLUMNS, GzipCsvWriter, object_rows, reading_values, verify_object
-from oversight.batch_writes import pairs_among
+from oversight.batch_writes import among, pairs_among
 from oversight.errors import (
     ArchiveMonthNotDue,
     InvalidArchiveMonth,
@@ -76,6 +77,7 @@ log = logging.getLogger("yixiang.oversight.archive")
 LEASE = timedelta(hours=1)
 DELETE_BATCH = 50_000  # rows deleted (or restored) per transaction: no lock is held long
 EXPORT_CHUNK = 5_000  # rows fetched from the cursor at a time
+_READINGS: Table = SensorReading.__table__  # type: ignore[assignment]
 
 
 class Step(enum.StrEnum):
@@ -203,7 +205,7 @@ async def _check_due(session: AsyncSession, month: date, kept_months: int, now: 
 # --- claiming a month -------------------------------------------------------------------------------
 
 
-async def _claim(session: AsyncSession, month: date, *, create: bool) -> ReadingArchive:
+async def _claim(session: AsyncSession, month: date, *, create: bool) -> _Recorded:
     """Hold the month's record for this run (made, status exporting, when ``create``); refused while
     another run holds it."""
     now = utcnow()
@@ -229,9 +231,10 @@ async def _claim(session: AsyncSession, month: date, *, create: bool) -> Reading
             )
             .values(claimed_until=now + LEASE, updated_at=now)
         )
-        if getattr(claimed, "rowcount", 0) != 1:
-            raise ReadingArchiveBusy(month=month_label(month))
-        return await _record_of(session, month)
+        record = await _record_of(session, month) if getattr(claimed, "rowcount", 0) == 1 else None
+    if record is None:
+        raise ReadingArchiveBusy(month=month_label(month))
+    return record
 
 
 async def _update(session: AsyncSession, month: date, **values: Any) -> None:
@@ -260,10 +263,14 @@ async def _export(session: AsyncSession, storage: ResultStorage, month: date) ->
     try:
         out = GzipCsvWriter(writer)
         async with transaction(session, read_only=True):
+            # the instruments as one array: PostgreSQL then reads the month through the index on
+            # (instrument, read time), where a join with them scanned the whole table
+            instruments = list(await session.scalars(select(_instruments().c.id)))
+            conn = await session.connection()
             result = await session.stream(
                 select(*(getattr(SensorReading, c) for c in COLUMNS))
                 .where(
-                    SensorReading.instrument_id.in_(select(_instruments().c.id)),
+                    among(conn, _READINGS.c.instrument_id, instruments, Uuid()),
                     SensorReading.read_at >= start,
                     SensorReading.read_at < end,
                 )
@@ -278,7 +285,7 @@ async def _export(session: AsyncSession, storage: ResultStorage, month: date) ->
         raise
 
 
-async def _verify(storage: ResultStorage, record: ReadingArchive) -> None:
+async def _verify(storage: ResultStorage, record: _Recorded) -> None:
     await verify_object(
         storage,
         record.object_key,
@@ -290,7 +297,6 @@ async def _verify(storage: ResultStorage, record: ReadingArchive) -> None:
 
 # --- deleting and restoring rows -----------------------------------------------------------------
 
-_READINGS: Table = SensorReading.__table__  # type: ignore[assignment]
 _DELETE_ONE = delete(SensorReading).where(
     SensorReading.sensor_id == bindparam("p_sensor"), SensorReading.seq == bindparam("p_seq")
 )
@@ -309,7 +315,7 @@ async def _delete_readings(session: AsyncSession, keys: list[tuple[str, int]]) -
 
 
 async def _delete_archived(
-    session: AsyncSession, storage: ResultStorage, record: ReadingArchive, batch: int, step: StepCallback
+    session: AsyncSession, storage: ResultStorage, record: _Recorded, batch: int, step: StepCallback
 ) -> int:
     await _verify(storage, record)
     deleted = 0
@@ -345,7 +351,7 @@ async def archive_month(
     now = now or utcnow()
     label = month_label(month)
     async with transaction(session, read_only=True):
-        record = await session.get(ReadingArchive, month, populate_existing=True)
+        record = await _record_of(session, month)
         if record is None or record.status in (ArchiveStatus.exporting, ArchiveStatus.restored):
             await _check_due(session, month, kept_months, now)
     if record is not None and record.status == ArchiveStatus.archived:
@@ -383,7 +389,7 @@ async def archive_month(
                 stored.sha256,
             )
             step(month, Step.recorded, count)
-            record = await _record_of(session, month)
+            record = _Recorded(month, ArchiveStatus.deleting, stored.key, count, stored.sha256, stored.size)
         deleted = await _delete_archived(session, storage, record, batch, step)
         await _update(session, month, status=ArchiveStatus.archived, deleted_at=utcnow(), claimed_until=None)
     except BaseException:
@@ -393,18 +399,36 @@ async def archive_month(
     return _outcome(record, deleted)
 
 
-async def _record_of(session: AsyncSession, month: date) -> ReadingArchive:
+@dataclass(frozen=True)
+class _Recorded:
+    """A month's archive record as read (values: a commit expires no attribute of it)."""
+
+    month: date
+    status: ArchiveStatus
+    object_key: str
+    row_count: int | None
+    sha256: str | None
+    bytes: int | None
+
+
+async def _record_of(session: AsyncSession, month: date) -> _Recorded | None:
     async with transaction(session, read_only=True):
-        return (
-            await session.scalars(
-                select(ReadingArchive)
-                .where(ReadingArchive.month == month)
-                .execution_options(populate_existing=True)
+        row = (
+            await session.execute(
+                select(
+                    ReadingArchive.month,
+                    ReadingArchive.status,
+                    ReadingArchive.object_key,
+                    ReadingArchive.row_count,
+                    ReadingArchive.sha256,
+                    ReadingArchive.bytes,
+                ).where(ReadingArchive.month == month)
             )
-        ).one()
+        ).one_or_none()
+    return _Recorded(*row) if row is not None else None
 
 
-def _outcome(record: ReadingArchive, deleted: int) -> ArchiveOutcome:
+def _outcome(record: _Recorded, deleted: int) -> ArchiveOutcome:
     return ArchiveOutcome(
         record.month,
         record.object_key,
@@ -448,8 +472,7 @@ async def restore_month(
     step: StepCallback = _ignore,
 ) -> RestoreOutcome:
     """Put an archived month's readings back (those not in the table), once its object checks out."""
-    async with transaction(session, read_only=True):
-        record = await session.get(ReadingArchive, month, populate_existing=True)
+    record = await _record_of(session, month)
     if record is None or record.status == ArchiveStatus.exporting:
         raise ReadingArchiveNotFound(month=month_label(month))
     record = await _claim(session, month, create=False)

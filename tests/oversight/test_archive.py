@@ -142,12 +142,18 @@ async def test_a_due_month_goes_to_the_object_storage_and_a_recent_one_stays(bac
     assert await record_of(backend, february) is None
 
 
-async def test_a_rerun_does_nothing_twice(backend, client, login):
-    m = await sensor_with_use(backend, client, login, 2012)
-    january = date(2012, 1, 1)
-    await archive(backend, 2012)
+async def archived_january(backend, client, login, year: int) -> tuple[Monitored, date, ReadingArchive]:
+    """A sensor with use in January and February of ``year``, January archived."""
+    m = await sensor_with_use(backend, client, login, year)
+    january = date(year, 1, 1)
+    await archive(backend, year)
     record = await record_of(backend, january)
-    assert record is not None
+    assert record is not None and record.status == ArchiveStatus.archived
+    return m, january, record
+
+
+async def test_a_rerun_does_nothing_twice(backend, client, login):
+    m, january, record = await archived_january(backend, client, login, 2012)
     written = object_path(backend, record).stat()
 
     assert january not in [o.month for o in await archive(backend, 2012)]
@@ -336,11 +342,7 @@ def test_the_commands_on_the_embedded_default(tmp_path: Path) -> None:
 
 
 async def test_a_damaged_object_is_not_restored(backend, client, login):
-    m = await sensor_with_use(backend, client, login, 2019)
-    january = date(2019, 1, 1)
-    await archive(backend, 2019)
-    record = await record_of(backend, january)
-    assert record is not None
+    m, january, record = await archived_january(backend, client, login, 2019)
     path = object_path(backend, record)
     rows = object_rows(path)
     rows[0][5] = str(int(rows[0][5]) + 1)  # one reading's watts changed
