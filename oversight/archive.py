@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -90,7 +90,7 @@ class Step(enum.StrEnum):
     restored = "restored"  # a batch of rows put back
 
 
-StepCallback = Callable[[date, Step, int], None]
+StepCallback = Callable[[date, Step, int], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -328,11 +328,11 @@ async def _delete_archived(
                 .values(rows_deleted=ReadingArchive.rows_deleted + n, claimed_until=utcnow() + LEASE)
             )
         deleted += n
-        step(record.month, Step.deleted, n)
+        await step(record.month, Step.deleted, n)
     return deleted
 
 
-def _ignore(month: date, step: Step, rows: int) -> None:
+async def _ignore(month: date, step: Step, rows: int) -> None:
     return None
 
 
@@ -365,7 +365,7 @@ async def archive_month(
                 async with transaction(session):
                     await session.execute(delete(ReadingArchive).where(ReadingArchive.month == month))
                 return None
-            step(month, Step.exported, count)
+            await step(month, Step.exported, count)
             await _update(
                 session,
                 month,
@@ -388,7 +388,7 @@ async def archive_month(
                 stored.size,
                 stored.sha256,
             )
-            step(month, Step.recorded, count)
+            await step(month, Step.recorded, count)
             record = _Recorded(month, ArchiveStatus.deleting, stored.key, count, stored.sha256, stored.size)
         deleted = await _delete_archived(session, storage, record, batch, step)
         await _update(session, month, status=ArchiveStatus.archived, deleted_at=utcnow(), claimed_until=None)
@@ -489,7 +489,7 @@ async def restore_month(
                     .values(claimed_until=utcnow() + LEASE)
                 )
             inserted += n
-            step(month, Step.restored, n)
+            await step(month, Step.restored, n)
         await _update(session, month, status=ArchiveStatus.restored, restored_at=utcnow(), claimed_until=None)
     except BaseException:
         await _release(session, month)

@@ -140,8 +140,10 @@ def archive_readings_command(month: str | None) -> None:
         async with runtime.session_maker() as session:
             try:
                 if month is None:
-                    return await archive_due(session, storage, kept_months=kept)
-                outcome = await archive_month(session, storage, parse_month(month), kept_months=kept)
+                    return await archive_due(session, storage, kept_months=kept, step=_progress)
+                outcome = await archive_month(
+                    session, storage, parse_month(month), kept_months=kept, step=_progress
+                )
             except DomainError as exc:
                 click.echo(f"readings not archived: {exc.message} ({exc.code})", err=True)
                 return None
@@ -159,6 +161,13 @@ def archive_readings_command(month: str | None) -> None:
         click.echo("no month of readings is due")
 
 
+async def _progress(month: Any, step: str, rows: int) -> None:
+    """A step of the archive or restore, on stderr: stdout keeps only the result."""
+    from oversight.archive import month_label
+
+    click.echo(f"{month_label(month)}: {step} {rows} rows", err=True)
+
+
 @oversight_group.command("restore-readings")
 @click.argument("month")
 def restore_readings_command(month: str) -> None:
@@ -171,7 +180,9 @@ def restore_readings_command(month: str) -> None:
     async def work(runtime: Any) -> Any:
         async with runtime.session_maker() as session:
             try:
-                return await restore_month(session, create_storage(runtime.settings), parse_month(month))
+                return await restore_month(
+                    session, create_storage(runtime.settings), parse_month(month), step=_progress
+                )
             except DomainError as exc:
                 click.echo(f"readings not restored: {exc.message} ({exc.code})", err=True)
                 return None

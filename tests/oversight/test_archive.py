@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import sqlite3
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from oversight.archive import (
 from oversight.errors import (
     ArchiveMonthNotDue,
     InvalidArchiveMonth,
+    ReadingArchiveBusy,
     ReadingArchiveDamaged,
     ReadingArchiveNotFound,
 )
@@ -208,7 +210,7 @@ async def test_a_run_cut_short_is_finished_by_the_next(backend, client, login, y
     january = date(year, 1, 1)
     before = await readings(backend, m, january)
 
-    def step(month: date, done: Step, rows: int) -> None:
+    async def step(month: date, done: Step, rows: int) -> None:
         if (month, done) == (january, interrupted_at):
             raise Interrupted(done)
 
@@ -327,12 +329,31 @@ async def test_the_worker_archives_the_due_months_daily(backend, client, login):
 @pytest.mark.slow
 def test_the_commands_on_the_embedded_default(tmp_path: Path) -> None:
     env = {"YIXIANG_DATA_DIR": str(tmp_path), "YIXIANG_DEMO_DATA": "false", "YIXIANG_LOG_LEVEL": "ERROR"}
+    assert CliRunner().invoke(main, ["demo", "load"], env=env).exit_code == 0
+    with sqlite3.connect(tmp_path / "yixiang.db") as db:
+        sensor, instrument = db.execute("SELECT id, instrument_id FROM oversight_sensors LIMIT 1").fetchone()
+        db.executemany(  # three readings of 2019-01, written as ingest stores them
+            "INSERT INTO oversight_readings (sensor_id, seq, instrument_id, read_at, state, watts,"
+            " received_at) VALUES (?, ?, ?, ?, 'off', 0, ?)",
+            [(sensor, 10**9 + n, instrument, f"2019-01-1{n} 01:00:00.000000", "2019-01-20 00:00:00.000000")
+             for n in range(3)],
+        )  # fmt: skip
+
     archived = CliRunner().invoke(main, ["oversight", "archive-readings"], env=env)
     assert archived.exit_code == 0, archived.output
-    assert "no month of readings is due" in archived.stdout
+    assert "2019-01: 3 readings in archive/readings/2019-01.csv.gz" in archived.stdout
+    assert (tmp_path / "results" / "archive" / "readings" / "2019-01.csv.gz").exists()
+    again = CliRunner().invoke(main, ["oversight", "archive-readings"], env=env)
+    assert "no month of readings is due" in again.stdout
+    restored = CliRunner().invoke(main, ["oversight", "restore-readings", "2019-01"], env=env)
+    assert restored.exit_code == 0, restored.output
+    assert "2019-01: 3 of the 3 readings" in restored.stdout
+    with sqlite3.connect(tmp_path / "yixiang.db") as db:
+        back = db.execute("SELECT count(*) FROM oversight_readings WHERE seq >= 1000000000").fetchone()
+    assert back == (3,)
 
     for command, code in (
-        (["oversight", "restore-readings", "2025-01"], "reading_archive_not_found"),
+        (["oversight", "restore-readings", "2018-01"], "reading_archive_not_found"),
         (["oversight", "restore-readings", "2025-13"], "archive_month_invalid"),
         (["oversight", "archive-readings", "--month", "2999-01"], "archive_month_not_due"),
     ):
@@ -357,3 +378,25 @@ async def test_a_damaged_object_is_not_restored(backend, client, login):
     after_refusal = await record_of(backend, january)
     assert after_refusal is not None
     assert (after_refusal.status, after_refusal.claimed_until) == (ArchiveStatus.archived, None)
+
+
+async def test_a_month_one_run_holds_is_refused_to_another(backend, client, login):
+    m = await sensor_with_use(backend, client, login, 2020)
+    january = date(2020, 1, 1)
+    storage = create_storage(backend.settings)
+    refusals = []
+
+    async def meanwhile(month: date, done: Step, rows: int) -> None:
+        if (month, done) == (january, Step.recorded):
+            async with backend.runtime.session_maker() as other:
+                for attempt in (
+                    archive_month(other, storage, january, kept_months=KEPT, now=after(2020)),
+                    restore_month(other, storage, january),
+                ):
+                    with pytest.raises(ReadingArchiveBusy) as busy:
+                        await attempt
+                    refusals.append(busy.value.code)
+
+    assert january in [o.month for o in await archive(backend, 2020, step=meanwhile)]
+    assert refusals == ["reading_archive_busy", "reading_archive_busy"]
+    assert await readings(backend, m, january) == []
