@@ -16,7 +16,8 @@ Archiving a month, each step its own transaction:
 5. mark it ``archived``.
 
 A rerun after a crash at any step redoes only what is not done: before 3 the object is written
-again under the same key (replaced whole), after 3 the deletes go on. :func:`restore_month` puts
+again under the same key (replaced whole), after 3 the deletes go on; a recorded object is never
+written again. :func:`restore_month` puts
 an archived month's rows back (those not present), after the same check, and marks it
 ``restored``: the daily job leaves it in the table until ``archive-readings --month`` is run again.
 """
@@ -184,7 +185,7 @@ async def due_months(session: AsyncSession, *, kept_months: int, now: datetime |
     async with transaction(session, read_only=True):
         rows = await session.execute(select(ReadingArchive.month, ReadingArchive.status))
         recorded = {month: status for month, status in rows}
-        months = [m for m, status in recorded.items() if status == ArchiveStatus.deleting and m <= last]
+        months = [m for m, status in recorded.items() if status == ArchiveStatus.deleting]
         oldest = await _oldest_reading(session)
         month = shanghai_date(oldest).replace(day=1) if oldest is not None else add_months(last, 1)
         while month <= last:
@@ -347,7 +348,8 @@ async def archive_month(
     step: StepCallback = _ignore,
 ) -> ArchiveOutcome | None:
     """Archive one month (or finish it); None when it holds no readings. A restored month is
-    archived again (its object replaced)."""
+    archived again: its rows the object holds are deleted (the object is never written again once
+    recorded)."""
     now = now or utcnow()
     label = month_label(month)
     async with transaction(session, read_only=True):
@@ -358,9 +360,12 @@ async def archive_month(
         return _outcome(record, 0)
     record = await _claim(session, month, create=True)
     try:
-        if record.status != ArchiveStatus.deleting:
+        if record.status == ArchiveStatus.archived:  # another run finished it meanwhile
+            await _update(session, month, claimed_until=None)
+            return _outcome(record, 0)
+        if record.status == ArchiveStatus.exporting:
             stored, count = await _export(session, storage, month)
-            if count == 0:
+            if count == 0:  # nothing recorded refers to the object: it goes with the claim
                 await storage.delete(stored.key)
                 async with transaction(session):
                     await session.execute(delete(ReadingArchive).where(ReadingArchive.month == month))
@@ -374,10 +379,7 @@ async def archive_month(
                 row_count=count,
                 sha256=stored.sha256,
                 bytes=stored.size,
-                rows_deleted=0,
                 archived_at=utcnow(),
-                deleted_at=None,
-                restored_at=None,
                 claimed_until=utcnow() + LEASE,
             )
             log.info(
@@ -390,6 +392,8 @@ async def archive_month(
             )
             await step(month, Step.recorded, count)
             record = _Recorded(month, ArchiveStatus.deleting, stored.key, count, stored.sha256, stored.size)
+        elif record.status == ArchiveStatus.restored:
+            await _update(session, month, status=ArchiveStatus.deleting, rows_deleted=0, deleted_at=None)
         deleted = await _delete_archived(session, storage, record, batch, step)
         await _update(session, month, status=ArchiveStatus.archived, deleted_at=utcnow(), claimed_until=None)
     except BaseException:

@@ -286,12 +286,16 @@ async def test_a_restore_brings_back_rows_that_give_the_same_sessions(backend, c
         await recompute_sessions(session, m.instrument_id, low, high, thresholds_of(monitor))
     assert await sensor_sessions(backend, m, january) == sessions
 
-    # a restored month stays until it is archived again by name; the same rows give the same bytes
+    # a restored month stays until it is archived again by name: its object's rows deleted again
     await roll_up(backend)
     assert january not in [o.month for o in await archive(backend, 2017)]
+    written = object_path(backend, record).stat().st_mtime_ns
     async with backend.runtime.session_maker() as session:
         archived = await archive_month(session, storage, january, kept_months=KEPT, now=after(2017))
     assert archived is not None and archived.sha256 == record.sha256 and archived.rows_deleted == 80
+    assert object_path(backend, record).stat().st_mtime_ns == written
+    again_record = await record_of(backend, january)
+    assert again_record is not None and again_record.status == ArchiveStatus.archived
     assert await readings(backend, m, january) == []
 
 
