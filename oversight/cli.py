@@ -1,4 +1,5 @@
-"""``yixiang oversight ...``: register sensors, and the ingest role that takes their MQTT messages."""
+"""``yixiang oversight ...``: register sensors, the ingest role that takes their MQTT messages, the
+roll-up, the simulator, and the archive of old readings (and their restore)."""
 
 from __future__ import annotations
 
@@ -147,7 +148,10 @@ def archive_readings_command(month: str | None) -> None:
             except DomainError as exc:
                 click.echo(f"readings not archived: {exc.message} ({exc.code})", err=True)
                 return None
-        return [outcome] if outcome is not None else []
+        if outcome is None:
+            click.echo(f"{month}: no readings to archive")
+            return []
+        return [outcome]
 
     outcomes = run_with_runtime(work)
     if outcomes is None:
@@ -157,7 +161,7 @@ def archive_readings_command(month: str | None) -> None:
             f"{month_label(o.month)}: {o.row_count} readings in {o.object_key} (sha256 {o.sha256}, "
             f"{o.bytes} bytes); {o.rows_deleted} rows deleted now"
         )
-    if not outcomes:
+    if not outcomes and month is None:
         click.echo("no month of readings is due")
 
 
