@@ -55,6 +55,7 @@ from oversight.errors import (
     ArchiveMonthNotDue,
     InvalidArchiveMonth,
     ReadingArchiveBusy,
+    ReadingArchiveDamaged,
     ReadingArchiveNotFound,
 )
 from oversight.ingest import INSERT_READINGS
@@ -452,8 +453,11 @@ async def archive_due(
     batch: int = DELETE_BATCH,
     step: StepCallback = _ignore,
 ) -> list[ArchiveOutcome]:
-    """Archive every due month, oldest first; a month another run holds is left to it."""
+    """Archive every due month, oldest first; a month another run holds is left to it. A month
+    whose object does not check out is left as it is, the others done, and the first such failure
+    raised at the end (the job's run fails and is retried)."""
     outcomes = []
+    damaged: list[ReadingArchiveDamaged] = []
     for month in await due_months(session, kept_months=kept_months, now=now):
         try:
             outcome = await archive_month(
@@ -462,8 +466,14 @@ async def archive_due(
         except ReadingArchiveBusy:
             log.info("readings of %s: another run is archiving them", month_label(month))
             continue
+        except ReadingArchiveDamaged as exc:
+            log.error("readings of %s not deleted: %s %s", month_label(month), exc.code, exc.details)
+            damaged.append(exc)
+            continue
         if outcome is not None:
             outcomes.append(outcome)
+    if damaged:
+        raise damaged[0]
     return outcomes
 
 

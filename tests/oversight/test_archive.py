@@ -404,3 +404,39 @@ async def test_a_month_one_run_holds_is_refused_to_another(backend, client, logi
     assert january in [o.month for o in await archive(backend, 2020, step=meanwhile)]
     assert refusals == ["reading_archive_busy", "reading_archive_busy"]
     assert await readings(backend, m, january) == []
+
+
+async def test_a_damaged_object_keeps_its_rows_and_not_the_other_months(backend, client, login):
+    m = await sensor_with_use(backend, client, login, 2021)
+    january, february = date(2021, 1, 1), date(2021, 2, 1)
+
+    async def cut(month: date, done: Step, rows: int) -> None:
+        if (month, done) == (january, Step.recorded):
+            raise Interrupted(done)
+
+    with pytest.raises(Interrupted):
+        await archive(backend, 2021, step=cut)
+    record = await record_of(backend, january)
+    assert record is not None and record.status == ArchiveStatus.deleting
+    path = object_path(backend, record)
+    good = path.read_bytes()
+    path.write_bytes(b"not what was recorded")
+
+    async with backend.runtime.session_maker() as session:
+        with pytest.raises(ReadingArchiveDamaged):  # a month later: February is due too
+            await archive_due(
+                session,
+                create_storage(backend.settings),
+                kept_months=KEPT,
+                now=after(2021) + timedelta(days=31),
+            )
+    assert len(await readings(backend, m, january)) == 80
+    after_refusal = await record_of(backend, january)
+    assert after_refusal is not None and after_refusal.status == ArchiveStatus.deleting
+    assert await readings(backend, m, february) == []
+    done = await record_of(backend, february)
+    assert done is not None and done.status == ArchiveStatus.archived
+
+    path.write_bytes(good)  # the object put back (from a copy of the bucket): the next run finishes
+    assert january in [o.month for o in await archive(backend, 2021)]
+    assert await readings(backend, m, january) == []
