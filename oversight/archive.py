@@ -2,9 +2,8 @@
 docs/growth.md).
 
 Raw readings are needed only to derive sessions again, which happens within days; the sessions
-and the daily roll-up keep the figures. A month (Asia/Shanghai) is due once it ended more than
-``readings_kept_months`` ago and none of its days waits for the roll-up (``oversight.stale``).
-Archiving a month, each step its own transaction:
+and the daily roll-up keep the figures. Which months are due: ``oversight.archive_months``; the
+object's format: ``oversight.archive_files``. Archiving a month, each step its own transaction:
 
 1. claim it: its row in ``oversight_reading_archives`` (status ``exporting``) held for ``LEASE``;
 2. write its readings to ``archive/readings/YYYY-MM.csv.gz`` in the results' object storage
@@ -17,16 +16,15 @@ Archiving a month, each step its own transaction:
 
 A rerun after a crash at any step redoes only what is not done: before 3 the object is written
 again under the same key (replaced whole), after 3 the deletes go on; a recorded object is never
-written again. :func:`restore_month` puts
-an archived month's rows back (those not present), after the same check, and marks it
-``restored``: the daily job leaves it in the table until ``archive-readings --month`` is run again.
+written again. :func:`restore_month` puts an archived month's rows back (those not present),
+after the same check, and marks it ``restored``: the daily job leaves it in the table until
+``archive-readings --month`` is run again.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -39,21 +37,23 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     delete,
-    exists,
-    func,
-    literal,
     or_,
     select,
-    union,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oversight.archive_files import COLUMNS, GzipCsvWriter, object_rows, reading_values, verify_object
+from oversight.archive_months import (
+    archive_key,
+    check_due,
+    due_months,
+    month_label,
+    month_span,
+    sensed_instruments,
+)
 from oversight.batch_writes import among, pairs_among
 from oversight.errors import (
-    ArchiveMonthNotDue,
-    InvalidArchiveMonth,
     ReadingArchiveBusy,
     ReadingArchiveDamaged,
     ReadingArchiveNotFound,
@@ -62,15 +62,9 @@ from oversight.ingest import INSERT_READINGS
 from oversight.models import (
     ArchiveStatus,
     ReadingArchive,
-    Sensor,
-    SensorBinding,
     SensorReading,
-    StaleUsageDay,
 )
-from oversight.months import add_months
-from oversight.usage import day_range
 from results.storage import ResultStorage, StoredObject
-from yixiang.clock import shanghai_date
 from yixiang.db import insert_ignoring_conflict, is_postgres, transaction, utcnow
 
 log = logging.getLogger("yixiang.oversight.archive")
@@ -111,97 +105,6 @@ class RestoreOutcome:
     object_key: str
     row_count: int
     rows_inserted: int  # the others were in the table already
-
-
-def parse_month(text: str) -> date:
-    """``2025-01`` → 2025-01-01."""
-    found = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
-    if found is None or not 1 <= int(found.group(2)) <= 12:
-        raise InvalidArchiveMonth(month=text)
-    return date(int(found.group(1)), int(found.group(2)), 1)
-
-
-def month_label(month: date) -> str:
-    return f"{month.year:04d}-{month.month:02d}"
-
-
-def archive_key(month: date) -> str:
-    return f"archive/readings/{month_label(month)}.csv.gz"
-
-
-def last_due_month(today: date, kept_months: int) -> date:
-    """The newest month that ended more than ``kept_months`` months before ``today``: with 13 kept
-    on 2026-12-03, 2025-10 (it ended on 2025-11-01, and 2025-11-01 plus 13 months is past)."""
-    return add_months(today.replace(day=1), -(kept_months + 1))
-
-
-def _span(month: date) -> tuple[datetime, datetime]:
-    return day_range(month, add_months(month, 1) - timedelta(days=1))
-
-
-# --- which months are due --------------------------------------------------------------------------
-
-
-def _instruments() -> Any:
-    """Every instrument a sensor is or was on: the readings' instruments, found through the index
-    on (instrument, read time) instead of a pass over the whole table."""
-    return union(
-        select(Sensor.instrument_id.label("id")).where(Sensor.instrument_id.is_not(None)),
-        select(SensorBinding.instrument_id.label("id")).where(SensorBinding.instrument_id.is_not(None)),
-    ).subquery()
-
-
-async def _oldest_reading(session: AsyncSession) -> datetime | None:
-    ids = _instruments()
-    first = (
-        select(func.min(SensorReading.read_at))
-        .where(SensorReading.instrument_id == ids.c.id)
-        .scalar_subquery()
-        .label("first")
-    )
-    firsts = select(first).select_from(ids).subquery()
-    oldest = await session.scalar(select(func.min(firsts.c.first)))
-    return oldest if oldest is None or isinstance(oldest, datetime) else datetime.fromisoformat(oldest)
-
-
-async def _has_readings(session: AsyncSession, month: date) -> bool:
-    start, end = _span(month)
-    ids = _instruments()
-    one = exists().where(
-        SensorReading.instrument_id == ids.c.id, SensorReading.read_at >= start, SensorReading.read_at < end
-    )
-    return (await session.scalar(select(literal(1)).select_from(ids).where(one).limit(1))) is not None
-
-
-async def _has_stale_days(session: AsyncSession, month: date) -> bool:
-    last = add_months(month, 1) - timedelta(days=1)
-    marked = select(StaleUsageDay.day).where(StaleUsageDay.day >= month, StaleUsageDay.day <= last).limit(1)
-    return (await session.scalar(marked)) is not None
-
-
-async def due_months(session: AsyncSession, *, kept_months: int, now: datetime | None = None) -> list[date]:
-    """The months to archive now, oldest first: those due and not yet archived (or restored), and
-    those whose deletes a run left unfinished."""
-    last = last_due_month(shanghai_date(now or utcnow()), kept_months)
-    async with transaction(session, read_only=True):
-        rows = await session.execute(select(ReadingArchive.month, ReadingArchive.status))
-        recorded = {month: status for month, status in rows}
-        months = [m for m, status in recorded.items() if status == ArchiveStatus.deleting]
-        oldest = await _oldest_reading(session)
-        month = shanghai_date(oldest).replace(day=1) if oldest is not None else add_months(last, 1)
-        while month <= last:
-            if recorded.get(month, ArchiveStatus.exporting) == ArchiveStatus.exporting and not (
-                await _has_stale_days(session, month)
-            ):
-                if await _has_readings(session, month):
-                    months.append(month)
-            month = add_months(month, 1)
-    return sorted(set(months))
-
-
-async def _check_due(session: AsyncSession, month: date, kept_months: int, now: datetime) -> None:
-    if month > last_due_month(shanghai_date(now), kept_months) or await _has_stale_days(session, month):
-        raise ArchiveMonthNotDue(month=month_label(month), kept_months=kept_months)
 
 
 # --- claiming a month -------------------------------------------------------------------------------
@@ -260,14 +163,14 @@ async def _release(session: AsyncSession, month: date) -> None:
 
 async def _export(session: AsyncSession, storage: ResultStorage, month: date) -> tuple[StoredObject, int]:
     """Write the month's readings as one gzip CSV object; returns it and its row count."""
-    start, end = _span(month)
+    start, end = month_span(month)
     writer = await storage.writer(archive_key(month))
     try:
         out = GzipCsvWriter(writer)
         async with transaction(session, read_only=True):
             # the instruments as one array: PostgreSQL then reads the month through the index on
             # (instrument, read time), where a join with them scanned the whole table
-            instruments = list(await session.scalars(select(_instruments().c.id)))
+            instruments = list(await session.scalars(select(sensed_instruments().c.id)))
             conn = await session.connection()
             result = await session.stream(
                 select(*(getattr(SensorReading, c) for c in COLUMNS))
@@ -356,7 +259,7 @@ async def archive_month(
     async with transaction(session, read_only=True):
         record = await _record_of(session, month)
         if record is None or record.status in (ArchiveStatus.exporting, ArchiveStatus.restored):
-            await _check_due(session, month, kept_months, now)
+            await check_due(session, month, kept_months, now)
     if record is not None and record.status == ArchiveStatus.archived:
         return _outcome(record, 0)
     record = await _claim(session, month, create=True)

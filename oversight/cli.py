@@ -129,7 +129,8 @@ def rollup_command(first: Any, last: Any) -> None:
 )
 def archive_readings_command(month: str | None) -> None:
     """Move the sensor readings of due months to the object storage (the worker does it daily)."""
-    from oversight.archive import archive_due, archive_month, month_label, parse_month
+    from oversight.archive import archive_due, archive_month
+    from oversight.archive_months import month_label, parse_month
     from oversight.settings import OversightSettings
     from results.storage import create_storage
     from yixiang.cli import run_with_runtime
@@ -167,7 +168,7 @@ def archive_readings_command(month: str | None) -> None:
 
 async def _progress(month: Any, step: str, rows: int) -> None:
     """A step of the archive or restore, on stderr: stdout keeps only the result."""
-    from oversight.archive import month_label
+    from oversight.archive_months import month_label
 
     click.echo(f"{month_label(month)}: {step} {rows} rows", err=True)
 
@@ -176,7 +177,8 @@ async def _progress(month: Any, step: str, rows: int) -> None:
 @click.argument("month")
 def restore_readings_command(month: str) -> None:
     """Put an archived month's sensor readings (YYYY-MM) back into the database."""
-    from oversight.archive import month_label, parse_month, restore_month
+    from oversight.archive import restore_month
+    from oversight.archive_months import month_label, parse_month
     from results.storage import create_storage
     from yixiang.cli import run_with_runtime
     from yixiang.errors import DomainError

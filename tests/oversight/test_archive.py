@@ -19,16 +19,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, func, select
 
-from oversight.archive import (
-    COLUMNS,
-    ArchiveOutcome,
-    Step,
-    archive_due,
-    archive_month,
-    due_months,
-    parse_month,
-    restore_month,
-)
+from oversight.archive import ArchiveOutcome, Step, archive_due, archive_month, restore_month
+from oversight.archive_files import COLUMNS
+from oversight.archive_months import due_months, parse_month
 from oversight.errors import (
     ArchiveMonthNotDue,
     InvalidArchiveMonth,
