@@ -1,4 +1,5 @@
-"""``yixiang oversight ...``: register sensors, and the ingest role that takes their MQTT messages."""
+"""``yixiang oversight ...``: register sensors, the ingest role that takes their MQTT messages, the
+roll-up, the simulator, and the archive of old readings (and their restore)."""
 
 from __future__ import annotations
 
@@ -119,6 +120,86 @@ def rollup_command(first: Any, last: Any) -> None:
 
     count = run_with_runtime(work)
     click.echo(f"roll-up rebuilt from {first.date()} to {last.date()}: {count} instruments with usage")
+
+
+@oversight_group.command("archive-readings")
+@click.option(
+    "--month",
+    help="Only this month (YYYY-MM, Asia/Shanghai), if due; a restored month is archived again.",
+)
+def archive_readings_command(month: str | None) -> None:
+    """Move the sensor readings of due months to the object storage (the worker does it daily)."""
+    from oversight.archive import archive_due, archive_month
+    from oversight.archive_months import month_label, parse_month
+    from oversight.settings import OversightSettings
+    from results.storage import create_storage
+    from yixiang.cli import run_with_runtime
+    from yixiang.errors import DomainError
+
+    async def work(runtime: Any) -> list[Any] | None:
+        kept = OversightSettings.of(runtime.settings).readings_kept_months
+        storage = create_storage(runtime.settings)
+        async with runtime.session_maker() as session:
+            try:
+                if month is None:
+                    return await archive_due(session, storage, kept_months=kept, step=_progress)
+                outcome = await archive_month(
+                    session, storage, parse_month(month), kept_months=kept, step=_progress
+                )
+            except DomainError as exc:
+                click.echo(f"readings not archived: {exc.message} ({exc.code})", err=True)
+                return None
+        if outcome is None:
+            click.echo(f"{month}: no readings to archive")
+            return []
+        return [outcome]
+
+    outcomes = run_with_runtime(work)
+    if outcomes is None:
+        sys.exit(1)
+    for o in outcomes:
+        click.echo(
+            f"{month_label(o.month)}: {o.row_count} readings in {o.object_key} (sha256 {o.sha256}, "
+            f"{o.bytes} bytes); {o.rows_deleted} rows deleted now"
+        )
+    if not outcomes and month is None:
+        click.echo("no month of readings is due")
+
+
+async def _progress(month: Any, step: str, rows: int) -> None:
+    """A step of the archive or restore, on stderr: stdout keeps only the result."""
+    from oversight.archive_months import month_label
+
+    click.echo(f"{month_label(month)}: {step} {rows} rows", err=True)
+
+
+@oversight_group.command("restore-readings")
+@click.argument("month")
+def restore_readings_command(month: str) -> None:
+    """Put an archived month's sensor readings (YYYY-MM) back into the database."""
+    from oversight.archive import restore_month
+    from oversight.archive_months import month_label, parse_month
+    from results.storage import create_storage
+    from yixiang.cli import run_with_runtime
+    from yixiang.errors import DomainError
+
+    async def work(runtime: Any) -> Any:
+        async with runtime.session_maker() as session:
+            try:
+                return await restore_month(
+                    session, create_storage(runtime.settings), parse_month(month), step=_progress
+                )
+            except DomainError as exc:
+                click.echo(f"readings not restored: {exc.message} ({exc.code})", err=True)
+                return None
+
+    outcome = run_with_runtime(work)
+    if outcome is None:
+        sys.exit(1)
+    click.echo(
+        f"{month_label(outcome.month)}: {outcome.rows_inserted} of the {outcome.row_count} readings in "
+        f"{outcome.object_key} put back (the others were there)"
+    )
 
 
 @oversight_group.command("simulate")

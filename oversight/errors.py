@@ -175,3 +175,28 @@ class NotIndicatorReader(Forbidden):
 class InvalidPeriod(InvalidInput):
     code = "period_invalid"
     message = "统计期间有误"
+
+
+class InvalidArchiveMonth(InvalidInput):
+    code = "archive_month_invalid"
+    message = "月份格式应为 YYYY-MM，例如 2025-01"
+
+
+class ArchiveMonthNotDue(Conflict):
+    code = "archive_month_not_due"
+    message = "该月的传感器读数尚未到归档时间，或其日用量汇总仍待重算"
+
+
+class ReadingArchiveNotFound(NotFound):
+    code = "reading_archive_not_found"
+    message = "该月的传感器读数未归档"
+
+
+class ReadingArchiveBusy(Conflict):
+    code = "reading_archive_busy"
+    message = "该月的传感器读数正在归档或恢复，请稍后再试"
+
+
+class ReadingArchiveDamaged(Conflict):
+    code = "reading_archive_damaged"
+    message = "归档文件与记录的校验值或行数不符，未做任何更改"

@@ -113,7 +113,8 @@ async def ingest(
 
 
 _READINGS: Table = SensorReading.__table__  # type: ignore[assignment]
-_INSERT_READINGS = BatchInsert(
+# Each new (sensor, seq) once, returning those inserted (also how an archived month is restored)
+INSERT_READINGS = BatchInsert(
     _READINGS,
     ("sensor_id", "seq", "instrument_id", "read_at", "state", "watts", "received_at"),
     other=conflict_ignoring_inserts(SensorReading, ["sensor_id", "seq"])["sqlite"].returning(
@@ -172,7 +173,7 @@ async def _store_readings(
     inserted: set[tuple[str, int]] = set()
     if values:
         conn = await session.connection()
-        rows = await _INSERT_READINGS.run(conn, values)  # Stored's fields are the columns
+        rows = await INSERT_READINGS.run(conn, values)  # Stored's fields are the columns
         inserted.update((row.sensor_id, row.seq) for row in rows)
     seen = [(index, p) for key, (index, p, _) in first.items() if key not in inserted] + again
     if seen:

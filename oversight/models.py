@@ -256,3 +256,33 @@ class StaleUsageDay(Base):
     instrument_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instruments.id"), primary_key=True)
     day: Mapped[date] = mapped_column(primary_key=True)
     marked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArchiveStatus(enum.StrEnum):
+    exporting = "exporting"  # a run holds the month: its object is being written, nothing deleted
+    deleting = "deleting"  # the object is complete and recorded: its rows are being deleted
+    archived = "archived"  # every row the object holds is out of the readings table
+    restored = "restored"  # the object's rows were put back (the object stays)
+
+
+class ReadingArchive(Base):
+    """A month (Asia/Shanghai) of sensor readings moved to the object storage (``oversight.archive``).
+
+    ``row_count``, ``sha256`` and ``bytes`` describe the object and are set only once it is
+    complete; rows are deleted only for a month recorded so, and only those the object holds.
+    ``claimed_until``: the run working on the month (archive or restore) holds it until then."""
+
+    __tablename__ = "oversight_reading_archives"
+
+    month: Mapped[date] = mapped_column(primary_key=True)  # the month's first day
+    status: Mapped[ArchiveStatus] = mapped_column(_enum(ArchiveStatus))
+    object_key: Mapped[str] = mapped_column(String(200))
+    row_count: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    rows_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    claimed_until: Mapped[datetime | None]
+    archived_at: Mapped[datetime | None]  # the object complete and recorded
+    deleted_at: Mapped[datetime | None]  # its rows all deleted
+    restored_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

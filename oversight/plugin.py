@@ -10,6 +10,7 @@ from booking.models import BookingStatus
 from booking.sensed import SENSED_USE
 from catalogue.events import INSTRUMENT_CHANGED
 from catalogue.live import LIVE_STATUS
+from oversight.archive import archive_due
 from oversight.complaint_controllers import ComplaintController
 from oversight.controllers import LiveStatusController, SensorController, UsageController
 from oversight.deadline_controllers import OverdueController
@@ -31,6 +32,8 @@ from oversight.reward_demo import load_reward_services_demo, load_rewards_demo
 from oversight.rollup import ROLLUP_DUE, mark_booking_days, refresh_all_stale
 from oversight.sensed import SensedUseService
 from oversight.sensors import retire_sensors_of_retired_instruments
+from oversight.settings import OversightSettings
+from results.storage import create_storage
 from yixiang.domains import Domain, JobContext, PeriodicJob
 from yixiang.outbox import Event
 from yixiang.settings import Settings
@@ -58,6 +61,21 @@ async def mark_booked_days_stale(ctx: JobContext, event: Event) -> None:
 async def refresh_usage_rollup(ctx: JobContext, event: Event) -> None:
     """Recompute the roll-up's stale days (every minute)."""
     await refresh_all_stale(ctx.session)
+
+
+READINGS_ARCHIVE_DUE = "oversight.readings_archive_due"  # periodic: archive the months of readings due
+
+
+async def archive_old_readings(ctx: JobContext, event: Event) -> None:
+    """Move the readings of every due month to the object storage (``oversight.archive``). The
+    delivery mark commits first: the archive commits step by step, and on SQLite the export must
+    not hold the write lock. A run cut short is finished by the next (the archive resumes)."""
+    await ctx.session.commit()
+    await archive_due(
+        ctx.session,
+        create_storage(ctx.settings),
+        kept_months=OversightSettings.of(ctx.settings).readings_kept_months,
+    )
 
 
 # Transitions that put a booking's window among the booked ones or take it out of them
@@ -99,6 +117,7 @@ DOMAIN = Domain(
         INSTRUMENT_CHANGED: [remove_sensors_of_retired_instruments],
         IDLE_CHECK_DUE: [find_idle_instruments],
         ROLLUP_DUE: [refresh_usage_rollup],
+        READINGS_ARCHIVE_DUE: [archive_old_readings],
         **{topic: [mark_booked_days_stale] for topic in WINDOW_TOPICS},
         IDLE_STEP: [notify_idle_step],
     },
@@ -107,6 +126,7 @@ DOMAIN = Domain(
     periodic_jobs=[
         PeriodicJob(name="oversight-idle-check", every_seconds=3600, topic=IDLE_CHECK_DUE),
         PeriodicJob(name="oversight-usage-rollup", every_seconds=60, topic=ROLLUP_DUE),
+        PeriodicJob(name="oversight-readings-archive", every_seconds=86_400, topic=READINGS_ARCHIVE_DUE),
     ],
     # the sensors and their year of usage; 2025's services and bookings; their days' roll-up; the evaluation
     # of 2025 (counting them); the complaints; the rewards (reading its grades); the purchase

@@ -44,6 +44,10 @@ class OversightSettings(Section):
     # 购置查重评议: a proposed purchase at or above this price (fen) gets a review report at once
     # (seed 004 §(二): 新购50万元及以上大仪); below it the filing is recorded as not requiring one
     review_threshold_fen: Annotated[int, msgspec.Meta(ge=0, le=10**13)] = 50_000_000
+    # Raw readings of a month (Asia/Shanghai) that ended more than this many months ago are moved
+    # to the object storage by the archive job (``oversight.archive``); the sessions and the
+    # daily roll-up keep their figures
+    readings_kept_months: Annotated[int, msgspec.Meta(ge=1, le=1_200)] = 13
 
     def problems(self, settings: Settings) -> list[str]:
         parts = urlsplit(self.mqtt_url)
