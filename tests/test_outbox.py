@@ -231,6 +231,35 @@ async def test_metrics_show_each_jobs_last_run_its_failure_and_a_job_no_worker_r
     assert job_figure(metrics, "yixiang_job_overdue_seconds", slow) == 0  # next run an hour away
 
 
+def outbox_lag(metrics_text: str) -> float:
+    found = re.search(r"^yixiang_outbox_lag_seconds ([0-9.e+-]+)$", metrics_text, re.M)
+    assert found, metrics_text
+    return float(found.group(1))
+
+
+async def test_the_outbox_lag_counts_due_events_not_ones_scheduled_for_later(effects):
+    """An operator alerted on the outbox's lag is not woken by an event that waits for its time
+    (a retry's back-off, a job's next run), however long ago it was written; a due one that
+    nobody handles is late from its time on."""
+    written = utcnow() - timedelta(hours=3)
+    scheduled = OutboxEvent(topic=f"test.later.{uuid.uuid4().hex}", payload={}, created_at=written)
+    scheduled.run_at = utcnow() + timedelta(hours=1)
+    async with effects.runtime.session_maker() as session, session.begin():
+        session.add(scheduled)
+    assert outbox_lag((await effects.client.get("/metrics")).text) < 3 * 3600 - 60
+
+    late = OutboxEvent(topic=f"test.late.{uuid.uuid4().hex}", payload={}, created_at=written)
+    late.run_at = utcnow() - timedelta(hours=2)
+    async with effects.runtime.session_maker() as session, session.begin():
+        session.add(late)
+    try:
+        assert 2 * 3600 - 60 < outbox_lag((await effects.client.get("/metrics")).text) < 2 * 3600 + 600
+    finally:
+        async with effects.runtime.session_maker() as session, session.begin():
+            for event in (scheduled, late):
+                await session.delete(await session.get(OutboxEvent, event.id))
+
+
 async def test_two_workers_draining_together_deliver_each_event_once(effects):
     topic = f"test.parallel.{uuid.uuid4().hex}"
     async with effects.runtime.session_maker() as session, session.begin():

@@ -88,7 +88,7 @@ class Metrics:
             "yixiang_outbox_pending", "Outbox events not yet handled", registry=registry
         )
         self.outbox_lag = Gauge(
-            "yixiang_outbox_lag_seconds", "Age of the oldest outbox event not yet handled", registry=registry
+            "yixiang_outbox_lag_seconds", "How long the oldest due outbox event has waited", registry=registry
         )
         self.outbox_dead = Gauge(
             "yixiang_outbox_dead", "Outbox events given up on (kept for replay)", registry=registry
@@ -122,9 +122,12 @@ class Metrics:
         self.latency.labels(route).observe(seconds)
 
     async def read_outbox(self, session: AsyncSession, now: datetime) -> None:
+        # The lag is the oldest *due* event's wait: one scheduled for later (a periodic job's
+        # next run, a retry's back-off) is not late, however long ago it was written.
+        due = OutboxEvent.run_at <= now
         pending = (
             await session.execute(
-                select(func.count(), func.min(OutboxEvent.created_at)).where(
+                select(func.count(), func.min(OutboxEvent.run_at).filter(due)).where(
                     OutboxEvent.status == EventStatus.pending
                 )
             )

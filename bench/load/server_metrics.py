@@ -31,6 +31,7 @@ class Scrape:
     sums: dict[str, float] = field(default_factory=dict)  # route -> seconds
     buckets: dict[str, dict[float, float]] = field(default_factory=lambda: defaultdict(dict))  # le -> n
     shed: float = 0.0
+    shed_reasons: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     gauges: dict[str, float] = field(default_factory=dict)
 
 
@@ -47,6 +48,7 @@ def parse(text: str) -> Scrape:
                 scrape.buckets[route][float(sample.labels["le"])] = sample.value
             elif sample.name == "yixiang_http_shed_total":
                 scrape.shed += sample.value
+                scrape.shed_reasons[sample.labels.get("reason", "")] += sample.value
             elif sample.name in GAUGES:
                 scrape.gauges[sample.name] = sample.value
     return scrape
@@ -73,7 +75,8 @@ class ServerFigures:
             + ", ".join(
                 f"peak {name.removeprefix('yixiang_')} {value:.3g}" for name, value in self.peaks.items()
             )
-            + f"; refused by admission {self.after.shed - self.before.shed:g}",
+            + f"; refused by admission {self.after.shed - self.before.shed:g}"
+            + self._reasons(),
             "",
             "| route template | answered | per s | mean ms | p99 ms (bucket) |",
             "|---|---:|---:|---:|---:|",
@@ -87,6 +90,14 @@ class ServerFigures:
                 f"| `{route}` | {n:g} | {n / seconds:.1f} | {total / n * 1000:.1f} | {self._p99(route, n)} |"
             )
         return "\n".join(lines)
+
+    def _reasons(self) -> str:
+        counts = {
+            reason: n - self.before.shed_reasons.get(reason, 0.0)
+            for reason, n in self.after.shed_reasons.items()
+            if n > self.before.shed_reasons.get(reason, 0.0)
+        }
+        return " (" + ", ".join(f"{r} {n:g}" for r, n in sorted(counts.items())) + ")" if counts else ""
 
     def _p99(self, route: str, n: float) -> str:
         before = self.before.buckets.get(route, {})
