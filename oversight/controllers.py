@@ -183,6 +183,7 @@ class SensorController(Controller):
             [Message(Envelope(body=e.body, signature=e.signature)) for e in data.messages],
             secret_key=settings.secret_key,
             future_skew=timedelta(seconds=OversightSettings.of(settings).future_skew_seconds),
+            kept_months=OversightSettings.of(settings).readings_kept_months,
         )
         return ReadingBatchOut(
             accepted=result.accepted, refused=[RefusedOut(index=i, reason=r.value) for i, r in result.refused]

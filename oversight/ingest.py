@@ -30,6 +30,7 @@ from oversight.models import (
     SensorReading,
     SensorStatus,
 )
+from oversight.months import kept_since
 from oversight.protocol import Envelope, Parsed, Refusal, parse, parse_envelope, verify
 from oversight.secrets import SecretUnreadable, unseal
 from oversight.session_upkeep import Stored, update_instruments
@@ -62,9 +63,11 @@ async def ingest(
     *,
     secret_key: str,
     future_skew: timedelta,
+    kept_months: int,
     now: datetime | None = None,
 ) -> IngestResult:
     now = now or utcnow()
+    oldest = kept_since(now, kept_months)
     result = IngestResult()
     parsed: list[tuple[int, Parsed]] = []
     for index, message in enumerate(messages):
@@ -97,6 +100,8 @@ async def ingest(
                 result.refused.append((index, Refusal.bad_signature))
             elif p.reading.ts > now + future_skew:
                 result.refused.append((index, Refusal.far_future))
+            elif p.reading.ts < oldest:
+                result.refused.append((index, Refusal.too_old))
             else:
                 good.append((index, p, sensor))
         stored = await _store_readings(session, good, now, result)

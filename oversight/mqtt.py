@@ -191,6 +191,7 @@ async def _consume(
                     [d.message for d in batch],
                     secret_key=settings.secret_key,
                     future_skew=timedelta(seconds=section.future_skew_seconds),
+                    kept_months=section.readings_kept_months,
                 )
         except Exception as exc:
             if is_database_unavailable(exc):

@@ -34,6 +34,7 @@ class Refusal(enum.StrEnum):
     replayed = "replayed"  # a sequence number already seen, with other content
     duplicate = "duplicate"  # the same message again (a QoS 1 redelivery, a gateway retry)
     far_future = "far_future"  # read later than now plus the allowed clock skew
+    too_old = "too_old"  # read in a month whose readings are archived, or due to be
 
 
 class Envelope(msgspec.Struct, forbid_unknown_fields=True):

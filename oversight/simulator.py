@@ -154,6 +154,7 @@ async def simulate(
                         [Message(payload, sensor_id) for sensor_id, payload in batch],
                         secret_key=settings.secret_key,
                         future_skew=timedelta(seconds=section.future_skew_seconds),
+                        kept_months=section.readings_kept_months,
                     )
                 stats.accepted += result.accepted
             else:

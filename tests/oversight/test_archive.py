@@ -15,6 +15,7 @@ import sqlite3
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, func, select
@@ -29,13 +30,15 @@ from oversight.errors import (
     ReadingArchiveDamaged,
     ReadingArchiveNotFound,
 )
+from oversight.ingest import Message, ingest
 from oversight.models import ArchiveStatus, ReadingArchive, SensorReading, SessionSource, UsageSession
 from oversight.plugin import READINGS_ARCHIVE_DUE
+from oversight.protocol import Envelope
 from oversight.rollup import refresh_all_stale
 from oversight.session_upkeep import monitor_for_update, recompute_sessions, thresholds_of
 from results.storage import create_storage
 from tests.booking.world import run_periodic_job
-from tests.oversight.world import Monitored, P, at, monitored_instrument, post_batch
+from tests.oversight.world import Monitored, P, at, monitored_instrument
 from yixiang.cli import main
 from yixiang.clock import SHANGHAI
 from yixiang.db import transaction
@@ -58,10 +61,26 @@ def after(year: int) -> datetime:
     return datetime(year + 1, 3, 10, 12, 0, tzinfo=SHANGHAI)
 
 
+async def sent_on(backend, day: str, messages: list[bytes]) -> None:
+    """The readings as ingest takes them on the evening of ``day`` (today it refuses them: their
+    months are archived or due, ``Refusal.too_old``)."""
+    async with backend.runtime.session_maker() as session:
+        result = await ingest(
+            session,
+            [Message(msgspec.json.decode(m, type=Envelope)) for m in messages],
+            secret_key=backend.settings.secret_key,
+            future_skew=timedelta(minutes=5),
+            kept_months=KEPT,
+            now=at(day, "22:00"),
+        )
+    assert result.accepted == len(messages), result.refused
+
+
 async def sensor_with_use(backend, client, login, year: int) -> Monitored:
     """A sensor with a day of use in January and in February of ``year``, rolled up."""
     m = await monitored_instrument(backend, client, await login(P), running_watts=100)
-    await post_batch(client, day_of_use(m, f"{year}-01-15", 1) + day_of_use(m, f"{year}-02-15", 1000))
+    await sent_on(backend, f"{year}-01-15", day_of_use(m, f"{year}-01-15", 1))
+    await sent_on(backend, f"{year}-02-15", day_of_use(m, f"{year}-02-15", 1000))
     await roll_up(backend)
     return m
 
@@ -173,7 +192,7 @@ async def test_a_month_with_a_day_waiting_for_the_roll_up_is_not_due(backend, cl
     m = await monitored_instrument(backend, client, await login(P), running_watts=100)
     january = date(2013, 1, 1)
     await roll_up(backend)  # whatever else the suite left marked
-    await post_batch(client, day_of_use(m, "2013-01-15", 1))  # its sessions mark 2013-01-15 stale
+    await sent_on(backend, "2013-01-15", day_of_use(m, "2013-01-15", 1))  # marks 2013-01-15 stale
 
     async with backend.runtime.session_maker() as session:
         assert january not in await due_months(session, kept_months=KEPT, now=after(2013))

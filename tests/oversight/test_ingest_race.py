@@ -29,6 +29,7 @@ async def test_two_batches_of_one_instrument_racing_give_the_sessions_of_one(bac
                     [Message(x) for x in part],
                     secret_key=backend.settings.secret_key,
                     future_skew=timedelta(minutes=5),
+                    kept_months=13,
                 )
                 return result.accepted
 

@@ -108,6 +108,7 @@ async def test_each_kind_of_bad_message_is_refused_and_counted(backend, client, 
         "replayed": replayed,
         "duplicate": good,
         "far_future": m.message(5, utcnow() + timedelta(hours=1)),
+        "too_old": m.message(6, utcnow() - timedelta(days=500)),  # in a month the archive takes
         "malformed": msgspec.json.encode({"body": '{"sensor_id": 1}', "signature": "00"}),
     }
     result = await post_batch(client, list(cases.values()))
