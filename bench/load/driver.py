@@ -528,23 +528,30 @@ class Load:
                     headers=headers,
                 )
         else:
-            ts, nonce = str(int(time.time())), os.urandom(6).hex()
-            xml = text_xml(rnd.choice(self.openids), rnd.choice(BOT_TEXTS), rnd.randrange(10**12), int(ts))
-            encrypt = aes_encrypt(DEMO_AES_KEY, DEMO_APP_ID, xml)
-            params = {
-                "signature": sha1_sign(DEMO_TOKEN, ts, nonce),
-                "timestamp": ts,
-                "nonce": nonce,
-                "encrypt_type": "aes",
-                "msg_signature": sha1_sign(DEMO_TOKEN, ts, nonce, encrypt),
-            }
-            body_xml = (
-                "<xml><ToUserName><![CDATA[gh_yixiang_test]]></ToUserName>"
-                f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
-            )
+            params, body = bot_push(rnd, self.openids)
             await self.call(
-                "bot", planned, "POST", "/wechat/official-account", params=params, content=body_xml.encode()
+                "bot", planned, "POST", "/wechat/official-account", params=params, content=body.encode()
             )
+
+
+def bot_push(rnd: random.Random, openids: list[str]) -> tuple[dict[str, str], str]:
+    """A WeChat push of a follower's text message, AES-encrypted and signed with the demo
+    credentials: the query parameters and the body the official account's webhook takes."""
+    ts, nonce = str(int(time.time())), os.urandom(6).hex()
+    xml = text_xml(rnd.choice(openids), rnd.choice(BOT_TEXTS), rnd.randrange(10**12), int(ts))
+    encrypt = aes_encrypt(DEMO_AES_KEY, DEMO_APP_ID, xml)
+    params = {
+        "signature": sha1_sign(DEMO_TOKEN, ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": sha1_sign(DEMO_TOKEN, ts, nonce, encrypt),
+    }
+    body = (
+        "<xml><ToUserName><![CDATA[gh_yixiang_test]]></ToUserName>"
+        f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    )
+    return params, body
 
 
 async def run_load(

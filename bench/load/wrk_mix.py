@@ -47,7 +47,6 @@ import httpx
 
 from bench.load.capacity import LIMIT_MS, STEP
 from bench.load.driver import (
-    BOT_TEXTS,
     CST,
     TABLE_ORDER,
     Fixture,
@@ -56,6 +55,7 @@ from bench.load.driver import (
     _pct,
     add_service_arguments,
     answered,
+    bot_push,
     cpu_tree_s,
     database_cpu,
     database_cpu_since,
@@ -69,10 +69,8 @@ from bench.load.firms import researcher
 from bench.load.server_metrics import Scrape, ServerFigures, parse, peaks_of
 from bench.search_mix import zipf_requests
 from bench.sensor_ingest_bench import python_loop_seconds
-from bot.settings import DEMO_AES_KEY, DEMO_APP_ID, DEMO_TOKEN
 from oversight.models import PowerState
 from oversight.protocol import ReadingBody, sign_reading
-from tests.bot.wechat_client import aes_encrypt, sha1_sign, text_xml
 
 SCRIPT = Path(__file__).with_name("mix.lua")
 MIX = [
@@ -264,20 +262,7 @@ class Planner:
                 provider,
             )
         if kind == "bot":
-            ts, nonce = str(int(time.time())), os.urandom(6).hex()
-            xml = text_xml(rnd.choice(self.openids), rnd.choice(BOT_TEXTS), rnd.randrange(10**12), int(ts))
-            encrypt = aes_encrypt(DEMO_AES_KEY, DEMO_APP_ID, xml)
-            params = {
-                "signature": sha1_sign(DEMO_TOKEN, ts, nonce),
-                "timestamp": ts,
-                "nonce": nonce,
-                "encrypt_type": "aes",
-                "msg_signature": sha1_sign(DEMO_TOKEN, ts, nonce, encrypt),
-            }
-            body = (
-                "<xml><ToUserName><![CDATA[gh_yixiang_test]]></ToUserName>"
-                f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
-            )
+            params, body = bot_push(rnd, self.openids)
             path = "/wechat/official-account?" + urllib.parse.urlencode(params)
             return _line(kind, "bot", "POST", path, {"Content-Type": "text/xml"}, body)
         if kind == "readings":
