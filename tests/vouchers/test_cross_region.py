@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -24,8 +24,13 @@ from vouchers.models import VoucherGrant, VoucherProgram
 from vouchers.rules import order_accepted, region_at_level_of
 from yixiang.db import utcnow
 
+STATEMENTS = "/api/v1/clearing-statements"
 NB_SCI, NB_FIN = demo_id("bureau-nb-sci"), demo_id("bureau-nb-fin")
-PERIOD = {"period_start": str(today()), "period_end": str(today())}
+
+
+def period(since: date | None = None) -> dict[str, str]:
+    """From `since` (today by default) to today, asked each time: a run crossing midnight moves on."""
+    return {"period_start": str(since or today()), "period_end": str(today())}
 
 
 def _line(statement: dict[str, Any], counterpart: str, booking_id: str) -> dict[str, Any]:
@@ -52,7 +57,7 @@ async def _ningbo_firm_with_voucher(world: VoucherDesk, officer: dict[str, str])
 async def test_a_ningbo_voucher_at_a_hangzhou_provider_is_settled_by_ningbo_and_cleared_by_both(
     world: VoucherDesk,
 ) -> None:
-    client = world.client
+    client, since = world.client, today()
     nb_officer = await world.headers(await new_user(world.backend, NB_SCI, Role.bureau_officer))
     nb_finance = await world.headers(await new_user(world.backend, NB_FIN, Role.bureau_officer))
     hz_science, hz_finance = await world.bureau(), await world.headers("demo-finance-bureau")
@@ -98,22 +103,22 @@ async def test_a_ningbo_voucher_at_a_hangzhou_provider_is_settled_by_ningbo_and_
     assert paid.status_code == 200 and paid.json()["evidence_complete"], paid.text
 
     # 宁波's batch pays 之江理工 the 120 元; 杭州's batch of the same day does not take it
-    nb_batch = await client.post("/api/v1/settlements", json=PERIOD, headers=nb_officer)
+    nb_batch = await client.post("/api/v1/settlements", json=period(since), headers=nb_officer)
     assert nb_batch.status_code == 201, nb_batch.text
     ours = {line["booking_id"]: line for line in nb_batch.json()["lines"]}
     assert ours[booking_id]["voucher_fen"] == 12_000 and ours[booking_id]["unit_id"] == str(
         demo_id("unit-zjlg")
     )
     assert ours[booking_id]["rating_status"] == "rated"
-    hz_batch = await client.post("/api/v1/settlements", json=PERIOD, headers=hz_science)
+    hz_batch = await client.post("/api/v1/settlements", json=period(since), headers=hz_science)
     assert hz_batch.status_code in (201, 409), hz_batch.text
     if hz_batch.status_code == 201:
         drawn = hz_batch.json()["lines"] + hz_batch.json()["held_back"]
         assert booking_id not in {line["booking_id"] for line in drawn}
 
     # before payment: both statements show the booking, not yet settled
-    nb_view = (await client.get("/api/v1/clearing-statements", params=PERIOD, headers=nb_officer)).json()
-    hz_view = (await client.get("/api/v1/clearing-statements", params=PERIOD, headers=hz_science)).json()
+    nb_view = (await client.get(STATEMENTS, params=period(since), headers=nb_officer)).json()
+    hz_view = (await client.get(STATEMENTS, params=period(since), headers=hz_science)).json()
     assert (nb_view["region_code"], nb_view["region_name"]) == ("330200", "宁波市")
     out_line, in_line = _line(nb_view, "330100", booking_id), _line(hz_view, "330200", booking_id)
     assert (out_line["direction"], out_line["direction_label"]) == ("out", "本地券异地使用")
@@ -146,8 +151,8 @@ async def test_a_ningbo_voucher_at_a_hangzhou_provider_is_settled_by_ningbo_and_
         f"{url}/mark-paid", json={"bank_reference": "甬财-2026-01"}, headers=nb_finance
     )
     assert marked.status_code == 200, marked.text
-    nb_view = (await client.get("/api/v1/clearing-statements", params=PERIOD, headers=nb_officer)).json()
-    hz_view = (await client.get("/api/v1/clearing-statements", params=PERIOD, headers=hz_finance)).json()
+    nb_view = (await client.get(STATEMENTS, params=period(since), headers=nb_officer)).json()
+    hz_view = (await client.get(STATEMENTS, params=period(since), headers=hz_finance)).json()
     assert _line(nb_view, "330100", booking_id)["settlement_label"] == "已付款"
     assert _line(hz_view, "330200", booking_id)["settlement_status"] == "paid"
     hangzhou = next(c for c in nb_view["counterparts"] if c["region_code"] == "330100")
@@ -155,7 +160,7 @@ async def test_a_ningbo_voucher_at_a_hangzhou_provider_is_settled_by_ningbo_and_
 
     # the finance office's CSV: the line with its amounts in yuan, and the subtotals
     exported = await client.get(
-        "/api/v1/clearing-statements/export", params={**PERIOD, "format": "csv"}, headers=nb_finance
+        "/api/v1/clearing-statements/export", params={**period(since), "format": "csv"}, headers=nb_finance
     )
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
@@ -172,14 +177,14 @@ async def test_a_clearing_statement_is_for_the_bureaus_of_its_region(world: Vouc
     client = world.client
     url = "/api/v1/clearing-statements"
     for username in ("demo-researcher", "demo-provider", "demo-firm-admin"):
-        refused = await client.get(url, params=PERIOD, headers=await world.headers(username))
+        refused = await client.get(url, params=period(), headers=await world.headers(username))
         assert refused.status_code == 403 and error_code(refused) == "bureau_officer_required", username
-    other = await client.get(url, params={**PERIOD, "region": "330200"}, headers=await world.bureau())
+    other = await client.get(url, params={**period(), "region": "330200"}, headers=await world.bureau())
     assert other.status_code == 403 and "本地区" in other.json()["error"]["message"]
     admin = await world.headers("demo-admin")
-    unnamed = await client.get(url, params=PERIOD, headers=admin)
+    unnamed = await client.get(url, params=period(), headers=admin)
     assert unnamed.status_code == 400 and unnamed.json()["error"]["details"]["field"] == "region"
-    assert (await client.get(url, params={**PERIOD, "region": "330200"}, headers=admin)).status_code == 200
+    assert (await client.get(url, params={**period(), "region": "330200"}, headers=admin)).status_code == 200
     backwards = {"period_start": str(today()), "period_end": str(today() - timedelta(days=1))}
     wrong = await client.get(url, params=backwards, headers=await world.bureau())
     assert wrong.status_code == 400 and "对账期间" in wrong.json()["error"]["message"]
