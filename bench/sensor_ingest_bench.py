@@ -46,9 +46,10 @@ from accounts.regions import load_regions
 from catalogue.categories import load_categories
 from catalogue.models import Instrument, PublicationStatus
 from oversight.models import InstrumentMonitor, PowerState, Sensor
-from oversight.mqtt import client_for, run_ingest, topic_of
+from oversight.mqtt import client_for, run_ingest
 from oversight.protocol import ReadingBody, sign_reading
 from oversight.secrets import new_sensor_secret, seal
+from oversight.topics import topic_of
 from yixiang.db import create_engine, create_session_maker
 from yixiang.migrate import upgrade
 from yixiang.settings import build_settings

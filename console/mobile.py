@@ -17,7 +17,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import segno
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 from markupsafe import Markup
@@ -42,6 +41,8 @@ RATES = {"internal": "校内价", "external": "校外价"}
 
 def qr_svg(code_url: str) -> Markup:
     """The Native order's ``code_url`` as an inline SVG QR code (WeChat scans it to pay)."""
+    import segno  # only where a desktop payment page is drawn, not in every API process
+
     return Markup(segno.make(code_url, error="m").svg_inline(scale=5, title="微信扫码支付"))
 
 

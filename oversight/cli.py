@@ -29,8 +29,8 @@ def sensor_group() -> None:
 @click.option("--reason", default="命令行登记", show_default=True, help="Recorded in the sensor's history.")
 def sensor_add(sensor_id: str, instrument_id: uuid.UUID, firmware: str, reason: str) -> None:
     """Register a sensor on an instrument and print its secret (shown once: load it into the sensor)."""
-    from oversight.mqtt import topic_of
     from oversight.sensors import register_sensor
+    from oversight.topics import topic_of
     from yixiang.cli import run_with_runtime
     from yixiang.errors import DomainError
 

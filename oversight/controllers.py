@@ -24,7 +24,6 @@ from oversight.errors import NotOverseer
 from oversight.ingest import Message, ingest
 from oversight.live import live_statuses
 from oversight.models import RefusedMessages, Sensor, SensorBinding
-from oversight.mqtt import topic_of
 from oversight.protocol import Envelope
 from oversight.regions import oversees_region
 from oversight.schemas import (
@@ -49,6 +48,7 @@ from oversight.schemas import (
 )
 from oversight.sessions import Thresholds
 from oversight.settings import OversightSettings
+from oversight.topics import topic_of
 from yixiang.clock import shanghai_today
 from yixiang.errors import Forbidden
 

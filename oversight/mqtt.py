@@ -33,30 +33,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from oversight.heartbeat import heartbeat_path
 from oversight.ingest import IngestResult, Message, ingest
 from oversight.settings import OversightSettings
+from oversight.topics import sensor_of_topic, subscription
 from yixiang.errors import is_database_unavailable
 from yixiang.heartbeat import Heartbeat
 from yixiang.settings import Settings
 
 log = logging.getLogger("yixiang.oversight.mqtt")
 
-TOPIC_PREFIX = "yixiang/sensors"
-TOPIC_FILTER = f"{TOPIC_PREFIX}/+/power"
 RECONNECT_SECONDS = 2.0
-
-
-def topic_of(sensor_id: str) -> str:
-    return f"{TOPIC_PREFIX}/{sensor_id}/power"
-
-
-def sensor_of_topic(topic: str) -> str | None:
-    parts = topic.split("/")
-    if len(parts) == 4 and f"{parts[0]}/{parts[1]}" == TOPIC_PREFIX and parts[3] == "power":
-        return parts[2]
-    return None
-
-
-def subscription(share_group: str) -> str:
-    return f"$share/{share_group}/{TOPIC_FILTER}" if share_group else TOPIC_FILTER
 
 
 def client_for(

@@ -21,7 +21,6 @@ from oversight.idle import IDLE_CHECK_DUE, IDLE_STEP, check_idle
 from oversight.idle_controllers import IdleController
 from oversight.indicator_controllers import IndicatorController
 from oversight.live import LiveStatusService
-from oversight.mqtt import broker_answers
 from oversight.notices import notify_idle_step
 from oversight.report_controllers import PublicYearlyReportController, YearlyReportController
 from oversight.report_demo import load_yearly_bookings_demo, load_yearly_report_demo
@@ -90,6 +89,8 @@ async def register_services(runtime: Any) -> None:
 
 
 async def probe_broker(settings: Settings) -> list[tuple[str, str]]:
+    from oversight.mqtt import broker_answers  # the MQTT client (~5 MB) only where it runs
+
     answers, failure = await broker_answers(settings)
     if answers:
         return [("sensor broker", "answers")]

@@ -4,7 +4,6 @@ for."""
 
 from __future__ import annotations
 
-from oversight.pdf import PdfDocument
 from oversight.report_schema import YearlyReport
 from oversight.report_tables import TABLES, percent
 from vouchers.rules import fen_to_yuan
@@ -37,6 +36,8 @@ def headline_pairs(report: YearlyReport) -> list[tuple[str, str]]:
 
 
 def report_pdf(report: YearlyReport, bureau_name: str) -> bytes:
+    from oversight.pdf import PdfDocument  # reportlab (~10 MB) only in a process that makes a PDF
+
     doc = PdfDocument(
         f"{report.region_name} {report.year} 年度大型科研仪器开放共享统计年报",
         subtitle=bureau_name or None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from oversight.pdf import PdfDocument
 from oversight.review_models import PurchaseReview, ReviewStatus
 from oversight.review_report import ORIGIN_TEXT, yuan_text
 
@@ -127,6 +126,8 @@ def view_of(document: dict[str, Any]) -> DocumentView:
 
 def document_pdf(document: dict[str, Any]) -> bytes:
     """The review as a PDF (A4, Chinese), from the stored document only."""
+    from oversight.pdf import PdfDocument  # reportlab (~10 MB) only in a process that makes a PDF
+
     v = view_of(document)
     pdf = PdfDocument(
         v.title,

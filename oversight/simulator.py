@@ -26,10 +26,11 @@ from catalogue.workdays import WorkingDayCalendar, load_working_day_calendar
 from oversight.demo import PREFIX, PROFILES
 from oversight.ingest import Message, ingest
 from oversight.models import PowerState, Sensor, SensorReading, SensorStatus
-from oversight.mqtt import client_for, topic_of
+from oversight.mqtt import client_for
 from oversight.protocol import ReadingBody, sign_reading
 from oversight.secrets import SecretUnreadable, unseal
 from oversight.settings import OversightSettings
+from oversight.topics import topic_of
 from yixiang.clock import SHANGHAI
 from yixiang.db import utcnow
 from yixiang.settings import Settings

@@ -27,6 +27,7 @@ from yixiang.domains import (
     load_reference_data,
 )
 from yixiang.housekeeping import SHELL_DOMAIN
+from yixiang.memory import limit_arenas
 from yixiang.migrate import upgrade
 from yixiang.registry import ServiceRegistry
 from yixiang.replicas import ReadReplicas
@@ -72,6 +73,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, domains: list[Domain] | None = None) -> Runtime:
+        limit_arenas()  # before any thread: the API process, the worker and the CLI alike
         engine = create_engine(
             settings.effective_database_url,
             pool_size=settings.database_pool_size,

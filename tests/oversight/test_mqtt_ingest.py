@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from oversight.heartbeat import heartbeat_path
 from oversight.ingest import IngestResult
 from oversight.models import SensorReading
-from oversight.mqtt import client_for, run_ingest, topic_of
+from oversight.mqtt import client_for, run_ingest
+from oversight.topics import topic_of
 from tests.live_server import free_port
 from tests.oversight.world import P, at, monitored_instrument, sessions_of, workday
 from yixiang.db import create_engine, create_session_maker
