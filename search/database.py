@@ -18,8 +18,10 @@ and its answer is remembered until the next index write (search/cache.py).
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -292,13 +294,14 @@ class DatabaseSearch:
         computed (the generation is read first, in this transaction's snapshot), else computed."""
         connection = await session.connection()
         generation = await connection.scalar(GENERATION)
-        key = (connection.engine.url, generation, query)
+        key = (connection.engine.url, generation, _answer_key(query))
         remembered = self.answers.get(key) if generation is not None else None
         if remembered is not None:
-            return msgspec.msgpack.decode(remembered, type=SearchResult)
+            return msgspec.msgpack.decode(zlib.decompress(remembered), type=SearchResult)
         answer = await self._compute(session, connection, query)
         if generation is not None:
-            self.answers.put(key, msgspec.msgpack.encode(answer))
+            # compressed: a third of the size (~5 kB instead of ~14 kB an answer) for ~30 µs
+            self.answers.put(key, zlib.compress(msgspec.msgpack.encode(answer), 1))
         return answer
 
     async def _compute(
@@ -335,6 +338,15 @@ class DatabaseSearch:
             found.append(Hit(document=doc, highlight=marks))
         facets = {"category": by_category, "region": by_city} if query.with_facets else {}
         return SearchResult(hits=found, total=sum(by_city.values()), facets=facets)
+
+
+def _answer_key(query: SearchQuery) -> SearchQuery:
+    """The query as remembered answers are keyed: a long list of ids (the live-status facet's
+    thousands of monitored instruments) by its digest, not a tuple of thousands of strings."""
+    if query.ids is None or len(query.ids) <= 16:
+        return query
+    digest = hashlib.blake2b("\n".join(query.ids).encode(), digest_size=16).hexdigest()
+    return msgspec.structs.replace(query, ids=(f"digest:{len(query.ids)}:{digest}",))
 
 
 @functools.lru_cache(maxsize=4096)
