@@ -54,7 +54,7 @@ from yixiang.db import is_postgres, utcnow
 D = SearchDocumentRow
 P = SearchPayloadRow
 MIN_TYPO_LENGTH = 5
-CACHE_ENTRIES = 500  # answers remembered per process, ~20 kB each (see search/cache.py)
+CACHE_ENTRIES = 500  # answers remembered per process, ~2 kB each compressed (see search/cache.py)
 
 GENERATION = sa.select(SearchIndexState.generation).where(SearchIndexState.id == 1)
 # Every index write takes this row first: writers queue here rather than lock documents in

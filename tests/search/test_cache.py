@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import update
 
 from catalogue.models import Instrument
+from search.backend import SearchQuery
 from search.cache import AnswerCache
 from search.database import DatabaseSearch
 from search.dependencies import SEARCH_BACKEND
@@ -55,6 +56,25 @@ async def test_a_repeated_search_is_remembered_until_an_edit_reaches_the_index(c
     await backend.runtime.worker().drain()
     assert (await search(client, q=code))["items"][0]["name"] == "激光拉曼光谱仪"
     assert (await search(client, q=f"核磁 {code}"))["total"] == 0
+
+
+async def test_searches_among_different_long_lists_of_instruments_get_their_own_answers(
+    client, backend, login
+):
+    # the live-status facet searches among hundreds of monitored instruments: such a list is
+    # remembered by its digest, and two lists must never share an answer
+    engine = backend.runtime.services[SEARCH_BACKEND]
+    code = f"XL{uuid.uuid4().hex[:6].upper()}"
+    first = await published(client, backend, login, name="扫描电子显微镜", model=code)
+    second = await published(client, backend, login, name="扫描电子显微镜", model=code)
+    others = tuple(str(uuid.uuid4()) for _ in range(40))
+    found = {}
+    for wanted in (first, second, first):
+        async with backend.runtime.session_maker() as session:
+            answer = await engine.search(session, SearchQuery(q=code, ids=(*others, wanted)))
+        found.setdefault(wanted, []).append([h.document.id for h in answer.hits])
+    assert found == {first: [[first], [first]], second: [[second]]}
+    assert engine.answers.hits >= 1  # the repeated list was answered from memory
 
 
 async def test_a_rebuild_replaces_remembered_answers(client, backend, login):
