@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from msgspec.structs import replace
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -301,20 +302,63 @@ class DatabaseSearch:
             self.answers.put(key, msgspec.msgpack.encode(answer))
         return answer
 
-    async def _compute(
+    async def count_among(
+        self, session: AsyncSession, query: SearchQuery, groups: dict[str, frozenset[str]]
+    ) -> dict[str, int]:
+        """Per group of ids, how many match: the matches among all the groups' ids read once, as
+        ids only, and remembered like answers (the same generation, the same query)."""
+        among = frozenset().union(*groups.values())
+        if query.ids is not None:
+            among &= frozenset(query.ids)
+        if not among:
+            return dict.fromkeys(groups, 0)
+        narrowed = replace(
+            query, ids=tuple(sorted(among)), sort=Sort.relevance, offset=0, limit=0, with_facets=False
+        )
+        connection = await session.connection()
+        generation = await connection.scalar(GENERATION)
+        key = (connection.engine.url, generation, "ids", narrowed)
+        remembered = self.answers.get(key) if generation is not None else None
+        if remembered is None:
+            remembered = "\n".join(sorted(await self._matching(session, connection, narrowed))).encode()
+            if generation is not None:
+                self.answers.put(key, remembered)
+        matched = frozenset(remembered.decode().split("\n")) if remembered else frozenset()
+        return {name: len(ids & matched) for name, ids in groups.items()}
+
+    async def _matching(
         self, session: AsyncSession, connection: AsyncConnection, query: SearchQuery
-    ) -> SearchResult:
+    ) -> set[str]:
+        _, values = await self._bound(session, query, {})
+        if is_postgres(session):
+            statement = postgres_index.matching(frozenset(values), query.modes, query.voucher_eligible)
+            return {str(i) for i in (await connection.execute(statement, values)).scalars()}
+        numbered = {doc_number(i): i for i in query.ids or ()}
+        rows = await connection.execute(sqlite_index.matching(frozenset(values)), values)
+        return {numbered[n] for n in rows.scalars()}
+
+    async def _bound(
+        self, session: AsyncSession, query: SearchQuery, values: dict[str, Any]
+    ) -> tuple[_Matcher | None, dict[str, Any]]:
+        """The query's words as the engine matches them, and its filters added to ``values``."""
         terms = _parsed(query.q)
         matcher = _Matcher(terms, await self._typos(session, terms)) if terms else None
-        values = _page_values(query)
-        sort = query.sort if query.sort != Sort.distance or "lat" in values else Sort.relevance
         if is_postgres(session):
             values |= postgres_index.filter_values(query)
             if matcher is not None:
                 values["match"] = matcher.tsquery()
-            statement = postgres_index.statement(frozenset(values), query.modes, query.voucher_eligible, sort)
         else:
             values |= sqlite_index.filter_values(query, matcher.fts5() if matcher else None)
+        return matcher, values
+
+    async def _compute(
+        self, session: AsyncSession, connection: AsyncConnection, query: SearchQuery
+    ) -> SearchResult:
+        matcher, values = await self._bound(session, query, _page_values(query))
+        sort = query.sort if query.sort != Sort.distance or "lat" in values else Sort.relevance
+        if is_postgres(session):
+            statement = postgres_index.statement(frozenset(values), query.modes, query.voucher_eligible, sort)
+        else:
             statement = sqlite_index.statement(frozenset(values), sort)
         # A Core statement: the connection runs it without the ORM session's per-call work.
         rows = (await connection.execute(statement, values)).all()

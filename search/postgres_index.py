@@ -98,18 +98,26 @@ def _filters(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | Non
     return conds
 
 
-@functools.lru_cache(maxsize=1024)
-def statement(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | None, sort: Sort) -> Any:
-    """The search statement of one shape of query (built once: building it cost more than running
-    a narrow query; search/paging.py says what it answers)."""
+def _conditions(
+    names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | None
+) -> tuple[list[Any], Any]:
+    """The filters and the full-text match of a query, and its relevance (None: no words)."""
     conds = _filters(names, modes, voucher)
-    source: Any = D.__table__
     score: Any = None
     if "match" in names:
         tsv: Any = sa.literal_column("search_documents.tsv")
         tsq = sa.cast(sa.bindparam("match", type_=sa.String), TSQUERY)
         conds.append(tsv.op("@@")(tsq))
         score = sa.func.ts_rank(tsv, tsq)
+    return conds, score
+
+
+@functools.lru_cache(maxsize=1024)
+def statement(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | None, sort: Sort) -> Any:
+    """The search statement of one shape of query (built once: building it cost more than running
+    a narrow query; search/paging.py says what it answers)."""
+    conds, score = _conditions(names, modes, voucher)
+    source: Any = D.__table__
     return page_and_counts(
         source,
         conds,
@@ -118,3 +126,10 @@ def statement(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | No
         materialize=bool(conds) or score is not None,
         documents=lambda page: page.join(P, P.instrument_id == page.c.instrument_id),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def matching(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | None) -> Any:
+    """The ids of the matches of one shape of query: no rank, no order, no document."""
+    conds, _ = _conditions(names, modes, voucher)
+    return sa.select(D.instrument_id).where(*conds)

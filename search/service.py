@@ -24,7 +24,7 @@ from accounts.models import Region
 from booking.free_time import instruments_with_free_time
 from catalogue.live import FILTER_LABELS, FILTERS, NO_SENSOR, LiveStatus, LiveStatusReader
 from catalogue.models import Category
-from search.backend import Mode, SearchBackend, SearchQuery, SearchResult, Sort
+from search.backend import CountsAmong, Mode, SearchBackend, SearchQuery, SearchResult, Sort
 from search.errors import BadSearchFilter
 from search.schemas import FacetValue, LiveSummary, Named, RatingSummary, SearchItem, SearchPage
 from search.sentence import query_of_sentence
@@ -242,8 +242,16 @@ async def _live_facet(
     session: AsyncSession, backend: SearchBackend, query: SearchQuery, states: dict[uuid.UUID, LiveStatus]
 ) -> list[FacetValue]:
     """The matches (every other filter applied, not the live one) per live-status filter value:
-    one search over the instruments that have a sensor, counted here; one count search per
-    value only when those matches are more than a page of hits can hold."""
+    counted by the backend when it can, without documents; else one search over the instruments
+    that have a sensor, counted here, and one count search per value only when those matches
+    are more than a page of hits can hold."""
+    if isinstance(backend, CountsAmong):
+        groups = {
+            wanted: frozenset(str(i) for i, status in states.items() if status.matches(wanted))
+            for wanted in FILTERS
+        }
+        counted = await backend.count_among(session, query, groups)
+        return [FacetValue(code=code, name=FILTER_LABELS[code], count=counted[code]) for code in FILTERS]
     monitored = {str(i) for i in states}
     if query.ids is not None:
         monitored &= set(query.ids)
