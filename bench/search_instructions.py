@@ -6,7 +6,7 @@
 Instructions do not drift with this VM's speed (bench/booking_instructions.py says why). The app
 serves the 100,000 generated instruments (``bench_search``, see bench/README.md) in this process,
 under ``valgrind --tool=callgrind`` with instrumentation off while it starts, signs in, puts
-sensors on 150 of the demo unit's instruments (the live-status facet counts over them, as in the
+sensors on 150 instruments (the live-status facet counts over them, as in the
 load bench's mix) and answers ``--warm-up`` searches; then instrumentation is switched on for
 ``--searches`` searches of the day's mix (``bench/search_mix.py``, as wrk_mix sends them: with a
 researcher's bearer token, one at a time) through the whole ASGI app — middleware, sign-in,
@@ -33,11 +33,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.booking_bench import in_process_settings
+from bench.booking_instructions import asgi_call, instructions_counted
 from bench.search_mix import zipf_requests
 from bench.sensor_ingest_bench import python_loop_seconds
+from oversight.models import Sensor, SensorStatus
+from oversight.sensors import register_sensor
+from search.models import SearchDocumentRow
 from yixiang.app import create_app
 
 SENSORS = 150
@@ -55,7 +61,10 @@ def search_path(request: Any) -> str:
 def _socket_ports(pid: int) -> set[int]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:  # the listing's own descriptor, closed by now
+            continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     ports = set()
@@ -75,16 +84,34 @@ def _cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-async def serve_searches(
-    database_url: str, redis_url: str, warm_up: int, searches: int, wait_for_parent: bool
-) -> None:
+async def place_sensors(session_maker: Any, secret_key: str) -> int:
+    """Sensors on the first ``SENSORS`` indexed instruments (by id: spread over every kind and
+    city), the same each run; those already there are left as they are."""
+    async with session_maker() as session:
+        ids = (
+            await session.scalars(
+                select(SearchDocumentRow.instrument_id)
+                .order_by(SearchDocumentRow.instrument_id)
+                .limit(SENSORS)
+            )
+        ).all()
+        for n, instrument_id in enumerate(ids):
+            sensor_id = f"S-SEARCH-{n:03d}"
+            sensor = await session.get(Sensor, sensor_id)
+            if sensor is None or sensor.status != SensorStatus.active:
+                await register_sensor(
+                    session, None, sensor_id=sensor_id, instrument_id=instrument_id, secret_key=secret_key
+                )
+        return len(ids)
+
+
+async def serve_searches(args: argparse.Namespace) -> None:
+    warm_up, searches = args.warm_up, args.searches
     settings = in_process_settings(
-        database_url,
+        args.database_url,
         data_dir=tempfile.mkdtemp(prefix="yixiang-search-instructions-"),
-        redis_url=redis_url,
+        redis_url=args.redis_url,
         redis_prefix=f"yixiang-search-instructions-{uuid.uuid4().hex[:8]}:",
-        demo_data=False,
-        auto_migrate=False,
         rate_limit_search_per_minute=10_000_000,
     )
     app = create_app(settings)
@@ -93,59 +120,13 @@ async def serve_searches(
         async def call(
             method: str, path: str, headers: list[tuple[bytes, bytes]], body: Any = None
         ) -> tuple[int, bytes]:
-            data = b"" if body is None else json.dumps(body).encode()
-            incoming = [{"type": "http.request", "body": data, "more_body": False}]
-            answer: dict[str, Any] = {"body": b""}
-
-            async def receive() -> dict[str, Any]:
-                return incoming.pop(0) if incoming else {"type": "http.disconnect"}
-
-            async def send(message: dict[str, Any]) -> None:
-                if message["type"] == "http.response.start":
-                    answer["status"] = message["status"]
-                elif message["type"] == "http.response.body":
-                    answer["body"] += message.get("body", b"")
-
-            target, _, query = path.partition("?")
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": method,
-                "scheme": "http",
-                "path": target,
-                "raw_path": target.encode(),
-                "query_string": query.encode(),
-                "root_path": "",
-                "headers": [(b"host", b"bench"), (b"content-type", b"application/json"), *headers],
-                "client": ("127.0.0.1", 50000),
-                "server": ("127.0.0.1", 8000),
-            }
-            await app(scope, receive, send)
-            return answer["status"], answer["body"]
+            return await asgi_call(app, method, path, headers, body)
 
         async def bearer(username: str) -> list[tuple[bytes, bytes]]:
             _, body = await call("POST", "/api/v1/auth/dev-login", [], {"username": username})
             return [(b"authorization", f"Bearer {json.loads(body)['token']}".encode())]
 
-        provider = await bearer("demo-provider")
-        _, body = await call("GET", "/api/v1/provider/instruments?publication=published&limit=200", provider)
-        ours = [i["id"] for i in json.loads(body)["items"]]
-        placed = 0
-        for n, iid in enumerate(ours):
-            if placed == SENSORS:
-                break
-            sensor_id = f"S-SEARCH-{n:03d}"  # the same each run; re-registered as bench.load.wrk_mix does
-            await call(
-                "POST",
-                f"/api/v1/oversight/sensors/{sensor_id}/retire",
-                provider,
-                {"reason": "压测：重新登记"},
-            )
-            status, _ = await call(
-                "POST", "/api/v1/oversight/sensors", provider, {"sensor_id": sensor_id, "instrument_id": iid}
-            )
-            placed += status == 201
+        placed = await place_sensors(app.state.session_maker, settings.secret_key)
         researcher = await bearer("demo-researcher")
         work = [search_path(r) for r in zipf_requests(warm_up + searches, seed=25)]
         ports: set[int] = set()
@@ -160,7 +141,7 @@ async def serve_searches(
                     )
                     pg_pids = [pid for pid, port in rows if port in ports]
                 cpu_before = _cpu_seconds(pg_pids)
-                if wait_for_parent:
+                if not args.no_wait:
                     # Counting starts here: the parent switches callgrind's instrumentation on.
                     print("READY", flush=True)
                     await asyncio.to_thread(sys.stdin.readline)
@@ -193,30 +174,8 @@ def count(args: argparse.Namespace) -> None:
         subprocess.run([*command, "--no-wait"], check=True)
         print(f"(load {load:.2f}, loop of 10^7 additions {loop:.2f} s)")
         return
-    callgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null"]
-    with tempfile.TemporaryFile("w+") as log:
-        valgrind = subprocess.Popen(
-            [*callgrind, *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
-        )
-        assert valgrind.stdin is not None and valgrind.stdout is not None
-        for line in valgrind.stdout:
-            if line.strip() == "READY":
-                break
-        else:
-            valgrind.wait()
-            log.seek(0)
-            raise SystemExit(f"the app stopped before counting:\n{log.read()}")
-        subprocess.run(["callgrind_control", "-i", "on", str(valgrind.pid)], check=True, capture_output=True)
-        valgrind.stdin.write("go\n")
-        valgrind.stdin.flush()
-        postgres = valgrind.stdout.read()
-        valgrind.wait()
-        log.seek(0)
-        output = log.read()
-    if valgrind.returncode != 0:
-        raise SystemExit(output)
-    collected = int(re.findall(r"Collected : (\d+)", output)[-1])
-    pg = re.search(r"PG ([\d.]+) ms", postgres)
+    collected, printed = instructions_counted(command)
+    pg = re.search(r"PG ([\d.]+) ms", printed)
     print(
         f"{collected // args.searches:,} instructions per search ({args.searches} of the day's mix); "
         f"PostgreSQL {pg.group(1) if pg else '?'} ms CPU per search "
@@ -240,17 +199,9 @@ def parse_args() -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    if arguments.child:
-        from uvloop import run
-
-        run(
-            serve_searches(
-                arguments.database_url,
-                arguments.redis_url,
-                arguments.warm_up,
-                arguments.searches,
-                not arguments.no_wait,
-            )
-        )
-    else:
+    if not arguments.child:
         count(arguments)
+    else:
+        import uvloop
+
+        uvloop.run(serve_searches(arguments))
