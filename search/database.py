@@ -56,6 +56,7 @@ MIN_TYPO_LENGTH = 5
 CACHE_ENTRIES = 500  # answers remembered per process, ~20 kB each (see search/cache.py)
 
 GENERATION = sa.select(SearchIndexState.generation).where(SearchIndexState.id == 1)
+GENERATION_READ = "search_generation_read"  # session.info: (the transaction, the generation it read)
 # Every index write takes this row first: writers queue here rather than lock documents in
 # different orders, and readers of the new generation never reuse an older answer.
 NEXT_GENERATION = (
@@ -292,7 +293,7 @@ class DatabaseSearch:
         """The answer to ``query``: remembered if the index has not changed since it was last
         computed (the generation is read first, in this transaction's snapshot), else computed."""
         connection = await session.connection()
-        generation = await connection.scalar(GENERATION)
+        generation = await _generation(session, connection)
         key = (connection.engine.url, generation, query)
         remembered = self.answers.get(key) if generation is not None else None
         if remembered is not None:
@@ -316,7 +317,7 @@ class DatabaseSearch:
             query, ids=tuple(sorted(among)), sort=Sort.relevance, offset=0, limit=0, with_facets=False
         )
         connection = await session.connection()
-        generation = await connection.scalar(GENERATION)
+        generation = await _generation(session, connection)
         key = (connection.engine.url, generation, "ids", narrowed)
         remembered = self.answers.get(key) if generation is not None else None
         if remembered is None:
@@ -379,6 +380,19 @@ class DatabaseSearch:
             found.append(Hit(document=doc, highlight=marks))
         facets = {"category": by_category, "region": by_city} if query.with_facets else {}
         return SearchResult(hits=found, total=sum(by_city.values()), facets=facets)
+
+
+async def _generation(session: AsyncSession, connection: AsyncConnection) -> int | None:
+    """The index generation, read once per transaction: a search's page and its live-status
+    counts are remembered under the generation read first (one round trip fewer, and the two
+    never answer from different generations' memories)."""
+    transaction = connection.sync_connection.get_transaction() if connection.sync_connection else None
+    read = session.info.get(GENERATION_READ)
+    if transaction is not None and read is not None and read[0] is transaction:
+        return read[1]  # type: ignore[no-any-return]
+    generation = await connection.scalar(GENERATION)
+    session.info[GENERATION_READ] = (transaction, generation)
+    return generation
 
 
 @functools.lru_cache(maxsize=4096)

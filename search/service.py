@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Region
 from booking.free_time import instruments_with_free_time
-from catalogue.live import FILTER_LABELS, FILTERS, NO_SENSOR, LiveStatus, LiveStatusReader
+from catalogue.live import FILTER_LABELS, FILTERS, FREE_NOW, NO_SENSOR, LiveStatus, LiveStatusReader
 from catalogue.models import Category
 from search.backend import CountsAmong, Mode, SearchBackend, SearchQuery, SearchResult, Sort
 from search.errors import BadSearchFilter
@@ -246,10 +246,13 @@ async def _live_facet(
     that have a sensor, counted here, and one count search per value only when those matches
     are more than a page of hits can hold."""
     if isinstance(backend, CountsAmong):
-        groups = {
-            wanted: frozenset(str(i) for i, status in states.items() if status.matches(wanted))
-            for wanted in FILTERS
-        }
+        members: dict[str, list[str]] = {wanted: [] for wanted in FILTERS}
+        for i, status in states.items():  # once over the statuses, not once per value
+            if status.free_now:
+                members[FREE_NOW].append(str(i))
+            if status.status in members:
+                members[status.status].append(str(i))
+        groups = {wanted: frozenset(ids) for wanted, ids in members.items()}
         counted = await backend.count_among(session, query, groups)
         return [FacetValue(code=code, name=FILTER_LABELS[code], count=counted[code]) for code in FILTERS]
     monitored = {str(i) for i in states}
