@@ -298,9 +298,15 @@ class DatabaseSearch:
         remembered = self.answers.get(key) if generation is not None else None
         if remembered is not None:
             return msgspec.msgpack.decode(remembered, type=SearchResult)
-        answer = await self._compute(session, connection, query)
+        # Another sort or page of the same words and filters: the counts are the same.
+        counts_key = (connection.engine.url, generation, "counts", _counted(query))
+        known = self.answers.get(counts_key) if generation is not None else None
+        counts = None if known is None else msgspec.msgpack.decode(known, type=Counts)
+        answer, counts = await self._compute(session, connection, query, counts)
         if generation is not None:
             self.answers.put(key, msgspec.msgpack.encode(answer))
+            if known is None:
+                self.answers.put(counts_key, msgspec.msgpack.encode(counts))
         return answer
 
     async def count_among(
@@ -353,14 +359,18 @@ class DatabaseSearch:
         return matcher, values
 
     async def _compute(
-        self, session: AsyncSession, connection: AsyncConnection, query: SearchQuery
-    ) -> SearchResult:
+        self, session: AsyncSession, connection: AsyncConnection, query: SearchQuery, known: Counts | None
+    ) -> tuple[SearchResult, Counts]:
+        """The answer, and the counts of its words and filters (read with the page unless known)."""
         matcher, values = await self._bound(session, query, _page_values(query))
         sort = query.sort if query.sort != Sort.distance or "lat" in values else Sort.relevance
+        counting = known is None
         if is_postgres(session):
-            statement = postgres_index.statement(frozenset(values), query.modes, query.voucher_eligible, sort)
+            statement = postgres_index.statement(
+                frozenset(values), query.modes, query.voucher_eligible, sort, counting
+            )
         else:
-            statement = sqlite_index.statement(frozenset(values), sort)
+            statement = sqlite_index.statement(frozenset(values), sort, counting)
         # A Core statement: the connection runs it without the ORM session's per-call work.
         rows = (await connection.execute(statement, values)).all()
         by_category: dict[str, int] = {}
@@ -378,8 +388,24 @@ class DatabaseSearch:
             doc = msgspec.json.decode(raw, type=SearchDocument)
             marks = {"name": highlight(doc.name, needles), "model": highlight(doc.model, needles)}
             found.append(Hit(document=doc, highlight=marks))
-        facets = {"category": by_category, "region": by_city} if query.with_facets else {}
-        return SearchResult(hits=found, total=sum(by_city.values()), facets=facets)
+        counts = known or Counts(total=sum(by_city.values()), by_category=by_category, by_city=by_city)
+        facets = {"category": counts.by_category, "region": counts.by_city} if query.with_facets else {}
+        return SearchResult(hits=found, total=counts.total, facets=facets), counts
+
+
+class Counts(msgspec.Struct, frozen=True):
+    """The matches of a query's words and filters: how many, per category and per city."""
+
+    total: int
+    by_category: dict[str, int]
+    by_city: dict[str, int]
+
+
+def _counted(query: SearchQuery) -> SearchQuery:
+    """What a query's counts depend on: its words and filters, not its sort, point or page."""
+    return replace(
+        query, sort=Sort.relevance, latitude=None, longitude=None, offset=0, limit=0, with_facets=True
+    )
 
 
 async def _generation(session: AsyncSession, connection: AsyncConnection) -> int | None:

@@ -296,6 +296,7 @@ async def present(
     items = []
     for hit in result.hits:
         d = hit.document
+        instrument_id = uuid.UUID(d.id)
         distance = (
             distance_km(query.latitude, query.longitude, d.latitude, d.longitude)
             if query.latitude is not None
@@ -306,7 +307,7 @@ async def present(
         )
         items.append(
             SearchItem(
-                id=uuid.UUID(d.id),
+                id=instrument_id,
                 name=d.name,
                 name_en=d.name_en,
                 model=d.model,
@@ -322,7 +323,7 @@ async def present(
                 status=d.status,
                 distance_km=distance,
                 highlight=hit.highlight,
-                live=None if states is None else live_summary(states.get(uuid.UUID(d.id), NO_SENSOR)),
+                live=None if states is None else live_summary(states.get(instrument_id, NO_SENSOR)),
             )
         )
     facets = {

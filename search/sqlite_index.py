@@ -182,7 +182,7 @@ def _key_filters(names: frozenset[str]) -> list[Any]:
 
 
 @functools.lru_cache(maxsize=512)
-def statement(names: frozenset[str], sort: Sort) -> Any:
+def statement(names: frozenset[str], sort: Sort, counts: bool = True) -> Any:
     """The search statement of one shape of query (built once; values are bound per query;
     search/paging.py says what it answers)."""
     source, score = _matches(names)
@@ -196,6 +196,7 @@ def statement(names: frozenset[str], sort: Sort) -> Any:
         documents=lambda page: page.join(D, D.doc_number == page.c.doc_number).join(
             P, P.instrument_id == D.instrument_id
         ),
+        counts=counts,
     )
 
 
