@@ -113,6 +113,7 @@ async def serve_searches(args: argparse.Namespace) -> None:
         redis_url=args.redis_url,
         redis_prefix=f"yixiang-search-instructions-{uuid.uuid4().hex[:8]}:",
         rate_limit_search_per_minute=10_000_000,
+        demo_data=False,  # the shared data set is used as it is (its sensors apart)
     )
     app = create_app(settings)
     async with app.lifespan():
