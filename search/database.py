@@ -189,13 +189,13 @@ class DatabaseSearch:
     async def upsert(self, session: AsyncSession, documents: Sequence[SearchDocument]) -> None:
         if not documents:
             return
-        await session.execute(NEXT_GENERATION)
+        await _next_generation(session)
         await self._write(session, documents)
 
     async def delete(self, session: AsyncSession, ids: Sequence[str]) -> None:
         if not ids:
             return
-        await session.execute(NEXT_GENERATION)
+        await _next_generation(session)
         await self._remove(session, ids)
 
     async def _write(self, session: AsyncSession, documents: Sequence[SearchDocument]) -> None:
@@ -243,7 +243,7 @@ class DatabaseSearch:
 
     async def rebuild(self, session: AsyncSession, documents: AsyncIterator[list[SearchDocument]]) -> int:
         """Replace everything in the caller's transaction: readers see the old index until commit."""
-        await session.execute(NEXT_GENERATION)
+        await _next_generation(session)
         await session.execute(sa.delete(D))
         await session.execute(sa.delete(P))
         await session.execute(sa.delete(SearchTerm))
@@ -406,6 +406,13 @@ def _counted(query: SearchQuery) -> SearchQuery:
     return replace(
         query, sort=Sort.relevance, latitude=None, longitude=None, offset=0, limit=0, with_facets=True
     )
+
+
+async def _next_generation(session: AsyncSession) -> None:
+    """Take the next generation (every index write does, first); a search later in this
+    transaction reads it anew."""
+    session.info.pop(GENERATION_READ, None)
+    await session.execute(NEXT_GENERATION)
 
 
 async def _generation(session: AsyncSession, connection: AsyncConnection) -> int | None:
