@@ -41,6 +41,42 @@ from yixiang.app import create_app
 WARM_UP = 20
 
 
+async def asgi_call(
+    app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], body: Any = None
+) -> tuple[int, bytes]:
+    """One request through the whole ASGI app, in this process: its status and body."""
+    data = b"" if body is None else json.dumps(body).encode()
+    incoming = [{"type": "http.request", "body": data, "more_body": False}]
+    answer: dict[str, Any] = {"body": b""}
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    target, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": target,
+        "raw_path": target.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"bench"), (b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    await app(scope, receive, send)
+    return answer["status"], answer["body"]
+
+
 async def book_in_process(
     database_url: str, redis_url: str, username: str, bookings: int, wait_for_parent: bool
 ) -> None:
@@ -55,34 +91,8 @@ async def book_in_process(
         instruments = await add_instruments(app.state.session_maker, 20)
 
         async def call(path: str, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-            incoming = [{"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}]
-            answer: dict[str, Any] = {"body": b""}
-
-            async def receive() -> dict[str, Any]:
-                return incoming.pop(0) if incoming else {"type": "http.disconnect"}
-
-            async def send(message: dict[str, Any]) -> None:
-                if message["type"] == "http.response.start":
-                    answer["status"] = message["status"]
-                elif message["type"] == "http.response.body":
-                    answer["body"] += message.get("body", b"")
-
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "POST",
-                "scheme": "http",
-                "path": path,
-                "raw_path": path.encode(),
-                "query_string": b"",
-                "root_path": "",
-                "headers": [(b"host", b"bench"), (b"content-type", b"application/json"), *headers],
-                "client": ("127.0.0.1", 50000),
-                "server": ("127.0.0.1", 8000),
-            }
-            await app(scope, receive, send)
-            return answer
+            status, answer = await asgi_call(app, "POST", path, headers, body)
+            return {"status": status, "body": answer}
 
         signed_in = await call("/api/v1/auth/dev-login", {"username": username}, [])
         bearer = f"Bearer {json.loads(signed_in['body'])['token']}".encode()
@@ -101,6 +111,34 @@ async def book_in_process(
                 raise SystemExit(f"booking refused: {answer}")
 
 
+def instructions_counted(command: list[str]) -> tuple[int, str]:
+    """Runs ``command`` under callgrind, instrumentation off until it prints READY; counts from
+    the line it is then sent until it exits. The count, and what it printed after READY."""
+    callgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null"]
+    with tempfile.TemporaryFile("w+") as log:
+        valgrind = subprocess.Popen(
+            [*callgrind, *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
+        )
+        assert valgrind.stdin is not None and valgrind.stdout is not None
+        for line in valgrind.stdout:
+            if line.strip() == "READY":
+                break
+        else:
+            valgrind.wait()
+            log.seek(0)
+            raise SystemExit(f"the app stopped before counting:\n{log.read()}")
+        subprocess.run(["callgrind_control", "-i", "on", str(valgrind.pid)], check=True, capture_output=True)
+        valgrind.stdin.write("go\n")
+        valgrind.stdin.flush()
+        printed = valgrind.stdout.read()
+        valgrind.wait()
+        log.seek(0)
+        output = log.read()
+    if valgrind.returncode != 0:
+        raise SystemExit(output)
+    return int(re.findall(r"Collected : (\d+)", output)[-1]), printed
+
+
 def count(args: argparse.Namespace) -> None:
     name = f"yixiang_instructions_{uuid.uuid4().hex[:8]}"
     server = args.database_url.rpartition("/")[0]
@@ -116,33 +154,10 @@ def count(args: argparse.Namespace) -> None:
     asyncio.run(sql(f'CREATE DATABASE "{name}"'))
     command = [sys.executable, __file__, "--child", "--database-url", f"{server}/{name}"]
     command += ["--redis-url", args.redis_url, "--as", args.username, "--bookings", str(args.bookings)]
-    callgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null"]
     try:
-        with tempfile.TemporaryFile("w+") as log:
-            valgrind = subprocess.Popen(
-                [*callgrind, *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
-            )
-            assert valgrind.stdin is not None and valgrind.stdout is not None
-            for line in valgrind.stdout:
-                if line.strip() == "READY":
-                    break
-            else:
-                valgrind.wait()
-                log.seek(0)
-                raise SystemExit(f"the app stopped before counting:\n{log.read()}")
-            subprocess.run(
-                ["callgrind_control", "-i", "on", str(valgrind.pid)], check=True, capture_output=True
-            )
-            valgrind.stdin.write("go\n")
-            valgrind.stdin.flush()
-            valgrind.wait()
-            log.seek(0)
-            output = log.read()
+        collected, _ = instructions_counted(command)
     finally:
         asyncio.run(sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    if valgrind.returncode != 0:
-        raise SystemExit(output)
-    collected = int(re.findall(r"Collected : (\d+)", output)[-1])
     print(f"{collected // args.bookings:,} instructions per booking ({args.bookings} by {args.username})")
 
 

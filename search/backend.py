@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,6 +109,19 @@ class SearchBackend(Protocol):
 
     async def all_documents(self, session: AsyncSession) -> list[SearchDocument]:
         """Every indexed document, sorted by id (to compare an index with the database)."""
+        ...
+
+
+@runtime_checkable
+class CountsAmong(Protocol):
+    """A backend that counts matches within groups of documents without reading any document
+    (the live-status facet's counts; a backend without it answers them with searches)."""
+
+    async def count_among(
+        self, session: AsyncSession, query: SearchQuery, groups: dict[str, frozenset[str]]
+    ) -> dict[str, int]:
+        """Per group of document ids, how many of them match ``query``'s words and filters
+        (its ``ids`` too, when it has them; its page and sort do not matter)."""
         ...
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from msgspec.structs import replace
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -57,6 +58,7 @@ MIN_TYPO_LENGTH = 5
 CACHE_ENTRIES = 500  # answers remembered per process, ~2 kB each compressed (see search/cache.py)
 
 GENERATION = sa.select(SearchIndexState.generation).where(SearchIndexState.id == 1)
+GENERATION_READ = "search_generation_read"  # session.info: (the transaction, the generation it read)
 # Every index write takes this row first: writers queue here rather than lock documents in
 # different orders, and readers of the new generation never reuse an older answer.
 NEXT_GENERATION = (
@@ -189,13 +191,13 @@ class DatabaseSearch:
     async def upsert(self, session: AsyncSession, documents: Sequence[SearchDocument]) -> None:
         if not documents:
             return
-        await session.execute(NEXT_GENERATION)
+        await _next_generation(session)
         await self._write(session, documents)
 
     async def delete(self, session: AsyncSession, ids: Sequence[str]) -> None:
         if not ids:
             return
-        await session.execute(NEXT_GENERATION)
+        await _next_generation(session)
         await self._remove(session, ids)
 
     async def _write(self, session: AsyncSession, documents: Sequence[SearchDocument]) -> None:
@@ -243,7 +245,7 @@ class DatabaseSearch:
 
     async def rebuild(self, session: AsyncSession, documents: AsyncIterator[list[SearchDocument]]) -> int:
         """Replace everything in the caller's transaction: readers see the old index until commit."""
-        await session.execute(NEXT_GENERATION)
+        await _next_generation(session)
         await session.execute(sa.delete(D))
         await session.execute(sa.delete(P))
         await session.execute(sa.delete(SearchTerm))
@@ -293,32 +295,85 @@ class DatabaseSearch:
         """The answer to ``query``: remembered if the index has not changed since it was last
         computed (the generation is read first, in this transaction's snapshot), else computed."""
         connection = await session.connection()
-        generation = await connection.scalar(GENERATION)
+        generation = await _generation(session, connection)
         key = (connection.engine.url, generation, _answer_key(query))
         remembered = self.answers.get(key) if generation is not None else None
         if remembered is not None:
             return msgspec.msgpack.decode(zlib.decompress(remembered), type=SearchResult)
-        answer = await self._compute(session, connection, query)
+        # Another sort or page of the same words and filters: the counts are the same.
+        counts_key = (connection.engine.url, generation, "counts", _answer_key(_counted(query)))
+        known = self.answers.get(counts_key) if generation is not None else None
+        counts = None if known is None else msgspec.msgpack.decode(known, type=Counts)
+        answer, counts = await self._compute(session, connection, query, counts)
         if generation is not None:
-            # compressed: a third of the size (~5 kB instead of ~14 kB an answer) for ~30 µs
+            # compressed: a sixth of the size (~2 kB instead of ~12 kB an answer) for ~0.1 ms
             self.answers.put(key, zlib.compress(msgspec.msgpack.encode(answer), 1))
+            if known is None:
+                self.answers.put(counts_key, msgspec.msgpack.encode(counts))
         return answer
 
-    async def _compute(
+    async def count_among(
+        self, session: AsyncSession, query: SearchQuery, groups: dict[str, frozenset[str]]
+    ) -> dict[str, int]:
+        """Per group of ids, how many match: the matches among all the groups' ids read once, as
+        ids only, and remembered like answers (the same generation, the same query)."""
+        among = frozenset().union(*groups.values())
+        if query.ids is not None:
+            among &= frozenset(query.ids)
+        if not among:
+            return dict.fromkeys(groups, 0)
+        narrowed = replace(
+            query, ids=tuple(sorted(among)), sort=Sort.relevance, offset=0, limit=0, with_facets=False
+        )
+        connection = await session.connection()
+        generation = await _generation(session, connection)
+        key = (connection.engine.url, generation, "ids", _answer_key(narrowed))
+        remembered = self.answers.get(key) if generation is not None else None
+        if remembered is None:
+            remembered = "\n".join(sorted(await self._matching(session, connection, narrowed))).encode()
+            if generation is not None:
+                self.answers.put(key, remembered)
+        matched = frozenset(remembered.decode().split("\n")) if remembered else frozenset()
+        return {name: len(ids & matched) for name, ids in groups.items()}
+
+    async def _matching(
         self, session: AsyncSession, connection: AsyncConnection, query: SearchQuery
-    ) -> SearchResult:
+    ) -> set[str]:
+        _, values = await self._bound(session, query, {})
+        if is_postgres(session):
+            statement = postgres_index.matching(frozenset(values), query.modes, query.voucher_eligible)
+            return {str(i) for i in (await connection.execute(statement, values)).scalars()}
+        numbered = {doc_number(i): i for i in query.ids or ()}
+        rows = await connection.execute(sqlite_index.matching(frozenset(values)), values)
+        return {numbered[n] for n in rows.scalars()}
+
+    async def _bound(
+        self, session: AsyncSession, query: SearchQuery, values: dict[str, Any]
+    ) -> tuple[_Matcher | None, dict[str, Any]]:
+        """The query's words as the engine matches them, and its filters added to ``values``."""
         terms = _parsed(query.q)
         matcher = _Matcher(terms, await self._typos(session, terms)) if terms else None
-        values = _page_values(query)
-        sort = query.sort if query.sort != Sort.distance or "lat" in values else Sort.relevance
         if is_postgres(session):
             values |= postgres_index.filter_values(query)
             if matcher is not None:
                 values["match"] = matcher.tsquery()
-            statement = postgres_index.statement(frozenset(values), query.modes, query.voucher_eligible, sort)
         else:
             values |= sqlite_index.filter_values(query, matcher.fts5() if matcher else None)
-            statement = sqlite_index.statement(frozenset(values), sort)
+        return matcher, values
+
+    async def _compute(
+        self, session: AsyncSession, connection: AsyncConnection, query: SearchQuery, known: Counts | None
+    ) -> tuple[SearchResult, Counts]:
+        """The answer, and the counts of its words and filters (read with the page unless known)."""
+        matcher, values = await self._bound(session, query, _page_values(query))
+        sort = query.sort if query.sort != Sort.distance or "lat" in values else Sort.relevance
+        counting = known is None
+        if is_postgres(session):
+            statement = postgres_index.statement(
+                frozenset(values), query.modes, query.voucher_eligible, sort, counting
+            )
+        else:
+            statement = sqlite_index.statement(frozenset(values), sort, counting)
         # A Core statement: the connection runs it without the ORM session's per-call work.
         rows = (await connection.execute(statement, values)).all()
         by_category: dict[str, int] = {}
@@ -336,8 +391,44 @@ class DatabaseSearch:
             doc = msgspec.json.decode(raw, type=SearchDocument)
             marks = {"name": highlight(doc.name, needles), "model": highlight(doc.model, needles)}
             found.append(Hit(document=doc, highlight=marks))
-        facets = {"category": by_category, "region": by_city} if query.with_facets else {}
-        return SearchResult(hits=found, total=sum(by_city.values()), facets=facets)
+        counts = known or Counts(total=sum(by_city.values()), by_category=by_category, by_city=by_city)
+        facets = {"category": counts.by_category, "region": counts.by_city} if query.with_facets else {}
+        return SearchResult(hits=found, total=counts.total, facets=facets), counts
+
+
+class Counts(msgspec.Struct, frozen=True):
+    """The matches of a query's words and filters: how many, per category and per city."""
+
+    total: int
+    by_category: dict[str, int]
+    by_city: dict[str, int]
+
+
+def _counted(query: SearchQuery) -> SearchQuery:
+    """What a query's counts depend on: its words and filters, not its sort, point or page."""
+    return replace(
+        query, sort=Sort.relevance, latitude=None, longitude=None, offset=0, limit=0, with_facets=True
+    )
+
+
+async def _next_generation(session: AsyncSession) -> None:
+    """Take the next generation (every index write does, first); a search later in this
+    transaction reads it anew."""
+    session.info.pop(GENERATION_READ, None)
+    await session.execute(NEXT_GENERATION)
+
+
+async def _generation(session: AsyncSession, connection: AsyncConnection) -> int | None:
+    """The index generation, read once per transaction: a search's page and its live-status
+    counts are remembered under the generation read first (one round trip fewer, and the two
+    never answer from different generations' memories)."""
+    transaction = connection.sync_connection.get_transaction() if connection.sync_connection else None
+    read = session.info.get(GENERATION_READ)
+    if transaction is not None and read is not None and read[0] is transaction:
+        return read[1]  # type: ignore[no-any-return]
+    generation = await connection.scalar(GENERATION)
+    session.info[GENERATION_READ] = (transaction, generation)
+    return generation
 
 
 def _answer_key(query: SearchQuery) -> SearchQuery:

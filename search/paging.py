@@ -44,11 +44,13 @@ def page_and_counts(
     *,
     materialize: bool,
     documents: Callable[[Any], Any],
+    counts: bool = True,
 ) -> Any:
     """``columns`` are the matches' (id, category, city); ``documents(page)`` joins the page's
     ids to ``search_payloads``. Not materialised (browsing everything), the page and the counts
     each read the table their own way (an index in sort order, an index-only count) rather than
-    copying every row first."""
+    copying every row first. Without ``counts`` (the caller remembers them) only the page: the
+    matches are read once anyway, and are not copied."""
     identity, category, city = columns
     keys = [f"o{i}" for i in range(len(order))]
     matched = (
@@ -61,7 +63,7 @@ def page_and_counts(
         .select_from(source)
         .where(*conds)
         .cte("matched")
-        .prefix_with("MATERIALIZED" if materialize else "NOT MATERIALIZED")
+        .prefix_with("MATERIALIZED" if materialize and counts else "NOT MATERIALIZED")
     )
 
     def sort_keys(table: Any) -> list[Any]:
@@ -77,13 +79,16 @@ def page_and_counts(
         .limit(sa.bindparam("limit", type_=sa.Integer))
         .subquery("page")
     )
+    page_documents = sa.select(
+        sa.cast(SearchPayloadRow.document, sa.Text).label("document"),
+        sa.null().label("category"),
+        sa.null().label("city"),
+        sa.func.row_number().over(order_by=sort_keys(page)).label("n"),
+    ).select_from(documents(page))
+    if not counts:
+        return page_documents
     return sa.union_all(
-        sa.select(
-            sa.cast(SearchPayloadRow.document, sa.Text).label("document"),
-            sa.null().label("category"),
-            sa.null().label("city"),
-            sa.func.row_number().over(order_by=sort_keys(page)).label("n"),
-        ).select_from(documents(page)),
+        page_documents,
         sa.select(sa.null(), matched.c[category.key], matched.c[city.key], sa.func.count()).group_by(
             matched.c[category.key], matched.c[city.key]
         ),

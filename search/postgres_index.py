@@ -60,7 +60,7 @@ def filter_values(query: SearchQuery) -> dict[str, Any]:
     if query.unit_id:
         values["unit_id"] = uuid.UUID(query.unit_id)
     if query.ids is not None:
-        values["ids"] = [uuid.UUID(i) for i in query.ids]
+        values["ids"] = list(query.ids)
     return values
 
 
@@ -94,22 +94,35 @@ def _filters(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | Non
     if "unit_id" in names:
         conds.append(D.unit_id == bind("unit_id"))
     if "ids" in names:
-        conds.append(D.instrument_id.in_(bind("ids", expanding=True)))
+        # One array of texts: an IN list rendered its hundreds of parameters anew for each call
+        # (and as many UUID objects made from the ids); PostgreSQL parses them for less.
+        ids = sa.cast(bind("ids", type_=postgresql.ARRAY(sa.Text)), postgresql.ARRAY(postgresql.UUID))
+        conds.append(D.instrument_id == sa.any_(ids))
     return conds
 
 
-@functools.lru_cache(maxsize=1024)
-def statement(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | None, sort: Sort) -> Any:
-    """The search statement of one shape of query (built once: building it cost more than running
-    a narrow query; search/paging.py says what it answers)."""
+def _conditions(
+    names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | None
+) -> tuple[list[Any], Any]:
+    """The filters and the full-text match of a query, and its relevance (None: no words)."""
     conds = _filters(names, modes, voucher)
-    source: Any = D.__table__
     score: Any = None
     if "match" in names:
         tsv: Any = sa.literal_column("search_documents.tsv")
         tsq = sa.cast(sa.bindparam("match", type_=sa.String), TSQUERY)
         conds.append(tsv.op("@@")(tsq))
         score = sa.func.ts_rank(tsv, tsq)
+    return conds, score
+
+
+@functools.lru_cache(maxsize=1024)
+def statement(
+    names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | None, sort: Sort, counts: bool = True
+) -> Any:
+    """The search statement of one shape of query (built once: building it cost more than running
+    a narrow query; search/paging.py says what it answers)."""
+    conds, score = _conditions(names, modes, voucher)
+    source: Any = D.__table__
     return page_and_counts(
         source,
         conds,
@@ -117,4 +130,12 @@ def statement(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | No
         sort_order(sort, score, D, D.instrument_id),
         materialize=bool(conds) or score is not None,
         documents=lambda page: page.join(P, P.instrument_id == page.c.instrument_id),
+        counts=counts,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def matching(names: frozenset[str], modes: tuple[Mode, ...], voucher: bool | None) -> Any:
+    """The ids of the matches of one shape of query: no rank, no order, no document."""
+    conds, _ = _conditions(names, modes, voucher)
+    return sa.select(D.instrument_id).where(*conds)

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Region
 from booking.free_time import instruments_with_free_time
-from catalogue.live import FILTER_LABELS, FILTERS, NO_SENSOR, LiveStatus, LiveStatusReader
+from catalogue.live import FILTER_LABELS, FILTERS, FREE_NOW, NO_SENSOR, LiveStatus, LiveStatusReader
 from catalogue.models import Category
-from search.backend import Mode, SearchBackend, SearchQuery, SearchResult, Sort
+from search.backend import CountsAmong, Mode, SearchBackend, SearchQuery, SearchResult, Sort
 from search.errors import BadSearchFilter
 from search.schemas import FacetValue, LiveSummary, Named, RatingSummary, SearchItem, SearchPage
 from search.sentence import query_of_sentence
@@ -242,8 +242,19 @@ async def _live_facet(
     session: AsyncSession, backend: SearchBackend, query: SearchQuery, states: dict[uuid.UUID, LiveStatus]
 ) -> list[FacetValue]:
     """The matches (every other filter applied, not the live one) per live-status filter value:
-    one search over the instruments that have a sensor, counted here; one count search per
-    value only when those matches are more than a page of hits can hold."""
+    counted by the backend when it can, without documents; else one search over the instruments
+    that have a sensor, counted here, and one count search per value only when those matches
+    are more than a page of hits can hold."""
+    if isinstance(backend, CountsAmong):
+        members: dict[str, list[str]] = {wanted: [] for wanted in FILTERS}
+        for i, status in states.items():  # once over the statuses, not once per value
+            if status.free_now:
+                members[FREE_NOW].append(str(i))
+            if status.status in members:
+                members[status.status].append(str(i))
+        groups = {wanted: frozenset(ids) for wanted, ids in members.items()}
+        counted = await backend.count_among(session, query, groups)
+        return [FacetValue(code=code, name=FILTER_LABELS[code], count=counted[code]) for code in FILTERS]
     monitored = {str(i) for i in states}
     if query.ids is not None:
         monitored &= set(query.ids)
@@ -285,6 +296,7 @@ async def present(
     items = []
     for hit in result.hits:
         d = hit.document
+        instrument_id = uuid.UUID(d.id)
         distance = (
             distance_km(query.latitude, query.longitude, d.latitude, d.longitude)
             if query.latitude is not None
@@ -295,7 +307,7 @@ async def present(
         )
         items.append(
             SearchItem(
-                id=uuid.UUID(d.id),
+                id=instrument_id,
                 name=d.name,
                 name_en=d.name_en,
                 model=d.model,
@@ -311,7 +323,7 @@ async def present(
                 status=d.status,
                 distance_km=distance,
                 highlight=hit.highlight,
-                live=None if states is None else live_summary(states.get(uuid.UUID(d.id), NO_SENSOR)),
+                live=None if states is None else live_summary(states.get(instrument_id, NO_SENSOR)),
             )
         )
     facets = {

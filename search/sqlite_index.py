@@ -170,11 +170,7 @@ def _matches(names: frozenset[str]) -> tuple[Any, Any]:
     return KEYS, None
 
 
-@functools.lru_cache(maxsize=512)
-def statement(names: frozenset[str], sort: Sort) -> Any:
-    """The search statement of one shape of query (built once; values are bound per query;
-    search/paging.py says what it answers)."""
-    source, score = _matches(names)
+def _key_filters(names: frozenset[str]) -> list[Any]:
     conds: list[Any] = []
     if "price_min_fen" in names:
         conds.append(K.min_price_fen >= sa.bindparam("price_min_fen"))
@@ -182,6 +178,15 @@ def statement(names: frozenset[str], sort: Sort) -> Any:
         conds.append(K.min_price_fen <= sa.bindparam("price_max_fen"))
     if "doc_numbers" in names:
         conds.append(K.doc_number.in_(sa.bindparam("doc_numbers", expanding=True)))
+    return conds
+
+
+@functools.lru_cache(maxsize=512)
+def statement(names: frozenset[str], sort: Sort, counts: bool = True) -> Any:
+    """The search statement of one shape of query (built once; values are bound per query;
+    search/paging.py says what it answers)."""
+    source, score = _matches(names)
+    conds = _key_filters(names)
     return page_and_counts(
         source,
         conds,
@@ -191,4 +196,12 @@ def statement(names: frozenset[str], sort: Sort) -> Any:
         documents=lambda page: page.join(D, D.doc_number == page.c.doc_number).join(
             P, P.instrument_id == D.instrument_id
         ),
+        counts=counts,
     )
+
+
+@functools.lru_cache(maxsize=128)
+def matching(names: frozenset[str]) -> Any:
+    """The document numbers of the matches of one shape of query: no rank, no order, no document."""
+    source, _ = _matches(names)
+    return sa.select(K.doc_number).select_from(source).where(*_key_filters(names))

@@ -73,6 +73,9 @@ def make_settings(name: str, data_dir: Path, **overrides: Any) -> Settings:
         "admission_max_in_flight": 10_000,
         "admission_max_queued": 10_000,
         "admission_max_wait_ms": 60_000,
+        "admission_transfers_max_in_flight": 10_000,
+        "admission_transfers_max_queued": 10_000,
+        "admission_transfers_max_wait_ms": 60_000,
     }
     if name == "postgres":
         values["database_url"] = with_database(PG_URL, f"yixiang_test_{uuid.uuid4().hex[:12]}")

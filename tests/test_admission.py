@@ -15,7 +15,7 @@ import pytest
 
 from tests.live_server import live_server
 from tests.support import BACKENDS, error_code
-from yixiang.admission import Gate, Priority, priority_of
+from yixiang.admission import Gate, Priority, is_transfer, priority_of
 
 SEARCH = "/api/v1/instruments/search?q=%E6%A0%B8%E7%A3%81"
 
@@ -36,8 +36,9 @@ def tight(gate: Gate, in_flight: int, queued: int, wait_seconds: float) -> Itera
         gate.max_in_flight, gate.max_queued, gate.max_wait, gate.running_seconds = saved
 
 
-def shed_count(metrics_text: str, priority: str, reason: str) -> float:
-    pattern = rf'yixiang_http_shed_total\{{priority="{priority}",reason="{reason}"\}} ([0-9.e+]+)'
+def shed_count(metrics_text: str, priority: str, reason: str, gate: str = "requests") -> float:
+    labels = f'gate="{gate}",priority="{priority}",reason="{reason}"'
+    pattern = rf"yixiang_http_shed_total\{{{labels}\}} ([0-9.e+]+)"
     found = re.search(pattern, metrics_text)
     return float(found.group(1)) if found else 0.0
 
@@ -50,6 +51,47 @@ def test_priorities_by_route():
     assert priority_of("GET", "/api/v1/instruments/search") is Priority.read
     assert priority_of("GET", "/health") is None
     assert priority_of("GET", "/metrics") is None
+
+
+def test_transfers_by_route():
+    booking = "/api/v1/bookings/5d1f0a9e-3c1b-4a4e-9f57-0e6f3b1c2d4a"
+    assert is_transfer("POST", f"{booking}/results")  # result files uploaded
+    assert not is_transfer("GET", f"{booking}/results")  # their list, with links
+    assert is_transfer("GET", "/api/v1/results/5d1f0a9e-3c1b-4a4e-9f57-0e6f3b1c2d4a/download")
+    assert is_transfer("GET", "/api/v1/provider/instruments/export")
+    assert is_transfer("POST", "/api/v1/provider/instruments/import")
+    assert is_transfer("GET", "/console/jobs/5d1f0a9e-3c1b-4a4e-9f57-0e6f3b1c2d4a/file/")
+    assert is_transfer("POST", f"/console{booking.removeprefix('/api/v1')}/results")
+    assert not is_transfer("GET", "/api/v1/instruments/search")
+    assert not is_transfer("POST", "/api/v1/bookings")
+
+
+async def test_transfers_and_requests_hold_each_others_slots_never(backend, login):
+    """Long transfers have their own few slots: while they are all taken (a few slow uploads) the
+    pages are served, and while every page slot is taken an export still goes out."""
+    provider = await login("demo-provider")
+    export = "/api/v1/provider/instruments/export?format=csv"
+    gate: Gate = backend.app.state.gate
+    transfers: Gate = backend.app.state.transfers_gate
+    with tight(transfers, in_flight=1, queued=0, wait_seconds=5):
+        assert await transfers.enter(Priority.write)  # a slow upload holds the one transfer slot
+        try:
+            assert (await backend.client.get(SEARCH)).status_code == 200
+            refused = await backend.client.get(export, headers=provider)
+            assert refused.status_code == 503 and error_code(refused) == "overloaded"
+        finally:
+            transfers.leave()
+    with tight(gate, in_flight=1, queued=0, wait_seconds=5):
+        assert await gate.enter(Priority.read)  # every page slot taken
+        try:
+            assert (await backend.client.get(SEARCH)).status_code == 503
+            exported = await backend.client.get(export, headers=provider)
+            assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+        finally:
+            gate.leave()
+    metrics = (await backend.client.get("/metrics")).text
+    assert shed_count(metrics, "read", "queue_full", gate="transfers") >= 1
+    assert 'yixiang_http_in_flight{gate="transfers"} 0.0' in metrics
 
 
 async def test_a_busy_process_refuses_at_once_with_retry_after_and_serves_again_when_free(backend):
@@ -68,7 +110,7 @@ async def test_a_busy_process_refuses_at_once_with_retry_after_and_serves_again_
             assert (await backend.client.get("/ready")).status_code == 200
             metrics = (await backend.client.get("/metrics")).text
             assert shed_count(metrics, "read", "queue_full") >= 1
-            assert "yixiang_http_in_flight 1.0" in metrics
+            assert 'yixiang_http_in_flight{gate="requests"} 1.0' in metrics
         finally:
             gate.leave()
         assert (await backend.client.get(SEARCH)).status_code == 200

@@ -16,6 +16,12 @@ people (bookings, approvals), before reads (search pages, details, console pages
 makes room for an arrival by refusing its lowest-priority, newest waiter, never an older
 waiter of higher or equal priority. Health and metrics are never held back: an orchestrator
 that cannot reach them restarts a process that is only busy.
+
+Transfers — result files uploaded or downloaded, exports and imports of spreadsheets — pass a
+gate of their own. Their time is set by the client's bandwidth and the file's size (a 200 MB
+result over a slow line takes minutes), not by this process's CPU: counted with the others, a
+few of them would hold every slot of a gate sized for short requests, and the pages would be
+refused while the process idles.
 """
 
 from __future__ import annotations
@@ -49,6 +55,18 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OVERLOADED_MESSAGE = "服务繁忙，请稍后再试"
 
 
+# (method, how the path ends): result uploads, result downloads and job files, exports, imports
+TRANSFERS = frozenset(
+    {
+        ("POST", "/results"),
+        ("GET", "/download"),
+        ("GET", "/file"),
+        ("GET", "/export"),
+        ("POST", "/import"),
+    }
+)
+
+
 def priority_of(method: str, path: str) -> Priority | None:
     """The request's priority, or None for the routes that are never held back."""
     if path.startswith(UNGATED):
@@ -56,6 +74,12 @@ def priority_of(method: str, path: str) -> Priority | None:
     if path.startswith(URGENT):
         return Priority.urgent
     return Priority.read if method in SAFE_METHODS else Priority.write
+
+
+def is_transfer(method: str, path: str) -> bool:
+    """A request whose time is the file's to stream, in or out: it passes the transfers' gate."""
+    path = path.rstrip("/")
+    return (method, path[path.rfind("/") :]) in TRANSFERS
 
 
 # Weight of the latest request's running time in the moving average the expected wait uses.
@@ -72,7 +96,10 @@ class Waiter:
 class Gate:
     """The counting part, without HTTP: who runs, who waits, who is refused."""
 
-    def __init__(self, max_in_flight: int, max_queued: int, max_wait_seconds: float) -> None:
+    def __init__(
+        self, max_in_flight: int, max_queued: int, max_wait_seconds: float, name: str = "requests"
+    ) -> None:
+        self.name = name
         self.max_in_flight = max_in_flight
         self.max_queued = max_queued
         self.max_wait = max_wait_seconds
@@ -157,11 +184,13 @@ class Gate:
 
 
 class AdmissionMiddleware:
-    """ASGI: every HTTP request passes the :class:`Gate` before the application sees it."""
+    """ASGI: every HTTP request passes its :class:`Gate` before the application sees it —
+    ``transfers`` for the routes :func:`is_transfer` names, ``gate`` for all others."""
 
-    def __init__(self, app: ASGIApp, gate: Gate, retry_after_seconds: int = 1) -> None:
+    def __init__(self, app: ASGIApp, gate: Gate, transfers: Gate, retry_after_seconds: int = 1) -> None:
         self.app = app
         self.gate = gate
+        self.transfers = transfers
         self.refusal = msgspec.json.encode(error_body("overloaded", OVERLOADED_MESSAGE))
         self.headers: list[tuple[bytes, bytes]] = [
             (b"content-type", b"application/json; charset=utf-8"),
@@ -174,11 +203,13 @@ class AdmissionMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        priority = priority_of(scope["method"], scope["path"])
+        method, path = scope["method"], scope["path"]
+        priority = priority_of(method, path)
         if priority is None:
             await self.app(scope, receive, send)
             return
-        if not await self.gate.enter(priority):
+        gate = self.transfers if is_transfer(method, path) else self.gate
+        if not await gate.enter(priority):
             scope.setdefault("state", {})["shed"] = True
             start: HTTPResponseStartEvent = {
                 "type": "http.response.start",
@@ -197,4 +228,4 @@ class AdmissionMiddleware:
         try:
             await self.app(scope, receive, send)
         finally:
-            self.gate.leave(time.perf_counter() - admitted)
+            gate.leave(time.perf_counter() - admitted)

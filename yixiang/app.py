@@ -131,11 +131,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     gate = Gate(
         settings.admission_max_in_flight, settings.admission_max_queued, settings.admission_max_wait_ms / 1000
     )
-    metrics = Metrics(gate, runtime.engine)
+    transfers = Gate(
+        settings.admission_transfers_max_in_flight,
+        settings.admission_transfers_max_queued,
+        settings.admission_transfers_max_wait_ms / 1000,
+        name="transfers",
+    )
+    metrics = Metrics((gate, transfers), runtime.engine)
     app.asgi_handler = RequestIdMiddleware(
-        AccessLogMiddleware(AdmissionMiddleware(app.asgi_handler, gate), settings.secret_key, metrics.observe)
+        AccessLogMiddleware(
+            AdmissionMiddleware(app.asgi_handler, gate, transfers), settings.secret_key, metrics.observe
+        )
     )
     app.state.gate = gate
+    app.state.transfers_gate = transfers
     app.state.metrics = metrics
     app.state.settings = settings
     app.state.runtime = runtime

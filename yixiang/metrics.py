@@ -2,10 +2,11 @@
 The access log (yixiang.logs) reports each request here as it writes its line.
 
 Per route template (never the path, which holds ids): request count by status and a latency
-histogram. Per process: requests in flight and waiting at the admission gate, requests it refused
-and why, database connections in use. From the database at scrape time: the outbox's backlog and
-the age of its oldest pending event (the worker's lag, whichever process runs it), and per
-periodic job its last run's duration and outcome, and how long it is overdue (no worker runs it).
+histogram. Per process and admission gate (requests, transfers): requests in flight and waiting,
+requests it refused and why. Database connections in use. From the database at scrape time: the
+outbox's backlog and the age of its oldest pending event (the worker's lag, whichever process
+runs it), and per periodic job its last run's duration and outcome, and how long it is overdue
+(no worker runs it).
 
 Each app has its own registry (tests build many apps in one process); a process serves its own
 figures, so run one API process per pod and let Prometheus sum them.
@@ -41,19 +42,27 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class _GateCollector(Collector):
-    def __init__(self, gate: Gate) -> None:
-        self.gate = gate
+    def __init__(self, gates: tuple[Gate, ...]) -> None:
+        self.gates = gates
 
     def collect(self) -> Iterator[Any]:
-        gate = self.gate
-        yield GaugeMetricFamily("yixiang_http_in_flight", "Requests running in this process", gate.in_flight)
-        yield GaugeMetricFamily("yixiang_http_queued", "Requests waiting at the admission gate", gate.queued)
-        shed = CounterMetricFamily(
-            "yixiang_http_shed", "Requests refused at once (503) by admission", labels=["priority", "reason"]
+        in_flight = GaugeMetricFamily(
+            "yixiang_http_in_flight", "Requests running in this process", labels=["gate"]
         )
-        for (priority, reason), count in sorted(self.gate.shed.items()):
-            shed.add_metric([priority.name, reason], count)
-        yield shed
+        queued = GaugeMetricFamily(
+            "yixiang_http_queued", "Requests waiting at an admission gate", labels=["gate"]
+        )
+        shed = CounterMetricFamily(
+            "yixiang_http_shed",
+            "Requests refused at once (503) by admission",
+            labels=["gate", "priority", "reason"],
+        )
+        for gate in self.gates:
+            in_flight.add_metric([gate.name], gate.in_flight)
+            queued.add_metric([gate.name], gate.queued)
+            for (priority, reason), count in sorted(gate.shed.items()):
+                shed.add_metric([gate.name, priority.name, reason], count)
+        yield from (in_flight, queued, shed)
 
 
 class _PoolCollector(Collector):
@@ -69,7 +78,7 @@ class _PoolCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, gate: Gate, engine: AsyncEngine) -> None:
+    def __init__(self, gates: tuple[Gate, ...], engine: AsyncEngine) -> None:
         self.registry = registry = CollectorRegistry()
         self.requests = Counter(
             "yixiang_http_requests",
@@ -114,7 +123,7 @@ class Metrics:
             ["job"],
             registry=registry,
         )
-        self.registry.register(_GateCollector(gate))
+        self.registry.register(_GateCollector(gates))
         self.registry.register(_PoolCollector(engine))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -106,10 +106,16 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=Tr
     rate_limit_search_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 240
     rate_limit_booking_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
     # Admission control (yixiang.admission): requests one process runs at a time, how many more may
-    # wait, and for how long, before the excess is answered 503 with Retry-After at once.
-    admission_max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 32
+    # wait, and for how long, before the excess is answered 503 with Retry-After at once. Few in
+    # flight: they share one core, so each of 32 would take 32 times its CPU (BENCHMARKS.md, Load).
+    admission_max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 8
     admission_max_queued: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 64
-    admission_max_wait_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 500
+    admission_max_wait_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 50
+    # The same for transfers (result uploads and downloads, exports, imports): they last as long
+    # as the file takes to stream, so they have their own few slots and may wait longer.
+    admission_transfers_max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 4
+    admission_transfers_max_queued: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 16
+    admission_transfers_max_wait_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 5_000
     # When set, /metrics answers only a request bearing it (Authorization: Bearer <token>).
     metrics_token: str = ""
     # Proxies (addresses or CIDRs) whose X-Forwarded-For is believed: the client is the right-most

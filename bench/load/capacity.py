@@ -29,6 +29,30 @@ MAX_STEPS = 14
 
 
 @dataclass
+class Staircase:
+    """The rates a capacity search tries: up by a quarter while they pass, down while they fail,
+    ending at the first turn (or after ``steps_left`` steps). ``best``: the highest figure of a
+    passed step (its rate, or what it achieved)."""
+
+    rate: float
+    steps_left: int = MAX_STEPS
+    best: float | None = None
+    going_up: bool | None = None
+
+    def record(self, passed: bool, achieved: float) -> bool:
+        """The step at ``rate`` passed or not; True while there is a next rate (now ``rate``)."""
+        self.steps_left -= 1
+        if self.going_up is None:
+            self.going_up = passed
+        if passed:
+            self.best = max(self.best or 0.0, achieved)
+        if passed != self.going_up or not self.steps_left:
+            return False
+        self.rate = self.rate * STEP if passed else self.rate / STEP
+        return True
+
+
+@dataclass
 class Step:
     rate: float
     answered_per_s: float
@@ -69,12 +93,11 @@ async def capacity(
 ) -> tuple[float | None, list[Step]]:
     """The highest rate passed, and every step run."""
     steps: list[Step] = []
-    best: float | None = None
-    going_up: bool | None = None
-    for _ in range(MAX_STEPS):
+    stairs = Staircase(rate)
+    while True:
         result = await run_load(
             url,
-            rate,
+            stairs.rate,
             seconds,
             pid,
             grace=5,
@@ -86,18 +109,8 @@ async def capacity(
         )
         step = step_of(result)
         steps.append(step)
-        if going_up is None:
-            going_up = step.passed
-        if step.passed:
-            best = max(best or 0.0, rate)
-            if not going_up:
-                break
-            rate *= STEP
-        else:
-            if going_up:
-                break
-            rate /= STEP
-    return best, steps
+        if not stairs.record(step.passed, stairs.rate):
+            return stairs.best, steps
 
 
 async def ratio(

@@ -49,8 +49,8 @@ def parse(text: str) -> Scrape:
             elif sample.name == "yixiang_http_shed_total":
                 scrape.shed += sample.value
                 scrape.shed_reasons[sample.labels.get("reason", "")] += sample.value
-            elif sample.name in GAUGES:
-                scrape.gauges[sample.name] = sample.value
+            elif sample.name in GAUGES:  # summed over labels (the admission gates)
+                scrape.gauges[sample.name] = scrape.gauges.get(sample.name, 0.0) + sample.value
     return scrape
 
 

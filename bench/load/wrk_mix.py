@@ -45,7 +45,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.load.capacity import LIMIT_MS, STEP
+from bench.load.capacity import LIMIT_MS, STEP, Staircase
 from bench.load.driver import (
     CST,
     TABLE_ORDER,
@@ -459,24 +459,14 @@ def capacity(
     the machine, then step by a quarter (up while passing, down while failing)."""
     probe = run(mix, [(30.0, 10.0)])
     app, db = cpu_ms(probe)
-    rate = max(20.0, min(1200.0, 0.7 * cores * 1000 / (app + db)))
-    trail, best, going_up = [], None, None
-    for _ in range(8):
-        result = run(mix, [(rate, seconds)])
+    stairs, trail = Staircase(max(20.0, min(1200.0, 0.7 * cores * 1000 / (app + db))), steps_left=8), []
+    while True:
+        result = run(mix, [(stairs.rate, seconds)])
         ok = passed(result)
         latencies = [x for st in result.stats.values() for x in st.latencies]
-        trail.append(f"{rate:.0f}: {_pct(latencies, 99):.0f}{'' if ok else '✗'}")
-        going_up = ok if going_up is None else going_up
-        if ok:
-            best = max(best or 0.0, answered(result) / result.seconds)
-            if not going_up:
-                break
-            rate *= STEP
-        else:
-            if going_up:
-                break
-            rate /= STEP
-    return best, trail, (app, db)
+        trail.append(f"{stairs.rate:.0f}: {_pct(latencies, 99):.0f}{'' if ok else '✗'}")
+        if not stairs.record(ok, answered(result) / result.seconds):
+            return stairs.best, trail, (app, db)
 
 
 def ratio(run: Runner, seconds: float) -> str:

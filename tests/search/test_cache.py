@@ -93,6 +93,25 @@ async def test_a_rebuild_replaces_remembered_answers(client, backend, login):
     assert (await search(client, q=code))["items"][0]["name"] == "单晶衍射仪"
 
 
+async def test_another_sort_or_page_counts_what_the_index_holds_now(client, backend, login):
+    code = f"XS{uuid.uuid4().hex[:6].upper()}"
+    first = await published(client, backend, login, name="扫描电子显微镜", model=code)
+    by_relevance = await search(client, q=code)
+    assert by_relevance["total"] == 1
+    by_price = await search(client, q=code, sort="price")
+    assert (by_price["total"], by_price["facets"]) == (1, by_relevance["facets"])
+
+    # An instrument indexed since: every sort and page counts it, none the remembered 1.
+    second = await published(client, backend, login, name="扫描电子显微镜", model=code, region_code="330212")
+    for sort in ("rating", "price", "relevance"):
+        page = await search(client, q=code, sort=sort, limit=1)
+        assert page["total"] == 2, sort
+        assert {f["code"]: f["count"] for f in page["facets"]["region"]} == {"330100": 1, "330200": 1}
+        following = await search(client, q=code, sort=sort, limit=1, cursor=page["next_cursor"])
+        assert following["total"] == 2
+        assert {page["items"][0]["id"], following["items"][0]["id"]} == {first, second}
+
+
 def test_the_least_recently_used_answer_goes_first_and_zero_entries_remember_nothing():
     answers: AnswerCache[str] = AnswerCache(2)
     answers.put("核磁", "a")
