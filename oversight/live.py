@@ -56,12 +56,6 @@ _HOLDING_NOW = (
 )
 
 
-async def booked_now(session: AsyncSession, now: datetime, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """The instruments among ``ids`` in a booked slot now."""
-    query = select(Booking.instrument_id).where(*_HOLDING_NOW, Booking.instrument_id.in_(ids))
-    return set(await session.scalars(query, {"now": now}))
-
-
 IM = InstrumentMonitor
 # Every search reads this: plain rows in one statement (loading ORM objects, then the bookings
 # in a second round trip, was 6% of a search's CPU in the load bench's profile).
@@ -76,21 +70,22 @@ _MONITORED = select(
 ).where(IM.instrument_id.in_(_with_sensor()))
 
 
-async def _monitored(session: AsyncSession, ids: Sequence[uuid.UUID] | None) -> list[InstrumentMonitor]:
-    query = select(InstrumentMonitor).where(InstrumentMonitor.instrument_id.in_(_with_sensor()))
-    if ids is not None:
-        query = query.where(InstrumentMonitor.instrument_id.in_(ids))
-    return list(await session.scalars(query))
+async def _monitored(
+    session: AsyncSession, now: datetime, ids: Sequence[uuid.UUID] | None = None
+) -> dict[uuid.UUID, LiveStatus]:
+    """The statuses of the instruments with a sensor (only those among ``ids`` when given)."""
+    query = _MONITORED if ids is None else _MONITORED.where(IM.instrument_id.in_(ids))
+    connection = await session.connection()
+    rows = await connection.execute(query, {"now": now})
+    return {row.instrument_id: status_of(row, now, row.booked_now) for row in rows}
 
 
 async def live_statuses(
     session: AsyncSession, instrument_ids: Sequence[uuid.UUID], now: datetime | None = None
 ) -> dict[uuid.UUID, LiveStatus]:
-    now = now or utcnow()
     ids = list(instrument_ids)
-    monitors = {m.instrument_id: m for m in await _monitored(session, ids)}
-    booked = await booked_now(session, now, list(monitors)) if monitors else set()
-    return {i: status_of(monitors[i], now, i in booked) if i in monitors else NO_SENSOR for i in ids}
+    found = await _monitored(session, now or utcnow(), ids)
+    return {i: found.get(i, NO_SENSOR) for i in ids}
 
 
 class LiveStatusService:
@@ -104,7 +99,4 @@ class LiveStatusService:
     async def monitored(
         self, session: AsyncSession, now: datetime | None = None
     ) -> dict[uuid.UUID, LiveStatus]:
-        now = now or utcnow()
-        connection = await session.connection()
-        rows = await connection.execute(_MONITORED, {"now": now})
-        return {row.instrument_id: status_of(row, now, row.booked_now) for row in rows}
+        return await _monitored(session, now or utcnow())
