@@ -437,7 +437,7 @@ def _answer_key(query: SearchQuery) -> SearchQuery:
     if query.ids is None or len(query.ids) <= 16:
         return query
     digest = hashlib.blake2b("\n".join(query.ids).encode(), digest_size=16).hexdigest()
-    return msgspec.structs.replace(query, ids=(f"digest:{len(query.ids)}:{digest}",))
+    return replace(query, ids=(f"digest:{len(query.ids)}:{digest}",))
 
 
 @functools.lru_cache(maxsize=4096)
