@@ -90,6 +90,7 @@ async def capacity(
     token: str | None,
     fixture: Fixture,
     worker_pid: int | None = None,
+    database_url: str | None = None,
 ) -> tuple[float | None, list[Step]]:
     """The highest rate passed, and every step run."""
     steps: list[Step] = []
@@ -106,6 +107,7 @@ async def capacity(
             mix=mix,
             fixture=fixture,
             worker_pid=worker_pid,
+            database_url=database_url,
         )
         step = step_of(result)
         steps.append(step)
@@ -121,18 +123,23 @@ async def ratio(
     token: str | None,
     researchers: list[str] | None,
     worker_pid: int | None = None,
+    database_url: str | None = None,
 ) -> str:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         fixture = await prepare(client, researchers)
     total = sum(w for _, w in MIX)
     rows, inverse = [], 0.0
+
+    async def capacity_of(mix: list[tuple[str, int]]) -> tuple[float | None, list[Step]]:
+        return await capacity(url, pid, mix, rate, seconds, token, fixture, worker_pid, database_url)
+
     for kind, weight in MIX:
-        found, steps = await capacity(url, pid, [(kind, 1)], rate, seconds, token, fixture, worker_pid)
+        found, steps = await capacity_of([(kind, 1)])
         share = weight / total
         if found:
             inverse += share / found
         rows.append((kind, share, found, steps))
-    mix_found, mix_steps = await capacity(url, pid, MIX, rate, seconds, token, fixture, worker_pid)
+    mix_found, mix_steps = await capacity_of(MIX)
     predicted = 1 / inverse if inverse else None
     lines = [
         f"Capacity at p99 < {LIMIT_MS:g} ms, steps of {seconds:g} s from {rate:g} req/s, ×{STEP:g}:",

@@ -25,6 +25,7 @@ import itertools
 import os
 import platform
 import random
+import re
 import secrets
 import shutil
 import socket
@@ -187,27 +188,36 @@ def cpu_tree_s(pid: int) -> float:
     return sum(process_user_system_seconds(pid))
 
 
-DATABASE_PROCESSES = {"postgres", "redis-server"}
+# A PostgreSQL backend's process title: "postgres: [cluster: ]user database client(port) state"
+BACKEND_TITLE = re.compile(r"(\S+) (?:\[local\]|\S+\(\d+\))")
 
 
-def database_cpu() -> dict[int, float]:
-    """CPU seconds so far of each of the machine's PostgreSQL and Redis processes (every database
-    on it: measure on a machine running nothing else)."""
+def database_cpu(database_url: str | None = None) -> dict[int, float]:
+    """CPU seconds so far of Redis and of PostgreSQL: with ``database_url``, of that database's
+    backends only (their process titles name it), so another database's work on the machine (a
+    data fill, another bench) does not count, nor do the writers every database shares
+    (checkpointer, WAL writer); without it, of every PostgreSQL process."""
+    database = database_url.rpartition("/")[2] if database_url else None
     found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 name = (entry / "comm").read_text().strip()
+                title = (entry / "cmdline").read_bytes().decode(errors="replace") if database else ""
             except (FileNotFoundError, ProcessLookupError, PermissionError):
                 continue
-            if name in DATABASE_PROCESSES:
+            if name == "postgres" and database:
+                backend = BACKEND_TITLE.search(title)
+                if not backend or backend.group(1) != database:
+                    continue
+            if name in ("postgres", "redis-server"):
                 found[int(entry.name)] = sum(_user_system_of(int(entry.name)))
     return found
 
 
-def database_cpu_since(before: dict[int, float]) -> float:
+def database_cpu_since(before: dict[int, float], database_url: str | None = None) -> float:
     """The CPU those processes spent since ``before``; a backend that ended meanwhile is missed."""
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in database_cpu().items())
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in database_cpu(database_url).items())
 
 
 def terminate(process: subprocess.Popen[bytes]) -> None:
@@ -567,11 +577,13 @@ async def run_load(
     mix: list[tuple[str, int]] | None = None,
     fixture: Fixture | None = None,
     worker_pid: int | None = None,
+    database_url: str | None = None,
 ) -> Result:
     """``rate`` arrivals/s for ``seconds``; or, given ``phases``, each (rate, seconds) in turn.
     Bookings are made by ``researchers`` in turn (default: the two demo researchers). ``mix``:
     (kind, weight) of the requests (default ``MIX``); ``fixture``: reuse another run's;
-    ``worker_pid``: an outbox worker beside the server, whose CPU counts as the server's."""
+    ``worker_pid``: an outbox worker beside the server, whose CPU counts as the server's;
+    ``database_url``: the server's PostgreSQL database (only its backends' CPU counts)."""
     phases = phases or [(rate, seconds)]
     mix = mix or MIX
     ends = list(itertools.accumulate(s for _, s in phases))
@@ -588,7 +600,7 @@ async def run_load(
             await warm.one(k, time.perf_counter())
         serving = [p for p in (server_pid, worker_pid) if p]
         server_cpu0 = sum(map(cpu_tree_s, serving)) if server_pid else None
-        database_cpu0 = database_cpu()
+        database_cpu0 = database_cpu(database_url)
 
         rss: list[int] = []
         scrapes: list[Scrape] = []
@@ -633,7 +645,7 @@ async def run_load(
         elapsed = time.perf_counter() - t0
         driver_cpu = time.process_time() - cpu0
         server_cpu = sum(map(cpu_tree_s, serving)) - server_cpu0 if server_cpu0 is not None else None
-        database_cpu_s = database_cpu_since(database_cpu0)
+        database_cpu_s = database_cpu_since(database_cpu0, database_url)
         stop.set()
         await sampler
         last = await scrape(client, metrics_token) if first is not None else None
@@ -850,11 +862,20 @@ def main(argv: list[str] | None = None) -> int:
                 researchers = opts.get("researchers")
                 print(
                     asyncio.run(
-                        ratio(server.url, server.pid, args.rate, args.seconds, token, researchers, worker_pid)
+                        ratio(
+                            server.url,
+                            server.pid,
+                            args.rate,
+                            args.seconds,
+                            token,
+                            researchers,
+                            worker_pid,
+                            server.database_url,
+                        )
                     )
                 )
                 return 0
-            opts["worker_pid"] = worker_pid
+            opts["worker_pid"], opts["database_url"] = worker_pid, server.database_url
             result = asyncio.run(run_load(server.url, args.rate, args.seconds, server.pid, **opts))
         title = f"{args.start}, {args.workers} worker{'s' if args.workers > 1 else ''}"
         title += ", outbox worker apart" if args.separate_worker else ", outbox worker in-process"

@@ -66,7 +66,7 @@ from bench.load.driver import (
     start_server,
 )
 from bench.load.firms import researcher
-from bench.load.server_metrics import Scrape, ServerFigures, parse, peaks_of
+from bench.load.server_metrics import Scrape, ServerFigures, peaks_of, scrape
 from bench.search_mix import zipf_requests
 from bench.sensor_ingest_bench import python_loop_seconds
 from oversight.models import PowerState
@@ -301,11 +301,11 @@ class Sampler:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def scrape(self) -> Scrape | None:
-        try:
-            r = httpx.get(f"{self.url}/metrics", headers={"authorization": f"Bearer {self.token}"}, timeout=5)
-        except httpx.TransportError:
-            return None
-        return parse(r.text) if r.status_code == 200 else None
+        async def once() -> Scrape | None:  # from wrk's side thread: a loop of its own
+            async with httpx.AsyncClient(base_url=self.url) as client:
+                return await scrape(client, self.token)
+
+        return asyncio.run(once())
 
     def wait_for_outbox(self, limit: float = 120.0) -> None:
         """Until the worker has caught up with the events earlier runs left (their notifications,
@@ -335,9 +335,11 @@ def run_wrk(
     mix: list[tuple[str, int]],
     seed: int,
     single_process: bool,
+    database_url: str | None,
 ) -> Result:
     """One wrk run of ``phases``; the server's own figures (its /metrics) only with one API
-    process, since a scrape reaches whichever process accepts it."""
+    process, since a scrape reaches whichever process accepts it. ``database_url``: the server's
+    database (only its backends' CPU counts as PostgreSQL's)."""
     seconds = sum(s for _, s in phases)
     planned = sum(r * s for r, s in phases)
     with tempfile.TemporaryDirectory(prefix="yixiang-wrk-mix-") as directory:
@@ -346,7 +348,7 @@ def run_wrk(
         sampler = Sampler(url, serving[0], token)
         sampler.wait_for_outbox()
         first = sampler.scrape()
-        server0, database0 = sum(map(cpu_tree_s, serving)), database_cpu()
+        server0, database0 = sum(map(cpu_tree_s, serving)), database_cpu(database_url)
         thread = threading.Thread(target=sampler.run, daemon=True)
         thread.start()
         connections = max(4 * THREADS, min(2000, round(max(r for r, _ in phases) * BUSY_SECONDS)))
@@ -365,7 +367,7 @@ def run_wrk(
         process.returncode = os.waitstatus_to_exitcode(status)
         report = process.stdout.read().decode(errors="replace") if process.stdout else ""
         server_cpu = sum(map(cpu_tree_s, serving)) - server0
-        database_s = database_cpu_since(database0)
+        database_s = database_cpu_since(database0, database_url)
         sampler.stop.set()
         thread.join()
         if process.returncode != 0 or not out.exists():
@@ -551,7 +553,16 @@ def main(argv: list[str] | None = None) -> int:
 
         def run(mix: list[tuple[str, int]], phases: list[tuple[float, float]]) -> Result:
             return run_wrk(
-                server.url, world, planner, phases, serving, token, mix, next(runs), args.workers == 1
+                server.url,
+                world,
+                planner,
+                phases,
+                serving,
+                token,
+                mix,
+                next(runs),
+                args.workers == 1,
+                server.database_url,
             )
 
         run(MIX, [(30.0, 5.0)])  # warm-up, not counted
