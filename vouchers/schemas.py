@@ -213,7 +213,8 @@ class MyVouchersOut(Output):
     held_fen: int
     grants: list[GrantOut]
     programs: list[FirmProgramOut]
-    holds: list[HoldOut]
+    holds: list[HoldOut]  # the newest vouchers.wallet.HOLDS_LIMIT
+    holds_count: int  # every open hold, listed or not
     history: list[HistoryOut]
 
 

@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.auth import Principal
@@ -28,6 +28,9 @@ from vouchers.statements import booking_number
 from yixiang.clock import shanghai_date
 from yixiang.db import utcnow
 
+# Holds listed on a firm's statement, newest first (the rest are counted: a firm with thousands of
+# bookings awaiting settlement still gets its statement at once).
+HOLDS_LIMIT = 100
 
 async def grant_outs(
     session: AsyncSession, rows: Sequence[tuple[VoucherGrant, VoucherProgram]]
@@ -65,17 +68,20 @@ async def my_vouchers(
         )
     ).all()
     grants = await grant_outs(session, rows)
+    held = (
+        VoucherCheckout.enterprise_id.in_(firms),
+        VoucherCheckout.state == CheckoutState.held,
+        VoucherCheckout.held_fen > 0,
+    )
     holds = (
         await session.scalars(
-            select(VoucherCheckout)
-            .where(
-                VoucherCheckout.enterprise_id.in_(firms),
-                VoucherCheckout.state == CheckoutState.held,
-                VoucherCheckout.held_fen > 0,
-            )
-            .order_by(VoucherCheckout.held_at.desc())
+            select(VoucherCheckout).where(*held).order_by(VoucherCheckout.held_at.desc()).limit(HOLDS_LIMIT)
         )
     ).all()
+    holds_count = len(holds)
+    if holds_count == HOLDS_LIMIT:
+        counted = select(func.count()).select_from(VoucherCheckout).where(*held)
+        holds_count = await session.scalar(counted) or 0
     return MyVouchersOut(
         enterprise_ids=firms,
         available_fen=sum(g.balance_fen for g in grants if g.status == "active"),
@@ -92,6 +98,7 @@ async def my_vouchers(
             )
             for h in holds
         ],
+        holds_count=holds_count,
         history=await firm_history(session, firms, {p.id: p.name for _, p in rows}),
     )
 
