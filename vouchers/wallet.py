@@ -32,6 +32,7 @@ from yixiang.db import utcnow
 # bookings awaiting settlement still gets its statement at once).
 HOLDS_LIMIT = 100
 
+
 async def grant_outs(
     session: AsyncSession, rows: Sequence[tuple[VoucherGrant, VoucherProgram]]
 ) -> list[GrantOut]:
