@@ -71,6 +71,27 @@ async def test_a_deployment_can_turn_the_browsable_docs_off(docs_off):
     assert document.status_code == 200 and "/api/v1/me" in document.json()["paths"]
 
 
+async def test_the_document_is_amended_whichever_answer_builds_it(tmp_path):
+    """The document is built on the first request under /schema (yixiang.openapi), not at start:
+    a first request for the YAML, not the JSON, still gets our error body and retry header."""
+    import yaml
+
+    app = create_app(make_settings("sqlite", tmp_path))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        first = await client.get("/schema/openapi.yaml")
+        assert first.status_code == 200
+        document = yaml.safe_load(first.text)
+        assert "Error" in document["components"]["schemas"]
+        grant = document["paths"]["/api/v1/auth/dev-login"]["post"]
+        assert grant["responses"]["409"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"
+        }
+        assert [p["name"] for p in grant["parameters"]].count("Idempotency-Key") == 1
+        assert (await client.get("/schema/openapi.json")).json() == document
+
+
 def test_request_bodies_have_names_of_their_own():
     """Two request bodies of one name become module-qualified components that the document's
     post-processing (yixiang.openapi.document_inputs) cannot find: refused unknown fields and

@@ -27,7 +27,7 @@ from yixiang.idempotency import IdempotencyMiddleware, request_sessions
 from yixiang.logs import AccessLogMiddleware, RequestIdMiddleware, configure_logging
 from yixiang.memory import release_freed
 from yixiang.metrics import Metrics, metrics_page
-from yixiang.openapi import document
+from yixiang.openapi import documents_router
 from yixiang.ratelimit import RateLimiter
 from yixiang.replicas import ReplicaRoutingMiddleware
 from yixiang.runtime import Runtime
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             version=__version__,
             description="大型科研仪器开放共享平台：搜索、预约、创新券抵扣、结果反馈与评价。",
             path=DOCS_PATH,
+            openapi_router=documents_router(DOCS_PATH),
             render_plugins=render_plugins(settings.api_docs),
             components=Components(
                 security_schemes={
@@ -155,5 +156,4 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state[key] = value
     app.state.services = runtime.services
     app.state.rate_limiter = RateLimiter(runtime.store)
-    document(app)
     return app

@@ -9,6 +9,10 @@
   handler declares with ``opt=files(CSV, XLSX)``;
 - retries: every operation that honours an ``Idempotency-Key`` (yixiang.idempotency) declares
   the header.
+
+The document is built and amended on the first request under ``/schema`` (the router's
+``before_request``, :func:`document_on_first_request`), not at start: an API process that is
+never asked for it does not hold it (~2 MB).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Litestar
+from litestar import Litestar, Request, Router
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
     OpenAPIHeader,
@@ -73,11 +77,28 @@ ERROR_SCHEMA = Schema(
 )
 
 
+_DOCUMENTED = "yixiang_openapi_documented"
+
+
 def document(app: Litestar) -> None:
     document_errors(app)
     document_sign_in_and_files(app)
     document_inputs(app)
     document_idempotency_key(app)
+
+
+def document_on_first_request(request: Request[Any, Any, Any]) -> None:
+    """Build and amend the document before the first answer that shows it (the render handlers
+    read Litestar's document, which it builds on first use and then keeps)."""
+    state = request.app.state
+    if not state.get(_DOCUMENTED):
+        document(request.app)
+        state[_DOCUMENTED] = True
+
+
+def documents_router(path: str) -> Router:
+    """The router Litestar puts the document's and the viewer's handlers on."""
+    return Router(path, route_handlers=[], include_in_schema=False, before_request=document_on_first_request)
 
 
 def document_errors(app: Litestar) -> None:
