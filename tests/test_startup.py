@@ -4,6 +4,7 @@ the demo data once between them, without tripping over each other."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from accounts.demo import ACCOUNTS
 from accounts.models import User
+from tests.fakes.meilisearch import FakeMeilisearch
 from tests.support import create_database, drop_database, make_settings
 from yixiang.runtime import Runtime
 
@@ -48,3 +50,28 @@ def test_the_serve_command_does_not_load_the_domains():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_the_served_app_leaves_pydantic_out_and_meilisearch_still_works(tmp_path):
+    """The process ``yixiang serve`` runs builds its app without pydantic (yixiang.asgi), then
+    the Meilisearch backend, which needs it, imports it as usual and talks to the server."""
+    meili = FakeMeilisearch(master_key="test-master-key")
+    meili.start()
+    probe = (
+        "import asyncio, sys; import yixiang.asgi; "
+        "print('pydantic' in sys.modules); "
+        "from search.meili import MeiliSearch; "
+        f"backend = MeiliSearch({meili.url!r}, 'test-master-key', index='probe'); "
+        "asyncio.run(backend.prepare()); "
+        "print('pydantic' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YIXIANG_")}
+    env |= {"YIXIANG_DATA_DIR": str(tmp_path), "YIXIANG_LOG_LEVEL": "WARNING"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env
+        )
+    finally:
+        meili.stop()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
