@@ -115,6 +115,9 @@ class Runtime:
             if self.settings.demo_data_enabled and not await holds_records(self.session_maker, self.domains):
                 log.info("first start: loading demo data")
                 await load_demo(self.session_maker, self.domains)
+                # and its events handled (the search index above all), as `yixiang demo load`
+                # does: the first page served finds the instruments, not an index still filling
+                await self.worker().drain()
         await self.log_advisories()
         if self.settings.run_worker_in_process if run_worker is None else run_worker:
             self._worker_stop = asyncio.Event()
