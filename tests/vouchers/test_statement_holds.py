@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from accounts.models import Role
 from tests.booking.world import machine_time, make_instrument, set_calendar
-from tests.vouchers.desk import VoucherDesk
+from tests.vouchers.desk import VoucherDesk, new_user
 from vouchers import wallet
 from yixiang.db import utcnow
 
@@ -17,16 +18,15 @@ async def test_the_newest_holds_are_listed_and_every_hold_counted(
     world: VoucherDesk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = world.client
-    instrument = await make_instrument(world.backend)
+    firm, _ = await world.firm_with_grant(5_000_000)  # its own firm: others' holds do not count
+    researcher = await world.headers(await new_user(world.backend, firm, Role.researcher))
     provider = await world.headers("demo-provider")
+    instrument = await make_instrument(world.backend)
     await set_calendar(client, provider, instrument.instrument_id, needs_approval=True)
-    researcher = await world.headers("demo-researcher")
-    before = (await client.get("/api/v1/me/vouchers", headers=researcher)).json()
-    assert before["holds_count"] == len(before["holds"])  # the demo firm has fewer than the limit
 
     start = (utcnow() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
     booked = []
-    for hour in range(2):
+    for hour in range(3):
         at = start + timedelta(hours=2 * hour)
         created = await client.post(
             "/api/v1/bookings", json=machine_time(instrument, at, at + timedelta(hours=1)), headers=researcher
@@ -38,8 +38,12 @@ async def test_the_newest_holds_are_listed_and_every_hold_counted(
         assert approved.status_code == 200, approved.text
         booked.append(created.json()["id"])
 
-    monkeypatch.setattr(wallet, "HOLDS_LIMIT", 1)
+    everything = (await client.get("/api/v1/me/vouchers", headers=researcher)).json()
+    assert {h["booking_id"] for h in everything["holds"]} == set(booked)
+    assert everything["holds_count"] == 3
+
+    monkeypatch.setattr(wallet, "HOLDS_LIMIT", 2)
     page = (await client.get("/api/v1/me/vouchers", headers=researcher)).json()
-    assert [h["booking_id"] for h in page["holds"]] == [booked[-1]]  # the newest
-    assert page["holds_count"] == before["holds_count"] + 2
-    assert page["held_fen"] == before["held_fen"] + 2 * page["holds"][0]["held_fen"]
+    assert [h["booking_id"] for h in page["holds"]] == booked[:0:-1]  # the two newest, newest first
+    assert page["holds_count"] == 3
+    assert page["held_fen"] == everything["held_fen"] == sum(h["held_fen"] for h in everything["holds"])
