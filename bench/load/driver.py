@@ -112,6 +112,19 @@ class Stats:
 
 
 @dataclass
+class Sample:
+    """The server side at one moment of a run: CPU seconds so far, the outbox worker's lag."""
+
+    at: float  # seconds from the run's start
+    api_cpu_s: float  # the API processes' tree
+    worker_cpu_s: float  # the outbox worker (0 when it runs in the API process)
+    database_cpu_s: float  # PostgreSQL's backends of the server's database, and Redis
+    outbox_lag_s: float | None
+    other_database_cpu_s: float = 0.0  # PostgreSQL's other processes: autovacuum, checkpointer, …
+    loop_s: float | None = None  # the VM's speed then: python_loop_seconds(tenth=True), now and then
+
+
+@dataclass
 class Result:
     stats: dict[str, Stats]
     seconds: float
@@ -123,12 +136,13 @@ class Result:
     server: ServerFigures | None = None  # from the server's /metrics, when it answers them
     driver_cpu_s: float = 0.0  # the driver's own CPU over the run (it shares the machine)
     phases: list[tuple[float, float]] = field(default_factory=list)  # (rate, seconds) in order
-    # every request: (planned start from the run's start, latency, "ok" | "refused" | "error")
-    log: list[tuple[float, float, str]] = field(default_factory=list)
+    # every request: (planned start from the run's start, latency, "ok" | "refused" | "error", route)
+    log: list[tuple[float, float, str, str]] = field(default_factory=list)
     server_cpu_s: float | None = None  # the server's process tree's CPU over the run
     database_cpu_s: float | None = None  # PostgreSQL's and Redis's processes' CPU over the run
     by_kind: dict[str, int] = field(default_factory=dict)  # requests answered, by kind of the mix
     driver: str = ""  # what drove the load, when not this module's scheduler
+    samples: list[Sample] = field(default_factory=list)  # once a second, when the driver takes them
 
     @property
     def total_errors(self) -> int:
@@ -443,7 +457,7 @@ class Load:
         self.stats: dict[str, Stats] = {r: Stats() for r in ROUTES}
         self.openids = [f"oLoad{n:06d}" for n in range(200)]
         self.t0 = time.perf_counter()
-        self.log: list[tuple[float, float, str]] = []
+        self.log: list[tuple[float, float, str, str]] = []
 
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.rnd.choice(self.fx.tokens)}"}
@@ -453,11 +467,11 @@ class Load:
         latency = time.perf_counter() - planned
         if response is not None and is_refusal(response):
             st.refused.append(latency)
-            self.log.append((planned - self.t0, latency, "refused"))
+            self.log.append((planned - self.t0, latency, "refused", route))
             return
         st.latencies.append(latency)
         failed = response is None or response.status_code >= 500
-        self.log.append((planned - self.t0, latency, "error" if failed else "ok"))
+        self.log.append((planned - self.t0, latency, "error" if failed else "ok", route))
         if response is None:
             st.errors += 1
             if len(st.error_samples) < 3:
@@ -743,9 +757,9 @@ def phases_markdown(result: Result) -> str:
     start, normal = 0.0, 0.1
     for index, (rate, seconds) in enumerate(result.phases):
         rows = [r for r in result.log if start <= r[0] < start + seconds]
-        taken = [latency for _, latency, outcome in rows if outcome != "refused"]
-        refused = [latency for _, latency, outcome in rows if outcome == "refused"]
-        errors = sum(1 for *_, outcome in rows if outcome == "error")
+        taken = [r[1] for r in rows if r[2] != "refused"]
+        refused = [r[1] for r in rows if r[2] == "refused"]
+        errors = sum(1 for r in rows if r[2] == "error")
         lines.append(
             f"| {index + 1} | {rate:g} | {len(rows)} | {len(taken) / seconds:.1f} "
             f"| {_pct(taken, 50):.1f} / {_pct(taken, 99):.1f} | {len(refused)} | {_pct(refused, 99):.1f} "
@@ -755,21 +769,71 @@ def phases_markdown(result: Result) -> str:
             normal = max(normal, 2 * _pct(taken, 99) / 1000)
         start += seconds
     last_rate, last_seconds = result.phases[-1]
-    if last_rate < result.phases[-2][0]:
+    if len(result.phases) > 1 and last_rate <= result.phases[-2][0]:
         begin = start - last_seconds
         windows = []
         for second in range(int(last_seconds)):
             rows = [r for r in result.log if begin + second <= r[0] < begin + second + 1]
-            taken = [latency for _, latency, outcome in rows if outcome != "refused"]
-            late = any(outcome == "refused" for *_, outcome in rows)
+            taken = [r[1] for r in rows if r[2] != "refused"]
+            late = any(r[2] == "refused" for r in rows)
             windows.append(late or (bool(taken) and _pct(taken, 99) / 1000 > normal))
         abnormal = [i for i, bad in enumerate(windows) if bad]
         back = "at once" if not abnormal else f"after {abnormal[-1] + 1} s"
         if abnormal and abnormal[-1] == len(windows) - 1:
             back = f"not within the phase's {last_seconds:g} s"
         normal_ms = f"p99 ≤ {normal * 1000:.0f} ms, nothing refused"
-        lines += ["", f"After the step down: back to normal ({normal_ms}) {back}."]
+        # --overload 1, no step at all: the rule's control (how often a steady load breaks it)
+        step = "After the step down" if last_rate < result.phases[-2][0] else "In the last phase (no step)"
+        lines += ["", f"{step}: back to normal ({normal_ms}) {back}."]
     return "\n".join(lines)
+
+
+def timeline_markdown(result: Result) -> str:
+    """Second by second (by planned start): what was taken on and refused, how fast all requests
+    and searches were answered, and where the server's CPU went (from ``result.samples``)."""
+    lines = [
+        "| s | phase req/s | taken | refused | p50 / p99 ms | search p50 / p99 ms "
+        "| API / worker / PostgreSQL / other PostgreSQL CPU % | outbox lag s | loop s |",
+        "|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    ends = [sum(s for _, s in result.phases[: i + 1]) for i in range(len(result.phases))]
+    by_second: dict[int, list[tuple[float, float, str, str]]] = defaultdict(list)
+    for row in result.log:
+        by_second[int(row[0])].append(row)
+    samples = sorted(result.samples, key=lambda s: s.at)
+    for second in range(int(ends[-1])):
+        rows = by_second.get(second, [])
+        taken = [r[1] for r in rows if r[2] != "refused"]
+        searches = [r[1] for r in rows if r[2] != "refused" and r[3] == "search"]
+        rate = next(r for (r, _), end in zip(result.phases, ends, strict=True) if second < end)
+        cpu = _cpu_between(samples, second, second + 1)
+        lines.append(
+            f"| {second} | {rate:g} | {len(taken)} | {len(rows) - len(taken)} "
+            f"| {_pct(taken, 50):.0f} / {_pct(taken, 99):.0f} "
+            f"| {_pct(searches, 50):.0f} / {_pct(searches, 99):.0f} | {cpu} |"
+        )
+    return "\n".join(lines)
+
+
+def _cpu_between(samples: list[Sample], start: float, end: float) -> str:
+    """The CPU shares from the last sample at or before ``start`` to the first at or after
+    ``end``; the lag at that one, and the loop's time if a probe ran between them."""
+    before = [s for s in samples if s.at <= start]
+    after = [s for s in samples if s.at >= end]
+    if not before or not after:
+        return " | | "
+    a, b = before[-1], after[0]
+    span = b.at - a.at
+    shares = (
+        (b.api_cpu_s - a.api_cpu_s) / span,
+        (b.worker_cpu_s - a.worker_cpu_s) / span,
+        (b.database_cpu_s - a.database_cpu_s) / span,
+        (b.other_database_cpu_s - a.other_database_cpu_s) / span,
+    )
+    lag = "" if b.outbox_lag_s is None else f"{b.outbox_lag_s:.1f}"
+    probes = [s.loop_s for s in samples if a.at < s.at <= b.at and s.loop_s is not None]
+    loop = f"{probes[-1]:.2f}" if probes else ""
+    return " / ".join(f"{share:.0%}".rstrip("%") for share in shares) + f" | {lag} | {loop}"
 
 
 def _codes(counts: dict[int, int]) -> str:

@@ -51,6 +51,7 @@ from bench.load.driver import (
     TABLE_ORDER,
     Fixture,
     Result,
+    Sample,
     Stats,
     _pct,
     add_service_arguments,
@@ -64,6 +65,7 @@ from bench.load.driver import (
     prepare,
     rss_tree_kb,
     start_server,
+    timeline_markdown,
 )
 from bench.load.firms import researcher
 from bench.load.server_metrics import Scrape, ServerFigures, peaks_of, scrape
@@ -291,14 +293,22 @@ class Planner:
 
 @dataclass
 class Sampler:
-    """The server's RSS and its /metrics, once a second, while wrk runs."""
+    """The server's RSS, its /metrics and the CPU of its processes and its database, once a
+    second, while wrk runs (``t0``: when wrk started)."""
 
     url: str
-    pid: int
+    serving: list[int]  # the API server, then the outbox worker if apart
     token: str
+    database_url: str | None = None
+    t0: float = 0.0
     rss: list[int] = field(default_factory=list)
     scrapes: list[Scrape] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def pid(self) -> int:
+        return self.serving[0]
 
     def scrape(self) -> Scrape | None:
         async def once() -> Scrape | None:  # from wrk's side thread: a loop of its own
@@ -321,8 +331,18 @@ class Sampler:
     def run(self) -> None:
         while not self.stop.wait(1.0):
             self.rss.append(rss_tree_kb(self.pid))
-            if (now := self.scrape()) is not None:
+            at = time.monotonic() - self.t0
+            worker = cpu_tree_s(self.serving[1]) if len(self.serving) > 1 else 0.0
+            database = sum(database_cpu(self.database_url).values())
+            everything = sum(database_cpu().values())
+            now = self.scrape()
+            if now is not None:
                 self.scrapes.append(now)
+            lag = now.gauges.get("yixiang_outbox_lag_seconds") if now is not None else None
+            # the VM's speed drifts within a run: a probe every 5 s (~70 ms of this process's CPU)
+            loop = python_loop_seconds(tenth=True) if len(self.samples) % 5 == 4 else None
+            other = everything - database
+            self.samples.append(Sample(at, cpu_tree_s(self.pid), worker, database, lag, other, loop))
 
 
 def run_wrk(
@@ -345,11 +365,12 @@ def run_wrk(
     with tempfile.TemporaryDirectory(prefix="yixiang-wrk-mix-") as directory:
         plan, out = Path(directory) / "plan.tsv", Path(directory) / "outcomes.tsv"
         planner.write(plan, mix, int(planned * 1.2) + 200)
-        sampler = Sampler(url, serving[0], token)
+        sampler = Sampler(url, serving, token, database_url)
         sampler.wait_for_outbox()
         first = sampler.scrape()
         server0, database0 = sum(map(cpu_tree_s, serving)), database_cpu(database_url)
         thread = threading.Thread(target=sampler.run, daemon=True)
+        sampler.t0 = time.monotonic()
         thread.start()
         connections = max(4 * THREADS, min(2000, round(max(r for r, _ in phases) * BUSY_SECONDS)))
         phase_arg = ",".join(f"{r:g}:{s:g}" for r, s in phases)
@@ -376,6 +397,7 @@ def run_wrk(
         result = outcome_of(out.read_text(), phases, seconds, planned)
     result.driver_cpu_s = usage.ru_utime + usage.ru_stime
     result.server_cpu_s, result.database_cpu_s = server_cpu, database_s
+    result.samples = sampler.samples
     result.rss_peak_mb = max(sampler.rss) / 1024 if sampler.rss else None
     result.rss_end_mb = sampler.rss[-1] / 1024 if sampler.rss else None
     if first is not None and last is not None and single_process:
@@ -389,7 +411,7 @@ Runner = Callable[[list[tuple[str, int]], list[tuple[float, float]]], Result]
 def outcome_of(text: str, phases: list[tuple[float, float]], seconds: float, planned: float) -> Result:
     """mix.lua's lines as the Python driver's Result (so its tables and phase figures apply)."""
     stats: dict[str, Stats] = {route: Stats() for route in TABLE_ORDER}
-    log: list[tuple[float, float, str]] = []
+    log: list[tuple[float, float, str, str]] = []
     by_kind: dict[str, int] = defaultdict(int)
     unanswered, sent = 0, 0
     for line in text.splitlines():
@@ -404,10 +426,10 @@ def outcome_of(text: str, phases: list[tuple[float, float]], seconds: float, pla
         st, status, latency = stats[route], int(code), float(latency_ms) / 1000
         if status in (429, 503) and retry:
             st.refused.append(latency)
-            log.append((float(at), latency, "refused"))
+            log.append((float(at), latency, "refused", route))
             continue
         st.latencies.append(latency)
-        log.append((float(at), latency, "error" if status >= 500 else "ok"))
+        log.append((float(at), latency, "error" if status >= 500 else "ok", route))
         if status >= 500:
             st.errors += 1
         elif status >= 400:
@@ -521,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="a setting for the server (repeatable)",
     )
+    parser.add_argument("--timeline", action="store_true", help="a row for every second of the run")
     parser.add_argument("--seed", type=int, default=8)
     add_service_arguments(parser)
     args = parser.parse_args(argv)
@@ -576,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
             settings = "".join(f", {pair}" for pair in args.env)
             title = f"PostgreSQL + Redis, {args.workers} API process(es), outbox worker apart, wrk{settings}"
             report = markdown(result, title)
+            if args.timeline:
+                report += "\n\n" + timeline_markdown(result)
     loop_after = python_loop_seconds()
     print(
         f"<!-- {started:%Y-%m-%d %H:%M} UTC, {platform.python_version()}, {os.cpu_count()} CPU; load average "
