@@ -43,6 +43,8 @@ from bench.search_mix import zipf_requests
 from bench.sensor_ingest_bench import python_loop_seconds
 from oversight.models import Sensor, SensorStatus
 from oversight.sensors import register_sensor
+from search.cache import AnswerCache
+from search.dependencies import SEARCH_BACKEND
 from search.models import SearchDocumentRow
 from yixiang.app import create_app
 
@@ -114,6 +116,7 @@ async def serve_searches(args: argparse.Namespace) -> None:
         redis_prefix=f"yixiang-search-instructions-{uuid.uuid4().hex[:8]}:",
         rate_limit_search_per_minute=10_000_000,
         demo_data=False,  # the shared data set is used as it is (its sensors apart)
+        **({"search_cache_entries": args.cache_entries} if args.cache_entries is not None else {}),
     )
     app = create_app(settings)
     async with app.lifespan():
@@ -150,13 +153,42 @@ async def serve_searches(args: argparse.Namespace) -> None:
             status, body = await call("GET", path, researcher)
             if status != 200:
                 raise SystemExit(f"search refused: {path} {status} {body[:300]!r}")
+            if n == warm_up - 1:
+                answers = app.state.runtime.services[SEARCH_BACKEND].answers
+                answers.hits = answers.misses = 0
         app_ms = (time.process_time() - started) * 1000 / searches
         pg_ms = (_cpu_seconds(pg_pids) - cpu_before) * 1000 / searches
         print(
             f"PG {pg_ms:.2f} ms PostgreSQL CPU per search ({len(pg_pids)} backends); "
-            f"app {app_ms:.2f} ms CPU per search; sensors {placed}",
+            f"app {app_ms:.2f} ms CPU per search; sensors {placed}; {remembered(answers)}",
             flush=True,
         )
+
+
+def remembered(answers: AnswerCache[bytes]) -> str:
+    """How often the counted searches found their answer remembered (pages, counts and live-status
+    ids alike), and what the remembered answers hold: their bytes and their keys' (deep size)."""
+    looked = answers.hits + answers.misses
+    entries = list(answers._answers.items())
+    values = sum(len(v) for _, v in entries)
+    seen: set[int] = set()  # what keys share (the database's URL) counts once
+    keys = sum(_deep_size(k, seen) for k, _ in entries)
+    return (
+        f"remembered: {answers.hits / looked if looked else 0:.0%} of {looked} looked up; "
+        f"{len(entries)} kept, {values / 1024:.0f} kB of answers + {keys / 1024:.0f} kB of keys"
+    )
+
+
+def _deep_size(value: Any, seen: set[int]) -> int:
+    if id(value) in seen or isinstance(value, type):
+        return 0
+    seen.add(id(value))
+    size = sys.getsizeof(value)
+    if isinstance(value, tuple | list | frozenset | set):
+        size += sum(_deep_size(v, seen) for v in value)
+    elif hasattr(value, "__struct_fields__"):
+        size += sum(_deep_size(getattr(value, f), seen) for f in value.__struct_fields__)
+    return size
 
 
 def count(args: argparse.Namespace) -> None:
@@ -169,6 +201,8 @@ def count(args: argparse.Namespace) -> None:
         "--searches",
         str(args.searches),
     ]
+    if args.cache_entries is not None:
+        command += ["--cache-entries", str(args.cache_entries)]
     loop = python_loop_seconds()
     load = os.getloadavg()[0]
     if not args.valgrind:
@@ -193,6 +227,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warm-up", type=int, default=300)
     parser.add_argument("--searches", type=int, default=300)
     parser.add_argument("--no-valgrind", dest="valgrind", action="store_false")
+    parser.add_argument("--cache-entries", type=int, help="answers remembered (default: the setting's)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-wait", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
