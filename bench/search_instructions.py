@@ -43,7 +43,7 @@ from bench.search_mix import zipf_requests
 from bench.sensor_ingest_bench import python_loop_seconds
 from oversight.models import Sensor, SensorStatus
 from oversight.sensors import register_sensor
-from search.cache import AnswerCache
+from search.database import DatabaseSearch
 from search.dependencies import SEARCH_BACKEND
 from search.models import SearchDocumentRow
 from yixiang.app import create_app
@@ -117,6 +117,7 @@ async def serve_searches(args: argparse.Namespace) -> None:
         rate_limit_search_per_minute=10_000_000,
         demo_data=False,  # the shared data set is used as it is (its sensors apart)
         **({"search_cache_entries": args.cache_entries} if args.cache_entries is not None else {}),
+        **({"search_shared_cache_seconds": args.shared_seconds} if args.shared_seconds is not None else {}),
     )
     app = create_app(settings)
     async with app.lifespan():
@@ -154,28 +155,34 @@ async def serve_searches(args: argparse.Namespace) -> None:
             if status != 200:
                 raise SystemExit(f"search refused: {path} {status} {body[:300]!r}")
             if n == warm_up - 1:
-                answers = app.state.runtime.services[SEARCH_BACKEND].answers
-                answers.hits = answers.misses = 0
+                backend = app.state.runtime.services[SEARCH_BACKEND]
+                backend.answers.hits = backend.answers.misses = 0
+                if backend.shared is not None:
+                    backend.shared.hits = backend.shared.misses = 0
         app_ms = (time.process_time() - started) * 1000 / searches
         pg_ms = (_cpu_seconds(pg_pids) - cpu_before) * 1000 / searches
         print(
             f"PG {pg_ms:.2f} ms PostgreSQL CPU per search ({len(pg_pids)} backends); "
-            f"app {app_ms:.2f} ms CPU per search; sensors {placed}; {remembered(answers)}",
+            f"app {app_ms:.2f} ms CPU per search; sensors {placed}; {remembered(backend)}",
             flush=True,
         )
 
 
-def remembered(answers: AnswerCache[bytes]) -> str:
+def remembered(backend: DatabaseSearch) -> str:
     """How often the counted searches found their answer remembered (pages, counts and live-status
-    ids alike), and what the remembered answers hold: their bytes and their keys' (deep size)."""
+    ids alike), and what the remembered answers hold: their bytes and their keys' (deep size);
+    with Redis, how many more were found there."""
+    answers = backend.answers
     looked = answers.hits + answers.misses
+    shared = backend.shared
+    in_redis = f"; in Redis: {shared.hits / looked if looked else 0:.0%} more" if shared is not None else ""
     entries = list(answers._answers.items())
     values = sum(len(v) for _, v in entries)
     seen: set[int] = set()  # what keys share (the database's URL) counts once
     keys = sum(_deep_size(k, seen) for k, _ in entries)
     return (
         f"remembered: {answers.hits / looked if looked else 0:.0%} of {looked} looked up; "
-        f"{len(entries)} kept, {values / 1024:.0f} kB of answers + {keys / 1024:.0f} kB of keys"
+        f"{len(entries)} kept, {values / 1024:.0f} kB of answers + {keys / 1024:.0f} kB of keys{in_redis}"
     )
 
 
@@ -203,6 +210,8 @@ def count(args: argparse.Namespace) -> None:
     ]
     if args.cache_entries is not None:
         command += ["--cache-entries", str(args.cache_entries)]
+    if args.shared_seconds is not None:
+        command += ["--shared-seconds", str(args.shared_seconds)]
     loop = python_loop_seconds()
     load = os.getloadavg()[0]
     if not args.valgrind:
@@ -228,6 +237,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--searches", type=int, default=300)
     parser.add_argument("--no-valgrind", dest="valgrind", action="store_false")
     parser.add_argument("--cache-entries", type=int, help="answers remembered (default: the setting's)")
+    parser.add_argument("--shared-seconds", type=int, help="answers shared in Redis (default: the setting's)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-wait", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from search import postgres_index, sqlite_index
 from search.backend import Hit, Mode, SearchDocument, SearchQuery, SearchResult, Sort
-from search.cache import AnswerCache
+from search.cache import AnswerCache, SharedAnswers
 from search.models import SearchDocumentRow, SearchIndexState, SearchPayloadRow, SearchTerm
 from search.phonetic import correct, vocabulary
 from search.sqlite_index import doc_number
@@ -182,10 +182,11 @@ class _Matcher:
 class DatabaseSearch:
     name = "database"
 
-    def __init__(self, cache_entries: int = CACHE_ENTRIES) -> None:
+    def __init__(self, cache_entries: int = CACHE_ENTRIES, shared: SharedAnswers | None = None) -> None:
         # Kept encoded: bytes are invisible to the garbage collector, whose full passes over
         # thousands of remembered documents paused every search in flight (~50 µs to decode).
         self.answers: AnswerCache[bytes] = AnswerCache(cache_entries)
+        self.shared = shared
 
     # --- writing --------------------------------------------------------------------------
     async def upsert(self, session: AsyncSession, documents: Sequence[SearchDocument]) -> None:
@@ -297,18 +298,18 @@ class DatabaseSearch:
         connection = await session.connection()
         generation = await _generation(session, connection)
         key = _memory_key(connection, generation, _answer_key(query))
-        remembered = self._recall(key)
+        remembered = await self._recall(key)
         if remembered is not None:
             return msgspec.msgpack.decode(zlib.decompress(remembered), type=SearchResult)
         # Another sort or page of the same words and filters: the counts are the same.
         counts_key = _memory_key(connection, generation, "counts", _answer_key(_counted(query)))
-        known = self._recall(counts_key)
+        known = await self._recall(counts_key)
         counts = None if known is None else msgspec.msgpack.decode(known, type=Counts)
         answer, counts = await self._compute(session, connection, query, counts)
         # compressed: a sixth of the size (~2 kB instead of ~12 kB an answer) for ~0.1 ms
-        self._remember(key, zlib.compress(msgspec.msgpack.encode(answer), 1))
+        await self._remember(key, zlib.compress(msgspec.msgpack.encode(answer), 1))
         if known is None:
-            self._remember(counts_key, msgspec.msgpack.encode(counts))
+            await self._remember(counts_key, msgspec.msgpack.encode(counts))
         return answer
 
     async def count_among(
@@ -326,19 +327,29 @@ class DatabaseSearch:
         )
         connection = await session.connection()
         key = _memory_key(connection, await _generation(session, connection), "ids", _answer_key(narrowed))
-        remembered = self._recall(key)
+        remembered = await self._recall(key)
         if remembered is None:
             remembered = "\n".join(sorted(await self._matching(session, connection, narrowed))).encode()
-            self._remember(key, remembered)
+            await self._remember(key, remembered)
         matched = frozenset(remembered.decode().split("\n")) if remembered else frozenset()
         return {name: len(ids & matched) for name, ids in groups.items()}
 
-    def _recall(self, key: MemoryKey | None) -> bytes | None:
-        return None if key is None else self.answers.get(key)
+    async def _recall(self, key: MemoryKey | None) -> bytes | None:
+        """This process's memory first, then the one every process shares (kept here once found)."""
+        if key is None:
+            return None
+        found = self.answers.get(key)
+        if found is None and self.shared is not None:
+            found = await self.shared.get(_shared_name(key))
+            if found is not None:
+                self.answers.put(key, found)
+        return found
 
-    def _remember(self, key: MemoryKey | None, value: bytes) -> None:
+    async def _remember(self, key: MemoryKey | None, value: bytes) -> None:
         if key is not None:
             self.answers.put(key, value)
+            if self.shared is not None:
+                await self.shared.put(_shared_name(key), value)
 
     async def _matching(
         self, session: AsyncSession, connection: AsyncConnection, query: SearchQuery
@@ -442,6 +453,19 @@ def _memory_key(connection: AsyncConnection, generation: int | None, *parts: Any
     """Where an answer is remembered: per database and index generation. None when no generation
     was read (no index state yet): then nothing is remembered or recalled."""
     return None if generation is None else (connection.engine.url, generation, *parts)
+
+
+def _shared_name(key: MemoryKey) -> str:
+    """A memory key as a name in the shared store: the generation, and a digest of the database
+    and the query (msgpack of tuples and structs: the same bytes in every process)."""
+    url, generation, *parts = key
+    digest = hashlib.blake2b(msgspec.msgpack.encode([_database_name(url), *parts]), digest_size=16)
+    return f"search:{generation}:{digest.hexdigest()}"
+
+
+@functools.lru_cache(maxsize=16)
+def _database_name(url: Any) -> str:
+    return str(url.render_as_string(hide_password=True))
 
 
 def _answer_key(query: SearchQuery) -> SearchQuery:

@@ -14,6 +14,7 @@ from search.settings import MeiliSettings, SearchSettings
 from search.sync import index_changed_instruments
 from yixiang.domains import Domain
 from yixiang.settings import Settings
+from yixiang.store import Store
 
 if TYPE_CHECKING:
     from yixiang.runtime import Runtime
@@ -21,14 +22,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("search")
 
 
-def make_backend(settings: Settings) -> SearchBackend:
-    if SearchSettings.of(settings).backend == "meilisearch":
+def make_backend(settings: Settings, store: Store | None = None) -> SearchBackend:
+    search = SearchSettings.of(settings)
+    if search.backend == "meilisearch":
         from search.meili import MeiliSearch
 
         return MeiliSearch(MeiliSettings.of(settings).url, MeiliSettings.of(settings).key)
+    from search.cache import SharedAnswers
     from search.database import DatabaseSearch
 
-    return DatabaseSearch(SearchSettings.of(settings).cache_entries)
+    # Only a store other processes see is worth asking (the embedded default's is this process's).
+    shared = None
+    if settings.redis_url and store is not None and search.shared_cache_seconds > 0:
+        shared = SharedAnswers(store, search.shared_cache_seconds)
+    return DatabaseSearch(search.cache_entries, shared)
 
 
 async def start_search(runtime: Runtime) -> None:
@@ -36,7 +43,7 @@ async def start_search(runtime: Runtime) -> None:
     # search: that request does not wait for them, and the memory start-up frees is given back
     # once, after all of it (yixiang.app's lifespan).
     vocabulary()
-    backend = make_backend(runtime.settings)
+    backend = make_backend(runtime.settings, runtime.store)
     prepare = getattr(backend, "prepare", None)
     if prepare is not None:
         try:

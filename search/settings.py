@@ -18,6 +18,8 @@ class SearchSettings(Section):
     backend: Backend | None = None
     # Search answers remembered per API process until the next index write (0: none).
     cache_entries: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 500
+    # With Redis: how long every API process finds an answer another computed (0: none shared).
+    shared_cache_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 300
 
     def resolve(self, settings: Settings) -> None:
         if self.backend is None:

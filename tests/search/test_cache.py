@@ -10,12 +10,13 @@ from sqlalchemy import update
 
 from catalogue.models import Instrument
 from search.backend import SearchQuery
-from search.cache import AnswerCache
+from search.cache import AnswerCache, SharedAnswers
 from search.database import DatabaseSearch
 from search.dependencies import SEARCH_BACKEND
 from search.sync import reindex
 from tests.catalogue.helpers import instrument_body
 from tests.search.helpers import search
+from yixiang.store import RedisStore
 
 
 async def published(client: Any, backend: Any, login: Any, **changes: Any) -> str:
@@ -124,3 +125,45 @@ def test_the_least_recently_used_answer_goes_first_and_zero_entries_remember_not
     nothing: AnswerCache[str] = AnswerCache(0)
     nothing.put("核磁", "a")
     assert nothing.get("核磁") is None and len(nothing) == 0
+
+
+async def test_an_answer_one_process_computed_is_found_by_another_until_the_index_changes(
+    client, backend, login
+):
+    # Two API processes as the shared store (Redis on PostgreSQL runs) sees them: the second
+    # remembers nothing of its own, and finds the first one's answer there.
+    code = f"XP{uuid.uuid4().hex[:6].upper()}"
+    first = await published(client, backend, login, name="透射电子显微镜", model=code)
+    store = backend.runtime.store
+    computing = DatabaseSearch(cache_entries=0, shared=SharedAnswers(store, 60))
+    finding = DatabaseSearch(cache_entries=0, shared=SharedAnswers(store, 60))
+
+    async def ids(engine: DatabaseSearch) -> list[str]:
+        async with backend.runtime.session_maker() as session:
+            answer = await engine.search(session, SearchQuery(q=code))
+        return [h.document.id for h in answer.hits]
+
+    assert await ids(computing) == [first]
+    assert computing.shared is not None and computing.shared.hits == 0
+    assert await ids(finding) == [first]
+    assert finding.shared is not None and finding.shared.hits == 1  # the answer, found shared
+
+    # An index write: the shared answer is of a generation no reader asks for any more.
+    second = await published(client, backend, login, name="透射电子显微镜", model=code)
+    assert sorted(await ids(finding)) == sorted([first, second])
+    assert finding.shared.hits == 1
+
+
+async def test_the_shared_answers_unreachable_a_search_is_computed(client, backend, login):
+    code = f"XU{uuid.uuid4().hex[:6].upper()}"
+    first = await published(client, backend, login, name="透射电子显微镜", model=code)
+    down = RedisStore("redis://127.0.0.1:1/0")  # nothing listens there: refused at once
+    engine = DatabaseSearch(cache_entries=0, shared=SharedAnswers(down, 60))
+    try:
+        for _ in range(2):
+            async with backend.runtime.session_maker() as session:
+                answer = await engine.search(session, SearchQuery(q=code))
+            assert [h.document.id for h in answer.hits] == [first]
+    finally:
+        await down.close()
+    assert engine.shared is not None and engine.shared.misses == 4  # the page and its counts, twice
