@@ -51,13 +51,16 @@ from search.text import (
     typo_variants,
 )
 from yixiang.db import is_postgres, utcnow
+from yixiang.driver_statements import DriverStatement
 
 D = SearchDocumentRow
 P = SearchPayloadRow
 MIN_TYPO_LENGTH = 5
 CACHE_ENTRIES = 500  # answers remembered per process, ~1.1 kB each compressed and ~0.3 kB its key
 
-GENERATION = sa.select(SearchIndexState.generation).where(SearchIndexState.id == 1)
+# Every search reads it (on the driver on PostgreSQL: SQLAlchemy's execution path cost more than
+# the read itself).
+GENERATION = DriverStatement(sa.select(SearchIndexState.generation).where(SearchIndexState.id == 1))
 GENERATION_READ = "search_generation_read"  # session.info: (the transaction, the generation it read)
 # Every index write takes this row first: writers queue here rather than lock documents in
 # different orders, and readers of the new generation never reuse an older answer.
@@ -441,7 +444,9 @@ async def _generation(session: AsyncSession, connection: AsyncConnection) -> int
     read = session.info.get(GENERATION_READ)
     if transaction is not None and read is not None and read[0] is transaction:
         return read[1]  # type: ignore[no-any-return]
-    generation = await connection.scalar(GENERATION)
+    # (on PostgreSQL in this transaction too: a DriverStatement sends its BEGIN if none was sent)
+    row = await GENERATION.first(connection, {})
+    generation = None if row is None else row.generation
     session.info[GENERATION_READ] = (transaction, generation)
     return generation
 

@@ -27,6 +27,8 @@ from booking.events import _HISTORY_INSERT
 from booking.models import Booking, BookingStatus, Closure, Operation
 from booking.numbers import booking_number
 from catalogue.models import ServiceMode
+from oversight.live import _ALL_MONITORED
+from search.database import GENERATION
 from tests.booking.world import QINGHE, ZJLG, day_at, machine_time, make_instrument, set_calendar, user_id
 from tests.support import error_code
 from vouchers.checkout_store import _EVIDENCE_INSERT, _FIRM_GRANTS_LOCKED, _FIRM_USAGE, CHECKOUT_INSERT
@@ -90,7 +92,7 @@ def booking_row(instrument_id: uuid.UUID, user: uuid.UUID, hours_ahead: int = 0,
 
 
 async def hot_statements(backend: Any) -> list[tuple[str, DriverStatement, dict[str, Any]]]:
-    """Every statement a booking runs on the driver, with values such as a booking passes."""
+    """Every statement a booking or a search runs on the driver, with values such as they pass."""
     world = await make_instrument(backend)
     researcher = await user_id(backend, "demo-researcher")
     booking = booking_row(world.instrument_id, researcher)
@@ -214,6 +216,8 @@ async def hot_statements(backend: Any) -> list[tuple[str, DriverStatement, dict[
             },
         ),
         ("balance", _BALANCE_UPDATE, {"p_code": "grant:none", "p_delta": -20_000}),
+        ("search_generation", GENERATION, {}),
+        ("monitored", _ALL_MONITORED, {"now": now}),
     ]
 
 
@@ -231,7 +235,7 @@ async def test_sends_the_sql_and_values_sqlalchemy_sends(backend):
         assert sent == [(plan.sql, tuple(plan.args(params)))], name
 
 
-READS = ("user", "bookable", "closures_and_overlap", "grants", "firm_usage")
+READS = ("user", "bookable", "closures_and_overlap", "grants", "firm_usage", "search_generation", "monitored")
 
 
 async def test_reads_the_values_sqlalchemy_reads(backend):

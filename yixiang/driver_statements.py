@@ -24,7 +24,8 @@ invalidated).
 When a statement belongs here: only when a benchmark proved it costly on a hot path — the
 statements every booking runs (BENCHMARKS.md, "Bookings": the instrument read, the closures and
 overlap read, the booking, history, outbox, evidence, checkout and ledger writes; the principal and
-``Idempotency-Key`` rows of every request). It takes and returns the same small value types as the
+``Idempotency-Key`` rows of every request) and every search (BENCHMARKS.md, "Search": the index
+generation, the monitored instruments' states). It takes and returns the same small value types as the
 rest of the code (no class beside an ORM class), it is defined once, as a Core statement, next to
 the one function that runs it (``booking.events.write_history``, ``yixiang.outbox.emit``), and
 both paths call that function. Everything else — admin edits, reports, the worker's rarer
