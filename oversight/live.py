@@ -6,6 +6,7 @@ booked). Implements the catalogue's :class:`~catalogue.live.LiveStatusReader` po
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -95,7 +96,16 @@ async def live_statuses(
 
 
 class LiveStatusService:
-    """What other domains read (registered as ``catalogue.live.LIVE_STATUS``)."""
+    """What other domains read (registered as ``catalogue.live.LIVE_STATUS``).
+
+    Every search reads every monitored instrument's status (its filter and facet count over all
+    of them): read once per ``search_seconds`` in a process and shared by the searches in between,
+    its cost does not grow with the searches or fall on each of them. An instrument's own page
+    (``statuses``) is read at each request."""
+
+    def __init__(self, search_seconds: float = 0.0) -> None:
+        self.search_seconds = search_seconds
+        self._read: tuple[float, dict[uuid.UUID, LiveStatus]] | None = None  # (monotonic, statuses)
 
     async def statuses(
         self, session: AsyncSession, ids: Sequence[uuid.UUID], now: datetime | None = None
@@ -105,4 +115,10 @@ class LiveStatusService:
     async def monitored(
         self, session: AsyncSession, now: datetime | None = None
     ) -> dict[uuid.UUID, LiveStatus]:
-        return await _monitored(session, now or utcnow())
+        if now is not None or self.search_seconds <= 0:
+            return await _monitored(session, now or utcnow())
+        read = self._read
+        if read is None or time.monotonic() - read[0] >= self.search_seconds:
+            taken = time.monotonic()
+            read = self._read = (taken, await _monitored(session, utcnow()))
+        return read[1]

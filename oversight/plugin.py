@@ -84,7 +84,9 @@ WINDOW_TOPICS = [
 
 
 async def register_services(runtime: Any) -> None:
-    runtime.services[LIVE_STATUS] = LiveStatusService()
+    runtime.services[LIVE_STATUS] = LiveStatusService(
+        OversightSettings.of(runtime.settings).live_status_search_seconds
+    )
     runtime.services[SENSED_USE] = SensedUseService()
 
 

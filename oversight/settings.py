@@ -38,6 +38,10 @@ class OversightSettings(Section):
     # ingest_heartbeat_stale_seconds (a liveness probe)
     ingest_heartbeat_file: str = ""
     ingest_heartbeat_stale_seconds: Annotated[int, msgspec.Meta(ge=5, le=3_600)] = 60
+    # Search's live status (each hit's, the 现在空闲 filter, the facet) is at most this old: an API
+    # process reads every monitored instrument's status once per period, not at every search.
+    # 0: at every search. An instrument's own page is read at each request.
+    live_status_search_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 1.0
     # The annual norm of machine hours an instrument's usage rate is measured against (使用率:
     # effective hours / norm; oversight/INDICATORS.md)
     annual_norm_hours: Annotated[int, msgspec.Meta(ge=1, le=8_784)] = 1_760

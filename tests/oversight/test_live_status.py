@@ -3,7 +3,10 @@ and whether a booking holds the moment; offline once the sensor falls silent."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -38,6 +41,17 @@ async def found(client, model: str, **params) -> tuple[list[str], dict[str, int]
     return [i["id"] for i in page["items"]], facet
 
 
+async def found_once_current(client, model: str, expected: Callable[[list[str], dict[str, int]], bool], **params):
+    """Search's live status is at most YIXIANG_OVERSIGHT_LIVE_STATUS_SEARCH_SECONDS (1 s) old: the
+    search as it answers once that has passed (what it answers by then, if never as expected)."""
+    deadline = time.monotonic() + 1.0 + 0.5
+    while True:
+        ids, facet = await found(client, model, **params)
+        if expected(ids, facet) or time.monotonic() > deadline:
+            return ids, facet
+        await asyncio.sleep(0.05)
+
+
 async def test_live_status_on_the_page_in_search_and_booked_now(backend, client, login):
     staff = await login(P)
     m = await monitored_instrument(backend, client, staff, running_watts=100)
@@ -51,7 +65,7 @@ async def test_live_status_on_the_page_in_search_and_booked_now(backend, client,
     assert page["live"] | {"since": None} == {
         "status": "standby", "since": None, "free_now": True, "booked_now": False, "label": "现在空闲",
     }  # fmt: skip
-    ids, facet = await found(client, model, live="free_now")
+    ids, facet = await found_once_current(client, model, lambda ids, _: bool(ids), live="free_now")
     assert ids == [str(m.instrument_id)] and facet["free_now"] == 1 and facet["standby"] == 1
     item = (await client.get(SEARCH, params={"q": model})).json()["items"][0]
     assert item["live"] == {"status": "standby", "free_now": True, "label": "现在空闲"}
@@ -72,12 +86,12 @@ async def test_live_status_on_the_page_in_search_and_booked_now(backend, client,
         "standby", False, True,
     )  # fmt: skip
     assert "已被预约" in page["live"]["label"]
-    ids, facet = await found(client, model, live="free_now")
+    ids, facet = await found_once_current(client, model, lambda ids, _: not ids, live="free_now")
     assert ids == [] and facet["free_now"] == 0 and facet["standby"] == 1
 
     # running
     await post_batch(client, [m.message(2, now - timedelta(minutes=1), "on", 900)])
-    ids, facet = await found(client, model, live="running")
+    ids, facet = await found_once_current(client, model, lambda ids, _: bool(ids), live="running")
     assert ids == [str(m.instrument_id)] and facet["running"] == 1 and facet["free_now"] == 0
 
     # silent for longer than the instrument's gap (15 minutes): offline, whatever it said last
@@ -91,3 +105,21 @@ async def test_live_status_on_the_page_in_search_and_booked_now(backend, client,
 async def test_a_bad_live_filter_is_refused_by_name(client):
     r = await client.get(SEARCH, params={"q": "核磁", "live": "idle"})
     assert r.status_code == 400, r.text
+
+
+async def test_search_reads_the_statuses_once_per_period_and_a_page_at_each_request(backend, client, login):
+    m = await monitored_instrument(backend, client, await login(P), running_watts=100)
+    await post_batch(client, [m.message(1, utcnow() - timedelta(minutes=2), "on", 20)])  # standby
+    service = LiveStatusService(search_seconds=60)
+    async with backend.runtime.session_maker() as session:
+        read = await service.monitored(session)
+    assert read[m.instrument_id].status == "standby"
+
+    await post_batch(client, [m.message(2, utcnow() - timedelta(minutes=1), "on", 900)])  # running
+    async with backend.runtime.session_maker() as session:
+        assert await service.monitored(session) is read  # within the period: what it read
+        assert (await service.statuses(session, [m.instrument_id]))[m.instrument_id].status == "running"
+        assert (await LiveStatusService(0).monitored(session))[m.instrument_id].status == "running"
+        service.search_seconds = 0.001
+        await asyncio.sleep(0.002)
+        assert (await service.monitored(session))[m.instrument_id].status == "running"  # read again
