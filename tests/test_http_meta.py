@@ -23,14 +23,14 @@ async def test_a_csv_export_names_its_charset_once(client, login):
     assert xlsx.headers["content-type"] == XLSX
 
 
-def test_a_charset_a_handler_names_is_the_one_sent():
+async def test_a_charset_a_handler_names_is_the_one_sent():
     for named, sent in [
         ("text/csv; charset=utf-8", "text/csv; charset=utf-8"),
         ("text/plain; charset=GBK", "text/plain; charset=gbk"),
         ('text/plain;charset="utf-8"; format=flowed', "text/plain; format=flowed; charset=utf-8"),
         ("text/plain", "text/plain; charset=utf-8"),
     ]:
-        answer = one_charset(Response(b"x", media_type=named)).to_asgi_response(app=None, request=None)  # type: ignore[arg-type]
+        answer = (await one_charset(Response(b"x", media_type=named))).to_asgi_response(app=None, request=None)  # type: ignore[arg-type]
         content_type = dict(answer.encoded_headers)[b"content-type"].decode()
         assert content_type == sent, (named, content_type)
         assert len(re.findall("charset", content_type)) == 1
