@@ -29,7 +29,7 @@ import msgspec
 import sqlalchemy as sa
 from msgspec.structs import replace
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from search import postgres_index, sqlite_index
 from search.backend import Hit, Mode, SearchDocument, SearchQuery, SearchResult, Sort
@@ -51,7 +51,7 @@ from search.text import (
     typo_variants,
 )
 from yixiang.db import is_postgres, utcnow
-from yixiang.driver_statements import DriverStatement
+from yixiang.driver_statements import DriverStatement, single_statements
 
 D = SearchDocumentRow
 P = SearchPayloadRow
@@ -62,6 +62,7 @@ CACHE_ENTRIES = 500  # answers remembered per process, ~1.1 kB each compressed a
 # the read itself).
 GENERATION = DriverStatement(sa.select(SearchIndexState.generation).where(SearchIndexState.id == 1))
 GENERATION_READ = "search_generation_read"  # session.info: (the transaction, the generation it read)
+INDEX_WRITTEN = "search_index_written"  # session.info: the transaction that took a new generation
 # Every index write takes this row first: writers queue here rather than lock documents in
 # different orders, and readers of the new generation never reuse an older answer.
 NEXT_GENERATION = (
@@ -297,15 +298,15 @@ class DatabaseSearch:
 
     async def search(self, session: AsyncSession, query: SearchQuery) -> SearchResult:
         """The answer to ``query``: remembered if the index has not changed since it was last
-        computed (the generation is read first, in this transaction's snapshot), else computed."""
-        connection = await session.connection()
-        generation = await _generation(session, connection)
-        key = _memory_key(connection, generation, _answer_key(query))
+        computed (the generation is read first), else computed."""
+        generation = await _generation(session)
+        key = _memory_key(session, generation, _answer_key(query))
         remembered = await self._recall(key)
         if remembered is not None:
             return msgspec.msgpack.decode(zlib.decompress(remembered), type=SearchResult)
+        connection = await session.connection()
         # Another sort or page of the same words and filters: the counts are the same.
-        counts_key = _memory_key(connection, generation, "counts", _answer_key(_counted(query)))
+        counts_key = _memory_key(session, generation, "counts", _answer_key(_counted(query)))
         known = await self._recall(counts_key)
         counts = None if known is None else msgspec.msgpack.decode(known, type=Counts)
         answer, counts = await self._compute(session, connection, query, counts)
@@ -328,10 +329,10 @@ class DatabaseSearch:
         narrowed = replace(
             query, ids=tuple(sorted(among)), sort=Sort.relevance, offset=0, limit=0, with_facets=False
         )
-        connection = await session.connection()
-        key = _memory_key(connection, await _generation(session, connection), "ids", _answer_key(narrowed))
+        key = _memory_key(session, await _generation(session), "ids", _answer_key(narrowed))
         remembered = await self._recall(key)
         if remembered is None:
+            connection = await session.connection()
             remembered = "\n".join(sorted(await self._matching(session, connection, narrowed))).encode()
             await self._remember(key, remembered)
         matched = frozenset(remembered.decode().split("\n")) if remembered else frozenset()
@@ -431,33 +432,51 @@ def _counted(query: SearchQuery) -> SearchQuery:
 
 async def _next_generation(session: AsyncSession) -> None:
     """Take the next generation (every index write does, first); a search later in this
-    transaction reads it anew."""
+    transaction reads it anew, in this transaction."""
     session.info.pop(GENERATION_READ, None)
+    session.info[INDEX_WRITTEN] = session.sync_session.get_transaction()
     await session.execute(NEXT_GENERATION)
 
 
-async def _generation(session: AsyncSession, connection: AsyncConnection) -> int | None:
+async def _generation(session: AsyncSession) -> int | None:
     """The index generation, read once per transaction: a search's page and its live-status
     counts are remembered under the generation read first (one round trip fewer, and the two
-    never answer from different generations' memories)."""
-    transaction = connection.sync_connection.get_transaction() if connection.sync_connection else None
+    never answer from different generations' memories).
+
+    On PostgreSQL it is read on its own, outside the search's transaction: a remembered answer
+    then costs that one statement, without the transaction's BEGIN and COMMIT round trips. Safe
+    because it is read before the answer is computed: an answer kept under a generation is never
+    older than that generation (at most newer, when a write commits in between, and then the
+    next search reads the newer generation).
+
+    None: nothing is remembered or recalled — no index state yet, or this transaction wrote the
+    index (what it finds is its own until it commits, and is gone if it rolls back; remembered
+    under the generation it took, it would answer a later write's searches that reuse that
+    number)."""
+    here = session.sync_session.get_transaction()
     read = session.info.get(GENERATION_READ)
-    if transaction is not None and read is not None and read[0] is transaction:
+    if here is not None and read is not None and read[0] is here:
         return read[1]  # type: ignore[no-any-return]
-    # (on PostgreSQL in this transaction too: a DriverStatement sends its BEGIN if none was sent)
-    row = await GENERATION.first(connection, {})
+    if here is not None and session.info.get(INDEX_WRITTEN) is here:
+        return None
+    engine = session.bind
+    if isinstance(engine, AsyncEngine) and is_postgres(session):
+        async with single_statements(engine) as conn:
+            row = await GENERATION.first(conn, {})
+    else:
+        row = await GENERATION.first(await session.connection(), {})
     generation = None if row is None else row.generation
-    session.info[GENERATION_READ] = (transaction, generation)
+    session.info[GENERATION_READ] = (here, generation)
     return generation
 
 
 MemoryKey = tuple[Any, ...]
 
 
-def _memory_key(connection: AsyncConnection, generation: int | None, *parts: Any) -> MemoryKey | None:
+def _memory_key(session: AsyncSession, generation: int | None, *parts: Any) -> MemoryKey | None:
     """Where an answer is remembered: per database and index generation. None when no generation
     was read (no index state yet): then nothing is remembered or recalled."""
-    return None if generation is None else (connection.engine.url, generation, *parts)
+    return None if generation is None else (session.get_bind().url, generation, *parts)
 
 
 def _shared_name(key: MemoryKey) -> str:

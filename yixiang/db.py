@@ -136,9 +136,12 @@ async def transaction(session: AsyncSession, *, read_only: bool = False) -> Asyn
     whole runs as one transaction (one commit, or one rollback). A session that already began
     implicitly (a read before the write) is committed as a whole. ``read_only`` (for an
     outermost block that only reads) lets SQLite read without taking the write lock.
+
+    The connection is taken when the block first needs it (on SQLite at once, for a read-only
+    block's plain BEGIN): a read answered from memory takes none.
     """
     depth = session.info.get("transaction_depth", 0)
-    if read_only and not depth and not session.in_transaction():
+    if read_only and not depth and not session.in_transaction() and not is_postgres(session):
         await session.connection(execution_options={READ_ONLY_OPTION: True})
     session.info["transaction_depth"] = depth + 1
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from msgspec.structs import replace
 from sqlalchemy import update
 
 from catalogue.models import Instrument
@@ -92,6 +93,33 @@ async def test_a_rebuild_replaces_remembered_answers(client, backend, login):
     assert (await search(client, q=code))["items"][0]["name"] == "X射线衍射仪"
     await reindex(runtime.session_maker, runtime.services[SEARCH_BACKEND])
     assert (await search(client, q=code))["items"][0]["name"] == "单晶衍射仪"
+
+
+async def test_a_transaction_that_writes_the_index_finds_its_write_and_a_rollback_leaves_no_answer(
+    client, backend, login
+):
+    engine = backend.runtime.services[SEARCH_BACKEND]
+    code, written = (f"X{kind}{uuid.uuid4().hex[:6].upper()}" for kind in "TU")
+    instrument_id = await published(client, backend, login, name="激光共聚焦显微镜", model=code)
+    async with backend.runtime.session_maker() as session, session.begin():
+        document = next(d for d in await engine.all_documents(session) if d.id == instrument_id)
+        await engine.upsert(session, [replace(document, model=written)])
+        inside = await engine.search(session, SearchQuery(q=written))
+        assert [h.document.id for h in inside.hits] == [instrument_id]  # its own write
+        await session.rollback()
+
+    async def found() -> list[str]:
+        async with backend.runtime.session_maker() as session, session.begin():
+            return [h.document.id for h in (await engine.search(session, SearchQuery(q=written))).hits]
+
+    assert await found() == []
+    # The next write takes the generation the rolled-back one had taken: what that one found
+    # was never remembered under it.
+    async with backend.runtime.session_maker() as session, session.begin():
+        await engine.upsert(session, [document])
+    assert await found() == []
+    assert (await search(client, q=written))["total"] == 0
+    assert [i["id"] for i in (await search(client, q=code))["items"]] == [instrument_id]
 
 
 async def test_another_sort_or_page_counts_what_the_index_holds_now(client, backend, login):
