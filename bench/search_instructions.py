@@ -242,7 +242,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cache-entries", type=int, help="answers remembered (default: the setting's)")
     parser.add_argument("--shared-seconds", type=int, help="answers shared in Redis (default: the setting's)")
     parser.add_argument(
-        "--again", action="store_true",
+        "--again",
+        action="store_true",
         help="count the warm-up's first searches again (a remembered answer's cost; --searches <= --warm-up)",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -476,7 +476,7 @@ MemoryKey = tuple[Any, ...]
 def _memory_key(session: AsyncSession, generation: int | None, *parts: Any) -> MemoryKey | None:
     """Where an answer is remembered: per database and index generation. None without a
     generation to remember under (see ``_generation``): then nothing is remembered or recalled."""
-    return None if generation is None else (session.get_bind().url, generation, *parts)
+    return None if generation is None else (session.get_bind().engine.url, generation, *parts)
 
 
 def _shared_name(key: MemoryKey) -> str:

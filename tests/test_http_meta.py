@@ -30,7 +30,8 @@ async def test_a_charset_a_handler_names_is_the_one_sent():
         ('text/plain;charset="utf-8"; format=flowed', "text/plain; format=flowed; charset=utf-8"),
         ("text/plain", "text/plain; charset=utf-8"),
     ]:
-        answer = (await one_charset(Response(b"x", media_type=named))).to_asgi_response(app=None, request=None)  # type: ignore[arg-type]
+        charset_set = await one_charset(Response(b"x", media_type=named))
+        answer = charset_set.to_asgi_response(app=None, request=None)  # type: ignore[arg-type]
         content_type = dict(answer.encoded_headers)[b"content-type"].decode()
         assert content_type == sent, (named, content_type)
         assert len(re.findall("charset", content_type)) == 1

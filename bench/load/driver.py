@@ -317,7 +317,8 @@ def start_server(
         # A kept database's tables grew in earlier runs (bookings, ledger, readings): planner
         # statistics as a running database's autovacuum keeps them, not as of its first run (a
         # firm's ledger read planned on empty tables took 6 ms instead of 0.1 ms).
-        asyncio.run(sql_in(f"{base}/{database}".replace("postgresql+asyncpg://", "postgresql://", 1), "ANALYZE"))
+        served = f"{base}/{database}".replace("postgresql+asyncpg://", "postgresql://", 1)
+        asyncio.run(sql_in(served, "ANALYZE"))
     log_path = Path(tempfile.mkdtemp(prefix="yixiang-load-log-")) / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

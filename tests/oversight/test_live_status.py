@@ -41,7 +41,9 @@ async def found(client, model: str, **params) -> tuple[list[str], dict[str, int]
     return [i["id"] for i in page["items"]], facet
 
 
-async def found_once_current(client, model: str, expected: Callable[[list[str], dict[str, int]], bool], **params):
+async def found_once_current(
+    client, model: str, expected: Callable[[list[str], dict[str, int]], bool], **params
+) -> tuple[list[str], dict[str, int]]:
     """Search's live status is at most YIXIANG_OVERSIGHT_LIVE_STATUS_SEARCH_SECONDS (1 s) old: the
     search as it answers once that has passed (what it answers by then, if never as expected)."""
     deadline = time.monotonic() + 1.0 + 0.5
