@@ -98,7 +98,9 @@ class LiveStatusReader(Protocol):
     async def monitored(
         self, session: AsyncSession, now: datetime | None = None
     ) -> dict[uuid.UUID, LiveStatus]:
-        """Every instrument with an active sensor, and its status now (the others: ``NO_SENSOR``)."""
+        """Every instrument with an active sensor, and its status (the others: ``NO_SENSOR``): as
+        of ``now`` when given, else as of a read that may be shared for a short period (search
+        reads this for every request; the implementation says how old it may be)."""
         ...
 
 
